@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+// Light Node (edge agent) and Coordinator (platform) for local energy-flexibility markets.
+// Layout and contracts: docs/ and ../shared/DESIGN.md. Dependencies point downward only;
+// everything `lightnode` links stays free of SwiftNIO, Hummingbird and AsyncHTTPClient.
+import PackageDescription
+
+let package = Package(
+    name: "lightnode",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "lightnode", targets: ["lightnode"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System-library shims (module.modulemap + shim.h only).
+        .systemLibrary(name: "CModbus", pkgConfig: "libmodbus", providers: [.apt(["libmodbus-dev"])]),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+
+        // Domain values shared by both programs.
+        .target(name: "GridCore"),
+        // Ed25519, SHA-256, base64 and key files over libsodium.
+        .target(name: "Sodium", dependencies: ["CSodium"]),
+        // Thin SQLite wrapper shared by the ledger and the SCD's embedded backend.
+        .target(name: "SQLite", dependencies: ["CSQLite"]),
+        // The append-only certified ledger (contract v1, docs/ledger-format.md).
+        .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
+
+        .executableTarget(
+            name: "lightnode",
+            dependencies: [
+                "GridCore", "Sodium", "Ledger",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // Benchmarks (run with -c release; results in docs/benchmarks.md).
+        .target(name: "CBaseline", dependencies: ["CSodium", "CSQLite"], path: "Benchmarks/CBaseline"),
+        .executableTarget(
+            name: "ledger-bench",
+            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "CBaseline"],
+            path: "Benchmarks/ledger-bench"
+        ),
+
+        // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
+        .executableTarget(
+            name: "ledger-append-loop",
+            dependencies: ["Ledger", "Sodium", "GridCore"],
+            path: "Tests/Fixtures/ledger-append-loop"
+        ),
+
+        // Shared test fixtures: built executables, processes with timeouts, the Python venv, shared/.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+
+        .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
+        .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
+        .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
+        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,11 @@
+// System-library shim for libxml2 (Debian libxml2-dev).
+// libxml2's headers pull in ICU's when LIBXML_ICU_ENABLED is set, and ICU's UErrorCode then
+// clashes with the copy Foundation carries ("'UErrorCode' has different definitions in
+// different modules"). Nothing here needs ICU, so it is switched off before any other header.
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlsave.h>
+#include <libxml/xmlschemas.h>

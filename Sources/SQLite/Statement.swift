@@ -1,0 +1,102 @@
+import CSQLite
+
+/// SQLITE_TRANSIENT: SQLite copies bound bytes before the call returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// A prepared statement, reused across executions (bind, step until done, reset).
+/// Columns and parameters are 0-based and 1-based respectively, as in SQLite's C API.
+public final class Statement {
+    let connection: Connection
+    let handle: OpaquePointer
+    let sql: String
+
+    init(connection: Connection, handle: OpaquePointer, sql: String) {
+        self.connection = connection
+        self.handle = handle
+        self.sql = sql
+    }
+
+    deinit {
+        sqlite3_finalize(handle)
+    }
+
+    /// Clears bindings and rewinds, ready for the next execution.
+    public func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    @discardableResult
+    public func bind(_ index: Int32, _ value: Int64) -> Statement {
+        sqlite3_bind_int64(handle, index, value)
+        return self
+    }
+
+    @discardableResult
+    public func bind(_ index: Int32, _ value: String) -> Statement {
+        sqlite3_bind_text(handle, index, value, -1, transient)
+        return self
+    }
+
+    @discardableResult
+    public func bind(_ index: Int32, blob: UnsafeRawBufferPointer) -> Statement {
+        // A zero-length blob must still bind as a blob, not NULL.
+        sqlite3_bind_blob64(handle, index, blob.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64(blob.count), transient)
+        return self
+    }
+
+    @discardableResult
+    public func bind(_ index: Int32, blob: [UInt8]) -> Statement {
+        blob.withUnsafeBytes { _ = bind(index, blob: $0) }
+        return self
+    }
+
+    @discardableResult
+    public func bindNull(_ index: Int32) -> Statement {
+        sqlite3_bind_null(handle, index)
+        return self
+    }
+
+    /// Advances: true while a row is available, false when done.
+    public func step() throws(SQLiteError) -> Bool {
+        let status = sqlite3_step(handle)
+        switch status {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = connection.error(status, Connection.abbreviate(sql))
+            sqlite3_reset(handle)
+            throw error
+        }
+    }
+
+    /// Runs a statement that returns no rows, then resets it.
+    public func run() throws(SQLiteError) {
+        defer { reset() }
+        _ = try step()
+    }
+
+    public func isNull(_ column: Int32) -> Bool {
+        sqlite3_column_type(handle, column) == SQLITE_NULL
+    }
+
+    public func int64(_ column: Int32) -> Int64 {
+        sqlite3_column_int64(handle, column)
+    }
+
+    public func text(_ column: Int32) -> String {
+        guard let pointer = sqlite3_column_text(handle, column) else { return "" }
+        return String(cString: pointer)
+    }
+
+    /// The column's bytes, valid only until the next step/reset: for loops that must not copy.
+    public func blobBuffer(_ column: Int32) -> UnsafeRawBufferPointer {
+        let pointer = sqlite3_column_blob(handle, column)
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return UnsafeRawBufferPointer(start: pointer, count: pointer == nil ? 0 : count)
+    }
+
+    public func blob(_ column: Int32) -> [UInt8] {
+        Array(blobBuffer(column))
+    }
+}

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CSodium
+
+/// Private key files: one line of base64 of the 64-byte libsodium secret key, mode 0600.
+extension SigningKey {
+    /// Largest key file accepted: a key is 88 characters of base64; anything far bigger is not one.
+    static let maximumFileSize = 4096
+
+    /// Loads a key file, refusing one that group or others may read, or that holds anything but a key.
+    public convenience init(contentsOfFile path: String) throws(SodiumError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard descriptor >= 0 else {
+            throw .keyFile(path: path, problem: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            throw .keyFile(path: path, problem: "cannot stat: \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            throw .keyFile(path: path, problem: "not a regular file")
+        }
+        let permissions = info.st_mode & 0o777
+        guard permissions & 0o077 == 0 else {
+            throw .keyFile(path: path, problem: "is accessible by group or others (mode \(String(permissions, radix: 8))); "
+                + "a private key must be mode 0600 (chmod 600 \(path))")
+        }
+        guard info.st_size <= Self.maximumFileSize else {
+            throw .keyFile(path: path, problem: "is \(info.st_size) bytes; a key file holds one line of base64")
+        }
+        var contents = [UInt8](repeating: 0, count: Int(info.st_size))
+        defer { sodium_memzero(&contents, contents.count) }
+        var filled = 0
+        while filled < contents.count {
+            let count = contents.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else {
+                throw .keyFile(path: path, problem: "read failed: \(String(cString: strerror(errno)))")
+            }
+            filled += count
+        }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        let start = contents.firstIndex { !isSpace($0) } ?? contents.count
+        let end = (contents.lastIndex { !isSpace($0) } ?? -1) + 1
+        var base64 = start < end ? Array(contents[start..<end]) : []
+        defer { sodium_memzero(&base64, base64.count) }
+        do {
+            var secret = try Base64.decode(utf8: base64, what: "Ed25519 secret key")
+            defer { sodium_memzero(&secret, secret.count) }
+            try self.init(secretKey: secret)
+        } catch .wrongLength(_, let expected, let found) {
+            throw .keyFile(path: path, problem: "holds \(found) bytes; an Ed25519 secret key is \(expected) (truncated or not a key)")
+        } catch .invalidBase64 {
+            throw .keyFile(path: path, problem: "is not base64 of an Ed25519 secret key")
+        } catch .inconsistentSecretKey {
+            throw .keyFile(path: path, problem: "is corrupt: the public half does not match the seed")
+        } catch {
+            throw .keyFile(path: path, problem: error.description)
+        }
+    }
+
+    /// Writes the key to a new file with mode 0600; never replaces an existing file.
+    public func write(toNewFile path: String) throws(SodiumError) {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else {
+            let reason = errno == EEXIST ? "already exists; refusing to overwrite a key"
+                : "cannot create: \(String(cString: strerror(errno)))"
+            throw .keyFile(path: path, problem: reason)
+        }
+        var line = Array((exportBase64() + "\n").utf8)
+        defer { sodium_memzero(&line, line.count) }
+        // umask can only remove bits; fchmod makes the mode exactly 0600 whatever it is.
+        var ok = fchmod(descriptor, 0o600) == 0
+        var written = 0
+        while ok && written < line.count {
+            let count = line.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 && errno == EINTR { continue }
+            ok = count > 0
+            written += max(count, 0)
+        }
+        ok = ok && fsync(descriptor) == 0
+        let reason = String(cString: strerror(errno))
+        close(descriptor)
+        guard ok else {
+            unlink(path)
+            throw .keyFile(path: path, problem: "write failed: \(reason)")
+        }
+    }
+}
