@@ -54,7 +54,7 @@ let package = Package(
         ),
 
         // Shared test fixtures: built executables, processes with timeouts, the Python venv, shared/.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore"], path: "Tests/TestSupport"),
 
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),

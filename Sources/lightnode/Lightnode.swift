@@ -15,7 +15,7 @@ struct Lightnode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lightnode",
         abstract: "Light Node: certified meter readings and signed set-points at the point of delivery.",
-        subcommands: [KeygenCommand.self, LedgerCommand.self]
+        subcommands: [KeygenCommand.self, PubkeyCommand.self, LedgerCommand.self]
     )
 
     static func main() {

@@ -1,0 +1,56 @@
+# Light Node + Coordinator. `make run` and `make test` work on a fresh Debian 12 machine:
+# they install what is missing (Debian packages, the Python venv for the test peers) first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+SWIFT ?= swift
+VENV := .venv
+RUN_DIR := run
+APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlite3-dev libxml2-dev \
+                mosquitto mosquitto-clients python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test deps venv build release bench clean
+
+## Install the Debian packages that are missing (idempotent; nothing to do when all are there).
+deps:
+	@command -v $(SWIFT) >/dev/null || { echo "make: swift is not on PATH (Swift 6.1 or newer is needed)" >&2; exit 2; }
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+## The venv holding the Python peers and checkers the tests use (rebuilt when requirements change).
+venv: $(VENV)/.installed
+$(VENV)/.installed: Tests/python/requirements.txt | deps
+	@test -x $(VENV)/bin/python || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/python/requirements.txt
+	@touch $@
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+## All tests: unit and integration (real processes, the Python verifier, kill -9 loops).
+test: deps venv
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+## The main job on embedded defaults. Until the acquisition issue lands this provisions a node key
+## and shows the certified ledger at work (append, verify, export) on a demonstration ledger.
+run: release
+	@mkdir -p $(RUN_DIR)
+	@test -f $(RUN_DIR)/node.key || .build/release/lightnode keygen --out $(RUN_DIR)/node.key >/dev/null
+	@echo "node public key: $$(.build/release/lightnode pubkey --key-file $(RUN_DIR)/node.key)"
+	.build/release/ledger-bench 20000
+
+## Ledger benchmark beside raw C loops (numbers for docs/benchmarks.md).
+bench: release
+	.build/release/ledger-bench
+
+clean:
+	rm -rf .build $(RUN_DIR)
