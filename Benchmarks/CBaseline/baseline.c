@@ -32,8 +32,9 @@ static sqlite3 *open_db(const char *path) {
     sqlite3 *db;
     remove(path);
     sqlite3_open(path, &db);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE entries (seq INTEGER PRIMARY KEY, t_ms INTEGER NOT NULL, body BLOB NOT NULL,"
+    /* The ledger's storage settings, without its schema's checks and triggers. */
+    sqlite3_exec(db, "PRAGMA page_size=8192; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE entries (seq INTEGER PRIMARY KEY, body BLOB NOT NULL,"
                      " hash BLOB NOT NULL, sig BLOB NOT NULL)", 0, 0, 0);
     return db;
 }
@@ -45,10 +46,9 @@ static int append(sqlite3 *db, sqlite3_stmt *insert, uint64_t *seq, uint8_t prev
     entry_hash(*seq, prev, body, len, hash, scratch);
     crypto_sign_detached(sig, NULL, hash, 32, sk);
     sqlite3_bind_int64(insert, 1, (sqlite3_int64)*seq);
-    sqlite3_bind_int64(insert, 2, 1764000000000LL + (sqlite3_int64)*seq * 4000);
-    sqlite3_bind_blob(insert, 3, body, len, SQLITE_STATIC);
-    sqlite3_bind_blob(insert, 4, hash, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(insert, 5, sig, 64, SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 2, body, len, SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 3, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_blob(insert, 4, sig, 64, SQLITE_STATIC);
     int rc = sqlite3_step(insert);
     sqlite3_reset(insert);
     memcpy(prev, hash, 32);
@@ -59,7 +59,7 @@ double cb_append_batched(const char *path, const uint8_t *body, int body_len, in
     ensure_keys();
     sqlite3 *db = open_db(path);
     sqlite3_stmt *insert;
-    sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (?,?,?,?,?)", -1, &insert, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (?,?,?,?)", -1, &insert, NULL);
     uint8_t prev[32] = {0}, scratch[52 + 4096];
     uint64_t seq = 0;
     double start = now_seconds();
@@ -78,7 +78,7 @@ int cb_append_single(const char *path, const uint8_t *body, int body_len, int n,
     ensure_keys();
     sqlite3 *db = open_db(path);
     sqlite3_stmt *insert;
-    sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (?,?,?,?,?)", -1, &insert, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (?,?,?,?)", -1, &insert, NULL);
     uint8_t prev[32] = {0}, scratch[52 + 4096];
     uint64_t seq = 0;
     for (int i = 0; i < n; i++) {

@@ -50,9 +50,10 @@ func readText(_ path: String) throws -> String {
 func reading(_ index: Int) -> EntryBody {
     let t = Timestamp(millisecondsSince1970: 1_764_000_000_000 + Int64(index) * 4000)
     let p = 1500 + Double(index % 997) / 10
+    let phase = (p / 3 * 10).rounded() / 10  // meters report ~4 significant digits, not 17
     return EntryBody.reading(time: t, meter: "main", values: [
-        ("active_power", p), ("active_power_l1", p / 3 + 1.1), ("active_power_l2", p / 3 - 2.3),
-        ("active_power_l3", p / 3 + 1.2), ("voltage_l1", 231.4), ("voltage_l2", 229.8), ("voltage_l3", 230.6),
+        ("active_power", p), ("active_power_l1", phase + 1.1), ("active_power_l2", phase - 2.3),
+        ("active_power_l3", phase + 1.2), ("voltage_l1", 231.4), ("voltage_l2", 229.8), ("voltage_l3", 230.6),
         ("frequency", 50.01), ("energy_import", 12_345_678.9 + Double(index)),
     ])
 }
@@ -117,14 +118,30 @@ let cLinks = cb_links_rate(root + "/c-batched.sqlite")
 rows.append(("verify, links + newest signature", "\(Int(swiftLinks)) entries/s",
              "\(Int(cLinks)) entries/s (scan+hash)", format2(swiftLinks / cLinks)))
 
-// 5. Bytes on disk per reading entry (after a checkpoint folds the WAL into the file).
-do {
-    let path = root + "/batched/ledger.sqlite"
-    try Connection(path: path, mode: .readWrite).execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    let bytes = fileSize(path) + fileSize(path + "-wal")
-    rows.append(("bytes on disk per reading entry (body \(sampleBody.count) B)",
-                 "\(bytes / entries) B", "—", "—"))
+// 5. Bytes on disk per reading entry: the database's logical size (page_count × page_size, which
+// includes pages still in the WAL) over the entries, for the full reading and a minimal one.
+func bytesPerEntry(_ path: String, entries: Int) throws -> Int {
+    let connection = try Connection(path: path, mode: .readOnly)
+    let pages = try connection.scalarInteger("PRAGMA page_count") ?? 0
+    let pageSize = try connection.scalarInteger("PRAGMA page_size") ?? 0
+    return Int(pages * pageSize) / entries
 }
+func meanBody(_ path: String, entries: Int) throws -> Int {
+    let connection = try Connection(path: path, mode: .readOnly)
+    return Int(try connection.scalarInteger("SELECT sum(length(body)) FROM entries") ?? 0) / entries
+}
+let minimal = try Ledger(dataDirectory: root + "/minimal", node: "ln-bench", pod: "IT001E00000001", signer: key)
+let minimalBodies = (0..<20_000).map { i in
+    EntryBody.reading(time: Timestamp(millisecondsSince1970: 1_764_000_000_000 + Int64(i) * 4000), meter: "main",
+                      values: [("active_power", 1500 + Double(i % 997) / 10), ("energy_import", 12_345_678.9 + Double(i))])
+}
+for chunk in stride(from: 0, to: minimalBodies.count, by: batch) {
+    try minimal.append(contentsOf: Array(minimalBodies[chunk..<min(chunk + batch, minimalBodies.count)]))
+}
+rows.append(("bytes on disk per reading entry, 9 quantities (mean body \(try meanBody(root + "/batched/ledger.sqlite", entries: entries)) B)",
+             "\(try bytesPerEntry(root + "/batched/ledger.sqlite", entries: entries)) B", "—", "—"))
+rows.append(("bytes on disk per reading entry, 2 quantities (mean body \(try meanBody(root + "/minimal/ledger.sqlite", entries: minimalBodies.count)) B)",
+             "\(try bytesPerEntry(root + "/minimal/ledger.sqlite", entries: minimalBodies.count)) B", "—", "—"))
 
 func format2(_ value: Double) -> String {
     let scaled = (value * 100).rounded() / 100

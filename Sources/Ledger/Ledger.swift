@@ -133,8 +133,8 @@ public final class Ledger: Sendable {
                 appended.reserveCapacity(bodies.count)
                 for body in bodies {
                     let entry = LedgerEntry.make(seq: head.seq + 1, body: body.bytes, prev: head.hash, signer: signer)
-                    store.insert.bind(1, Int64(entry.seq)).bind(2, body.time.millisecondsSince1970)
-                        .bind(3, blob: entry.body).bind(4, blob: entry.hash.bytes).bind(5, blob: entry.signature.bytes)
+                    store.insert.bind(1, Int64(entry.seq)).bind(2, blob: entry.body)
+                        .bind(3, blob: entry.hash.bytes).bind(4, blob: entry.signature.bytes)
                     try store.insert.run()
                     head = Head(seq: entry.seq, hash: entry.hash)
                     appended.append(entry)
@@ -164,7 +164,7 @@ public final class Ledger: Sendable {
                              _ visit: (LedgerEntry) throws -> Void) throws {
         try withStore { store in
             var previous = try store.hash(before: max(from, 1))
-            try store.scan(from: from, through: through) { seq, _, body, hash, signature in
+            try store.scan(from: from, through: through) { seq, body, hash, signature in
                 let entry = LedgerEntry(seq: seq, body: Array(body), prev: previous,
                                         hash: SHA256Digest(unchecked: Array(hash)),
                                         signature: Signature(unchecked: Array(signature)))
@@ -216,9 +216,10 @@ public final class Ledger: Sendable {
             let outcome = try store.connection.transaction { () throws -> PruneOutcome in
                 let published = try store.connection.scalarInteger(
                     "SELECT seq FROM cursors WHERE name = '\(Self.publishedCursor)'") ?? 0
+                // Bodies start with the fixed-width UTC time, so byte order is time order.
                 let firstRecent = try store.connection.prepare(
-                    "SELECT seq FROM entries WHERE t_ms >= ? ORDER BY seq LIMIT 1")
-                firstRecent.bind(1, cutoff.millisecondsSince1970)
+                    "SELECT seq FROM entries WHERE substr(body, 7, 24) >= ? ORDER BY seq LIMIT 1")
+                firstRecent.bind(1, blob: Array(cutoff.rfc3339.utf8))
                 let head = try store.head()
                 let limit = try firstRecent.step() ? firstRecent.int64(0) - 1 : Int64(head.seq)
                 let target = min(limit, published)
@@ -267,7 +268,7 @@ public final class Ledger: Sendable {
                 }
             }
             if fault == nil {
-                try store.scan(from: anchor.seq + 1, through: .max) { seq, _, body, hash, signature in
+                try store.scan(from: anchor.seq + 1, through: .max) { seq, body, hash, signature in
                     fault = verifier.check(seq: seq, body: body, prev: nil, hash: hash, signature: signature)
                     return fault == nil
                 }
@@ -293,14 +294,14 @@ public final class Ledger: Sendable {
 
     public func summary() throws(LedgerError) -> Summary {
         try withStore { store in
-            let counts = try store.connection.prepare("SELECT count(*), min(t_ms), max(t_ms) FROM entries")
-            _ = try counts.step()
             let published = try store.connection.scalarInteger(
                 "SELECT seq FROM cursors WHERE name = '\(Self.publishedCursor)'") ?? 0
+            let time = "SELECT CAST(substr(body, 7, 24) AS TEXT) FROM entries ORDER BY seq"
             return Summary(identity: identity, head: try store.head(), anchor: try store.anchor(),
-                           published: UInt64(published), entriesKept: Int(counts.int64(0)),
-                           oldest: counts.isNull(1) ? nil : Timestamp(millisecondsSince1970: counts.int64(1)),
-                           newest: counts.isNull(2) ? nil : Timestamp(millisecondsSince1970: counts.int64(2)))
+                           published: UInt64(published),
+                           entriesKept: Int(try store.connection.scalarInteger("SELECT count(*) FROM entries") ?? 0),
+                           oldest: try store.connection.scalarText(time + " LIMIT 1").flatMap(Timestamp.init(rfc3339:)),
+                           newest: try store.connection.scalarText(time + " DESC LIMIT 1").flatMap(Timestamp.init(rfc3339:)))
         }
     }
 
@@ -334,11 +335,11 @@ private struct Store: @unchecked Sendable {
 
     init(_ connection: Connection) throws {
         self.connection = connection
-        insert = try connection.prepare("INSERT INTO entries (seq, t_ms, body, hash, sig) VALUES (?, ?, ?, ?, ?)")
+        insert = try connection.prepare("INSERT INTO entries (seq, body, hash, sig) VALUES (?, ?, ?, ?)")
         selectHead = try connection.prepare("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1")
         selectAnchor = try connection.prepare("SELECT seq, hash, sig FROM anchor WHERE id = 1")
         scanRange = try connection.prepare(
-            "SELECT seq, t_ms, body, hash, sig FROM entries WHERE seq >= ? AND seq <= ? ORDER BY seq")
+            "SELECT seq, body, hash, sig FROM entries WHERE seq >= ? AND seq <= ? ORDER BY seq")
     }
 
     func anchor() throws -> Anchor {
@@ -372,12 +373,12 @@ private struct Store: @unchecked Sendable {
 
     /// Streams rows without copying; `visit` returns false to stop early.
     func scan(from: UInt64, through: UInt64,
-              _ visit: (UInt64, Int64, UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
+              _ visit: (UInt64, UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> Bool) throws {
         defer { scanRange.reset() }
         scanRange.bind(1, Int64(clamping: from)).bind(2, Int64(clamping: through))
         while try scanRange.step() {
-            guard try visit(UInt64(scanRange.int64(0)), scanRange.int64(1), scanRange.blobBuffer(2),
-                            scanRange.blobBuffer(3), scanRange.blobBuffer(4)) else { return }
+            guard try visit(UInt64(scanRange.int64(0)), scanRange.blobBuffer(1), scanRange.blobBuffer(2),
+                            scanRange.blobBuffer(3)) else { return }
         }
     }
 }

@@ -15,11 +15,11 @@ enum Schema {
             public_key BLOB NOT NULL CHECK (length(public_key) = 32),
             created TEXT NOT NULL
         );
-        -- prev is not stored: it is the hash of the entry before (or the anchor's).
+        -- prev is not stored: it is the hash of the entry before (or the anchor's). Nor is the
+        -- time: every body starts with {"t":"<24-character RFC 3339 UTC>", which pruning reads.
         CREATE TABLE entries (
             seq INTEGER PRIMARY KEY CHECK (seq >= 1),
-            t_ms INTEGER NOT NULL,
-            body BLOB NOT NULL,
+            body BLOB NOT NULL CHECK (substr(body, 1, 6) = CAST('{"t":"' AS BLOB)),
             hash BLOB NOT NULL CHECK (length(hash) = 32),
             sig BLOB NOT NULL CHECK (length(sig) = 64)
         );
@@ -81,8 +81,11 @@ enum Schema {
                 guard tables == 0 else {
                     throw LedgerError.notALedger(path: connection.path, reason: "a SQLite database with other tables")
                 }
-                // Set before the first table: auto_vacuum cannot change later without VACUUM.
-                try connection.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                // Fixed before the first table (neither changes later without VACUUM), page_size
+                // first or SQLite ignores it. 8 KiB pages: ~5 % fewer bytes per reading than 4 KiB
+                // (less slack at page ends) and the flash page size of most eMMC/SD parts.
+                // auto_vacuum lets pruning hand space back to the file system.
+                try connection.execute("PRAGMA page_size = 8192; PRAGMA auto_vacuum = INCREMENTAL")
                 try connection.execute("PRAGMA journal_mode = WAL")
             } else {
                 try check(applicationID: application, userVersion: applied, path: connection.path)

@@ -88,7 +88,7 @@ import TestSupport
     }
 
     @Test(arguments: [
-        ("changed body", "UPDATE entries SET body = replace(body, '1100.5', '1100.6') WHERE seq = 100", "seq 100: hash does not match"),
+        ("changed body", "UPDATE entries SET body = CAST(replace(CAST(body AS TEXT), '1100.5', '1100.6') AS BLOB) WHERE seq = 100", "seq 100: hash does not match"),
         ("deleted row", "DELETE FROM entries WHERE seq = 200", "seq 200: missing"),
         ("swapped bodies", """
             UPDATE entries SET body = CASE seq WHEN 300 THEN (SELECT body FROM entries WHERE seq = 301)

@@ -25,6 +25,15 @@ import TestSupport
         #expect(try ledger.entries() == [first, second])
     }
 
+    @Test func storageSettingsAreFixedAtCreation() throws {
+        let ledger = try LedgerFixtures.filledLedger(in: folder.path, count: 1)
+        let connection = try Connection(path: ledger.path, mode: .readOnly)
+        #expect(try connection.scalarText("PRAGMA journal_mode") == "wal")
+        #expect(try connection.scalarInteger("PRAGMA page_size") == 8192)
+        #expect(try connection.scalarInteger("PRAGMA auto_vacuum") == 2)  // incremental
+        #expect(try connection.scalarInteger("PRAGMA application_id") == 0x4C4E_4C31)
+    }
+
     @Test func seqContinuesAcrossReopen() throws {
         let key = SigningKey.generate()
         do {
@@ -59,8 +68,8 @@ import TestSupport
         for (sql, message) in [
             ("UPDATE entries SET body = x'7b7d' WHERE seq = 3", "append-only: UPDATE refused"),
             ("DELETE FROM entries WHERE seq = 10", "append-only: DELETE refused"),
-            ("INSERT INTO entries VALUES (12, 0, x'7b7d', zeroblob(32), zeroblob(64))", "no gap"),
-            ("INSERT INTO entries VALUES (5, 0, x'7b7d', zeroblob(32), zeroblob(64))", "no gap"),
+            ("INSERT INTO entries VALUES (12, x'7b2274223a22', zeroblob(32), zeroblob(64))", "no gap"),
+            ("INSERT INTO entries VALUES (5, x'7b2274223a22', zeroblob(32), zeroblob(64))", "no gap"),
             ("UPDATE node SET public_key = zeroblob(32)", "immutable"),
             ("UPDATE anchor SET seq = 5", "anchor may only move forward to a published entry"),
             ("UPDATE cursors SET seq = 11", "up to the head"),
@@ -190,7 +199,7 @@ import TestSupport
     }
 
     @Test func changedBodyIsFound() throws {
-        let fault = try faultAfter { try $0.execute("UPDATE entries SET body = replace(body, '1017.5', '9017.5') WHERE seq = 17") }
+        let fault = try faultAfter { try $0.execute("UPDATE entries SET body = CAST(replace(CAST(body AS TEXT), '1017.5', '9017.5') AS BLOB) WHERE seq = 17") }
         #expect(fault == ChainFault(seq: 17, reason: .hashMismatch))
     }
 
