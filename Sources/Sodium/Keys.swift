@@ -93,6 +93,15 @@ public final class SigningKey: Sendable, CustomStringConvertible {
         }
     }
 
+    /// Derived deterministically from a 32-byte seed (`crypto_sign_seed_keypair`).
+    public convenience init(seed: [UInt8]) throws(SodiumError) {
+        guard seed.count == 32 else { throw .wrongLength(what: "Ed25519 seed", expected: 32, found: seed.count) }
+        try self.init { secret in
+            var publicKey = [UInt8](repeating: 0, count: 32)
+            crypto_sign_seed_keypair(&publicKey, secret, seed)
+        }
+    }
+
     /// From the 64 bytes of a libsodium secret key.
     public convenience init(secretKey bytes: [UInt8]) throws(SodiumError) {
         guard bytes.count == Self.length else {

@@ -129,6 +129,29 @@ import TestSupport
     }
 }
 
+/// The worked example of docs/ledger-format.md, computed independently with Python (hashlib + PyNaCl).
+@Suite struct LedgerFormatVectorTests {
+    @Test func reproducesTheDocumentedExample() throws {
+        let key = try SigningKey(seed: Array(0..<32))
+        #expect(key.publicKey.base64 == "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
+        let start = try #require(Timestamp(rfc3339: "2026-11-24T10:00:04.000Z"))
+        let bodies = [
+            EntryBody.reading(time: start, meter: "main", values: [("active_power", 1534.2)]),
+            EntryBody.failedReading(time: start.adding(milliseconds: 4000), meter: "main", failure: "timeout"),
+        ]
+        #expect(bodies[0].bytes == Array(#"{"t":"2026-11-24T10:00:04.000Z","k":"reading","m":"main","q":"good","v":{"active_power":1534.2}}"#.utf8))
+        #expect(bodies[1].bytes == Array(#"{"t":"2026-11-24T10:00:08.000Z","k":"reading","m":"main","q":"timeout"}"#.utf8))
+        let folder = TemporaryDirectory("vector")
+        let ledger = try Ledger(dataDirectory: folder.path, node: "ln-0001", pod: "IT001E00000001", signer: key)
+        let entries = try ledger.append(contentsOf: bodies)
+        #expect(entries[0].hash.hex == "92b76f5d04fb5af81d2396c04f62368f4c191b42c903f585ecfae333095887e1")
+        #expect(entries[0].signature.base64 == "WLCvKu4DWLRYj9oiC1RtveLwVR2lttWUFtTk4Aqev/O0Ht74CNQvCche3s/QS2hbOTqwC+3G1cZkfxSkCyErBQ==")
+        #expect(entries[1].prev == entries[0].hash)
+        #expect(entries[1].hash.hex == "8835d6eac1c0a89463db091cf8535a8dcb636e0e2d2ba7aed8208c64da6d14e8")
+        #expect(entries[1].signature.base64 == "5AEA7hnj1NNeVDvpKFVBBcczpGjFemv1A3Dz9ugvbhvpUF8J2tY69nuX0T8koqh8JiPD7XCdbac0gXqI/WXhBg==")
+    }
+}
+
 @Suite struct LedgerPruningTests {
     let folder = TemporaryDirectory("prune")
 
