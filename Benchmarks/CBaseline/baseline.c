@@ -55,7 +55,7 @@ static int append(sqlite3 *db, sqlite3_stmt *insert, uint64_t *seq, uint8_t prev
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-double cb_append_batched(const char *path, const uint8_t *body, int body_len, int n, int batch) {
+double cb_append(const char *path, const uint8_t *body, int body_len, int n, int batch, double *latencies_us) {
     ensure_keys();
     sqlite3 *db = open_db(path);
     sqlite3_stmt *insert;
@@ -63,34 +63,17 @@ double cb_append_batched(const char *path, const uint8_t *body, int body_len, in
     uint8_t prev[32] = {0}, scratch[52 + 4096];
     uint64_t seq = 0;
     double start = now_seconds();
-    for (int done = 0; done < n; done += batch) {
+    for (int done = 0, commit = 0; done < n; done += batch, commit++) {
+        double begun = now_seconds();
         sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
         for (int i = 0; i < batch && done + i < n; i++) append(db, insert, &seq, prev, body, body_len, scratch);
         sqlite3_exec(db, "COMMIT", 0, 0, 0);
+        if (latencies_us) latencies_us[commit] = (now_seconds() - begun) * 1e6;
     }
     double elapsed = now_seconds() - start;
     sqlite3_finalize(insert);
     sqlite3_close(db);
     return n / elapsed;
-}
-
-int cb_append_single(const char *path, const uint8_t *body, int body_len, int n, double *latencies_us) {
-    ensure_keys();
-    sqlite3 *db = open_db(path);
-    sqlite3_stmt *insert;
-    sqlite3_prepare_v2(db, "INSERT INTO entries VALUES (?,?,?,?)", -1, &insert, NULL);
-    uint8_t prev[32] = {0}, scratch[52 + 4096];
-    uint64_t seq = 0;
-    for (int i = 0; i < n; i++) {
-        double start = now_seconds();
-        sqlite3_exec(db, "BEGIN IMMEDIATE", 0, 0, 0);
-        append(db, insert, &seq, prev, body, body_len, scratch);
-        sqlite3_exec(db, "COMMIT", 0, 0, 0);
-        latencies_us[i] = (now_seconds() - start) * 1e6;
-    }
-    sqlite3_finalize(insert);
-    sqlite3_close(db);
-    return 0;
 }
 
 double cb_verify_rate(int n) {

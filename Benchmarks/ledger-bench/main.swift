@@ -79,7 +79,7 @@ while index < entries {
     index += batch
 }
 let swiftBatched = Double(entries) / (seconds() - start)
-let cBatched = cb_append_batched(root + "/c-batched.sqlite", sampleBody, Int32(sampleBody.count), Int32(entries), Int32(batch))
+let cBatched = cb_append(root + "/c-batched.sqlite", sampleBody, Int32(sampleBody.count), Int32(entries), Int32(batch), nil)
 rows.append(("append + sign + commit, batches of \(batch)", "\(Int(swiftBatched)) entries/s",
              "\(Int(cBatched)) entries/s", String(format2(swiftBatched / cBatched))))
 
@@ -92,7 +92,7 @@ for i in 0..<singles {
     latencies.append((seconds() - t0) * 1e6)
 }
 var cLatencies = [Double](repeating: 0, count: singles)
-_ = cb_append_single(root + "/c-single.sqlite", sampleBody, Int32(sampleBody.count), Int32(singles), &cLatencies)
+_ = cb_append(root + "/c-single.sqlite", sampleBody, Int32(sampleBody.count), Int32(singles), 1, &cLatencies)
 rows.append(("single durable append p50", "\(Int(percentile(latencies, 0.5))) µs",
              "\(Int(percentile(cLatencies, 0.5))) µs", format2(percentile(latencies, 0.5) / percentile(cLatencies, 0.5))))
 rows.append(("single durable append p99", "\(Int(percentile(latencies, 0.99))) µs",

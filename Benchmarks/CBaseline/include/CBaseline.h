@@ -4,10 +4,9 @@
 #define CBASELINE_H
 #include <stdint.h>
 
-/// Appends n entries (hash, sign, insert) in transactions of `batch`; returns entries per second.
-double cb_append_batched(const char *path, const uint8_t *body, int body_len, int n, int batch);
-/// Appends n entries one durable transaction each; writes each append's latency (µs) to out.
-int cb_append_single(const char *path, const uint8_t *body, int body_len, int n, double *latencies_us);
+/// Appends n entries (hash, sign, insert) in durable transactions of `batch`; returns entries per
+/// second and, when `latencies_us` is not NULL, writes each commit's latency (µs) there.
+double cb_append(const char *path, const uint8_t *body, int body_len, int n, int batch, double *latencies_us);
 /// crypto_sign_verify_detached over n 32-byte messages; returns verifications per second.
 double cb_verify_rate(int n);
 /// Scans the baseline table and re-hashes every entry (links only); returns entries per second.
