@@ -9,9 +9,12 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "lightnode", targets: ["lightnode"]),
+        .executable(name: "meter-sim", targets: ["meter-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -29,6 +32,17 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         // The append-only certified ledger (contract v1, docs/ledger-format.md).
         .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
+        // TOML configuration files read with every problem reported at once, by key path.
+        .target(name: "Configuration", dependencies: ["TOMLKit"]),
+        // libmodbus client, register maps, read planning and decoding.
+        .target(name: "Modbus", dependencies: ["CModbus", "GridCore", "Configuration"]),
+        // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
+        .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "Configuration"]),
+        .executableTarget(
+            name: "meter-sim",
+            dependencies: ["MeterSimulator", "Modbus", "Configuration", "GridCore",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         .executableTarget(
             name: "lightnode",
