@@ -44,11 +44,18 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        // The agent: configuration, acquisition scheduler, and (later) publisher and set-points.
+        .target(
+            name: "LightNode",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "Configuration",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "lightnode",
             dependencies: [
-                "GridCore", "Sodium", "Ledger",
+                "GridCore", "Sodium", "Ledger", "Modbus", "Configuration", "LightNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -74,9 +81,11 @@ let package = Package(
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
+        .testTarget(name: "ModbusTests", dependencies: ["Modbus", "Configuration", "TestSupport"]),
+        .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "Configuration", "GridCore", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]
+            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -37,3 +37,14 @@ public func writeAll(descriptor: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool
     }
     return true
 }
+
+/// Unblocks SIGTERM and SIGINT on the calling thread (and so on threads it starts later).
+/// A parent may hand down a mask that blocks them (test runners, some supervisors do); a
+/// process that must stop on request cannot rely on inheriting an empty mask.
+public func unblockTerminationSignals() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}

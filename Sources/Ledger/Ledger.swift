@@ -181,6 +181,19 @@ public final class Ledger: Sendable {
         return result
     }
 
+    /// The newest entry of kind `kind` (bodies start `{"t":"<24 chars>","k":"<kind>"`), if any.
+    public func newestEntry(kind: String) throws(LedgerError) -> LedgerEntry? {
+        let seq: Int64? = try withStore { store in
+            let query = try store.connection.prepare(
+                "SELECT seq FROM entries WHERE substr(body, 33, ?1) = CAST(?2 AS BLOB) ORDER BY seq DESC LIMIT 1")
+            let prefix = "\"k\":\"\(kind)\""
+            query.bind(1, Int64(prefix.utf8.count)).bind(2, prefix)
+            return try query.step() ? query.int64(0) : nil
+        }
+        guard let seq else { return nil }
+        return try mappingStorageErrors { try entries(from: UInt64(seq), through: UInt64(seq)).first }
+    }
+
     // MARK: Cursors and pruning
 
     public func cursor(_ name: String) throws(LedgerError) -> UInt64 {

@@ -19,7 +19,8 @@ public enum Fault: Sendable, Equatable {
     case exception(code: UInt8)
     /// Close the connection on the next request (TCP; on RTU: do not answer).
     case drop
-    /// Answer with random bytes.
+    /// Answer with a malformed frame: on TCP a reply to another transaction, on RTU a frame
+    /// with a broken CRC (deterministic, so the client's reaction is too).
     case garbage
 
     /// `none`, `timeout`, `delay MS`, `exception N`, `drop`, `garbage`.
@@ -170,9 +171,15 @@ public final class SimulatorServer: @unchecked Sendable {
         case .drop:
             return socket == nil
         case .garbage:
-            var noise = (0..<12).map { _ in UInt8.random(in: 0...255) }
-            if let socket { _ = send(socket, &noise, noise.count, Int32(MSG_NOSIGNAL)) }
-            else { _ = modbus_send_raw_request(context, &noise, Int32(noise.count)) }
+            if let socket {
+                // MBAP: transaction id off by one, protocol 0, length 5, unit, function 04, 2 bytes.
+                let transaction = (UInt16(query[0]) << 8 | UInt16(query[1])) &+ 1
+                var frame: [UInt8] = [UInt8(transaction >> 8), UInt8(transaction & 0xFF), 0, 0, 0, 5, query[6], 0x04, 2, 0, 0]
+                _ = send(socket, &frame, frame.count, Int32(MSG_NOSIGNAL))
+            } else {
+                var frame: [UInt8] = [query[0], 0x04, 2, 0, 0, 0xDE, 0xAD]  // CRC deliberately wrong
+                _ = write(modbus_get_socket(context), &frame, frame.count)
+            }
             return true
         case .exception(let code):
             _ = modbus_reply_exception(context, query, UInt32(code))

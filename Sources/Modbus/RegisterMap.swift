@@ -120,16 +120,17 @@ public struct RegisterMap: Sendable, Equatable {
         let before = issues.list.count
         let model = root.string("model") ?? ""
         let maxGap = root.int("max_gap", in: 0...124, default: 0) ?? 0
-        var registers: [Register] = []
+        var loaded: [(register: Register, section: ConfigSection)] = []
         for section in root.sections("registers") {
-            if let register = loadRegister(section) { registers.append(register) }
+            if let register = loadRegister(section) { loaded.append((register, section)) }
         }
+        let registers = loaded.map(\.register)
         root.rejectUnknownKeys()
         // A missing active_power is only news when no register failed to load (it may be that one).
         if !registers.contains(where: { $0.quantity == .activePower }) && issues.list.count == before {
             root.problem("registers", "no register for active_power (every map must provide it)")
         }
-        validate(registers, root: root)
+        validate(loaded)
         guard issues.list.count == before else { return nil }
         return RegisterMap(model: model, registers: registers, maxGap: maxGap)
     }
@@ -173,17 +174,15 @@ public struct RegisterMap: Sendable, Equatable {
                         wordOrder: wordOrder, scale: scale, offset: offset, invalidRaw: invalidRaw)
     }
 
-    private static func validate(_ registers: [Register], root: ConfigSection) {
-        var seen: [Quantity: Int] = [:]
-        for (index, register) in registers.enumerated() {
-            if let first = seen[register.quantity] {
-                root.problem("registers[\(index)].quantity", "\(register.quantity.rawValue) is already mapped by registers[\(first)]")
+    private static func validate(_ loaded: [(register: Register, section: ConfigSection)]) {
+        for (index, (register, section)) in loaded.enumerated() {
+            if let first = loaded.prefix(index).first(where: { $0.register.quantity == register.quantity }) {
+                section.problem("quantity", "\(register.quantity.rawValue) is already mapped by \(first.section.path)")
             }
-            seen[register.quantity] = seen[register.quantity] ?? index
-            for (otherIndex, other) in registers.enumerated().prefix(index)
+            for (other, otherSection) in loaded.prefix(index)
             where other.function == register.function && other.address < register.end && register.address < other.end {
-                root.problem("registers[\(index)].address",
-                             "\(register.quantity.rawValue) (\(register.function.rawValue) \(register.address)…\(register.end - 1)) overlaps registers[\(otherIndex)] \(other.quantity.rawValue) (\(other.address)…\(other.end - 1))")
+                section.problem("address", "\(register.quantity.rawValue) (\(register.function.rawValue) \(register.address)…\(register.end - 1)) "
+                    + "overlaps \(otherSection.path) \(other.quantity.rawValue) (\(other.address)…\(other.end - 1))")
             }
         }
     }

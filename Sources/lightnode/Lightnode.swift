@@ -1,5 +1,8 @@
 import ArgumentParser
+import Configuration
+import LightNode
 import Ledger
+import GridCore
 import Sodium
 
 #if canImport(Glibc)
@@ -15,7 +18,8 @@ struct Lightnode: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lightnode",
         abstract: "Light Node: certified meter readings and signed set-points at the point of delivery.",
-        subcommands: [KeygenCommand.self, PubkeyCommand.self, LedgerCommand.self]
+        subcommands: [RunCommand.self, CheckConfigCommand.self, ProbeCommand.self, StatusCommand.self,
+                      KeygenCommand.self, PubkeyCommand.self, LedgerCommand.self]
     )
 
     static func main() {
@@ -36,6 +40,13 @@ struct Lightnode: ParsableCommand {
         case let error as SodiumError:
             Console.error(error.description)
             if case .keyFile = error { return 2 }
+            return 1
+        case let error as ConfigError:
+            Console.error("configuration is not valid:")
+            for issue in error.issues { StandardStream.error.write("  \(issue)\n") }
+            return 2
+        case let error as AgentError:
+            Console.error(error.description)
             return 1
         case let error as LedgerError:
             Console.error(error.description)

@@ -31,6 +31,7 @@ struct MeterSim: ParsableCommand {
     @Option(help: "Extra writable holding registers FIRST-LAST (a BMS set-point block).") var holding: String?
 
     func run() throws {
+        unblockTerminationSignals()  // SIGTERM must stop it whatever mask the parent left
         let issues = ConfigIssues()
         guard let registerMap = RegisterMap.load(file: map, issues: issues) else { throw ConfigError(issues: issues.list) }
         var pinned: [Quantity: Double] = [:]

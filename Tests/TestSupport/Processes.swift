@@ -56,18 +56,27 @@ public enum Processes {
     }
 }
 
-/// A long-running child whose stdout is read line by line as it comes (e.g. to kill it mid-work).
+/// A long-running child whose stdout is read line by line as it comes (e.g. to kill it mid-work)
+/// and whose stdin takes commands.
 public final class RunningProcess {
     public let process = Process()
     private let output = Pipe()
+    private let input = Pipe()
     private var pending: [UInt8] = []
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// `stderrPath`: where the child's stderr goes (default: the test's own stderr).
+    public init(_ executable: String, _ arguments: [String], stderrPath: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.standardOutput = output
-        process.standardError = FileHandle.standardError
+        process.standardInput = input
+        if let stderrPath {
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        } else {
+            process.standardError = FileHandle.standardError
+        }
         process.terminationHandler = { [finished] _ in finished.signal() }
         try process.run()
     }
@@ -88,6 +97,13 @@ public final class RunningProcess {
             pending.append(contentsOf: chunk[0..<count])
         }
     }
+
+    /// Writes one line to the child's stdin.
+    public func send(_ line: String) {
+        input.fileHandleForWriting.write(Data((line + "\n").utf8))
+    }
+
+    public var isRunning: Bool { process.isRunning }
 
     public func kill(_ signal: Int32 = SIGKILL) {
         Foundation.kill(process.processIdentifier, signal)

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Waits for `condition` with a deadline, checking every `pollMilliseconds`: a readiness check,
+/// never a fixed sleep. Returns whether it became true in time.
+@discardableResult
+public func waitUntil(timeoutSeconds: Double = 60, pollMilliseconds: UInt32 = 50, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(pollMilliseconds * 1000)
+    }
+    return try condition()
+}
+
+public enum FreePort {
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+    public static func allocate() -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) }
+        }
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Whether something accepts TCP connections on 127.0.0.1:`port`.
+    public static func isListening(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
+
+/// The project's meter simulator (`meter-sim`), on loopback TCP or on a serial device.
+public final class MeterSimulatorProcess {
+    public let process: RunningProcess
+    /// The TCP port it listens on (nil in RTU mode).
+    public let port: Int?
+
+    public init(map: String, arguments: [String] = [], port: Int = 0) throws {
+        process = try RunningProcess(Paths.executable("meter-sim"), ["--map", map] + arguments
+            + (arguments.contains("--rtu") ? [] : ["--listen", "127.0.0.1:\(port)"]))
+        guard let ready = process.readLine(), ready.hasPrefix("listening ") else {
+            throw ProcessError.timedOut("meter-sim did not start", seconds: 0)
+        }
+        self.port = ready.hasPrefix("listening tcp") ? Int(ready.split(separator: ":").last!) : nil
+    }
+
+    /// Changes the injected fault (`none`, `timeout`, `exception 2`, `drop`, `garbage`, `delay 900`)
+    /// and waits for the simulator to confirm it.
+    public func fault(_ command: String) {
+        process.send("fault \(command)")
+        while let line = process.readLine(), line != "fault \(command)" {}
+    }
+
+    /// Reads lines until one starts with `prefix` (e.g. a `write` report).
+    public func nextLine(startingWith prefix: String) -> String? {
+        while let line = process.readLine() {
+            if line.hasPrefix(prefix) { return line }
+        }
+        return nil
+    }
+
+    public func stop() {
+        process.kill(SIGTERM)
+        process.wait()
+    }
+}
+
+/// pymodbus (PyPI), an independent Modbus implementation, serving registers that Python encodes
+/// itself from a JSON list of {function, address, type, word_order, scale, offset, value}.
+public final class PyModbusServer {
+    public let process: RunningProcess
+    public let port: Int
+
+    public init(registers: [[String: Any]], unit: Int = 1) throws {
+        let python = try Paths.python ?? { throw ProcessError.timedOut("no Python venv for pymodbus", seconds: 0) }()
+        port = FreePort.allocate()
+        let spec = try JSONSerialization.data(withJSONObject: registers)
+        process = try RunningProcess(python, [Paths.pythonScript("modbus_peer.py"), "--port", String(port),
+                                              "--unit", String(unit), "--registers", String(decoding: spec, as: UTF8.self)])
+        guard waitUntil(timeoutSeconds: 60, { FreePort.isListening(port) }) else {
+            throw ProcessError.timedOut("pymodbus server on port \(port)", seconds: 60)
+        }
+    }
+
+    /// SIGKILL: a third-party peer may have inherited a mask that blocks SIGTERM from the test runner.
+    public func stop() {
+        process.kill(SIGKILL)
+        process.wait()
+    }
+}
+
+/// A pair of connected pseudo-terminals (socat), standing in for an RS-485 line.
+public final class SerialLine {
+    public let process: RunningProcess
+    public let deviceA: String
+    public let deviceB: String
+
+    public init(in folder: TemporaryDirectory) throws {
+        deviceA = folder.file("ttyA")
+        deviceB = folder.file("ttyB")
+        process = try RunningProcess("/usr/bin/socat", ["-d", "-d", "pty,raw,echo=0,link=\(deviceA)",
+                                                         "pty,raw,echo=0,link=\(deviceB)"],
+                                     stderrPath: folder.file("socat.log"))
+        guard waitUntil(timeoutSeconds: 30, { [deviceA, deviceB] in
+            FileManager.default.fileExists(atPath: deviceA) && FileManager.default.fileExists(atPath: deviceB)
+        }) else { throw ProcessError.timedOut("socat pty pair", seconds: 30) }
+    }
+
+    /// SIGKILL, as for every third-party peer (SIGTERM may be blocked in the inherited mask).
+    public func stop() {
+        process.kill(SIGKILL)
+        process.wait()
+    }
+}
