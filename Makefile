@@ -40,17 +40,16 @@ test: deps venv
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
-## The main job on embedded defaults. Until the acquisition issue lands this provisions a node key
-## and shows the certified ledger at work (append, verify, export) on a demonstration ledger.
+## The main job on embedded defaults: the agent against three simulated meters, every 4 s,
+## into its certified ledger under run/ (Ctrl-C to stop; RUN_SECONDS=N to stop by itself).
 run: release
-	@mkdir -p $(RUN_DIR)
-	@test -f $(RUN_DIR)/node.key || .build/release/lightnode keygen --out $(RUN_DIR)/node.key >/dev/null
-	@echo "node public key: $$(.build/release/lightnode pubkey --key-file $(RUN_DIR)/node.key)"
-	.build/release/ledger-bench 20000
+	scripts/run-demo.sh
 
-## Ledger benchmark beside raw C loops (numbers for docs/benchmarks.md).
+## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min.
 bench: release
 	.build/release/ledger-bench
+	.build/release/modbus-bench
+	Benchmarks/footprint.sh
 
 clean:
-	rm -rf .build $(RUN_DIR)
+	rm -rf .build .build-static $(RUN_DIR)

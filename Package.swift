@@ -60,11 +60,17 @@ let package = Package(
         ),
 
         // Benchmarks (run with -c release; results in docs/benchmarks.md).
-        .target(name: "CBaseline", dependencies: ["CSodium", "CSQLite"], path: "Benchmarks/CBaseline"),
+        .target(name: "CBaseline", dependencies: ["CSodium", "CSQLite", "CModbus"], path: "Benchmarks/CBaseline"),
         .executableTarget(
             name: "ledger-bench",
             dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "CBaseline"],
             path: "Benchmarks/ledger-bench"
+        ),
+
+        .executableTarget(
+            name: "modbus-bench",
+            dependencies: ["Modbus", "Configuration", "GridCore", "CBaseline"],
+            path: "Benchmarks/modbus-bench"
         ),
 
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.

@@ -1,6 +1,7 @@
 #include "CBaseline.h"
 #include <sodium.h>
 #include <sqlite3.h>
+#include <modbus/modbus.h>
 #include <string.h>
 #include <time.h>
 #include <stdio.h>
@@ -113,3 +114,17 @@ static double scan(const char *path, int verify) {
 
 double cb_links_rate(const char *path) { return scan(path, 0); }
 double cb_verify_all_rate(const char *path) { return scan(path, 1); }
+
+double cb_modbus_read_rate(const char *host, int port, int address, int count, int n) {
+    modbus_t *ctx = modbus_new_tcp(host, port);
+    if (!ctx || modbus_connect(ctx) != 0) return -1;
+    uint16_t registers[MODBUS_MAX_READ_REGISTERS];
+    double start = now_seconds();
+    for (int i = 0; i < n; i++) {
+        if (modbus_read_input_registers(ctx, address, count, registers) != count) { modbus_free(ctx); return -1; }
+    }
+    double elapsed = now_seconds() - start;
+    modbus_close(ctx);
+    modbus_free(ctx);
+    return n / elapsed;
+}

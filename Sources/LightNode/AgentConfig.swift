@@ -131,7 +131,7 @@ public struct AgentConfig: Sendable {
             let worst = onBus.map(\.device.worstCaseMs).reduce(0, +)
             if worst > budget {
                 root.problem("meters", "meters on \(endpoint) (\(onBus.map(\.name).joined(separator: ", "))) can take "
-                    + "\(worst) ms per cycle when every request times out (requests × (retries + 1) × timeout_ms), "
+                    + "\(worst) ms per cycle at worst ((requests + retries) × timeout_ms), "
                     + "more than the \(budget) ms a cycle of interval_ms = \(intervalMs) allows")
             }
         }

@@ -44,8 +44,11 @@ public final class StopSignal: Sendable {
     /// Waits until the wall clock reaches `deadline`; false if a stop signal came first.
     public func wait(until deadline: Timestamp) -> Bool {
         while signal == 0 {
-            let remaining = deadline.millisecondsSince1970 * 1_000_000 - Self.nowNanoseconds()
+            var remaining = deadline.millisecondsSince1970 * 1_000_000 - Self.nowNanoseconds()
             if remaining <= 0 { return true }
+            // Linux lets select wake up to 0.1 % of its timeout late (timer slack: 4 ms on a 4 s
+            // wait), so a long wait stops 10 ms short and a short final wait hits the deadline.
+            if remaining > 20_000_000 { remaining -= 10_000_000 }
             // select: a microsecond timeout (poll's is whole milliseconds), and the pipe wakes it early.
             var timeout = timeval(tv_sec: Int(remaining / 1_000_000_000), tv_usec: Int(remaining % 1_000_000_000) / 1000)
             var descriptors = fd_set()  // zero-filled: the empty set

@@ -19,8 +19,10 @@ public struct MeterDevice: Sendable {
         self.requests = ReadPlan.requests(for: map)
     }
 
-    /// The longest a reading of this meter can take (every request timing out on every attempt).
-    public var worstCaseMs: Int { requests.count * (retries + 1) * timeoutMs }
+    /// The longest a reading of this meter can take: a read stops at the first request that
+    /// fails, so at worst every request answers just within the timeout and one of them also
+    /// uses up its retries.
+    public var worstCaseMs: Int { (requests.count + retries) * timeoutMs }
 }
 
 public struct QuantityValue: Sendable, Equatable {

@@ -14,4 +14,8 @@ double cb_links_rate(const char *path);
 /// Scans the baseline table, re-hashes and verifies every entry; returns entries per second.
 double cb_verify_all_rate(const char *path);
 
+/// Reads `count` input registers at `address` from a Modbus TCP server `n` times over one
+/// connection with libmodbus; returns reads per second (-1 on any failure).
+double cb_modbus_read_rate(const char *host, int port, int address, int count, int n);
+
 #endif
