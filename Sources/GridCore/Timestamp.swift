@@ -29,6 +29,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         Timestamp(millisecondsSince1970: millisecondsSince1970 + milliseconds)
     }
 
+    /// The first multiple of `milliseconds` since the epoch strictly after this instant
+    /// (wall-clock-aligned deadlines: …:00.000, …:04.000, … for 4000).
+    public func nextMultiple(ofMilliseconds milliseconds: Int64) -> Timestamp {
+        let (quotient, _) = Self.floorDivide(millisecondsSince1970, milliseconds)
+        return Timestamp(millisecondsSince1970: (quotient + 1) * milliseconds)
+    }
+
     public var description: String { rfc3339 }
 
     /// RFC 3339 in UTC with exactly three fractional digits and `Z`.

@@ -30,9 +30,7 @@ public final class Agent {
 
     /// The first deadline strictly after `time`.
     public static func nextDeadline(after time: Timestamp, intervalMs: Int) -> Timestamp {
-        let interval = Int64(intervalMs)
-        let (cycle, _) = floorDivide(time.millisecondsSince1970, interval)
-        return Timestamp(millisecondsSince1970: (cycle + 1) * interval)
+        time.nextMultiple(ofMilliseconds: Int64(intervalMs))
     }
 
     /// Runs until a stop signal; the current cycle's append completes before it returns.
@@ -104,9 +102,4 @@ public final class Agent {
             return .failedReading(time: time, meter: meter.name, failure: reason)
         }
     }
-}
-
-func floorDivide(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
-    let quotient = value >= 0 ? value / divisor : -((-value - 1) / divisor) - 1
-    return (quotient, value - quotient * divisor)
 }

@@ -28,6 +28,13 @@ import Testing
         #expect(Timestamp(rfc3339: text) == nil)
     }
 
+    @Test func nextMultipleIsStrictlyAfterAndAligned() {
+        #expect(Timestamp(millisecondsSince1970: 3999).nextMultiple(ofMilliseconds: 4000).millisecondsSince1970 == 4000)
+        #expect(Timestamp(millisecondsSince1970: 4000).nextMultiple(ofMilliseconds: 4000).millisecondsSince1970 == 8000)
+        #expect(Timestamp(millisecondsSince1970: -1).nextMultiple(ofMilliseconds: 4000).millisecondsSince1970 == 0)
+        #expect(Timestamp(millisecondsSince1970: -4000).nextMultiple(ofMilliseconds: 4000).millisecondsSince1970 == 0)
+    }
+
     @Test func roundTripsEveryDayOfFourCenturies() {
         // Calendar arithmetic over leap years and century rules, one sample per day.
         var milliseconds: Int64 = Timestamp(rfc3339: "1900-01-01T00:00:00Z")!.millisecondsSince1970
