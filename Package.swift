@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "Configuration", dependencies: ["TOMLKit"]),
         // libmodbus client, register maps, read planning and decoding.
         .target(name: "Modbus", dependencies: ["CModbus", "GridCore", "Configuration"]),
+        // libmosquitto client: publish with PUBACK, subscribe, TLS, will, reconnect.
+        .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
         .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "Configuration"]),
         .executableTarget(
@@ -87,6 +89,7 @@ let package = Package(
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "Configuration", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "Configuration", "GridCore", "TestSupport"]),
         .testTarget(

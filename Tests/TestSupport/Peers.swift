@@ -129,3 +129,49 @@ public final class SerialLine {
         process.wait()
     }
 }
+
+/// A real Mosquitto broker (Debian's `mosquitto`) on a loopback port of its own, with the
+/// project's settings or a test's; stopped and restarted on the same port for outage tests.
+public final class MosquittoBroker {
+    public let port: Int
+    public let folder: TemporaryDirectory
+    private let configPath: String
+    public private(set) var process: RunningProcess?
+
+    /// `settings`: extra mosquitto.conf lines (ACL, passwords, persistence, …).
+    public init(settings: String = "allow_anonymous true\n", port: Int = FreePort.allocate()) throws {
+        self.port = port
+        folder = TemporaryDirectory("mosquitto")
+        configPath = folder.file("mosquitto.conf")
+        let config = """
+            listener \(port) 127.0.0.1
+            persistence true
+            persistence_location \(folder.path)/
+            autosave_interval 1
+            log_dest stderr
+            \(settings)
+            """
+        try config.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    public func start() throws {
+        process = try RunningProcess("/usr/sbin/mosquitto", ["-c", configPath], stderrPath: folder.file("mosquitto.log"))
+        guard waitUntil(timeoutSeconds: 60, { [port] in FreePort.isListening(port) }) else {
+            throw ProcessError.timedOut("mosquitto on port \(port)", seconds: 60)
+        }
+    }
+
+    /// Stops the broker: SIGTERM (it saves its persistent sessions), or SIGKILL to simulate a crash.
+    public func stop(signal: Int32 = SIGTERM) {
+        process?.kill(signal)
+        process?.wait()
+        process = nil
+    }
+
+    public var log: String { (try? String(contentsOfFile: folder.file("mosquitto.log"), encoding: .utf8)) ?? "" }
+
+    deinit {
+        stop(signal: SIGKILL)
+    }
+}

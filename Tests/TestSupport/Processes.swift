@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 
 /// What a finished child process did.
 public struct ProcessOutcome: Sendable {
@@ -38,6 +39,7 @@ public enum Processes {
         process.standardInput = input
         let finished = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in finished.signal() }
+        unblockTerminationSignals()  // the child inherits this thread's mask: let SIGTERM reach it
         try process.run()
         if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
         try? input.fileHandleForWriting.close()
@@ -78,6 +80,7 @@ public final class RunningProcess {
             process.standardError = FileHandle.standardError
         }
         process.terminationHandler = { [finished] _ in finished.signal() }
+        unblockTerminationSignals()  // the child inherits this thread's mask: let SIGTERM reach it
         try process.run()
     }
 

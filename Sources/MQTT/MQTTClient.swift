@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CMosquitto
+import Dispatch
+import Synchronization
+
+/// A failed libmosquitto call, naming what was attempted.
+public struct MQTTError: Error, Sendable, CustomStringConvertible {
+    public let code: Int32
+    public let context: String
+
+    public var description: String {
+        let message = code == MOSQ_ERR_ERRNO.rawValue ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(code))
+        return "\(context): \(message)"
+    }
+
+    static func check(_ code: Int32, _ context: @autoclosure () -> String) throws(MQTTError) {
+        guard code == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTError(code: code, context: context()) }
+    }
+}
+
+/// How to reach and authenticate to a broker.
+public struct MQTTOptions: Sendable {
+    public struct Will: Sendable {
+        public let topic: String
+        public let payload: [UInt8]
+        public let retain: Bool
+
+        public init(topic: String, payload: [UInt8], retain: Bool) {
+            self.topic = topic
+            self.payload = payload
+            self.retain = retain
+        }
+    }
+
+    public var host: String
+    public var port: Int
+    public var clientID: String
+    public var keepaliveSeconds = 30
+    public var username: String?
+    /// Never logged; read from `password_file` by the caller.
+    public var password: String?
+    public var tlsCAFile: String?
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+    public var will: Will?
+    /// Published messages awaiting acknowledgement at once (MQTT "inflight" window).
+    public var maxInflight = 20
+
+    public init(host: String, port: Int, clientID: String) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+    }
+}
+
+/// libmosquitto behind a small thread-safe API. libmosquitto's own network thread
+/// (`mosquitto_loop_start`) connects, reconnects with back-off (1 s doubling to 30 s) and calls
+/// back; the callbacks only touch state behind a Mutex, so they never race the caller.
+public final class MQTTClient: Sendable {
+    /// A message delivered on a subscribed topic.
+    public struct Message: Sendable {
+        public let topic: String
+        public let payload: [UInt8]
+    }
+
+    /// State shared with libmosquitto's thread. `@unchecked Sendable`: every field is a Mutex,
+    /// an Atomic or immutable.
+    fileprivate final class Shared: @unchecked Sendable {
+        struct Acks {
+            /// Waiters by message id, resumed when the broker acknowledges (PUBACK).
+            var waiting: [Int32: DispatchSemaphore] = [:]
+            /// Acknowledgements that arrived before their publisher started waiting.
+            var early: Set<Int32> = []
+        }
+
+        let acks = Mutex(Acks())
+        let connected = Atomic(false)
+        let connectionEvents = DispatchSemaphore(value: 0)
+        let onMessage: (@Sendable (Message) -> Void)?
+        let onConnect: (@Sendable () -> Void)?
+        let subscriptions: [String]
+
+        init(onMessage: (@Sendable (Message) -> Void)?, onConnect: (@Sendable () -> Void)?, subscriptions: [String]) {
+            self.onMessage = onMessage
+            self.onConnect = onConnect
+            self.subscriptions = subscriptions
+        }
+    }
+
+    public let options: MQTTOptions
+    // Used from any thread: libmosquitto's API is thread-safe with the threaded loop.
+    nonisolated(unsafe) private let handle: OpaquePointer
+    private let shared: Shared
+
+    private static let libraryReady: Bool = mosquitto_lib_init() == MOSQ_ERR_SUCCESS.rawValue
+
+    /// `subscriptions` (QoS 1) are made again on every (re)connect; `onMessage` and `onConnect`
+    /// run on libmosquitto's thread and must not block.
+    public init(options: MQTTOptions, subscriptions: [String] = [],
+                onConnect: (@Sendable () -> Void)? = nil, onMessage: (@Sendable (Message) -> Void)? = nil) throws(MQTTError) {
+        precondition(Self.libraryReady, "libmosquitto failed to initialise")
+        self.options = options
+        shared = Shared(onMessage: onMessage, onConnect: onConnect, subscriptions: subscriptions)
+        guard let handle = mosquitto_new(options.clientID, true, Unmanaged.passUnretained(shared).toOpaque()) else {
+            throw MQTTError(code: MOSQ_ERR_ERRNO.rawValue, context: "create MQTT client \(options.clientID)")
+        }
+        self.handle = handle
+        do {
+            try configure()
+        } catch {
+            mosquitto_destroy(handle)
+            throw error
+        }
+    }
+
+    private func configure() throws(MQTTError) {
+        try MQTTError.check(mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V311)), "set protocol")
+        try MQTTError.check(mosquitto_max_inflight_messages_set(handle, UInt32(options.maxInflight)), "set inflight window")
+        try MQTTError.check(mosquitto_reconnect_delay_set(handle, 1, 30, true), "set reconnect delay")
+        if let username = options.username {
+            try MQTTError.check(mosquitto_username_pw_set(handle, username, options.password), "set credentials")
+        }
+        if options.tlsCAFile != nil || options.tlsCertFile != nil {
+            try MQTTError.check(mosquitto_tls_set(handle, options.tlsCAFile, nil, options.tlsCertFile, options.tlsKeyFile, nil),
+                                "configure TLS (CA \(options.tlsCAFile ?? "-"), certificate \(options.tlsCertFile ?? "-"))")
+        }
+        if let will = options.will {
+            try MQTTError.check(will.payload.withUnsafeBytes {
+                mosquitto_will_set(handle, will.topic, Int32($0.count), $0.baseAddress, 1, will.retain)
+            }, "set will on \(will.topic)")
+        }
+        mosquitto_connect_callback_set(handle) { handle, context, result in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
+            guard result == 0 else { return }
+            for topic in shared.subscriptions { mosquitto_subscribe(handle, nil, topic, 1) }
+            shared.connected.store(true, ordering: .releasing)
+            shared.onConnect?()
+            shared.connectionEvents.signal()
+        }
+        mosquitto_disconnect_callback_set(handle) { _, context, _ in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
+            shared.connected.store(false, ordering: .releasing)
+            shared.connectionEvents.signal()
+        }
+        mosquitto_publish_callback_set(handle) { _, context, mid in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
+            let waiter = shared.acks.withLock { acks -> DispatchSemaphore? in
+                if let waiter = acks.waiting.removeValue(forKey: mid) { return waiter }
+                acks.early.insert(mid)
+                return nil
+            }
+            waiter?.signal()
+        }
+        mosquitto_message_callback_set(handle) { _, context, message in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
+            guard let message, let onMessage = shared.onMessage else { return }
+            let payload = message.pointee.payload.map {
+                Array(UnsafeRawBufferPointer(start: $0, count: Int(message.pointee.payloadlen)))
+            } ?? []
+            onMessage(Message(topic: String(cString: message.pointee.topic), payload: payload))
+        }
+    }
+
+    deinit {
+        mosquitto_destroy(handle)
+    }
+
+    /// Starts connecting in the background; reconnects by itself until `stop()`.
+    public func start() throws(MQTTError) {
+        try MQTTError.check(mosquitto_connect_async(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds)),
+                            "connect to \(options.host):\(options.port)")
+        try MQTTError.check(mosquitto_loop_start(handle), "start the MQTT network thread")
+    }
+
+    /// Disconnects cleanly (no will) and stops the network thread.
+    public func stop() {
+        mosquitto_disconnect(handle)
+        mosquitto_loop_stop(handle, false)
+    }
+
+    public var isConnected: Bool { shared.connected.load(ordering: .acquiring) }
+
+    /// Waits until connected (or `timeoutMs` passes); true if connected.
+    public func waitForConnection(timeoutMs: Int) -> Bool {
+        let deadline = DispatchTime.now() + .milliseconds(timeoutMs)
+        while !isConnected {
+            if shared.connectionEvents.wait(timeout: deadline) == .timedOut { return isConnected }
+        }
+        return true
+    }
+
+    /// Publishes and returns a handle to wait for the broker's acknowledgement (QoS 1: PUBACK).
+    public func publish(topic: String, payload: [UInt8], qos: Int32 = 1, retain: Bool = false) throws(MQTTError) -> Acknowledgement {
+        var mid: Int32 = 0
+        let semaphore = DispatchSemaphore(value: 0)
+        try MQTTError.check(payload.withUnsafeBytes {
+            mosquitto_publish(handle, &mid, topic, Int32($0.count), $0.baseAddress, qos, retain)
+        }, "publish \(payload.count) bytes on \(topic)")
+        shared.acks.withLock { acks in
+            if acks.early.remove(mid) != nil { semaphore.signal() } else { acks.waiting[mid] = semaphore }
+        }
+        return Acknowledgement(mid: mid, semaphore: semaphore, shared: shared)
+    }
+
+    /// A published message's pending acknowledgement.
+    public struct Acknowledgement: Sendable {
+        public let mid: Int32
+        fileprivate let semaphore: DispatchSemaphore
+        fileprivate let shared: Shared
+
+        /// True once the broker acknowledged; false on timeout (the message may still be
+        /// delivered later; libmosquitto retries it after a reconnect).
+        public func wait(timeoutMs: Int) -> Bool {
+            if semaphore.wait(timeout: .now() + .milliseconds(timeoutMs)) == .success { return true }
+            shared.acks.withLock { _ = $0.waiting.removeValue(forKey: mid) }
+            return false
+        }
+    }
+}
