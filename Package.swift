@@ -49,7 +49,7 @@ let package = Package(
         // The agent: configuration, acquisition scheduler, and (later) publisher and set-points.
         .target(
             name: "LightNode",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "Configuration",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "MQTT", "Configuration",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "Configuration", "GridCore", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "TestSupport"]
+            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "MQTT", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -15,6 +15,13 @@ public enum LedgerExport {
 
     /// Appends one entry's line (with its newline) to `output`.
     public static func appendLine(_ entry: LedgerEntry, to output: inout [UInt8]) {
+        appendObject(entry, to: &output)
+        output.append(0x0A)
+    }
+
+    /// Appends one entry as a JSON object with exactly the keys seq, body, prev, hash, sig
+    /// (the export line and the MQTT readings payload's `entries` items).
+    public static func appendObject(_ entry: LedgerEntry, to output: inout [UInt8]) {
         output.append(contentsOf: #"{"seq":"#.utf8)
         output.append(contentsOf: String(entry.seq).utf8)
         output.append(contentsOf: #","body":"#.utf8)
@@ -25,6 +32,6 @@ public enum LedgerExport {
         Hex.append(entry.hash.bytes, to: &output)
         output.append(contentsOf: #"","sig":""#.utf8)
         output.append(contentsOf: entry.signature.base64.utf8)
-        output.append(contentsOf: "\"}\n".utf8)
+        output.append(contentsOf: "\"}".utf8)
     }
 }

@@ -20,7 +20,11 @@ public final class Agent {
     public private(set) var missedCycles = 0
     private var lastFailure: [String?]
 
-    public init(config: AgentConfig, ledger: Ledger, logger: Logger) {
+    /// Called after every append (the publisher wakes up).
+    private let appended: () -> Void
+
+    public init(config: AgentConfig, ledger: Ledger, logger: Logger, appended: @escaping () -> Void = {}) {
+        self.appended = appended
         self.config = config
         self.ledger = ledger
         self.acquisition = Acquisition(meters: config.meters)
@@ -60,6 +64,7 @@ public final class Agent {
             }
             try ledger.append(contentsOf: pending)
             pending.removeAll()
+            appended()
             cycles += 1
             deadline = deadline.adding(milliseconds: interval)
             if deadline <= .now() { deadline = recordMissed(from: deadline, into: &pending) }

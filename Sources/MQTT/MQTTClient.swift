@@ -49,6 +49,8 @@ public struct MQTTOptions: Sendable {
     public var will: Will?
     /// Published messages awaiting acknowledgement at once (MQTT "inflight" window).
     public var maxInflight = 20
+    /// false: the broker keeps the session (subscriptions, queued QoS 1 messages) while offline.
+    public var cleanSession = true
 
     public init(host: String, port: Int, clientID: String) {
         self.host = host
@@ -79,6 +81,7 @@ public final class MQTTClient: Sendable {
 
         let acks = Mutex(Acks())
         let connected = Atomic(false)
+        let connections = Atomic(0)
         let connectionEvents = DispatchSemaphore(value: 0)
         let onMessage: (@Sendable (Message) -> Void)?
         let onConnect: (@Sendable () -> Void)?
@@ -105,7 +108,7 @@ public final class MQTTClient: Sendable {
         precondition(Self.libraryReady, "libmosquitto failed to initialise")
         self.options = options
         shared = Shared(onMessage: onMessage, onConnect: onConnect, subscriptions: subscriptions)
-        guard let handle = mosquitto_new(options.clientID, true, Unmanaged.passUnretained(shared).toOpaque()) else {
+        guard let handle = mosquitto_new(options.clientID, options.cleanSession, Unmanaged.passUnretained(shared).toOpaque()) else {
             throw MQTTError(code: MOSQ_ERR_ERRNO.rawValue, context: "create MQTT client \(options.clientID)")
         }
         self.handle = handle
@@ -138,6 +141,7 @@ public final class MQTTClient: Sendable {
             guard result == 0 else { return }
             for topic in shared.subscriptions { mosquitto_subscribe(handle, nil, topic, 1) }
             shared.connected.store(true, ordering: .releasing)
+            shared.connections.add(1, ordering: .releasing)
             shared.onConnect?()
             shared.connectionEvents.signal()
         }
@@ -183,6 +187,9 @@ public final class MQTTClient: Sendable {
     }
 
     public var isConnected: Bool { shared.connected.load(ordering: .acquiring) }
+
+    /// How many times a connection was made: changes on every reconnect.
+    public var connectionCount: Int { shared.connections.load(ordering: .acquiring) }
 
     /// Waits until connected (or `timeoutMs` passes); true if connected.
     public func waitForConnection(timeoutMs: Int) -> Bool {

@@ -40,7 +40,10 @@ struct RunCommand: ParsableCommand {
         let key = try SigningKey(contentsOfFile: config.node.keyFile)
         let ledger = try Ledger(dataDirectory: config.node.dataDirectory, node: config.node.id,
                                 pod: config.node.pod, signer: key)
-        try Agent(config: config, ledger: ledger, logger: logger).run(until: stop)
+        let publisher = try config.mqtt.map { try Publisher(mqtt: $0, node: config.node, ledger: ledger, logger: logger) }
+        try publisher?.start()
+        try Agent(config: config, ledger: ledger, logger: logger, appended: { publisher?.entriesAppended() }).run(until: stop)
+        publisher?.stop()
         withExtendedLifetime(lock) {}
     }
 }

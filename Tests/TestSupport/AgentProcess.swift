@@ -62,7 +62,9 @@ public final class AgentProcess {
     public let stderrPath: String
     public private(set) var process: RunningProcess?
 
-    public init(meters: [Meter], intervalMs: Int, folder: TemporaryDirectory = TemporaryDirectory("agent")) throws {
+    /// `mqttPort`: publish to a broker on 127.0.0.1 (adds the [mqtt] section).
+    public init(meters: [Meter], intervalMs: Int, mqttPort: Int? = nil,
+                folder: TemporaryDirectory = TemporaryDirectory("agent")) throws {
         self.folder = folder
         configPath = folder.file("lightnode.toml")
         ledgerPath = folder.file("data/ledger.sqlite")
@@ -79,6 +81,7 @@ public final class AgentProcess {
             interval_ms = \(intervalMs)
 
             """ + meters.map(\.toml).joined()
+            + (mqttPort.map { "\n[mqtt]\nhost = \"127.0.0.1\"\nport = \($0)\nkeepalive_s = 5\n" } ?? "")
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
