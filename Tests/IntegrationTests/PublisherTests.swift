@@ -70,8 +70,8 @@ final class ReadingsCollector: Sendable {
 
         let head = try Ledger(readingFile: agent.ledgerPath).head.seq
         #expect(head > headAtOutage + UInt64(outage * 3), "the agent kept reading during the outage")
-        #expect(waitUntil(timeoutSeconds: 120) { collector.hasAll(through: head) },
-                "missing: \((1...head).filter { !collector.seqs.contains($0) }.prefix(20))")
+        let complete = waitUntil(timeoutSeconds: 120) { collector.hasAll(through: head) }
+        #expect(complete, "missing: \((1...head).filter { !collector.seqs.contains($0) }.prefix(20)); broker log:\n\(broker.log)")
         #expect(collector.messagesAreConsecutive)
         #expect(agent.stop().status == 0)
         print("broker outage of \(Int(outage)) s: \(head) entries delivered, \(collector.duplicates) duplicates")

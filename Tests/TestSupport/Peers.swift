@@ -148,6 +148,9 @@ public final class MosquittoBroker {
             persistence true
             persistence_location \(folder.path)/
             autosave_interval 1
+            # Started as root, mosquitto would switch to user "mosquitto", which cannot write the
+            # persistence file in this test's private folder (then sessions vanish on restart).
+            user root
             log_dest stderr
             \(settings)
             """
