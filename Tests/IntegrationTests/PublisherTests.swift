@@ -51,14 +51,21 @@ final class ReadingsCollector: Sendable {
 @Suite struct PublisherTests {
     static let map = Paths.packageRoot.appendingPathComponent("firmware-config/registers/eastron-sdm630.toml").path
 
+    /// A broker, a simulated meter, the platform's collector, and an agent (not started) reading
+    /// the meter every 250 ms and publishing to the broker.
+    static func rig() throws -> (MosquittoBroker, MeterSimulatorProcess, ReadingsCollector, AgentProcess) {
+        let broker = try MosquittoBroker()
+        let simulator = try MeterSimulatorProcess(map: map)
+        let collector = try ReadingsCollector(port: broker.port)
+        let agent = try AgentProcess(meters: [.init(name: "main", link: .tcp(port: simulator.port!), map: map)],
+                                     intervalMs: 250, mqttPort: broker.port)
+        return (broker, simulator, collector, agent)
+    }
+
     @Test func everyEntryArrivesAcrossABrokerOutage() throws {
         let outage = Double(ProcessInfo.processInfo.environment["LIGHTNODE_OUTAGE_SECONDS"] ?? "") ?? 60
-        let broker = try MosquittoBroker()
-        let simulator = try MeterSimulatorProcess(map: Self.map)
+        let (broker, simulator, collector, agent) = try Self.rig()
         defer { simulator.stop() }
-        let collector = try ReadingsCollector(port: broker.port)
-        let agent = try AgentProcess(meters: [.init(name: "main", link: .tcp(port: simulator.port!), map: Self.map)],
-                                     intervalMs: 250, mqttPort: broker.port)
         try agent.start()
         #expect(waitUntil { collector.seqs.count >= 10 })
         #expect(collector.received.statuses.withLock { $0.contains("online") })
@@ -79,12 +86,8 @@ final class ReadingsCollector: Sendable {
     }
 
     @Test func resumesFromItsCursorAfterKillNine() throws {
-        let broker = try MosquittoBroker()
-        let simulator = try MeterSimulatorProcess(map: Self.map)
+        let (broker, simulator, collector, agent) = try Self.rig()
         defer { simulator.stop() }
-        let collector = try ReadingsCollector(port: broker.port)
-        let agent = try AgentProcess(meters: [.init(name: "main", link: .tcp(port: simulator.port!), map: Self.map)],
-                                     intervalMs: 250, mqttPort: broker.port)
         for round in 1...3 {
             try agent.start()
             #expect(waitUntil { collector.received.statuses.withLock { $0.last == "online" } }, "round \(round)")
@@ -107,5 +110,6 @@ final class ReadingsCollector: Sendable {
         #expect(try Ledger(readingFile: agent.ledgerPath).verify().fault == nil)
         print("3 kill -9 rounds: \(head) entries delivered, \(collector.duplicates) duplicates")
         collector.client.stop()
+        withExtendedLifetime(broker) {}  // the broker (stopped on release) must outlive the test
     }
 }
