@@ -3,6 +3,7 @@ import GridCore
 import Ledger
 import Logging
 import MQTT
+import Sodium
 import Synchronization
 
 /// The outbox: publishes ledger entries after the `published` cursor on
@@ -35,7 +36,7 @@ public final class Publisher: Sendable {
         var options = MQTTOptions(host: mqtt.host, port: mqtt.port, clientID: node.id)
         options.keepaliveSeconds = mqtt.keepaliveSeconds
         options.username = mqtt.username
-        options.password = try mqtt.passwordFile.map { try SecretFile.read($0) }
+        options.password = try mqtt.passwordFile.map { String(decoding: try SecretFile.readLine($0), as: UTF8.self) }
         options.tlsCAFile = mqtt.tlsCAFile
         options.tlsCertFile = mqtt.tlsCertFile
         options.tlsKeyFile = mqtt.tlsKeyFile

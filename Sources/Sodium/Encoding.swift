@@ -7,6 +7,7 @@ public enum SodiumError: Error, Equatable, CustomStringConvertible {
     case wrongLength(what: String, expected: Int, found: Int)
     case inconsistentSecretKey
     case keyFile(path: String, problem: String)
+    case secretFile(path: String, problem: String)
     case randomSourceFailed
 
     public var description: String {
@@ -18,6 +19,7 @@ public enum SodiumError: Error, Equatable, CustomStringConvertible {
         case .inconsistentSecretKey:
             return "secret key is corrupt: its public half does not match its seed"
         case .keyFile(let path, let problem): return "key file \(path): \(problem)"
+        case .secretFile(let path, let problem): return "secret file \(path): \(problem)"
         case .randomSourceFailed: return "the system random source failed"
         }
     }

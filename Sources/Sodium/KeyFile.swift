@@ -5,32 +5,32 @@ import Darwin
 #endif
 import CSodium
 
-/// Private key files: one line of base64 of the 64-byte libsodium secret key, mode 0600.
-extension SigningKey {
-    /// Largest key file accepted: a key is 88 characters of base64; anything far bigger is not one.
-    static let maximumFileSize = 4096
-
-    /// Loads a key file, refusing one that group or others may read, or that holds anything but a key.
-    public convenience init(contentsOfFile path: String) throws(SodiumError) {
+/// Secrets kept in files (private keys, passwords): a regular file of mode 0600 holding one line.
+public enum SecretFile {
+    /// Reads the file's single line, whitespace trimmed, refusing a file that group or others may
+    /// access, that is not a regular file (or is a symbolic link), or that exceeds `limit` bytes.
+    /// Checks are made on the opened file itself, so it cannot be swapped between check and read.
+    /// The caller owns the bytes and should wipe them (`sodium_memzero`) when done.
+    public static func readLine(_ path: String, limit: Int = 4096) throws(SodiumError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard descriptor >= 0 else {
-            throw .keyFile(path: path, problem: "cannot open: \(String(cString: strerror(errno)))")
+            throw .secretFile(path: path, problem: "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { close(descriptor) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else {
-            throw .keyFile(path: path, problem: "cannot stat: \(String(cString: strerror(errno)))")
+            throw .secretFile(path: path, problem: "cannot stat: \(String(cString: strerror(errno)))")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw .keyFile(path: path, problem: "not a regular file")
+            throw .secretFile(path: path, problem: "not a regular file")
         }
         let permissions = info.st_mode & 0o777
         guard permissions & 0o077 == 0 else {
-            throw .keyFile(path: path, problem: "is accessible by group or others (mode \(String(permissions, radix: 8))); "
-                + "a private key must be mode 0600 (chmod 600 \(path))")
+            throw .secretFile(path: path, problem: "is accessible by group or others (mode \(String(permissions, radix: 8))); "
+                + "a secret must be mode 0600 (chmod 600 \(path))")
         }
-        guard info.st_size <= Self.maximumFileSize else {
-            throw .keyFile(path: path, problem: "is \(info.st_size) bytes; a key file holds one line of base64")
+        guard info.st_size <= limit else {
+            throw .secretFile(path: path, problem: "is \(info.st_size) bytes; it should hold one line")
         }
         var contents = [UInt8](repeating: 0, count: Int(info.st_size))
         defer { sodium_memzero(&contents, contents.count) }
@@ -39,14 +39,29 @@ extension SigningKey {
             let count = contents.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + filled, $0.count - filled) }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else {
-                throw .keyFile(path: path, problem: "read failed: \(String(cString: strerror(errno)))")
+                throw .secretFile(path: path, problem: "read failed: \(String(cString: strerror(errno)))")
             }
             filled += count
         }
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
         let start = contents.firstIndex { !isSpace($0) } ?? contents.count
         let end = (contents.lastIndex { !isSpace($0) } ?? -1) + 1
-        var base64 = start < end ? Array(contents[start..<end]) : []
+        return start < end ? Array(contents[start..<end]) : []
+    }
+}
+
+/// Private key files: one line of base64 of the 64-byte libsodium secret key, mode 0600.
+extension SigningKey {
+    /// Loads a key file, refusing one that group or others may read, or that holds anything but a key.
+    public convenience init(contentsOfFile path: String) throws(SodiumError) {
+        var base64: [UInt8]
+        do {
+            base64 = try SecretFile.readLine(path)
+        } catch .secretFile(_, let problem) {
+            throw .keyFile(path: path, problem: problem)
+        } catch {
+            throw error
+        }
         defer { sodium_memzero(&base64, base64.count) }
         do {
             var secret = try Base64.decode(utf8: base64, what: "Ed25519 secret key")

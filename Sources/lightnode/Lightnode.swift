@@ -39,7 +39,10 @@ struct Lightnode: ParsableCommand {
             return failure.exitCode
         case let error as SodiumError:
             Console.error(error.description)
-            if case .keyFile = error { return 2 }
+            switch error {
+            case .keyFile, .secretFile: return 2
+            default: break
+            }
             return 1
         case let error as ConfigError:
             Console.error("configuration is not valid:")
