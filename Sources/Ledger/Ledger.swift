@@ -125,6 +125,13 @@ public final class Ledger: Sendable {
     /// Appends a batch in one transaction: all entries or none, one fsync.
     @discardableResult
     public func append(contentsOf bodies: [EntryBody]) throws(LedgerError) -> [LedgerEntry] {
+        try append(contentsOf: bodies) { _, _ in }
+    }
+
+    /// Appends a batch and, in the same transaction, runs `alongside` with the appended entries
+    /// (the set-point records change with the entries that tell of them: both or neither).
+    func append(contentsOf bodies: [EntryBody],
+                alongside: (Connection, [LedgerEntry]) throws -> Void) throws(LedgerError) -> [LedgerEntry] {
         guard let signer else { throw .invalidArgument("ledger \(path) is open read-only") }
         return try withStore { store in
             try store.connection.transaction {
@@ -139,6 +146,7 @@ public final class Ledger: Sendable {
                     head = Head(seq: entry.seq, hash: entry.hash)
                     appended.append(entry)
                 }
+                try alongside(store.connection, appended)
                 return appended
             }
         }
@@ -319,13 +327,13 @@ public final class Ledger: Sendable {
     }
 
     /// Runs `body` with exclusive use of the connection, mapping storage errors once.
-    private func withStore<T>(_ body: (inout Store) throws -> T) throws(LedgerError) -> T {
+    func withStore<T>(_ body: (inout Store) throws -> T) throws(LedgerError) -> T {
         try mappingStorageErrors { try store.withLock { try body(&$0) } }
     }
 }
 
 /// Runs `body`, turning SQLite's errors into the ledger's (corruption → not a valid ledger).
-private func mappingStorageErrors<T>(_ body: () throws -> T) throws(LedgerError) -> T {
+func mappingStorageErrors<T>(_ body: () throws -> T) throws(LedgerError) -> T {
     do {
         return try body()
     } catch let error as LedgerError {
@@ -339,7 +347,7 @@ private func mappingStorageErrors<T>(_ body: () throws -> T) throws(LedgerError)
 
 /// The connection and its reused statements. `@unchecked Sendable`: it lives inside the
 /// ledger's Mutex and is only ever touched under that lock (SQLite opened NOMUTEX for that reason).
-private struct Store: @unchecked Sendable {
+struct Store: @unchecked Sendable {
     let connection: Connection
     let insert: Statement
     let selectHead: Statement

@@ -69,6 +69,23 @@ enum Schema {
         CREATE TRIGGER cursors_no_delete BEFORE DELETE ON cursors
         BEGIN SELECT RAISE(ABORT, 'ledger cursors cannot be deleted'); END;
         """),
+        ("v2: set-point records", """
+        -- The node's set-points as they stand: one row per accepted set-point id (so a second
+        -- message with that id is a replay, also after a restart), kept beside the ledger entries
+        -- that tell the same story and changed in the same transactions. Not part of the chain.
+        CREATE TABLE setpoints (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,              -- the `setpoint` entry recording it
+            issued_ms INTEGER NOT NULL,
+            from_ms INTEGER NOT NULL,
+            until_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,           -- until, or earlier once superseded
+            mode TEXT NOT NULL CHECK (mode IN ('target', 'max', 'min')),
+            w INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('scheduled', 'active', 'done'))
+        );
+        CREATE INDEX setpoints_open ON setpoints (state) WHERE state <> 'done';
+        """),
     ]
 
     /// Brings a writable connection's schema up to date; refuses files that are not ledgers.

@@ -6,17 +6,14 @@ import Synchronization
 /// are read one after another on that bus's own queue; different buses run in parallel, so a
 /// slow or dead meter delays only the meters on its own wire, and none beyond the cycle.
 public final class Acquisition: Sendable {
-    /// A bus and the meters on it. `@unchecked Sendable`: the bus (a libmodbus context) is only
-    /// ever used on `queue`, one job at a time, guarded by `busy`.
-    private final class Worker: @unchecked Sendable {
-        let bus: ModbusBus
-        let queue: DispatchQueue
+    /// A bus and the meters on it.
+    private final class Worker: Sendable {
+        let line: BusLine
         let meters: [(index: Int, device: MeterDevice)]
         let busy = Atomic(false)
 
-        init(bus: ModbusBus, meters: [(index: Int, device: MeterDevice)]) {
-            self.bus = bus
-            self.queue = DispatchQueue(label: "lightnode.bus.\(bus.endpoint)")
+        init(line: BusLine, meters: [(index: Int, device: MeterDevice)]) {
+            self.line = line
             self.meters = meters
         }
     }
@@ -38,8 +35,14 @@ public final class Acquisition: Sendable {
             if grouped[meter.endpoint] == nil { order.append(meter.endpoint) }
             grouped[meter.endpoint, default: []].append((index, meter.device))
         }
-        workers = order.map { Worker(bus: ModbusBus(endpoint: $0), meters: grouped[$0]!) }
+        workers = order.map { Worker(line: BusLine(endpoint: $0), meters: grouped[$0]!) }
         meterCount = meters.count
+    }
+
+    /// The line to `endpoint` if meters are read on it: a BMS on a meter's RS-485 line (or
+    /// behind its TCP gateway) must take turns with the meters' reads, never interleave.
+    public func line(to endpoint: ModbusEndpoint) -> BusLine? {
+        workers.first { $0.line.endpoint == endpoint }?.line
     }
 
     /// One reading per meter, in configuration order, within `budgetMs`.
@@ -50,9 +53,9 @@ public final class Acquisition: Sendable {
             // A bus still busy with an earlier cycle is not queued again: no pile-up, no burst.
             guard !worker.busy.exchange(true, ordering: .acquiring) else { continue }
             group.enter()
-            worker.queue.async {
+            worker.line.queue.async {
                 for meter in worker.meters {
-                    results.set(meter.index, worker.bus.read(meter.device))
+                    results.set(meter.index, worker.line.bus.read(meter.device))
                 }
                 worker.busy.store(false, ordering: .releasing)
                 group.leave()
@@ -64,7 +67,33 @@ public final class Acquisition: Sendable {
 
     /// Drops every connection (at shutdown), after any read in progress.
     public func disconnect() {
-        for worker in workers { worker.queue.sync { worker.bus.disconnect() } }
+        for worker in workers { worker.line.disconnect() }
+    }
+}
+
+/// One Modbus endpoint and the serial queue that takes turns on it: readings and set-point
+/// writes to devices on the same line are never interleaved.
+/// `@unchecked Sendable`: the bus (a libmodbus context) is only ever used on `queue`.
+public final class BusLine: @unchecked Sendable {
+    public let endpoint: ModbusEndpoint
+    fileprivate let bus: ModbusBus
+    fileprivate let queue: DispatchQueue
+
+    public init(endpoint: ModbusEndpoint) {
+        self.endpoint = endpoint
+        bus = ModbusBus(endpoint: endpoint)
+        queue = DispatchQueue(label: "lightnode.bus.\(endpoint)")
+    }
+
+    /// Runs `job` with the bus once the line is free (after any read in progress).
+    public func withBus<T>(_ job: (ModbusBus) throws(ModbusFailure) -> T) throws(ModbusFailure) -> T {
+        try queue.sync { () -> Result<T, ModbusFailure> in
+            do throws(ModbusFailure) { return .success(try job(bus)) } catch { return .failure(error) }
+        }.get()
+    }
+
+    public func disconnect() {
+        queue.sync { bus.disconnect() }
     }
 }
 

@@ -23,11 +23,12 @@ public final class Agent {
     /// Called after every append (the publisher wakes up).
     private let appended: () -> Void
 
-    public init(config: AgentConfig, ledger: Ledger, logger: Logger, appended: @escaping () -> Void = {}) {
+    public init(config: AgentConfig, ledger: Ledger, acquisition: Acquisition? = nil, logger: Logger,
+                appended: @escaping () -> Void = {}) {
         self.appended = appended
         self.config = config
         self.ledger = ledger
-        self.acquisition = Acquisition(meters: config.meters)
+        self.acquisition = acquisition ?? Acquisition(meters: config.meters)
         self.logger = logger
         self.lastFailure = Array(repeating: nil, count: config.meters.count)
     }

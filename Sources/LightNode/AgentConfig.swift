@@ -1,5 +1,8 @@
 import Configuration
+import Ledger
 import Modbus
+import MQTT
+import Sodium
 
 /// The Light Node's configuration (TOML; keys in docs/configuration.md and DESIGN §6).
 /// Relative paths (data_dir, key_file, register_map, password_file, tls files) are resolved
@@ -19,16 +22,72 @@ public struct AgentConfig: Sendable {
         public let device: MeterDevice
     }
 
-    public struct MQTT: Sendable {
+    /// How to reach an MQTT broker: the platform's (`[mqtt]`) or a local HMS/EMS one (a target).
+    public struct Broker: Sendable {
         public let host: String
         public let port: Int
-        public let topicPrefix: String
         public let username: String?
         public let passwordFile: String?
         public let tlsCAFile: String?
         public let tlsCertFile: String?
         public let tlsKeyFile: String?
         public let keepaliveSeconds: Int
+
+        /// Client options, with the password read from its file (never logged).
+        public func options(clientID: String) throws(SodiumError) -> MQTTOptions {
+            var options = MQTTOptions(host: host, port: port, clientID: clientID)
+            options.keepaliveSeconds = keepaliveSeconds
+            options.username = username
+            options.password = try passwordFile.map { (file) throws(SodiumError) in
+                String(decoding: try SecretFile.readLine(file), as: UTF8.self)
+            }
+            options.tlsCAFile = tlsCAFile
+            options.tlsCertFile = tlsCertFile
+            options.tlsKeyFile = tlsKeyFile
+            return options
+        }
+    }
+
+    public struct MQTT: Sendable {
+        public let broker: Broker
+        public let topicPrefix: String
+        /// Backlog drain limit in messages per second (0: none), so a fleet back online at once
+        /// does not storm the broker; each message holds up to 200 entries.
+        public let drainMessagesPerSecond: Int
+        /// After each (re)connect with a backlog, draining starts after a random delay up to this.
+        public let reconnectJitterSeconds: Int
+    }
+
+    /// `[setpoints]`: whose set-points are trusted, the safety limits, and where they go.
+    public struct SetPoints: Sendable {
+        public let trustedKeys: [PublicKey]
+        public let minW: Int64
+        public let maxW: Int64
+        public let maxAgeSeconds: Int
+        /// The meter whose active power is the site's (compliance reports).
+        public let meter: String
+        public let targets: [SetPointTargetConfig]
+    }
+
+    public enum SetPointTargetConfig: Sendable {
+        case modbus(ModbusTargetConfig)
+        case mqtt(MQTTTargetConfig)
+    }
+
+    public struct ModbusTargetConfig: Sendable {
+        public let endpoint: ModbusEndpoint
+        public let unit: Int
+        public let timeoutMs: Int
+        public let retries: Int
+        /// Address, type, word order and scale of the holding register(s) receiving the watts.
+        public let register: Register
+        public let idleValue: Double
+    }
+
+    public struct MQTTTargetConfig: Sendable {
+        public let broker: Broker
+        public let topic: String
+        public let retain: Bool
     }
 
     public let file: String
@@ -36,6 +95,9 @@ public struct AgentConfig: Sendable {
     public let intervalMs: Int
     public let meters: [Meter]
     public let mqtt: MQTT?
+    public let setPoints: SetPoints?
+    /// Published entries older than this are pruned from the ledger (`[node] retention_days`).
+    public let retentionDays: Int
 
     /// Characters allowed in node ids, PODs and meter names: they appear in MQTT topics and logs.
     static let identifierCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -52,6 +114,7 @@ public struct AgentConfig: Sendable {
         let pod = nodeSection.flatMap { identifier($0, "pod") }
         let dataDirectory = nodeSection?.string("data_dir").map(resolve)
         let keyFile = nodeSection?.string("key_file").map(resolve)
+        let retentionDays = nodeSection?.int("retention_days", in: 2...3650, default: 35) ?? 35
         nodeSection?.rejectUnknownKeys()
 
         let acquisition = root.section("acquisition", required: false)
@@ -73,13 +136,18 @@ public struct AgentConfig: Sendable {
         checkBusTiming(meters, intervalMs: intervalMs, root: root)
 
         let mqtt = root.section("mqtt", required: false).flatMap { loadMQTT($0, resolve: resolve) }
-        // [setpoints] is read by the set-point controller (its own issue); not an unknown key here.
-        _ = root.has("setpoints") ? root.section("setpoints") : nil
+        let setPoints = root.section("setpoints", required: false).flatMap {
+            loadSetPoints($0, meters: meters, resolve: resolve)
+        }
+        if setPoints != nil && mqtt == nil && root.has("setpoints") {
+            root.problem("setpoints", "set-points arrive over MQTT: [setpoints] needs an [mqtt] section")
+        }
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()
         return AgentConfig(file: file, node: Node(id: id!, pod: pod!, dataDirectory: dataDirectory!, keyFile: keyFile!),
-                           intervalMs: intervalMs, meters: meters, mqtt: mqtt)
+                           intervalMs: intervalMs, meters: meters, mqtt: mqtt, setPoints: setPoints,
+                           retentionDays: retentionDays)
     }
 
     static func identifier(_ section: ConfigSection, _ key: String) -> String? {
@@ -93,6 +161,20 @@ public struct AgentConfig: Sendable {
 
     static func loadMeter(_ section: ConfigSection, resolve: (String) -> String) -> Meter? {
         let name = identifier(section, "name")
+        let endpoint = loadEndpoint(section)
+        let unit = section.int("unit_id", in: 0...247, default: 1)
+        let timeoutMs = section.int("timeout_ms", in: 10...60_000, default: 500)
+        let retries = section.int("retries", in: 0...10, default: 1)
+        let mapFile = section.string("register_map").map(resolve)
+        section.rejectUnknownKeys()
+        let map = mapFile.flatMap { RegisterMap.load(file: $0, issues: section.issues) }
+        guard let name, let endpoint, let unit, let timeoutMs, let retries, let mapFile, let map else { return nil }
+        return Meter(name: name, endpoint: endpoint, registerMapFile: mapFile,
+                     device: MeterDevice(name: name, unit: unit, timeoutMs: timeoutMs, retries: retries, map: map))
+    }
+
+    /// The connection keys shared by meters and Modbus set-point targets.
+    static func loadEndpoint(_ section: ConfigSection) -> ModbusEndpoint? {
         let transport = section.choice("transport", ["tcp", "rtu"])
         var endpoint: ModbusEndpoint?
         switch transport {
@@ -112,15 +194,7 @@ public struct AgentConfig: Sendable {
         default:
             break
         }
-        let unit = section.int("unit_id", in: 0...247, default: 1)
-        let timeoutMs = section.int("timeout_ms", in: 10...60_000, default: 500)
-        let retries = section.int("retries", in: 0...10, default: 1)
-        let mapFile = section.string("register_map").map(resolve)
-        section.rejectUnknownKeys()
-        let map = mapFile.flatMap { RegisterMap.load(file: $0, issues: section.issues) }
-        guard let name, let endpoint, let unit, let timeoutMs, let retries, let mapFile, let map else { return nil }
-        return Meter(name: name, endpoint: endpoint, registerMapFile: mapFile,
-                     device: MeterDevice(name: name, unit: unit, timeoutMs: timeoutMs, retries: retries, map: map))
+        return endpoint
     }
 
     /// Meters sharing an endpoint are read one after another; if all of them timing out could
@@ -138,24 +212,108 @@ public struct AgentConfig: Sendable {
     }
 
     static func loadMQTT(_ section: ConfigSection, resolve: (String) -> String) -> MQTT? {
+        let prefix = section.string("topic_prefix", required: false) ?? "lightnode/v1"
+        checkTopic(section, "topic_prefix", prefix)
+        let rate = section.int("drain_messages_per_s", in: 0...10_000, default: 20)
+        let jitter = section.int("reconnect_jitter_s", in: 0...3600, default: 10)
+        let broker = loadBroker(section, resolve: resolve)
+        section.rejectUnknownKeys()
+        guard let rate, let jitter, let broker else { return nil }
+        return MQTT(broker: broker, topicPrefix: prefix, drainMessagesPerSecond: rate, reconnectJitterSeconds: jitter)
+    }
+
+    static func checkTopic(_ section: ConfigSection, _ key: String, _ topic: String) {
+        if topic.isEmpty || topic.contains(where: { "+#".contains($0) }) || topic.hasSuffix("/") || topic.utf8.count > 512 {
+            section.problem(key, "must be a non-empty topic without wildcards or a trailing '/'")
+        }
+    }
+
+    /// The broker keys shared by `[mqtt]` and MQTT set-point targets (the caller rejects unknown keys).
+    static func loadBroker(_ section: ConfigSection, resolve: (String) -> String) -> Broker? {
         let host = section.string("host", required: false) ?? "127.0.0.1"
         let port = section.int("port", in: 1...65535, default: 1883)
-        let prefix = section.string("topic_prefix", required: false) ?? "lightnode/v1"
-        if prefix.isEmpty || prefix.contains(where: { "+#".contains($0) }) || prefix.hasSuffix("/") {
-            section.problem("topic_prefix", "must be a non-empty topic without wildcards or a trailing '/'")
-        }
         let username = section.string("username", required: false)
         let passwordFile = section.string("password_file", required: false).map(resolve)
         let caFile = section.string("tls_ca_file", required: false).map(resolve)
         let certFile = section.string("tls_cert_file", required: false).map(resolve)
         let keyFile = section.string("tls_key_file", required: false).map(resolve)
         let keepalive = section.int("keepalive_s", in: 5...3600, default: 30)
-        section.rejectUnknownKeys()
         if (certFile == nil) != (keyFile == nil) {
             section.problem(certFile == nil ? "tls_cert_file" : "tls_key_file", "tls_cert_file and tls_key_file go together")
         }
         guard let port, let keepalive else { return nil }
-        return MQTT(host: host, port: port, topicPrefix: prefix, username: username, passwordFile: passwordFile,
-                    tlsCAFile: caFile, tlsCertFile: certFile, tlsKeyFile: keyFile, keepaliveSeconds: keepalive)
+        return Broker(host: host, port: port, username: username, passwordFile: passwordFile,
+                      tlsCAFile: caFile, tlsCertFile: certFile, tlsKeyFile: keyFile, keepaliveSeconds: keepalive)
+    }
+
+    static func loadSetPoints(_ section: ConfigSection, meters: [Meter], resolve: (String) -> String) -> SetPoints? {
+        var keys: [PublicKey] = []
+        let keyTexts = section.strings("trusted_keys")
+        if keyTexts?.isEmpty == true {
+            section.problem("trusted_keys", "needs at least one key: without one every set-point is rejected")
+        }
+        for text in keyTexts ?? [] {
+            do {
+                keys.append(try PublicKey(parsing: text))
+            } catch {
+                section.problem("trusted_keys", "\"\(text)\" is not an Ed25519 public key (base64 of 32 bytes or cs1.…): \(error)")
+            }
+        }
+        let limit = 100_000_000  // 100 MW: beyond any single POD
+        let minW = section.int("min_w", in: -limit...limit)
+        let maxW = section.int("max_w", in: -limit...limit)
+        if let minW, let maxW, minW >= maxW { section.problem("max_w", "must be greater than min_w (\(minW))") }
+        let maxAge = section.int("max_age_s", in: 5...86_400, default: 300)
+        let meter = section.string("meter", required: false) ?? meters.first?.name
+        if let meter, !meters.isEmpty, !meters.contains(where: { $0.name == meter }) {
+            section.problem("meter", "no [[meters]] entry is named \"\(meter)\"")
+        }
+        var targets: [SetPointTargetConfig] = []
+        for target in section.sections("targets", required: false) {
+            switch target.choice("kind", ["modbus", "mqtt"]) {
+            case "modbus": if let modbus = loadModbusTarget(target) { targets.append(.modbus(modbus)) }
+            case "mqtt": if let mqtt = loadMQTTTarget(target, resolve: resolve) { targets.append(.mqtt(mqtt)) }
+            default: break
+            }
+        }
+        section.rejectUnknownKeys()
+        guard let minW, let maxW, let maxAge, let meter else { return nil }
+        return SetPoints(trustedKeys: keys, minW: Int64(minW), maxW: Int64(maxW), maxAgeSeconds: maxAge, meter: meter,
+                         targets: targets)
+    }
+
+    static func loadModbusTarget(_ section: ConfigSection) -> ModbusTargetConfig? {
+        let endpoint = loadEndpoint(section)
+        let unit = section.int("unit_id", in: 0...247, default: 1)
+        let timeoutMs = section.int("timeout_ms", in: 10...60_000, default: 500)
+        let retries = section.int("retries", in: 0...10, default: 2)
+        let address = section.int("address", in: 0...65535)
+        let type = section.choice("type", RegisterType.allCases.map(\.rawValue), default: "int32").flatMap(RegisterType.init(rawValue:))
+        let wordOrder = section.choice("word_order", WordOrder.allCases.map(\.rawValue), default: "big").flatMap(WordOrder.init(rawValue:))
+        let scale = section.double("scale", default: 1)
+        let idle = section.double("idle_value", default: 0)
+        section.rejectUnknownKeys()
+        if scale == 0 { section.problem("scale", "must not be 0") }
+        guard let endpoint, let unit, let timeoutMs, let retries, let address, let type, let wordOrder, let scale, let idle,
+              scale != 0 else { return nil }
+        if address + type.registerCount > 65536 {
+            section.problem("address", "\(type.rawValue) at \(address) runs past the last register (65535)")
+            return nil
+        }
+        let register = Register(quantity: .activePower, function: .holding, address: address, type: type,
+                                wordOrder: wordOrder, scale: scale)
+        if register.encode(idle) == nil { section.problem("idle_value", "\(idle) does not fit a \(type.rawValue) at scale \(scale)") }
+        return ModbusTargetConfig(endpoint: endpoint, unit: unit, timeoutMs: timeoutMs, retries: retries,
+                                  register: register, idleValue: idle)
+    }
+
+    static func loadMQTTTarget(_ section: ConfigSection, resolve: (String) -> String) -> MQTTTargetConfig? {
+        let topic = section.string("topic")
+        if let topic { checkTopic(section, "topic", topic) }
+        let retain = section.bool("retain", default: true)
+        let broker = loadBroker(section, resolve: resolve)
+        section.rejectUnknownKeys()
+        guard let topic, let retain, let broker else { return nil }
+        return MQTTTargetConfig(broker: broker, topic: topic, retain: retain)
     }
 }

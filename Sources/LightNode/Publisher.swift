@@ -10,16 +10,21 @@ import Synchronization
 /// `{prefix}/{node}/readings` (QoS 1), in order, in batches bounded by entries and bytes, and
 /// advances the cursor only once the broker acknowledged a batch. After a restart or an outage it
 /// resumes exactly where the cursor stands: at-least-once, duplicates harmless ((node, seq) is
-/// idempotent at the platform). Also keeps the retained `status` topic: `online` on every
-/// connect, `offline` as the will.
+/// idempotent at the platform). A backlog drains at a bounded message rate, starting after a
+/// random delay, so a fleet coming back online together does not storm the broker. Keeps the
+/// retained `status` topic (`online` on every connect, `offline` as the will) and prunes
+/// published entries past the retention period.
 public final class Publisher: Sendable {
     public static let maximumEntriesPerMessage = 200
     public static let maximumBytesPerMessage = 128 * 1024
     static let acknowledgementTimeoutMs = 30_000
+    static let pruneIntervalMs: Int64 = 3_600_000
 
     private let ledger: Ledger
     private let client: MQTTClient
     private let node: AgentConfig.Node
+    private let settings: AgentConfig.MQTT
+    private let retentionDays: Int
     private let readingsTopic: String
     private let statusTopic: String
     private let logger: Logger
@@ -27,21 +32,26 @@ public final class Publisher: Sendable {
     private let stopping = Atomic(false)
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(mqtt: AgentConfig.MQTT, node: AgentConfig.Node, ledger: Ledger, logger: Logger) throws {
+    /// The platform connection's options: client id = node id, a persistent session (set-points
+    /// sent while the node is offline are queued by the broker), the `offline` will.
+    public static func clientOptions(_ mqtt: AgentConfig.MQTT, node: AgentConfig.Node) throws(SodiumError) -> MQTTOptions {
+        var options = try mqtt.broker.options(clientID: node.id)
+        options.cleanSession = false
+        options.will = .init(topic: "\(mqtt.topicPrefix)/\(node.id)/status", payload: status("offline", node: node.id), retain: true)
+        return options
+    }
+
+    /// `client` is started and stopped by the caller (it may carry the set-point subscription too).
+    public init(client: MQTTClient, mqtt: AgentConfig.MQTT, node: AgentConfig.Node, retentionDays: Int,
+                ledger: Ledger, logger: Logger) {
         self.ledger = ledger
+        self.client = client
         self.node = node
+        self.settings = mqtt
+        self.retentionDays = retentionDays
         self.logger = logger
         readingsTopic = "\(mqtt.topicPrefix)/\(node.id)/readings"
         statusTopic = "\(mqtt.topicPrefix)/\(node.id)/status"
-        var options = MQTTOptions(host: mqtt.host, port: mqtt.port, clientID: node.id)
-        options.keepaliveSeconds = mqtt.keepaliveSeconds
-        options.username = mqtt.username
-        options.password = try mqtt.passwordFile.map { String(decoding: try SecretFile.readLine($0), as: UTF8.self) }
-        options.tlsCAFile = mqtt.tlsCAFile
-        options.tlsCertFile = mqtt.tlsCertFile
-        options.tlsKeyFile = mqtt.tlsKeyFile
-        options.will = .init(topic: statusTopic, payload: Self.status("offline", node: node.id), retain: true)
-        client = try MQTTClient(options: options)
     }
 
     static func status(_ state: String, node: String) -> [UInt8] {
@@ -52,8 +62,7 @@ public final class Publisher: Sendable {
         return writer.finish()
     }
 
-    public func start() throws {
-        try client.start()
+    public func start() {
         DispatchQueue(label: "lightnode.publisher").async { [self] in
             run()
             finished.signal()
@@ -70,11 +79,13 @@ public final class Publisher: Sendable {
         stopping.store(true, ordering: .relaxed)
         wake.signal()
         finished.wait()
-        client.stop()
     }
 
     private func run() {
         var statusPublishedFor = 0
+        var drainFrom = DispatchTime.now()
+        var pacing = MessagePacing(perSecond: settings.drainMessagesPerSecond)
+        var nextPruneMs = MonotonicClock.milliseconds()
         while !stopping.load(ordering: .relaxed) {
             guard client.isConnected else {
                 _ = client.waitForConnection(timeoutMs: 1000)
@@ -87,14 +98,47 @@ public final class Publisher: Sendable {
                    try client.publish(topic: statusTopic, payload: Self.status("online", node: node.id), retain: true)
                     .wait(timeoutMs: Self.acknowledgementTimeoutMs) {
                     statusPublishedFor = generation
+                    drainFrom = try drainStart()
+                }
+                if DispatchTime.now() < drainFrom {
+                    _ = wake.wait(timeout: drainFrom)
+                    continue
                 }
                 if try !publishNextBatch() {
                     _ = wake.wait(timeout: .now() + .seconds(1))
+                } else if let pause = pacing.pauseAfterMessage() {
+                    // New entries wake the publisher, but never ahead of the drain rate.
+                    let until = DispatchTime.now() + pause
+                    while DispatchTime.now() < until && !stopping.load(ordering: .relaxed) { _ = wake.wait(timeout: until) }
+                }
+                if MonotonicClock.milliseconds() >= nextPruneMs {
+                    nextPruneMs = MonotonicClock.milliseconds() + UInt64(Self.pruneIntervalMs)
+                    try prune()
                 }
             } catch {
                 logger.warning("publishing failed", metadata: ["error": "\(error)"])
                 _ = wake.wait(timeout: .now() + .seconds(1))
             }
+        }
+    }
+
+    /// When to start after a (re)connect: at once if at most one message is waiting, else after a
+    /// random delay of up to `reconnect_jitter_s`.
+    private func drainStart() throws -> DispatchTime {
+        let backlog = try ledger.head.seq - min(try ledger.cursor(Ledger.publishedCursor), try ledger.head.seq)
+        guard backlog > UInt64(Self.maximumEntriesPerMessage), settings.reconnectJitterSeconds > 0 else { return .now() }
+        let delayMs = Int.random(in: 0...(settings.reconnectJitterSeconds * 1000))
+        logger.info("backlog to publish; draining after a random delay", metadata: [
+            "entries": "\(backlog)", "delay_ms": "\(delayMs)",
+        ])
+        return .now() + .milliseconds(delayMs)
+    }
+
+    private func prune() throws {
+        let cutoff = Timestamp.now().adding(milliseconds: -Int64(retentionDays) * 86_400_000)
+        let outcome = try ledger.prune(before: cutoff)
+        if outcome.removed > 0 {
+            logger.info("pruned published entries", metadata: ["removed": "\(outcome.removed)", "anchor": "\(outcome.anchor.seq)"])
         }
     }
 
@@ -127,5 +171,25 @@ public final class Publisher: Sendable {
         }
         try ledger.advanceCursor(Ledger.publishedCursor, to: last)
         return true
+    }
+}
+
+/// Spaces messages to at most `perSecond` on average, allowing a burst of one second's worth.
+struct MessagePacing {
+    let intervalNs: UInt64
+    let burstNs: UInt64
+    private var earliestNs: UInt64 = 0
+
+    init(perSecond: Int) {
+        intervalNs = perSecond > 0 ? 1_000_000_000 / UInt64(perSecond) : 0
+        burstNs = 1_000_000_000
+    }
+
+    /// Records a message sent now; how long to wait before the next one, if at all.
+    mutating func pauseAfterMessage(nowNs: UInt64 = DispatchTime.now().uptimeNanoseconds) -> DispatchTimeInterval? {
+        guard intervalNs > 0 else { return nil }
+        // A virtual schedule: each message takes one slot; idle time builds up at most a burst.
+        earliestNs = max(earliestNs, nowNs > burstNs ? nowNs - burstNs : 0) + intervalNs
+        return earliestNs > nowNs ? .nanoseconds(Int(earliestNs - nowNs)) : nil
     }
 }

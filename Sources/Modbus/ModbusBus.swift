@@ -63,7 +63,7 @@ public final class ModbusBus {
         for request in meter.requests {
             let words: [UInt16]
             do {
-                words = try withRetries(meter) { (client) throws(ModbusFailure) in
+                words = try withRetries(timeoutMs: meter.timeoutMs, retries: meter.retries) { (client) throws(ModbusFailure) in
                     try client.read(request.function, unit: meter.unit, address: request.address, count: request.count)
                 }
             } catch {
@@ -79,10 +79,10 @@ public final class ModbusBus {
         return .good(meter.map.registers.map { QuantityValue($0.quantity, values[$0.quantity]!) })
     }
 
-    /// Writes holding registers of `meter`'s unit (set-points to a BMS/HMS).
-    public func write(_ meter: MeterDevice, address: Int, words: [UInt16]) throws(ModbusFailure) {
-        try withRetries(meter) { (client) throws(ModbusFailure) in
-            try client.write(unit: meter.unit, address: address, words: words)
+    /// Writes holding registers of a unit (set-points to a BMS/HMS), retrying transient failures.
+    public func write(unit: Int, address: Int, words: [UInt16], timeoutMs: Int, retries: Int) throws(ModbusFailure) {
+        try withRetries(timeoutMs: timeoutMs, retries: retries) { (client) throws(ModbusFailure) in
+            try client.write(unit: unit, address: address, words: words)
         }
     }
 
@@ -90,16 +90,17 @@ public final class ModbusBus {
         client?.close()
     }
 
-    private func withRetries<T>(_ meter: MeterDevice, _ body: (ModbusClient) throws(ModbusFailure) -> T) throws(ModbusFailure) -> T {
+    private func withRetries<T>(timeoutMs: Int, retries: Int,
+                                _ body: (ModbusClient) throws(ModbusFailure) -> T) throws(ModbusFailure) -> T {
         var attempt = 0
         while true {
             do {
-                let client = try connected(timeoutMs: meter.timeoutMs)
+                let client = try connected(timeoutMs: timeoutMs)
                 return try body(client)
             } catch {
                 if error.breaksLink { dropLink() }
                 attempt += 1
-                guard error.isTransient, attempt <= meter.retries else { throw error }
+                guard error.isTransient, attempt <= retries else { throw error }
             }
         }
     }

@@ -35,16 +35,7 @@ struct RunCommand: ParsableCommand {
             handler.logLevel = level
             return handler
         }
-        let logger = Logger(label: "lightnode")
-        let lock = try DataDirectoryLock(dataDirectory: config.node.dataDirectory)
-        let key = try SigningKey(contentsOfFile: config.node.keyFile)
-        let ledger = try Ledger(dataDirectory: config.node.dataDirectory, node: config.node.id,
-                                pod: config.node.pod, signer: key)
-        let publisher = try config.mqtt.map { try Publisher(mqtt: $0, node: config.node, ledger: ledger, logger: logger) }
-        try publisher?.start()
-        try Agent(config: config, ledger: ledger, logger: logger, appended: { publisher?.entriesAppended() }).run(until: stop)
-        publisher?.stop()
-        withExtendedLifetime(lock) {}
+        try NodeRuntime.run(config: config, logger: Logger(label: "lightnode"), until: stop)
     }
 }
 

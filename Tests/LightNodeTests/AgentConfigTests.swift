@@ -60,7 +60,7 @@ import TestSupport
         #expect(config.meters.map(\.endpoint) == [.tcp(host: "127.0.0.1", port: 502),
                                                  .rtu(device: "/dev/ttyUSB0", baud: 19200, parity: .even, dataBits: 8, stopBits: 1)])
         #expect(config.meters[1].device.timeoutMs == 500 && config.meters[1].device.retries == 1)
-        #expect(config.mqtt?.port == 8883 && config.mqtt?.tlsCAFile == folder.path + "/ca.pem")
+        #expect(config.mqtt?.broker.port == 8883 && config.mqtt?.broker.tlsCAFile == folder.path + "/ca.pem")
     }
 
     @Test func shippedExampleConfigIsValid() throws {

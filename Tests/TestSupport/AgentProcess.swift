@@ -62,8 +62,9 @@ public final class AgentProcess {
     public let stderrPath: String
     public private(set) var process: RunningProcess?
 
-    /// `mqttPort`: publish to a broker on 127.0.0.1 (adds the [mqtt] section).
-    public init(meters: [Meter], intervalMs: Int, mqttPort: Int? = nil,
+    /// `mqttPort`: publish to a broker on 127.0.0.1 (adds the [mqtt] section); `extraConfig`:
+    /// further TOML (e.g. [setpoints]) appended as is.
+    public init(meters: [Meter], intervalMs: Int, mqttPort: Int? = nil, extraConfig: String = "",
                 folder: TemporaryDirectory = TemporaryDirectory("agent")) throws {
         self.folder = folder
         configPath = folder.file("lightnode.toml")
@@ -82,6 +83,7 @@ public final class AgentProcess {
 
             """ + meters.map(\.toml).joined()
             + (mqttPort.map { "\n[mqtt]\nhost = \"127.0.0.1\"\nport = \($0)\nkeepalive_s = 5\n" } ?? "")
+            + "\n" + extraConfig
         try config.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

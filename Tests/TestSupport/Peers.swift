@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Waits for `condition` with a deadline, checking every `pollMilliseconds`: a readiness check,
 /// never a fixed sleep. Returns whether it became true in time.
@@ -74,6 +75,53 @@ public final class MeterSimulatorProcess {
             if line.hasPrefix(prefix) { return line }
         }
         return nil
+    }
+
+    public func stop() {
+        process.kill(SIGTERM)
+        process.wait()
+    }
+}
+
+/// A BMS/HMS stand-in: meter-sim with a block of writable holding registers, every write it
+/// receives collected in order (read on a thread of its own, so waiting never blocks on a pipe).
+public final class BMSSimulatorProcess: @unchecked Sendable {
+    public let process: RunningProcess
+    public let port: Int
+    private final class Log: Sendable {
+        let writes = Mutex<[(address: Int, words: [UInt16])]>([])
+    }
+
+    private let received = Log()
+    private let reader: Thread
+
+    public init(map: String, holding: ClosedRange<Int>) throws {
+        process = try RunningProcess(Paths.executable("meter-sim"),
+                                     ["--map", map, "--holding", "\(holding.lowerBound)-\(holding.upperBound)", "--listen", "127.0.0.1:0"])
+        guard let ready = process.readLine(), ready.hasPrefix("listening tcp"), let port = Int(ready.split(separator: ":").last!) else {
+            throw ProcessError.timedOut("meter-sim (BMS) did not start", seconds: 0)
+        }
+        self.port = port
+        nonisolated(unsafe) let process = self.process  // read only by this thread from now on
+        let received = self.received
+        reader = Thread {
+            while let line = process.readLine() {
+                let fields = line.split(separator: " ")
+                guard fields.first == "write", fields.count >= 3, let address = Int(fields[1]) else { continue }
+                let words = fields.dropFirst(2).compactMap { UInt16($0) }
+                received.writes.withLock { $0.append((address, words)) }
+            }
+        }
+        reader.start()
+    }
+
+    /// Every write so far, oldest first.
+    public var writes: [(address: Int, words: [UInt16])] { received.writes.withLock { $0 } }
+
+    /// The writes to `address`, decoded as big-endian signed 32-bit values.
+    public func int32Writes(at address: Int) -> [Int32] {
+        writes.filter { $0.address == address && $0.words.count == 2 }
+            .map { Int32(bitPattern: UInt32($0.words[0]) << 16 | UInt32($0.words[1])) }
     }
 
     public func stop() {
