@@ -218,6 +218,38 @@ final class SetPointPlatform: Sendable {
         #expect(events.allSatisfy { ($0.body["sha256"] as? String)?.count == 64 })
     }
 
+    @Test func aNewerOverlappingSetPointCutsTheOlderOneShort() throws {
+        let (broker, meter, bms, platform, agent) = try Self.rig()
+        defer { meter.stop(); bms.stop(); _ = broker }
+        try agent.start()
+        #expect(platform.waitForOnline())
+        let start = Timestamp.now()
+        let older = try platform.send(from: start.adding(milliseconds: 500), until: start.adding(milliseconds: 600_000), w: 1000)
+        #expect(platform.ack(older, "applied") != nil)
+        let newerFrom = Timestamp.now().adding(milliseconds: 1000)
+        let newer = try platform.send(from: newerFrom, until: newerFrom.adding(milliseconds: 2000), w: 2000)
+        let accepted = try #require(platform.ack(newer, "accepted"))
+        #expect(accepted["reason"] as? String == "recorded; supersedes \(older)")
+        let ended = try #require(platform.ack(older, "expired"))
+        #expect((ended["reason"] as? String ?? "").hasSuffix("(superseded by \(newer))"))
+        #expect(platform.ack(newer, "expired") != nil)
+        #expect(waitUntil { bms.int32Writes(at: 100) == [0, 1000, 2000, 0] }, "the older one does not come back")
+
+        // One issued before the newer one, overlapping it, is refused whatever order they arrive in.
+        let stale = SetPointPlatform.text(id: "sp-issued-earlier", node: "ln-test", issued: start, from: Timestamp.now().adding(milliseconds: 60_000),
+                                          until: Timestamp.now().adding(milliseconds: 120_000), w: 500)
+        let late = try platform.send(from: Timestamp.now().adding(milliseconds: 90_000), until: Timestamp.now().adding(milliseconds: 180_000), w: 600)
+        #expect(platform.ack(late, "accepted") != nil)
+        try platform.send(platform.envelope(stale))
+        let refused = try #require(platform.ack("sp-issued-earlier", "rejected"))
+        #expect((refused["reason"] as? String ?? "").hasPrefix("superseded: overlaps \(late)"))
+        agent.stop()
+        let reports = try agent.entries().filter { $0.kind == "setpoint-report" }
+        #expect(reports.map { $0.body["id"] as? String } == [older, newer])
+        #expect(reports.first?.body["until"] as? String == reports.last?.body["from"] as? String,
+                "the older one's window ends where the newer one's begins")
+    }
+
     @Test func anUnreachableBMSIsReportedAsFailedWhileReadingsContinue() throws {
         let deadPort = FreePort.allocate()
         let (broker, meter, bms, platform, agent) = try Self.rig(bmsPort: deadPort)

@@ -307,3 +307,38 @@ import TestSupport
             """)
     }
 }
+
+@Suite struct SetPointRecordTests {
+    let folder = TemporaryDirectory("setpoint-records")
+
+    static func record(_ id: String, from: Int64, until: Int64) -> SetPointRecord {
+        SetPointRecord(id: id, issued: Timestamp(millisecondsSince1970: from - 1000),
+                       from: Timestamp(millisecondsSince1970: from), until: Timestamp(millisecondsSince1970: until),
+                       mode: .max, w: 5000)
+    }
+
+    @Test func recordsChangeWithTheirEntriesAndSurviveReopening() throws {
+        let ledger = try LedgerFixtures.filledLedger(in: folder.path, count: 2)
+        let entry = try ledger.append(contentsOf: [LedgerFixtures.reading(3)],
+                                      changing: [.insert(Self.record("a", from: 10_000, until: 20_000))])[0]
+        try ledger.append(contentsOf: [LedgerFixtures.reading(4)],
+                          changing: [.state(id: "a", .active), .end(id: "a", Timestamp(millisecondsSince1970: 15_000))])
+        let reopened = try Ledger(readingFile: ledger.path)
+        let stored = try #require(try reopened.setPoint(id: "a"))
+        #expect(stored.seq == entry.seq && stored.state == .active && stored.mode == .max && stored.w == 5000)
+        #expect(stored.end == Timestamp(millisecondsSince1970: 15_000) && stored.until == Timestamp(millisecondsSince1970: 20_000))
+        #expect(try reopened.openSetPoints().map(\.id) == ["a"])
+        try ledger.append(contentsOf: [LedgerFixtures.reading(5)], changing: [.state(id: "a", .done)])
+        #expect(try ledger.openSetPoints().isEmpty)
+        #expect(try ledger.verify().fault == nil)
+    }
+
+    @Test func aSecondRecordWithTheSameIDFailsWithItsEntry() throws {
+        let ledger = try LedgerFixtures.filledLedger(in: folder.path, count: 1)
+        try ledger.append(contentsOf: [LedgerFixtures.reading(2)], changing: [.insert(Self.record("a", from: 1, until: 2))])
+        #expect(throws: LedgerError.self) {
+            try ledger.append(contentsOf: [LedgerFixtures.reading(3)], changing: [.insert(Self.record("a", from: 1, until: 2))])
+        }
+        #expect(try ledger.head.seq == 2, "the entry went with the refused record")
+    }
+}
