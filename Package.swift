@@ -75,6 +75,12 @@ let package = Package(
             path: "Benchmarks/modbus-bench"
         ),
 
+        .executableTarget(
+            name: "mqtt-bench",
+            dependencies: ["LightNode", "Ledger", "MQTT", "Sodium", "GridCore", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/mqtt-bench"
+        ),
+
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
             name: "ledger-append-loop",

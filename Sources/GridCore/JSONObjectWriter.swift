@@ -70,26 +70,42 @@ public enum JSONText {
     }
 
     public static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
-        bytes.append(0x22)
-        var start = 0
-        for index in 0..<utf8.count {
-            let byte = utf8[index]
-            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-            start = index + 1
-            switch byte {
-            case 0x22: bytes.append(contentsOf: [0x5C, 0x22])
-            case 0x5C: bytes.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: bytes.append(contentsOf: [0x5C, 0x6E])
-            case 0x0D: bytes.append(contentsOf: [0x5C, 0x72])
-            case 0x09: bytes.append(contentsOf: [0x5C, 0x74])
-            default:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+        // Written through a pointer into room for the worst case (every byte a 6-byte \u00XX),
+        // then trimmed: ledger bodies are escaped inside every published message, and their many
+        // short runs between quotes make per-run appends slow.
+        let start = bytes.count
+        bytes.append(contentsOf: repeatElement(0, count: utf8.count * 6 + 2))
+        let end = bytes.withUnsafeMutableBufferPointer { output -> Int in
+            var index = start
+            output[index] = 0x22
+            index += 1
+            for byte in utf8 {
+                if byte >= 0x20 && byte != 0x22 && byte != 0x5C {
+                    output[index] = byte
+                    index += 1
+                    continue
+                }
+                output[index] = 0x5C
+                switch byte {
+                case 0x22, 0x5C: output[index + 1] = byte
+                case 0x0A: output[index + 1] = 0x6E
+                case 0x0D: output[index + 1] = 0x72
+                case 0x09: output[index + 1] = 0x74
+                default:
+                    let hex: StaticString = "0123456789abcdef"
+                    output[index + 1] = 0x75
+                    output[index + 2] = 0x30
+                    output[index + 3] = 0x30
+                    output[index + 4] = hex.utf8Start[Int(byte >> 4)]
+                    output[index + 5] = hex.utf8Start[Int(byte & 0xF)]
+                    index += 4
+                }
+                index += 2
             }
+            output[index] = 0x22
+            return index + 1
         }
-        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<utf8.count]))
-        bytes.append(0x22)
+        bytes.removeLast(bytes.count - end)
     }
 
     public static func appendNumber(_ value: Double, to bytes: inout [UInt8]) {

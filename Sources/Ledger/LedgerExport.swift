@@ -31,7 +31,7 @@ public enum LedgerExport {
         output.append(contentsOf: #"","hash":""#.utf8)
         Hex.append(entry.hash.bytes, to: &output)
         output.append(contentsOf: #"","sig":""#.utf8)
-        output.append(contentsOf: entry.signature.base64.utf8)
+        Base64.append(entry.signature.bytes, to: &output)
         output.append(contentsOf: "\"}".utf8)
     }
 }

@@ -84,7 +84,7 @@ public final class Publisher: Sendable {
     private func run() {
         var statusPublishedFor = 0
         var drainFrom = DispatchTime.now()
-        var pacing = MessagePacing(perSecond: settings.drainMessagesPerSecond)
+        var outbox = Window()
         var nextPruneMs = MonotonicClock.milliseconds()
         while !stopping.load(ordering: .relaxed) {
             guard client.isConnected else {
@@ -104,12 +104,8 @@ public final class Publisher: Sendable {
                     _ = wake.wait(timeout: drainFrom)
                     continue
                 }
-                if try !publishNextBatch() {
+                if try !publish(&outbox) {
                     _ = wake.wait(timeout: .now() + .seconds(1))
-                } else if let pause = pacing.pauseAfterMessage() {
-                    // New entries wake the publisher, but never ahead of the drain rate.
-                    let until = DispatchTime.now() + pause
-                    while DispatchTime.now() < until && !stopping.load(ordering: .relaxed) { _ = wake.wait(timeout: until) }
                 }
                 if MonotonicClock.milliseconds() >= nextPruneMs {
                     nextPruneMs = MonotonicClock.milliseconds() + UInt64(Self.pruneIntervalMs)
@@ -117,15 +113,18 @@ public final class Publisher: Sendable {
                 }
             } catch {
                 logger.warning("publishing failed", metadata: ["error": "\(error)"])
+                outbox.abandon()
                 _ = wake.wait(timeout: .now() + .seconds(1))
             }
         }
+        outbox.abandon()
     }
 
     /// When to start after a (re)connect: at once if at most one message is waiting, else after a
     /// random delay of up to `reconnect_jitter_s`.
     private func drainStart() throws -> DispatchTime {
-        let backlog = try ledger.head.seq - min(try ledger.cursor(Ledger.publishedCursor), try ledger.head.seq)
+        let head = try ledger.head.seq
+        let backlog = head - min(try ledger.cursor(Ledger.publishedCursor), head)
         guard backlog > UInt64(Self.maximumEntriesPerMessage), settings.reconnectJitterSeconds > 0 else { return .now() }
         let delayMs = Int.random(in: 0...(settings.reconnectJitterSeconds * 1000))
         logger.info("backlog to publish; draining after a random delay", metadata: [
@@ -142,10 +141,56 @@ public final class Publisher: Sendable {
         }
     }
 
-    /// Publishes the entries after the cursor; false if there was nothing to publish.
-    private func publishNextBatch() throws -> Bool {
-        let published = try ledger.cursor(Ledger.publishedCursor)
-        let first = max(published + 1, try ledger.firstKeptSeq)
+    /// Messages published and not yet acknowledged, oldest first. Up to `depth` are in flight at
+    /// once, so a backlog drains at the broker's pace rather than one round trip per message.
+    struct Window {
+        static let depth = 8
+        var inFlight: [(last: UInt64, acknowledgement: MQTTClient.Acknowledgement)] = []
+        var pacing: MessagePacing?
+
+        /// The seq after the newest message in flight, if any.
+        var next: UInt64? { inFlight.last.map { $0.last + 1 } }
+
+        /// Gives up on the messages in flight: they are published again from the cursor.
+        mutating func abandon() {
+            for message in inFlight where !message.acknowledgement.poll() { _ = message.acknowledgement.wait(timeoutMs: 0) }
+            inFlight.removeAll()
+        }
+    }
+
+    /// Fills the window from the cursor, then waits for the oldest acknowledgement and moves the
+    /// cursor past every message acknowledged in order. False if there was nothing to publish.
+    private func publish(_ window: inout Window) throws -> Bool {
+        if window.pacing == nil { window.pacing = MessagePacing(perSecond: settings.drainMessagesPerSecond) }
+        var paused = false
+        while window.inFlight.count < Window.depth && !paused {
+            let first = try window.next ?? max(try ledger.cursor(Ledger.publishedCursor) + 1, try ledger.firstKeptSeq)
+            guard let (payload, last) = try batch(from: first) else { break }
+            window.inFlight.append((last, try client.publish(topic: readingsTopic, payload: payload)))
+            if let pause = window.pacing?.pauseAfterMessage() {
+                // New entries wake the publisher, but never ahead of the drain rate.
+                let until = DispatchTime.now() + pause
+                while DispatchTime.now() < until && !stopping.load(ordering: .relaxed) { _ = wake.wait(timeout: until) }
+                paused = true
+            }
+        }
+        guard let oldest = window.inFlight.first else { return false }
+        guard oldest.acknowledgement.wait(timeoutMs: Self.acknowledgementTimeoutMs) else {
+            logger.warning("no acknowledgement from the broker; will publish again", metadata: ["to": "\(oldest.last)"])
+            window.abandon()
+            return true
+        }
+        var acknowledged = 1
+        while acknowledged < window.inFlight.count && window.inFlight[acknowledged].acknowledgement.poll() { acknowledged += 1 }
+        let last = window.inFlight[acknowledged - 1].last
+        window.inFlight.removeFirst(acknowledged)
+        try ledger.advanceCursor(Ledger.publishedCursor, to: last)
+        return true
+    }
+
+    /// The readings message for the entries from `first` (at most 200 entries or 128 KiB), and
+    /// its last seq; nil if there is no entry from `first` yet.
+    private func batch(from first: UInt64) throws -> (payload: [UInt8], last: UInt64)? {
         var payload: [UInt8] = []
         payload.reserveCapacity(16 * 1024)
         payload.append(contentsOf: #"{"node":"#.utf8)
@@ -162,15 +207,9 @@ public final class Publisher: Sendable {
             last = entry.seq
             count += 1
         }
-        guard let last else { return false }
+        guard let last else { return nil }
         payload.append(contentsOf: "]}".utf8)
-        let acknowledgement = try client.publish(topic: readingsTopic, payload: payload)
-        guard acknowledgement.wait(timeoutMs: Self.acknowledgementTimeoutMs) else {
-            logger.warning("no acknowledgement from the broker; will publish again", metadata: ["from": "\(first)", "to": "\(last)"])
-            return true
-        }
-        try ledger.advanceCursor(Ledger.publishedCursor, to: last)
-        return true
+        return (payload, last)
     }
 }
 

@@ -77,6 +77,9 @@ public final class MQTTClient: Sendable {
             var waiting: [Int32: DispatchSemaphore] = [:]
             /// Acknowledgements that arrived before their publisher started waiting.
             var early: Set<Int32> = []
+            /// Message ids whose waiter gave up: their late acknowledgement is dropped, never kept
+            /// in `early` where it would pass for the acknowledgement of a later message reusing the id.
+            var abandoned: Set<Int32> = []
         }
 
         let acks = Mutex(Acks())
@@ -154,7 +157,7 @@ public final class MQTTClient: Sendable {
             let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
             let waiter = shared.acks.withLock { acks -> DispatchSemaphore? in
                 if let waiter = acks.waiting.removeValue(forKey: mid) { return waiter }
-                acks.early.insert(mid)
+                if acks.abandoned.remove(mid) == nil { acks.early.insert(mid) }
                 return nil
             }
             waiter?.signal()
@@ -208,6 +211,7 @@ public final class MQTTClient: Sendable {
             mosquitto_publish(handle, &mid, topic, Int32($0.count), $0.baseAddress, qos, retain)
         }, "publish \(payload.count) bytes on \(topic)")
         shared.acks.withLock { acks in
+            acks.abandoned.remove(mid)  // an id given up on 65,535 messages ago
             if acks.early.remove(mid) != nil { semaphore.signal() } else { acks.waiting[mid] = semaphore }
         }
         return Acknowledgement(mid: mid, semaphore: semaphore, shared: shared)
@@ -219,12 +223,23 @@ public final class MQTTClient: Sendable {
         fileprivate let semaphore: DispatchSemaphore
         fileprivate let shared: Shared
 
-        /// True once the broker acknowledged; false on timeout (the message may still be
-        /// delivered later; libmosquitto retries it after a reconnect).
+        /// True once the broker acknowledged; false on timeout, after which this acknowledgement
+        /// is given up (the message may still be delivered later: libmosquitto retries it after
+        /// a reconnect, so the caller publishes again and the receiver sees a duplicate).
         public func wait(timeoutMs: Int) -> Bool {
             if semaphore.wait(timeout: .now() + .milliseconds(timeoutMs)) == .success { return true }
-            shared.acks.withLock { _ = $0.waiting.removeValue(forKey: mid) }
-            return false
+            return shared.acks.withLock { acks in
+                // Only the acknowledgement callback removes a waiter: if it is gone, the
+                // acknowledgement raced the timeout and counts.
+                guard acks.waiting.removeValue(forKey: mid) != nil else { return true }
+                acks.abandoned.insert(mid)
+                return false
+            }
+        }
+
+        /// True if the broker has acknowledged by now; does not give up (a true result consumes it).
+        public func poll() -> Bool {
+            semaphore.wait(timeout: .now()) == .success
         }
     }
 }

@@ -44,6 +44,22 @@ public enum Base64 {
         return output.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
+    /// Appends the standard base64 of `bytes` to `output` (no String in between: the publisher
+    /// writes one signature per entry).
+    public static func append(_ bytes: [UInt8], to output: inout [UInt8]) {
+        let length = sodium_base64_encoded_len(bytes.count, sodium_base64_VARIANT_ORIGINAL)  // with the NUL
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: length))
+        output.withUnsafeMutableBufferPointer { buffer in
+            bytes.withUnsafeBufferPointer { source in
+                buffer.baseAddress!.advanced(by: start).withMemoryRebound(to: CChar.self, capacity: length) { target in
+                    _ = sodium_bin2base64(target, length, source.baseAddress, source.count, sodium_base64_VARIANT_ORIGINAL)
+                }
+            }
+        }
+        output.removeLast()  // the NUL
+    }
+
     /// Decodes, or throws naming `what` (e.g. "public key", "sig of seq 7").
     public static func decode(_ text: some StringProtocol, what: String = "value") throws(SodiumError) -> [UInt8] {
         try decode(utf8: Array(text.utf8), what: what)
@@ -85,9 +101,17 @@ public enum Hex {
     }
 
     public static func append(_ bytes: some Collection<UInt8>, to output: inout [UInt8]) {
-        for byte in bytes {
-            output.append(digits[Int(byte >> 4)])
-            output.append(digits[Int(byte & 0x0F)])
+        let start = output.count
+        output.append(contentsOf: repeatElement(0, count: bytes.count * 2))
+        output.withUnsafeMutableBufferPointer { buffer in
+            digits.withUnsafeBufferPointer { digits in
+                var index = start
+                for byte in bytes {
+                    buffer[index] = digits[Int(byte >> 4)]
+                    buffer[index + 1] = digits[Int(byte & 0x0F)]
+                    index += 2
+                }
+            }
         }
     }
 
