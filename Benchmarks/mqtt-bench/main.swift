@@ -37,7 +37,8 @@ func launch(_ path: String, _ arguments: [String], stdout: Any? = nil, stdin: An
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
-    if let stdout { process.standardOutput = stdout }
+    // Never the bench's own stdout: a child left running would hold the caller's pipe open.
+    process.standardOutput = stdout ?? FileHandle(forWritingAtPath: "/dev/null")
     if let stdin { process.standardInput = stdin }
     process.standardError = FileHandle(forWritingAtPath: "/dev/null")
     try process.run()
@@ -223,7 +224,11 @@ case "drain":
         let start = MonotonicClock.nanoseconds()
         try client.start()
         publisher.start()
-        guard waitFor(seconds: 600, { subscriber.counter.highest.load(ordering: .relaxed) >= total }) else { fatalError("outbox drain incomplete") }
+        // Done when the subscriber has every entry and the outbox has taken every acknowledgement.
+        guard waitFor(seconds: 600, {
+            subscriber.counter.highest.load(ordering: .relaxed) >= total
+                && (try? ledger.cursor(Ledger.publishedCursor)) == UInt64(total)
+        }) else { fatalError("outbox drain incomplete") }
         let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
         publisher.stop()
         client.stop()

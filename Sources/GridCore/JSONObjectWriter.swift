@@ -70,12 +70,15 @@ public enum JSONText {
     }
 
     public static func appendQuoted(utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
-        // Written through a pointer into room for the worst case (every byte a 6-byte \u00XX),
-        // then trimmed: ledger bodies are escaped inside every published message, and their many
-        // short runs between quotes make per-run appends slow.
+        // Sized exactly, then written through a pointer: ledger bodies are escaped inside every
+        // published message, and their many short runs between quotes make per-run appends slow.
+        var length = utf8.count + 2
+        for byte in utf8 where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+            length += byte == 0x22 || byte == 0x5C || byte == 0x0A || byte == 0x0D || byte == 0x09 ? 1 : 5
+        }
         let start = bytes.count
-        bytes.append(contentsOf: repeatElement(0, count: utf8.count * 6 + 2))
-        let end = bytes.withUnsafeMutableBufferPointer { output -> Int in
+        bytes.append(contentsOf: repeatElement(0, count: length))
+        bytes.withUnsafeMutableBufferPointer { output in
             var index = start
             output[index] = 0x22
             index += 1
@@ -103,9 +106,7 @@ public enum JSONText {
                 index += 2
             }
             output[index] = 0x22
-            return index + 1
         }
-        bytes.removeLast(bytes.count - end)
     }
 
     public static func appendNumber(_ value: Double, to bytes: inout [UInt8]) {

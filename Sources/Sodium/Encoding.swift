@@ -96,11 +96,13 @@ public enum Hex {
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         var output = [UInt8]()
         output.reserveCapacity(bytes.count * 2)
-        append(bytes, to: &output)
+        append(Array(bytes), to: &output)
         return String(decoding: output, as: UTF8.self)
     }
 
-    public static func append(_ bytes: some Collection<UInt8>, to output: inout [UInt8]) {
+    /// Concrete `[UInt8]`, not generic: called across modules per hash, where an unspecialised
+    /// generic walks the bytes through witness tables.
+    public static func append(_ bytes: [UInt8], to output: inout [UInt8]) {
         let start = output.count
         output.append(contentsOf: repeatElement(0, count: bytes.count * 2))
         output.withUnsafeMutableBufferPointer { buffer in
