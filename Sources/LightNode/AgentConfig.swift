@@ -136,6 +136,12 @@ public struct AgentConfig: Sendable {
         checkBusTiming(meters, intervalMs: intervalMs, root: root)
 
         let mqtt = root.section("mqtt", required: false).flatMap { loadMQTT($0, resolve: resolve) }
+        // The broker's ACL grants a node its topics by username (firmware-config/mosquitto), and
+        // over MQTT 3.1.1 a publish the ACL denies is still acknowledged: a mismatch would have
+        // the publisher advance over readings nobody received.
+        if let username = mqtt?.broker.username, let id, username != id {
+            root.section("mqtt")?.problem("username", "must be the node id \"\(id)\" (the broker ACL grants topics by username), not \"\(username)\"")
+        }
         let setPoints = root.section("setpoints", required: false).flatMap {
             loadSetPoints($0, meters: meters, resolve: resolve)
         }

@@ -153,6 +153,11 @@ import TestSupport
         #expect(modbus.endpoint == .tcp(host: "127.0.0.1", port: 1502) && mqtt.topic == "home/ems/setpoint" && mqtt.retain)
     }
 
+    @Test func theBrokerUsernameMustBeTheNodeID() {
+        #expect(throws: ConfigError.self) { try load("username = \"ln-0002\"") }
+        #expect(throws: Never.self) { try load("username = \"ln-0001\"") }
+    }
+
     @Test func namesEveryProblem() {
         #expect {
             try load("""
