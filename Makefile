@@ -45,10 +45,13 @@ test: deps venv
 run: release
 	scripts/run-demo.sh
 
-## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min.
+## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
+## the MQTT latency run 7.
 bench: release
 	.build/release/ledger-bench
 	.build/release/modbus-bench
+	.build/release/mqtt-bench drain
+	.build/release/mqtt-bench latency
 	Benchmarks/footprint.sh
 
 clean:

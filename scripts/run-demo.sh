@@ -38,6 +38,25 @@ start_meter main eastron-sdm630 "sine:1800:900:600"
 start_meter pv eastron-sdm120 "sine:-2500:1500:1200"
 start_meter heatpump abb-b23 "sine:1200:800:300"
 
+# A platform broker on loopback, and a subscriber standing in for the platform (run/mqtt.log).
+mqtt=""
+if [ -x /usr/sbin/mosquitto ]; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" > "$RUN/mosquitto.conf"
+  /usr/sbin/mosquitto -c "$RUN/mosquitto.conf" > "$RUN/mosquitto.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  mosquitto_sub -p "$port" -v -q 1 -t 'lightnode/v1/#' > "$RUN/mqtt.log" 2>&1 &
+  pids+=($!)
+  mqtt="
+[mqtt]
+host = \"127.0.0.1\"
+port = $port
+reconnect_jitter_s = 0
+"
+  echo "platform broker: mosquitto on 127.0.0.1:$port; what it receives goes to $RUN/mqtt.log"
+fi
+
 cat > "$RUN/lightnode.toml" <<TOML
 # Written by scripts/run-demo.sh (make run): the demo node on loopback simulators.
 [node]
@@ -49,6 +68,7 @@ key_file = "node.key"
 [acquisition]
 interval_ms = $INTERVAL_MS
 $meters
+$mqtt
 TOML
 
 "$BIN/lightnode" check-config --config "$RUN/lightnode.toml"
@@ -67,3 +87,6 @@ trap cleanup EXIT
 echo
 "$BIN/lightnode" status --config "$RUN/lightnode.toml"
 "$BIN/lightnode" ledger verify --db "$RUN/data/ledger.sqlite"
+if [ -n "$mqtt" ]; then
+  echo "the broker delivered $(grep -c '/readings ' "$RUN/mqtt.log" || true) readings message(s); last status: $(grep '/status ' "$RUN/mqtt.log" | tail -1 | cut -d' ' -f2-)"
+fi
