@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Dispatch
 import GridCore
 import Ledger
@@ -74,11 +79,23 @@ public final class Publisher: Sendable {
         wake.signal()
     }
 
-    /// Stops after the message in flight (if any) is acknowledged or times out.
-    public func stop() {
+    /// Stops at a clean shutdown: first gives the entries appended last (the `stop` event) up to
+    /// `flushMs` to be acknowledged, then marks the node `offline` (a clean disconnect does not
+    /// trigger the will). Whatever is left is published at the next start.
+    public func stop(flushMs: Int = 3000) {
+        let deadline = MonotonicClock.milliseconds() + UInt64(flushMs)
+        while client.isConnected && MonotonicClock.milliseconds() < deadline,
+              let head = try? ledger.head.seq, let published = try? ledger.cursor(Ledger.publishedCursor), published < head {
+            wake.signal()
+            usleep(20_000)  // polling the cursor the publisher thread moves; bounded by flushMs
+        }
         stopping.store(true, ordering: .relaxed)
         wake.signal()
         finished.wait()
+        if client.isConnected {
+            _ = try? client.publish(topic: statusTopic, payload: Self.status("offline", node: node.id), retain: true)
+                .wait(timeoutMs: 2000)
+        }
     }
 
     private func run() {

@@ -43,6 +43,8 @@ final class SetPointPlatform: Sendable {
     var acks: [[String: Any]] { objects(on: "/setpoints/ack") }
     var hemsMessages: [[String: Any]] { objects(on: "home/ems/setpoint") }
 
+    var lastStatus: String? { objects(on: "/status").last?["state"] as? String }
+
     func waitForOnline() -> Bool {
         waitUntil { objects(on: "/status").contains { $0["state"] as? String == "online" } }
     }
@@ -146,6 +148,10 @@ final class SetPointPlatform: Sendable {
         #expect(waitUntil { platform.hemsMessages.contains { $0["id"] as? String == id && $0["w"] as? Int == 4200 } })
         #expect(waitUntil { platform.hemsMessages.last?["active"] as? Bool == false })
         agent.stop()
+        // A clean stop publishes what is left (the stop event) and says offline itself.
+        let summary = try Ledger(readingFile: agent.ledgerPath).summary()
+        #expect(summary.published == summary.head.seq)
+        #expect(waitUntil { platform.lastStatus == "offline" })
 
         let entries = try agent.entries()
         let recorded = try #require(entries.first { $0.kind == "setpoint" })
