@@ -1,0 +1,116 @@
+import Certification
+import Foundation
+import Sodium
+import Testing
+import TestSupport
+
+private func vector(_ name: String) throws -> [String: Any] {
+    let url = Paths.shared!.appendingPathComponent("anchors/tlog-vectors/\(name)")
+    return try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+}
+
+@Suite struct MerkleTreeTests {
+    /// Leaves of sizes 0…n from the transparency-dev vectors, or 0x00…n−1 single bytes without them.
+    static func leaves(_ count: Int) -> [SHA256Digest] {
+        (0..<count).map { MerkleTree.leafHash([UInt8(truncatingIfNeeded: $0), 0x42]) }
+    }
+
+    @Test(.enabled(if: Paths.sharedAvailable, "needs ../shared/anchors"))
+    func rootsMatchTheRFC6962Vectors() throws {
+        let data = try vector("rfc6962-roots.json")
+        let inputs = (data["leaf_inputs_hex"] as! [String]).map { try! Hex.decode($0) }
+        let roots = data["root_hash_by_tree_size_hex"] as! [String]
+        let hashes = inputs.map { MerkleTree.leafHash($0) }
+        for size in 0...inputs.count {
+            #expect(MerkleTree.root(Array(hashes.prefix(size))).hex == roots[size], "tree size \(size)")
+        }
+    }
+
+    @Test func everyInclusionProofVerifiesAndNoOtherDoes() {
+        for size in 1...33 {
+            let leaves = Self.leaves(size)
+            let root = MerkleTree.root(leaves)
+            for index in 0..<size {
+                let proof = MerkleTree.inclusionProof(index: index, leaves[...])
+                #expect(MerkleTree.verifyInclusion(leafHash: leaves[index], index: UInt64(index), size: UInt64(size),
+                                                   proof: proof, root: root))
+                // Wrong index, wrong leaf, wrong size, a truncated path: all refused.
+                if size > 1 {
+                    #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: UInt64((index + 1) % size),
+                                                        size: UInt64(size), proof: proof, root: root))
+                    #expect(!MerkleTree.verifyInclusion(leafHash: leaves[(index + 1) % size], index: UInt64(index),
+                                                        size: UInt64(size), proof: proof, root: root))
+                    #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: UInt64(index),
+                                                        size: UInt64(size), proof: Array(proof.dropLast()), root: root))
+                }
+                #expect(!MerkleTree.verifyInclusion(leafHash: leaves[index], index: UInt64(size), size: UInt64(size),
+                                                    proof: proof, root: root), "an index outside the tree")
+            }
+        }
+    }
+
+    @Test func everyConsistencyProofVerifiesAndTamperingFails() {
+        let all = Self.leaves(40)
+        for second in 1...40 {
+            let secondRoot = MerkleTree.root(all.prefix(second))
+            for first in 1...second {
+                let firstRoot = MerkleTree.root(all.prefix(first))
+                let proof = MerkleTree.consistencyProof(from: first, all.prefix(second))
+                #expect(MerkleTree.verifyConsistency(firstSize: UInt64(first), secondSize: UInt64(second),
+                                                     firstRoot: firstRoot, secondRoot: secondRoot, proof: proof),
+                        "\(first) → \(second)")
+                guard first < second else { continue }
+                let otherRoot = MerkleTree.root(Self.leaves(first + 100).suffix(first))
+                #expect(!MerkleTree.verifyConsistency(firstSize: UInt64(first), secondSize: UInt64(second),
+                                                      firstRoot: otherRoot, secondRoot: secondRoot, proof: proof))
+                if let last = proof.last {
+                    let tampered = proof.dropLast() + [MerkleTree.nodeHash(last, last)]
+                    #expect(!MerkleTree.verifyConsistency(firstSize: UInt64(first), secondSize: UInt64(second),
+                                                          firstRoot: firstRoot, secondRoot: secondRoot, proof: Array(tampered)))
+                }
+            }
+        }
+    }
+}
+
+@Suite struct SignedNoteTests {
+    @Test(.enabled(if: Paths.sharedAvailable, "needs ../shared/anchors"))
+    func theGoSumdbVectorVerifiesAndReSignsIdentically() throws {
+        let data = try vector("signed-note-peterneumann.json")
+        let verifier = try SignedNote.Verifier(parsing: data["verifier_key"] as! String)
+        #expect(verifier.name == "PeterNeumann" && verifier.text == data["verifier_key"] as! String)
+        let note = data["signed_note"] as! String
+        #expect(try SignedNote.open(note, verifiers: [verifier]) == data["text"] as! String)
+
+        // The signer key is PRIVATE+KEY+<name>+<id>+base64(0x01 ‖ seed): Ed25519 signing is
+        // deterministic, so re-signing gives the very same note.
+        // (the base64 may itself hold '+': everything after the fourth separator)
+        let signerField = (data["signer_key"] as! String).split(separator: "+", maxSplits: 4)[4]
+        let seed = Array(try Base64.decode(signerField).dropFirst())
+        let signer = try SigningKey(seed: seed)
+        #expect(try SignedNote.note(data["text"] as! String, name: "PeterNeumann", signer: signer) == note)
+    }
+
+    @Test func forgedAndForeignNotesAreRefused() throws {
+        let key = SigningKey.generate()
+        let verifier = try SignedNote.Verifier(name: "scd.dso.example/log", key: key.publicKey)
+        let note = try SignedNote.note("hello\n", name: verifier.name, signer: key)
+        #expect(try SignedNote.open(note, verifiers: [verifier]) == "hello\n")
+        #expect(throws: CertificationError.self) { try SignedNote.open(note.replacingOccurrences(of: "hello", with: "hellO"), verifiers: [verifier]) }
+        let stranger = try SignedNote.Verifier(name: "scd.dso.example/log", key: SigningKey.generate().publicKey)
+        #expect(throws: CertificationError.badSignature("no signature by a known key")) { try SignedNote.open(note, verifiers: [stranger]) }
+        #expect(throws: CertificationError.self) { try SignedNote.note("no newline", name: "x", signer: key) }
+        #expect(throws: CertificationError.self) { try SignedNote.Verifier(name: "a b", key: key.publicKey) }
+    }
+
+    @Test func checkpointsRoundTripSigned() throws {
+        let key = SigningKey.generate()
+        let verifier = try SignedNote.Verifier(name: "scd.dso.example/log", key: key.publicKey)
+        let checkpoint = Checkpoint(origin: "scd.dso.example/log", size: 42, root: MerkleTree.leafHash([1, 2, 3]),
+                                    extensions: ["t 2026-11-24T10:00:00.000Z"])
+        let note = try checkpoint.signed(name: verifier.name, signer: key)
+        #expect(try Checkpoint.open(note, verifiers: [verifier]) == checkpoint)
+        #expect(throws: CertificationError.self) { try Checkpoint(parsing: "origin\n042\n\(checkpoint.root.base64)\n") }
+        #expect(throws: CertificationError.self) { try Checkpoint(parsing: "origin\n42\nnot-base64\n") }
+    }
+}
