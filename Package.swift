@@ -39,7 +39,7 @@ let package = Package(
         // libmosquitto client: publish with PUBACK, subscribe, TLS, will, reconnect.
         .target(name: "MQTT", dependencies: ["CMosquitto"]),
         // The platform's certification log: RFC 6962 Merkle proofs, checkpoints, signed notes (pure).
-        .target(name: "Certification", dependencies: ["Sodium"]),
+        .target(name: "Certification", dependencies: ["Sodium", "Ledger", "GridCore"]),
         // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
         .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "Configuration"]),
         .executableTarget(
@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),
-        .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "TestSupport"]),
+        .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "Configuration", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "Configuration", "GridCore", "TestSupport"]),
         .testTarget(
