@@ -67,9 +67,7 @@ public enum MerkleTree {
             guard sn > 0 else { return false }
             if fn & 1 == 1 || fn == sn {
                 r = nodeHash(p, r)
-                if fn & 1 == 0 {
-                    repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
-                }
+                if fn & 1 == 0 { climbToRightChild(&fn, &sn) }
             } else {
                 r = nodeHash(r, p)
             }
@@ -97,9 +95,7 @@ public enum MerkleTree {
             if fn & 1 == 1 || fn == sn {
                 fr = nodeHash(c, fr)
                 sr = nodeHash(c, sr)
-                if fn & 1 == 0 {
-                    repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
-                }
+                if fn & 1 == 0 { climbToRightChild(&fn, &sn) }
             } else {
                 sr = nodeHash(sr, c)
             }
@@ -107,6 +103,11 @@ public enum MerkleTree {
             sn >>= 1
         }
         return fr == firstRoot && sr == secondRoot && sn == 0
+    }
+
+    /// After hashing in a left sibling at a right edge (fn even): climb while fn is a left child.
+    private static func climbToRightChild(_ fn: inout UInt64, _ sn: inout UInt64) {
+        repeat { fn >>= 1; sn >>= 1 } while fn & 1 == 0 && fn != 0
     }
 
     /// The largest power of two strictly below `n` (n ≥ 2).
