@@ -42,7 +42,7 @@ public final class Publisher: Sendable {
     public static func clientOptions(_ mqtt: AgentConfig.MQTT, node: AgentConfig.Node) throws(SodiumError) -> MQTTOptions {
         var options = try mqtt.broker.options(clientID: node.id)
         options.cleanSession = false
-        options.will = .init(topic: "\(mqtt.topicPrefix)/\(node.id)/status", payload: status("offline", node: node.id), retain: true)
+        options.will = .init(topic: mqtt.topic(node: node.id, "status"), payload: status("offline", node: node.id), retain: true)
         return options
     }
 
@@ -55,8 +55,8 @@ public final class Publisher: Sendable {
         self.settings = mqtt
         self.retentionDays = retentionDays
         self.logger = logger
-        readingsTopic = "\(mqtt.topicPrefix)/\(node.id)/readings"
-        statusTopic = "\(mqtt.topicPrefix)/\(node.id)/status"
+        readingsTopic = mqtt.topic(node: node.id, "readings")
+        statusTopic = mqtt.topic(node: node.id, "status")
     }
 
     static func status(_ state: String, node: String) -> [UInt8] {
@@ -101,7 +101,7 @@ public final class Publisher: Sendable {
     private func run() {
         var statusPublishedFor = 0
         var drainFrom = DispatchTime.now()
-        var outbox = Window()
+        var outbox = Window(pacing: MessagePacing(perSecond: settings.drainMessagesPerSecond))
         var nextPruneMs = MonotonicClock.milliseconds()
         while !stopping.load(ordering: .relaxed) {
             guard client.isConnected else {
@@ -163,14 +163,14 @@ public final class Publisher: Sendable {
     struct Window {
         static let depth = 8
         var inFlight: [(last: UInt64, acknowledgement: MQTTClient.Acknowledgement)] = []
-        var pacing: MessagePacing?
+        var pacing: MessagePacing
 
         /// The seq after the newest message in flight, if any.
         var next: UInt64? { inFlight.last.map { $0.last + 1 } }
 
         /// Gives up on the messages in flight: they are published again from the cursor.
         mutating func abandon() {
-            for message in inFlight where !message.acknowledgement.poll() { _ = message.acknowledgement.wait(timeoutMs: 0) }
+            for message in inFlight { _ = message.acknowledgement.wait(timeoutMs: 0) }
             inFlight.removeAll()
         }
     }
@@ -178,13 +178,12 @@ public final class Publisher: Sendable {
     /// Fills the window from the cursor, then waits for the oldest acknowledgement and moves the
     /// cursor past every message acknowledged in order. False if there was nothing to publish.
     private func publish(_ window: inout Window) throws -> Bool {
-        if window.pacing == nil { window.pacing = MessagePacing(perSecond: settings.drainMessagesPerSecond) }
         var paused = false
         while window.inFlight.count < Window.depth && !paused {
             let first = try window.next ?? max(try ledger.cursor(Ledger.publishedCursor) + 1, try ledger.firstKeptSeq)
-            guard let (payload, last) = try batch(from: first) else { break }
+            guard let (payload, last) = try Self.message(node: node, ledger: ledger, from: first) else { break }
             window.inFlight.append((last, try client.publish(topic: readingsTopic, payload: payload)))
-            if let pause = window.pacing?.pauseAfterMessage() {
+            if let pause = window.pacing.pauseAfterMessage() {
                 // New entries wake the publisher, but never ahead of the drain rate.
                 let until = DispatchTime.now() + pause
                 while DispatchTime.now() < until && !stopping.load(ordering: .relaxed) { _ = wake.wait(timeout: until) }
@@ -205,9 +204,10 @@ public final class Publisher: Sendable {
         return true
     }
 
-    /// The readings message for the entries from `first` (at most 200 entries or 128 KiB), and
-    /// its last seq; nil if there is no entry from `first` yet.
-    private func batch(from first: UInt64) throws -> (payload: [UInt8], last: UInt64)? {
+    /// The readings message for the consecutive entries from `first` (at most 200 entries or
+    /// 128 KiB; one larger entry goes alone), and its last seq; nil if there is no entry from
+    /// `first` yet.
+    static func message(node: AgentConfig.Node, ledger: Ledger, from first: UInt64) throws -> (payload: [UInt8], last: UInt64)? {
         var payload: [UInt8] = []
         payload.reserveCapacity(16 * 1024)
         payload.append(contentsOf: #"{"node":"#.utf8)
@@ -217,8 +217,13 @@ public final class Publisher: Sendable {
         payload.append(contentsOf: #","entries":["#.utf8)
         var last: UInt64?
         var count = 0
+        var full = false
         try ledger.forEachEntry(from: first, through: first + UInt64(Self.maximumEntriesPerMessage) - 1) { entry in
-            guard count == 0 || payload.count + entry.body.count + 300 <= Self.maximumBytesPerMessage else { return }
+            // The first entry that does not fit ends the message: entries stay consecutive.
+            guard !full, count == 0 || payload.count + entry.body.count + 300 <= Self.maximumBytesPerMessage else {
+                full = true
+                return
+            }
             if count > 0 { payload.append(0x2C) }
             LedgerExport.appendObject(entry, to: &payload)
             last = entry.seq
