@@ -79,7 +79,8 @@ let package = Package(
 
         .executableTarget(
             name: "mqtt-bench",
-            dependencies: ["LightNode", "Ledger", "MQTT", "Sodium", "GridCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LightNode", "Ledger", "MQTT", "Sodium", "GridCore", "TestSupport",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/mqtt-bench"
         ),
 

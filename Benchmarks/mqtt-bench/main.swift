@@ -12,26 +12,14 @@ import Logging
 import MQTT
 import Sodium
 import Synchronization
+import TestSupport
 
 let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let mapPath = root.appendingPathComponent("firmware-config/registers/eastron-sdm630.toml").path
+let mapPath = Paths.packageRoot.appendingPathComponent("firmware-config/registers/eastron-sdm630.toml").path
 let mode = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "drain"
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-bench-\(getpid())").path
 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(atPath: folder) }
-
-func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
 
 func launch(_ path: String, _ arguments: [String], stdout: Any? = nil, stdin: Any? = nil) throws -> Process {
     let process = Process()
@@ -45,17 +33,8 @@ func launch(_ path: String, _ arguments: [String], stdout: Any? = nil, stdin: An
     return process
 }
 
-func waitFor(seconds: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
-    while MonotonicClock.nanoseconds() < deadline {
-        if condition() { return true }
-        usleep(1000)
-    }
-    return condition()
-}
-
 // The broker alone, on a port of its own.
-let brokerPort = freePort()
+let brokerPort = FreePort.allocate()
 try "listener \(brokerPort) 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n"
     .write(toFile: folder + "/mosquitto.conf", atomically: true, encoding: .utf8)
 let broker = try launch("/usr/sbin/mosquitto", ["-c", folder + "/mosquitto.conf"])
@@ -225,7 +204,7 @@ case "drain":
         try client.start()
         publisher.start()
         // Done when the subscriber has every entry and the outbox has taken every acknowledgement.
-        guard waitFor(seconds: 600, {
+        guard waitUntil(timeoutSeconds: 600, pollMilliseconds: 1, {
             subscriber.counter.highest.load(ordering: .relaxed) >= total
                 && (try? ledger.cursor(Ledger.publishedCursor)) == UInt64(total)
         }) else { fatalError("outbox drain incomplete") }
@@ -244,7 +223,7 @@ case "drain":
         let pub = try launch("/usr/bin/mosquitto_pub", ["-h", "127.0.0.1", "-p", String(brokerPort), "-q", "1", "-i", "bench-pub",
                                                         "-t", "lightnode/v1/ln-bench/readings", "-l"],
                              stdin: FileHandle(forReadingAtPath: messages.path)!)
-        guard waitFor(seconds: 600, { subscriber.counter.highest.load(ordering: .relaxed) >= total }) else { fatalError("mosquitto_pub incomplete") }
+        guard waitUntil(timeoutSeconds: 600, pollMilliseconds: 1, { subscriber.counter.highest.load(ordering: .relaxed) >= total }) else { fatalError("mosquitto_pub incomplete") }
         let seconds = Double(MonotonicClock.nanoseconds() - start) / 1e9
         pub.waitUntilExit()
         subscriber.client.stop()

@@ -37,10 +37,12 @@ public struct EntryBody: Sendable, Equatable {
         }
     }
 
-    /// Something that happened to the node: start, stop, a rejected set-point, a missed cycle.
-    public static func event(time: Timestamp, name: String, detail: String? = nil) -> EntryBody {
+    /// Something that happened to the node: start, stop, a missed cycle, a set-point applied
+    /// (`id`: the set-point it concerns).
+    public static func event(time: Timestamp, name: String, id: String? = nil, detail: String? = nil) -> EntryBody {
         EntryBody(time: time, kind: "event") { body in
             body.string("e", name)
+            if let id { body.string("id", id) }
             if let detail { body.string("d", detail) }
         }
     }

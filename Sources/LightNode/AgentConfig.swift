@@ -56,6 +56,9 @@ public struct AgentConfig: Sendable {
         public let drainMessagesPerSecond: Int
         /// After each (re)connect with a backlog, draining starts after a random delay up to this.
         public let reconnectJitterSeconds: Int
+
+        /// `{prefix}/{node}/{leaf}`: the node's topics of the MQTT contract (docs/mqtt.md).
+        public func topic(node: String, _ leaf: String) -> String { "\(topicPrefix)/\(node)/\(leaf)" }
     }
 
     /// `[setpoints]`: whose set-points are trusted, the safety limits, and where they go.

@@ -19,9 +19,8 @@ public enum NodeRuntime {
         var publisher: Publisher?
         var controller: SetPointController?
         if let mqtt = config.mqtt {
-            let prefix = "\(mqtt.topicPrefix)/\(config.node.id)"
             let inbox = SetPointInbox()
-            let subscriptions = config.setPoints == nil ? [] : ["\(prefix)/setpoints"]
+            let subscriptions = config.setPoints == nil ? [] : [mqtt.topic(node: config.node.id, "setpoints")]
             let platform = try MQTTClient(options: try Publisher.clientOptions(mqtt, node: config.node),
                                           subscriptions: subscriptions,
                                           onMessage: { inbox.deliver($0.payload) })
@@ -29,7 +28,7 @@ public enum NodeRuntime {
             publisher = Publisher(client: platform, mqtt: mqtt, node: config.node, retentionDays: config.retentionDays,
                                   ledger: ledger, logger: logger)
             if config.setPoints != nil {
-                let ackTopic = "\(prefix)/setpoints/ack"
+                let ackTopic = mqtt.topic(node: config.node.id, "setpoints/ack")
                 controller = try SetPointController(config: config, acquisition: acquisition, ledger: ledger, inbox: inbox,
                                                     logger: logger) { payload in
                     // Not awaited: libmosquitto queues it while offline; the ledger holds the outcome anyway.

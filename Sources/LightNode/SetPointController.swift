@@ -64,7 +64,9 @@ public final class SetPointController: @unchecked Sendable {
     private var open: [SetPointRecord] = []
     /// What the targets hold: nil before the first write, then idle (.some(nil)) or a set-point id.
     private var applied: String??
+    /// Set-points whose failed write was reported (once each), and whether a failed idle write was.
     private var failureReported: Set<String> = []
+    private var idleFailureReported = false
     /// After a failed write: when to try again, and for which set-point (nil: idle).
     private var retry: (at: Timestamp, id: String?)?
     private var supersededBy: [String: String] = [:]
@@ -252,21 +254,20 @@ public final class SetPointController: @unchecked Sendable {
         if failures.isEmpty { applied = .some(inForce?.id) } else { retry = (now.adding(milliseconds: Self.retryMs), inForce?.id) }
 
         guard let inForce else {
-            if failures.isEmpty, case .some(.some) = previous {
-                record([.event(time: now, name: "setpoint-idle", detail: "idle value restored")], changes: [])
-            } else if !failures.isEmpty, !failureReported.contains("") {
-                failureReported.insert("")
+            if failures.isEmpty {
+                idleFailureReported = false
+                if case .some(.some) = previous {
+                    record([.event(time: now, name: "setpoint-idle", detail: "idle value restored")], changes: [])
+                }
+            } else if !idleFailureReported {
+                idleFailureReported = true
                 record([.event(time: now, name: "setpoint-idle-failed", detail: failures.joined(separator: "; "))], changes: [])
             }
             return
         }
         if failures.isEmpty {
             let detail = previous == nil && inForce.state == .active ? "re-applied after restart" : "applied to \(targets.count) target(s)"
-            let body = EntryBody(time: now, kind: "event") { body in
-                body.string("e", "setpoint-applied")
-                body.string("id", inForce.id)
-                body.string("d", detail)
-            }
+            let body = EntryBody.event(time: now, name: "setpoint-applied", id: inForce.id, detail: detail)
             let seq = record([body], changes: [.state(id: inForce.id, .active)])
             if let index = open.firstIndex(where: { $0.id == inForce.id }) { open[index].state = .active }
             logger.notice("set-point applied", metadata: ["id": "\(inForce.id)", "w": "\(inForce.w)"])
@@ -275,11 +276,7 @@ public final class SetPointController: @unchecked Sendable {
             failureReported.insert(inForce.id)
             let reason = failures.joined(separator: "; ")
             logger.error("set-point could not be applied", metadata: ["id": "\(inForce.id)", "reason": "\(reason)"])
-            let body = EntryBody(time: now, kind: "event") { body in
-                body.string("e", "setpoint-failed")
-                body.string("id", inForce.id)
-                body.string("d", reason)
-            }
+            let body = EntryBody.event(time: now, name: "setpoint-failed", id: inForce.id, detail: reason)
             ack(inForce.id, "failed", reason + " (retrying every \(Self.retryMs / 1000) s while in force)", seq: record([body], changes: []))
         }
     }
@@ -302,11 +299,7 @@ public final class SetPointController: @unchecked Sendable {
         }
         if let newer = supersededBy.removeValue(forKey: record.id) { reason += " (superseded by \(newer))" }
         if bodies.isEmpty {
-            bodies.append(EntryBody(time: .now(), kind: "event") { body in
-                body.string("e", "setpoint-ended")
-                body.string("id", record.id)
-                body.string("d", reason)
-            })
+            bodies.append(.event(time: .now(), name: "setpoint-ended", id: record.id, detail: reason))
         }
         let seq = self.record(bodies, changes: [.state(id: record.id, .done)])
         failureReported.remove(record.id)
