@@ -6,7 +6,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 VENV := .venv
 RUN_DIR := run
-APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlite3-dev libxml2-dev socat \
+APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlite3-dev libxml2-dev zlib1g-dev socat \
                 mosquitto mosquitto-clients postgresql python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -36,9 +36,12 @@ release: deps
 	$(SWIFT) build -c release
 
 ## All tests: unit and integration (real processes, the Python verifier, kill -9 loops).
+## CI shows only the tail of the output, so failures are repeated at the end.
 test: deps venv
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	@mkdir -p .build; set -o pipefail; $(SWIFT) test 2>&1 | tee .build/test.log || { \
+		echo "---- failures (repeated from above) ----"; \
+		grep -E "✘|recorded an issue|error:|Fatal error|Expectation failed" .build/test.log | head -60; exit 1; }
 
 ## The main job on embedded defaults: the agent against three simulated meters, every 4 s,
 ## into its certified ledger under run/ (Ctrl-C to stop; RUN_SECONDS=N to stop by itself).

@@ -10,11 +10,18 @@ let package = Package(
     products: [
         .executable(name: "lightnode", targets: ["lightnode"]),
         .executable(name: "meter-sim", targets: ["meter-sim"]),
+        .executable(name: "coordinator", targets: ["coordinator"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        // Platform side only (never linked by `lightnode`).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -23,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         // Domain values shared by both programs.
         .target(name: "GridCore"),
@@ -33,31 +41,55 @@ let package = Package(
         // The append-only certified ledger (contract v1, docs/ledger-format.md).
         .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
         // TOML configuration files read with every problem reported at once, by key path.
-        .target(name: "Configuration", dependencies: ["TOMLKit"]),
+        .target(name: "ConfigFile", dependencies: ["TOMLKit", "GridCore"]),
         // libmodbus client, register maps, read planning and decoding.
-        .target(name: "Modbus", dependencies: ["CModbus", "GridCore", "Configuration"]),
+        .target(name: "Modbus", dependencies: ["CModbus", "GridCore", "ConfigFile"]),
         // libmosquitto client: publish with PUBACK, subscribe, TLS, will, reconnect.
-        .target(name: "MQTT", dependencies: ["CMosquitto"]),
+        .target(name: "MQTT", dependencies: ["CMosquitto", "ConfigFile", "Sodium"]),
         // The platform's certification log: RFC 6962 Merkle proofs, checkpoints, signed notes (pure).
         .target(name: "Certification", dependencies: ["Sodium", "Ledger", "GridCore"]),
+        // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
+        .target(
+            name: "SCD",
+            dependencies: ["GridCore", "Sodium", "SQLite", "Ledger", "Certification", "CZlib",
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // The platform service: ingest, certification scheduler, REST API, metrics.
+        .target(
+            name: "Coordinator",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log")],
+            resources: [.copy("openapi.yaml")]
+        ),
+        .executableTarget(
+            name: "coordinator",
+            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
-        .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "Configuration"]),
+        .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "ConfigFile"]),
         .executableTarget(
             name: "meter-sim",
-            dependencies: ["MeterSimulator", "Modbus", "Configuration", "GridCore",
+            dependencies: ["MeterSimulator", "Modbus", "ConfigFile", "GridCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // The agent: configuration, acquisition scheduler, and (later) publisher and set-points.
         .target(
             name: "LightNode",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "MQTT", "Configuration",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "MQTT", "ConfigFile",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "lightnode",
             dependencies: [
-                "GridCore", "Sodium", "Ledger", "Modbus", "Configuration", "LightNode",
+                "GridCore", "Sodium", "Ledger", "Modbus", "ConfigFile", "LightNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,7 +105,7 @@ let package = Package(
 
         .executableTarget(
             name: "modbus-bench",
-            dependencies: ["Modbus", "Configuration", "GridCore", "CBaseline"],
+            dependencies: ["Modbus", "ConfigFile", "GridCore", "CBaseline"],
             path: "Benchmarks/modbus-bench"
         ),
 
@@ -100,8 +132,8 @@ let package = Package(
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
-        .testTarget(name: "ModbusTests", dependencies: ["Modbus", "Configuration", "TestSupport"]),
-        .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "Configuration", "GridCore", "TestSupport"]),
+        .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
+        .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "MQTT", "TestSupport"]

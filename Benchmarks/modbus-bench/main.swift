@@ -3,7 +3,7 @@
 // meter simulator, in one run. Run: swift run -c release modbus-bench [READS]
 // Prints a Markdown table for docs/benchmarks.md.
 import CBaseline
-import Configuration
+import ConfigFile
 import Foundation
 import GridCore
 import Modbus

@@ -19,11 +19,28 @@ public struct NodeChain: Sendable {
         /// Entries `first…certifiedThrough` are certified (0: none yet).
         public fileprivate(set) var certifiedThrough: UInt64
         /// The newest entry's signature, checked at the next certification.
-        fileprivate var lastSignature: Signature
+        public fileprivate(set) var lastSignature: Signature
         /// When the oldest uncertified entry arrived.
-        fileprivate var uncertifiedSince: Timestamp?
+        public fileprivate(set) var uncertifiedSince: Timestamp?
 
         public var isCertified: Bool { certifiedThrough == last }
+
+        /// A segment as stored by the platform; `uncertifiedSince` restarts at the chain's restore time.
+        public init(first: UInt64, last: UInt64, firstPrev: SHA256Digest, lastHash: SHA256Digest,
+                    certifiedThrough: UInt64, lastSignature: Signature) {
+            self.first = first
+            self.last = last
+            self.firstPrev = firstPrev
+            self.lastHash = lastHash
+            self.certifiedThrough = certifiedThrough
+            self.lastSignature = lastSignature
+        }
+
+        public static func == (lhs: Segment, rhs: Segment) -> Bool {
+            lhs.first == rhs.first && lhs.last == rhs.last && lhs.firstPrev == rhs.firstPrev
+                && lhs.lastHash == rhs.lastHash && lhs.certifiedThrough == rhs.certifiedThrough
+                && lhs.lastSignature == rhs.lastSignature
+        }
     }
 
     /// What became of one received entry.
@@ -40,11 +57,31 @@ public struct NodeChain: Sendable {
     public private(set) var segments: [Segment] = []
     /// Why the node is quarantined (a fork or a signature that does not verify): nothing more is stored.
     public private(set) var quarantine: String?
+    /// Entries certified on arrival because they link into an already certified run (a filled gap).
+    private var certifiedByLinking: [ClosedRange<UInt64>] = []
 
     public init(node: String, keys: [PublicKey]) {
         self.node = node
         self.keys = keys
     }
+
+    /// A chain restored from storage at `now`: uncertified segments wait a full period again.
+    public init(node: String, keys: [PublicKey], segments: [Segment], quarantine: String?, now: Timestamp) {
+        self.node = node
+        self.keys = keys
+        self.quarantine = quarantine
+        self.segments = segments.sorted { $0.first < $1.first }.map { segment in
+            var restored = segment
+            if !restored.isCertified { restored.uncertifiedSince = now }
+            return restored
+        }
+    }
+
+    /// When the oldest entry still waiting for certification arrived (nil: all certified).
+    public var uncertifiedSince: Timestamp? { segments.compactMap(\.uncertifiedSince).min() }
+
+    /// Lifts a quarantine (an operator's decision after investigating the fork).
+    public mutating func release() { quarantine = nil }
 
     /// Takes a batch (consecutive ascending entries, as published). `storedHash` answers for a
     /// seq the platform already holds (nil if expired from raw storage). Entries after a fork
@@ -91,7 +128,10 @@ public struct NodeChain: Sendable {
             merged.last = after.last
             merged.lastHash = after.lastHash
             merged.lastSignature = after.lastSignature
-            merged.certifiedThrough = after.certifiedThrough > 0 ? after.certifiedThrough : merged.certifiedThrough
+            if after.certifiedThrough > 0 {
+                certifiedByLinking.append((merged.certifiedThrough == 0 ? merged.first : merged.certifiedThrough + 1)...entry.seq)
+                merged.certifiedThrough = after.certifiedThrough
+            }
             if !merged.isCertified { merged.uncertifiedSince = [merged.uncertifiedSince, after.uncertifiedSince, now].compactMap { $0 }.min() }
             segments[left] = merged
             segments.remove(at: right)
@@ -104,12 +144,15 @@ public struct NodeChain: Sendable {
             segments[right].first = entry.seq
             segments[right].firstPrev = entry.prev
             // Already certified entries to the right certify this one too (it links into them).
+            if segments[right].certifiedThrough > 0 { certifiedByLinking.append(entry.seq...entry.seq) }
             if segments[right].certifiedThrough == 0 && segments[right].uncertifiedSince == nil {
                 segments[right].uncertifiedSince = now
             }
         case (nil, nil):
-            segments.append(Segment(first: entry.seq, last: entry.seq, firstPrev: entry.prev, lastHash: entry.hash,
-                                    certifiedThrough: 0, lastSignature: entry.signature, uncertifiedSince: now))
+            var segment = Segment(first: entry.seq, last: entry.seq, firstPrev: entry.prev, lastHash: entry.hash,
+                                  certifiedThrough: 0, lastSignature: entry.signature)
+            segment.uncertifiedSince = now
+            segments.append(segment)
             segments.sort { $0.first < $1.first }
         }
     }
@@ -134,6 +177,13 @@ public struct NodeChain: Sendable {
             segments[index].uncertifiedSince = nil
         }
         return certified
+    }
+
+    /// The entries certified since the last call because they arrived linking into a certified
+    /// run (`certify` reports the others).
+    public mutating func takeCertifiedByLinking() -> [ClosedRange<UInt64>] {
+        defer { certifiedByLinking = [] }
+        return certifiedByLinking
     }
 
     /// Whether `seq` is certified (held in a segment, at or below its certified mark).

@@ -134,7 +134,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     // Calendar arithmetic after Howard Hinnant's public-domain "date" algorithms.
 
-    static func floorDivide(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    public static func floorDivide(_ value: Int64, _ divisor: Int64) -> (quotient: Int64, remainder: Int64) {
         let quotient = value >= 0 ? value / divisor : -((-value - 1) / divisor) - 1
         return (quotient, value - quotient * divisor)
     }

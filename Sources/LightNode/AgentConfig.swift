@@ -1,4 +1,4 @@
-import Configuration
+import ConfigFile
 import Ledger
 import Modbus
 import MQTT
@@ -22,34 +22,8 @@ public struct AgentConfig: Sendable {
         public let device: MeterDevice
     }
 
-    /// How to reach an MQTT broker: the platform's (`[mqtt]`) or a local HMS/EMS one (a target).
-    public struct Broker: Sendable {
-        public let host: String
-        public let port: Int
-        public let username: String?
-        public let passwordFile: String?
-        public let tlsCAFile: String?
-        public let tlsCertFile: String?
-        public let tlsKeyFile: String?
-        public let keepaliveSeconds: Int
-
-        /// Client options, with the password read from its file (never logged).
-        public func options(clientID: String) throws(SodiumError) -> MQTTOptions {
-            var options = MQTTOptions(host: host, port: port, clientID: clientID)
-            options.keepaliveSeconds = keepaliveSeconds
-            options.username = username
-            options.password = try passwordFile.map { (file) throws(SodiumError) in
-                String(decoding: try SecretFile.readLine(file), as: UTF8.self)
-            }
-            options.tlsCAFile = tlsCAFile
-            options.tlsCertFile = tlsCertFile
-            options.tlsKeyFile = tlsKeyFile
-            return options
-        }
-    }
-
     public struct MQTT: Sendable {
-        public let broker: Broker
+        public let broker: BrokerConfig
         public let topicPrefix: String
         /// Backlog drain limit in messages per second (0: none), so a fleet back online at once
         /// does not storm the broker; each message holds up to 200 entries.
@@ -88,7 +62,7 @@ public struct AgentConfig: Sendable {
     }
 
     public struct MQTTTargetConfig: Sendable {
-        public let broker: Broker
+        public let broker: BrokerConfig
         public let topic: String
         public let retain: Bool
     }
@@ -102,9 +76,6 @@ public struct AgentConfig: Sendable {
     /// Published entries older than this are pruned from the ledger (`[node] retention_days`).
     public let retentionDays: Int
 
-    /// Characters allowed in node ids, PODs and meter names: they appear in MQTT topics and logs.
-    static let identifierCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-
     /// Loads and validates the file and every register map it names; throws all problems at once.
     public static func load(file: String) throws(ConfigError) -> AgentConfig {
         let issues = ConfigIssues()
@@ -113,8 +84,8 @@ public struct AgentConfig: Sendable {
         func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder + "/" + path }
 
         let nodeSection = root.section("node")
-        let id = nodeSection.flatMap { identifier($0, "id") }
-        let pod = nodeSection.flatMap { identifier($0, "pod") }
+        let id = nodeSection.flatMap { $0.identifier("id") }
+        let pod = nodeSection.flatMap { $0.identifier("pod") }
         let dataDirectory = nodeSection?.string("data_dir").map(resolve)
         let keyFile = nodeSection?.string("key_file").map(resolve)
         let retentionDays = nodeSection?.int("retention_days", in: 2...3650, default: 35) ?? 35
@@ -159,17 +130,8 @@ public struct AgentConfig: Sendable {
                            retentionDays: retentionDays)
     }
 
-    static func identifier(_ section: ConfigSection, _ key: String) -> String? {
-        guard let value = section.string(key) else { return nil }
-        guard !value.isEmpty, value.count <= 64, value.allSatisfy(identifierCharacters.contains) else {
-            section.problem(key, "must be 1–64 characters of A–Z, a–z, 0–9, '.', '_' or '-', not \"\(value)\"")
-            return nil
-        }
-        return value
-    }
-
     static func loadMeter(_ section: ConfigSection, resolve: (String) -> String) -> Meter? {
-        let name = identifier(section, "name")
+        let name = section.identifier("name")
         let endpoint = loadEndpoint(section)
         let unit = section.int("unit_id", in: 0...247, default: 1)
         let timeoutMs = section.int("timeout_ms", in: 10...60_000, default: 500)
@@ -222,37 +184,13 @@ public struct AgentConfig: Sendable {
 
     static func loadMQTT(_ section: ConfigSection, resolve: (String) -> String) -> MQTT? {
         let prefix = section.string("topic_prefix", required: false) ?? "lightnode/v1"
-        checkTopic(section, "topic_prefix", prefix)
+        section.checkTopic("topic_prefix", prefix)
         let rate = section.int("drain_messages_per_s", in: 0...10_000, default: 20)
         let jitter = section.int("reconnect_jitter_s", in: 0...3600, default: 10)
-        let broker = loadBroker(section, resolve: resolve)
+        let broker = BrokerConfig.load(section, resolve: resolve)
         section.rejectUnknownKeys()
         guard let rate, let jitter, let broker else { return nil }
         return MQTT(broker: broker, topicPrefix: prefix, drainMessagesPerSecond: rate, reconnectJitterSeconds: jitter)
-    }
-
-    static func checkTopic(_ section: ConfigSection, _ key: String, _ topic: String) {
-        if topic.isEmpty || topic.contains(where: { "+#".contains($0) }) || topic.hasSuffix("/") || topic.utf8.count > 512 {
-            section.problem(key, "must be a non-empty topic without wildcards or a trailing '/'")
-        }
-    }
-
-    /// The broker keys shared by `[mqtt]` and MQTT set-point targets (the caller rejects unknown keys).
-    static func loadBroker(_ section: ConfigSection, resolve: (String) -> String) -> Broker? {
-        let host = section.string("host", required: false) ?? "127.0.0.1"
-        let port = section.int("port", in: 1...65535, default: 1883)
-        let username = section.string("username", required: false)
-        let passwordFile = section.string("password_file", required: false).map(resolve)
-        let caFile = section.string("tls_ca_file", required: false).map(resolve)
-        let certFile = section.string("tls_cert_file", required: false).map(resolve)
-        let keyFile = section.string("tls_key_file", required: false).map(resolve)
-        let keepalive = section.int("keepalive_s", in: 5...3600, default: 30)
-        if (certFile == nil) != (keyFile == nil) {
-            section.problem(certFile == nil ? "tls_cert_file" : "tls_key_file", "tls_cert_file and tls_key_file go together")
-        }
-        guard let port, let keepalive else { return nil }
-        return Broker(host: host, port: port, username: username, passwordFile: passwordFile,
-                      tlsCAFile: caFile, tlsCertFile: certFile, tlsKeyFile: keyFile, keepaliveSeconds: keepalive)
     }
 
     static func loadSetPoints(_ section: ConfigSection, meters: [Meter], resolve: (String) -> String) -> SetPoints? {
@@ -318,9 +256,9 @@ public struct AgentConfig: Sendable {
 
     static func loadMQTTTarget(_ section: ConfigSection, resolve: (String) -> String) -> MQTTTargetConfig? {
         let topic = section.string("topic")
-        if let topic { checkTopic(section, "topic", topic) }
+        if let topic { section.checkTopic("topic", topic) }
         let retain = section.bool("retain", default: true)
-        let broker = loadBroker(section, resolve: resolve)
+        let broker = BrokerConfig.load(section, resolve: resolve)
         section.rejectUnknownKeys()
         guard let topic, let retain, let broker else { return nil }
         return MQTTTargetConfig(broker: broker, topic: topic, retain: retain)

@@ -1,4 +1,4 @@
-import Configuration
+import ConfigFile
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

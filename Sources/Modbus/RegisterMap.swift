@@ -1,4 +1,4 @@
-import Configuration
+import ConfigFile
 
 /// What a register measures. Names are the ledger's `v` keys (docs/ledger-format.md); every
 /// quantity has one canonical unit that the map's `scale` must produce.

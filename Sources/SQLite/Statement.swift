@@ -33,6 +33,19 @@ public final class Statement {
     }
 
     @discardableResult
+    public func bind(_ index: Int32, _ value: Double) -> Statement {
+        sqlite3_bind_double(handle, index, value)
+        return self
+    }
+
+    /// Binds the value, or NULL for nil.
+    @discardableResult
+    public func bind(_ index: Int32, _ value: String?) -> Statement {
+        guard let value else { return bindNull(index) }
+        return bind(index, value)
+    }
+
+    @discardableResult
     public func bind(_ index: Int32, _ value: String) -> Statement {
         sqlite3_bind_text(handle, index, value, -1, transient)
         return self
@@ -82,6 +95,15 @@ public final class Statement {
 
     public func int64(_ column: Int32) -> Int64 {
         sqlite3_column_int64(handle, column)
+    }
+
+    public func double(_ column: Int32) -> Double {
+        sqlite3_column_double(handle, column)
+    }
+
+    /// The text, or nil for NULL.
+    public func optionalText(_ column: Int32) -> String? {
+        isNull(column) ? nil : text(column)
     }
 
     public func text(_ column: Int32) -> String {

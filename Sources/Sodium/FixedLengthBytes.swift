@@ -68,3 +68,12 @@ public enum SHA256 {
         _ = crypto_hash_sha256(output, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(buffer.count))
     }
 }
+
+/// Cryptographically secure random bytes (libsodium's `randombytes_buf`).
+public enum RandomBytes {
+    public static func make(_ count: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        bytes.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
+        return bytes
+    }
+}

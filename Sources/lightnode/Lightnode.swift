@@ -1,5 +1,5 @@
 import ArgumentParser
-import Configuration
+import ConfigFile
 import LightNode
 import Ledger
 import GridCore

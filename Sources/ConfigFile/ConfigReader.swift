@@ -1,3 +1,4 @@
+import GridCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -230,4 +231,23 @@ public func readTextFile(_ path: String, limit: Int) -> Result<String, FileProbl
         return .failure(FileProblem(message: "is not UTF-8 text"))
     }
     return .success(text)
+}
+
+extension ConfigSection {
+    /// A required identifier (node id, POD, meter name; GridCore's `Identifier`).
+    public func identifier(_ key: String) -> String? {
+        guard let value = string(key) else { return nil }
+        guard Identifier.isValid(value) else {
+            problem(key, "must be \(Identifier.rule), not \"\(value)\"")
+            return nil
+        }
+        return value
+    }
+
+    /// Checks an MQTT topic or prefix: non-empty, no wildcards, no trailing '/'.
+    public func checkTopic(_ key: String, _ topic: String) {
+        if topic.isEmpty || topic.contains(where: { "+#".contains($0) }) || topic.hasSuffix("/") || topic.utf8.count > 512 {
+            problem(key, "must be a non-empty topic without wildcards or a trailing '/'")
+        }
+    }
 }

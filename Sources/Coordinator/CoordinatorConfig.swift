@@ -1,0 +1,100 @@
+import ConfigFile
+import MQTT
+
+/// The coordinator's configuration (TOML; keys in docs/configuration.md and DESIGN §6). Relative
+/// paths are resolved against the configuration file's folder.
+public struct CoordinatorConfig: Sendable {
+    public enum StoreLocation: Sendable, Equatable {
+        case sqlite(path: String)
+        case postgres(url: String)
+    }
+
+    public struct MQTT: Sendable {
+        public let broker: BrokerConfig
+        public let topicPrefix: String
+        public let shareGroup: String
+        public let clientID: String
+
+        /// `$share/{group}/{prefix}/+/readings`: several instances split the nodes' readings.
+        public var readingsSubscription: String { "$share/\(shareGroup)/\(topicPrefix)/+/readings" }
+    }
+
+    public struct Ingest: Sendable {
+        /// A reading stays uncertified at most about this long (one signature per node per half of it).
+        public let certifyWithinSeconds: Int
+        /// The Light Nodes' acquisition interval: the samples a quarter hour should hold.
+        public let intervalMs: Int
+        public let maxPayloadBytes: Int
+        public let commitIntervalMs: Int
+    }
+
+    public let file: String
+    public let store: StoreLocation
+    public let retentionDays: Int
+    public let mqtt: MQTT
+    public let listenHost: String
+    public let listenPort: Int
+    public let maxRequestBytes: Int
+    public let ingest: Ingest
+
+    public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
+        let issues = ConfigIssues()
+        guard let root = ConfigSection.load(file: file, issues: issues) else { throw ConfigError(issues: issues.list) }
+        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
+        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder + "/" + path }
+
+        let scd = root.section("scd")
+        var store: StoreLocation?
+        if let url = scd?.string("url") {
+            if url.hasPrefix("sqlite://") {
+                let path = String(url.dropFirst("sqlite://".count))
+                if path.isEmpty { scd?.problem("url", "sqlite:// needs a file path") } else { store = .sqlite(path: resolve(path)) }
+            } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+                store = .postgres(url: url)
+            } else {
+                scd?.problem("url", "must start with sqlite:// or postgres://")
+            }
+        }
+        let retentionDays = scd?.int("retention_days", in: 1...3650, default: 35)
+        scd?.rejectUnknownKeys()
+
+        let mqttSection = root.section("mqtt")
+        let prefix = mqttSection?.string("topic_prefix", required: false) ?? "lightnode/v1"
+        mqttSection?.checkTopic("topic_prefix", prefix)
+        let group = mqttSection?.identifier("share_group")
+        let clientID = mqttSection?.string("client_id", required: false) ?? "coordinator-\(group ?? "")"
+        let broker = mqttSection.flatMap { BrokerConfig.load($0, resolve: resolve) }
+        mqttSection?.rejectUnknownKeys()
+
+        let http = root.section("http")
+        var host: String?
+        var port: Int?
+        if let listen = http?.string("listen") {
+            if let colon = listen.lastIndex(of: ":"), let value = Int(listen[listen.index(after: colon)...]),
+               (0...65535).contains(value), colon != listen.startIndex {
+                host = String(listen[..<colon])
+                port = value
+            } else {
+                http?.problem("listen", "must be HOST:PORT, not \"\(listen)\"")
+            }
+        }
+        let maxRequestBytes = http?.int("max_request_bytes", in: 1024...(64 << 20), default: 1 << 20)
+        http?.rejectUnknownKeys()
+
+        let ingestSection = root.section("ingest", required: false)
+        let certifyWithin = ingestSection?.int("certify_within_s", in: 2...3600, default: 60) ?? 60
+        let intervalMs = ingestSection?.int("interval_ms", in: 100...3_600_000, default: 4000) ?? 4000
+        let maxPayload = ingestSection?.int("max_payload_bytes", in: 1024...(16 << 20), default: 256 << 10) ?? (256 << 10)
+        let commitMs = ingestSection?.int("commit_interval_ms", in: 10...10_000, default: 250) ?? 250
+        ingestSection?.rejectUnknownKeys()
+        root.rejectUnknownKeys()
+
+        try issues.throwIfAny()
+        return CoordinatorConfig(
+            file: file, store: store!, retentionDays: retentionDays!,
+            mqtt: MQTT(broker: broker!, topicPrefix: prefix, shareGroup: group!, clientID: clientID),
+            listenHost: host!, listenPort: port!, maxRequestBytes: maxRequestBytes!,
+            ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
+                           commitIntervalMs: commitMs))
+    }
+}

@@ -1,0 +1,124 @@
+import GridCore
+import Hummingbird
+import Logging
+import MQTT
+import Prometheus
+import SCD
+import ServiceLifecycle
+import Synchronization
+
+/// Opens the SCD named by the configuration.
+public func openStore(_ location: CoordinatorConfig.StoreLocation) async throws -> any SCDStore {
+    switch location {
+    case .sqlite(let path):
+        return try SQLiteStore(path: path)
+    case .postgres:
+        throw SCDError("the PostgreSQL backend is not in this build yet; use a sqlite:// url")
+    }
+}
+
+/// The ingest side as a service: the broker subscription feeding the `Ingest` actor, and one
+/// scheduler loop for commits, certification, measures, registry reloads and retention.
+public struct IngestService: Service {
+    let config: CoordinatorConfig
+    let ingest: Ingest
+    let metrics: IngestMetrics
+    let store: any SCDStore
+    let logger: Logger
+
+    public init(config: CoordinatorConfig, store: any SCDStore, metrics: IngestMetrics, logger: Logger) {
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+        ingest = Ingest(store: store, settings: config.ingest, topicPrefix: config.mqtt.topicPrefix, metrics: metrics, logger: logger)
+    }
+
+    public func run() async throws {
+        try await ingest.restore(now: .now())
+        let (messages, continuation) = AsyncStream<MQTTClient.Message>.makeStream()
+        var options = try config.mqtt.broker.options(clientID: config.mqtt.clientID)
+        // The broker keeps the subscription and queues readings while this instance restarts.
+        options.cleanSession = false
+        let queued = QueueDepth()
+        let client = try MQTTClient(options: options, subscriptions: [config.mqtt.readingsSubscription], onMessage: { message in
+            queued.add(1)
+            continuation.yield(message)
+        })
+        try client.start()
+        logger.notice("ingest subscribed to \(config.mqtt.readingsSubscription) on \(config.mqtt.broker.host):\(config.mqtt.broker.port)")
+        let ingest = ingest
+        let metrics = metrics
+        let logger = logger
+        let settings = config.ingest
+        let retentionMs = Int64(config.retentionDays) * 86_400_000
+        let store = store
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in messages {
+                        queued.add(-1)
+                        await ingest.receive(topic: message.topic, payload: message.payload, now: .now())
+                    }
+                }
+                group.addTask {
+                    var ticks = 0
+                    let tickMs = settings.commitIntervalMs
+                    while !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .milliseconds(tickMs))
+                        ticks += 1
+                        metrics.queueDepth.set(Int64(queued.value))
+                        let elapsedMs = ticks * tickMs
+                        do {
+                            try await ingest.commit()
+                            if elapsedMs % 1000 < tickMs { try await ingest.certify(now: .now()) }
+                            if elapsedMs % 5000 < tickMs { try await ingest.updateMeasures(now: .now()) }
+                            if elapsedMs % 10_000 < tickMs { try await ingest.reloadRegistry() }
+                            if elapsedMs % 3_600_000 < tickMs {
+                                let expired = try await store.expireRaw(before: Timestamp.now().adding(milliseconds: -retentionMs))
+                                if expired > 0 { logger.info("retention: dropped \(expired) raw blocks and entries") }
+                            }
+                        } catch {
+                            logger.error("ingest scheduler: \(error)")
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            // Stop taking messages, let the consumer drain what arrived, then commit it all.
+            client.stop()
+            continuation.finish()
+        }
+        try await ingest.commit()
+        logger.notice("ingest stopped; everything received is committed")
+    }
+}
+
+/// Messages handed over by libmosquitto's thread and not yet ingested.
+final class QueueDepth: Sendable {
+    private let count = Atomic<Int>(0)
+    func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
+/// `coordinator serve`: the ingest service and the HTTP API under one service group, with
+/// graceful shutdown on SIGTERM and SIGINT.
+public enum CoordinatorServer {
+    public static func run(config: CoordinatorConfig, logger: Logger) async throws {
+        let store = try await openStore(config.store)
+        let registry = PrometheusCollectorRegistry()
+        let metrics = IngestMetrics(registry: registry)
+        let ingest = IngestService(config: config, store: store, metrics: metrics, logger: logger)
+        let api = API(store: store, metrics: registry, maxRequestBytes: config.maxRequestBytes)
+        let application = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),
+            onServerRunning: { channel in
+                logger.notice("HTTP API listening on \(channel.localAddress?.description ?? "?")")
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: application)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

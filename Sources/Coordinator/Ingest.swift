@@ -1,0 +1,246 @@
+import Certification
+import GridCore
+import Ledger
+import Logging
+import Prometheus
+import SCD
+import Sodium
+
+/// Takes readings messages, checks every node's chain, stages accepted entries, certifies them
+/// lazily (one signature per run), seals certified runs into compressed blocks and keeps the
+/// quarter-hour measures current. One actor: the chains are its state; the store is durable.
+public actor Ingest {
+    private let store: any SCDStore
+    private let settings: CoordinatorConfig.Ingest
+    private let topicPrefix: String
+    private let logger: Logger
+    private let metrics: IngestMetrics
+
+    private var registry: [String: NodeRecord] = [:]
+    private var chains: [String: NodeChain] = [:]
+    private var pending = IngestCommit()
+    private var pendingHashes: [String: [UInt64: SHA256Digest]] = [:]
+    private var touched: Set<String> = []
+    private var uncertified: Set<String> = []
+    /// Per node: seqs below this are sealed (or were not certified when last sealed).
+    private var sealBoundary: [String: UInt64] = [:]
+    private var dirtyQuarters: [String: Set<Int64>] = [:]
+    private var provisionalQuarters: [String: Set<Int64>] = [:]
+
+    /// Measures are computed this long after their quarter ends (the last readings in flight).
+    static let measureGraceMs: Int64 = 10_000
+
+    public init(store: any SCDStore, settings: CoordinatorConfig.Ingest, topicPrefix: String,
+                metrics: IngestMetrics, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.topicPrefix = topicPrefix
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Loads the registry and every node's chain state.
+    public func restore(now: Timestamp) async throws {
+        try await reloadRegistry()
+        for state in try await store.chainStates() {
+            guard let node = registry[state.node] else { continue }
+            let chain = NodeChain(node: state.node, keys: node.keys, segments: state.segments,
+                                  quarantine: state.quarantine, now: now)
+            chains[state.node] = chain
+            if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(state.node) }
+        }
+        metrics.quarantined.set(Int64(chains.values.count { $0.quarantine != nil }))
+    }
+
+    /// Picks up nodes added or re-keyed since (`coordinator node add` writes the store directly).
+    public func reloadRegistry() async throws {
+        let nodes = try await store.nodes()
+        registry = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0) })
+        for node in nodes {
+            if chains[node.id] == nil {
+                chains[node.id] = NodeChain(node: node.id, keys: node.keys)
+            } else {
+                chains[node.id]!.keys = node.keys
+                if node.quarantine == nil && chains[node.id]!.quarantine != nil { chains[node.id]!.release() }
+            }
+        }
+    }
+
+    /// One MQTT message on `{prefix}/+/readings`.
+    public func receive(topic: String, payload: [UInt8], now: Timestamp) async {
+        metrics.messages.increment()
+        let message: ReadingsMessage
+        do {
+            message = try ReadingsMessage(topic: topic, payload: payload, prefix: topicPrefix, maxBytes: settings.maxPayloadBytes)
+        } catch {
+            drop(error, count: 1, topic: topic)
+            return
+        }
+        guard let node = registry[message.node], var chain = chains[message.node] else {
+            drop(Rejection(reason: .unknownNode, detail: "node \"\(message.node)\" is not registered"),
+                 count: message.entries.count, topic: topic)
+            return
+        }
+        if let quarantine = chain.quarantine {
+            drop(Rejection(reason: .quarantined, detail: quarantine), count: message.entries.count, topic: topic)
+            return
+        }
+        var readings: [ReadingBody] = []
+        readings.reserveCapacity(message.entries.count)
+        for entry in message.entries {
+            do {
+                readings.append(try ReadingBody(parsing: entry.body))
+            } catch {
+                drop(Rejection(reason: .malformedBody, detail: "seq \(entry.seq): \(error.description)"),
+                     count: message.entries.count, topic: topic)
+                return
+            }
+        }
+        // Hashes of held entries a replayed batch may collide with (a fork shows as a difference).
+        let inside = message.entries.map(\.seq).filter { seq in
+            chain.segments.contains { $0.first <= seq && seq < $0.last }
+        }
+        var held = pendingHashes[message.node] ?? [:]
+        let missing = inside.filter { held[$0] == nil }
+        if !missing.isEmpty {
+            do {
+                for (seq, hash) in try await store.storedHashes(node: message.node, seqs: missing) { held[seq] = hash }
+            } catch {
+                logger.error("cannot read stored hashes of \(message.node): \(error)")
+                return
+            }
+            // The chain may have moved on while the store answered.
+            chain = chains[message.node] ?? chain
+        }
+        let verdicts = chain.receive(message.entries, now: now) { held[$0] }
+        var stored = 0
+        for (index, verdict) in verdicts.enumerated() {
+            let entry = message.entries[index]
+            switch verdict {
+            case .stored:
+                stored += 1
+                pending.entries.append(StagedEntry(node: message.node, entry: entry, reading: readings[index]))
+                pendingHashes[message.node, default: [:]][entry.seq] = entry.hash
+                if readings[index].kind == "reading" && readings[index].meter == node.meter {
+                    let quarter = QuarterHours.start(of: readings[index].time).millisecondsSince1970
+                    // The next quarter's opening counter may be this reading.
+                    dirtyQuarters[message.node, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
+                }
+            case .duplicate:
+                metrics.duplicates.increment()
+            case .rejected(let reason):
+                let kind: DropReason = chain.quarantine != nil ? .fork : .badHash
+                drop(Rejection(reason: kind, detail: reason), count: 1, topic: topic)
+            }
+        }
+        metrics.stored.increment(by: Int64(stored))
+        if let lastTime = readings.last?.time {
+            metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
+        }
+        let linked = chain.takeCertifiedByLinking()
+        pending.certified.append(contentsOf: linked.map { (message.node, $0) })
+        if let quarantine = chain.quarantine, chains[message.node]?.quarantine == nil {
+            quarantineNode(message.node, reason: quarantine)
+        }
+        chains[message.node] = chain
+        touched.insert(message.node)
+        if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(message.node) }
+    }
+
+    private func quarantineNode(_ node: String, reason: String) {
+        logger.critical("ALERT node \(node) quarantined: \(reason); its uncertified entries are discarded")
+        pending.quarantined.append((node, reason))
+        metrics.quarantined.increment()
+        // Entries of this node not yet written are uncertified by definition: never stored.
+        pending.entries.removeAll { $0.node == node }
+        pendingHashes[node] = nil
+    }
+
+    private func drop(_ rejection: Rejection, count: Int, topic: String) {
+        metrics.dropped(rejection.reason, count: count)
+        logger.warning("dropped \(count) entr\(count == 1 ? "y" : "ies") from \(topic): \(rejection.reason.rawValue): \(rejection.detail)")
+    }
+
+    /// Writes what was accepted since the last commit (one transaction).
+    public func commit() async throws {
+        guard !pending.isEmpty || !touched.isEmpty else { return }
+        var batch = pending
+        batch.chains = touched.compactMap { node in
+            chains[node].map { ChainState(node: node, segments: $0.segments, quarantine: $0.quarantine) }
+        }
+        pending = IngestCommit()
+        pendingHashes = [:]
+        touched = []
+        do {
+            try await store.commit(batch)
+        } catch {
+            // Keep the batch: the next commit retries it (inserts are idempotent on (node, seq)).
+            pending.entries.insert(contentsOf: batch.entries, at: 0)
+            pending.certified.insert(contentsOf: batch.certified, at: 0)
+            pending.quarantined.insert(contentsOf: batch.quarantined, at: 0)
+            touched.formUnion(batch.chains.map(\.node))
+            throw error
+        }
+        metrics.committed.increment(by: Int64(batch.entries.count))
+    }
+
+    /// Verifies one signature per run whose oldest entry has waited half the certification bound,
+    /// then seals what became certified; a signature that does not verify quarantines the node.
+    public func certify(now: Timestamp) async throws {
+        let after = Int64(settings.certifyWithinSeconds) * 500
+        for node in uncertified {
+            guard var chain = chains[node] else { continue }
+            let ranges = chain.certify(now: now, certifyAfterMs: after)
+            metrics.verifications.increment(by: Int64(ranges.count))
+            pending.certified.append(contentsOf: ranges.map { (node, $0) })
+            if let quarantine = chain.quarantine, chains[node]?.quarantine == nil {
+                metrics.dropped(.badSignature, count: 1)
+                quarantineNode(node, reason: quarantine)
+            }
+            if !ranges.isEmpty {
+                touched.insert(node)
+                if let provisional = provisionalQuarters.removeValue(forKey: node) {
+                    dirtyQuarters[node, default: []].formUnion(provisional)
+                }
+            }
+            chains[node] = chain
+            if !chain.segments.contains(where: { !$0.isCertified }) || chain.quarantine != nil {
+                uncertified.remove(node)
+            }
+        }
+        try await commit()
+        for (node, chain) in chains where chain.quarantine == nil {
+            guard let keys = registry[node]?.keys, let through = chain.segments.map(\.certifiedThrough).max() else { continue }
+            let boundary = through / blockSize * blockSize
+            guard boundary > sealBoundary[node] ?? 0 else { continue }
+            _ = try await store.seal(node: node, through: boundary, keys: keys)
+            sealBoundary[node] = boundary
+        }
+        let oldest = uncertified.compactMap { chains[$0]?.uncertifiedSince }.min()
+        metrics.certificationLag.set(oldest.map { Double(now.millisecondsSince1970 - $0.millisecondsSince1970) / 1000 } ?? 0)
+        metrics.uncertifiedNodes.set(Int64(uncertified.count))
+    }
+
+    /// Computes the measures of quarters that ended (plus a grace period) and changed since.
+    public func updateMeasures(now: Timestamp) async throws {
+        var measures: [QuarterMeasure] = []
+        for (nodeID, quarters) in dirtyQuarters {
+            guard let node = registry[nodeID] else { continue }
+            let due = quarters.filter { $0 + QuarterHours.milliseconds + Self.measureGraceMs <= now.millisecondsSince1970 }
+            guard !due.isEmpty else { continue }
+            dirtyQuarters[nodeID]?.subtract(due)
+            if dirtyQuarters[nodeID]?.isEmpty == true { dirtyQuarters[nodeID] = nil }
+            for start in due.sorted() {
+                let begin = Timestamp(millisecondsSince1970: start)
+                let readings = try await store.readings(node: nodeID, meter: node.meter,
+                                                        from: begin.adding(milliseconds: -QuarterHours.milliseconds),
+                                                        to: begin.adding(milliseconds: QuarterHours.milliseconds))
+                guard let measure = QuarterHours.measure(pod: node.pod, start: begin, readings: readings,
+                                                         intervalMs: Int64(settings.intervalMs)) else { continue }
+                if !measure.certified { provisionalQuarters[nodeID, default: []].insert(start) }
+                measures.append(measure)
+            }
+        }
+        try await store.upsertMeasures(measures)
+    }
+}

@@ -1,0 +1,150 @@
+import Certification
+import GridCore
+import Ledger
+import Sodium
+
+/// Participant roles of the platform (API tokens carry one).
+public enum Role: String, Sendable, CaseIterable, Codable {
+    case dso = "DSO", tso = "TSO", aggregator = "AGR", brp = "BRP", marketOperator = "MO", admin
+}
+
+/// A registered Light Node: its POD, the meter whose readings are the POD's measurements, and
+/// its keys, newest first (a rotated-out key still verifies the entries it signed).
+public struct NodeRecord: Sendable, Equatable {
+    public var id: String
+    public var pod: String
+    public var meter: String
+    public var keys: [PublicKey]
+    public var quarantine: String?
+
+    public init(id: String, pod: String, meter: String, keys: [PublicKey], quarantine: String? = nil) {
+        self.id = id
+        self.pod = pod
+        self.meter = meter
+        self.keys = keys
+        self.quarantine = quarantine
+    }
+}
+
+/// A registration input that is not acceptable, naming the field.
+public struct RegistrationError: Error, Sendable {
+    public let field: String
+    public let message: String
+}
+
+extension NodeRecord {
+    /// Validates a registration (CLI or API): identifiers as in the Light Node's config, a base64
+    /// Ed25519 public key.
+    public init(validatingID id: String, pod: String, meter: String, key: String) throws(RegistrationError) {
+        func check(_ field: String, _ value: String) throws(RegistrationError) {
+            guard Identifier.isValid(value) else {
+                throw RegistrationError(field: field, message: "\(field) must be \(Identifier.rule)")
+            }
+        }
+        try check("id", id)
+        try check("pod", pod)
+        try check("meter", meter)
+        guard let publicKey = try? PublicKey(parsing: key) else {
+            throw RegistrationError(field: "key", message: "key must be a base64 Ed25519 public key (32 bytes)")
+        }
+        self.init(id: id, pod: pod, meter: meter, keys: [publicKey])
+    }
+}
+
+/// A point of delivery and who is responsible for it (FUSION's customer registry, PlatOne I-02).
+public struct PODRecord: Sendable, Equatable, Codable {
+    public var id: String
+    public var customer: String?
+    public var connectionEAN: String?
+    public var congestionPoint: String?
+    public var aggregator: String?
+    public var brp: String?
+    public var frOwner: String?
+
+    public init(id: String, customer: String? = nil, connectionEAN: String? = nil, congestionPoint: String? = nil,
+                aggregator: String? = nil, brp: String? = nil, frOwner: String? = nil) {
+        self.id = id
+        self.customer = customer
+        self.connectionEAN = connectionEAN
+        self.congestionPoint = congestionPoint
+        self.aggregator = aggregator
+        self.brp = brp
+        self.frOwner = frOwner
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, customer, connectionEAN = "connection_ean", congestionPoint = "congestion_point"
+        case aggregator, brp, frOwner = "fr_owner"
+    }
+}
+
+/// An API bearer token as stored: only the SHA-256 of the secret is kept.
+public struct TokenRecord: Sendable, Equatable {
+    public var hash: SHA256Digest
+    public var role: Role
+    /// The participant (aggregator, BRP, …) the token acts for; nil for platform-wide roles.
+    public var participant: String?
+
+    public init(hash: SHA256Digest, role: Role, participant: String?) {
+        self.hash = hash
+        self.role = role
+        self.participant = participant
+    }
+}
+
+/// A ledger entry accepted by ingest, with the reading fields the SCD indexes.
+public struct StagedEntry: Sendable, Equatable {
+    public var node: String
+    public var entry: LedgerEntry
+    public var reading: ReadingBody
+
+    public init(node: String, entry: LedgerEntry, reading: ReadingBody) {
+        self.node = node
+        self.entry = entry
+        self.reading = reading
+    }
+}
+
+/// One 4-s reading as the API serves it.
+public struct RawReading: Sendable, Equatable {
+    public var seq: UInt64
+    public var reading: ReadingBody
+    public var certified: Bool
+}
+
+/// Energy and mean power of one POD over one quarter hour (PlatOne I-01).
+public struct QuarterMeasure: Sendable, Equatable {
+    public var pod: String
+    public var start: Timestamp
+    public var energyWh: Double
+    public var averageW: Double
+    /// Received samples over expected samples (900 s / interval), at most 1.
+    public var coverage: Double
+    public var samples: Int
+    /// Every contributing reading is certified.
+    public var certified: Bool
+
+    public init(pod: String, start: Timestamp, energyWh: Double, averageW: Double, coverage: Double,
+                samples: Int, certified: Bool) {
+        self.pod = pod
+        self.start = start
+        self.energyWh = energyWh
+        self.averageW = averageW
+        self.coverage = coverage
+        self.samples = samples
+        self.certified = certified
+    }
+}
+
+/// The persisted state of one node's chain (NodeChain segments and quarantine).
+public struct ChainState: Sendable, Equatable {
+    public var node: String
+    public var segments: [NodeChain.Segment]
+    public var quarantine: String?
+
+    public init(node: String, segments: [NodeChain.Segment], quarantine: String?) {
+        self.node = node
+        self.segments = segments
+        self.quarantine = quarantine
+    }
+}

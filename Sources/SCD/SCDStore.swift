@@ -1,0 +1,72 @@
+import Certification
+import GridCore
+import Ledger
+import Sodium
+
+/// What ingest writes in one transaction: new entries, the chain state of the nodes they touched,
+/// newly certified ranges, and quarantines (whose uncertified entries are discarded).
+public struct IngestCommit: Sendable {
+    public var entries: [StagedEntry] = []
+    public var chains: [ChainState] = []
+    public var certified: [(node: String, range: ClosedRange<UInt64>)] = []
+    public var quarantined: [(node: String, reason: String)] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { entries.isEmpty && chains.isEmpty && certified.isEmpty && quarantined.isEmpty }
+}
+
+/// Sizes of the raw storage, for the metrics and the bytes-per-reading benchmark.
+public struct RawStorageStats: Sendable, Equatable {
+    public var stagedEntries: Int
+    public var blocks: Int
+    public var blockEntries: Int
+    /// Bytes of the sealed blocks' rows: data, hashes, signature and keys.
+    public var blockBytes: Int
+}
+
+/// The Shared Customer Database. One interface, two backends (SQLite embedded, PostgreSQL at
+/// scale); the same tests run against both.
+public protocol SCDStore: Sendable {
+    // Registry
+    func addNode(_ node: NodeRecord) async throws
+    func nodes() async throws -> [NodeRecord]
+    func node(_ id: String) async throws -> NodeRecord?
+    func releaseQuarantine(node: String) async throws
+    func upsertPOD(_ pod: PODRecord) async throws
+    func pod(_ id: String) async throws -> PODRecord?
+    /// All PODs, or those of one aggregator.
+    func pods(aggregator: String?) async throws -> [PODRecord]
+    func addToken(_ token: TokenRecord) async throws
+    func token(hash: SHA256Digest) async throws -> TokenRecord?
+
+    // Ingest
+    func chainStates() async throws -> [ChainState]
+    /// Hashes of held entries of `node` among `seqs` (staged or sealed).
+    func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest]
+    func commit(_ commit: IngestCommit) async throws
+    /// Moves the node's certified staged entries up to `through` into compressed blocks (runs
+    /// split at gaps and at multiples of `blockSize`); a run whose last signature does not verify
+    /// under `keys` stays staged. Returns the number of entries sealed.
+    func seal(node: String, through: UInt64, keys: [PublicKey]) async throws -> Int
+    /// Drops raw entries and blocks older than `before` (retention), block by block.
+    func expireRaw(before: Timestamp) async throws -> Int
+
+    // Queries
+    /// Reading entries of `meter` on `node` with `from <= t < to`, ascending by seq.
+    func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading]
+    func upsertMeasures(_ measures: [QuarterMeasure]) async throws
+    func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]
+    func rawStorageStats() async throws -> RawStorageStats
+}
+
+/// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging
+/// area to a few minutes of data while keeping the per-block overhead under 3 bytes a reading.
+public let blockSize: UInt64 = 64
+
+/// Why the SCD could not do what was asked.
+public struct SCDError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,364 @@
+import Certification
+import GridCore
+import Ledger
+import Sodium
+import SQLite
+import Synchronization
+
+/// The embedded SCD backend: one SQLite file in WAL mode, a writer connection (ingest, sealing,
+/// measures) and a reader connection (the API), so queries never wait behind a commit.
+public final class SQLiteStore: SCDStore {
+    private let writer: Mutex<Connection>
+    private let reader: Mutex<Connection>
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        let writer = try Connection(path: path, mode: .readWriteCreate)
+        writer.setBusyTimeout(milliseconds: 10_000)
+        try writer.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+        try SCDSchema.migrateSQLite(writer)
+        let reader = try Connection(path: path, mode: .readOnly)
+        reader.setBusyTimeout(milliseconds: 10_000)
+        self.writer = Mutex(writer)
+        self.reader = Mutex(reader)
+    }
+
+    // MARK: Registry
+
+    public func addNode(_ node: NodeRecord) async throws {
+        try writer.withLock { db in
+            try db.transaction {
+                try db.prepare("""
+                    INSERT INTO nodes(id, pod, meter) VALUES (?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
+                    """).bind(1, node.id).bind(2, node.pod).bind(3, node.meter).run()
+                try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)").bind(1, node.pod).run()
+                let key = try db.prepare("""
+                    INSERT INTO node_keys(node, key, added) SELECT ?, ?, coalesce(max(added), 0) + 1 FROM node_keys WHERE node = ?
+                    ON CONFLICT(node, key) DO NOTHING
+                    """)
+                // Oldest first, so the last given becomes the newest key.
+                for publicKey in node.keys.reversed() {
+                    try key.bind(1, node.id).bind(2, blob: publicKey.bytes).bind(3, node.id).run()
+                }
+            }
+        }
+    }
+
+    public func nodes() async throws -> [NodeRecord] {
+        try reader.withLock { db in try Self.nodes(db, id: nil) }
+    }
+
+    public func node(_ id: String) async throws -> NodeRecord? {
+        try reader.withLock { db in try Self.nodes(db, id: id).first }
+    }
+
+    private static func nodes(_ db: Connection, id: String?) throws -> [NodeRecord] {
+        let query = try db.prepare("""
+            SELECT n.id, n.pod, n.meter, n.quarantine, k.key FROM nodes n LEFT JOIN node_keys k ON k.node = n.id
+            WHERE ?1 IS NULL OR n.id = ?1 ORDER BY n.id, k.added DESC
+            """).bind(1, id)
+        var nodes: [NodeRecord] = []
+        while try query.step() {
+            let nodeID = query.text(0)
+            if nodes.last?.id != nodeID {
+                nodes.append(NodeRecord(id: nodeID, pod: query.text(1), meter: query.text(2), keys: [],
+                                        quarantine: query.optionalText(3)))
+            }
+            if !query.isNull(4) { nodes[nodes.count - 1].keys.append(PublicKey(unchecked: query.blob(4))) }
+        }
+        return nodes
+    }
+
+    public func releaseQuarantine(node: String) async throws {
+        try writer.withLock { db in
+            try db.prepare("UPDATE nodes SET quarantine = NULL WHERE id = ?").bind(1, node).run()
+        }
+    }
+
+    public func upsertPOD(_ pod: PODRecord) async throws {
+        try writer.withLock { db in
+            try db.prepare("""
+                INSERT INTO pods(id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET customer = excluded.customer, connection_ean = excluded.connection_ean,
+                  congestion_point = excluded.congestion_point, aggregator = excluded.aggregator,
+                  brp = excluded.brp, fr_owner = excluded.fr_owner
+                """).bind(1, pod.id).bind(2, pod.customer).bind(3, pod.connectionEAN).bind(4, pod.congestionPoint)
+                .bind(5, pod.aggregator).bind(6, pod.brp).bind(7, pod.frOwner).run()
+        }
+    }
+
+    public func pod(_ id: String) async throws -> PODRecord? {
+        try reader.withLock { db in try Self.pods(db, id: id, aggregator: nil).first }
+    }
+
+    public func pods(aggregator: String?) async throws -> [PODRecord] {
+        try reader.withLock { db in try Self.pods(db, id: nil, aggregator: aggregator) }
+    }
+
+    private static func pods(_ db: Connection, id: String?, aggregator: String?) throws -> [PODRecord] {
+        let query = try db.prepare("""
+            SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
+            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) ORDER BY id
+            """).bind(1, id).bind(2, aggregator)
+        var pods: [PODRecord] = []
+        while try query.step() {
+            pods.append(PODRecord(id: query.text(0), customer: query.optionalText(1), connectionEAN: query.optionalText(2),
+                                  congestionPoint: query.optionalText(3), aggregator: query.optionalText(4),
+                                  brp: query.optionalText(5), frOwner: query.optionalText(6)))
+        }
+        return pods
+    }
+
+    public func addToken(_ token: TokenRecord) async throws {
+        try writer.withLock { db in
+            try db.prepare("INSERT INTO tokens(hash, role, participant) VALUES (?, ?, ?)")
+                .bind(1, blob: token.hash.bytes).bind(2, token.role.rawValue).bind(3, token.participant).run()
+        }
+    }
+
+    public func token(hash: SHA256Digest) async throws -> TokenRecord? {
+        try reader.withLock { db in
+            let query = try db.prepare("SELECT role, participant FROM tokens WHERE hash = ?").bind(1, blob: hash.bytes)
+            guard try query.step(), let role = Role(rawValue: query.text(0)) else { return nil }
+            return TokenRecord(hash: hash, role: role, participant: query.optionalText(1))
+        }
+    }
+
+    // MARK: Ingest
+
+    public func chainStates() async throws -> [ChainState] {
+        try writer.withLock { db in
+            var states: [String: ChainState] = [:]
+            let quarantines = try db.prepare("SELECT id, quarantine FROM nodes")
+            while try quarantines.step() {
+                states[quarantines.text(0)] = ChainState(node: quarantines.text(0), segments: [],
+                                                         quarantine: quarantines.optionalText(1))
+            }
+            let query = try db.prepare("""
+                SELECT node, first, last, first_prev, last_hash, last_sig, certified_through FROM chain_segments ORDER BY node, first
+                """)
+            while try query.step() {
+                let node = query.text(0)
+                let segment = NodeChain.Segment(
+                    first: UInt64(query.int64(1)), last: UInt64(query.int64(2)),
+                    firstPrev: SHA256Digest(unchecked: query.blob(3)), lastHash: SHA256Digest(unchecked: query.blob(4)),
+                    certifiedThrough: UInt64(query.int64(6)), lastSignature: Signature(unchecked: query.blob(5)))
+                states[node, default: ChainState(node: node, segments: [], quarantine: nil)].segments.append(segment)
+            }
+            return Array(states.values)
+        }
+    }
+
+    public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
+        try writer.withLock { db in
+            var hashes: [UInt64: SHA256Digest] = [:]
+            let staged = try db.prepare("SELECT hash FROM raw_entries WHERE node = ? AND seq = ?")
+            let block = try db.prepare("""
+                SELECT first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data FROM raw_blocks
+                WHERE node = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
+                """)
+            for seq in seqs where hashes[seq] == nil {
+                staged.bind(1, node).bind(2, Int64(seq))
+                if try staged.step() {
+                    hashes[seq] = SHA256Digest(unchecked: staged.blob(0))
+                    staged.reset()
+                    continue
+                }
+                staged.reset()
+                defer { block.reset() }
+                block.bind(1, node).bind(2, Int64(seq))
+                guard try block.step() else { continue }
+                let sealed = Self.block(block, node: node)
+                guard seq <= sealed.lastSeq else { continue }
+                for entry in try sealed.entries() where seqs.contains(entry.seq) { hashes[entry.seq] = entry.hash }
+            }
+            return hashes
+        }
+    }
+
+    private static func block(_ row: Statement, node: String) -> RawBlock {
+        RawBlock(node: node, firstSeq: UInt64(row.int64(0)), count: Int(row.int64(1)),
+                 firstTime: Timestamp(millisecondsSince1970: row.int64(2)), lastTime: Timestamp(millisecondsSince1970: row.int64(3)),
+                 firstPrev: SHA256Digest(unchecked: row.blob(4)), lastHash: SHA256Digest(unchecked: row.blob(5)),
+                 lastSignature: Signature(unchecked: row.blob(6)), data: row.blob(7))
+    }
+
+    public func commit(_ commit: IngestCommit) async throws {
+        guard !commit.isEmpty else { return }
+        try writer.withLock { db in
+            try db.transaction {
+                let insert = try db.prepare("""
+                    INSERT INTO raw_entries(node, seq, t, body, prev, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(node, seq) DO NOTHING
+                    """)
+                for staged in commit.entries {
+                    try insert.bind(1, staged.node).bind(2, Int64(staged.entry.seq))
+                        .bind(3, staged.reading.time.millisecondsSince1970).bind(4, blob: staged.entry.body)
+                        .bind(5, blob: staged.entry.prev.bytes).bind(6, blob: staged.entry.hash.bytes)
+                        .bind(7, blob: staged.entry.signature.bytes).run()
+                }
+                let clear = try db.prepare("DELETE FROM chain_segments WHERE node = ?")
+                let segment = try db.prepare("""
+                    INSERT INTO chain_segments(node, first, last, first_prev, last_hash, last_sig, certified_through)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for chain in commit.chains {
+                    try clear.bind(1, chain.node).run()
+                    for held in chain.segments {
+                        try segment.bind(1, chain.node).bind(2, Int64(held.first)).bind(3, Int64(held.last))
+                            .bind(4, blob: held.firstPrev.bytes).bind(5, blob: held.lastHash.bytes)
+                            .bind(6, blob: held.lastSignature.bytes).bind(7, Int64(held.certifiedThrough)).run()
+                    }
+                }
+                let certify = try db.prepare("UPDATE raw_entries SET certified = 1 WHERE node = ? AND seq BETWEEN ? AND ?")
+                for (node, range) in commit.certified {
+                    try certify.bind(1, node).bind(2, Int64(range.lowerBound)).bind(3, Int64(range.upperBound)).run()
+                }
+                let quarantine = try db.prepare("UPDATE nodes SET quarantine = ? WHERE id = ?")
+                let discard = try db.prepare("DELETE FROM raw_entries WHERE node = ? AND certified = 0")
+                for (node, reason) in commit.quarantined {
+                    try quarantine.bind(1, reason).bind(2, node).run()
+                    try discard.bind(1, node).run()
+                }
+            }
+        }
+    }
+
+    public func seal(node: String, through: UInt64, keys: [PublicKey]) async throws -> Int {
+        try writer.withLock { db in
+            try db.transaction {
+                let query = try db.prepare("""
+                    SELECT seq, t, body, prev, hash, sig FROM raw_entries
+                    WHERE node = ? AND seq <= ? AND certified = 1 ORDER BY seq
+                    """).bind(1, node).bind(2, Int64(through))
+                var runs: [[(entry: LedgerEntry, time: Timestamp)]] = []
+                while try query.step() {
+                    let entry = LedgerEntry(seq: UInt64(query.int64(0)), body: query.blob(2),
+                                            prev: SHA256Digest(unchecked: query.blob(3)), hash: SHA256Digest(unchecked: query.blob(4)),
+                                            signature: Signature(unchecked: query.blob(5)))
+                    let time = Timestamp(millisecondsSince1970: query.int64(1))
+                    if let last = runs.last?.last, last.entry.seq + 1 == entry.seq, (entry.seq - 1) % blockSize != 0 {
+                        runs[runs.count - 1].append((entry, time))
+                    } else {
+                        runs.append([(entry, time)])
+                    }
+                }
+                let insert = try db.prepare("""
+                    INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let remove = try db.prepare("DELETE FROM raw_entries WHERE node = ? AND seq BETWEEN ? AND ?")
+                var sealed = 0
+                for run in runs {
+                    let last = run[run.count - 1].entry
+                    // The block must re-prove itself: its last signature has to verify.
+                    guard keys.contains(where: { $0.verify(last.signature, of: last.hash.bytes) }) else { continue }
+                    let block = RawBlock(node: node, entries: run.map(\.entry), times: run.map(\.time))
+                    try insert.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.count))
+                        .bind(4, block.firstTime.millisecondsSince1970).bind(5, block.lastTime.millisecondsSince1970)
+                        .bind(6, blob: block.firstPrev.bytes).bind(7, blob: block.lastHash.bytes)
+                        .bind(8, blob: block.lastSignature.bytes).bind(9, blob: block.data).run()
+                    try remove.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.lastSeq)).run()
+                    sealed += block.count
+                }
+                return sealed
+            }
+        }
+    }
+
+    public func expireRaw(before: Timestamp) async throws -> Int {
+        try writer.withLock { db in
+            try db.transaction {
+                try db.prepare("DELETE FROM raw_blocks WHERE t_last < ?").bind(1, before.millisecondsSince1970).run()
+                let blocks = db.changes
+                try db.prepare("DELETE FROM raw_entries WHERE t < ?").bind(1, before.millisecondsSince1970).run()
+                return blocks + db.changes
+            }
+        }
+    }
+
+    // MARK: Queries
+
+    public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+        let (blocks, staged) = try reader.withLock { db in
+            try db.transaction(immediate: false) {
+                let blockQuery = try db.prepare("""
+                    SELECT first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data FROM raw_blocks
+                    WHERE node = ? AND t_first < ? AND t_last >= ? ORDER BY first_seq
+                    """).bind(1, node).bind(2, to.millisecondsSince1970).bind(3, from.millisecondsSince1970)
+                var blocks: [RawBlock] = []
+                while try blockQuery.step() { blocks.append(Self.block(blockQuery, node: node)) }
+                let stagedQuery = try db.prepare("""
+                    SELECT seq, body, certified FROM raw_entries WHERE node = ? AND t >= ? AND t < ? ORDER BY seq
+                    """).bind(1, node).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
+                var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
+                while try stagedQuery.step() {
+                    staged.append((UInt64(stagedQuery.int64(0)), stagedQuery.blob(1), stagedQuery.int64(2) != 0))
+                }
+                return (blocks, staged)
+            }
+        }
+        var readings: [RawReading] = []
+        func add(seq: UInt64, body: [UInt8], certified: Bool) {
+            guard let reading = try? ReadingBody(parsing: body), reading.kind == "reading", reading.meter == meter,
+                  reading.time >= from, reading.time < to else { return }
+            readings.append(RawReading(seq: seq, reading: reading, certified: certified))
+        }
+        for block in blocks {
+            for entry in try block.entries() { add(seq: entry.seq, body: entry.body, certified: true) }
+        }
+        for entry in staged { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
+        readings.sort { $0.seq < $1.seq }
+        return readings
+    }
+
+    public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {
+        guard !measures.isEmpty else { return }
+        try writer.withLock { db in
+            try db.transaction {
+                let upsert = try db.prepare("""
+                    INSERT INTO measures(pod, start, energy_wh, avg_w, coverage, samples, certified) VALUES (?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(pod, start) DO UPDATE SET energy_wh = excluded.energy_wh, avg_w = excluded.avg_w,
+                      coverage = excluded.coverage, samples = excluded.samples, certified = excluded.certified
+                    """)
+                for measure in measures {
+                    try upsert.bind(1, measure.pod).bind(2, measure.start.millisecondsSince1970).bind(3, measure.energyWh)
+                        .bind(4, measure.averageW).bind(5, measure.coverage).bind(6, Int64(measure.samples))
+                        .bind(7, Int64(measure.certified ? 1 : 0)).run()
+                }
+            }
+        }
+    }
+
+    public func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT start, energy_wh, avg_w, coverage, samples, certified FROM measures
+                WHERE pod = ? AND start >= ? AND start < ? ORDER BY start
+                """).bind(1, pod).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
+            var measures: [QuarterMeasure] = []
+            while try query.step() {
+                measures.append(QuarterMeasure(pod: pod, start: Timestamp(millisecondsSince1970: query.int64(0)),
+                                               energyWh: query.double(1), averageW: query.double(2), coverage: query.double(3),
+                                               samples: Int(query.int64(4)), certified: query.int64(5) != 0))
+            }
+            return measures
+        }
+    }
+
+    public func rawStorageStats() async throws -> RawStorageStats {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT (SELECT count(*) FROM raw_entries), count(*), coalesce(sum(count), 0),
+                  coalesce(sum(length(data) + length(first_prev) + length(last_hash) + length(last_sig) + length(node) + 32), 0)
+                FROM raw_blocks
+                """)
+            _ = try query.step()
+            return RawStorageStats(stagedEntries: Int(query.int64(0)), blocks: Int(query.int64(1)),
+                                   blockEntries: Int(query.int64(2)), blockBytes: Int(query.int64(3)))
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import ArgumentParser
+import ConfigFile
+import Coordinator
+import GridCore
+import Logging
+import SCD
+import Sodium
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `coordinator`: the platform service and its admin commands (docs/cli.md).
+/// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+@main
+struct CoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "coordinator",
+        abstract: "Coordinator: certified readings into the Shared Customer Database, and its REST API.",
+        subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self]
+    )
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ConfigError {
+            StandardStream.error.write("coordinator: configuration is not valid:\n")
+            for issue in error.issues { StandardStream.error.write("  \(issue)\n") }
+            Glibc.exit(2)
+        } catch let error as Failure {
+            StandardStream.error.write("coordinator: \(error.message)\n")
+            Glibc.exit(error.code)
+        } catch let error as SCDError {
+            StandardStream.error.write("coordinator: \(error.message)\n")
+            Glibc.exit(1)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                StandardStream.output.write(fullMessage(for: error) + "\n")
+                Glibc.exit(0)
+            }
+            let message = fullMessage(for: error)
+            StandardStream.error.write("coordinator: \(message.isEmpty ? String(describing: error) : message)\n")
+            Glibc.exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 1 : code.rawValue))
+        }
+    }
+}
+
+struct Failure: Error {
+    let message: String
+    let code: Int32
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .long, help: "Coordinator configuration file (TOML).")
+    var config: String
+
+    func load() throws -> CoordinatorConfig { try CoordinatorConfig.load(file: config) }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Ingest, certify and serve the SCD (foreground).")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let config = try options.load()
+        guard let level = Logger.Level(rawValue: logLevel) else { throw Failure(message: "--log-level: unknown level \(logLevel)", code: 2) }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        unblockTerminationSignals()
+        try await CoordinatorServer.run(config: config, logger: Logger(label: "coordinator"))
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate the configuration.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        _ = try options.load()
+        StandardStream.output.write("configuration is valid\n")
+    }
+}
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "node", abstract: "Light Node registry.",
+                                                    subcommands: [Add.self, Release.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a Light Node, or add a new key to it (rotation: older entries keep verifying).")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "Node id (its MQTT username).") var node: String
+        @Option(name: .long, help: "The POD it meters.") var pod: String
+        @Option(name: .long, help: "Base64 Ed25519 public key (`lightnode keygen` prints it).") var key: String
+        @Option(name: .long, help: "The meter whose readings are the POD's measurements.") var meter: String = "main"
+        @Option(name: .long, help: "Congestion point (EAN) of the POD.") var congestionPoint: String?
+
+        func run() async throws {
+            let config = try options.load()
+            let record: NodeRecord
+            do {
+                record = try NodeRecord(validatingID: node, pod: pod, meter: meter, key: key)
+            } catch {
+                throw Failure(message: "--\(error.field): \(error.message)", code: 2)
+            }
+            let store = try await openStore(config.store)
+            try await store.addNode(record)
+            if let congestionPoint {
+                var pod = try await store.pod(record.pod) ?? PODRecord(id: record.pod)
+                pod.congestionPoint = congestionPoint
+                try await store.upsertPOD(pod)
+            }
+            StandardStream.error.write("coordinator: node \(record.id) registered for POD \(record.pod)\n")
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Lift a node's quarantine after investigating it.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "Node id.") var node: String
+
+        func run() async throws {
+            let store = try await openStore(try options.load().store)
+            guard try await store.node(node) != nil else { throw Failure(message: "no node \(node)", code: 2) }
+            try await store.releaseQuarantine(node: node)
+        }
+    }
+}
+
+struct PODCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "pod", abstract: "POD registry.", subcommands: [Set.self])
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a POD or change who is responsible for it.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "POD id.") var pod: String
+        @Option(name: .long) var customer: String?
+        @Option(name: .long) var connectionEan: String?
+        @Option(name: .long) var congestionPoint: String?
+        @Option(name: .long, help: "Aggregator participant id.") var aggregator: String?
+        @Option(name: .long, help: "Balance responsible party participant id.") var brp: String?
+        @Option(name: .long, help: "Flexibility-resource owner.") var frOwner: String?
+
+        func run() async throws {
+            guard Identifier.isValid(pod) else { throw Failure(message: "--pod must be \(Identifier.rule)", code: 2) }
+            let store = try await openStore(try options.load().store)
+            var record = try await store.pod(pod) ?? PODRecord(id: pod)
+            record.customer = customer ?? record.customer
+            record.connectionEAN = connectionEan ?? record.connectionEAN
+            record.congestionPoint = congestionPoint ?? record.congestionPoint
+            record.aggregator = aggregator ?? record.aggregator
+            record.brp = brp ?? record.brp
+            record.frOwner = frOwner ?? record.frOwner
+            try await store.upsertPOD(record)
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "API bearer tokens.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a bearer token; it is printed once on stdout and stored only as its SHA-256.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "DSO, TSO, AGR, BRP, MO or admin.") var role: String
+        @Option(name: .long, help: "The participant the token acts for (required for AGR and BRP).") var participant: String?
+
+        func run() async throws {
+            guard let parsed = Role(rawValue: role) else {
+                throw Failure(message: "--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: 2)
+            }
+            if (parsed == .aggregator || parsed == .brp) && participant == nil {
+                throw Failure(message: "--participant is required for role \(parsed.rawValue)", code: 2)
+            }
+            let store = try await openStore(try options.load().store)
+            let token = "scd_" + Hex.encode(RandomBytes.make(32))
+            try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: parsed, participant: participant))
+            StandardStream.output.write(token + "\n")
+        }
+    }
+}
