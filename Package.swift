@@ -134,6 +134,13 @@ let package = Package(
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
+        .testTarget(name: "SCDTests", dependencies: ["SCD", "GridCore", "Ledger", "Sodium", "TestSupport"]),
+        .testTarget(
+            name: "CoordinatorTests",
+            dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "MQTT", "TestSupport"]

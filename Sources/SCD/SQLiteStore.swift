@@ -29,11 +29,11 @@ public final class SQLiteStore: SCDStore {
     public func addNode(_ node: NodeRecord) async throws {
         try writer.withLock { db in
             try db.transaction {
+                try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)").bind(1, node.pod).run()
                 try db.prepare("""
                     INSERT INTO nodes(id, pod, meter) VALUES (?, ?, ?)
                     ON CONFLICT(id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
                     """).bind(1, node.id).bind(2, node.pod).bind(3, node.meter).run()
-                try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)").bind(1, node.pod).run()
                 let key = try db.prepare("""
                     INSERT INTO node_keys(node, key, added) SELECT ?, ?, coalesce(max(added), 0) + 1 FROM node_keys WHERE node = ?
                     ON CONFLICT(node, key) DO NOTHING
