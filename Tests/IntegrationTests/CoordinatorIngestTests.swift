@@ -1,0 +1,66 @@
+import Foundation
+import Sodium
+import Testing
+import TestSupport
+
+/// The real chain: simulated meter → `lightnode` → Mosquitto → `coordinator` → REST API.
+@Suite struct CoordinatorIngestTests {
+    @Test func readingsArriveCertifiedAndScopedByParticipant() throws {
+        let (broker, simulator, _, agent) = try PublisherTests.rig()
+        defer { simulator.stop() }
+        let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
+            [ingest]
+            certify_within_s = 2
+            interval_ms = 250
+            """)
+        let key = try SigningKey(contentsOfFile: agent.folder.file("node.key"))
+        let pod = "IT001E00000042"
+        #expect(try coordinator.command(["node", "add", "--node", "ln-test", "--pod", pod,
+                                         "--key", Base64.encode(key.publicKey.bytes)]).status == 0)
+        #expect(try coordinator.command(["pod", "set", "--pod", pod, "--aggregator", "agr-1"]).status == 0)
+        let dso = try coordinator.command(["token", "add", "--role", "DSO"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let ownAggregator = try coordinator.command(["token", "add", "--role", "AGR", "--participant", "agr-1"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let otherAggregator = try coordinator.command(["token", "add", "--role", "AGR", "--participant", "agr-2"]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try coordinator.command(["token", "add", "--role", "AGR"]).status == 2)
+        try coordinator.start()
+        defer { coordinator.stop() }
+        try agent.start()
+        defer { agent.stop() }
+
+        let from = Date().addingTimeInterval(-60).ISO8601Format()
+        let to = Date().addingTimeInterval(3600).ISO8601Format()
+        let path = "/api/v1/pods/\(pod)/measurements?from=\(from)&to=\(to)&resolution=raw"
+        var items: [[String: Any]] = []
+        let certified = try waitUntil(timeoutSeconds: 90, pollMilliseconds: 250) {
+            let answer = try coordinator.get(path, token: dso)
+            guard answer.status == 200, let json = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
+                  let list = json["items"] as? [[String: Any]] else { return false }
+            items = list
+            return list.count >= 20 && list.prefix(20).allSatisfy { $0["certified"] as? Bool == true }
+        }
+        #expect(certified, "\(items.count) items; log:\n\(coordinator.log)")
+
+        // What the API serves is what the node's ledger holds, seq for seq.
+        let ledger = Dictionary(uniqueKeysWithValues: try agent.readings(of: "main").map { ($0.seq, $0) })
+        for item in items.prefix(20) {
+            let seq = UInt64(item["seq"] as! Int)
+            #expect(ledger[seq]?.values["active_power"] == item["active_power"] as? Double)
+            #expect(ledger[seq]?.time == item["t"] as? String)
+        }
+
+        // Scoping: the POD's aggregator sees it, another aggregator does not even learn it exists.
+        #expect(try coordinator.get(path, token: ownAggregator).status == 200)
+        #expect(try coordinator.get(path, token: otherAggregator).status == 404)
+        #expect(try coordinator.get(path).status == 401)
+        #expect(try coordinator.get(path, token: "scd_forged").status == 401)
+        #expect(try coordinator.get("/api/v1/nodes", token: ownAggregator).status == 403)
+        let bad = try coordinator.get("/api/v1/pods/\(pod)/measurements?from=yesterday&to=\(to)", token: dso)
+        #expect(bad.status == 400)
+        #expect(String(decoding: bad.body, as: UTF8.self).contains(#""field":"from""#))
+        let metrics = String(decoding: try coordinator.get("/metrics").body, as: UTF8.self)
+        #expect(metrics.contains("coordinator_ingest_entries_total"))
+        #expect(coordinator.stop() == 0)
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A `coordinator serve` on loopback with an SQLite SCD in a temporary folder, subscribed to a
+/// test broker; admin commands run against the same configuration.
+public final class CoordinatorProcess {
+    public let folder: TemporaryDirectory
+    public let configPath: String
+    public let httpPort: Int
+    public let logPath: String
+    public private(set) var process: RunningProcess?
+
+    public init(mqttPort: Int, extraConfig: String = "", folder: TemporaryDirectory = TemporaryDirectory("coordinator")) throws {
+        self.folder = folder
+        httpPort = FreePort.allocate()
+        configPath = folder.file("coordinator.toml")
+        logPath = folder.file("coordinator.log")
+        try """
+            [scd]
+            url = "sqlite://scd.sqlite"
+
+            [mqtt]
+            host = "127.0.0.1"
+            port = \(mqttPort)
+            share_group = "coordinator"
+            client_id = "coordinator-\(httpPort)"
+            keepalive_s = 5
+
+            [http]
+            listen = "127.0.0.1:\(httpPort)"
+
+            \(extraConfig)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Runs an admin subcommand (`node add …`, `token add …`) with this configuration.
+    public func command(_ arguments: [String]) throws -> ProcessOutcome {
+        try Processes.run(Paths.executable("coordinator"), arguments + ["--config", configPath])
+    }
+
+    /// Starts `serve` and waits until the API answers.
+    public func start() throws {
+        process = try RunningProcess(Paths.executable("coordinator"), ["serve", "--config", configPath], stderrPath: logPath)
+        let ready = waitUntil(timeoutSeconds: 60) { (try? get("/healthz").status) == 200 }
+        guard ready else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "coordinator did not start:\n\(log)"]) }
+    }
+
+    @discardableResult
+    public func stop() -> Int32 {
+        guard let process else { return -1 }
+        process.kill(SIGTERM)
+        process.wait(timeoutSeconds: 60)
+        self.process = nil
+        return process.process.terminationStatus
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// A blocking GET on the API (tests only): status and body.
+    public func get(_ path: String, token: String? = nil) throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)\(path)")!)
+        request.timeoutInterval = 30
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let result = LockedResult()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            result.set((response as? HTTPURLResponse)?.statusCode ?? -1, data ?? Data(), error)
+            done.signal()
+        }.resume()
+        done.wait()
+        let (status, body, error) = result.get()
+        if let error { throw error }
+        return (status, body)
+    }
+}
+
+private final class LockedResult: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (Int, Data, (any Error)?) = (-1, Data(), nil)
+    func set(_ status: Int, _ body: Data, _ error: (any Error)?) { lock.withLock { value = (status, body, error) } }
+    func get() -> (Int, Data, (any Error)?) { lock.withLock { value } }
+}
