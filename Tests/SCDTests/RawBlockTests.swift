@@ -39,6 +39,8 @@ import Testing
         #expect(BodyCodec.decode(data, count: bodies.count) == bodies)
         // Per reading: compressed bodies plus the block's hashes, signature and keys (≈ 170 B / block).
         let perReading = Double(data.count + 170) / Double(bodies.count)
+        let bodyBytes = bodies.map(\.count).reduce(0, +) / bodies.count
+        print("raw block of \(bodies.count) readings (\(bodyBytes) B bodies): \(data.count) B data, \(perReading) B per reading")
         #expect(perReading <= 32, "\(perReading) bytes per reading")
     }
 
