@@ -18,9 +18,7 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         // Platform side only (never linked by `lightnode`).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
-        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
@@ -52,7 +50,6 @@ let package = Package(
         .target(
             name: "SCD",
             dependencies: ["GridCore", "Sodium", "SQLite", "Ledger", "Certification", "CZlib",
-                           .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The platform service: ingest, certification scheduler, REST API, metrics.
@@ -61,7 +58,6 @@ let package = Package(
             dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "Metrics", package: "swift-metrics"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "Logging", package: "swift-log")],
             resources: [.copy("openapi.yaml")]

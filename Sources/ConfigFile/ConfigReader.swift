@@ -244,6 +244,14 @@ extension ConfigSection {
         return value
     }
 
+    /// A path named in this file: relative paths are taken from the file's folder, so a
+    /// configuration folder can be moved as a whole.
+    public func resolvePath(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
+        return folder + "/" + path
+    }
+
     /// Checks an MQTT topic or prefix: non-empty, no wildcards, no trailing '/'.
     public func checkTopic(_ key: String, _ topic: String) {
         if topic.isEmpty || topic.contains(where: { "+#".contains($0) }) || topic.hasSuffix("/") || topic.utf8.count > 512 {

@@ -208,7 +208,7 @@ public struct API: Sendable {
             guard to.millisecondsSince1970 - from.millisecondsSince1970 <= Self.maximumRawSpanMs else {
                 throw Problem(.badRequest, "a raw query spans at most 48 hours", field: "to")
             }
-            let nodes = try await store.nodes().filter { $0.pod == pod.id }
+            let nodes = try await store.nodes(pod: pod.id)
             var readings: [RawReading] = []
             for node in nodes {
                 readings += try await store.readings(node: node.id, meter: node.meter, from: from, to: to)

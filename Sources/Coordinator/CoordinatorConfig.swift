@@ -40,8 +40,7 @@ public struct CoordinatorConfig: Sendable {
     public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
         let issues = ConfigIssues()
         guard let root = ConfigSection.load(file: file, issues: issues) else { throw ConfigError(issues: issues.list) }
-        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
-        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder + "/" + path }
+        let resolve = root.resolvePath
 
         let scd = root.section("scd")
         var store: StoreLocation?

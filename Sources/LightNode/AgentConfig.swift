@@ -80,8 +80,7 @@ public struct AgentConfig: Sendable {
     public static func load(file: String) throws(ConfigError) -> AgentConfig {
         let issues = ConfigIssues()
         guard let root = ConfigSection.load(file: file, issues: issues) else { throw ConfigError(issues: issues.list) }
-        let folder = file.contains("/") ? String(file[..<file.lastIndex(of: "/")!]) : "."
-        func resolve(_ path: String) -> String { path.hasPrefix("/") ? path : folder + "/" + path }
+        let resolve = root.resolvePath
 
         let nodeSection = root.section("node")
         let id = nodeSection.flatMap { $0.identifier("id") }

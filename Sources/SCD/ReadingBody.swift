@@ -22,8 +22,8 @@ public struct ReadingBody: Sendable, Equatable {
         self.energyExport = energyExport
     }
 
-    /// Parses a body (contract v1: a JSON object with `t` and `k`); nil names nothing, so the
-    /// caller reports "malformed body".
+    /// Parses a body (contract v1: a JSON object with `t` and `k`); the error says what is wrong,
+    /// and the caller drops the message as `malformed_body`.
     public init(parsing body: [UInt8]) throws(JSONParseError) {
         let value = try JSONValue.parse(body)
         guard case .object(let members) = value else { throw JSONParseError(reason: "body is not a JSON object", offset: 0) }

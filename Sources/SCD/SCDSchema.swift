@@ -1,13 +1,12 @@
 import SQLite
 
-/// The SCD's schema: ordered migrations, never edited once released (a change is a new
-/// migration), each written for both backends. SQLite counts those applied in
-/// `PRAGMA user_version`, PostgreSQL in `scd_migrations`.
+/// The SCD's SQLite schema: ordered migrations, never edited once released (a change is a new
+/// migration); `PRAGMA user_version` counts those applied.
 enum SCDSchema {
     /// `PRAGMA application_id` of an SCD file: "SCD1".
     static let applicationID: Int64 = 0x5343_4431
 
-    static let migrations: [(name: String, sqlite: String, postgres: String)] = [
+    static let migrations: [(name: String, sql: String)] = [
         ("registry and raw storage",
          """
          CREATE TABLE pods (
@@ -47,47 +46,6 @@ enum SCDSchema {
              coverage REAL NOT NULL, samples INTEGER NOT NULL, certified INTEGER NOT NULL,
              PRIMARY KEY (pod, start)
          ) WITHOUT ROWID;
-         """,
-         """
-         CREATE TABLE pods (
-             id TEXT PRIMARY KEY, customer TEXT, connection_ean TEXT, congestion_point TEXT,
-             aggregator TEXT, brp TEXT, fr_owner TEXT
-         );
-         CREATE INDEX pods_aggregator ON pods (aggregator);
-         CREATE TABLE nodes (
-             id TEXT PRIMARY KEY, pod TEXT NOT NULL REFERENCES pods (id), meter TEXT NOT NULL, quarantine TEXT
-         );
-         CREATE INDEX nodes_pod ON nodes (pod);
-         CREATE TABLE node_keys (
-             node TEXT NOT NULL REFERENCES nodes (id), key BYTEA NOT NULL, added BIGINT NOT NULL,
-             PRIMARY KEY (node, key)
-         );
-         CREATE TABLE tokens (hash BYTEA PRIMARY KEY, role TEXT NOT NULL, participant TEXT);
-         CREATE TABLE chain_segments (
-             node TEXT NOT NULL, first BIGINT NOT NULL, last BIGINT NOT NULL, first_prev BYTEA NOT NULL,
-             last_hash BYTEA NOT NULL, last_sig BYTEA NOT NULL, certified_through BIGINT NOT NULL,
-             PRIMARY KEY (node, first)
-         );
-         CREATE TABLE raw_entries (
-             node TEXT NOT NULL, seq BIGINT NOT NULL, t BIGINT NOT NULL, body BYTEA NOT NULL,
-             prev BYTEA NOT NULL, hash BYTEA NOT NULL, sig BYTEA NOT NULL, certified BOOLEAN NOT NULL DEFAULT false,
-             PRIMARY KEY (node, seq)
-         );
-         CREATE TABLE raw_blocks (
-             node TEXT NOT NULL, first_seq BIGINT NOT NULL, count INTEGER NOT NULL,
-             t_first BIGINT NOT NULL, t_last BIGINT NOT NULL, first_prev BYTEA NOT NULL,
-             last_hash BYTEA NOT NULL, last_sig BYTEA NOT NULL, data BYTEA NOT NULL,
-             PRIMARY KEY (node, first_seq)
-         );
-         -- The blocks are compressed already: no second compression by TOAST.
-         ALTER TABLE raw_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
-         CREATE INDEX raw_blocks_time ON raw_blocks (node, t_first);
-         CREATE INDEX raw_blocks_expiry ON raw_blocks (t_last);
-         CREATE TABLE measures (
-             pod TEXT NOT NULL, start BIGINT NOT NULL, energy_wh DOUBLE PRECISION NOT NULL,
-             avg_w DOUBLE PRECISION NOT NULL, coverage DOUBLE PRECISION NOT NULL, samples INTEGER NOT NULL,
-             certified BOOLEAN NOT NULL, PRIMARY KEY (pod, start)
-         );
          """),
     ]
 
@@ -107,7 +65,7 @@ enum SCDSchema {
         }
         for (index, migration) in migrations.enumerated() where Int64(index) >= applied {
             try connection.transaction {
-                try connection.execute(migration.sqlite)
+                try connection.execute(migration.sql)
                 try connection.execute("PRAGMA application_id = \(applicationID)")
                 try connection.execute("PRAGMA user_version = \(index + 1)")
             }

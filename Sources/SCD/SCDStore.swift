@@ -32,6 +32,8 @@ public protocol SCDStore: Sendable {
     func addNode(_ node: NodeRecord) async throws
     func nodes() async throws -> [NodeRecord]
     func node(_ id: String) async throws -> NodeRecord?
+    /// The nodes metering one POD (one, or more after a replacement).
+    func nodes(pod: String) async throws -> [NodeRecord]
     func releaseQuarantine(node: String) async throws
     func upsertPOD(_ pod: PODRecord) async throws
     func pod(_ id: String) async throws -> PODRecord?

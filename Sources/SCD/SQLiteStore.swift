@@ -47,18 +47,22 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func nodes() async throws -> [NodeRecord] {
-        try reader.withLock { db in try Self.nodes(db, id: nil) }
+        try reader.withLock { db in try Self.nodes(db, id: nil, pod: nil) }
     }
 
     public func node(_ id: String) async throws -> NodeRecord? {
-        try reader.withLock { db in try Self.nodes(db, id: id).first }
+        try reader.withLock { db in try Self.nodes(db, id: id, pod: nil).first }
     }
 
-    private static func nodes(_ db: Connection, id: String?) throws -> [NodeRecord] {
+    public func nodes(pod: String) async throws -> [NodeRecord] {
+        try reader.withLock { db in try Self.nodes(db, id: nil, pod: pod) }
+    }
+
+    private static func nodes(_ db: Connection, id: String?, pod: String?) throws -> [NodeRecord] {
         let query = try db.prepare("""
             SELECT n.id, n.pod, n.meter, n.quarantine, k.key FROM nodes n LEFT JOIN node_keys k ON k.node = n.id
-            WHERE ?1 IS NULL OR n.id = ?1 ORDER BY n.id, k.added DESC
-            """).bind(1, id)
+            WHERE (?1 IS NULL OR n.id = ?1) AND (?2 IS NULL OR n.pod = ?2) ORDER BY n.id, k.added DESC
+            """).bind(1, id).bind(2, pod)
         var nodes: [NodeRecord] = []
         while try query.step() {
             let nodeID = query.text(0)
