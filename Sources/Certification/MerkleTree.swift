@@ -33,27 +33,66 @@ public enum MerkleTree {
     /// The audit path of leaf `index` in the tree of `leaves` (RFC 6962 §2.1.1), leaf to root.
     public static func inclusionProof(index: Int, _ leaves: ArraySlice<SHA256Digest>) -> [SHA256Digest] {
         precondition(index >= 0 && index < leaves.count, "leaf \(index) is not in a tree of \(leaves.count)")
-        guard leaves.count > 1 else { return [] }
-        let k = splitPoint(leaves.count)
-        if index < k {
-            return inclusionProof(index: index, leaves.prefix(k)) + [root(leaves.dropFirst(k))]
-        }
-        return inclusionProof(index: index - k, leaves.dropFirst(k)) + [root(leaves.prefix(k))]
+        return inclusionProof(index: UInt64(index), size: UInt64(leaves.count), rangeRoot: arrayRangeRoot(leaves))
     }
 
     /// The proof that the tree of the first `size` leaves is a prefix of the tree of `leaves`
     /// (RFC 6962 §2.1.2).
     public static func consistencyProof(from size: Int, _ leaves: ArraySlice<SHA256Digest>) -> [SHA256Digest] {
         precondition(size >= 0 && size <= leaves.count, "tree size \(size) is not within \(leaves.count)")
-        guard size > 0 && size < leaves.count else { return [] }
-        return subproof(size, leaves, complete: true)
+        return consistencyProof(from: UInt64(size), to: UInt64(leaves.count), rangeRoot: arrayRangeRoot(leaves))
     }
 
-    private static func subproof(_ m: Int, _ leaves: ArraySlice<SHA256Digest>, complete: Bool) -> [SHA256Digest] {
-        if m == leaves.count { return complete ? [] : [root(leaves)] }
-        let k = splitPoint(leaves.count)
-        if m <= k { return subproof(m, leaves.prefix(k), complete: complete) + [root(leaves.dropFirst(k))] }
-        return subproof(m - k, leaves.dropFirst(k), complete: false) + [root(leaves.prefix(k))]
+    /// MTH over the leaves `range` of a tree too large to hold: the storage answers.
+    public typealias RangeRoot = (Range<UInt64>) -> SHA256Digest
+
+    /// The audit path of leaf `index` in a tree of `size` leaves whose subtree roots `rangeRoot` gives.
+    public static func inclusionProof(index: UInt64, size: UInt64, rangeRoot: RangeRoot) -> [SHA256Digest] {
+        precondition(index < size, "leaf \(index) is not in a tree of \(size)")
+        var proof: [SHA256Digest] = []
+        var range = 0..<size
+        // Root to leaf, then reversed: each step keeps the half holding the leaf.
+        while range.count > 1 {
+            let k = UInt64(splitPoint(range.count))
+            let middle = range.lowerBound + k
+            if index < middle {
+                proof.append(rangeRoot(middle..<range.upperBound))
+                range = range.lowerBound..<middle
+            } else {
+                proof.append(rangeRoot(range.lowerBound..<middle))
+                range = middle..<range.upperBound
+            }
+        }
+        return proof.reversed()
+    }
+
+    /// The RFC 6962 §2.1.2 consistency proof between sizes `first` and `second`.
+    public static func consistencyProof(from first: UInt64, to second: UInt64, rangeRoot: RangeRoot) -> [SHA256Digest] {
+        precondition(first <= second, "tree size \(first) is not within \(second)")
+        guard first > 0 && first < second else { return [] }
+        var proof: [SHA256Digest] = []
+        var range = 0..<second
+        var m = first
+        var complete = true
+        while m != UInt64(range.count) {
+            let k = UInt64(splitPoint(range.count))
+            let middle = range.lowerBound + k
+            if m <= k {
+                proof.append(rangeRoot(middle..<range.upperBound))
+                range = range.lowerBound..<middle
+            } else {
+                proof.append(rangeRoot(range.lowerBound..<middle))
+                range = middle..<range.upperBound
+                m -= k
+                complete = false
+            }
+        }
+        if !complete { proof.append(rangeRoot(range)) }
+        return proof.reversed()
+    }
+
+    private static func arrayRangeRoot(_ leaves: ArraySlice<SHA256Digest>) -> RangeRoot {
+        { range in root(leaves[(leaves.startIndex + Int(range.lowerBound))..<(leaves.startIndex + Int(range.upperBound))]) }
     }
 
     /// Whether `proof` shows the leaf with hash `leafHash` at `index` in the tree of `size`
@@ -111,7 +150,7 @@ public enum MerkleTree {
     }
 
     /// The largest power of two strictly below `n` (n ≥ 2).
-    static func splitPoint(_ n: Int) -> Int {
+    public static func splitPoint(_ n: Int) -> Int {
         var k = 1
         while k << 1 < n { k <<= 1 }
         return k

@@ -114,3 +114,62 @@ private func vector(_ name: String) throws -> [String: Any] {
         #expect(throws: CertificationError.self) { try Checkpoint(parsing: "origin\n42\nnot-base64\n") }
     }
 }
+
+@Suite struct LogTilesTests {
+    /// A stored tree: appends leaves in batches through `Appender`, keeping its tile writes.
+    struct Store {
+        var tiles: [LogTiles.TileID: [SHA256Digest]] = [:]
+        var size: UInt64 = 0
+
+        mutating func append(_ leaves: ArraySlice<SHA256Digest>) throws {
+            let start = Dictionary(uniqueKeysWithValues: LogTiles.Appender.partialTiles(size: size).map { ($0, tiles[$0] ?? []) })
+            var appender = try LogTiles.Appender(size: size, tiles: start)
+            for leaf in leaves { appender.append(leaf) }
+            tiles.merge(appender.writes) { $1 }
+            size = appender.size
+        }
+
+        func read(_ id: LogTiles.TileID) -> [SHA256Digest] { tiles[id] ?? [] }
+    }
+
+    @Test func tiledRootsAndProofsEqualTheDirectOnes() throws {
+        let leaves = MerkleTreeTests.leaves(70_000)
+        var store = Store()
+        // Uneven batches, crossing tile and stratum boundaries.
+        var next = 0
+        for batch in [1, 2, 253, 1, 256, 511, 3000, 65_536, 440] {
+            try store.append(leaves[next..<(next + batch)])
+            next += batch
+        }
+        #expect(store.size == 70_000)
+        #expect(store.tiles[LogTiles.TileID(stratum: 2, index: 0)]?.count == 1, "one complete 65,536-leaf subtree")
+        for size in [1, 2, 3, 255, 256, 257, 511, 512, 4_024, 65_536, 65_537, 70_000] {
+            let tiled = LogTiles.rangeRoot(0..<UInt64(size), tile: store.read)
+            #expect(tiled == MerkleTree.root(leaves.prefix(size)), "root of \(size)")
+        }
+        let small = Array(leaves.prefix(1_000))
+        for (index, size) in [(0, 1), (5, 300), (299, 300), (256, 257), (999, 1_000), (512, 777)] {
+            let tiled = MerkleTree.inclusionProof(index: UInt64(index), size: UInt64(size)) {
+                LogTiles.rangeRoot($0, tile: store.read)
+            }
+            #expect(tiled == MerkleTree.inclusionProof(index: index, small.prefix(size)), "inclusion \(index) in \(size)")
+        }
+        for (first, second) in [(1, 2), (255, 256), (256, 1_000), (300, 777), (999, 1_000)] {
+            let tiled = MerkleTree.consistencyProof(from: UInt64(first), to: UInt64(second)) {
+                LogTiles.rangeRoot($0, tile: store.read)
+            }
+            #expect(tiled == MerkleTree.consistencyProof(from: first, small.prefix(second)), "consistency \(first)→\(second)")
+        }
+        // A proof in a 70,000-leaf tree reads a handful of tiles, not the leaves.
+        let read = LogTiles.tilesRead { tile in
+            _ = MerkleTree.inclusionProof(index: 12_345, size: 70_000) { LogTiles.rangeRoot($0, tile: tile) }
+        }
+        #expect(read.count <= 8, "\(read)")
+    }
+
+    @Test func anAppenderRefusesTilesThatDoNotFitTheSize() {
+        #expect(throws: CertificationError.self) {
+            _ = try LogTiles.Appender(size: 3, tiles: [LogTiles.TileID(stratum: 0, index: 0): MerkleTreeTests.leaves(2)])
+        }
+    }
+}
