@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -50,6 +51,7 @@ let package = Package(
         .target(
             name: "SCD",
             dependencies: ["GridCore", "Sodium", "SQLite", "Ledger", "Certification", "CZlib",
+                           .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The platform service: ingest, certification scheduler, REST API, metrics.
@@ -130,7 +132,7 @@ let package = Package(
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
-        .testTarget(name: "SCDTests", dependencies: ["SCD", "GridCore", "Ledger", "Sodium", "TestSupport"]),
+        .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",

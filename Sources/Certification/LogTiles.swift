@@ -124,3 +124,12 @@ public enum LogTiles {
         }
     }
 }
+
+/// A leaf of the certification log: one node checkpoint, the tip of a sealed block of its chain,
+/// as the UTF-8 line `<node> <seq> <hash hex>\n`. The tip's signature (kept with the block) and
+/// the hash chain below it certify every earlier reading of the block.
+public enum LogLeaf {
+    public static func data(node: String, seq: UInt64, hash: SHA256Digest) -> [UInt8] {
+        Array("\(node) \(seq) \(Hex.encode(hash.bytes))\n".utf8)
+    }
+}

@@ -83,6 +83,12 @@ public struct NodeChain: Sendable {
     /// Lifts a quarantine (an operator's decision after investigating the fork).
     public mutating func release() { quarantine = nil }
 
+    /// Quarantines the node for a fork found outside this chain's view (by the store, or by
+    /// another coordinator instance).
+    public mutating func markForked(_ reason: String) {
+        if quarantine == nil { quarantine = reason }
+    }
+
     /// Takes a batch (consecutive ascending entries, as published). `storedHash` answers for a
     /// seq the platform already holds (nil if expired from raw storage). Entries after a fork
     /// in the batch are rejected too.

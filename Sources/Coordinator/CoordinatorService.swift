@@ -8,12 +8,13 @@ import ServiceLifecycle
 import Synchronization
 
 /// Opens the SCD named by the configuration.
-public func openStore(_ location: CoordinatorConfig.StoreLocation) async throws -> any SCDStore {
-    switch location {
+public func openStore(_ config: CoordinatorConfig, logger: Logger) async throws -> any SCDStore {
+    switch config.store {
     case .sqlite(let path):
         return try SQLiteStore(path: path)
-    case .postgres:
-        throw SCDError("the PostgreSQL backend is not in this build yet; use a sqlite:// url")
+    case .postgres(let url):
+        // The MQTT client id names this instance's chain state when several share the database.
+        return try await PostgresStore(url: url, instance: config.mqtt.clientID, logger: logger)
     }
 }
 
@@ -105,7 +106,7 @@ final class QueueDepth: Sendable {
 /// graceful shutdown on SIGTERM and SIGINT.
 public enum CoordinatorServer {
     public static func run(config: CoordinatorConfig, logger: Logger) async throws {
-        let store = try await openStore(config.store)
+        let store = try await openStore(config, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
         let ingest = IngestService(config: config, store: store, metrics: metrics, logger: logger)

@@ -62,6 +62,11 @@ public actor Ingest {
             } else {
                 chains[node.id]!.keys = node.keys
                 if node.quarantine == nil && chains[node.id]!.quarantine != nil { chains[node.id]!.release() }
+                // Quarantined by another coordinator instance.
+                if let reason = node.quarantine, chains[node.id]!.quarantine == nil {
+                    chains[node.id]!.markForked(reason)
+                    uncertified.remove(node.id)
+                }
             }
         }
     }
@@ -147,6 +152,16 @@ public actor Ingest {
         if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(message.node) }
     }
 
+    /// Quarantines a node for a fork found by the store (an entry or link another instance holds differently).
+    private func storeFoundFork(_ node: String, reason: String) {
+        guard var chain = chains[node], chain.quarantine == nil else { return }
+        chain.markForked(reason)
+        chains[node] = chain
+        uncertified.remove(node)
+        metrics.dropped(.fork, count: 1)
+        quarantineNode(node, reason: reason)
+    }
+
     private func quarantineNode(_ node: String, reason: String) {
         logger.critical("ALERT node \(node) quarantined: \(reason); its uncertified entries are discarded")
         pending.quarantined.append((node, reason))
@@ -171,8 +186,9 @@ public actor Ingest {
         pending = IngestCommit()
         pendingHashes = [:]
         touched = []
+        let conflicts: [HeldConflict]
         do {
-            try await store.commit(batch)
+            conflicts = try await store.commit(batch)
         } catch {
             // Keep the batch: the next commit retries it (inserts are idempotent on (node, seq)).
             pending.entries.insert(contentsOf: batch.entries, at: 0)
@@ -181,7 +197,10 @@ public actor Ingest {
             touched.formUnion(batch.chains.map(\.node))
             throw error
         }
-        metrics.committed.increment(by: Int64(batch.entries.count))
+        metrics.committed.increment(by: Int64(batch.entries.count - conflicts.count))
+        for conflict in conflicts {
+            storeFoundFork(conflict.node, reason: "fork: two different entries for seq \(conflict.seq) (one held by another writer)")
+        }
     }
 
     /// Verifies one signature per run whose oldest entry has waited half the certification bound,
@@ -209,13 +228,18 @@ public actor Ingest {
             }
         }
         try await commit()
+        var requests: [SealRequest] = []
         for (node, chain) in chains where chain.quarantine == nil {
             guard let keys = registry[node]?.keys, let through = chain.segments.map(\.certifiedThrough).max() else { continue }
             let boundary = through / blockSize * blockSize
             guard boundary > sealBoundary[node] ?? 0 else { continue }
-            _ = try await store.seal(node: node, through: boundary, keys: keys)
-            sealBoundary[node] = boundary
+            requests.append(SealRequest(node: node, through: boundary, keys: keys))
         }
+        let outcome = try await store.seal(requests)
+        for request in requests { sealBoundary[request.node] = request.through }
+        metrics.logLeaves.increment(by: Int64(outcome.leaves))
+        for (node, reason) in outcome.forks { storeFoundFork(node, reason: reason) }
+        if !outcome.forks.isEmpty { try await commit() }
         let oldest = uncertified.compactMap { chains[$0]?.uncertifiedSince }.min()
         metrics.certificationLag.set(oldest.map { Double(now.millisecondsSince1970 - $0.millisecondsSince1970) / 1000 } ?? 0)
         metrics.uncertifiedNodes.set(Int64(uncertified.count))

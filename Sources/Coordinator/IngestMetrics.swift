@@ -7,6 +7,7 @@ public final class IngestMetrics: Sendable {
     let committed: Counter
     let duplicates: Counter
     let verifications: Counter
+    let logLeaves: Counter
     let quarantined: Gauge
     let uncertifiedNodes: Gauge
     let certificationLag: Gauge
@@ -20,6 +21,7 @@ public final class IngestMetrics: Sendable {
         committed = registry.makeCounter(descriptor: .init(namespace: "coordinator", subsystem: "ingest", metricName: "committed", unitName: "total", helpText: "Ledger entries written to the SCD"))
         duplicates = registry.makeCounter(descriptor: .init(namespace: "coordinator", subsystem: "ingest", metricName: "duplicates", unitName: "total", helpText: "Entries already held (at-least-once delivery, replays)"))
         verifications = registry.makeCounter(descriptor: .init(namespace: "coordinator", subsystem: "certification", metricName: "signatures", unitName: "total", helpText: "Signatures verified to certify runs of entries"))
+        logLeaves = registry.makeCounter(descriptor: .init(namespace: "coordinator", subsystem: "certification", metricName: "log_leaves", unitName: "total", helpText: "Node checkpoints appended to the certification log"))
         quarantined = registry.makeGauge(descriptor: .init(namespace: "coordinator", metricName: "quarantined", unitName: "nodes", helpText: "Nodes quarantined after a fork or a bad signature"))
         uncertifiedNodes = registry.makeGauge(descriptor: .init(namespace: "coordinator", metricName: "uncertified", unitName: "nodes", helpText: "Nodes holding entries not yet certified"))
         certificationLag = registry.makeGauge(descriptor: .init(namespace: "coordinator", subsystem: "certification", metricName: "lag", unitName: "seconds", helpText: "Age of the oldest uncertified entry"))

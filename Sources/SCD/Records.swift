@@ -110,6 +110,24 @@ public struct RawReading: Sendable, Equatable {
     public var seq: UInt64
     public var reading: ReadingBody
     public var certified: Bool
+
+    /// The readings of `meter` with `from <= t < to` among sealed blocks (certified) and staged
+    /// entries, ascending by seq; a damaged block throws.
+    static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)], meter: String,
+                        from: Timestamp, to: Timestamp) throws -> [RawReading] {
+        var readings: [RawReading] = []
+        func add(seq: UInt64, body: [UInt8], certified: Bool) {
+            guard let reading = try? ReadingBody(parsing: body), reading.kind == "reading", reading.meter == meter,
+                  reading.time >= from, reading.time < to else { return }
+            readings.append(RawReading(seq: seq, reading: reading, certified: certified))
+        }
+        for block in blocks {
+            for entry in try block.entries() { add(seq: entry.seq, body: entry.body, certified: true) }
+        }
+        for entry in staged { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
+        readings.sort { $0.seq < $1.seq }
+        return readings
+    }
 }
 
 /// Energy and mean power of one POD over one quarter hour (PlatOne I-01).

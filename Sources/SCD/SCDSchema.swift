@@ -47,6 +47,14 @@ enum SCDSchema {
              PRIMARY KEY (pod, start)
          ) WITHOUT ROWID;
          """),
+        ("certification log",
+         """
+         ALTER TABLE raw_blocks ADD COLUMN log_index INTEGER;
+         CREATE TABLE log_tiles (
+             stratum INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (stratum, idx)
+         ) WITHOUT ROWID;
+         CREATE TABLE log_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, t INTEGER NOT NULL);
+         """),
     ]
 
     static func migrateSQLite(_ connection: Connection) throws {

@@ -46,11 +46,14 @@ public protocol SCDStore: Sendable {
     func chainStates() async throws -> [ChainState]
     /// Hashes of held entries of `node` among `seqs` (staged or sealed).
     func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest]
-    func commit(_ commit: IngestCommit) async throws
-    /// Moves the node's certified staged entries up to `through` into compressed blocks (runs
-    /// split at gaps and at multiples of `blockSize`); a run whose last signature does not verify
-    /// under `keys` stays staged. Returns the number of entries sealed.
-    func seal(node: String, through: UInt64, keys: [PublicKey]) async throws -> Int
+    /// Writes one ingest transaction. Returns the entries another writer (a second coordinator
+    /// instance) already holds with a different hash: forks, of which nothing was overwritten.
+    func commit(_ commit: IngestCommit) async throws -> [HeldConflict]
+    /// In one transaction: moves each node's certified staged entries up to `through` into
+    /// compressed blocks (runs split at gaps and at multiples of `blockSize`) and appends each
+    /// block's tip to the certification log. A run whose last signature does not verify under
+    /// the keys stays staged; a node whose entries do not link is reported forked, not sealed.
+    func seal(_ requests: [SealRequest]) async throws -> SealOutcome
     /// Drops raw entries and blocks older than `before` (retention), block by block.
     func expireRaw(before: Timestamp) async throws -> Int
 
@@ -60,6 +63,17 @@ public protocol SCDStore: Sendable {
     func upsertMeasures(_ measures: [QuarterMeasure]) async throws
     func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]
     func rawStorageStats() async throws -> RawStorageStats
+
+    // Certification log
+    /// Leaves in the log.
+    func logSize() async throws -> UInt64
+    func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]]
+    /// Stores a signed tree head (a second one for the same size is ignored).
+    func addCheckpoint(_ checkpoint: StoredCheckpoint) async throws
+    /// The checkpoint of `size`, or the newest when nil.
+    func checkpoint(size: UInt64?) async throws -> StoredCheckpoint?
+    /// The sealed block of `node` holding `seq`.
+    func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock?
 }
 
 /// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging

@@ -183,6 +183,8 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
+    static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
+
     private static func block(_ row: Statement, node: String) -> RawBlock {
         RawBlock(node: node, firstSeq: UInt64(row.int64(0)), count: Int(row.int64(1)),
                  firstTime: Timestamp(millisecondsSince1970: row.int64(2)), lastTime: Timestamp(millisecondsSince1970: row.int64(3)),
@@ -190,19 +192,27 @@ public final class SQLiteStore: SCDStore {
                  lastSignature: Signature(unchecked: row.blob(6)), data: row.blob(7))
     }
 
-    public func commit(_ commit: IngestCommit) async throws {
-        guard !commit.isEmpty else { return }
-        try writer.withLock { db in
+    public func commit(_ commit: IngestCommit) async throws -> [HeldConflict] {
+        guard !commit.isEmpty else { return [] }
+        return try writer.withLock { db in
             try db.transaction {
                 let insert = try db.prepare("""
                     INSERT INTO raw_entries(node, seq, t, body, prev, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(node, seq) DO NOTHING
                     """)
+                let heldHash = try db.prepare("SELECT hash FROM raw_entries WHERE node = ? AND seq = ?")
+                var conflicts: [HeldConflict] = []
                 for staged in commit.entries {
                     try insert.bind(1, staged.node).bind(2, Int64(staged.entry.seq))
                         .bind(3, staged.reading.time.millisecondsSince1970).bind(4, blob: staged.entry.body)
                         .bind(5, blob: staged.entry.prev.bytes).bind(6, blob: staged.entry.hash.bytes)
                         .bind(7, blob: staged.entry.signature.bytes).run()
+                    guard db.changes == 0 else { continue }
+                    defer { heldHash.reset() }
+                    heldHash.bind(1, staged.node).bind(2, Int64(staged.entry.seq))
+                    if try heldHash.step(), heldHash.blob(0) != staged.entry.hash.bytes {
+                        conflicts.append(HeldConflict(node: staged.node, seq: staged.entry.seq))
+                    }
                 }
                 let clear = try db.prepare("DELETE FROM chain_segments WHERE node = ?")
                 let segment = try db.prepare("""
@@ -227,50 +237,104 @@ public final class SQLiteStore: SCDStore {
                     try quarantine.bind(1, reason).bind(2, node).run()
                     try discard.bind(1, node).run()
                 }
+                return conflicts
             }
         }
     }
 
-    public func seal(node: String, through: UInt64, keys: [PublicKey]) async throws -> Int {
-        try writer.withLock { db in
+    public func seal(_ requests: [SealRequest]) async throws -> SealOutcome {
+        guard !requests.isEmpty else { return SealOutcome() }
+        return try writer.withLock { db in
             try db.transaction {
-                let query = try db.prepare("""
-                    SELECT seq, t, body, prev, hash, sig FROM raw_entries
-                    WHERE node = ? AND seq <= ? AND certified = 1 ORDER BY seq
-                    """).bind(1, node).bind(2, Int64(through))
-                var runs: [[(entry: LedgerEntry, time: Timestamp)]] = []
-                while try query.step() {
-                    let entry = LedgerEntry(seq: UInt64(query.int64(0)), body: query.blob(2),
-                                            prev: SHA256Digest(unchecked: query.blob(3)), hash: SHA256Digest(unchecked: query.blob(4)),
-                                            signature: Signature(unchecked: query.blob(5)))
-                    let time = Timestamp(millisecondsSince1970: query.int64(1))
-                    if let last = runs.last?.last, last.entry.seq + 1 == entry.seq, (entry.seq - 1) % blockSize != 0 {
-                        runs[runs.count - 1].append((entry, time))
-                    } else {
-                        runs.append([(entry, time)])
-                    }
+                let rows = try db.prepare("""
+                    SELECT seq, t, body, prev, hash, sig FROM raw_entries WHERE node = ? AND seq <= ? AND certified = 1 ORDER BY seq
+                    """)
+                let stagedRow = try db.prepare("SELECT prev, hash FROM raw_entries WHERE node = ? AND seq = ?")
+                let blockBefore = try db.prepare("""
+                    SELECT last_hash FROM raw_blocks WHERE node = ? AND first_seq <= ? AND first_seq + count - 1 = ?
+                    ORDER BY first_seq DESC LIMIT 1
+                    """)
+                let blockAt = try db.prepare("SELECT first_prev FROM raw_blocks WHERE node = ? AND first_seq = ?")
+                func staged(_ node: String, _ seq: UInt64, column: Int32) throws -> SHA256Digest? {
+                    defer { stagedRow.reset() }
+                    stagedRow.bind(1, node).bind(2, Int64(seq))
+                    return try stagedRow.step() ? SHA256Digest(unchecked: stagedRow.blob(column)) : nil
                 }
                 let insert = try db.prepare("""
-                    INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data, log_index)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 let remove = try db.prepare("DELETE FROM raw_entries WHERE node = ? AND seq BETWEEN ? AND ?")
-                var sealed = 0
-                for run in runs {
-                    let last = run[run.count - 1].entry
-                    // The block must re-prove itself: its last signature has to verify.
-                    guard keys.contains(where: { $0.verify(last.signature, of: last.hash.bytes) }) else { continue }
-                    let block = RawBlock(node: node, entries: run.map(\.entry), times: run.map(\.time))
-                    try insert.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.count))
-                        .bind(4, block.firstTime.millisecondsSince1970).bind(5, block.lastTime.millisecondsSince1970)
-                        .bind(6, blob: block.firstPrev.bytes).bind(7, blob: block.lastHash.bytes)
-                        .bind(8, blob: block.lastSignature.bytes).bind(9, blob: block.data).run()
-                    try remove.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.lastSeq)).run()
-                    sealed += block.count
+                var log = try Self.logAppender(db)
+                var outcome = SealOutcome()
+                for request in requests {
+                    rows.bind(1, request.node).bind(2, Int64(request.through))
+                    var selected: [Sealing.Row] = []
+                    while try rows.step() {
+                        selected.append(Sealing.Row(
+                            entry: LedgerEntry(seq: UInt64(rows.int64(0)), body: rows.blob(2),
+                                               prev: SHA256Digest(unchecked: rows.blob(3)), hash: SHA256Digest(unchecked: rows.blob(4)),
+                                               signature: Signature(unchecked: rows.blob(5))),
+                            time: Timestamp(millisecondsSince1970: rows.int64(1))))
+                    }
+                    rows.reset()
+                    guard !selected.isEmpty else { continue }
+                    let node = request.node
+                    let (blocks, fork) = try Sealing.blocks(node: node, rows: selected, keys: request.keys, held: { seq in
+                        if let hash = try staged(node, seq, column: 1) { return hash }
+                        defer { blockBefore.reset() }
+                        blockBefore.bind(1, node).bind(2, Int64(seq)).bind(3, Int64(seq))
+                        return try blockBefore.step() ? SHA256Digest(unchecked: blockBefore.blob(0)) : nil
+                    }, prevHeld: { seq in
+                        if let prev = try staged(node, seq, column: 0) { return prev }
+                        defer { blockAt.reset() }
+                        blockAt.bind(1, node).bind(2, Int64(seq))
+                        return try blockAt.step() ? SHA256Digest(unchecked: blockAt.blob(0)) : nil
+                    })
+                    if let fork {
+                        outcome.forks[node] = fork
+                        continue
+                    }
+                    for block in blocks {
+                        try insert.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.count))
+                            .bind(4, block.firstTime.millisecondsSince1970).bind(5, block.lastTime.millisecondsSince1970)
+                            .bind(6, blob: block.firstPrev.bytes).bind(7, blob: block.lastHash.bytes)
+                            .bind(8, blob: block.lastSignature.bytes).bind(9, blob: block.data).bind(10, Int64(log.size)).run()
+                        log.append(MerkleTree.leafHash(LogLeaf.data(node: node, seq: block.lastSeq, hash: block.lastHash)))
+                        try remove.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.lastSeq)).run()
+                        outcome.sealed += block.count
+                        outcome.leaves += 1
+                    }
                 }
-                return sealed
+                let tile = try db.prepare("INSERT OR REPLACE INTO log_tiles(stratum, idx, hashes) VALUES (?, ?, ?)")
+                for (id, hashes) in log.writes {
+                    try tile.bind(1, Int64(id.stratum)).bind(2, Int64(id.index)).bind(3, blob: hashes.flatMap(\.bytes)).run()
+                }
+                return outcome
             }
         }
+    }
+
+    private static func logSize(_ db: Connection) throws -> UInt64 {
+        let query = try db.prepare("SELECT idx, length(hashes) FROM log_tiles WHERE stratum = 0 ORDER BY idx DESC LIMIT 1")
+        guard try query.step() else { return 0 }
+        return UInt64(query.int64(0)) * LogTiles.width + UInt64(query.int64(1) / 32)
+    }
+
+    private static func tiles(_ db: Connection, _ ids: some Sequence<LogTiles.TileID>) throws -> [LogTiles.TileID: [SHA256Digest]] {
+        let query = try db.prepare("SELECT hashes FROM log_tiles WHERE stratum = ? AND idx = ?")
+        var tiles: [LogTiles.TileID: [SHA256Digest]] = [:]
+        for id in ids {
+            defer { query.reset() }
+            query.bind(1, Int64(id.stratum)).bind(2, Int64(id.index))
+            if try query.step() { tiles[id] = SHA256Digest.split(query.blob(0)) }
+        }
+        return tiles
+    }
+
+    private static func logAppender(_ db: Connection) throws -> LogTiles.Appender {
+        let size = try logSize(db)
+        return try LogTiles.Appender(size: size, tiles: tiles(db, LogTiles.Appender.partialTiles(size: size)))
     }
 
     public func expireRaw(before: Timestamp) async throws -> Int {
@@ -281,6 +345,46 @@ public final class SQLiteStore: SCDStore {
                 try db.prepare("DELETE FROM raw_entries WHERE t < ?").bind(1, before.millisecondsSince1970).run()
                 return blocks + db.changes
             }
+        }
+    }
+
+    // MARK: Certification log
+
+    public func logSize() async throws -> UInt64 {
+        try reader.withLock { db in try Self.logSize(db) }
+    }
+
+    public func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]] {
+        try reader.withLock { db in try Self.tiles(db, ids) }
+    }
+
+    public func addCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
+        try writer.withLock { db in
+            try db.prepare("INSERT INTO log_checkpoints(size, note, t) VALUES (?, ?, ?) ON CONFLICT(size) DO NOTHING")
+                .bind(1, Int64(checkpoint.size)).bind(2, checkpoint.note).bind(3, checkpoint.time.millisecondsSince1970).run()
+        }
+    }
+
+    public func checkpoint(size: UInt64?) async throws -> StoredCheckpoint? {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT size, note, t FROM log_checkpoints WHERE ?1 IS NULL OR size = ?1 ORDER BY size DESC LIMIT 1
+                """).bind(1, size.map { Int64($0) })
+            guard try query.step() else { return nil }
+            return StoredCheckpoint(size: UInt64(query.int64(0)), note: query.text(1),
+                                    time: Timestamp(millisecondsSince1970: query.int64(2)))
+        }
+    }
+
+    public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT \(Self.blockColumns), log_index FROM raw_blocks WHERE node = ? AND first_seq <= ?
+                ORDER BY first_seq DESC LIMIT 1
+                """).bind(1, node).bind(2, Int64(seq))
+            guard try query.step(), !query.isNull(8) else { return nil }
+            let block = Self.block(query, node: node)
+            return seq <= block.lastSeq ? SealedBlock(block: block, logIndex: UInt64(query.int64(8))) : nil
         }
     }
 
@@ -305,18 +409,7 @@ public final class SQLiteStore: SCDStore {
                 return (blocks, staged)
             }
         }
-        var readings: [RawReading] = []
-        func add(seq: UInt64, body: [UInt8], certified: Bool) {
-            guard let reading = try? ReadingBody(parsing: body), reading.kind == "reading", reading.meter == meter,
-                  reading.time >= from, reading.time < to else { return }
-            readings.append(RawReading(seq: seq, reading: reading, certified: certified))
-        }
-        for block in blocks {
-            for entry in try block.entries() { add(seq: entry.seq, body: entry.body, certified: true) }
-        }
-        for entry in staged { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
-        readings.sort { $0.seq < $1.seq }
-        return readings
+        return try RawReading.collect(blocks: blocks, staged: staged, meter: meter, from: from, to: to)
     }
 
     public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {

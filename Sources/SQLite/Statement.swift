@@ -32,6 +32,13 @@ public final class Statement {
         return self
     }
 
+    /// Binds the value, or NULL for nil.
+    @discardableResult
+    public func bind(_ index: Int32, _ value: Int64?) -> Statement {
+        guard let value else { return bindNull(index) }
+        return bind(index, value)
+    }
+
     @discardableResult
     public func bind(_ index: Int32, _ value: Double) -> Statement {
         sqlite3_bind_double(handle, index, value)

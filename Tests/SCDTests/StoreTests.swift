@@ -1,0 +1,235 @@
+import Certification
+import Foundation
+import GridCore
+import Ledger
+import Logging
+@testable import SCD
+import Sodium
+import Testing
+import TestSupport
+
+/// The SCD's repository contract, run unchanged against both backends: SQLite in a temp folder
+/// and a real PostgreSQL server of the test's own.
+enum Backend: String, CaseIterable, CustomTestStringConvertible {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+
+    /// The backends this machine can run (PostgreSQL needs Debian's server package).
+    static var available: [Backend] { PostgresServer.available ? allCases : [.sqlite] }
+}
+
+/// A store and what keeps it alive (its folder or its server).
+final class StoreFixture: @unchecked Sendable {
+    let store: any SCDStore
+    private let folder: TemporaryDirectory?
+    let server: PostgresServer?
+
+    init(_ backend: Backend, instance: String = "test", server shared: PostgresServer? = nil) async throws {
+        switch backend {
+        case .sqlite:
+            let folder = TemporaryDirectory()
+            self.folder = folder
+            server = nil
+            store = try SQLiteStore(path: folder.path + "/scd.sqlite")
+        case .postgres:
+            let server = try shared ?? PostgresServer()
+            self.server = server
+            folder = nil
+            store = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: instance, logger: Logger(label: "test"))
+        }
+    }
+}
+
+@Suite struct StoreTests {
+    static let t0 = Timestamp(millisecondsSince1970: 1_795_000_000_000)
+
+    static func chain(_ count: Int, key: SigningKey, meter: String = "main", power: Double = 1500) -> [LedgerEntry] {
+        var prev = SHA256Digest.zero
+        return (1...UInt64(count)).map { seq in
+            let time = t0.adding(milliseconds: Int64(seq - 1) * 4000).rfc3339
+            let body = Array(#"{"t":"\#(time)","k":"reading","m":"\#(meter)","q":"good","v":{"active_power":\#(power)}}"#.utf8)
+            let entry = LedgerEntry.make(seq: seq, body: body, prev: prev, signer: key)
+            prev = entry.hash
+            return entry
+        }
+    }
+
+    static func staged(_ node: String, _ entries: some Sequence<LedgerEntry>) -> [StagedEntry] {
+        entries.map { StagedEntry(node: node, entry: $0, reading: try! ReadingBody(parsing: $0.body)) }
+    }
+
+    static func commit(_ store: any SCDStore, _ node: String, _ entries: some Sequence<LedgerEntry>,
+                       certified: ClosedRange<UInt64>? = nil) async throws -> [HeldConflict] {
+        var commit = IngestCommit()
+        commit.entries = staged(node, entries)
+        if let certified { commit.certified = [(node, certified)] }
+        return try await store.commit(commit)
+    }
+
+    @Test(arguments: Backend.available)
+    func registryKeepsPODsNodesKeyHistoryAndTokens(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let old = SigningKey.generate(), new = SigningKey.generate()
+        try await store.upsertPOD(PODRecord(id: "POD-1", customer: "C-1", connectionEAN: "871685900000000001",
+                                            congestionPoint: "ean.871685900000000099", aggregator: "agr-a", brp: "brp-x"))
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [old.publicKey]))
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [new.publicKey]))
+        try await store.addNode(NodeRecord(id: "ln-2", pod: "POD-2", meter: "main", keys: [old.publicKey]))
+        #expect(try await store.node("ln-1")?.keys == [new.publicKey, old.publicKey], "newest key first, old kept")
+        #expect(try await store.nodes().map(\.id) == ["ln-1", "ln-2"])
+        #expect(try await store.nodes(pod: "POD-2").map(\.id) == ["ln-2"])
+        #expect(try await store.pod("POD-1")?.aggregator == "agr-a")
+        #expect(try await store.pods(aggregator: "agr-a").map(\.id) == ["POD-1"])
+        #expect(try await store.pods(aggregator: nil).map(\.id) == ["POD-1", "POD-2"], "a node's POD is created with it")
+        let hash = SHA256.hash(Array("scd_secret".utf8))
+        try await store.addToken(TokenRecord(hash: hash, role: .aggregator, participant: "agr-a"))
+        #expect(try await store.token(hash: hash) == TokenRecord(hash: hash, role: .aggregator, participant: "agr-a"))
+        #expect(try await store.token(hash: SHA256.hash([1])) == nil)
+    }
+
+    @Test(arguments: Backend.available)
+    func entriesAreStoredOnceAndADifferentEntryForAHeldSeqIsAConflict(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let key = SigningKey.generate()
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
+        let entries = Self.chain(10, key: key)
+        #expect(try await Self.commit(store, "ln-1", entries).isEmpty)
+        #expect(try await Self.commit(store, "ln-1", entries[2..<5]).isEmpty, "a redelivery is no conflict")
+        let forged = Self.chain(10, key: key, power: 9999)
+        #expect(try await Self.commit(store, "ln-1", forged[3..<4]) == [HeldConflict(node: "ln-1", seq: 4)])
+        let readings = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: Self.t0.adding(milliseconds: 3_600_000))
+        #expect(readings.map(\.seq) == Array(1...10))
+        #expect(readings.allSatisfy { $0.reading.activePower == 1500 && !$0.certified }, "nothing overwritten")
+        #expect(try await store.storedHashes(node: "ln-1", seqs: [4, 11]) == [4: entries[3].hash])
+    }
+
+    @Test(arguments: Backend.available)
+    func sealingMakesBlocksAppendsLogLeavesAndRefusesAChainThatDoesNotLink(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let key = SigningKey.generate()
+        for node in ["ln-1", "ln-2"] {
+            try await store.addNode(NodeRecord(id: node, pod: "POD-\(node)", meter: "main", keys: [key.publicKey]))
+        }
+        let entries = Self.chain(150, key: key)
+        _ = try await Self.commit(store, "ln-1", entries, certified: 1...150)
+        // ln-2: two halves staged as if by two instances that saw different histories.
+        let other = Self.chain(150, key: key, power: 42)
+        _ = try await Self.commit(store, "ln-2", entries[0..<70] + other[70..<128], certified: 1...128)
+
+        let outcome = try await store.seal([SealRequest(node: "ln-1", through: 128, keys: [key.publicKey]),
+                                            SealRequest(node: "ln-2", through: 128, keys: [key.publicKey])])
+        #expect(outcome.sealed == 128)
+        #expect(outcome.leaves == 2, "blocks 1…64 and 65…128")
+        #expect(outcome.forks.keys.sorted() == ["ln-2"])
+        #expect(outcome.forks["ln-2"]?.contains("seq 71 does not link to seq 70") == true)
+
+        let stats = try await store.rawStorageStats()
+        #expect(stats.blocks == 2 && stats.blockEntries == 128)
+        #expect(stats.stagedEntries == 150 - 128 + 128, "ln-1's tail and all of forked ln-2 stay staged")
+
+        // The log holds the two block tips, in order; its tiles give the direct root.
+        #expect(try await store.logSize() == 2)
+        let leaves = [64, 128].map { MerkleTree.leafHash(LogLeaf.data(node: "ln-1", seq: UInt64($0), hash: entries[$0 - 1].hash)) }
+        let tiles = try await store.logTiles([LogTiles.TileID(stratum: 0, index: 0)])
+        #expect(LogTiles.rangeRoot(0..<2) { tiles[$0] ?? [] } == MerkleTree.root(leaves))
+        let sealed = try #require(try await store.sealedBlock(node: "ln-1", seq: 100))
+        #expect(sealed.logIndex == 1 && sealed.block.firstSeq == 65 && sealed.block.lastSeq == 128)
+        #expect(try await store.sealedBlock(node: "ln-1", seq: 129) == nil)
+
+        // Reads see sealed and staged entries alike; hashes come out of blocks too.
+        let readings = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: Self.t0.adding(milliseconds: 3_600_000))
+        #expect(readings.map(\.seq) == Array(1...150))
+        #expect(try await store.storedHashes(node: "ln-1", seqs: [1, 64, 65, 140]) ==
+            [1: entries[0].hash, 64: entries[63].hash, 65: entries[64].hash, 140: entries[139].hash])
+
+        // Sealing again is a no-op; a redelivered sealed entry is not staged twice.
+        #expect(try await store.seal([SealRequest(node: "ln-1", through: 128, keys: [key.publicKey])]).sealed == 0)
+        _ = try await Self.commit(store, "ln-1", entries[9..<12], certified: 10...12)
+        let again = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: Self.t0.adding(milliseconds: 3_600_000))
+        if backend == .postgres { #expect(again.map(\.seq) == Array(1...150), "each reading once") }
+
+        // Retention drops whole blocks; the log stays.
+        #expect(try await store.expireRaw(before: Self.t0.adding(milliseconds: 64 * 4000)) >= 1)
+        #expect(try await store.rawStorageStats().blocks == 1)
+        #expect(try await store.logSize() == 2)
+    }
+
+    @Test(arguments: Backend.available)
+    func aRunWhoseLastSignatureFailsStaysStaged(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let key = SigningKey.generate(), impostor = SigningKey.generate()
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
+        _ = try await Self.commit(store, "ln-1", Self.chain(64, key: impostor), certified: 1...64)
+        let outcome = try await store.seal([SealRequest(node: "ln-1", through: 64, keys: [key.publicKey])])
+        #expect(outcome == SealOutcome())
+        #expect(try await store.rawStorageStats().stagedEntries == 64)
+    }
+
+    @Test(arguments: Backend.available)
+    func measuresCheckpointsAndQuarantine(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let key = SigningKey.generate()
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
+        let provisional = QuarterMeasure(pod: "POD-1", start: Self.t0, energyWh: 300, averageW: 1200, coverage: 0.5,
+                                         samples: 112, certified: false)
+        try await store.upsertMeasures([provisional])
+        var final = provisional
+        final.energyWh = 375
+        final.coverage = 1
+        final.certified = true
+        try await store.upsertMeasures([final])
+        #expect(try await store.measures(pod: "POD-1", from: Self.t0, to: Self.t0.adding(milliseconds: 900_000)) == [final])
+
+        #expect(try await store.checkpoint(size: nil) == nil)
+        let first = StoredCheckpoint(size: 2, note: "scd\n2\nroot\n\n— sig\n", time: Self.t0)
+        try await store.addCheckpoint(first)
+        try await store.addCheckpoint(StoredCheckpoint(size: 2, note: "another", time: Self.t0))
+        try await store.addCheckpoint(StoredCheckpoint(size: 5, note: "five", time: Self.t0))
+        #expect(try await store.checkpoint(size: 2) == first, "a second head for one size is ignored")
+        #expect(try await store.checkpoint(size: nil)?.size == 5)
+
+        _ = try await Self.commit(store, "ln-1", Self.chain(5, key: key), certified: 1...2)
+        var quarantine = IngestCommit()
+        quarantine.quarantined = [("ln-1", "fork: test")]
+        _ = try await store.commit(quarantine)
+        #expect(try await store.node("ln-1")?.quarantine == "fork: test")
+        #expect(try await store.rawStorageStats().stagedEntries == 2, "uncertified entries of a quarantined node are discarded")
+        try await store.releaseQuarantine(node: "ln-1")
+        #expect(try await store.node("ln-1")?.quarantine == nil)
+    }
+
+    @Test(.enabled(if: PostgresServer.available, "needs Debian's postgresql server"))
+    func postgresInstancesKeepTheirOwnChainStateAndMigrateOnce() async throws {
+        let first = try await StoreFixture(.postgres, instance: "coordinator-a")
+        let second = try await StoreFixture(.postgres, instance: "coordinator-b", server: first.server)
+        let key = SigningKey.generate()
+        try await first.store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
+        let entries = Self.chain(3, key: key)
+        var commit = IngestCommit()
+        commit.chains = [ChainState(node: "ln-1", segments: [
+            NodeChain.Segment(first: 1, last: 3, firstPrev: .zero, lastHash: entries[2].hash, certifiedThrough: 0,
+                              lastSignature: entries[2].signature)], quarantine: nil)]
+        _ = try await first.store.commit(commit)
+        #expect(try await first.store.chainStates().first?.segments.count == 1)
+        #expect(try await second.store.chainStates().first?.segments.isEmpty == true, "the other instance's segments are its own")
+        let versions = try first.server!.psql("SELECT count(*) FROM scd_migrations").stdout
+        #expect(versions.trimmingCharacters(in: .whitespacesAndNewlines) == "\(PostgresSchema.migrations.count)")
+    }
+
+    @Test(.enabled(if: PostgresServer.available, "needs Debian's postgresql server"))
+    func postgresRefusesADatabaseOfAnotherApplicationAndABadURL() async throws {
+        let server = try PostgresServer()
+        _ = try server.psql("CREATE TABLE pods (x int)")
+        await #expect(throws: SCDError.self) {
+            _ = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: "a", logger: Logger(label: "test"))
+        }
+        #expect(throws: SCDError.self) { _ = try PostgresStore.configuration("postgres://127.0.0.1/db") }
+        #expect(throws: SCDError.self) { _ = try PostgresStore.configuration("postgres://u@h/db?sslmode=maybe") }
+        #expect(PostgresStore.redacted("postgres://u:secret@h/db").contains("secret") == false)
+    }
+}
