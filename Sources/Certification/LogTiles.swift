@@ -53,7 +53,7 @@ public enum LogTiles {
 
     /// The tiles a computation reads: it is run once with empty tiles to learn them (which tiles
     /// a root or proof reads depends on sizes and indices only, never on hash values).
-    public static func tilesRead(by computation: (TileReader) -> Void) -> Set<TileID> {
+    public static func tilesRead(by computation: (@escaping TileReader) -> Void) -> Set<TileID> {
         var read: Set<TileID> = []
         computation { id in
             read.insert(id)

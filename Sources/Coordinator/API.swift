@@ -1,5 +1,7 @@
+import Certification
 import Foundation
 import GridCore
+import Ledger
 import Hummingbird
 import Prometheus
 import SCD
@@ -62,6 +64,7 @@ struct BearerAuthentication: RouterMiddleware {
 /// The SCD's REST API under `/api/v1` (docs/openapi.yaml), plus `/metrics` and `/healthz`.
 public struct API: Sendable {
     let store: any SCDStore
+    let log: CertificationLog
     let metrics: PrometheusCollectorRegistry
     let maxRequestBytes: Int
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
@@ -72,8 +75,13 @@ public struct API: Sendable {
     static let openAPIDocument: String = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
         .flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? "openapi: 3.1.0\n"
 
-    public init(store: any SCDStore, metrics: PrometheusCollectorRegistry, maxRequestBytes: Int) {
+    /// Page size of listings when the caller names none, and the most it may ask for.
+    static let defaultPageSize = 100
+    static let maximumPageSize = 1000
+
+    public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, maxRequestBytes: Int) {
         self.store = store
+        self.log = log
         self.metrics = metrics
         self.maxRequestBytes = maxRequestBytes
     }
@@ -92,12 +100,20 @@ public struct API: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: API.openAPIDocument)))
         }
         let api = router.group("/api/v1").add(middleware: BearerAuthentication(store: store))
-        api.get("/pods") { _, context in try await listPODs(context) }
+        api.get("/pods") { request, context in try await listPODs(request, context) }
         api.get("/pods/:pod") { _, context in try await readPOD(context) }
         api.put("/pods/:pod") { request, context in try await writePOD(request, context) }
         api.get("/pods/:pod/measurements") { request, context in try await measurements(request, context) }
+        api.get("/pods/:pod/nodes/:node/readings/:seq/proof") { _, context in try await readingProof(context) }
+        api.get("/pods/:pod/baselines/:day") { _, context in try await readBaseline(context) }
+        api.put("/pods/:pod/baselines/:day") { request, context in try await writeBaseline(request, context) }
+        api.get("/customer-lists/:day") { _, context in try await readCustomerList(context) }
+        api.put("/customer-lists/:day") { request, context in try await writeCustomerList(request, context) }
         api.get("/nodes") { _, context in try await listNodes(context) }
         api.post("/nodes") { request, context in try await addNode(request, context) }
+        api.get("/log/checkpoint") { _, _ in try await checkpoint() }
+        api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
+        api.get("/log/consistency") { request, _ in try await consistency(request) }
         return router
     }
 
@@ -134,11 +150,36 @@ public struct API: Sendable {
 
     // MARK: Handlers
 
-    private func listPODs(_ context: APIContext) async throws -> Response {
+    /// `?limit=` and `?after=` (the last id of the previous page); the answer's `next` is the cursor
+    /// of the following page, absent on the last.
+    private func page(_ request: Request) throws -> (after: String?, limit: Int) {
+        let query = request.uri.queryParameters
+        var limit = Self.defaultPageSize
+        if let text = query["limit"] {
+            guard let value = Int(text), (1...Self.maximumPageSize).contains(value) else {
+                throw Problem(.badRequest, "limit must be 1…\(Self.maximumPageSize)", field: "limit")
+            }
+            limit = value
+        }
+        return (query["after"].map(String.init), limit)
+    }
+
+    private func listPODs(_ request: Request, _ context: APIContext) async throws -> Response {
         let caller = try caller(context)
-        let pods = try await store.pods(aggregator: caller.role == .aggregator ? caller.participant ?? "" : nil)
-            .filter { mayRead($0, caller) }
-        return try json(Items(items: pods))
+        let (after, limit) = try page(request)
+        var pods: [PODRecord] = []
+        var cursor = after
+        var exhausted = false
+        // A BRP's PODs are filtered here: pages are refilled until full or the table ends.
+        while pods.count < limit && !exhausted {
+            let batch = try await store.pods(aggregator: caller.role == .aggregator ? caller.participant ?? "" : nil,
+                                             after: cursor, limit: limit + 1)
+            exhausted = batch.count <= limit
+            cursor = batch.last?.id
+            pods += batch.filter { mayRead($0, caller) }
+        }
+        let next = pods.count > limit || (!exhausted && pods.count == limit) ? pods[limit - 1].id : nil
+        return try json(Page(items: Array(pods.prefix(limit)), next: next))
     }
 
     private func readPOD(_ context: APIContext) async throws -> Response {
@@ -209,14 +250,17 @@ public struct API: Sendable {
                 throw Problem(.badRequest, "a raw query spans at most 48 hours", field: "to")
             }
             let nodes = try await store.nodes(pod: pod.id)
-            var readings: [RawReading] = []
+            var readings: [(node: String, seq: UInt64, reading: ReadingBody, certified: Bool)] = []
             for node in nodes {
                 readings += try await store.readings(node: node.id, meter: node.meter, from: from, to: to)
+                    .map { (node.id, $0.seq, $0.reading, $0.certified) }
             }
+            readings.sort { $0.reading.time < $1.reading.time }
             for (index, item) in readings.enumerated() {
                 if index > 0 { body.append(UInt8(ascii: ",")) }
                 var writer = JSONObjectWriter()
                 writer.timestamp("t", item.reading.time)
+                writer.string("node", item.node)
                 writer.integer("seq", Int64(item.seq))
                 if let power = item.reading.activePower { writer.number("active_power", power) }
                 if let value = item.reading.energyImport { writer.number("energy_import", value) }
@@ -244,6 +288,168 @@ public struct API: Sendable {
         }
         body.append(contentsOf: "]}".utf8)
         return rawJSON(body)
+    }
+
+    // MARK: Certification log
+
+    private func checkpoint() async throws -> Response {
+        guard let head = try await store.checkpoint(size: nil) else {
+            throw Problem(.notFound, "the certification log has no checkpoint yet")
+        }
+        return text(head.note)
+    }
+
+    private func consistency(_ request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        guard let first = query["first"].flatMap({ UInt64($0) }), first >= 1 else {
+            throw Problem(.badRequest, "first must be a tree size ≥ 1", field: "first")
+        }
+        guard let second = query["second"].flatMap({ UInt64($0) }), second >= first else {
+            throw Problem(.badRequest, "second must be a tree size ≥ first", field: "second")
+        }
+        guard let head = try await store.checkpoint(size: nil), second <= head.size else {
+            throw Problem(.badRequest, "second is beyond the newest checkpoint", field: "second")
+        }
+        let proof = try await log.consistencyProof(from: first, to: second)
+        var writer = JSONObjectWriter()
+        writer.integer("first", Int64(first))
+        writer.integer("second", Int64(second))
+        writer.stringArray("proof", proof.map(\.base64))
+        return rawJSON(writer.finish())
+    }
+
+    private func readingProof(_ context: APIContext) async throws -> Response {
+        let pod = try await visiblePOD(context)
+        let nodeID = try context.parameters.require("node")
+        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), seq >= 1 else {
+            throw Problem(.badRequest, "seq must be a ledger sequence number ≥ 1", field: "seq")
+        }
+        guard let node = try await store.node(nodeID), node.pod == pod.id else {
+            throw Problem(.notFound, "no node \"\(nodeID)\" on POD \(pod.id)", field: "node")
+        }
+        let proof: CertificationLog.ReadingProof
+        do {
+            proof = try await log.proof(node: node, seq: seq)
+        } catch CertificationLog.ProofUnavailable.notSealed {
+            throw Problem(.notFound, "seq \(seq) of \(node.id) is not in a sealed block (not certified yet, or past raw retention)",
+                          field: "seq")
+        } catch CertificationLog.ProofUnavailable.notCheckpointed {
+            throw Problem(.conflict, "seq \(seq) is sealed but not yet under a signed checkpoint; retry after the next one", field: "seq")
+        }
+        guard proof.entries.first?.seq == seq else {
+            throw Problem(.notFound, "seq \(seq) of \(node.id) is not held", field: "seq")
+        }
+        var body = Array("{\"pod\":".utf8)
+        JSONText.appendQuoted(pod.id, to: &body)
+        body += Array(",\"node\":".utf8)
+        JSONText.appendQuoted(node.id, to: &body)
+        body += Array(",\"seq\":\(seq),\"entries\":[".utf8)
+        for (index, entry) in proof.entries.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            var writer = JSONObjectWriter()
+            writer.integer("seq", Int64(entry.seq))
+            writer.string("body", entry.bodyText)
+            writer.string("prev", Hex.encode(entry.prev.bytes))
+            writer.string("hash", Hex.encode(entry.hash.bytes))
+            if index == proof.entries.count - 1 { writer.string("sig", Base64.encode(entry.signature.bytes)) }
+            body += writer.finish()
+        }
+        body += Array("],".utf8)
+        var writer = JSONObjectWriter()
+        if let key = proof.key { writer.string("key", Base64.encode(key.bytes)) }
+        let tip = proof.entries[proof.entries.count - 1]
+        writer.string("leaf", String(decoding: LogLeaf.data(node: node.id, seq: tip.seq, hash: tip.hash), as: UTF8.self))
+        writer.integer("leaf_index", Int64(proof.leafIndex))
+        writer.integer("tree_size", Int64(proof.checkpoint.size))
+        writer.stringArray("inclusion", proof.inclusion.map(\.base64))
+        writer.string("checkpoint", proof.checkpoint.note)
+        body += writer.finish().dropFirst()  // joins the object opened above
+        return rawJSON(body)
+    }
+
+    // MARK: Day-ahead customer lists (I-02) and BRP baselines (I-03)
+
+    private func day(_ context: APIContext) throws -> String {
+        let day = try context.parameters.require("day")
+        guard Baseline.start(of: day) != nil else { throw Problem(.badRequest, "day must be a date YYYY-MM-DD", field: "day") }
+        return day
+    }
+
+    struct CustomerListInput: Decodable {
+        let pods: [String]
+    }
+
+    /// An aggregator files the PODs it brings to the day-ahead market; only its own.
+    private func writeCustomerList(_ request: Request, _ context: APIContext) async throws -> Response {
+        try require(context, [.aggregator])
+        let caller = try caller(context)
+        guard let aggregator = caller.participant else { throw Problem(.forbidden, "the token names no aggregator") }
+        let day = try day(context)
+        let input = try await decode(CustomerListInput.self, request)
+        guard Set(input.pods).count == input.pods.count else { throw Problem(.badRequest, "pods repeats a POD", field: "pods") }
+        for (index, id) in input.pods.enumerated() {
+            guard let pod = try await store.pod(id), pod.aggregator == aggregator else {
+                throw Problem(.badRequest, "POD \"\(id)\" is not one of \(aggregator)'s", field: "pods[\(index)]")
+            }
+        }
+        try await store.putCustomerList(day: day, aggregator: aggregator, pods: input.pods)
+        return try json(Items(items: try await store.customerList(day: day, aggregator: aggregator)))
+    }
+
+    private func readCustomerList(_ context: APIContext) async throws -> Response {
+        try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+        let caller = try caller(context)
+        let day = try day(context)
+        let aggregator = caller.role == .aggregator ? caller.participant ?? "" : nil
+        return try json(Items(items: try await store.customerList(day: day, aggregator: aggregator)))
+    }
+
+    struct BaselineInput: Decodable {
+        let energyWh: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case energyWh = "energy_wh"
+        }
+    }
+
+    struct BaselineView: Encodable {
+        let pod: String
+        let day: String
+        let brp: String
+        let energyWh: [Double]
+
+        enum CodingKeys: String, CodingKey {
+            case pod, day, brp
+            case energyWh = "energy_wh"
+        }
+    }
+
+    /// The POD's BRP files its day-ahead profile: 96 quarter-hour energies of the UTC day.
+    private func writeBaseline(_ request: Request, _ context: APIContext) async throws -> Response {
+        try require(context, [.brp])
+        let pod = try await visiblePOD(context)
+        let day = try day(context)
+        let brp = try caller(context).participant ?? ""
+        let input = try await decode(BaselineInput.self, request)
+        guard input.energyWh.count == Baseline.quarters else {
+            throw Problem(.badRequest, "energy_wh holds one value per quarter hour: \(Baseline.quarters)", field: "energy_wh")
+        }
+        if let index = input.energyWh.firstIndex(where: { !$0.isFinite || abs($0) > 1e9 }) {
+            throw Problem(.badRequest, "energy_wh[\(index)] is not a plausible energy in Wh", field: "energy_wh[\(index)]")
+        }
+        let baseline = Baseline(pod: pod.id, day: day, brp: brp, energyWh: input.energyWh)
+        try await store.putBaseline(baseline)
+        return try json(BaselineView(pod: pod.id, day: day, brp: brp, energyWh: baseline.energyWh))
+    }
+
+    private func readBaseline(_ context: APIContext) async throws -> Response {
+        try require(context, [.admin, .dso, .tso, .marketOperator, .brp])
+        let pod = try await visiblePOD(context)
+        let day = try day(context)
+        guard let baseline = try await store.baseline(pod: pod.id, day: day) else {
+            throw Problem(.notFound, "no baseline of \(pod.id) for \(day)", field: "day")
+        }
+        return try json(BaselineView(pod: pod.id, day: day, brp: baseline.brp, energyWh: baseline.energyWh))
     }
 
     // MARK: JSON
@@ -288,10 +494,21 @@ public struct API: Sendable {
         let items: [Item]
     }
 
+    struct Page<Item: Encodable>: Encodable {
+        let items: [Item]
+        let next: String?
+    }
+
     private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return rawJSON(Array(try encoder.encode(value)), status: status)
+    }
+
+    private func text(_ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     private func rawJSON(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {

@@ -28,6 +28,14 @@ public struct CoordinatorConfig: Sendable {
         public let commitIntervalMs: Int
     }
 
+    public struct Certification: Sendable {
+        /// The log's Ed25519 key (made on first start when missing).
+        public let signingKeyFile: String
+        /// The checkpoint origin and signed-note key name.
+        public let origin: String
+        public let checkpointIntervalSeconds: Int
+    }
+
     public let file: String
     public let store: StoreLocation
     public let retentionDays: Int
@@ -36,6 +44,7 @@ public struct CoordinatorConfig: Sendable {
     public let listenPort: Int
     public let maxRequestBytes: Int
     public let ingest: Ingest
+    public let certification: Certification
 
     public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
         let issues = ConfigIssues()
@@ -86,6 +95,15 @@ public struct CoordinatorConfig: Sendable {
         let maxPayload = ingestSection?.int("max_payload_bytes", in: 1024...(16 << 20), default: 256 << 10) ?? (256 << 10)
         let commitMs = ingestSection?.int("commit_interval_ms", in: 10...10_000, default: 250) ?? 250
         ingestSection?.rejectUnknownKeys()
+
+        let log = root.section("certification", required: false)
+        let keyFile = resolve(log?.string("signing_key_file", required: false) ?? "certification.key")
+        let origin = log?.string("origin", required: false) ?? "scd.coordinator.local/log"
+        if origin.isEmpty || origin.contains(where: { $0 == " " || $0 == "+" || $0 == "\n" }) {
+            log?.problem("origin", "must be non-empty without spaces or +")
+        }
+        let checkpointInterval = log?.int("checkpoint_interval_s", in: 1...86_400, default: 60) ?? 60
+        log?.rejectUnknownKeys()
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()
@@ -94,6 +112,7 @@ public struct CoordinatorConfig: Sendable {
             mqtt: MQTT(broker: broker!, topicPrefix: prefix, shareGroup: group!, clientID: clientID),
             listenHost: host!, listenPort: port!, maxRequestBytes: maxRequestBytes!,
             ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
-                           commitIntervalMs: commitMs))
+                           commitIntervalMs: commitMs),
+            certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval))
     }
 }

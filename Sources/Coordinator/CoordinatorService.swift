@@ -25,11 +25,13 @@ public struct IngestService: Service {
     let ingest: Ingest
     let metrics: IngestMetrics
     let store: any SCDStore
+    let log: CertificationLog
     let logger: Logger
 
-    public init(config: CoordinatorConfig, store: any SCDStore, metrics: IngestMetrics, logger: Logger) {
+    public init(config: CoordinatorConfig, store: any SCDStore, log: CertificationLog, metrics: IngestMetrics, logger: Logger) {
         self.config = config
         self.store = store
+        self.log = log
         self.metrics = metrics
         self.logger = logger
         ingest = Ingest(store: store, settings: config.ingest, topicPrefix: config.mqtt.topicPrefix, metrics: metrics, logger: logger)
@@ -54,6 +56,8 @@ public struct IngestService: Service {
         let settings = config.ingest
         let retentionMs = Int64(config.retentionDays) * 86_400_000
         let store = store
+        let log = log
+        let checkpointMs = config.certification.checkpointIntervalSeconds * 1000
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -75,6 +79,11 @@ public struct IngestService: Service {
                             if elapsedMs % 1000 < tickMs { try await ingest.certify(now: .now()) }
                             if elapsedMs % 5000 < tickMs { try await ingest.updateMeasures(now: .now()) }
                             if elapsedMs % 10_000 < tickMs { try await ingest.reloadRegistry() }
+                            if elapsedMs % checkpointMs < tickMs {
+                                if let head = try await log.checkpointIfGrown(now: .now()) {
+                                    logger.info("certification log checkpoint: \(head.size) leaves")
+                                }
+                            }
                             if elapsedMs % 3_600_000 < tickMs {
                                 let expired = try await store.expireRaw(before: Timestamp.now().adding(milliseconds: -retentionMs))
                                 if expired > 0 { logger.info("retention: dropped \(expired) raw blocks and entries") }
@@ -109,8 +118,11 @@ public enum CoordinatorServer {
         let store = try await openStore(config, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)
-        let ingest = IngestService(config: config, store: store, metrics: metrics, logger: logger)
-        let api = API(store: store, metrics: registry, maxRequestBytes: config.maxRequestBytes)
+        let key = try CertificationLog.loadOrCreateKey(config.certification.signingKeyFile, logger: logger)
+        let log = try CertificationLog(store: store, signer: key, origin: config.certification.origin)
+        logger.notice("certification log \(log.origin), verifier key \(log.verifier.text)")
+        let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, logger: logger)
+        let api = API(store: store, log: log, metrics: registry, maxRequestBytes: config.maxRequestBytes)
         let application = Application(
             router: api.router(),
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),

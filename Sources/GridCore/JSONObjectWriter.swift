@@ -41,6 +41,16 @@ public struct JSONObjectWriter: Sendable {
         bytes.append(contentsOf: (value ? "true" : "false").utf8)
     }
 
+    public mutating func stringArray(_ key: String, _ values: [String]) {
+        self.key(key)
+        bytes.append(0x5B)
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(0x2C) }
+            JSONText.appendQuoted(value, to: &bytes)
+        }
+        bytes.append(0x5D)
+    }
+
     public mutating func object(_ key: String, _ build: (inout JSONObjectWriter) -> Void) {
         self.key(key)
         var nested = JSONObjectWriter(capacity: 64)

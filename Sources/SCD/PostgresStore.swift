@@ -186,14 +186,17 @@ public final class PostgresStore: SCDStore {
             """, logger: logger)
     }
 
-    public func pod(_ id: String) async throws -> PODRecord? { try await pods(id: id, aggregator: nil).first }
+    public func pod(_ id: String) async throws -> PODRecord? { try await pods(id: id, aggregator: nil, after: nil, limit: 1).first }
 
-    public func pods(aggregator: String?) async throws -> [PODRecord] { try await pods(id: nil, aggregator: aggregator) }
+    public func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
+        try await pods(id: nil, aggregator: aggregator, after: after, limit: limit)
+    }
 
-    private func pods(id: String?, aggregator: String?) async throws -> [PODRecord] {
+    private func pods(id: String?, aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
         let rows = try await query("""
             SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
-            WHERE (\(id)::text IS NULL OR id = \(id)) AND (\(aggregator)::text IS NULL OR aggregator = \(aggregator)) ORDER BY id
+            WHERE (\(id)::text IS NULL OR id = \(id)) AND (\(aggregator)::text IS NULL OR aggregator = \(aggregator))
+              AND (\(after)::text IS NULL OR id > \(after)) ORDER BY id LIMIT \(Int64(limit))
             """, logger: logger)
         var pods: [PODRecord] = []
         for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?).self) {
@@ -215,6 +218,44 @@ public final class PostgresStore: SCDStore {
         for try await (role, participant) in rows.decode((String, String?).self) {
             guard let role = Role(rawValue: role) else { return nil }
             return TokenRecord(hash: hash, role: role, participant: participant)
+        }
+        return nil
+    }
+
+    public func putCustomerList(day: String, aggregator: String, pods: [String]) async throws {
+        try await transaction { db in
+            try await db.query("DELETE FROM customer_lists WHERE day = \(day) AND aggregator = \(aggregator)", logger: self.logger)
+            try await db.query("""
+                INSERT INTO customer_lists(day, pod, aggregator) SELECT \(day), p, \(aggregator) FROM unnest(\(pods)::text[]) AS p
+                ON CONFLICT (day, pod) DO UPDATE SET aggregator = excluded.aggregator
+                """, logger: self.logger)
+        }
+    }
+
+    public func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry] {
+        var entries: [CustomerListEntry] = []
+        for try await (pod, owner, point) in try await query("""
+            SELECT c.pod, c.aggregator, p.congestion_point FROM customer_lists c JOIN pods p ON p.id = c.pod
+            WHERE c.day = \(day) AND (\(aggregator)::text IS NULL OR c.aggregator = \(aggregator)) ORDER BY c.pod
+            """, logger: logger).decode((String, String, String?).self) {
+            entries.append(CustomerListEntry(pod: pod, aggregator: owner, congestionPoint: point))
+        }
+        return entries
+    }
+
+    public func putBaseline(_ baseline: Baseline) async throws {
+        try await query("""
+            INSERT INTO baselines(pod, day, brp, energy_wh) VALUES (\(baseline.pod), \(baseline.day), \(baseline.brp),
+              \(ByteBuffer(bytes: baseline.packed)))
+            ON CONFLICT (pod, day) DO UPDATE SET brp = excluded.brp, energy_wh = excluded.energy_wh
+            """, logger: logger)
+    }
+
+    public func baseline(pod: String, day: String) async throws -> Baseline? {
+        for try await (brp, values) in try await query("""
+            SELECT brp, energy_wh FROM baselines WHERE pod = \(pod) AND day = \(day)
+            """, logger: logger).decode((String, ByteBuffer).self) {
+            return Baseline(pod: pod, day: day, brp: brp, energyWh: Baseline.unpack(values.bytes))
         }
         return nil
     }
@@ -627,6 +668,14 @@ enum PostgresSchema {
             """,
             "CREATE TABLE log_tiles (stratum integer NOT NULL, idx bigint NOT NULL, hashes bytea NOT NULL, PRIMARY KEY (stratum, idx))",
             "CREATE TABLE log_checkpoints (size bigint PRIMARY KEY, note text NOT NULL, t bigint NOT NULL)",
+            """
+            CREATE TABLE customer_lists (day text NOT NULL, pod text NOT NULL REFERENCES pods (id), aggregator text NOT NULL,
+                                         PRIMARY KEY (day, pod))
+            """,
+            """
+            CREATE TABLE baselines (pod text NOT NULL REFERENCES pods (id), day text NOT NULL, brp text NOT NULL,
+                                    energy_wh bytea NOT NULL, PRIMARY KEY (pod, day))
+            """,
         ]),
     ]
 }

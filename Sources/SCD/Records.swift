@@ -166,3 +166,60 @@ public struct ChainState: Sendable, Equatable {
         self.quarantine = quarantine
     }
 }
+
+/// One POD on an aggregator's day-ahead customer list (PlatOne I-02).
+public struct CustomerListEntry: Sendable, Equatable, Codable {
+    public var pod: String
+    public var aggregator: String
+    public var congestionPoint: String?
+
+    public init(pod: String, aggregator: String, congestionPoint: String?) {
+        self.pod = pod
+        self.aggregator = aggregator
+        self.congestionPoint = congestionPoint
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case pod, aggregator
+        case congestionPoint = "congestion_point"
+    }
+}
+
+/// A BRP's day-ahead load profile of one POD (PlatOne I-03): energy per quarter hour of a UTC
+/// day (96 values, Wh; import positive).
+public struct Baseline: Sendable, Equatable {
+    public static let quarters = 96
+    public var pod: String
+    /// `YYYY-MM-DD` (UTC).
+    public var day: String
+    public var brp: String
+    public var energyWh: [Double]
+
+    public init(pod: String, day: String, brp: String, energyWh: [Double]) {
+        self.pod = pod
+        self.day = day
+        self.brp = brp
+        self.energyWh = energyWh
+    }
+
+    /// The midnight (UTC) opening `day` when it is a valid `YYYY-MM-DD` date.
+    public static func start(of day: String) -> Timestamp? {
+        guard day.utf8.count == 10, let start = Timestamp(rfc3339: day + "T00:00:00Z"), start.rfc3339.hasPrefix(day) else {
+            return nil
+        }
+        return start
+    }
+
+    /// The values as stored: little-endian IEEE 754 doubles.
+    var packed: [UInt8] {
+        energyWh.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+    }
+
+    static func unpack(_ bytes: [UInt8]) -> [Double] {
+        stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { offset in
+            var bits: UInt64 = 0
+            for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }
+            return Double(bitPattern: bits)
+        }
+    }
+}

@@ -54,6 +54,13 @@ enum SCDSchema {
              stratum INTEGER NOT NULL, idx INTEGER NOT NULL, hashes BLOB NOT NULL, PRIMARY KEY (stratum, idx)
          ) WITHOUT ROWID;
          CREATE TABLE log_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, t INTEGER NOT NULL);
+         CREATE TABLE customer_lists (
+             day TEXT NOT NULL, pod TEXT NOT NULL REFERENCES pods (id), aggregator TEXT NOT NULL, PRIMARY KEY (day, pod)
+         ) WITHOUT ROWID;
+         CREATE TABLE baselines (
+             pod TEXT NOT NULL REFERENCES pods (id), day TEXT NOT NULL, brp TEXT NOT NULL, energy_wh BLOB NOT NULL,
+             PRIMARY KEY (pod, day)
+         ) WITHOUT ROWID;
          """),
     ]
 

@@ -16,6 +16,12 @@ public struct IngestCommit: Sendable {
     public var isEmpty: Bool { entries.isEmpty && chains.isEmpty && certified.isEmpty && quarantined.isEmpty }
 }
 
+extension SCDStore {
+    public func pods(aggregator: String?) async throws -> [PODRecord] {
+        try await pods(aggregator: aggregator, after: nil, limit: Int(Int32.max))
+    }
+}
+
 /// Sizes of the raw storage, for the metrics and the bytes-per-reading benchmark.
 public struct RawStorageStats: Sendable, Equatable {
     public var stagedEntries: Int
@@ -37,10 +43,18 @@ public protocol SCDStore: Sendable {
     func releaseQuarantine(node: String) async throws
     func upsertPOD(_ pod: PODRecord) async throws
     func pod(_ id: String) async throws -> PODRecord?
-    /// All PODs, or those of one aggregator.
-    func pods(aggregator: String?) async throws -> [PODRecord]
+    /// PODs in id order (all, or one aggregator's), after `after`, at most `limit`.
+    func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord]
     func addToken(_ token: TokenRecord) async throws
     func token(hash: SHA256Digest) async throws -> TokenRecord?
+
+    /// Replaces an aggregator's day-ahead customer list for `day` (I-02).
+    func putCustomerList(day: String, aggregator: String, pods: [String]) async throws
+    /// The day's list: every aggregator's, or one's.
+    func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry]
+    /// Stores a BRP's day-ahead baseline of a POD (I-03), replacing an earlier one.
+    func putBaseline(_ baseline: Baseline) async throws
+    func baseline(pod: String, day: String) async throws -> Baseline?
 
     // Ingest
     func chainStates() async throws -> [ChainState]

@@ -95,18 +95,18 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func pod(_ id: String) async throws -> PODRecord? {
-        try reader.withLock { db in try Self.pods(db, id: id, aggregator: nil).first }
+        try reader.withLock { db in try Self.pods(db, id: id, aggregator: nil, after: nil, limit: 1).first }
     }
 
-    public func pods(aggregator: String?) async throws -> [PODRecord] {
-        try reader.withLock { db in try Self.pods(db, id: nil, aggregator: aggregator) }
+    public func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
+        try reader.withLock { db in try Self.pods(db, id: nil, aggregator: aggregator, after: after, limit: limit) }
     }
 
-    private static func pods(_ db: Connection, id: String?, aggregator: String?) throws -> [PODRecord] {
+    private static func pods(_ db: Connection, id: String?, aggregator: String?, after: String?, limit: Int) throws -> [PODRecord] {
         let query = try db.prepare("""
             SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
-            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) ORDER BY id
-            """).bind(1, id).bind(2, aggregator)
+            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4
+            """).bind(1, id).bind(2, aggregator).bind(3, after).bind(4, Int64(limit))
         var pods: [PODRecord] = []
         while try query.step() {
             pods.append(PODRecord(id: query.text(0), customer: query.optionalText(1), connectionEAN: query.optionalText(2),
@@ -128,6 +128,45 @@ public final class SQLiteStore: SCDStore {
             let query = try db.prepare("SELECT role, participant FROM tokens WHERE hash = ?").bind(1, blob: hash.bytes)
             guard try query.step(), let role = Role(rawValue: query.text(0)) else { return nil }
             return TokenRecord(hash: hash, role: role, participant: query.optionalText(1))
+        }
+    }
+
+    public func putCustomerList(day: String, aggregator: String, pods: [String]) async throws {
+        try writer.withLock { db in
+            try db.transaction {
+                try db.prepare("DELETE FROM customer_lists WHERE day = ? AND aggregator = ?").bind(1, day).bind(2, aggregator).run()
+                let insert = try db.prepare("INSERT OR REPLACE INTO customer_lists(day, pod, aggregator) VALUES (?, ?, ?)")
+                for pod in pods { try insert.bind(1, day).bind(2, pod).bind(3, aggregator).run() }
+            }
+        }
+    }
+
+    public func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry] {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT c.pod, c.aggregator, p.congestion_point FROM customer_lists c JOIN pods p ON p.id = c.pod
+                WHERE c.day = ?1 AND (?2 IS NULL OR c.aggregator = ?2) ORDER BY c.pod
+                """).bind(1, day).bind(2, aggregator)
+            var entries: [CustomerListEntry] = []
+            while try query.step() {
+                entries.append(CustomerListEntry(pod: query.text(0), aggregator: query.text(1), congestionPoint: query.optionalText(2)))
+            }
+            return entries
+        }
+    }
+
+    public func putBaseline(_ baseline: Baseline) async throws {
+        try writer.withLock { db in
+            try db.prepare("INSERT OR REPLACE INTO baselines(pod, day, brp, energy_wh) VALUES (?, ?, ?, ?)")
+                .bind(1, baseline.pod).bind(2, baseline.day).bind(3, baseline.brp).bind(4, blob: baseline.packed).run()
+        }
+    }
+
+    public func baseline(pod: String, day: String) async throws -> Baseline? {
+        try reader.withLock { db in
+            let query = try db.prepare("SELECT brp, energy_wh FROM baselines WHERE pod = ? AND day = ?").bind(1, pod).bind(2, day)
+            guard try query.step() else { return nil }
+            return Baseline(pod: pod, day: day, brp: query.text(0), energyWh: Baseline.unpack(query.blob(1)))
         }
     }
 

@@ -12,6 +12,8 @@ import TestSupport
             [ingest]
             certify_within_s = 2
             interval_ms = 250
+            [certification]
+            checkpoint_interval_s = 1
             """)
         let key = try SigningKey(contentsOfFile: agent.folder.file("node.key"))
         let pod = "IT001E00000042"
@@ -61,6 +63,40 @@ import TestSupport
         #expect(String(decoding: bad.body, as: UTF8.self).contains(#""field":"from""#))
         let metrics = String(decoding: try coordinator.get("/metrics").body, as: UTF8.self)
         #expect(metrics.contains("coordinator_ingest_entries_total"))
+
+        // A reading proven to a stranger: once its block is sealed and under a signed checkpoint,
+        // the independent Python verifier checks the proof from the documented format alone.
+        let proofPath = "/api/v1/pods/\(pod)/nodes/ln-test/readings/5/proof"
+        var proof = Data()
+        let proven = try waitUntil(timeoutSeconds: 120, pollMilliseconds: 500) {
+            let answer = try coordinator.get(proofPath, token: ownAggregator)
+            proof = answer.body
+            return answer.status == 200
+        }
+        #expect(proven, "\(String(decoding: proof, as: UTF8.self))\n\(coordinator.log)")
+        #expect(try coordinator.get(proofPath, token: otherAggregator).status == 404)
+        let logKey = String(decoding: try coordinator.get("/api/v1/log/key", token: dso).body, as: UTF8.self)
+        let python = try #require(Paths.python, "the test venv is missing")
+        let file = coordinator.folder.file("proof.json")
+        try proof.write(to: URL(fileURLWithPath: file))
+        let verified = try Processes.run(python, [Paths.pythonScript("reading_proof_verify.py"), file, "--log-key", logKey,
+                                                  "--node-key", Base64.encode(key.publicKey.bytes)])
+        #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+        #expect(verified.stdout.hasPrefix("proven: ln-test seq 5"))
+        // A tampered body breaks it.
+        var tampered = try #require(try JSONSerialization.jsonObject(with: proof) as? [String: Any])
+        var entries = tampered["entries"] as! [[String: Any]]
+        entries[0]["body"] = (entries[0]["body"] as! String).replacingOccurrences(of: "\"q\":\"good\"", with: "\"q\":\"bad\"")
+        tampered["entries"] = entries
+        try JSONSerialization.data(withJSONObject: tampered).write(to: URL(fileURLWithPath: file))
+        let refused = try Processes.run(python, [Paths.pythonScript("reading_proof_verify.py"), file, "--log-key", logKey])
+        #expect(refused.status == 1 && refused.stdout.contains("does not match its body"), "\(refused.stdout)")
+        // Checkpoints grow consistently.
+        let checkpoint = String(decoding: try coordinator.get("/api/v1/log/checkpoint", token: dso).body, as: UTF8.self)
+        let size = Int(checkpoint.split(separator: "\n")[1])!
+        #expect(checkpoint.contains("\n\n— scd.coordinator.local/log "))
+        #expect(try coordinator.get("/api/v1/log/consistency?first=1&second=\(size)", token: dso).status == 200)
+        #expect(try coordinator.get("/api/v1/log/consistency?first=1&second=\(size + 1000)", token: dso).status == 400)
         #expect(coordinator.stop() == 0)
     }
 }

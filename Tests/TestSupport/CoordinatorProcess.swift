@@ -12,20 +12,23 @@ public final class CoordinatorProcess {
     public let logPath: String
     public private(set) var process: RunningProcess?
 
-    public init(mqttPort: Int, extraConfig: String = "", folder: TemporaryDirectory = TemporaryDirectory("coordinator")) throws {
+    /// `scdURL`: the SQLite file in the folder unless given (a test PostgreSQL server's URL);
+    /// `clientID`: distinct per instance when several share a broker subscription.
+    public init(mqttPort: Int, scdURL: String = "sqlite://scd.sqlite", clientID: String? = nil, extraConfig: String = "",
+                folder: TemporaryDirectory = TemporaryDirectory("coordinator")) throws {
         self.folder = folder
         httpPort = FreePort.allocate()
         configPath = folder.file("coordinator.toml")
         logPath = folder.file("coordinator.log")
         try """
             [scd]
-            url = "sqlite://scd.sqlite"
+            url = "\(scdURL)"
 
             [mqtt]
             host = "127.0.0.1"
             port = \(mqttPort)
             share_group = "coordinator"
-            client_id = "coordinator-\(httpPort)"
+            client_id = "\(clientID ?? "coordinator-\(httpPort)")"
             keepalive_s = 5
 
             [http]
@@ -60,8 +63,16 @@ public final class CoordinatorProcess {
 
     /// A blocking GET on the API (tests only): status and body.
     public func get(_ path: String, token: String? = nil) throws -> (status: Int, body: Data) {
+        try request("GET", path, token: token)
+    }
+
+    /// A blocking request on the API (tests only): status and body.
+    public func request(_ method: String, _ path: String, token: String? = nil, body: Data? = nil) throws -> (status: Int, body: Data) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)\(path)")!)
         request.timeoutInterval = 30
+        request.httpMethod = method
+        request.httpBody = body
+        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let result = LockedResult()
         let done = DispatchSemaphore(value: 0)
