@@ -432,10 +432,12 @@ public final class PostgresStore: SCDStore {
                 let node = request.node
                 let held = staged[node]!
                 let bySeq = Dictionary(held.map { ($0.entry.seq, $0.entry) }, uniquingKeysWith: { first, _ in first })
+                let uncertified = Set(held.filter { !$0.certified }.map(\.entry.seq))
                 let rows = held.filter { $0.certified && $0.entry.seq <= request.through }.map { Sealing.Row(entry: $0.entry, time: $0.time) }
                 let (blocks, fork) = Sealing.blocks(node: node, rows: rows, keys: request.keys,
                                                     held: { bySeq[$0]?.hash ?? blockLast[node]?[$0] },
-                                                    prevHeld: { bySeq[$0]?.prev ?? blockFirstPrev[node]?[$0] })
+                                                    prevHeld: { bySeq[$0]?.prev ?? blockFirstPrev[node]?[$0] },
+                                                    awaiting: { uncertified.contains($0) })
                 if let fork {
                     outcome.forks[node] = fork
                     continue

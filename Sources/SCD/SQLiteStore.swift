@@ -288,7 +288,7 @@ public final class SQLiteStore: SCDStore {
                 let rows = try db.prepare("""
                     SELECT seq, t, body, prev, hash, sig FROM raw_entries WHERE node = ? AND seq <= ? AND certified = 1 ORDER BY seq
                     """)
-                let stagedRow = try db.prepare("SELECT prev, hash FROM raw_entries WHERE node = ? AND seq = ?")
+                let stagedRow = try db.prepare("SELECT prev, hash, certified FROM raw_entries WHERE node = ? AND seq = ?")
                 let blockBefore = try db.prepare("""
                     SELECT last_hash FROM raw_blocks WHERE node = ? AND first_seq <= ? AND first_seq + count - 1 = ?
                     ORDER BY first_seq DESC LIMIT 1
@@ -329,6 +329,10 @@ public final class SQLiteStore: SCDStore {
                         defer { blockAt.reset() }
                         blockAt.bind(1, node).bind(2, Int64(seq))
                         return try blockAt.step() ? SHA256Digest(unchecked: blockAt.blob(0)) : nil
+                    }, awaiting: { seq in
+                        defer { stagedRow.reset() }
+                        stagedRow.bind(1, node).bind(2, Int64(seq))
+                        return try stagedRow.step() && stagedRow.int64(2) == 0
                     })
                     if let fork {
                         outcome.forks[node] = fork

@@ -61,9 +61,11 @@ enum Sealing {
     }
 
     /// `held(seq)`: the hash of `seq` if held outside `rows` (sealed, or staged uncertified);
-    /// `prevHeld(seq)`: the `prev` of `seq` if held outside `rows`.
+    /// `prevHeld(seq)`: the `prev` of `seq` if held outside `rows`; `awaiting(seq)`: whether `seq`
+    /// is staged but not certified yet (a short run ending there waits to be sealed whole).
     static func blocks(node: String, rows: [Row], keys: [PublicKey], held: (UInt64) throws -> SHA256Digest?,
-                       prevHeld: (UInt64) throws -> SHA256Digest?) rethrows -> (blocks: [RawBlock], fork: String?) {
+                       prevHeld: (UInt64) throws -> SHA256Digest?,
+                       awaiting: (UInt64) throws -> Bool) rethrows -> (blocks: [RawBlock], fork: String?) {
         var runs: [[Row]] = []
         for row in rows {
             if let last = runs.last?.last, last.entry.seq + 1 == row.entry.seq {
@@ -86,6 +88,8 @@ enum Sealing {
             if let after = try prevHeld(last.seq + 1), after != last.hash {
                 return ([], "fork: seq \(last.seq + 1) does not link to seq \(last.seq)")
             }
+            // Another instance is still certifying the next entry: seal the whole block later.
+            if last.seq % blockSize != 0, try awaiting(last.seq + 1) { continue }
             // The block must re-prove itself: its last signature has to verify.
             guard keys.contains(where: { $0.verify(last.signature, of: last.hash.bytes) }) else { continue }
             blocks.append(RawBlock(node: node, entries: run.map(\.entry), times: run.map(\.time)))
