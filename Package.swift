@@ -137,6 +137,7 @@ let package = Package(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",
                            .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
