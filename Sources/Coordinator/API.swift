@@ -88,7 +88,7 @@ public struct API: Sendable {
 
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
-        router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.get("/healthz") { _, _ in text("ok\n") }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"

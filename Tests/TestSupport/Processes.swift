@@ -23,7 +23,8 @@ public enum ProcessError: Error, CustomStringConvertible {
 public enum Processes {
     /// Runs to completion (output captured through files, so a chatty child cannot block on a pipe).
     public static func run(_ executable: String, _ arguments: [String], stdin: String? = nil,
-                           environment: [String: String]? = nil, timeoutSeconds: Int = 300) throws -> ProcessOutcome {
+                           environment: [String: String]? = nil, directory: String? = nil,
+                           timeoutSeconds: Int = 300) throws -> ProcessOutcome {
         let scratch = TemporaryDirectory("proc")
         let outPath = scratch.file("stdout"), errPath = scratch.file("stderr")
         for path in [outPath, errPath] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
@@ -31,6 +32,7 @@ public enum Processes {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let environment { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let outHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         process.standardOutput = outHandle
