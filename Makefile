@@ -49,13 +49,15 @@ run: release
 	scripts/run-demo.sh
 
 ## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
-## the MQTT latency run 7.
+## the MQTT latency run 7, the coordinator's stream run (100,000 nodes) about 10.
 bench: release
 	.build/release/ledger-bench
 	.build/release/modbus-bench
 	.build/release/mqtt-bench drain
 	.build/release/mqtt-bench latency
 	Benchmarks/footprint.sh
+	.build/release/ingest-bench storage
+	.build/release/ingest-bench stream
 
 clean:
 	rm -rf .build .build-static $(RUN_DIR)

@@ -114,6 +114,13 @@ let package = Package(
             path: "Benchmarks/mqtt-bench"
         ),
 
+        .executableTarget(
+            name: "ingest-bench",
+            dependencies: ["SCD", "Ledger", "MQTT", "Sodium", "GridCore", "TestSupport",
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/ingest-bench"
+        ),
+
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
             name: "ledger-append-loop",

@@ -18,7 +18,8 @@ public enum SignedNote {
 
         /// Parses `<name>+<8 hex digits of key id>+<base64(0x01 ‖ 32-byte key)>`.
         public init(parsing text: String) throws(CertificationError) {
-            let parts = text.split(separator: "+", omittingEmptySubsequences: false)
+            // The key's base64 may itself hold "+": only the first two separate fields.
+            let parts = text.split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
             guard parts.count == 3, parts[1].count == 8, let id = UInt32(parts[1], radix: 16),
                   let raw = try? Base64.decode(parts[2]), raw.count == 33, raw[0] == 0x01,
                   let key = try? PublicKey(bytes: raw[1...]) else {

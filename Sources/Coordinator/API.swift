@@ -65,6 +65,7 @@ struct BearerAuthentication: RouterMiddleware {
 public struct API: Sendable {
     let store: any SCDStore
     let log: CertificationLog
+    let readiness: Readiness
     let metrics: PrometheusCollectorRegistry
     let maxRequestBytes: Int
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
@@ -79,9 +80,11 @@ public struct API: Sendable {
     static let defaultPageSize = 100
     static let maximumPageSize = 1000
 
-    public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, maxRequestBytes: Int) {
+    public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, readiness: Readiness,
+                maxRequestBytes: Int) {
         self.store = store
         self.log = log
+        self.readiness = readiness
         self.metrics = metrics
         self.maxRequestBytes = maxRequestBytes
     }
@@ -89,6 +92,10 @@ public struct API: Sendable {
     public func router() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.get("/healthz") { _, _ in text("ok\n") }
+        router.get("/readyz") { _, _ in
+            guard readiness.isReady else { throw Problem(.serviceUnavailable, "the readings subscription is not acknowledged yet") }
+            return text("ready\n")
+        }
         router.get("/metrics") { _, _ in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"

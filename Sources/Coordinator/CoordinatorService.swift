@@ -26,10 +26,13 @@ public struct IngestService: Service {
     let metrics: IngestMetrics
     let store: any SCDStore
     let log: CertificationLog
+    let readiness: Readiness
     let logger: Logger
 
-    public init(config: CoordinatorConfig, store: any SCDStore, log: CertificationLog, metrics: IngestMetrics, logger: Logger) {
+    public init(config: CoordinatorConfig, store: any SCDStore, log: CertificationLog, metrics: IngestMetrics,
+                readiness: Readiness, logger: Logger) {
         self.config = config
+        self.readiness = readiness
         self.store = store
         self.log = log
         self.metrics = metrics
@@ -49,6 +52,7 @@ public struct IngestService: Service {
             continuation.yield(message)
         })
         try client.start()
+        readiness.track(client)
         logger.notice("ingest subscribed to \(config.mqtt.readingsSubscription) on \(config.mqtt.broker.host):\(config.mqtt.broker.port)")
         let ingest = ingest
         let metrics = metrics
@@ -96,12 +100,25 @@ public struct IngestService: Service {
             }
         } onGracefulShutdown: {
             // Stop taking messages, let the consumer drain what arrived, then commit it all.
+            readiness.track(nil)
             client.stop()
             continuation.finish()
         }
         try await ingest.commit()
         logger.notice("ingest stopped; everything received is committed")
     }
+}
+
+/// Whether the ingest's broker subscription is in place (`/readyz`): until the broker acknowledges
+/// it, readings published are not queued for this instance.
+public final class Readiness: Sendable {
+    private let client = Mutex<MQTTClient?>(nil)
+
+    public init() {}
+
+    func track(_ client: MQTTClient?) { self.client.withLock { $0 = client } }
+
+    public var isReady: Bool { client.withLock { $0?.isSubscribed ?? false } }
 }
 
 /// Messages handed over by libmosquitto's thread and not yet ingested.
@@ -121,8 +138,9 @@ public enum CoordinatorServer {
         let key = try CertificationLog.loadOrCreateKey(config.certification.signingKeyFile, logger: logger)
         let log = try CertificationLog(store: store, signer: key, origin: config.certification.origin)
         logger.notice("certification log \(log.origin), verifier key \(log.verifier.text)")
-        let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, logger: logger)
-        let api = API(store: store, log: log, metrics: registry, maxRequestBytes: config.maxRequestBytes)
+        let readiness = Readiness()
+        let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
+        let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes)
         let application = Application(
             router: api.router(),
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),

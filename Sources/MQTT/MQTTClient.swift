@@ -84,6 +84,8 @@ public final class MQTTClient: Sendable {
 
         let acks = Mutex(Acks())
         let connected = Atomic(false)
+        /// Subscriptions of the current connection the broker has acknowledged (SUBACK).
+        let subscribed = Atomic(0)
         let connections = Atomic(0)
         let connectionEvents = DispatchSemaphore(value: 0)
         let onMessage: (@Sendable (Message) -> Void)?
@@ -142,15 +144,21 @@ public final class MQTTClient: Sendable {
         mosquitto_connect_callback_set(handle) { handle, context, result in
             let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
             guard result == 0 else { return }
+            shared.subscribed.store(0, ordering: .releasing)
             for topic in shared.subscriptions { mosquitto_subscribe(handle, nil, topic, 1) }
             shared.connected.store(true, ordering: .releasing)
             shared.connections.add(1, ordering: .releasing)
             shared.onConnect?()
             shared.connectionEvents.signal()
         }
+        mosquitto_subscribe_callback_set(handle) { _, context, _, _, _ in
+            let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
+            shared.subscribed.add(1, ordering: .releasing)
+        }
         mosquitto_disconnect_callback_set(handle) { _, context, _ in
             let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
             shared.connected.store(false, ordering: .releasing)
+            shared.subscribed.store(0, ordering: .releasing)
             shared.connectionEvents.signal()
         }
         mosquitto_publish_callback_set(handle) { _, context, mid in
@@ -190,6 +198,12 @@ public final class MQTTClient: Sendable {
     }
 
     public var isConnected: Bool { shared.connected.load(ordering: .acquiring) }
+
+    /// Connected, and the broker acknowledged every subscription of this connection: messages
+    /// published from now on reach this client.
+    public var isSubscribed: Bool {
+        isConnected && shared.subscribed.load(ordering: .acquiring) >= shared.subscriptions.count
+    }
 
     /// How many times a connection was made: changes on every reconnect.
     public var connectionCount: Int { shared.connections.load(ordering: .acquiring) }

@@ -133,21 +133,26 @@ public final class PostgresStore: SCDStore {
 
     // MARK: Registry
 
-    public func addNode(_ node: NodeRecord) async throws {
+    public func addNodes(_ nodes: [NodeRecord]) async throws {
+        guard !nodes.isEmpty else { return }
         try await transaction { db in
-            try await db.query("INSERT INTO pods(id) VALUES (\(node.pod)) ON CONFLICT DO NOTHING", logger: logger)
             try await db.query("""
-                INSERT INTO nodes(id, pod, meter) VALUES (\(node.id), \(node.pod), \(node.meter))
+                INSERT INTO pods(id) SELECT DISTINCT p FROM unnest(\(nodes.map(\.pod))::text[]) AS p ON CONFLICT DO NOTHING
+                """, logger: self.logger)
+            try await db.query("""
+                INSERT INTO nodes(id, pod, meter)
+                SELECT * FROM unnest(\(nodes.map(\.id))::text[], \(nodes.map(\.pod))::text[], \(nodes.map(\.meter))::text[])
                 ON CONFLICT (id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
-                """, logger: logger)
-            // Oldest first, so the last given becomes the newest key.
-            for key in node.keys.reversed() {
-                try await db.query("""
-                    INSERT INTO node_keys(node, key, added)
-                    SELECT \(node.id), \(ByteBuffer(bytes: key.bytes)), coalesce(max(added), 0) + 1 FROM node_keys WHERE node = \(node.id)
-                    ON CONFLICT (node, key) DO NOTHING
-                    """, logger: logger)
-            }
+                """, logger: self.logger)
+            // Oldest first, so the last given becomes the newest key; `added` orders a node's keys.
+            let keys = nodes.flatMap { node in node.keys.reversed().enumerated().map { (node.id, $0.element, Int32($0.offset)) } }
+            try await db.query("""
+                INSERT INTO node_keys(node, key, added)
+                SELECT k.node, k.key, coalesce((SELECT max(added) FROM node_keys o WHERE o.node = k.node), 0) + 1 + k.position
+                FROM unnest(\(keys.map(\.0))::text[], \(keys.map { ByteBuffer(bytes: $0.1.bytes) })::bytea[],
+                  \(keys.map(\.2))::integer[]) AS k(node, key, position)
+                ON CONFLICT (node, key) DO NOTHING
+                """, logger: self.logger)
         }
     }
 

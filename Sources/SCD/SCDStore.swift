@@ -17,6 +17,10 @@ public struct IngestCommit: Sendable {
 }
 
 extension SCDStore {
+    public func addNode(_ node: NodeRecord) async throws {
+        try await addNodes([node])
+    }
+
     public func pods(aggregator: String?) async throws -> [PODRecord] {
         try await pods(aggregator: aggregator, after: nil, limit: Int(Int32.max))
     }
@@ -35,7 +39,8 @@ public struct RawStorageStats: Sendable, Equatable {
 /// scale); the same tests run against both.
 public protocol SCDStore: Sendable {
     // Registry
-    func addNode(_ node: NodeRecord) async throws
+    /// Registers nodes (and their PODs) in one transaction; a new key for a known node is a rotation.
+    func addNodes(_ nodes: [NodeRecord]) async throws
     func nodes() async throws -> [NodeRecord]
     func node(_ id: String) async throws -> NodeRecord?
     /// The nodes metering one POD (one, or more after a replacement).

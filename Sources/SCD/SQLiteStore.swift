@@ -26,21 +26,25 @@ public final class SQLiteStore: SCDStore {
 
     // MARK: Registry
 
-    public func addNode(_ node: NodeRecord) async throws {
+    public func addNodes(_ nodes: [NodeRecord]) async throws {
         try writer.withLock { db in
             try db.transaction {
-                try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)").bind(1, node.pod).run()
-                try db.prepare("""
+                let pod = try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)")
+                let node = try db.prepare("""
                     INSERT INTO nodes(id, pod, meter) VALUES (?, ?, ?)
                     ON CONFLICT(id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
-                    """).bind(1, node.id).bind(2, node.pod).bind(3, node.meter).run()
+                    """)
                 let key = try db.prepare("""
                     INSERT INTO node_keys(node, key, added) SELECT ?, ?, coalesce(max(added), 0) + 1 FROM node_keys WHERE node = ?
                     ON CONFLICT(node, key) DO NOTHING
                     """)
-                // Oldest first, so the last given becomes the newest key.
-                for publicKey in node.keys.reversed() {
-                    try key.bind(1, node.id).bind(2, blob: publicKey.bytes).bind(3, node.id).run()
+                for record in nodes {
+                    try pod.bind(1, record.pod).run()
+                    try node.bind(1, record.id).bind(2, record.pod).bind(3, record.meter).run()
+                    // Oldest first, so the last given becomes the newest key.
+                    for publicKey in record.keys.reversed() {
+                        try key.bind(1, record.id).bind(2, blob: publicKey.bytes).bind(3, record.id).run()
+                    }
                 }
             }
         }

@@ -8,7 +8,8 @@ public enum SodiumError: Error, Equatable, CustomStringConvertible {
     case inconsistentSecretKey
     case keyFile(path: String, problem: String)
     case secretFile(path: String, problem: String)
-    case randomSourceFailed
+    /// `sodium_malloc` refused: guarded, locked memory for secrets is exhausted (mlock limit, map count).
+    case secureMemoryExhausted
 
     public var description: String {
         switch self {
@@ -20,7 +21,7 @@ public enum SodiumError: Error, Equatable, CustomStringConvertible {
             return "secret key is corrupt: its public half does not match its seed"
         case .keyFile(let path, let problem): return "key file \(path): \(problem)"
         case .secretFile(let path, let problem): return "secret file \(path): \(problem)"
-        case .randomSourceFailed: return "the system random source failed"
+        case .secureMemoryExhausted: return "no guarded memory left for a secret key (sodium_malloc failed)"
         }
     }
 }

@@ -62,7 +62,7 @@ public final class SigningKey: Sendable, CustomStringConvertible {
 
     private init(filling fill: (UnsafeMutablePointer<UInt8>) throws(SodiumError) -> Void) throws(SodiumError) {
         ensureSodium()
-        guard let raw = sodium_malloc(Self.length) else { throw .randomSourceFailed }
+        guard let raw = sodium_malloc(Self.length) else { throw .secureMemoryExhausted }
         let secret = raw.bindMemory(to: UInt8.self, capacity: Self.length)
         do {
             try fill(secret)
@@ -84,9 +84,10 @@ public final class SigningKey: Sendable, CustomStringConvertible {
         sodium_mprotect_readonly(raw)
     }
 
-    /// A fresh key from the system's random source.
+    /// A fresh key from the system's random source. Each key holds guarded memory: a process
+    /// keeps a few, not tens of thousands (sodium_malloc would run out and this would trap).
     public static func generate() -> SigningKey {
-        // crypto_sign_keypair cannot fail once libsodium is initialised.
+        // crypto_sign_keypair cannot fail once libsodium is initialised; only sodium_malloc can.
         try! SigningKey { secret in
             var publicKey = [UInt8](repeating: 0, count: 32)
             crypto_sign_keypair(&publicKey, secret)

@@ -173,3 +173,12 @@ private func vector(_ name: String) throws -> [String: Any] {
         }
     }
 }
+
+@Suite struct VerifierKeyTests {
+    @Test func aVerifierKeyWhoseBase64HoldsAPlusParsesBack() throws {
+        var key = SigningKey.generate()
+        while !Base64.encode([0x01] + key.publicKey.bytes).contains("+") { key = SigningKey.generate() }
+        let verifier = try SignedNote.Verifier(name: "scd.example/log", key: key.publicKey)
+        #expect(try SignedNote.Verifier(parsing: verifier.text) == verifier)
+    }
+}

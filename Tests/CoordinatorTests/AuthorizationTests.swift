@@ -103,7 +103,7 @@ import TestSupport
             try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))
             tokens[caller] = token
         }
-        let api = API(store: store, log: log, metrics: PrometheusCollectorRegistry(), maxRequestBytes: 64 << 10)
+        let api = API(store: store, log: log, metrics: PrometheusCollectorRegistry(), readiness: Readiness(), maxRequestBytes: 64 << 10)
         return (Application(router: api.router()), tokens, folder)
     }
 

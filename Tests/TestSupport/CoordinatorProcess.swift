@@ -43,10 +43,11 @@ public final class CoordinatorProcess {
         try Processes.run(Paths.executable("coordinator"), arguments + ["--config", configPath])
     }
 
-    /// Starts `serve` and waits until the API answers.
+    /// Starts `serve` and waits until it is ready: the API answers and the broker acknowledged
+    /// the readings subscription (`/readyz`).
     public func start() throws {
         process = try RunningProcess(Paths.executable("coordinator"), ["serve", "--config", configPath], stderrPath: logPath)
-        let ready = waitUntil(timeoutSeconds: 60) { (try? get("/healthz").status) == 200 }
+        let ready = waitUntil(timeoutSeconds: 60) { (try? get("/readyz").status) == 200 }
         guard ready else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "coordinator did not start:\n\(log)"]) }
     }
 

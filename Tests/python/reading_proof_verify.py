@@ -53,7 +53,7 @@ def verify_inclusion(leaf_hash, index, size, proof, root):
 
 def open_note(note, verifier):
     """c2sp.org/signed-note with an Ed25519 verifier key NAME+HEXID+BASE64(0x01||key)."""
-    name, key_id_hex, key_b64 = verifier.split("+")
+    name, key_id_hex, key_b64 = verifier.split("+", 2)  # base64 may hold "+"
     raw = base64.b64decode(key_b64, validate=True)
     if len(raw) != 33 or raw[0] != 1:
         raise ValueError("verifier key is not an Ed25519 key")
