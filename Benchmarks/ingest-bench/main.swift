@@ -23,7 +23,9 @@ func argument(_ index: Int, _ fallback: Int) -> Int {
     CommandLine.arguments.count > index ? Int(CommandLine.arguments[index]) ?? fallback : fallback
 }
 let machine = "\(ProcessInfo.processInfo.activeProcessorCount)-core \((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
-let t0 = Timestamp(millisecondsSince1970: Timestamp.now().millisecondsSince1970 / 900_000 * 900_000 - 86_400_000)
+/// Readings start now in the stream (as live nodes publish), a day ago in the storage run.
+let t0 = mode == "stream" ? Timestamp.now()
+    : Timestamp(millisecondsSince1970: Timestamp.now().millisecondsSince1970 / 900_000 * 900_000 - 86_400_000)
 
 /// A three-phase meter's reading body as the Light Node writes it (about 320 bytes).
 func body(seq: UInt64, time: Timestamp, node: Int) -> [UInt8] {
@@ -114,21 +116,22 @@ func startBroker(_ folder: TemporaryDirectory) throws -> (Process, Int) {
     broker.arguments = ["-c", folder.file("mosquitto.conf")]
     broker.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
     broker.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    unblockTerminationSignals()  // the child inherits this thread's mask: let SIGTERM reach it
     try broker.run()
     guard waitUntil(timeoutSeconds: 30, { FreePort.isListening(port) }) else { fatalError("mosquitto did not start") }
     return (broker, port)
 }
 
 /// Publishes round after round, each round one message per node; paced spreads a round over 4 s.
-/// Returns when the last message is handed to libmosquitto (its monotonic time).
-func publish(_ messages: [[(topic: String, payload: [UInt8])]], port: Int, paced: Bool) throws -> UInt64 {
+/// Returns the client (stop it once everything is delivered: stopping drops what libmosquitto
+/// still queues) and when the last message was handed to libmosquitto (monotonic time).
+func publish(_ messages: [[(topic: String, payload: [UInt8])]], port: Int, paced: Bool) throws -> (MQTTClient, UInt64) {
     var options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "bench-fleet-\(getpid())")
     options.maxInflight = 1000
     let client = try MQTTClient(options: options)
     try client.start()
     guard client.waitForConnection(timeoutMs: 10_000) else { fatalError("publisher cannot connect") }
     let start = MonotonicClock.nanoseconds()
-    var last: MQTTClient.Acknowledgement?
     for (round, batch) in messages.enumerated() {
         for (index, message) in batch.enumerated() {
             if paced && index % 250 == 0 {
@@ -136,13 +139,10 @@ func publish(_ messages: [[(topic: String, payload: [UInt8])]], port: Int, paced
                 let now = MonotonicClock.nanoseconds()
                 if due > now { usleep(UInt32((due - now) / 1000)) }
             }
-            last = try client.publish(topic: message.topic, payload: message.payload)
+            _ = try client.publish(topic: message.topic, payload: message.payload)
         }
     }
-    let done = MonotonicClock.nanoseconds()
-    _ = last?.wait(timeoutMs: 600_000)
-    client.stop()
-    return done
+    return (client, MonotonicClock.nanoseconds())
 }
 
 /// CPU seconds (user + system) a process used so far.
@@ -179,14 +179,16 @@ func baselineRun(_ messages: [[(topic: String, payload: [UInt8])]], paced: Bool)
                      "-t", "$share/bench/lightnode/v1/+/readings"]
     sub.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
     sub.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    unblockTerminationSignals()
     try sub.run()
     // mosquitto_sub gives no readiness signal: half a second to subscribe (a benchmark, not a test).
     usleep(500_000)
     let start = MonotonicClock.nanoseconds()
     let cpuBefore = cpuSeconds(broker.processIdentifier)
-    let lastPublish = try publish(messages, port: port, paced: paced)
+    let (client, lastPublish) = try publish(messages, port: port, paced: paced)
     sub.waitUntilExit()
     let end = MonotonicClock.nanoseconds()
+    client.stop()
     return RunResult(seconds: Double(end - start) / 1e9, drain: Double(end - min(end, lastPublish)) / 1e9,
                      cpu: cpuSeconds(broker.processIdentifier) - cpuBefore + cpuSeconds(sub.processIdentifier),
                      peakMiB: residentMiB(sub.processIdentifier))
@@ -224,7 +226,11 @@ func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fl
     let cpuBefore = cpuSeconds(pid)
     let start = MonotonicClock.nanoseconds()
     let lastPublish = Mutex<UInt64>(0)
-    let publisher = Task.detached { lastPublish.withLock { $0 = (try? publish(messages, port: port, paced: paced)) ?? 0 } }
+    let publisher = Task.detached { () -> MQTTClient? in
+        guard let (client, last) = try? publish(messages, port: port, paced: paced) else { return nil }
+        lastPublish.withLock { $0 = last }
+        return client
+    }
     var result = RunResult(seconds: 0, drain: 0, cpu: 0, peakMiB: 0)
     while true {
         let text = String(decoding: try coordinator.get("/metrics").body, as: UTF8.self)
@@ -235,7 +241,7 @@ func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fl
         usleep(100_000)
     }
     let end = MonotonicClock.nanoseconds()
-    await publisher.value
+    await publisher.value?.stop()
     result.seconds = Double(end - start) / 1e9
     result.drain = Double(end - min(end, lastPublish.withLock { $0 })) / 1e9
     result.cpu = cpuSeconds(pid) - cpuBefore

@@ -51,12 +51,17 @@ public final class CoordinatorProcess {
         guard ready else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "coordinator did not start:\n\(log)"]) }
     }
 
+    /// SIGTERM, then the exit status; -9 (SIGKILL sent) if it has not exited within 60 s.
     @discardableResult
     public func stop() -> Int32 {
         guard let process else { return -1 }
-        process.kill(SIGTERM)
-        process.wait(timeoutSeconds: 60)
         self.process = nil
+        process.kill(SIGTERM)
+        guard process.wait(timeoutSeconds: 60) else {
+            process.kill(SIGKILL)
+            _ = process.wait(timeoutSeconds: 60)
+            return -9
+        }
         return process.process.terminationStatus
     }
 
