@@ -44,7 +44,12 @@ public enum LogTiles {
         let hashes = tile(TileID(stratum: stratum, index: first / width))
         let offset = Int(first % width)
         guard offset + (1 << rise) <= hashes.count else { return SHA256Digest.zero }  // the caller's tiles are short
-        var level = Array(hashes[offset..<(offset + (1 << rise))])
+        return fold(hashes[offset..<(offset + (1 << rise))])
+    }
+
+    /// The root of a complete subtree from its 2^k hashes one level below.
+    static func fold(_ hashes: ArraySlice<SHA256Digest>) -> SHA256Digest {
+        var level = Array(hashes)
         while level.count > 1 {
             level = stride(from: 0, to: level.count, by: 2).map { MerkleTree.nodeHash(level[$0], level[$0 + 1]) }
         }
@@ -111,12 +116,8 @@ public enum LogTiles {
                 writes[TileID(stratum: stratum, index: entries / width)] = partial[stratum]!
                 guard partial[stratum]!.count == Int(width) else { break }
                 // A full tile: its root is the next entry of the stratum above.
-                var level = partial[stratum]!
-                while level.count > 1 {
-                    level = stride(from: 0, to: level.count, by: 2).map { MerkleTree.nodeHash(level[$0], level[$0 + 1]) }
-                }
+                hash = LogTiles.fold(partial[stratum]![...])
                 partial[stratum] = []
-                hash = level[0]
                 entries /= width
                 stratum += 1
             }

@@ -204,7 +204,7 @@ public final class SQLiteStore: SCDStore {
             var hashes: [UInt64: SHA256Digest] = [:]
             let staged = try db.prepare("SELECT hash FROM raw_entries WHERE node = ? AND seq = ?")
             let block = try db.prepare("""
-                SELECT first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data FROM raw_blocks
+                SELECT \(Self.blockColumns) FROM raw_blocks
                 WHERE node = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
                 """)
             for seq in seqs where hashes[seq] == nil {
@@ -226,7 +226,8 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
-    static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
+    /// The columns `block(_:node:)` reads, in its order.
+    private static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
 
     private static func block(_ row: Statement, node: String) -> RawBlock {
         RawBlock(node: node, firstSeq: UInt64(row.int64(0)), count: Int(row.int64(1)),
@@ -441,7 +442,7 @@ public final class SQLiteStore: SCDStore {
         let (blocks, staged) = try reader.withLock { db in
             try db.transaction(immediate: false) {
                 let blockQuery = try db.prepare("""
-                    SELECT first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data FROM raw_blocks
+                    SELECT \(Self.blockColumns) FROM raw_blocks
                     WHERE node = ? AND t_first < ? AND t_last >= ? ORDER BY first_seq
                     """).bind(1, node).bind(2, to.millisecondsSince1970).bind(3, from.millisecondsSince1970)
                 var blocks: [RawBlock] = []

@@ -101,10 +101,8 @@ public final class AgentProcess {
     @discardableResult
     public func stop() -> (status: Int32, log: String) {
         guard let process else { return (-1, "") }
-        process.kill(SIGTERM)
-        process.wait(timeoutSeconds: 60)
         self.process = nil
-        return (process.process.terminationStatus, (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
+        return (process.stop(), (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
     }
 
     public func entries() throws -> [Entry] {

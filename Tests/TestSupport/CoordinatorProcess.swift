@@ -56,13 +56,7 @@ public final class CoordinatorProcess {
     public func stop() -> Int32 {
         guard let process else { return -1 }
         self.process = nil
-        process.kill(SIGTERM)
-        guard process.wait(timeoutSeconds: 60) else {
-            process.kill(SIGKILL)
-            _ = process.wait(timeoutSeconds: 60)
-            return -9
-        }
-        return process.process.terminationStatus
+        return process.stop()
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }

@@ -78,8 +78,7 @@ public final class MeterSimulatorProcess {
     }
 
     public func stop() {
-        process.kill(SIGTERM)
-        process.wait()
+        process.stop()
     }
 }
 
@@ -125,8 +124,7 @@ public final class BMSSimulatorProcess: @unchecked Sendable {
     }
 
     public func stop() {
-        process.kill(SIGTERM)
-        process.wait()
+        process.stop()
     }
 }
 
@@ -149,8 +147,7 @@ public final class PyModbusServer {
 
     /// SIGKILL: a third-party peer may have inherited a mask that blocks SIGTERM from the test runner.
     public func stop() {
-        process.kill(SIGKILL)
-        process.wait()
+        process.stop(SIGKILL)
     }
 }
 
@@ -173,8 +170,7 @@ public final class SerialLine {
 
     /// SIGKILL, as for every third-party peer (SIGTERM may be blocked in the inherited mask).
     public func stop() {
-        process.kill(SIGKILL)
-        process.wait()
+        process.stop(SIGKILL)
     }
 }
 

@@ -58,8 +58,7 @@ public final class PostgresServer {
 
     /// Fast shutdown (SIGINT): open sessions are ended, the cluster is left consistent.
     public func stop() {
-        process?.kill(SIGINT)
-        process?.wait()
+        process?.stop(SIGINT)
         process = nil
     }
 

@@ -114,6 +114,19 @@ public final class RunningProcess {
         Foundation.kill(process.processIdentifier, signal)
     }
 
+    /// Sends `signal`, then the exit status; -9 (SIGKILL sent) if it has not exited within
+    /// `timeoutSeconds`.
+    @discardableResult
+    public func stop(_ signal: Int32 = SIGTERM, timeoutSeconds: Int = 60) -> Int32 {
+        kill(signal)
+        guard wait(timeoutSeconds: timeoutSeconds) else {
+            kill(SIGKILL)
+            _ = wait(timeoutSeconds: timeoutSeconds)
+            return -9
+        }
+        return process.terminationStatus
+    }
+
     /// Waits for the child to end (after a kill, or on its own), with a deadline.
     @discardableResult
     public func wait(timeoutSeconds: Int = 60) -> Bool {
