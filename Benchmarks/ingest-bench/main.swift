@@ -1,14 +1,23 @@
 // The coordinator's ingest at scale, in one run (numbers for docs/benchmarks.md):
-//   stream [NODES] [ROUNDS]  NODES simulated Light Nodes (default 100,000) publishing one signed
+//   stream [NODES] [ROUNDS] [RUNS]
+//                            NODES simulated Light Nodes (default 100,000) publishing one signed
 //                            reading every 4 s for ROUNDS rounds (default 15) through Mosquitto:
 //                            the broker alone delivering to `mosquitto_sub > /dev/null`, then
 //                            `coordinator serve` on SQLite and on PostgreSQL; paced (25,000/s for
-//                            100,000 nodes) and as fast as the publisher goes
+//                            100,000 nodes) and as fast as the publisher goes. RUNS narrows this to
+//                            a comma-separated subset of paced, unpaced, broker, sqlite, postgres
+//                            (for profiling one configuration)
+//   store [NODES] [ROUNDS]   the SCD write path alone, in steady state: NODES nodes (default
+//                            100,000) each adding a reading a round, committed every 250 ms of
+//                            a simulated 4-s round, certified 32 s after arrival and sealed
+//                            every 64 readings, as the ingest does (default 80 rounds, so every
+//                            node seals a block); store time per reading on SQLite and PostgreSQL
 //   storage [NODES] [HOURS]  bytes per reading at rest after HOURS (default 24) of 4-s readings
 //                            of NODES nodes (default 40) in SQLite and PostgreSQL, and the p99 of a
 //                            24-hour raw measurement query through the HTTP API
 // Run: swift run -c release ingest-bench stream | storage
 import Foundation
+import Certification
 import GridCore
 import Ledger
 import Logging
@@ -270,10 +279,13 @@ case "stream":
     print("Machine: \(machine). \(nodes) nodes × \(rounds) rounds = \(nodes * rounds) signed readings in "
         + "\(bytes >> 20) MiB of messages (one reading a message, QoS 1), generated in \(format(seconds(since: generation))) s.\n")
     let total = Double(nodes * rounds)
-    for paced in [true, false] {
-        let baseline = try baselineRun(messages, paced: paced)
-        let sqlite = try await coordinatorRun(messages, fleet: fleet, backend: "sqlite", paced: paced)
-        let postgres = PostgresServer.available ? try await coordinatorRun(messages, fleet: fleet, backend: "postgres", paced: paced) : nil
+    let runs = Set((CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "paced,unpaced,broker,sqlite,postgres")
+        .split(separator: ",").map(String.init))
+    for paced in [true, false] where runs.contains(paced ? "paced" : "unpaced") {
+        let baseline = runs.contains("broker") ? try baselineRun(messages, paced: paced) : nil
+        let sqlite = runs.contains("sqlite") ? try await coordinatorRun(messages, fleet: fleet, backend: "sqlite", paced: paced) : nil
+        let postgres = runs.contains("postgres") && PostgresServer.available
+            ? try await coordinatorRun(messages, fleet: fleet, backend: "postgres", paced: paced) : nil
         print(paced ? "Paced: \(nodes) nodes every 4 s (\(Int(Double(nodes) / 4)) readings/s)\n"
                     : "Unpaced: the publisher as fast as it goes\n")
         print("| run | readings/s end to end | catch-up after the last publish | CPU s (coordinator or broker+sub) | peak RSS | max certification lag | max queue |")
@@ -282,11 +294,14 @@ case "stream":
             print("| \(name) | \(Int(total / r.seconds)) | \(format(r.drain, 2)) s | \(format(r.cpu)) | \(Int(r.peakMiB)) MiB | "
                 + "\(format(r.maxCertificationLag)) s | \(Int(r.maxQueue)) |")
         }
-        row("mosquitto_sub > /dev/null (broker alone)", baseline)
-        row("coordinator, SQLite", sqlite)
+        if let baseline { row("mosquitto_sub > /dev/null (broker alone)", baseline) }
+        if let sqlite { row("coordinator, SQLite", sqlite) }
         if let postgres { row("coordinator, PostgreSQL", postgres) }
-        print("\nRatio coordinator ÷ broker alone (readings/s): SQLite \(format(baseline.seconds / sqlite.seconds, 2))"
-            + (postgres.map { ", PostgreSQL \(format(baseline.seconds / $0.seconds, 2))" } ?? "") + "\n")
+        if let baseline {
+            print("\nRatio coordinator ÷ broker alone (readings/s):"
+                + (sqlite.map { " SQLite \(format(baseline.seconds / $0.seconds, 2))" } ?? "")
+                + (postgres.map { " PostgreSQL \(format(baseline.seconds / $0.seconds, 2))" } ?? "") + "\n")
+        }
     }
 
 case "storage":
@@ -373,8 +388,89 @@ case "storage":
     }
     print("\n" + storageQuery)
 
+case "store":
+    let nodes = argument(2, 100_000)
+    let rounds = argument(3, 80)
+    let runs = Set((CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "sqlite,postgres").split(separator: ",").map(String.init))
+    print("Machine: \(machine). The SCD write path alone: \(nodes) nodes × \(rounds) rounds = \(nodes * rounds) readings, "
+        + "16 commits a round, certification 32 s after arrival, sealing every 64 readings.\n")
+    print("| backend | readings/s of store time | store time per reading | commit | seal | CPU s (coordinator process) |")
+    print("|---|---|---|---|---|---|")
+    for backend in ["sqlite", "postgres"] where runs.contains(backend) && (backend == "sqlite" || PostgresServer.available) {
+        let folder = TemporaryDirectory("ingest-bench")
+        var postgres: PostgresServer?
+        let store: any SCDStore
+        if backend == "postgres" {
+            let server = try PostgresServer()
+            postgres = server
+            store = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: "bench", logger: Logger(label: "bench"))
+        } else {
+            store = try SQLiteStore(path: folder.file("scd.sqlite"))
+        }
+        // One key for the fleet: only each block's last entry needs a real signature.
+        let signer = SigningKey.generate()
+        try await store.addNodes((0..<nodes).map { NodeRecord(id: Fleet.id($0), pod: Fleet.pod($0), meter: "main", keys: [signer.publicKey]) })
+        var hasher = EntryHasher()
+        var last = [LedgerEntry?](repeating: nil, count: nodes)
+        var certifiedThrough = [UInt64](repeating: 0, count: nodes)
+        var sealedThrough = [UInt64](repeating: 0, count: nodes)
+        let unsigned = Signature(unchecked: [UInt8](repeating: 0, count: 64))
+        var commitNs: UInt64 = 0, sealNs: UInt64 = 0
+        let cpuBefore = cpuSeconds(getpid())
+        let slice = (nodes + 15) / 16
+        for round in 1...rounds {
+            let seq = UInt64(round)
+            for part in 0..<16 {
+                var commit = IngestCommit()
+                var touched: [Int] = []
+                for node in (part * slice)..<min(nodes, (part + 1) * slice) {
+                    let time = t0.adding(milliseconds: Int64(round - 1) * 4000 + Int64(part) * 250)
+                    let text = body(seq: seq, time: time, node: node)
+                    let prev = last[node]?.hash ?? .zero
+                    let hash = hasher.hash(seq: seq, prev: prev, body: text)
+                    let entry = LedgerEntry(seq: seq, body: text, prev: prev, hash: hash,
+                                            signature: seq % blockSize == 0 ? signer.sign(hash.bytes) : unsigned)
+                    last[node] = entry
+                    commit.entries.append(StagedEntry(node: Fleet.id(node), entry: entry, reading: try ReadingBody(parsing: text)))
+                    touched.append(node)
+                    // Certified 32 s (8 rounds) after the oldest uncertified entry arrived.
+                    if seq >= certifiedThrough[node] + 8 {
+                        commit.certified.append((Fleet.id(node), (certifiedThrough[node] + 1)...seq))
+                        certifiedThrough[node] = seq
+                    }
+                }
+                commit.chains = touched.map { node in
+                    let tip = last[node]!
+                    return ChainState(node: Fleet.id(node), segments: [NodeChain.Segment(
+                        first: 1, last: tip.seq, firstPrev: .zero, lastHash: tip.hash,
+                        certifiedThrough: certifiedThrough[node], lastSignature: tip.signature)], quarantine: nil)
+                }
+                var start = MonotonicClock.nanoseconds()
+                _ = try await store.commit(commit)
+                commitNs += MonotonicClock.nanoseconds() - start
+                // The ingest seals once a second.
+                guard part % 4 == 3 else { continue }
+                let requests = touched.compactMap { node -> SealRequest? in
+                    let boundary = certifiedThrough[node] / blockSize * blockSize
+                    guard boundary > sealedThrough[node] else { return nil }
+                    sealedThrough[node] = boundary
+                    return SealRequest(node: Fleet.id(node), through: boundary, keys: [signer.publicKey])
+                }
+                start = MonotonicClock.nanoseconds()
+                _ = try await store.seal(requests)
+                sealNs += MonotonicClock.nanoseconds() - start
+            }
+        }
+        let cpu = cpuSeconds(getpid()) - cpuBefore
+        let total = Double(nodes * rounds)
+        let storeSeconds = Double(commitNs + sealNs) / 1e9
+        print("| \(backend == "sqlite" ? "SQLite" : "PostgreSQL") | \(Int(total / storeSeconds)) | \(format(storeSeconds / total * 1e6)) µs | "
+            + "\(format(Double(commitNs) / 1e9)) s | \(format(Double(sealNs) / 1e9)) s | \(format(cpu)) |")
+        postgres?.stop()
+    }
+
 default:
-    print("usage: ingest-bench stream [NODES] [ROUNDS] | storage [NODES] [HOURS]")
+    print("usage: ingest-bench stream [NODES] [ROUNDS] [RUNS] | store [NODES] [ROUNDS] [RUNS] | storage [NODES] [HOURS]")
 }
 
 nonisolated(unsafe) var storageQuery = ""

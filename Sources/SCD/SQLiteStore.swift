@@ -17,6 +17,11 @@ public final class SQLiteStore: SCDStore {
         let writer = try Connection(path: path, mode: .readWriteCreate)
         writer.setBusyTimeout(milliseconds: 10_000)
         try writer.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+        // Each commit dirties a page per node that published (staged rows are clustered by node):
+        // checkpointing every 100,000 pages (400 MiB) writes a page rewritten by several commits
+        // back once, not once per commit (ingest-bench store: 39 → 32 µs a reading at 25,000
+        // nodes); the WAL file is cut back to 64 MiB after each checkpoint.
+        try writer.execute("PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 67108864")
         try SCDSchema.migrateSQLite(writer)
         let reader = try Connection(path: path, mode: .readOnly)
         reader.setBusyTimeout(milliseconds: 10_000)
