@@ -35,13 +35,34 @@ public struct ReadingsMessage: Sendable, Equatable {
         guard payload.count <= maxBytes else {
             throw Rejection(reason: .oversized, detail: "\(payload.count) bytes, limit \(maxBytes)")
         }
-        let value: JSONValue
+        // One pass over the JSON collecting the members; checking them comes after.
+        var node: String?, pod: String?
+        var list: [Fields]?
         do {
-            value = try JSONValue.parse(payload)
+            try payload.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+                var reader = JSONReader(buffer)
+                try reader.object { (reader: inout JSONReader, key: String) throws(JSONParseError) in
+                    switch key {
+                    case "node": node = try reader.optionalString()
+                    case "pod": pod = try reader.optionalString()
+                    case "entries":
+                        guard try reader.peek() == .array else { return try reader.skip() }
+                        var items: [Fields] = []
+                        try reader.array { (reader: inout JSONReader) throws(JSONParseError) in
+                            // Past the limit the rest is only checked to be JSON; the count refuses it.
+                            guard items.count < Self.maximumEntries else { items.append(Fields()); return try reader.skip() }
+                            items.append(try Fields(&reader))
+                        }
+                        list = items
+                    default: try reader.skip()
+                    }
+                }
+                try reader.end()
+            }
         } catch {
             throw Rejection(reason: .malformedJSON, detail: error.description)
         }
-        guard let node = value["node"]?.string, let pod = value["pod"]?.string, let list = value["entries"]?.array else {
+        guard let node, let pod, let list else {
             throw Rejection(reason: .malformedJSON, detail: "needs string \"node\", string \"pod\" and array \"entries\"")
         }
         // The topic is what the broker's ACL vouches for; the payload must agree with it.
@@ -54,7 +75,7 @@ public struct ReadingsMessage: Sendable, Equatable {
         var entries: [LedgerEntry] = []
         entries.reserveCapacity(list.count)
         for (index, item) in list.enumerated() {
-            let entry = try Self.entry(item, index: index)
+            let entry = try item.entry(index: index)
             if let previous = entries.last, entry.seq != previous.seq + 1 {
                 throw Rejection(reason: .malformedEntry, detail: "entries[\(index)].seq \(entry.seq) does not follow \(previous.seq)")
             }
@@ -65,21 +86,53 @@ public struct ReadingsMessage: Sendable, Equatable {
         self.entries = entries
     }
 
-    private static func entry(_ item: JSONValue, index: Int) throws(Rejection) -> LedgerEntry {
-        func fail(_ field: String, _ problem: String) -> Rejection {
-            Rejection(reason: .malformedEntry, detail: "entries[\(index)].\(field): \(problem)")
+    /// An entry's members as read, before they are checked.
+    private struct Fields {
+        var seq: UInt64?
+        var body: [UInt8]?
+        var prev: String?
+        var hash: String?
+        var sig: String?
+        var isObject = true
+
+        init() {}
+
+        init(_ reader: inout JSONReader) throws(JSONParseError) {
+            guard try reader.peek() == .object else {
+                isObject = false
+                try reader.skip()
+                return
+            }
+            try reader.object { (reader: inout JSONReader, key: String) throws(JSONParseError) in
+                switch key {
+                case "seq": seq = try reader.uint64()
+                case "body":
+                    if try reader.peek() == .string { body = try reader.stringBytes() } else { try reader.skip() }
+                case "prev": prev = try reader.optionalString()
+                case "hash": hash = try reader.optionalString()
+                case "sig": sig = try reader.optionalString()
+                default: try reader.skip()
+                }
+            }
         }
-        guard let seq = item["seq"]?.uint64, seq >= 1 else { throw fail("seq", "must be an integer ≥ 1") }
-        guard let body = item["body"]?.string else { throw fail("body", "must be a string") }
-        guard let prevText = item["prev"]?.string, prevText.utf8.count == 64, let prev = try? SHA256Digest(hex: prevText) else {
-            throw fail("prev", "must be 64 hex digits")
+
+        func entry(index: Int) throws(Rejection) -> LedgerEntry {
+            func fail(_ field: String, _ problem: String) -> Rejection {
+                Rejection(reason: .malformedEntry, detail: "entries[\(index)]\(field.isEmpty ? "" : ".")\(field): \(problem)")
+            }
+            guard isObject else { throw fail("", "must be an object") }
+            guard let seq, seq >= 1 else { throw fail("seq", "must be an integer ≥ 1") }
+            guard let body else { throw fail("body", "must be a string") }
+            guard let prev, prev.utf8.count == 64, let prevDigest = try? SHA256Digest(hex: prev) else {
+                throw fail("prev", "must be 64 hex digits")
+            }
+            guard let hash, hash.utf8.count == 64, let hashDigest = try? SHA256Digest(hex: hash) else {
+                throw fail("hash", "must be 64 hex digits")
+            }
+            guard let sig, let signature = try? Signature(base64: sig) else {
+                throw fail("sig", "must be the base64 of 64 bytes")
+            }
+            return LedgerEntry(seq: seq, body: body, prev: prevDigest, hash: hashDigest, signature: signature)
         }
-        guard let hashText = item["hash"]?.string, hashText.utf8.count == 64, let hash = try? SHA256Digest(hex: hashText) else {
-            throw fail("hash", "must be 64 hex digits")
-        }
-        guard let sigText = item["sig"]?.string, let signature = try? Signature(base64: sigText) else {
-            throw fail("sig", "must be the base64 of 64 bytes")
-        }
-        return LedgerEntry(seq: seq, body: Array(body.utf8), prev: prev, hash: hash, signature: signature)
     }
 }

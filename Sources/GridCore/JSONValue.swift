@@ -47,15 +47,34 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 16) throws(JSONParseError) -> JSONValue {
-        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
-            return try parser.document()
-        }
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONParseError) in try parse(buffer, maxDepth: maxDepth) }
     }
 
     public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int = 16) throws(JSONParseError) -> JSONValue {
-        var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
-        return try parser.document()
+        var reader = JSONReader(buffer, maxDepth: maxDepth)
+        let value = try reader.value()
+        try reader.end()
+        return value
+    }
+}
+
+extension JSONReader {
+    /// The next value as a tree.
+    public mutating func value() throws(JSONParseError) -> JSONValue {
+        switch try peek() {
+        case .object:
+            var members: [String: JSONValue] = [:]
+            try object { (reader: inout JSONReader, key: String) throws(JSONParseError) in members[key] = try reader.value() }
+            return .object(members)
+        case .array:
+            var values: [JSONValue] = []
+            try array { (reader: inout JSONReader) throws(JSONParseError) in values.append(try reader.value()) }
+            return .array(values)
+        case .string: return .string(try string())
+        case .number: return .number(try numberText())
+        case .bool: return .bool(try bool())
+        case .null: try null(); return .null
+        }
     }
 }
 
@@ -71,24 +90,29 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
-private struct JSONParser {
+/// A strict pull parser over JSON text (RFC 8259) with the rules of `JSONValue.parse`: for hot
+/// paths that want a few members without building a tree (ingest parses every reading). Objects
+/// reject duplicate member names; nesting is bounded; `end()` rejects trailing bytes.
+public struct JSONReader {
+    public enum Kind { case object, array, string, number, bool, null }
+
     let bytes: UnsafeBufferPointer<UInt8>
     let maxDepth: Int
+    var depth = 0
     var index = 0
 
-    init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    public init(_ bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int = 16) {
         self.bytes = bytes
         self.maxDepth = maxDepth
     }
 
-    mutating func document() throws(JSONParseError) -> JSONValue {
-        let value = try self.value(depth: 0)
+    func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index) }
+
+    /// Only whitespace may follow the value read.
+    public mutating func end() throws(JSONParseError) {
         skipWhitespace()
         guard index == bytes.count else { throw fail("trailing bytes after the JSON value") }
-        return value
     }
-
-    func fail(_ reason: String) -> JSONParseError { JSONParseError(reason: reason, offset: index) }
 
     mutating func skipWhitespace() {
         while index < bytes.count {
@@ -99,71 +123,160 @@ private struct JSONParser {
         }
     }
 
-    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// The kind of the next value, without consuming it.
+    public mutating func peek() throws(JSONParseError) -> Kind {
         skipWhitespace()
         guard index < bytes.count else { throw fail("unexpected end of input") }
         switch bytes[index] {
-        case UInt8(ascii: "{"): return try object(depth: depth + 1)
-        case UInt8(ascii: "["): return try array(depth: depth + 1)
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+        case UInt8(ascii: "{"): return .object
+        case UInt8(ascii: "["): return .array
+        case UInt8(ascii: "\""): return .string
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return .bool
+        case UInt8(ascii: "n"): return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number
         default: throw fail("unexpected character")
         }
     }
 
+    /// Reads and checks the next value, whatever it is.
+    public mutating func skip() throws(JSONParseError) {
+        switch try peek() {
+        case .object: try object { (reader: inout JSONReader, _: String) throws(JSONParseError) in try reader.skip() }
+        case .array: try array { (reader: inout JSONReader) throws(JSONParseError) in try reader.skip() }
+        case .string: try scanString { _ in }
+        case .number: _ = try numberRange()
+        case .bool: _ = try bool()
+        case .null: try null()
+        }
+    }
+
+    public mutating func bool() throws(JSONParseError) -> Bool {
+        if try peek() == .bool, bytes[index] == UInt8(ascii: "t") { try literal("true"); return true }
+        try literal("false")
+        return false
+    }
+
+    public mutating func null() throws(JSONParseError) { try literal("null") }
+
     mutating func literal(_ word: StaticString) throws(JSONParseError) {
+        skipWhitespace()
         let count = word.utf8CodeUnitCount
         guard index + count <= bytes.count,
               (0..<count).allSatisfy({ bytes[index + $0] == word.utf8Start[$0] }) else { throw fail("invalid literal") }
         index += count
     }
 
-    mutating func object(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// Calls `member` for each member of the next value, which must be an object; `member` must
+    /// read the member's value.
+    public mutating func object(_ member: (inout JSONReader, String) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        guard try peek() == .object else { throw fail("expected an object") }
+        depth += 1
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         index += 1
-        var members: [String: JSONValue] = [:]
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
+        // Few members in practice: a list is cheaper than a set until it grows.
+        var seen: [String] = []
+        var seenSet: Set<String> = []
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try string()
+            if seen.count < 16 {
+                guard !seen.contains(key) else { throw fail("duplicate member \"\(key)\"") }
+                seen.append(key)
+                if seen.count == 16 { seenSet = Set(seen) }
+            } else {
+                guard seenSet.insert(key).inserted else { throw fail("duplicate member \"\(key)\"") }
+            }
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
-            let member = try value(depth: depth)
-            guard members.updateValue(member, forKey: key) == nil else { throw fail("duplicate member \"\(key)\"") }
+            let before = index
+            try member(&self, key)
+            guard index > before else { throw fail("member \"\(key)\" has no value") }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; depth -= 1; return }
             throw fail("expected ',' or '}'")
         }
     }
 
-    mutating func array(depth: Int) throws(JSONParseError) -> JSONValue {
+    /// Calls `element` for each element of the next value, which must be an array; `element`
+    /// must read the element.
+    public mutating func array(_ element: (inout JSONReader) throws(JSONParseError) -> Void) throws(JSONParseError) {
+        guard try peek() == .array else { throw fail("expected an array") }
+        depth += 1
         guard depth <= maxDepth else { throw fail("nesting deeper than \(maxDepth)") }
         index += 1
-        var values: [JSONValue] = []
         skipWhitespace()
-        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; depth -= 1; return }
         while true {
-            values.append(try value(depth: depth))
+            let before = index
+            try element(&self)
+            guard index > before else { throw fail("array element has no value") }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-            if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(values) }
+            if bytes[index] == UInt8(ascii: "]") { index += 1; depth -= 1; return }
             throw fail("expected ',' or ']'")
         }
     }
 
-    mutating func number() throws(JSONParseError) -> String {
+    /// The literal text of the next value, which must be a number.
+    public mutating func numberText() throws(JSONParseError) -> String {
+        let range = try numberRange()
+        return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    }
+
+    /// The next value as a Double; nil when it is not a number (the value is still read).
+    public mutating func double() throws(JSONParseError) -> Double? {
+        guard try peek() == .number else { try skip(); return nil }
+        return Double(try numberText())
+    }
+
+    /// The next value as a non-negative integer without fraction or exponent; nil otherwise (the
+    /// value is still read).
+    public mutating func uint64() throws(JSONParseError) -> UInt64? {
+        guard try peek() == .number else { try skip(); return nil }
+        let range = try numberRange()
+        var value: UInt64 = 0
+        for byte in bytes[range] {
+            guard byte &- 0x30 < 10 else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times.addingReportingOverflow(UInt64(byte - 0x30))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return value
+    }
+
+    /// The next value as a String; nil when it is not a string (the value is still read).
+    public mutating func optionalString() throws(JSONParseError) -> String? {
+        guard try peek() == .string else { try skip(); return nil }
+        return try string()
+    }
+
+    /// The next value, which must be a string, as its UTF-8 bytes (escapes resolved, validated).
+    public mutating func stringBytes() throws(JSONParseError) -> [UInt8] {
+        var out: [UInt8] = []
+        try scanString { out = Array($0) }
+        return out
+    }
+
+    /// The next value, which must be a string.
+    public mutating func string() throws(JSONParseError) -> String {
+        var text = ""
+        try scanString { text = String(decoding: $0, as: UTF8.self) }
+        return text
+    }
+
+    mutating func numberRange() throws(JSONParseError) -> Range<Int> {
+        guard try peek() == .number else { throw fail("expected a number") }
         let start = index
         if bytes[index] == UInt8(ascii: "-") { index += 1 }
-        func digits(_ parser: inout JSONParser) -> Int {
+        func digits(_ parser: inout JSONReader) -> Int {
             let from = parser.index
             while parser.index < parser.bytes.count, parser.bytes[parser.index] &- 0x30 < 10 { parser.index += 1 }
             return parser.index - from
@@ -183,10 +296,13 @@ private struct JSONParser {
             if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard digits(&self) > 0 else { throw fail("invalid number") }
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+        return start..<index
     }
 
-    mutating func string() throws(JSONParseError) -> String {
+    /// Reads the next value, which must be a string, and hands `use` its validated UTF-8 bytes
+    /// (a view into the input when there are no escapes).
+    mutating func scanString(_ use: (UnsafeBufferPointer<UInt8>) -> Void) throws(JSONParseError) {
+        guard try peek() == .string else { throw fail("expected a string") }
         index += 1
         let start = index
         // Fast path: no escapes.
@@ -194,9 +310,10 @@ private struct JSONParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                guard Self.isValidUTF8(slice) else { throw fail("invalid UTF-8 in a string") }
                 index += 1
-                guard let text = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return text
+                use(slice)
+                return
             }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw fail("control character in a string") }
@@ -207,9 +324,10 @@ private struct JSONParser {
             let byte = bytes[index]
             switch byte {
             case UInt8(ascii: "\""):
+                guard scalars.withUnsafeBufferPointer(Self.isValidUTF8) else { throw fail("invalid UTF-8 in a string") }
                 index += 1
-                guard let text = String(validating: scalars, as: UTF8.self) else { throw fail("invalid UTF-8 in a string") }
-                return text
+                scalars.withUnsafeBufferPointer(use)
+                return
             case UInt8(ascii: "\\"):
                 index += 1
                 guard index < bytes.count else { throw fail("unexpected end of input") }
@@ -245,6 +363,12 @@ private struct JSONParser {
             }
         }
         throw fail("unterminated string")
+    }
+
+    static func isValidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // ASCII (nearly all of the platform's text) needs no decoder.
+        if bytes.allSatisfy({ $0 < 0x80 }) { return true }
+        return String(validating: bytes, as: UTF8.self) != nil
     }
 
     mutating func hex4() throws(JSONParseError) -> UInt32 {

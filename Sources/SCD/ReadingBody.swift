@@ -25,20 +25,43 @@ public struct ReadingBody: Sendable, Equatable {
     /// Parses a body (contract v1: a JSON object with `t` and `k`); the error says what is wrong,
     /// and the caller drops the message as `malformed_body`.
     public init(parsing body: [UInt8]) throws(JSONParseError) {
-        let value = try JSONValue.parse(body)
-        guard case .object(let members) = value else { throw JSONParseError(reason: "body is not a JSON object", offset: 0) }
-        guard let text = members["t"]?.string, let time = Timestamp(rfc3339: text) else {
+        var time: String?, kind: String?, meter: String?, quality: String?
+        var power: Double?, energyImport: Double?, energyExport: Double?
+        try body.withUnsafeBufferPointer { buffer throws(JSONParseError) in
+            var reader = JSONReader(buffer)
+            guard try reader.peek() == .object else { throw JSONParseError(reason: "body is not a JSON object", offset: 0) }
+            try reader.object { (reader: inout JSONReader, key: String) throws(JSONParseError) in
+                switch key {
+                case "t": time = try reader.optionalString()
+                case "k": kind = try reader.optionalString()
+                case "m": meter = try reader.optionalString()
+                case "q": quality = try reader.optionalString()
+                case "v" where try reader.peek() == .object:
+                    try reader.object { (reader: inout JSONReader, name: String) throws(JSONParseError) in
+                        switch name {
+                        case "active_power": power = try reader.double()
+                        case "energy_import": energyImport = try reader.double()
+                        case "energy_export": energyExport = try reader.double()
+                        default: try reader.skip()
+                        }
+                    }
+                default: try reader.skip()
+                }
+            }
+            try reader.end()
+        }
+        guard let text = time, let parsed = Timestamp(rfc3339: text) else {
             throw JSONParseError(reason: "body has no valid \"t\"", offset: 0)
         }
-        guard let kind = members["k"]?.string else { throw JSONParseError(reason: "body has no \"k\"", offset: 0) }
-        self.init(time: time, kind: kind)
+        guard let kind else { throw JSONParseError(reason: "body has no \"k\"", offset: 0) }
+        self.init(time: parsed, kind: kind)
         guard kind == "reading" else { return }
-        meter = members["m"]?.string
-        good = members["q"]?.string == "good"
-        if good, let values = members["v"]?.object {
-            activePower = values["active_power"]?.double
-            energyImport = values["energy_import"]?.double
-            energyExport = values["energy_export"]?.double
+        self.meter = meter
+        good = quality == "good"
+        if good {
+            activePower = power
+            self.energyImport = energyImport
+            self.energyExport = energyExport
         }
     }
 }
