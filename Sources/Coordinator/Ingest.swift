@@ -24,6 +24,8 @@ public actor Ingest {
     private var uncertified: Set<String> = []
     /// Per node: seqs below this are sealed (or were not certified when last sealed).
     private var sealBoundary: [String: UInt64] = [:]
+    /// Nodes whose certification advanced since the last sealing pass (only they can seal more).
+    private var certifiedSinceSeal: Set<String> = []
     private var dirtyQuarters: [String: Set<Int64>] = [:]
     private var provisionalQuarters: [String: Set<Int64>] = [:]
 
@@ -48,6 +50,8 @@ public actor Ingest {
                                   quarantine: state.quarantine, now: now)
             chains[state.node] = chain
             if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(state.node) }
+            // Certified entries may wait in staging from the last run.
+            if chain.segments.contains(where: { $0.certifiedThrough > 0 }) { certifiedSinceSeal.insert(state.node) }
         }
         metrics.quarantined.set(Int64(chains.values.count { $0.quarantine != nil }))
     }
@@ -144,6 +148,7 @@ public actor Ingest {
         }
         let linked = chain.takeCertifiedByLinking()
         pending.certified.append(contentsOf: linked.map { (message.node, $0) })
+        if !linked.isEmpty { certifiedSinceSeal.insert(message.node) }
         if let quarantine = chain.quarantine, chains[message.node]?.quarantine == nil {
             quarantineNode(message.node, reason: quarantine)
         }
@@ -218,6 +223,7 @@ public actor Ingest {
             }
             if !ranges.isEmpty {
                 touched.insert(node)
+                certifiedSinceSeal.insert(node)
                 if let provisional = provisionalQuarters.removeValue(forKey: node) {
                     dirtyQuarters[node, default: []].formUnion(provisional)
                 }
@@ -229,13 +235,15 @@ public actor Ingest {
         }
         try await commit()
         var requests: [SealRequest] = []
-        for (node, chain) in chains where chain.quarantine == nil {
-            guard let keys = registry[node]?.keys, let through = chain.segments.map(\.certifiedThrough).max() else { continue }
+        for node in certifiedSinceSeal {
+            guard let chain = chains[node], chain.quarantine == nil, let keys = registry[node]?.keys,
+                  let through = chain.segments.map(\.certifiedThrough).max() else { continue }
             let boundary = through / blockSize * blockSize
             guard boundary > sealBoundary[node] ?? 0 else { continue }
             requests.append(SealRequest(node: node, through: boundary, keys: keys))
         }
         let outcome = try await store.seal(requests)
+        certifiedSinceSeal = []
         for request in requests { sealBoundary[request.node] = request.through }
         metrics.logLeaves.increment(by: Int64(outcome.leaves))
         for (node, reason) in outcome.forks { storeFoundFork(node, reason: reason) }

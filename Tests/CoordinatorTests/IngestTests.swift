@@ -1,3 +1,4 @@
+import Certification
 @testable import Coordinator
 import GridCore
 import Ledger
@@ -204,5 +205,25 @@ import TestSupport
         try await ingest.certify(now: Timestamp.now().adding(milliseconds: 60_000))
         let stored = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: .now())
         #expect(stored.map(\.seq) == Array(1...30) && stored.allSatisfy(\.certified))
+    }
+
+    /// Entries certified before a stop but not sealed yet are sealed after the restart, with no new data.
+    @Test func certifiedEntriesStagedBeforeARestartAreSealedAfterIt() async throws {
+        let key = SigningKey.generate()
+        let entries = Self.chain(70, key: key)
+        let rig = try await Rig()
+        try await rig.register("ln-1", pod: "POD-1", key: key)
+        var commit = IngestCommit()
+        commit.entries = try entries.map { StagedEntry(node: "ln-1", entry: $0, reading: try ReadingBody(parsing: $0.body)) }
+        commit.certified = [("ln-1", 1...70)]
+        commit.chains = [ChainState(node: "ln-1", segments: [NodeChain.Segment(
+            first: 1, last: 70, firstPrev: .zero, lastHash: entries[69].hash, certifiedThrough: 70,
+            lastSignature: entries[69].signature)], quarantine: nil)]
+        _ = try await rig.store.commit(commit)
+        #expect(try await rig.store.rawStorageStats().blockEntries == 0)
+        try await rig.ingest.restore(now: .now())
+        try await rig.ingest.certify(now: .now())
+        let stats = try await rig.store.rawStorageStats()
+        #expect(stats.blockEntries == 64 && stats.stagedEntries == 6)
     }
 }
