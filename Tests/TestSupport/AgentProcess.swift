@@ -92,9 +92,9 @@ public final class AgentProcess {
         try Processes.run(Paths.executable("lightnode"), [name, "--config", configPath])
     }
 
-    public func start(logLevel: String = "info") throws {
+    public func start(logLevel: String = "info", environment: [String: String] = [:]) throws {
         process = try RunningProcess(Paths.executable("lightnode"), ["run", "--config", configPath, "--log-level", logLevel],
-                                     stderrPath: stderrPath)
+                                     stderrPath: stderrPath, environment: environment)
     }
 
     /// Stops it with SIGTERM; returns its exit status and log.

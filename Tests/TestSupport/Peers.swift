@@ -53,9 +53,9 @@ public final class MeterSimulatorProcess {
     /// The TCP port it listens on (nil in RTU mode).
     public let port: Int?
 
-    public init(map: String, arguments: [String] = [], port: Int = 0) throws {
+    public init(map: String, arguments: [String] = [], port: Int = 0, environment: [String: String] = [:]) throws {
         process = try RunningProcess(Paths.executable("meter-sim"), ["--map", map] + arguments
-            + (arguments.contains("--rtu") ? [] : ["--listen", "127.0.0.1:\(port)"]))
+            + (arguments.contains("--rtu") ? [] : ["--listen", "127.0.0.1:\(port)"]), environment: environment)
         guard let ready = process.readLine(), ready.hasPrefix("listening ") else {
             throw ProcessError.timedOut("meter-sim did not start", seconds: 0)
         }
