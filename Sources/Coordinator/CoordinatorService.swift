@@ -104,7 +104,7 @@ public struct IngestService: Service {
             client.stop()
             continuation.finish()
         }
-        try await ingest.commit()
+        try await ingest.commit(persistingEveryChain: true)
         logger.notice("ingest stopped; everything received is committed")
     }
 }

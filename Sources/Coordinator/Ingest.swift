@@ -20,7 +20,12 @@ public actor Ingest {
     private var chains: [String: NodeChain] = [:]
     private var pending = IngestCommit()
     private var pendingHashes: [String: [UInt64: SHA256Digest]] = [:]
+    /// Nodes whose chain state the next commit persists (certification advanced, quarantine).
     private var touched: Set<String> = []
+    /// Nodes whose chain moved on since their state was last persisted: persisted at a clean stop,
+    /// caught up from their staged entries after a crash (writing every node's state on every
+    /// commit would cost a row rewrite per reading).
+    private var unpersisted: Set<String> = []
     private var uncertified: Set<String> = []
     /// Per node: seqs below this are sealed (or were not certified when last sealed).
     private var sealBoundary: [String: UInt64] = [:]
@@ -41,19 +46,65 @@ public actor Ingest {
         self.logger = logger
     }
 
-    /// Loads the registry and every node's chain state.
+    /// Loads the registry and every node's chain state, then brings each chain up to date with
+    /// the entries staged after its state was persisted.
     public func restore(now: Timestamp) async throws {
         try await reloadRegistry()
         for state in try await store.chainStates() {
             guard let node = registry[state.node] else { continue }
-            let chain = NodeChain(node: state.node, keys: node.keys, segments: state.segments,
-                                  quarantine: state.quarantine, now: now)
-            chains[state.node] = chain
-            if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(state.node) }
+            chains[state.node] = NodeChain(node: state.node, keys: node.keys, segments: state.segments,
+                                           quarantine: state.quarantine, now: now)
+        }
+        let active = chains.filter { $0.value.quarantine == nil }.map { (node: $0.key, seq: $0.value.segments.first?.last ?? 0) }
+        // A batch of nodes at a time bounds what is held in memory.
+        for start in stride(from: 0, to: active.count, by: 1000) {
+            let staged = try await store.stagedEntries(after: Array(active[start..<min(active.count, start + 1000)]))
+            var index = 0
+            while index < staged.count {
+                let node = staged[index].node
+                var entries: [LedgerEntry] = []
+                while index < staged.count, staged[index].node == node {
+                    entries.append(staged[index].entry)
+                    index += 1
+                }
+                replay(node, entries, now: now)
+            }
+        }
+        for (node, chain) in chains where chain.quarantine == nil {
+            if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(node) }
             // Certified entries may wait in staging from the last run.
-            if chain.segments.contains(where: { $0.certifiedThrough > 0 }) { certifiedSinceSeal.insert(state.node) }
+            if chain.segments.contains(where: { $0.certifiedThrough > 0 }) { certifiedSinceSeal.insert(node) }
         }
         metrics.quarantined.set(Int64(chains.values.count { $0.quarantine != nil }))
+    }
+
+    /// Feeds a node's chain the entries it held when the process stopped without persisting it.
+    private func replay(_ node: String, _ entries: [LedgerEntry], now: Timestamp) {
+        guard var chain = chains[node], let meter = registry[node]?.meter else { return }
+        let held = Dictionary(entries.map { ($0.seq, $0.hash) }, uniquingKeysWith: { first, _ in first })
+        var runs: [[LedgerEntry]] = []
+        for entry in entries {
+            if let last = runs.last?.last, last.seq + 1 == entry.seq { runs[runs.count - 1].append(entry) } else { runs.append([entry]) }
+        }
+        var replayed = 0
+        for run in runs where chain.quarantine == nil {
+            for (entry, verdict) in zip(run, chain.receive(run, now: now) { held[$0] }) where verdict == .stored {
+                replayed += 1
+                // Its measure may not have been computed before the stop.
+                if let reading = try? ReadingBody(parsing: entry.body), reading.kind == "reading", reading.meter == meter {
+                    let quarter = QuarterHours.start(of: reading.time).millisecondsSince1970
+                    dirtyQuarters[node, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
+                }
+            }
+        }
+        let linked = chain.takeCertifiedByLinking()
+        pending.certified.append(contentsOf: linked.map { (node, $0) })
+        chains[node] = chain
+        if let quarantine = chain.quarantine {
+            quarantineNode(node, reason: quarantine)
+        } else if replayed > 0 {
+            touched.insert(node)
+        }
     }
 
     /// Picks up nodes added or re-keyed since (`coordinator node add` writes the store directly).
@@ -148,12 +199,15 @@ public actor Ingest {
         }
         let linked = chain.takeCertifiedByLinking()
         pending.certified.append(contentsOf: linked.map { (message.node, $0) })
-        if !linked.isEmpty { certifiedSinceSeal.insert(message.node) }
+        if !linked.isEmpty {
+            certifiedSinceSeal.insert(message.node)
+            touched.insert(message.node)
+        }
         if let quarantine = chain.quarantine, chains[message.node]?.quarantine == nil {
             quarantineNode(message.node, reason: quarantine)
         }
         chains[message.node] = chain
-        touched.insert(message.node)
+        unpersisted.insert(message.node)
         if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(message.node) }
     }
 
@@ -170,6 +224,7 @@ public actor Ingest {
     private func quarantineNode(_ node: String, reason: String) {
         logger.critical("ALERT node \(node) quarantined: \(reason); its uncertified entries are discarded")
         pending.quarantined.append((node, reason))
+        touched.insert(node)
         metrics.quarantined.increment()
         // Entries of this node not yet written are uncertified by definition: never stored.
         pending.entries.removeAll { $0.node == node }
@@ -181,8 +236,10 @@ public actor Ingest {
         logger.warning("dropped \(count) entr\(count == 1 ? "y" : "ies") from \(topic): \(rejection.reason.rawValue): \(rejection.detail)")
     }
 
-    /// Writes what was accepted since the last commit (one transaction).
-    public func commit() async throws {
+    /// Writes what was accepted since the last commit (one transaction); `persistingEveryChain`
+    /// (at a clean stop) also writes the state of every chain that moved on.
+    public func commit(persistingEveryChain: Bool = false) async throws {
+        if persistingEveryChain { touched.formUnion(unpersisted) }
         guard !pending.isEmpty || !touched.isEmpty else { return }
         var batch = pending
         batch.chains = touched.compactMap { node in
@@ -190,6 +247,7 @@ public actor Ingest {
         }
         pending = IngestCommit()
         pendingHashes = [:]
+        unpersisted.subtract(touched)
         touched = []
         let conflicts: [HeldConflict]
         do {
@@ -200,6 +258,7 @@ public actor Ingest {
             pending.certified.insert(contentsOf: batch.certified, at: 0)
             pending.quarantined.insert(contentsOf: batch.quarantined, at: 0)
             touched.formUnion(batch.chains.map(\.node))
+            unpersisted.formUnion(batch.chains.map(\.node))
             throw error
         }
         metrics.committed.increment(by: Int64(batch.entries.count - conflicts.count))

@@ -286,6 +286,21 @@ public final class PostgresStore: SCDStore {
         return Array(states.values)
     }
 
+    public func stagedEntries(after: [(node: String, seq: UInt64)]) async throws -> [(node: String, entry: LedgerEntry)] {
+        guard !after.isEmpty else { return [] }
+        var found: [(node: String, entry: LedgerEntry)] = []
+        for try await row in try await query("""
+            SELECT e.node, e.seq, e.body, e.prev, e.hash, e.sig FROM raw_entries e
+            JOIN unnest(\(after.map(\.node))::text[], \(after.map { Int64($0.seq) })::bigint[]) AS a(node, after)
+              ON e.node = a.node AND e.seq > a.after
+            ORDER BY e.node, e.seq
+            """, logger: logger).decode((String, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer).self) {
+            found.append((row.0, LedgerEntry(seq: UInt64(row.1), body: row.2.bytes, prev: SHA256Digest(unchecked: row.3.bytes),
+                                             hash: SHA256Digest(unchecked: row.4.bytes), signature: Signature(unchecked: row.5.bytes))))
+        }
+        return found
+    }
+
     public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
         var hashes: [UInt64: SHA256Digest] = [:]
         let wanted = seqs.map { Int64($0) }

@@ -62,7 +62,12 @@ public protocol SCDStore: Sendable {
     func baseline(pod: String, day: String) async throws -> Baseline?
 
     // Ingest
+    /// Each node's chain state as last persisted (the ingest persists it lazily: when
+    /// certification advances, on quarantine and at a clean stop).
     func chainStates() async throws -> [ChainState]
+    /// Staged entries of each node with seq above its given bound, ascending by node and seq:
+    /// what a lazily persisted chain state does not cover yet.
+    func stagedEntries(after: [(node: String, seq: UInt64)]) async throws -> [(node: String, entry: LedgerEntry)]
     /// Hashes of held entries of `node` among `seqs` (staged or sealed).
     func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest]
     /// Writes one ingest transaction. Returns the entries another writer (a second coordinator

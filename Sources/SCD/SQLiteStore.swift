@@ -204,6 +204,23 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
+    public func stagedEntries(after: [(node: String, seq: UInt64)]) async throws -> [(node: String, entry: LedgerEntry)] {
+        try writer.withLock { db in
+            let query = try db.prepare("SELECT seq, body, prev, hash, sig FROM raw_entries WHERE node = ? AND seq > ? ORDER BY seq")
+            var found: [(node: String, entry: LedgerEntry)] = []
+            for (node, seq) in after {
+                defer { query.reset() }
+                query.bind(1, node).bind(2, Int64(seq))
+                while try query.step() {
+                    found.append((node, LedgerEntry(seq: UInt64(query.int64(0)), body: query.blob(1),
+                                                    prev: SHA256Digest(unchecked: query.blob(2)), hash: SHA256Digest(unchecked: query.blob(3)),
+                                                    signature: Signature(unchecked: query.blob(4)))))
+                }
+            }
+            return found
+        }
+    }
+
     public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
         try writer.withLock { db in
             var hashes: [UInt64: SHA256Digest] = [:]

@@ -191,6 +191,9 @@ import TestSupport
             try await ingest.restore(now: .now())
             await ingest.receive(topic: "\(Self.prefix)/ln-1/readings", payload: Self.payload(node: "ln-1", pod: "POD-1", entries[0..<20]), now: .now())
             try await ingest.commit()
+            // Stopped without a clean stop: the chain state is persisted lazily, so only the
+            // staged entries tell the next run how far the chain got.
+            #expect(try await store.chainStates().first { $0.node == "ln-1" }?.segments.isEmpty == true)
         }
         // Rotated: the new key is registered; the old one stays for the entries it signed.
         let store = try SQLiteStore(path: path)
@@ -205,6 +208,22 @@ import TestSupport
         try await ingest.certify(now: Timestamp.now().adding(milliseconds: 60_000))
         let stored = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: .now())
         #expect(stored.map(\.seq) == Array(1...30) && stored.allSatisfy(\.certified))
+        #expect(try await store.chainStates().first { $0.node == "ln-1" }?.segments.map(\.last) == [30],
+                "certification persists the chain state")
+        try await ingest.updateMeasures(now: .now())
+        #expect(try await store.measures(pod: "POD-1", from: Self.t0, to: .now()).isEmpty == false,
+                "the quarter of the entries staged before the stop is measured")
+    }
+
+    @Test func aCleanStopPersistsEveryChain() async throws {
+        let key = SigningKey.generate()
+        let rig = try await Rig()
+        try await rig.register("ln-1", pod: "POD-1", key: key)
+        await rig.send("ln-1", pod: "POD-1", Self.chain(5, key: key)[0..<5])
+        try await rig.ingest.commit()
+        #expect(try await rig.store.chainStates().first { $0.node == "ln-1" }?.segments.isEmpty == true)
+        try await rig.ingest.commit(persistingEveryChain: true)
+        #expect(try await rig.store.chainStates().first { $0.node == "ln-1" }?.segments.map(\.last) == [5])
     }
 
     /// Entries certified before a stop but not sealed yet are sealed after the restart, with no new data.
