@@ -418,6 +418,7 @@ case "store":
         var commitNs: UInt64 = 0, sealNs: UInt64 = 0
         let cpuBefore = cpuSeconds(getpid())
         let slice = (nodes + 15) / 16
+        var certifiedSinceSeal: [Int] = []
         for round in 1...rounds {
             let seq = UInt64(round)
             for part in 0..<16 {
@@ -432,11 +433,12 @@ case "store":
                                             signature: seq % blockSize == 0 ? signer.sign(hash.bytes) : unsigned)
                     last[node] = entry
                     commit.entries.append(StagedEntry(node: Fleet.id(node), entry: entry, reading: try ReadingBody(parsing: text)))
-                    touched.append(node)
-                    // Certified 32 s (8 rounds) after the oldest uncertified entry arrived.
+                    // Certified 32 s (8 rounds) after the oldest uncertified entry arrived; the
+                    // chain state is persisted then.
                     if seq >= certifiedThrough[node] + 8 {
                         commit.certified.append((Fleet.id(node), (certifiedThrough[node] + 1)...seq))
                         certifiedThrough[node] = seq
+                        touched.append(node)
                     }
                 }
                 commit.chains = touched.map { node in
@@ -448,9 +450,10 @@ case "store":
                 var start = MonotonicClock.nanoseconds()
                 _ = try await store.commit(commit)
                 commitNs += MonotonicClock.nanoseconds() - start
+                certifiedSinceSeal += touched
                 // The ingest seals once a second.
                 guard part % 4 == 3 else { continue }
-                let requests = touched.compactMap { node -> SealRequest? in
+                let requests = certifiedSinceSeal.compactMap { node -> SealRequest? in
                     let boundary = certifiedThrough[node] / blockSize * blockSize
                     guard boundary > sealedThrough[node] else { return nil }
                     sealedThrough[node] = boundary
@@ -459,6 +462,7 @@ case "store":
                 start = MonotonicClock.nanoseconds()
                 _ = try await store.seal(requests)
                 sealNs += MonotonicClock.nanoseconds() - start
+                certifiedSinceSeal = []
             }
         }
         let cpu = cpuSeconds(getpid()) - cpuBefore
