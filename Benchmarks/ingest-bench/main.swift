@@ -258,6 +258,9 @@ func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fl
     let text = String(decoding: try coordinator.get("/metrics").body, as: UTF8.self)
     let dropped = text.split(separator: "\n").filter { $0.hasPrefix("coordinator_ingest_dropped_total{") && !$0.hasSuffix(" 0") }
     precondition(dropped.isEmpty, "dropped: \(dropped)")
+    // Retried commits and other trouble show in the log, not in the figures.
+    let trouble = coordinator.log.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" critical ") }
+    if !trouble.isEmpty { FileHandle.standardError.write(Data("\(backend): \(trouble.count) error lines, first: \(trouble.prefix(3))\n".utf8)) }
     coordinator.stop()
     postgres?.stop()
     return result
