@@ -88,6 +88,8 @@ public final class MQTTClient: Sendable {
         let subscribed = Atomic(0)
         let connections = Atomic(0)
         let connectionEvents = DispatchSemaphore(value: 0)
+        /// Set by `stop()`; guards the first-connection retries so none starts the network thread after it.
+        let stopped = Mutex(false)
         let onMessage: (@Sendable (Message) -> Void)?
         let onConnect: (@Sendable () -> Void)?
         let subscriptions: [String]
@@ -185,14 +187,35 @@ public final class MQTTClient: Sendable {
     }
 
     /// Starts connecting in the background; reconnects by itself until `stop()`.
+    /// A broker that is not up yet (the connection refused or unreachable) is not an error: the
+    /// network thread keeps trying with back-off. Bad options and unknown host names are.
     public func start() throws(MQTTError) {
-        try MQTTError.check(mosquitto_connect_async(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds)),
-                            "connect to \(options.host):\(options.port)")
+        let connected = mosquitto_connect_async(handle, options.host, Int32(options.port), Int32(options.keepaliveSeconds))
+        guard connected != MOSQ_ERR_ERRNO.rawValue else {
+            // libmosquitto's thread only reconnects a connection it once made: until the first
+            // one succeeds, retry here with the same back-off.
+            retryFirstConnection(afterSeconds: 1)
+            return
+        }
+        try MQTTError.check(connected, "connect to \(options.host):\(options.port)")
         try MQTTError.check(mosquitto_loop_start(handle), "start the MQTT network thread")
+    }
+
+    private func retryFirstConnection(afterSeconds delay: Int) {
+        DispatchQueue.global().asyncAfter(deadline: .now() + .seconds(delay)) { [self] in
+            let retryLater = shared.stopped.withLock { stopped -> Bool in
+                guard !stopped else { return false }
+                guard mosquitto_reconnect_async(handle) == MOSQ_ERR_SUCCESS.rawValue else { return true }
+                _ = mosquitto_loop_start(handle)
+                return false
+            }
+            if retryLater { retryFirstConnection(afterSeconds: min(delay * 2, 30)) }
+        }
     }
 
     /// Disconnects cleanly (no will) and stops the network thread.
     public func stop() {
+        shared.stopped.withLock { $0 = true }
         mosquitto_disconnect(handle)
         mosquitto_loop_stop(handle, false)
     }

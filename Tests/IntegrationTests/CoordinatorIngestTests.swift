@@ -99,4 +99,18 @@ import TestSupport
         #expect(try coordinator.get("/api/v1/log/consistency?first=1&second=\(size + 1000)", token: dso).status == 400)
         #expect(coordinator.stop() == 0)
     }
+
+    /// The broker may come up after the coordinator: the API answers at once, `/readyz` says not
+    /// ready until the broker acknowledged the subscription.
+    @Test func startsBeforeTheBroker() throws {
+        let broker = try MosquittoBroker()
+        broker.stop()
+        let coordinator = try CoordinatorProcess(mqttPort: broker.port)
+        try coordinator.start(waitingForBroker: false)
+        defer { coordinator.stop() }
+        #expect(try coordinator.get("/readyz").status == 503)
+        try broker.start()
+        #expect(waitUntil(timeoutSeconds: 90) { (try? coordinator.get("/readyz").status) == 200 }, "\(coordinator.log)")
+        #expect(coordinator.stop() == 0)
+    }
 }

@@ -85,6 +85,22 @@ final class ReadingsCollector: Sendable {
         collector.client.stop()
     }
 
+    /// A board may boot before the network or the broker: the agent reads meanwhile and
+    /// publishes everything once the broker is up.
+    @Test func startsBeforeTheBroker() throws {
+        let (broker, simulator, collector, agent) = try Self.rig()
+        defer { simulator.stop() }
+        broker.stop()
+        try agent.start()
+        #expect(agent.waitFor { $0.count >= 8 }, "the agent reads while the broker is down")
+        #expect(agent.process?.isRunning == true)
+        try broker.start()
+        let head = try Ledger(readingFile: agent.ledgerPath).head.seq
+        #expect(waitUntil(timeoutSeconds: 120) { collector.hasAll(through: head) }, "agent log:\n\(agent.stop().log)")
+        #expect(agent.stop().status == 0)
+        collector.client.stop()
+    }
+
     @Test func resumesFromItsCursorAfterKillNine() throws {
         let (broker, simulator, collector, agent) = try Self.rig()
         defer { simulator.stop() }

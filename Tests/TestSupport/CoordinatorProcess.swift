@@ -45,9 +45,12 @@ public final class CoordinatorProcess {
 
     /// Starts `serve` and waits until it is ready: the API answers and the broker acknowledged
     /// the readings subscription (`/readyz`).
-    public func start() throws {
+    /// Starts `coordinator serve` and waits until it is ready (`/readyz`), or, with
+    /// `waitingForBroker: false`, only until its API answers (`/healthz`).
+    public func start(waitingForBroker: Bool = true) throws {
         process = try RunningProcess(Paths.executable("coordinator"), ["serve", "--config", configPath], stderrPath: logPath)
-        let ready = waitUntil(timeoutSeconds: 60) { (try? get("/readyz").status) == 200 }
+        let probe = waitingForBroker ? "/readyz" : "/healthz"
+        let ready = waitUntil(timeoutSeconds: 60) { (try? get(probe).status) == 200 }
         guard ready else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "coordinator did not start:\n\(log)"]) }
     }
 
