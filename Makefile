@@ -57,6 +57,7 @@ bench: release
 	.build/release/mqtt-bench latency
 	Benchmarks/footprint.sh
 	.build/release/ingest-bench storage
+	.build/release/ingest-bench store 25000 40
 	.build/release/ingest-bench stream
 
 clean:

@@ -208,22 +208,22 @@ func metric(_ text: String, _ series: String) -> Double {
     return 0
 }
 
+/// A fresh SCD on `backend` ("sqlite" in `folder`, or "postgres" on a server of its own), and
+/// the URL a coordinator in `folder` reaches it by.
+func openStore(_ backend: String, in folder: TemporaryDirectory) async throws -> (store: any SCDStore, url: String, postgres: PostgresServer?) {
+    guard backend == "postgres" else {
+        return (try SQLiteStore(path: folder.file("scd.sqlite")), "sqlite://scd.sqlite", nil)
+    }
+    let server = try PostgresServer()
+    let url = server.url() + "?sslmode=disable"
+    return (try await PostgresStore(url: url, instance: "bench", logger: Logger(label: "bench")), url, server)
+}
+
 func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fleet, backend: String, paced: Bool) async throws -> RunResult {
     let folder = TemporaryDirectory("ingest-bench")
     let (broker, port) = try startBroker(folder)
     defer { broker.terminate(); broker.waitUntilExit() }
-    var postgres: PostgresServer?
-    let url: String
-    let store: any SCDStore
-    if backend == "postgres" {
-        let server = try PostgresServer()
-        postgres = server
-        url = server.url() + "?sslmode=disable"
-        store = try await PostgresStore(url: url, instance: "bench", logger: Logger(label: "bench"))
-    } else {
-        url = "sqlite://scd.sqlite"
-        store = try SQLiteStore(path: folder.file("scd.sqlite"))
-    }
+    let (store, url, postgres) = try await openStore(backend, in: folder)
     try await store.addNodes(fleet.records)
     let coordinator = try CoordinatorProcess(mqttPort: port, scdURL: url, clientID: "bench-coordinator", extraConfig: """
         [ingest]
@@ -318,15 +318,7 @@ case "storage":
     print("|---|---|---|---|---|")
     for backend in PostgresServer.available ? ["sqlite", "postgres"] : ["sqlite"] {
         let folder = TemporaryDirectory("ingest-bench")
-        var postgres: PostgresServer?
-        let store: any SCDStore
-        if backend == "postgres" {
-            let server = try PostgresServer()
-            postgres = server
-            store = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: "bench", logger: Logger(label: "bench"))
-        } else {
-            store = try SQLiteStore(path: folder.file("scd.sqlite"))
-        }
+        let (store, _, postgres) = try await openStore(backend, in: folder)
         try await store.addNodes(fleet.records)
         // An hour at a time for every node, as the ingest commits and seals.
         for hour in 0..<hours {
@@ -397,19 +389,11 @@ case "store":
     let runs = Set((CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "sqlite,postgres").split(separator: ",").map(String.init))
     print("Machine: \(machine). The SCD write path alone: \(nodes) nodes × \(rounds) rounds = \(nodes * rounds) readings, "
         + "16 commits a round, certification 32 s after arrival, sealing every 64 readings.\n")
-    print("| backend | readings/s of store time | store time per reading | commit | seal | CPU s (coordinator process) |")
+    print("| backend | readings/s of store time | store time per reading | commit | seal | CPU s (bench process) |")
     print("|---|---|---|---|---|---|")
     for backend in ["sqlite", "postgres"] where runs.contains(backend) && (backend == "sqlite" || PostgresServer.available) {
         let folder = TemporaryDirectory("ingest-bench")
-        var postgres: PostgresServer?
-        let store: any SCDStore
-        if backend == "postgres" {
-            let server = try PostgresServer()
-            postgres = server
-            store = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: "bench", logger: Logger(label: "bench"))
-        } else {
-            store = try SQLiteStore(path: folder.file("scd.sqlite"))
-        }
+        let (store, _, postgres) = try await openStore(backend, in: folder)
         // One key for the fleet: only each block's last entry needs a real signature.
         let signer = SigningKey.generate()
         try await store.addNodes((0..<nodes).map { NodeRecord(id: Fleet.id($0), pod: Fleet.pod($0), meter: "main", keys: [signer.publicKey]) })
