@@ -38,6 +38,7 @@ public struct ReadingsMessage: Sendable, Equatable {
         // One pass over the JSON collecting the members; checking them comes after.
         var node: String?, pod: String?
         var list: [Fields]?
+        var count = 0
         do {
             try payload.withUnsafeBufferPointer { buffer throws(JSONParseError) in
                 var reader = JSONReader(buffer)
@@ -49,8 +50,9 @@ public struct ReadingsMessage: Sendable, Equatable {
                         guard try reader.peek() == .array else { return try reader.skip() }
                         var items: [Fields] = []
                         try reader.array { (reader: inout JSONReader) throws(JSONParseError) in
+                            count += 1
                             // Past the limit the rest is only checked to be JSON; the count refuses it.
-                            guard items.count < Self.maximumEntries else { items.append(Fields()); return try reader.skip() }
+                            guard count <= Self.maximumEntries else { return try reader.skip() }
                             items.append(try Fields(&reader))
                         }
                         list = items
@@ -69,8 +71,8 @@ public struct ReadingsMessage: Sendable, Equatable {
         guard topic == "\(prefix)/\(node)/readings" else {
             throw Rejection(reason: .wrongTopic, detail: "node \"\(node)\" published on \(topic)")
         }
-        guard !list.isEmpty, list.count <= Self.maximumEntries else {
-            throw Rejection(reason: .malformedEntry, detail: "entries must hold 1–\(Self.maximumEntries) entries, not \(list.count)")
+        guard count >= 1, count <= Self.maximumEntries else {
+            throw Rejection(reason: .malformedEntry, detail: "entries must hold 1–\(Self.maximumEntries) entries, not \(count)")
         }
         var entries: [LedgerEntry] = []
         entries.reserveCapacity(list.count)
@@ -94,8 +96,6 @@ public struct ReadingsMessage: Sendable, Equatable {
         var hash: String?
         var sig: String?
         var isObject = true
-
-        init() {}
 
         init(_ reader: inout JSONReader) throws(JSONParseError) {
             guard try reader.peek() == .object else {

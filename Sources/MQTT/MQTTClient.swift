@@ -156,6 +156,7 @@ public final class MQTTClient: Sendable {
         mosquitto_subscribe_callback_set(handle) { _, context, _, _, _ in
             let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
             shared.subscribed.add(1, ordering: .releasing)
+            shared.connectionEvents.signal()
         }
         mosquitto_disconnect_callback_set(handle) { _, context, _ in
             let shared = Unmanaged<Shared>.fromOpaque(context!).takeUnretainedValue()
@@ -231,11 +232,13 @@ public final class MQTTClient: Sendable {
     /// How many times a connection was made: changes on every reconnect.
     public var connectionCount: Int { shared.connections.load(ordering: .acquiring) }
 
-    /// Waits until connected (or `timeoutMs` passes); true if connected.
+    /// Waits until connected with every subscription acknowledged (`isSubscribed`), or until
+    /// `timeoutMs` passes; true if so. A message published after this returns reaches the client:
+    /// waiting for the CONNACK alone races the SUBACKs.
     public func waitForConnection(timeoutMs: Int) -> Bool {
         let deadline = DispatchTime.now() + .milliseconds(timeoutMs)
-        while !isConnected {
-            if shared.connectionEvents.wait(timeout: deadline) == .timedOut { return isConnected }
+        while !isSubscribed {
+            if shared.connectionEvents.wait(timeout: deadline) == .timedOut { return isSubscribed }
         }
         return true
     }

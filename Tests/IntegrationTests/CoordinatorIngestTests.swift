@@ -17,14 +17,11 @@ import TestSupport
             """)
         let key = try SigningKey(contentsOfFile: agent.folder.file("node.key"))
         let pod = "IT001E00000042"
-        #expect(try coordinator.command(["node", "add", "--node", "ln-test", "--pod", pod,
-                                         "--key", Base64.encode(key.publicKey.bytes)]).status == 0)
-        #expect(try coordinator.command(["pod", "set", "--pod", pod, "--aggregator", "agr-1"]).status == 0)
-        let dso = try coordinator.command(["token", "add", "--role", "DSO"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let ownAggregator = try coordinator.command(["token", "add", "--role", "AGR", "--participant", "agr-1"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let otherAggregator = try coordinator.command(["token", "add", "--role", "AGR", "--participant", "agr-2"]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try coordinator.register(node: "ln-test", pod: pod, keyFile: agent.folder.file("node.key"))
+        try coordinator.succeed(["pod", "set", "--pod", pod, "--aggregator", "agr-1"])
+        let dso = try coordinator.addToken(role: "DSO")
+        let ownAggregator = try coordinator.addToken(role: "AGR", participant: "agr-1")
+        let otherAggregator = try coordinator.addToken(role: "AGR", participant: "agr-2")
         #expect(try coordinator.command(["token", "add", "--role", "AGR"]).status == 2)
         try coordinator.start()
         defer { coordinator.stop() }

@@ -1,5 +1,4 @@
 import Foundation
-import Sodium
 import Testing
 import TestSupport
 
@@ -33,11 +32,9 @@ struct QuarterHourEnergyTests {
             [ingest]
             certify_within_s = 2
             """)
-        let key = try SigningKey(contentsOfFile: agent.folder.file("node.key"))
         let pod = "IT001E00000042"
-        #expect(try coordinator.command(["node", "add", "--node", "ln-test", "--pod", pod,
-                                         "--key", Base64.encode(key.publicKey.bytes)]).status == 0)
-        let dso = try coordinator.command(["token", "add", "--role", "DSO"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try coordinator.register(node: "ln-test", pod: pod, keyFile: agent.folder.file("node.key"))
+        let dso = try coordinator.addToken(role: "DSO")
         try coordinator.start()
         defer { coordinator.stop() }
         try agent.start(environment: clock)

@@ -17,8 +17,7 @@ struct SchemathesisTests {
         defer { coordinator.stop() }
         let document = Paths.packageRoot.appendingPathComponent("docs/openapi.yaml").path
         for (role, participant) in [("admin", nil), ("AGR", "agr-1"), ("BRP", "brp-1")] as [(String, String?)] {
-            let token = try coordinator.command(["token", "add", "--role", role] + (participant.map { ["--participant", $0] } ?? []))
-                .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try coordinator.addToken(role: role, participant: participant)
             let run = try Processes.run(schemathesis, [
                 "run", document, "--url", "http://127.0.0.1:\(coordinator.httpPort)", "-H", "Authorization: Bearer \(token)",
                 "--checks", "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance",

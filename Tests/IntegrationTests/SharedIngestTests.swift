@@ -1,5 +1,4 @@
 import Foundation
-import Sodium
 import Testing
 import TestSupport
 
@@ -21,10 +20,9 @@ struct SharedIngestTests {
         let url = postgres.url() + "?sslmode=disable"
         let first = try CoordinatorProcess(mqttPort: broker.port, scdURL: url, clientID: "coordinator-a", extraConfig: settings)
         let second = try CoordinatorProcess(mqttPort: broker.port, scdURL: url, clientID: "coordinator-b", extraConfig: settings)
-        let key = try SigningKey(contentsOfFile: agent.folder.file("node.key"))
         let pod = "IT001E00000077"
-        #expect(try first.command(["node", "add", "--node", "ln-test", "--pod", pod, "--key", Base64.encode(key.publicKey.bytes)]).status == 0)
-        let token = try first.command(["token", "add", "--role", "MO"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try first.register(node: "ln-test", pod: pod, keyFile: agent.folder.file("node.key"))
+        let token = try first.addToken(role: "MO")
         try first.start()
         defer { first.stop() }
         // Both instances sign checkpoints with the one log key (made by the first on start).

@@ -1,4 +1,5 @@
 import Foundation
+import Sodium
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -43,8 +44,29 @@ public final class CoordinatorProcess {
         try Processes.run(Paths.executable("coordinator"), arguments + ["--config", configPath])
     }
 
-    /// Starts `serve` and waits until it is ready: the API answers and the broker acknowledged
-    /// the readings subscription (`/readyz`).
+    /// Registers Light Node `node` on `pod` with the public half of the signing key in `keyFile`.
+    public func register(node: String, pod: String, keyFile: String) throws {
+        let key = try SigningKey(contentsOfFile: keyFile)
+        try succeed(["node", "add", "--node", node, "--pod", pod, "--key", Base64.encode(key.publicKey.bytes)])
+    }
+
+    /// Issues a bearer token for `role` (and `participant`) and returns it.
+    public func addToken(role: String, participant: String? = nil) throws -> String {
+        try succeed(["token", "add", "--role", role] + (participant.map { ["--participant", $0] } ?? []))
+            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Runs an admin subcommand that must succeed.
+    @discardableResult
+    public func succeed(_ arguments: [String]) throws -> ProcessOutcome {
+        let outcome = try command(arguments)
+        guard outcome.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [
+                NSLocalizedDescriptionKey: "coordinator \(arguments.joined(separator: " ")) exited \(outcome.status): \(outcome.stderr)"])
+        }
+        return outcome
+    }
+
     /// Starts `coordinator serve` and waits until it is ready (`/readyz`), or, with
     /// `waitingForBroker: false`, only until its API answers (`/healthz`).
     public func start(waitingForBroker: Bool = true) throws {
