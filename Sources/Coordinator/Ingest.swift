@@ -31,11 +31,18 @@ public actor Ingest {
     private var sealBoundary: [String: UInt64] = [:]
     /// Nodes whose certification advanced since the last sealing pass (only they can seal more).
     private var certifiedSinceSeal: Set<String> = []
+    /// Nodes holding certified entries short of a whole block, since when: once such a node has
+    /// certified nothing new for `quietSealMs` (it stopped publishing), they are sealed as a
+    /// shorter block, so every certified reading gets its proof.
+    private var partialSince: [String: Timestamp] = [:]
+    private var nextQuietScan = Timestamp(millisecondsSince1970: 0)
     private var dirtyQuarters: [String: Set<Int64>] = [:]
     private var provisionalQuarters: [String: Set<Int64>] = [:]
 
     /// Measures are computed this long after their quarter ends (the last readings in flight).
     static let measureGraceMs: Int64 = 10_000
+    /// A live node certifies at least every `certify_within_s`; this much silence means it stopped.
+    static let quietSealMs: Int64 = 15 * 60_000
 
     public init(store: any SCDStore, settings: CoordinatorConfig.Ingest, topicPrefix: String,
                 metrics: IngestMetrics, logger: Logger) {
@@ -294,12 +301,24 @@ public actor Ingest {
         }
         try await commit()
         var requests: [SealRequest] = []
-        for node in certifiedSinceSeal {
+        func requestSeal(_ node: String, wholeBlocks: Bool) {
             guard let chain = chains[node], chain.quarantine == nil, let keys = registry[node]?.keys,
-                  let through = chain.segments.map(\.certifiedThrough).max() else { continue }
-            let boundary = through / blockSize * blockSize
-            guard boundary > sealBoundary[node] ?? 0 else { continue }
+                  let through = chain.segments.map(\.certifiedThrough).max() else { return }
+            let boundary = wholeBlocks ? through / blockSize * blockSize : through
+            partialSince[node] = wholeBlocks && through > boundary ? (partialSince[node] ?? now) : nil
+            guard boundary > sealBoundary[node] ?? 0 else { return }
             requests.append(SealRequest(node: node, through: boundary, keys: keys))
+        }
+        for node in certifiedSinceSeal {
+            // Certification moved on: the node is alive and its silence starts anew.
+            partialSince[node] = nil
+            requestSeal(node, wholeBlocks: true)
+        }
+        if now >= nextQuietScan {
+            nextQuietScan = now.adding(milliseconds: 60_000)
+            for (node, since) in partialSince where now.millisecondsSince1970 - since.millisecondsSince1970 >= Self.quietSealMs {
+                requestSeal(node, wholeBlocks: false)
+            }
         }
         let outcome = try await store.seal(requests)
         certifiedSinceSeal = []

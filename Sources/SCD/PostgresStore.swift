@@ -30,7 +30,14 @@ public final class PostgresStore: SCDStore {
         self.client = client
         self.instance = instance
         self.logger = logger
-        running = Task { await client.run() }
+        // Migrations lease a connection only once the client's run() has been entered (it marks
+        // the client running first thing; a lease before that is logged as a misuse).
+        let (entered, enteredSignal) = AsyncStream<Void>.makeStream()
+        running = Task {
+            enteredSignal.finish()
+            await client.run()
+        }
+        for await _ in entered {}
         do {
             try await migrate()
         } catch {

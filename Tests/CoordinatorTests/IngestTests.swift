@@ -245,4 +245,35 @@ import TestSupport
         let stats = try await rig.store.rawStorageStats()
         #expect(stats.blockEntries == 64 && stats.stagedEntries == 6)
     }
+
+    /// A node that stops publishing mid-block gets its trailing certified entries sealed (and so
+    /// proven) once it has been quiet for a quarter hour; a live node's are left to fill a block.
+    @Test func aStoppedNodesTrailingEntriesAreSealedOnceItIsQuiet() async throws {
+        let rig = try await Rig()
+        let key = SigningKey.generate()
+        try await rig.register("ln-1", pod: "POD-1", key: key)
+        let entries = Self.chain(70, key: key)
+        let arrival = Timestamp.now()
+        await rig.send("ln-1", pod: "POD-1", entries[...], now: arrival)
+        let certified = arrival.adding(milliseconds: 30_000)
+        try await rig.ingest.certify(now: certified)
+        var stats = try await rig.store.rawStorageStats()
+        #expect(stats.blockEntries == 64 && stats.stagedEntries == 6)
+
+        try await rig.ingest.certify(now: certified.adding(milliseconds: Ingest.quietSealMs - 1000))
+        stats = try await rig.store.rawStorageStats()
+        #expect(stats.stagedEntries == 6, "sealed before the node was quiet")
+
+        try await rig.ingest.certify(now: certified.adding(milliseconds: Ingest.quietSealMs + 60_000))
+        stats = try await rig.store.rawStorageStats()
+        #expect(stats.blockEntries == 70 && stats.stagedEntries == 0)
+        #expect(rig.metric("coordinator_certification_log_leaves_total") == 2)
+
+        // The node comes back: its next block starts at 71 and links to the short one.
+        await rig.send("ln-1", pod: "POD-1", Self.chain(128, key: key)[70...], now: arrival)
+        try await rig.ingest.certify(now: certified.adding(milliseconds: Ingest.quietSealMs + 120_000))
+        stats = try await rig.store.rawStorageStats()
+        #expect(stats.blockEntries == 128 && stats.stagedEntries == 0)
+        #expect(rig.metric("coordinator_ingest_dropped_total{reason=\"fork\"}") == 0)
+    }
 }
