@@ -70,6 +70,18 @@ public struct IngestService: Service {
                         await ingest.receive(topic: message.topic, payload: message.payload, now: .now())
                     }
                 }
+                // Measures on their own: when a quarter ends, every node's measure is due at once
+                // (100,000 reads), which must not hold up the commits behind it.
+                group.addTask {
+                    while !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .seconds(5))
+                        do {
+                            try await ingest.updateMeasures(now: .now())
+                        } catch {
+                            logger.error("quarter-hour measures: \(error)")
+                        }
+                    }
+                }
                 group.addTask {
                     var ticks = 0
                     let tickMs = settings.commitIntervalMs
@@ -81,7 +93,6 @@ public struct IngestService: Service {
                         do {
                             try await ingest.commit()
                             if elapsedMs % 1000 < tickMs { try await ingest.certify(now: .now()) }
-                            if elapsedMs % 5000 < tickMs { try await ingest.updateMeasures(now: .now()) }
                             if elapsedMs % 10_000 < tickMs { try await ingest.reloadRegistry() }
                             if elapsedMs % checkpointMs < tickMs {
                                 if let head = try await log.checkpointIfGrown(now: .now()) {

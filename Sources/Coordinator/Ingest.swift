@@ -331,26 +331,39 @@ public actor Ingest {
         metrics.uncertifiedNodes.set(Int64(uncertified.count))
     }
 
-    /// Computes the measures of quarters that ended (plus a grace period) and changed since.
+    /// Computes the measures of quarters that ended (plus a grace period) and changed since, and
+    /// writes them 1,000 at a time; a quarter whose read or write fails stays due for the next pass.
     public func updateMeasures(now: Timestamp) async throws {
-        var measures: [QuarterMeasure] = []
+        var due: [(node: NodeRecord, start: Int64)] = []
         for (nodeID, quarters) in dirtyQuarters {
             guard let node = registry[nodeID] else { continue }
-            let due = quarters.filter { $0 + QuarterHours.milliseconds + Self.measureGraceMs <= now.millisecondsSince1970 }
-            guard !due.isEmpty else { continue }
-            dirtyQuarters[nodeID]?.subtract(due)
+            let ended = quarters.filter { $0 + QuarterHours.milliseconds + Self.measureGraceMs <= now.millisecondsSince1970 }
+            guard !ended.isEmpty else { continue }
+            dirtyQuarters[nodeID]?.subtract(ended)
             if dirtyQuarters[nodeID]?.isEmpty == true { dirtyQuarters[nodeID] = nil }
-            for start in due.sorted() {
-                let begin = Timestamp(millisecondsSince1970: start)
-                let readings = try await store.readings(node: nodeID, meter: node.meter,
-                                                        from: begin.adding(milliseconds: -QuarterHours.milliseconds),
-                                                        to: begin.adding(milliseconds: QuarterHours.milliseconds))
-                guard let measure = QuarterHours.measure(pod: node.pod, start: begin, readings: readings,
-                                                         intervalMs: Int64(settings.intervalMs)) else { continue }
-                if !measure.certified { provisionalQuarters[nodeID, default: []].insert(start) }
-                measures.append(measure)
-            }
+            due += ended.sorted().map { (node, $0) }
         }
-        try await store.upsertMeasures(measures)
+        var written = 0
+        do {
+            while written < due.count {
+                let chunk = due[written..<min(written + 1000, due.count)]
+                var measures: [QuarterMeasure] = []
+                for (node, start) in chunk {
+                    let begin = Timestamp(millisecondsSince1970: start)
+                    let readings = try await store.readings(node: node.id, meter: node.meter,
+                                                            from: begin.adding(milliseconds: -QuarterHours.milliseconds),
+                                                            to: begin.adding(milliseconds: QuarterHours.milliseconds))
+                    guard let measure = QuarterHours.measure(pod: node.pod, start: begin, readings: readings,
+                                                             intervalMs: Int64(settings.intervalMs)) else { continue }
+                    if !measure.certified { provisionalQuarters[node.id, default: []].insert(start) }
+                    measures.append(measure)
+                }
+                try await store.upsertMeasures(measures)
+                written += chunk.count
+            }
+        } catch {
+            for (node, start) in due[written...] { dirtyQuarters[node.id, default: []].insert(start) }
+            throw error
+        }
     }
 }
