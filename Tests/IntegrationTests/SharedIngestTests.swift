@@ -35,16 +35,11 @@ struct SharedIngestTests {
         #expect(agent.stop().status == 0)
         let ledger = try agent.readings(of: "main")
 
-        let from = Date().addingTimeInterval(-600).ISO8601Format()
-        let to = Date().addingTimeInterval(600).ISO8601Format()
-        let path = "/api/v1/pods/\(pod)/measurements?from=\(from)&to=\(to)&resolution=raw"
         var seqs: [Int] = []
         let complete = try waitUntil(timeoutSeconds: 120, pollMilliseconds: 500) {
-            let answer = try second.get(path, token: token)
-            guard answer.status == 200, let json = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
-                  let items = json["items"] as? [[String: Any]] else { return false }
-            seqs = items.compactMap { $0["seq"] as? Int }
-            return seqs.count >= 150 && items.allSatisfy { $0["certified"] as? Bool == true }
+            guard let held = try second.rawReadings(pod: pod, token: token) else { return false }
+            seqs = held.seqs
+            return seqs.count >= 150 && held.certified
         }
         #expect(complete, "\(seqs.count) of \(ledger.count); logs:\n\(first.log)\n\(second.log)")
         // The agent may stop before publishing its last readings: compare up to the newest stored.

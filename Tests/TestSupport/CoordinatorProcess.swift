@@ -56,6 +56,17 @@ public final class CoordinatorProcess {
             .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The raw readings the API holds for `pod` from ten minutes ago to ten minutes ahead: their
+    /// seqs in order, and whether every one is certified; nil while the API does not answer 200.
+    public func rawReadings(pod: String, token: String) throws -> (seqs: [Int], certified: Bool)? {
+        let from = Date().addingTimeInterval(-600).ISO8601Format()
+        let to = Date().addingTimeInterval(600).ISO8601Format()
+        let answer = try get("/api/v1/pods/\(pod)/measurements?from=\(from)&to=\(to)&resolution=raw", token: token)
+        guard answer.status == 200, let json = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
+              let items = json["items"] as? [[String: Any]] else { return nil }
+        return (items.compactMap { $0["seq"] as? Int }, items.allSatisfy { $0["certified"] as? Bool == true })
+    }
+
     /// Runs an admin subcommand that must succeed.
     @discardableResult
     public func succeed(_ arguments: [String]) throws -> ProcessOutcome {

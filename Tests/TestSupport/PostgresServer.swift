@@ -9,6 +9,8 @@ public final class PostgresServer {
     public let port: Int
     public let folder: TemporaryDirectory
     private var process: RunningProcess?
+    /// How the server is run (as the postgres user when this is root).
+    private let server: (executable: String, arguments: [String])
 
     /// The newest installed server's binaries (/usr/lib/postgresql/<version>/bin), if any.
     public static let binaries: String? = {
@@ -40,9 +42,14 @@ public final class PostgresServer {
                                                          "--locale=C", "--no-sync"])
         let created = try Processes.run(initdb, initArguments)
         guard created.status == 0 else { throw ProcessError.timedOut("initdb failed: \(created.stderr)", seconds: 0) }
-        let (postgres, arguments) = command("postgres", ["-D", data, "-p", String(port), "-k", folder.path,
-                                                         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-        process = try RunningProcess(postgres, arguments, stderrPath: folder.file("postgres.log"))
+        server = command("postgres", ["-D", data, "-p", String(port), "-k", folder.path,
+                                      "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+        try start()
+    }
+
+    /// Starts the server (again, after `stop()`) on its cluster and port.
+    public func start() throws {
+        process = try RunningProcess(server.executable, server.arguments, stderrPath: folder.file("postgres.log"))
         guard waitUntil(timeoutSeconds: 60, { [port] in FreePort.isListening(port) }) else {
             throw ProcessError.timedOut("PostgreSQL on port \(port)", seconds: 60)
         }
