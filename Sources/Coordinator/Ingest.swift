@@ -302,18 +302,17 @@ public actor Ingest {
         try await commit()
         var requests: [SealRequest] = []
         func requestSeal(_ node: String, wholeBlocks: Bool) {
+            partialSince[node] = nil
             guard let chain = chains[node], chain.quarantine == nil, let keys = registry[node]?.keys,
                   let through = chain.segments.map(\.certifiedThrough).max() else { return }
             let boundary = wholeBlocks ? through / blockSize * blockSize : through
-            partialSince[node] = wholeBlocks && through > boundary ? (partialSince[node] ?? now) : nil
+            // Called with whole blocks when certification moved on: the node is alive, and the
+            // silence of one holding a part block starts anew.
+            if wholeBlocks && through > boundary { partialSince[node] = now }
             guard boundary > sealBoundary[node] ?? 0 else { return }
             requests.append(SealRequest(node: node, through: boundary, keys: keys))
         }
-        for node in certifiedSinceSeal {
-            // Certification moved on: the node is alive and its silence starts anew.
-            partialSince[node] = nil
-            requestSeal(node, wholeBlocks: true)
-        }
+        for node in certifiedSinceSeal { requestSeal(node, wholeBlocks: true) }
         if now >= nextQuietScan {
             nextQuietScan = now.adding(milliseconds: 60_000)
             for (node, since) in partialSince where now.millisecondsSince1970 - since.millisecondsSince1970 >= Self.quietSealMs {

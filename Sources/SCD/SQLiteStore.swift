@@ -21,7 +21,7 @@ public final class SQLiteStore: SCDStore {
         // checkpointing every 100,000 pages (400 MiB) writes a page rewritten by several commits
         // back once, not once per commit (ingest-bench store: 39 → 32 µs a reading at 25,000
         // nodes). The WAL file keeps that size: cutting it back after each checkpoint made the
-        // kernel zero and truncate hundreds of MiB of page cache each time (41 → 30 µs); only a
+        // kernel zero and truncate hundreds of MiB of page cache each time (35.0 → 28.9 µs); only a
         // WAL grown past 1 GiB (a checkpoint held back by a long read) is cut back.
         try writer.execute("PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 1073741824")
         try SCDSchema.migrateSQLite(writer)
