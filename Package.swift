@@ -116,7 +116,7 @@ let package = Package(
 
         .executableTarget(
             name: "ingest-bench",
-            dependencies: ["SCD", "Certification", "Ledger", "MQTT", "Sodium", "GridCore", "TestSupport",
+            dependencies: ["SCD", "Certification", "Ledger", "Sodium", "GridCore", "TestSupport",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ingest-bench"
         ),

@@ -21,7 +21,6 @@ import Certification
 import GridCore
 import Ledger
 import Logging
-import MQTT
 import SCD
 import Sodium
 import Synchronization
@@ -132,26 +131,24 @@ func startBroker(_ folder: TemporaryDirectory) throws -> (Process, Int) {
 }
 
 /// Publishes round after round, each round one message per node; paced spreads a round over 4 s.
-/// Returns the client (stop it once everything is delivered: stopping drops what libmosquitto
-/// still queues) and when the last message was handed to libmosquitto (monotonic time).
-func publish(_ messages: [[(topic: String, payload: [UInt8])]], port: Int, paced: Bool) throws -> (MQTTClient, UInt64) {
-    var options = MQTTOptions(host: "127.0.0.1", port: port, clientID: "bench-fleet-\(getpid())")
-    options.maxInflight = 1000
-    let client = try MQTTClient(options: options)
-    try client.start()
-    guard client.waitForConnection(timeoutMs: 10_000) else { fatalError("publisher cannot connect") }
+/// Returns the publisher (stop it once everything is delivered) and when the last message was
+/// written to the broker (monotonic time).
+func publish(_ messages: [[(topic: String, payload: [UInt8])]], port: Int, paced: Bool) throws -> (FleetPublisher, UInt64) {
+    let publisher = try FleetPublisher(port: port, clientID: "bench-fleet-\(getpid())")
     let start = MonotonicClock.nanoseconds()
     for (round, batch) in messages.enumerated() {
         for (index, message) in batch.enumerated() {
             if paced && index % 250 == 0 {
+                try publisher.flush()
                 let due = start + UInt64(round) * 4_000_000_000 + UInt64(index) * 4_000_000_000 / UInt64(batch.count)
                 let now = MonotonicClock.nanoseconds()
                 if due > now { usleep(UInt32((due - now) / 1000)) }
             }
-            _ = try client.publish(topic: message.topic, payload: message.payload)
+            try publisher.publish(topic: message.topic, payload: message.payload)
         }
     }
-    return (client, MonotonicClock.nanoseconds())
+    try publisher.flush()
+    return (publisher, MonotonicClock.nanoseconds())
 }
 
 /// CPU seconds (user + system) a process used so far.
@@ -235,10 +232,10 @@ func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fl
     let cpuBefore = cpuSeconds(pid)
     let start = MonotonicClock.nanoseconds()
     let lastPublish = Mutex<UInt64>(0)
-    let publisher = Task.detached { () -> MQTTClient? in
-        guard let (client, last) = try? publish(messages, port: port, paced: paced) else { return nil }
+    let publisher = Task.detached { () -> FleetPublisher? in
+        guard let (publisher, last) = try? publish(messages, port: port, paced: paced) else { return nil }
         lastPublish.withLock { $0 = last }
-        return client
+        return publisher
     }
     var result = RunResult(seconds: 0, drain: 0, cpu: 0, peakMiB: 0)
     while true {

@@ -6,6 +6,12 @@ import Prometheus
 import SCD
 import Sodium
 
+/// A node's entry: the key of entries pending their commit.
+struct NodeSeq: Hashable {
+    let node: String
+    let seq: UInt64
+}
+
 /// Takes readings messages, checks every node's chain, stages accepted entries, certifies them
 /// lazily (one signature per run), seals certified runs into compressed blocks and keeps the
 /// quarter-hour measures current. One actor: the chains are its state; the store is durable.
@@ -19,7 +25,8 @@ public actor Ingest {
     private var registry: [String: NodeRecord] = [:]
     private var chains: [String: NodeChain] = [:]
     private var pending = IngestCommit()
-    private var pendingHashes: [String: [UInt64: SHA256Digest]] = [:]
+    /// Hashes of the entries in `pending`, which a replayed batch may collide with.
+    private var pendingHashes: [NodeSeq: SHA256Digest] = [:]
     /// Nodes whose chain state the next commit persists (certification advanced, quarantine).
     private var touched: Set<String> = []
     /// Nodes whose chain moved on since their state was last persisted: persisted at a clean stop,
@@ -143,12 +150,14 @@ public actor Ingest {
             drop(error, count: 1, topic: topic)
             return
         }
-        guard let node = registry[message.node], var chain = chains[message.node] else {
-            drop(Rejection(reason: .unknownNode, detail: "node \"\(message.node)\" is not registered"),
+        let id = message.node
+        // No copy of the chain is kept here: it is changed in place below.
+        guard let node = registry[id], let quarantined = chains[id].map({ $0.quarantine }) else {
+            drop(Rejection(reason: .unknownNode, detail: "node \"\(id)\" is not registered"),
                  count: message.entries.count, topic: topic)
             return
         }
-        if let quarantine = chain.quarantine {
+        if let quarantine = quarantined {
             drop(Rejection(reason: .quarantined, detail: quarantine), count: message.entries.count, topic: topic)
             return
         }
@@ -164,58 +173,63 @@ public actor Ingest {
             }
         }
         // Hashes of held entries a replayed batch may collide with (a fork shows as a difference).
-        let inside = message.entries.map(\.seq).filter { seq in
-            chain.segments.contains { $0.first <= seq && seq < $0.last }
-        }
-        var held = pendingHashes[message.node] ?? [:]
-        let missing = inside.filter { held[$0] == nil }
-        if !missing.isEmpty {
+        let inside: [UInt64] = {
+            let segments = chains[id]!.segments
+            return message.entries.map(\.seq).filter { seq in
+                segments.contains { $0.first <= seq && seq < $0.last } && pendingHashes[NodeSeq(node: id, seq: seq)] == nil
+            }
+        }()
+        var fromStore: [UInt64: SHA256Digest] = [:]
+        if !inside.isEmpty {
             do {
-                for (seq, hash) in try await store.storedHashes(node: message.node, seqs: missing) { held[seq] = hash }
+                fromStore = try await store.storedHashes(node: id, seqs: inside)
             } catch {
-                logger.error("cannot read stored hashes of \(message.node): \(error)")
+                logger.error("cannot read stored hashes of \(id): \(error)")
                 return
             }
-            // The chain may have moved on while the store answered.
-            chain = chains[message.node] ?? chain
         }
-        let verdicts = chain.receive(message.entries, now: now) { held[$0] }
+        // The store was asked meanwhile; the chain may have moved on (it is never removed).
+        let wasQuarantined = chains[id]!.quarantine != nil
+        // The chain is changed where it lives: a copy taken out would copy its segments on write.
+        let (verdicts, linked, quarantine, hasUncertified) = { (chain: inout NodeChain) in
+            let verdicts = chain.receive(message.entries, now: now) { seq in pendingHashes[NodeSeq(node: id, seq: seq)] ?? fromStore[seq] }
+            return (verdicts, chain.takeCertifiedByLinking(), chain.quarantine, chain.segments.contains { !$0.isCertified })
+        }(&chains[id]!)
         var stored = 0
         for (index, verdict) in verdicts.enumerated() {
             let entry = message.entries[index]
             switch verdict {
             case .stored:
                 stored += 1
-                pending.entries.append(StagedEntry(node: message.node, entry: entry, reading: readings[index]))
-                pendingHashes[message.node, default: [:]][entry.seq] = entry.hash
+                pending.entries.append(StagedEntry(node: id, entry: entry, reading: readings[index]))
+                pendingHashes[NodeSeq(node: id, seq: entry.seq)] = entry.hash
                 if readings[index].kind == "reading" && readings[index].meter == node.meter {
                     let quarter = QuarterHours.start(of: readings[index].time).millisecondsSince1970
-                    // The next quarter's opening counter may be this reading.
-                    dirtyQuarters[message.node, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
+                    // The next quarter's opening counter may be this reading (both go together).
+                    if dirtyQuarters[id]?.contains(quarter) != true {
+                        dirtyQuarters[id, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
+                    }
                 }
             case .duplicate:
                 metrics.duplicates.increment()
             case .rejected(let reason):
-                let kind: DropReason = chain.quarantine != nil ? .fork : .badHash
-                drop(Rejection(reason: kind, detail: reason), count: 1, topic: topic)
+                drop(Rejection(reason: quarantine != nil ? .fork : .badHash, detail: reason), count: 1, topic: topic)
             }
         }
         metrics.stored.increment(by: Int64(stored))
         if let lastTime = readings.last?.time {
             metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
         }
-        let linked = chain.takeCertifiedByLinking()
-        pending.certified.append(contentsOf: linked.map { (message.node, $0) })
+        pending.certified.append(contentsOf: linked.map { (id, $0) })
         if !linked.isEmpty {
-            certifiedSinceSeal.insert(message.node)
-            touched.insert(message.node)
+            certifiedSinceSeal.insert(id)
+            touched.insert(id)
         }
-        if let quarantine = chain.quarantine, chains[message.node]?.quarantine == nil {
-            quarantineNode(message.node, reason: quarantine)
+        if let quarantine, !wasQuarantined {
+            quarantineNode(id, reason: quarantine)
         }
-        chains[message.node] = chain
-        unpersisted.insert(message.node)
-        if chain.segments.contains(where: { !$0.isCertified }) { uncertified.insert(message.node) }
+        unpersisted.insert(id)
+        if hasUncertified { uncertified.insert(id) }
     }
 
     /// Quarantines a node for a fork found by the store (an entry or link another instance holds differently).
@@ -235,7 +249,7 @@ public actor Ingest {
         metrics.quarantined.increment()
         // Entries of this node not yet written are uncertified by definition: never stored.
         pending.entries.removeAll { $0.node == node }
-        pendingHashes[node] = nil
+        pendingHashes = pendingHashes.filter { $0.key.node != node }
     }
 
     private func drop(_ rejection: Rejection, count: Int, topic: String) {
@@ -253,7 +267,7 @@ public actor Ingest {
             chains[node].map { ChainState(node: node, segments: $0.segments, quarantine: $0.quarantine) }
         }
         pending = IngestCommit()
-        pendingHashes = [:]
+        pendingHashes.removeAll(keepingCapacity: true)
         unpersisted.subtract(touched)
         touched = []
         let conflicts: [HeldConflict]

@@ -92,9 +92,9 @@ public struct ReadingsMessage: Sendable, Equatable {
     private struct Fields {
         var seq: UInt64?
         var body: [UInt8]?
-        var prev: String?
-        var hash: String?
-        var sig: String?
+        var prev: SHA256Digest?
+        var hash: SHA256Digest?
+        var sig: Signature?
         var isObject = true
 
         init(_ reader: inout JSONReader) throws(JSONParseError) {
@@ -108,9 +108,10 @@ public struct ReadingsMessage: Sendable, Equatable {
                 case "seq": seq = try reader.uint64()
                 case "body":
                     if try reader.peek() == .string { body = try reader.stringBytes() } else { try reader.skip() }
-                case "prev": prev = try reader.optionalString()
-                case "hash": hash = try reader.optionalString()
-                case "sig": sig = try reader.optionalString()
+                // Decoded from the message's bytes: no String for the 64 hex digits or the base64.
+                case "prev": prev = try reader.optionalString { try? SHA256Digest(hexUTF8: $0) } ?? nil
+                case "hash": hash = try reader.optionalString { try? SHA256Digest(hexUTF8: $0) } ?? nil
+                case "sig": sig = try reader.optionalString { try? Signature(base64UTF8: $0) } ?? nil
                 default: try reader.skip()
                 }
             }
@@ -123,16 +124,10 @@ public struct ReadingsMessage: Sendable, Equatable {
             guard isObject else { throw fail("", "must be an object") }
             guard let seq, seq >= 1 else { throw fail("seq", "must be an integer ≥ 1") }
             guard let body else { throw fail("body", "must be a string") }
-            guard let prev, prev.utf8.count == 64, let prevDigest = try? SHA256Digest(hex: prev) else {
-                throw fail("prev", "must be 64 hex digits")
-            }
-            guard let hash, hash.utf8.count == 64, let hashDigest = try? SHA256Digest(hex: hash) else {
-                throw fail("hash", "must be 64 hex digits")
-            }
-            guard let sig, let signature = try? Signature(base64: sig) else {
-                throw fail("sig", "must be the base64 of 64 bytes")
-            }
-            return LedgerEntry(seq: seq, body: body, prev: prevDigest, hash: hashDigest, signature: signature)
+            guard let prev else { throw fail("prev", "must be 64 hex digits") }
+            guard let hash else { throw fail("hash", "must be 64 hex digits") }
+            guard let sig else { throw fail("sig", "must be the base64 of 64 bytes") }
+            return LedgerEntry(seq: seq, body: body, prev: prev, hash: hash, signature: sig)
         }
     }
 }

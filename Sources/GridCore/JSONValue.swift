@@ -258,6 +258,15 @@ public struct JSONReader {
         return try string()
     }
 
+    /// Hands `use` the validated UTF-8 bytes (escapes resolved) of the next value when it is a
+    /// string, without building a String; nil when it is not (the value is still read).
+    public mutating func optionalString<T>(_ use: (UnsafeBufferPointer<UInt8>) -> T) throws(JSONParseError) -> T? {
+        guard try peek() == .string else { try skip(); return nil }
+        var result: T?
+        try scanString { result = use($0) }
+        return result
+    }
+
     /// The next value, which must be a string, as its UTF-8 bytes (escapes resolved, validated).
     public mutating func stringBytes() throws(JSONParseError) -> [UInt8] {
         var out: [UInt8] = []
@@ -319,7 +328,9 @@ public struct JSONReader {
             guard byte >= 0x20 else { throw fail("control character in a string") }
             index += 1
         }
-        var scalars = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
+        var scalars: [UInt8] = []
+        scalars.reserveCapacity(Swift.min(bytes.count - start, 4096))
+        scalars.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<index]))
         while index < bytes.count {
             let byte = bytes[index]
             switch byte {
@@ -357,9 +368,14 @@ public struct JSONReader {
                 default: throw fail("invalid escape")
                 }
             default:
-                guard byte >= 0x20 else { throw fail("control character in a string") }
-                scalars.append(byte)
-                index += 1
+                // A run of plain bytes is copied at once (bodies are JSON inside JSON: escapes
+                // every few bytes, text between them).
+                let run = index
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") {
+                    guard bytes[index] >= 0x20 else { throw fail("control character in a string") }
+                    index += 1
+                }
+                scalars.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[run..<index]))
             }
         }
         throw fail("unterminated string")

@@ -66,27 +66,45 @@ public enum Base64 {
         try decode(utf8: Array(text.utf8), what: what)
     }
 
+    /// Decodes a secret (a key file's text): the input and every temporary are wiped.
     public static func decode(utf8 input: [UInt8], what: String = "value") throws(SodiumError) -> [UInt8] {
         var utf8 = input
         if utf8.isEmpty { return [] }
         var output = [UInt8](repeating: 0, count: utf8.count * 3 / 4 + 3)
-        var decoded = 0
-        var end: UnsafePointer<CChar>?
-        let status = utf8.withUnsafeMutableBufferPointer { input in
-            input.baseAddress!.withMemoryRebound(to: CChar.self, capacity: input.count) { chars in
-                let result = sodium_base642bin(&output, output.count, chars, input.count, nil, &decoded, &end,
-                                               sodium_base64_VARIANT_ORIGINAL)
-                // Trailing bytes after valid base64 are an error too.
-                return result == 0 && end == UnsafePointer(chars + input.count) ? 0 : -1
-            }
+        let decoded = utf8.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { decode(input, into: $0) }
         }
-        // Temporaries are wiped: this also decodes secret keys.
         defer {
             sodium_memzero(&utf8, utf8.count)
             sodium_memzero(&output, output.count)
         }
-        guard status == 0 else { throw .invalidBase64(what: what) }
+        guard let decoded else { throw .invalidBase64(what: what) }
         return Array(output[0..<decoded])
+    }
+
+    /// Decodes a public value (a signature, a key) straight from UTF-8 bytes: one allocation.
+    public static func decode(utf8 input: UnsafeBufferPointer<UInt8>, what: String = "value") throws(SodiumError) -> [UInt8] {
+        var valid = true
+        let output = [UInt8](unsafeUninitializedCapacity: input.count * 3 / 4 + 3) { buffer, count in
+            let decoded = decode(input, into: buffer)
+            valid = decoded != nil
+            count = decoded ?? 0
+        }
+        guard valid else { throw .invalidBase64(what: what) }
+        return output
+    }
+
+    /// The number of bytes decoded into `output`, or nil when `input` is not strict base64
+    /// (trailing bytes after valid base64 are an error too).
+    private static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
+        guard let start = input.baseAddress, !input.isEmpty else { return 0 }
+        var decoded = 0
+        var end: UnsafePointer<CChar>?
+        return start.withMemoryRebound(to: CChar.self, capacity: input.count) { chars in
+            let result = sodium_base642bin(output.baseAddress!, output.count, chars, input.count, nil, &decoded, &end,
+                                           sodium_base64_VARIANT_ORIGINAL)
+            return result == 0 && end == chars + input.count ? decoded : nil
+        }
     }
 }
 
@@ -120,25 +138,31 @@ public enum Hex {
 
     /// Decodes lower-case hex only (the contract's form), so that each value has one spelling.
     public static func decode(_ text: some StringProtocol, what: String = "value") throws(SodiumError) -> [UInt8] {
-        let utf8 = Array(text.utf8)
+        var text = String(text)
+        return try text.withUTF8 { utf8 in Result { () throws(SodiumError) in try decode(utf8: utf8, what: what) } }.get()
+    }
+
+    /// Decodes lower-case hex straight from UTF-8 bytes: one allocation.
+    public static func decode(utf8: UnsafeBufferPointer<UInt8>, what: String = "value") throws(SodiumError) -> [UInt8] {
         guard utf8.count % 2 == 0 else { throw .invalidHex(what: what) }
-        var output = [UInt8]()
-        output.reserveCapacity(utf8.count / 2)
-        func nibble(_ c: UInt8) -> UInt8? {
+        @inline(__always) func nibble(_ c: UInt8) -> UInt8? {
             switch c {
             case 0x30...0x39: return c - 0x30
             case 0x61...0x66: return c - 0x61 + 10
             default: return nil
             }
         }
-        var index = 0
-        while index < utf8.count {
-            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else {
-                throw .invalidHex(what: what)
+        var valid = true
+        let output = [UInt8](unsafeUninitializedCapacity: utf8.count / 2) { buffer, count in
+            var index = 0
+            while index < utf8.count {
+                guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { valid = false; break }
+                buffer[index / 2] = high << 4 | low
+                index += 2
             }
-            output.append(high << 4 | low)
-            index += 2
+            count = valid ? utf8.count / 2 : 0
         }
+        guard valid else { throw .invalidHex(what: what) }
         return output
     }
 }

@@ -12,11 +12,7 @@ public protocol FixedLengthBytes: Hashable, Sendable {
 
 extension FixedLengthBytes {
     public init(bytes: some Collection<UInt8>) throws(SodiumError) {
-        let array = Array(bytes)
-        guard array.count == Self.length else {
-            throw .wrongLength(what: Self.name, expected: Self.length, found: array.count)
-        }
-        self.init(unchecked: array)
+        try self.init(checking: Array(bytes))
     }
 
     public init(base64: some StringProtocol) throws(SodiumError) {
@@ -25,6 +21,23 @@ extension FixedLengthBytes {
 
     public init(hex: some StringProtocol) throws(SodiumError) {
         try self.init(bytes: Hex.decode(hex, what: Self.name))
+    }
+
+    /// From base64 text as UTF-8 bytes (a view into a message being parsed).
+    public init(base64UTF8: UnsafeBufferPointer<UInt8>) throws(SodiumError) {
+        try self.init(checking: Base64.decode(utf8: base64UTF8, what: Self.name))
+    }
+
+    /// From lower-case hex text as UTF-8 bytes (a view into a message being parsed).
+    public init(hexUTF8: UnsafeBufferPointer<UInt8>) throws(SodiumError) {
+        try self.init(checking: Hex.decode(utf8: hexUTF8, what: Self.name))
+    }
+
+    private init(checking array: [UInt8]) throws(SodiumError) {
+        guard array.count == Self.length else {
+            throw .wrongLength(what: Self.name, expected: Self.length, found: array.count)
+        }
+        self.init(unchecked: array)
     }
 
     public var base64: String { Base64.encode(bytes) }
