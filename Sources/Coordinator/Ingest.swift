@@ -288,10 +288,10 @@ public actor Ingest {
         }
     }
 
-    /// Verifies one signature per run whose oldest entry has waited half the certification bound,
+    /// Verifies one signature per run whose oldest entry has waited `certifyAfterMs`,
     /// then seals what became certified; a signature that does not verify quarantines the node.
     public func certify(now: Timestamp) async throws {
-        let after = Int64(settings.certifyWithinSeconds) * 500
+        let after = settings.certifyAfterMs
         for node in uncertified {
             guard var chain = chains[node] else { continue }
             let ranges = chain.certify(now: now, certifyAfterMs: after)

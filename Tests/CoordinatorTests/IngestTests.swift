@@ -43,13 +43,13 @@ import TestSupport
         let folder: TemporaryDirectory
         let store: SQLiteStore
         let registry = PrometheusCollectorRegistry()
+        let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 256 << 10,
+                                                commitIntervalMs: 250)
         let ingest: Ingest
 
         init() async throws {
             folder = TemporaryDirectory()
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
-            let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 256 << 10,
-                                                    commitIntervalMs: 250)
             ingest = Ingest(store: store, settings: settings, topicPrefix: IngestTests.prefix,
                             metrics: IngestMetrics(registry: registry), logger: Logger(label: "test"))
         }
@@ -88,8 +88,10 @@ import TestSupport
         #expect(staged.count == 450)
         #expect(staged.allSatisfy { !$0.certified })
 
-        // Half the bound later one signature certifies all 450, and full blocks are sealed.
-        try await rig.ingest.certify(now: arrival.adding(milliseconds: 30_000))
+        // Not before it is due: then one signature certifies all 450, and full blocks are sealed.
+        try await rig.ingest.certify(now: arrival.adding(milliseconds: rig.settings.certifyAfterMs - 1000))
+        #expect(rig.metric("coordinator_certification_signatures_total") == 0)
+        try await rig.ingest.certify(now: arrival.adding(milliseconds: rig.settings.certifyAfterMs))
         #expect(rig.metric("coordinator_certification_signatures_total") == 1)
         let certified = try await rig.store.readings(node: "ln-1", meter: "main", from: Self.t0, to: end)
         #expect(certified.count == 450 && certified.allSatisfy(\.certified))
@@ -255,7 +257,7 @@ import TestSupport
         let entries = Self.chain(70, key: key)
         let arrival = Timestamp.now()
         await rig.send("ln-1", pod: "POD-1", entries[...], now: arrival)
-        let certified = arrival.adding(milliseconds: 30_000)
+        let certified = arrival.adding(milliseconds: rig.settings.certifyAfterMs)
         try await rig.ingest.certify(now: certified)
         var stats = try await rig.store.rawStorageStats()
         #expect(stats.blockEntries == 64 && stats.stagedEntries == 6)
