@@ -47,6 +47,9 @@ let package = Package(
         .target(name: "MQTT", dependencies: ["CMosquitto", "ConfigFile", "Sodium"]),
         // The platform's certification log: RFC 6962 Merkle proofs, checkpoints, signed notes (pure).
         .target(name: "Certification", dependencies: ["Sodium", "Ledger", "GridCore"]),
+
+        // UFTP (Shapeshifter 3.x): message model, XML codec on libxml2, CS1; no networking.
+        .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "CLibXML2"]),
         // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
         .target(
             name: "SCD",
@@ -131,6 +134,7 @@ let package = Package(
         // Shared test fixtures: built executables, processes with timeouts, the Python venv, shared/.
         .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore"], path: "Tests/TestSupport"),
 
+        .testTarget(name: "UFTPTests", dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport", "CLibXML2"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),

@@ -9,3 +9,7 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlsave.h>
 #include <libxml/xmlschemas.h>
+
+// libxml2 exposes its deallocator as a mutable global function pointer, which Swift 6 refuses to
+// read from concurrent code; this reads it in C.
+static inline void shim_xml_free(void *pointer) { xmlFree(pointer); }

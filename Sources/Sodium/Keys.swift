@@ -1,17 +1,25 @@
 import CSodium
 
-/// An Ed25519 public key. Written as standard base64 of its 32 bytes, or as a UFTP `cs1.` string
-/// (`cs1.` + the same base64), both accepted wherever a key is read.
+/// An Ed25519 public key. Written as standard base64 of its 32 bytes, or as a UFTP CS1 string
+/// (`cs1.` + base64 of the signing key, optionally followed by the 32-byte encryption key), both
+/// accepted wherever a key is read.
 public struct PublicKey: FixedLengthBytes, CustomStringConvertible {
     public static let length = 32
     public static let name = "Ed25519 public key"
     public let bytes: [UInt8]
     public init(unchecked bytes: [UInt8]) { self.bytes = bytes }
 
-    /// Parses `base64` or `cs1.base64`.
+    /// Parses `base64` or `cs1.base64` (a CS1 string of 64 bytes: the first 32 sign).
     public init(parsing text: some StringProtocol) throws(SodiumError) {
-        let trimmed = text.hasPrefix("cs1.") ? text.dropFirst(4) : text[...]
-        try self.init(base64: trimmed)
+        guard text.hasPrefix("cs1.") else {
+            try self.init(base64: text)
+            return
+        }
+        let bytes = try Base64.decode(text.dropFirst(4), what: "CS1 public key")
+        guard bytes.count == 32 || bytes.count == 64 else {
+            throw .wrongLength(what: "CS1 public key", expected: 32, found: bytes.count)
+        }
+        self.init(unchecked: Array(bytes.prefix(32)))
     }
 
     public var cs1: String { "cs1." + base64 }

@@ -1,0 +1,624 @@
+// AGR ↔ DSO messages (UFTP-agr-dso.xsd, UFTP-metering.xsd).
+
+/// `FlexMessageType`: the messages about one congestion point's ISPs on one Period.
+public protocol FlexMessage: UFTPPayload {
+    var ispDuration: ISPDuration { get }
+    var timeZone: TimeZoneName { get }
+    var period: Period { get }
+    var congestionPoint: EntityAddress { get }
+    /// The ISPs covered, as (first ISP number, number of ISPs) per element.
+    var ispRanges: [(start: Int, count: Int)] { get }
+}
+
+/// An ISP with a power (FlexReservationUpdate, FlexOffer options, FlexOrder).
+public struct PowerISP: Codable, Hashable, Sendable {
+    public var power: Int
+    public var start: PositiveInteger
+    public var duration: PositiveInteger?
+    public init(power: Int, start: PositiveInteger, duration: PositiveInteger? = nil) {
+        self.power = power
+        self.start = start
+        self.duration = duration
+    }
+    enum CodingKeys: String, CodingKey { case power = "Power", start = "Start", duration = "Duration" }
+}
+
+public struct DPrognosis: FlexMessage, UFTPRequest {
+    public static let elementName = "D-Prognosis"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+
+    /// The XSD types Start and Duration as any integer here; the receiver checks the range.
+    public struct ISP: Codable, Hashable, Sendable {
+        public var power: Int
+        public var start: Int
+        public var duration: Int?
+        public init(power: Int, start: Int, duration: Int? = nil) {
+            self.power = power
+            self.start = start
+            self.duration = duration
+        }
+        enum CodingKeys: String, CodingKey { case power = "Power", start = "Start", duration = "Duration" }
+    }
+
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var period: Period
+    public var congestionPoint: EntityAddress
+    public var revision: Int64
+    @OneOrMore public var isps: [ISP]
+
+    public init(ispDuration: ISPDuration, timeZone: TimeZoneName, period: Period, congestionPoint: EntityAddress,
+                revision: Int64, isps: [ISP]) {
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.period = period
+        self.congestionPoint = congestionPoint
+        self.revision = revision
+        self.isps = isps
+    }
+
+    public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start, $0.duration ?? 1) } }
+
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DPrognosisResponse {
+        DPrognosisResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
+        case revision = "Revision", isps = "ISP"
+    }
+}
+
+public struct DPrognosisResponse: UFTPResponse {
+    public static let elementName = "D-PrognosisResponse"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+
+    /// Whether the prognosis reflects an earlier FlexOrder (the XSD's form: by MessageID).
+    public struct FlexOrderStatus: Codable, Hashable, Sendable {
+        public var flexOrderMessageID: UUIDValue
+        public var isValidated: Bool
+        public init(flexOrderMessageID: UUIDValue, isValidated: Bool) {
+            self.flexOrderMessageID = flexOrderMessageID
+            self.isValidated = isValidated
+        }
+        enum CodingKeys: String, CodingKey { case flexOrderMessageID = "FlexOrderMessageID", isValidated = "IsValidated" }
+    }
+
+    public var result: AcceptedRejected
+    public var rejectionReason: String?
+    public var referencedMessageID: UUIDValue
+    public var flexOrderStatuses: [FlexOrderStatus]
+
+    public init(result: AcceptedRejected, rejectionReason: String? = nil, referencedMessageID: UUIDValue,
+                flexOrderStatuses: [FlexOrderStatus] = []) {
+        self.result = result
+        self.rejectionReason = rejectionReason
+        self.referencedMessageID = referencedMessageID
+        self.flexOrderStatuses = flexOrderStatuses
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case result = "Result", rejectionReason = "RejectionReason", referencedMessageID = "D-PrognosisMessageID"
+        case flexOrderStatuses = "FlexOrderStatus"
+    }
+}
+
+public struct FlexReservationUpdate: FlexMessage, UFTPRequest {
+    public typealias Response = FlexReservationUpdateResponse
+    public static let elementName = "FlexReservationUpdate"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var period: Period
+    public var congestionPoint: EntityAddress
+    public var contractID: String
+    public var reference: String
+    @OneOrMore public var isps: [PowerISP]
+
+    public init(ispDuration: ISPDuration, timeZone: TimeZoneName, period: Period, congestionPoint: EntityAddress,
+                contractID: String, reference: String, isps: [PowerISP]) {
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.period = period
+        self.congestionPoint = congestionPoint
+        self.contractID = contractID
+        self.reference = reference
+        self.isps = isps
+    }
+
+    public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+
+    enum CodingKeys: String, CodingKey {
+        case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
+        case contractID = "ContractID", reference = "Reference", isps = "ISP"
+    }
+}
+
+public enum FlexReservationUpdateResponseKind: PlainResponseKind {
+    public static let elementName = "FlexReservationUpdateResponse"
+    public static let referenceAttribute = "FlexReservationUpdateMessageID"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+}
+public typealias FlexReservationUpdateResponse = PlainResponse<FlexReservationUpdateResponseKind>
+
+public struct FlexRequest: FlexMessage, UFTPRequest {
+    public typealias Response = FlexRequestResponse
+    public static let elementName = "FlexRequest"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+
+    /// Requested: a deviation from the baseline is needed; available: there is room to deviate.
+    /// Power bounds are deviations from the baseline in W (negative: less consumption).
+    public struct ISP: Codable, Hashable, Sendable {
+        public var disposition: AvailableRequested?
+        public var minPower: Int
+        public var maxPower: Int
+        public var start: PositiveInteger
+        public var duration: PositiveInteger?
+        public init(disposition: AvailableRequested?, minPower: Int, maxPower: Int, start: PositiveInteger, duration: PositiveInteger? = nil) {
+            self.disposition = disposition
+            self.minPower = minPower
+            self.maxPower = maxPower
+            self.start = start
+            self.duration = duration
+        }
+        enum CodingKeys: String, CodingKey {
+            case disposition = "Disposition", minPower = "MinPower", maxPower = "MaxPower", start = "Start", duration = "Duration"
+        }
+    }
+
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var period: Period
+    public var congestionPoint: EntityAddress
+    public var revision: Int64
+    public var expirationDateTime: DateTime
+    public var contractID: String?
+    public var serviceType: String?
+    @OneOrMore public var isps: [ISP]
+
+    public init(ispDuration: ISPDuration, timeZone: TimeZoneName, period: Period, congestionPoint: EntityAddress, revision: Int64,
+                expirationDateTime: DateTime, contractID: String? = nil, serviceType: String? = nil, isps: [ISP]) {
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.period = period
+        self.congestionPoint = congestionPoint
+        self.revision = revision
+        self.expirationDateTime = expirationDateTime
+        self.contractID = contractID
+        self.serviceType = serviceType
+        self.isps = isps
+    }
+
+    public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+
+    enum CodingKeys: String, CodingKey {
+        case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
+        case revision = "Revision", expirationDateTime = "ExpirationDateTime", contractID = "ContractID"
+        case serviceType = "ServiceType", isps = "ISP"
+    }
+}
+
+public enum FlexRequestResponseKind: PlainResponseKind {
+    public static let elementName = "FlexRequestResponse"
+    public static let referenceAttribute = "FlexRequestMessageID"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+}
+public typealias FlexRequestResponse = PlainResponse<FlexRequestResponseKind>
+
+public struct FlexOffer: FlexMessage, UFTPRequest {
+    public typealias Response = FlexOfferResponse
+    public static let elementName = "FlexOffer"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+
+    /// One way of delivering the flexibility, for its price (the whole option's, not per ISP);
+    /// several options are mutually exclusive.
+    public struct Option: Codable, Hashable, Sendable {
+        public var optionReference: String
+        public var price: CurrencyAmount
+        /// Absent means 1.00 (no partial activation).
+        public var minActivationFactor: ActivationFactor?
+        @OneOrMore public var isps: [PowerISP]
+
+        public init(optionReference: String, price: CurrencyAmount, minActivationFactor: ActivationFactor? = nil, isps: [PowerISP]) {
+            self.optionReference = optionReference
+            self.price = price
+            self.minActivationFactor = minActivationFactor
+            self.isps = isps
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case optionReference = "OptionReference", price = "Price", minActivationFactor = "MinActivationFactor", isps = "ISP"
+        }
+    }
+
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var period: Period
+    public var congestionPoint: EntityAddress
+    public var expirationDateTime: DateTime
+    /// 3.1.0 only.
+    public var unsolicited: Bool?
+    public var flexRequestMessageID: UUIDValue?
+    public var contractID: String?
+    public var dPrognosisMessageID: UUIDValue?
+    public var baselineReference: String?
+    public var currency: CurrencyCode
+    @OneOrMore public var options: [Option]
+
+    public init(ispDuration: ISPDuration, timeZone: TimeZoneName, period: Period, congestionPoint: EntityAddress,
+                expirationDateTime: DateTime, unsolicited: Bool? = nil, flexRequestMessageID: UUIDValue? = nil, contractID: String? = nil,
+                dPrognosisMessageID: UUIDValue? = nil, baselineReference: String? = nil, currency: CurrencyCode, options: [Option]) {
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.period = period
+        self.congestionPoint = congestionPoint
+        self.expirationDateTime = expirationDateTime
+        self.unsolicited = unsolicited
+        self.flexRequestMessageID = flexRequestMessageID
+        self.contractID = contractID
+        self.dPrognosisMessageID = dPrognosisMessageID
+        self.baselineReference = baselineReference
+        self.currency = currency
+        self.options = options
+    }
+
+    public var ispRanges: [(start: Int, count: Int)] {
+        options.flatMap { $0.isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
+        case expirationDateTime = "ExpirationDateTime", unsolicited = "Unsolicited", flexRequestMessageID = "FlexRequestMessageID"
+        case contractID = "ContractID", dPrognosisMessageID = "D-PrognosisMessageID", baselineReference = "BaselineReference"
+        case currency = "Currency", options = "OfferOption"
+    }
+}
+
+public enum FlexOfferResponseKind: PlainResponseKind {
+    public static let elementName = "FlexOfferResponse"
+    public static let referenceAttribute = "FlexOfferMessageID"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+}
+public typealias FlexOfferResponse = PlainResponse<FlexOfferResponseKind>
+
+public struct FlexOfferRevocation: UFTPRequest {
+    public typealias Response = FlexOfferRevocationResponse
+    public static let elementName = "FlexOfferRevocation"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+    public var flexOfferMessageID: UUIDValue
+
+    public init(flexOfferMessageID: UUIDValue) { self.flexOfferMessageID = flexOfferMessageID }
+
+    enum CodingKeys: String, CodingKey { case flexOfferMessageID = "FlexOfferMessageID" }
+}
+
+/// References the revocation's own MessageID (the XSD's reading; the prose says the offer's).
+public enum FlexOfferRevocationResponseKind: PlainResponseKind {
+    public static let elementName = "FlexOfferRevocationResponse"
+    public static let referenceAttribute = "FlexOfferRevocationMessageID"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+}
+public typealias FlexOfferRevocationResponse = PlainResponse<FlexOfferRevocationResponseKind>
+
+public struct FlexOrder: FlexMessage, UFTPRequest {
+    public typealias Response = FlexOrderResponse
+    public static let elementName = "FlexOrder"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var period: Period
+    public var congestionPoint: EntityAddress
+    /// 3.1.0 only.
+    public var unsolicited: Bool?
+    /// Required in 3.0.0; 3.1.0 allows an unsolicited order without an offer.
+    public var flexOfferMessageID: UUIDValue?
+    /// 3.1.0 only.
+    public var serviceType: String?
+    public var contractID: String?
+    public var dPrognosisMessageID: UUIDValue?
+    public var baselineReference: String?
+    public var price: CurrencyAmount
+    public var currency: CurrencyCode
+    public var orderReference: String
+    public var optionReference: String?
+    /// Absent means 1.00.
+    public var activationFactor: ActivationFactor?
+    @OneOrMore public var isps: [PowerISP]
+
+    public init(ispDuration: ISPDuration, timeZone: TimeZoneName, period: Period, congestionPoint: EntityAddress,
+                unsolicited: Bool? = nil, flexOfferMessageID: UUIDValue?, serviceType: String? = nil, contractID: String? = nil,
+                dPrognosisMessageID: UUIDValue? = nil, baselineReference: String? = nil, price: CurrencyAmount, currency: CurrencyCode,
+                orderReference: String, optionReference: String? = nil, activationFactor: ActivationFactor? = nil, isps: [PowerISP]) {
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.period = period
+        self.congestionPoint = congestionPoint
+        self.unsolicited = unsolicited
+        self.flexOfferMessageID = flexOfferMessageID
+        self.serviceType = serviceType
+        self.contractID = contractID
+        self.dPrognosisMessageID = dPrognosisMessageID
+        self.baselineReference = baselineReference
+        self.price = price
+        self.currency = currency
+        self.orderReference = orderReference
+        self.optionReference = optionReference
+        self.activationFactor = activationFactor
+        self.isps = isps
+    }
+
+    public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+
+    enum CodingKeys: String, CodingKey {
+        case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
+        case unsolicited = "Unsolicited", flexOfferMessageID = "FlexOfferMessageID", serviceType = "ServiceType"
+        case contractID = "ContractID", dPrognosisMessageID = "D-PrognosisMessageID", baselineReference = "BaselineReference"
+        case price = "Price", currency = "Currency", orderReference = "OrderReference", optionReference = "OptionReference"
+        case activationFactor = "ActivationFactor", isps = "ISP"
+    }
+}
+
+public enum FlexOrderResponseKind: PlainResponseKind {
+    public static let elementName = "FlexOrderResponse"
+    public static let referenceAttribute = "FlexOrderMessageID"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+}
+public typealias FlexOrderResponse = PlainResponse<FlexOrderResponseKind>
+
+/// The monthly settlement of the DSO's orders. The 3.0.0 and 3.1.0 XSDs derive it from the
+/// response type, so it carries a Result; they also require a ContractSettlement, which exists
+/// only for bilateral contracts: 0..n here (docs/uftp.md, deviations).
+public struct FlexSettlement: UFTPRequest {
+    public static let elementName = "FlexSettlement"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+
+    public struct OrderSettlementISP: Codable, Hashable, Sendable {
+        public var start: PositiveInteger
+        public var duration: PositiveInteger?
+        public var baselinePower: Int
+        public var orderedFlexPower: Int
+        public var actualPower: Int
+        public var deliveredFlexPower: Int
+        /// Absent means 0.
+        public var powerDeficiency: Int?
+
+        public init(start: PositiveInteger, duration: PositiveInteger? = nil, baselinePower: Int, orderedFlexPower: Int,
+                    actualPower: Int, deliveredFlexPower: Int, powerDeficiency: Int? = nil) {
+            self.start = start
+            self.duration = duration
+            self.baselinePower = baselinePower
+            self.orderedFlexPower = orderedFlexPower
+            self.actualPower = actualPower
+            self.deliveredFlexPower = deliveredFlexPower
+            self.powerDeficiency = powerDeficiency
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case start = "Start", duration = "Duration", baselinePower = "BaselinePower", orderedFlexPower = "OrderedFlexPower"
+            case actualPower = "ActualPower", deliveredFlexPower = "DeliveredFlexPower", powerDeficiency = "PowerDeficiency"
+        }
+    }
+
+    public struct OrderSettlement: Codable, Hashable, Sendable {
+        public var orderReference: String?
+        public var period: Period
+        public var contractID: String?
+        public var dPrognosisMessageID: UUIDValue?
+        public var baselineReference: String?
+        public var congestionPoint: EntityAddress
+        public var price: CurrencyAmount
+        /// Absent means 0.
+        public var penalty: CurrencyAmount?
+        /// Price minus penalty.
+        public var netSettlement: CurrencyAmount
+        @OneOrMore public var isps: [OrderSettlementISP]
+
+        public init(orderReference: String?, period: Period, contractID: String? = nil, dPrognosisMessageID: UUIDValue? = nil,
+                    baselineReference: String? = nil, congestionPoint: EntityAddress, price: CurrencyAmount, penalty: CurrencyAmount? = nil,
+                    netSettlement: CurrencyAmount, isps: [OrderSettlementISP]) {
+            self.orderReference = orderReference
+            self.period = period
+            self.contractID = contractID
+            self.dPrognosisMessageID = dPrognosisMessageID
+            self.baselineReference = baselineReference
+            self.congestionPoint = congestionPoint
+            self.price = price
+            self.penalty = penalty
+            self.netSettlement = netSettlement
+            self.isps = isps
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case orderReference = "OrderReference", period = "Period", contractID = "ContractID"
+            case dPrognosisMessageID = "D-PrognosisMessageID", baselineReference = "BaselineReference"
+            case congestionPoint = "CongestionPoint", price = "Price", penalty = "Penalty", netSettlement = "NetSettlement", isps = "ISP"
+        }
+    }
+
+    public struct ContractSettlementISP: Codable, Hashable, Sendable {
+        public var start: PositiveInteger
+        public var duration: PositiveInteger?
+        public var reservedPower: Int
+        public var requestedPower: Int?
+        public var availablePower: Int?
+        public var offeredPower: Int?
+        public var orderedPower: Int?
+
+        public init(start: PositiveInteger, duration: PositiveInteger? = nil, reservedPower: Int, requestedPower: Int? = nil,
+                    availablePower: Int? = nil, offeredPower: Int? = nil, orderedPower: Int? = nil) {
+            self.start = start
+            self.duration = duration
+            self.reservedPower = reservedPower
+            self.requestedPower = requestedPower
+            self.availablePower = availablePower
+            self.offeredPower = offeredPower
+            self.orderedPower = orderedPower
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case start = "Start", duration = "Duration", reservedPower = "ReservedPower", requestedPower = "RequestedPower"
+            case availablePower = "AvailablePower", offeredPower = "OfferedPower", orderedPower = "OrderedPower"
+        }
+    }
+
+    public struct ContractSettlementPeriod: Codable, Hashable, Sendable {
+        public var period: Period
+        @OneOrMore public var isps: [ContractSettlementISP]
+        public init(period: Period, isps: [ContractSettlementISP]) {
+            self.period = period
+            self.isps = isps
+        }
+        enum CodingKeys: String, CodingKey { case period = "Period", isps = "ISP" }
+    }
+
+    public struct ContractSettlement: Codable, Hashable, Sendable {
+        public var contractID: String?
+        @OneOrMore public var periods: [ContractSettlementPeriod]
+        public init(contractID: String?, periods: [ContractSettlementPeriod]) {
+            self.contractID = contractID
+            self.periods = periods
+        }
+        enum CodingKeys: String, CodingKey { case contractID = "ContractID", periods = "Period" }
+    }
+
+    public var result: AcceptedRejected
+    public var rejectionReason: String?
+    public var periodStart: Period
+    public var periodEnd: Period
+    public var currency: CurrencyCode
+    @OneOrMore public var orderSettlements: [OrderSettlement]
+    public var contractSettlements: [ContractSettlement]
+
+    public init(periodStart: Period, periodEnd: Period, currency: CurrencyCode, orderSettlements: [OrderSettlement],
+                contractSettlements: [ContractSettlement] = []) {
+        self.result = .accepted
+        self.periodStart = periodStart
+        self.periodEnd = periodEnd
+        self.currency = currency
+        self.orderSettlements = orderSettlements
+        self.contractSettlements = contractSettlements
+    }
+
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> FlexSettlementResponse {
+        FlexSettlementResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case result = "Result", rejectionReason = "RejectionReason", periodStart = "PeriodStart", periodEnd = "PeriodEnd"
+        case currency = "Currency", orderSettlements = "FlexOrderSettlement", contractSettlements = "ContractSettlement"
+    }
+}
+
+public struct FlexSettlementResponse: UFTPResponse {
+    public static let elementName = "FlexSettlementResponse"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+
+    public struct OrderStatus: Codable, Hashable, Sendable {
+        public var orderReference: String?
+        public var disposition: AcceptedDisputed
+        public var disputeReason: String?
+        public init(orderReference: String?, disposition: AcceptedDisputed, disputeReason: String? = nil) {
+            self.orderReference = orderReference
+            self.disposition = disposition
+            self.disputeReason = disputeReason
+        }
+        enum CodingKeys: String, CodingKey { case orderReference = "OrderReference", disposition = "Disposition", disputeReason = "DisputeReason" }
+    }
+
+    public var result: AcceptedRejected
+    public var rejectionReason: String?
+    public var referencedMessageID: UUIDValue
+    /// One per settled order when accepted; none in a rejection (the XSD's 1..n cannot be met
+    /// there: 0..n here).
+    public var orderStatuses: [OrderStatus]
+
+    public init(result: AcceptedRejected, rejectionReason: String? = nil, referencedMessageID: UUIDValue, orderStatuses: [OrderStatus] = []) {
+        self.result = result
+        self.rejectionReason = rejectionReason
+        self.referencedMessageID = referencedMessageID
+        self.orderStatuses = orderStatuses
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case result = "Result", rejectionReason = "RejectionReason", referencedMessageID = "FlexSettlementMessageID"
+        case orderStatuses = "FlexOrderSettlementStatus"
+    }
+}
+
+/// Metering of one connection for one Period (optional in UFTP).
+public struct Metering: UFTPRequest {
+    public typealias Response = MeteringResponse
+    public static let elementName = "Metering"
+    public static let senderRole: USEFRole? = .agr
+    public static let recipientRole: USEFRole? = .dso
+
+    public struct ISP: Codable, Hashable, Sendable {
+        public var start: Int
+        public var value: MeteringValue
+        public init(start: Int, value: MeteringValue) {
+            self.start = start
+            self.value = value
+        }
+        enum CodingKeys: String, CodingKey { case start = "Start", value = "Value" }
+    }
+
+    public struct Profile: Codable, Hashable, Sendable {
+        public var profileType: MeteringProfileType
+        public var unit: MeteringUnit
+        @OneOrMore public var isps: [ISP]
+        public init(profileType: MeteringProfileType, unit: MeteringUnit, isps: [ISP]) {
+            self.profileType = profileType
+            self.unit = unit
+            self.isps = isps
+        }
+        enum CodingKeys: String, CodingKey { case profileType = "ProfileType", unit = "Unit", isps = "ISP" }
+    }
+
+    public var revision: Int64
+    public var ispDuration: ISPDuration
+    public var timeZone: TimeZoneName
+    public var currency: CurrencyCode?
+    public var period: Period
+    public var ean: MeteringEAN
+    @OneOrMore public var profiles: [Profile]
+
+    public init(revision: Int64, ispDuration: ISPDuration, timeZone: TimeZoneName, currency: CurrencyCode? = nil, period: Period,
+                ean: MeteringEAN, profiles: [Profile]) {
+        self.revision = revision
+        self.ispDuration = ispDuration
+        self.timeZone = timeZone
+        self.currency = currency
+        self.period = period
+        self.ean = ean
+        self.profiles = profiles
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case revision = "Revision", ispDuration = "ISP-Duration", timeZone = "TimeZone", currency = "Currency"
+        case period = "Period", ean = "EAN", profiles = "Profile"
+    }
+}
+
+public enum MeteringResponseKind: PlainResponseKind {
+    public static let elementName = "MeteringResponse"
+    public static let referenceAttribute = "MeteringMessageID"
+    public static let senderRole: USEFRole? = .dso
+    public static let recipientRole: USEFRole? = .agr
+}
+public typealias MeteringResponse = PlainResponse<MeteringResponseKind>

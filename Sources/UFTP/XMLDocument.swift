@@ -1,0 +1,166 @@
+import CLibXML2
+
+/// An element as UFTP messages have them: a name, attributes and child elements; no text.
+public struct XMLElement: Hashable, Sendable {
+    public struct Attribute: Hashable, Sendable {
+        public var name: String
+        public var value: String
+    }
+
+    public var name: String
+    public var attributes: [Attribute]
+    public var children: [XMLElement]
+
+    public init(name: String, attributes: [Attribute] = [], children: [XMLElement] = []) {
+        self.name = name
+        self.attributes = attributes
+        self.children = children
+    }
+
+    public func attribute(_ name: String) -> String? { attributes.first { $0.name == name }?.value }
+}
+
+/// What an inbound document may be: UFTP messages are small and flat.
+public struct XMLLimits: Sendable {
+    public var maxBytes: Int
+    public var maxDepth: Int
+    public var maxElements: Int
+
+    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 8, maxElements: Int = 200_000) {
+        self.maxBytes = maxBytes
+        self.maxDepth = maxDepth
+        self.maxElements = maxElements
+    }
+}
+
+/// Why a document was refused, naming the place when there is one.
+public struct XMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let problem: String
+
+    public init(path: String, problem: String) {
+        self.path = path
+        self.problem = problem
+    }
+
+    public var description: String { path.isEmpty ? problem : "\(path): \(problem)" }
+}
+
+/// libxml2, used so that it never reaches the network or the file system: no DTD is accepted
+/// (so no entity is declared, let alone expanded, and nothing external is loaded), network
+/// access is off, size, depth and element count are bounded.
+public enum XMLDocument {
+    /// Parses UTF-8 XML into its root element. Comments and processing instructions are
+    /// skipped; elements and attributes in a namespace are extensions and skipped too (UFTP's
+    /// own are in none); text other than whitespace is refused.
+    public static func parse(_ bytes: [UInt8], limits: XMLLimits = XMLLimits()) throws(XMLError) -> XMLElement {
+        guard bytes.count <= limits.maxBytes else {
+            throw XMLError(path: "", problem: "document of \(bytes.count) bytes exceeds the limit of \(limits.maxBytes)")
+        }
+        guard !bytes.isEmpty else { throw XMLError(path: "", problem: "empty document") }
+        // Refused before libxml2 sees it: a DTD is where XXE and entity bombs live.
+        if contains(bytes, "<!DOCTYPE") || contains(bytes, "<!ENTITY") {
+            throw XMLError(path: "", problem: "a DOCTYPE or entity declaration is not allowed")
+        }
+        guard let context = xmlNewParserCtxt() else { throw XMLError(path: "", problem: "out of memory") }
+        defer { xmlFreeParserCtxt(context) }
+        let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
+        let document = bytes.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
+                xmlCtxtReadMemory(context, $0, Int32(buffer.count), nil, nil, options)
+            }
+        }
+        guard let document else {
+            if let error = xmlCtxtGetLastError(context), let message = error.pointee.message {
+                let text = String(cString: message).trimmingCharacters(in: [" ", "\n"])
+                throw XMLError(path: "", problem: "not well-formed XML (line \(error.pointee.line)): \(text)")
+            }
+            throw XMLError(path: "", problem: "not well-formed XML")
+        }
+        defer { xmlFreeDoc(document) }
+        guard document.pointee.intSubset == nil, document.pointee.extSubset == nil else {
+            throw XMLError(path: "", problem: "a DOCTYPE is not allowed")
+        }
+        if let encoding = document.pointee.encoding {
+            let name = String(cString: encoding).uppercased()
+            guard name == "UTF-8" || name == "UTF8" else {
+                throw XMLError(path: "", problem: "encoding \(name) is not allowed; UFTP messages are UTF-8")
+            }
+        }
+        guard let root = xmlDocGetRootElement(document) else { throw XMLError(path: "", problem: "no root element") }
+        guard root.pointee.ns == nil else {
+            throw XMLError(path: "", problem: "the root element must be in no namespace")
+        }
+        var count = 0
+        return try element(root, path: "", depth: 1, count: &count, limits: limits)
+    }
+
+    private static func element(_ node: xmlNodePtr, path parent: String, depth: Int, count: inout Int,
+                                limits: XMLLimits) throws(XMLError) -> XMLElement {
+        let name = String(cString: node.pointee.name)
+        let path = parent.isEmpty ? name : "\(parent)/\(name)"
+        count += 1
+        guard count <= limits.maxElements else { throw XMLError(path: path, problem: "more than \(limits.maxElements) elements") }
+        guard depth <= limits.maxDepth else { throw XMLError(path: path, problem: "nested deeper than \(limits.maxDepth) elements") }
+        var result = XMLElement(name: name)
+        var attribute = node.pointee.properties
+        while let current = attribute {
+            defer { attribute = current.pointee.next }
+            guard current.pointee.ns == nil else { continue }
+            let attributeName = String(cString: current.pointee.name)
+            var value = ""
+            if let content = xmlNodeGetContent(UnsafeMutableRawPointer(current).assumingMemoryBound(to: xmlNode.self)) {
+                value = String(cString: content)
+                shim_xml_free(content)
+            }
+            result.attributes.append(.init(name: attributeName, value: value))
+        }
+        var child = node.pointee.children
+        while let current = child {
+            defer { child = current.pointee.next }
+            switch current.pointee.type {
+            case XML_ELEMENT_NODE:
+                guard current.pointee.ns == nil else { continue }
+                result.children.append(try element(current, path: path, depth: depth + 1, count: &count, limits: limits))
+            case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                let text = current.pointee.content.map { String(cString: $0) } ?? ""
+                guard text.allSatisfy(\.isWhitespace) else {
+                    throw XMLError(path: path, problem: "text content is not allowed (\"\(text.prefix(40))\")")
+                }
+            case XML_COMMENT_NODE, XML_PI_NODE:
+                continue
+            default:
+                throw XMLError(path: path, problem: "unexpected XML node (type \(current.pointee.type.rawValue))")
+            }
+        }
+        return result
+    }
+
+    private static func contains(_ bytes: [UInt8], _ needle: StaticString) -> Bool {
+        let pattern = Array(UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount))
+        guard bytes.count >= pattern.count else { return false }
+        return (0...(bytes.count - pattern.count)).contains { start in
+            bytes[start] == pattern[0] && bytes[start..<(start + pattern.count)].elementsEqual(pattern)
+        }
+    }
+
+    /// Serializes an element as a UTF-8 document with an XML declaration (libxml2 escapes the
+    /// attribute values).
+    public static func serialize(_ root: XMLElement) -> [UInt8] {
+        let document = xmlNewDoc("1.0")!
+        defer { xmlFreeDoc(document) }
+        func build(_ element: XMLElement) -> xmlNodePtr {
+            let node = xmlNewDocNode(document, nil, element.name, nil)!
+            for attribute in element.attributes { xmlNewProp(node, attribute.name, attribute.value) }
+            for child in element.children { xmlAddChild(node, build(child)) }
+            return node
+        }
+        xmlDocSetRootElement(document, build(root))
+        var memory: UnsafeMutablePointer<xmlChar>?
+        var size: Int32 = 0
+        xmlDocDumpFormatMemoryEnc(document, &memory, &size, "UTF-8", 0)
+        guard let memory else { return [] }
+        defer { shim_xml_free(memory) }
+        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+}
