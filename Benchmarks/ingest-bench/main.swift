@@ -325,7 +325,8 @@ case "storage":
                 for entry in fleet.chains[node][range] {
                     commit.entries.append(StagedEntry(node: Fleet.id(node), entry: entry, reading: try ReadingBody(parsing: entry.body)))
                 }
-                commit.certified.append((Fleet.id(node), UInt64(range.lowerBound + 1)...UInt64(range.upperBound)))
+                commit.chains.append(ChainState(node: Fleet.id(node), holding: fleet.chains[node][..<range.upperBound],
+                                                certifiedThrough: UInt64(range.upperBound)))
             }
             _ = try await store.commit(commit)
             let through = UInt64(range.upperBound) / blockSize * blockSize
@@ -420,7 +421,6 @@ case "store":
                     // Certified 32 s (8 rounds) after the oldest uncertified entry arrived; the
                     // chain state is persisted then.
                     if seq >= certifiedThrough[node] + 8 {
-                        commit.certified.append((Fleet.id(node), (certifiedThrough[node] + 1)...seq))
                         certifiedThrough[node] = seq
                         touched.append(node)
                     }

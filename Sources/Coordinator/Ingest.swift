@@ -51,8 +51,13 @@ public actor Ingest {
     /// A live node certifies at least every `certify_within_s`; this much silence means it stopped.
     static let quietSealMs: Int64 = 15 * 60_000
 
+    /// At most this many entries go into one transaction: a backlog (after a stalled store) is
+    /// written in bounded transactions, not in one that grows with it.
+    let maxEntriesPerTransaction: Int
+
     public init(store: any SCDStore, settings: CoordinatorConfig.Ingest, topicPrefix: String,
-                metrics: IngestMetrics, logger: Logger) {
+                metrics: IngestMetrics, logger: Logger, maxEntriesPerTransaction: Int = 50_000) {
+        self.maxEntriesPerTransaction = maxEntriesPerTransaction
         self.store = store
         self.settings = settings
         self.topicPrefix = topicPrefix
@@ -111,8 +116,8 @@ public actor Ingest {
                 }
             }
         }
-        let linked = chain.takeCertifiedByLinking()
-        pending.certified.append(contentsOf: linked.map { (node, $0) })
+        // What linking certified is certified by the chain state, persisted once touched.
+        _ = chain.takeCertifiedByLinking()
         chains[node] = chain
         if let quarantine = chain.quarantine {
             quarantineNode(node, reason: quarantine)
@@ -220,7 +225,6 @@ public actor Ingest {
         if let lastTime = readings.last?.time {
             metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
         }
-        pending.certified.append(contentsOf: linked.map { (id, $0) })
         if !linked.isEmpty {
             certifiedSinceSeal.insert(id)
             touched.insert(id)
@@ -257,9 +261,18 @@ public actor Ingest {
         logger.warning("dropped \(count) entr\(count == 1 ? "y" : "ies") from \(topic): \(rejection.reason.rawValue): \(rejection.detail)")
     }
 
-    /// Writes what was accepted since the last commit (one transaction); `persistingEveryChain`
-    /// (at a clean stop) also writes the state of every chain that moved on.
+
+    /// Writes what was accepted since the last commit; `persistingEveryChain` (at a clean stop)
+    /// also writes the state of every chain that moved on.
     public func commit(persistingEveryChain: Bool = false) async throws {
+        // A backlog's entries go first, in bounded parts; chain states and quarantines go with
+        // the last part, after the entries they describe.
+        while pending.entries.count > maxEntriesPerTransaction {
+            var part = IngestCommit()
+            part.entries = Array(pending.entries.prefix(maxEntriesPerTransaction))
+            pending.entries.removeFirst(maxEntriesPerTransaction)
+            try await write(part)
+        }
         if persistingEveryChain { touched.formUnion(unpersisted) }
         guard !pending.isEmpty || !touched.isEmpty else { return }
         var batch = pending
@@ -270,13 +283,17 @@ public actor Ingest {
         pendingHashes.removeAll(keepingCapacity: true)
         unpersisted.subtract(touched)
         touched = []
+        try await write(batch)
+    }
+
+    /// One transaction; when it fails, what it held is pending again for the next commit to
+    /// retry (inserts are idempotent on (node, seq)).
+    private func write(_ batch: IngestCommit) async throws {
         let conflicts: [HeldConflict]
         do {
             conflicts = try await store.commit(batch)
         } catch {
-            // Keep the batch: the next commit retries it (inserts are idempotent on (node, seq)).
             pending.entries.insert(contentsOf: batch.entries, at: 0)
-            pending.certified.insert(contentsOf: batch.certified, at: 0)
             pending.quarantined.insert(contentsOf: batch.quarantined, at: 0)
             touched.formUnion(batch.chains.map(\.node))
             unpersisted.formUnion(batch.chains.map(\.node))
@@ -296,7 +313,6 @@ public actor Ingest {
             guard var chain = chains[node] else { continue }
             let ranges = chain.certify(now: now, certifyAfterMs: after)
             metrics.verifications.increment(by: Int64(ranges.count))
-            pending.certified.append(contentsOf: ranges.map { (node, $0) })
             if let quarantine = chain.quarantine, chains[node]?.quarantine == nil {
                 metrics.dropped(.badSignature, count: 1)
                 quarantineNode(node, reason: quarantine)

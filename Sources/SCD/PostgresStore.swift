@@ -400,17 +400,11 @@ public final class PostgresStore: SCDStore {
                         """, logger: logger)
                 }
             }
-            if !commit.certified.isEmpty {
-                try await db.query("""
-                    UPDATE raw_entries e SET certified = true
-                    FROM unnest(\(commit.certified.map(\.node))::text[], \(commit.certified.map { Int64($0.range.lowerBound) })::bigint[],
-                      \(commit.certified.map { Int64($0.range.upperBound) })::bigint[]) AS c(node, low, high)
-                    WHERE e.node = c.node AND e.seq BETWEEN c.low AND c.high AND NOT e.certified
-                    """, logger: logger)
-            }
             for (node, reason) in commit.quarantined {
                 try await db.query("UPDATE nodes SET quarantine = \(reason) WHERE id = \(node)", logger: logger)
-                try await db.query("DELETE FROM raw_entries WHERE node = \(node) AND NOT certified", logger: logger)
+                try await db.query("""
+                    DELETE FROM raw_entries e WHERE e.node = \(node) AND NOT \(unescaped: SCDSchema.certifiedCondition)
+                    """, logger: logger)
             }
             return conflicts
         }
@@ -427,7 +421,7 @@ public final class PostgresStore: SCDStore {
             // Every staged entry up to through + 1 (uncertified ones are the neighbours a run must link to).
             var staged: [String: [(entry: LedgerEntry, time: Timestamp, certified: Bool)]] = [:]
             for try await row in try await db.query("""
-                SELECT e.node, e.seq, e.t, e.body, e.prev, e.hash, e.sig, e.certified FROM raw_entries e
+                SELECT e.node, e.seq, e.t, e.body, e.prev, e.hash, e.sig, \(unescaped: SCDSchema.certifiedCondition) FROM raw_entries e
                 JOIN unnest(\(nodes)::text[], \(throughs)::bigint[]) AS r(node, through) ON e.node = r.node AND e.seq <= r.through + 1
                 ORDER BY e.node, e.seq
                 """, logger: logger).decode((String, Int64, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, Bool).self) {
@@ -559,8 +553,8 @@ public final class PostgresStore: SCDStore {
             }
             var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
             for try await (seq, body, certified) in try await db.query("""
-                SELECT seq, body, certified FROM raw_entries
-                WHERE node = \(node) AND t >= \(from.millisecondsSince1970) AND t < \(to.millisecondsSince1970) ORDER BY seq
+                SELECT e.seq, e.body, \(unescaped: SCDSchema.certifiedCondition) FROM raw_entries e
+                WHERE e.node = \(node) AND t >= \(from.millisecondsSince1970) AND t < \(to.millisecondsSince1970) ORDER BY seq
                 """, logger: logger).decode((Int64, ByteBuffer, Bool).self) {
                 staged.append((UInt64(seq), body.bytes, certified))
             }
@@ -705,6 +699,12 @@ enum PostgresSchema {
             CREATE TABLE baselines (pod text NOT NULL REFERENCES pods (id), day text NOT NULL, brp text NOT NULL,
                                     energy_wh bytea NOT NULL, PRIMARY KEY (pod, day))
             """,
+        ]),
+        // A staged entry is certified when a persisted chain segment says so (SCDSchema.certifiedCondition):
+        // marking each one wrote a new row version of it.
+        ("certification from the chain state", [
+            "ALTER TABLE raw_entries DROP COLUMN certified",
+            "CREATE INDEX chain_segments_node ON chain_segments (node, first)",
         ]),
     ]
 }

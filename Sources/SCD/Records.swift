@@ -165,6 +165,15 @@ public struct ChainState: Sendable, Equatable {
         self.segments = segments
         self.quarantine = quarantine
     }
+
+    /// A node holding `entries` (consecutive) as one segment, certified through `through`: what
+    /// the ingest persists once it verified them, for staging certified data without an ingest.
+    public init(node: String, holding entries: some Collection<LedgerEntry>, certifiedThrough through: UInt64) {
+        let first = entries.first!, last = entries.reversed().first!
+        self.init(node: node, segments: [NodeChain.Segment(
+            first: first.seq, last: last.seq, firstPrev: first.prev, lastHash: last.hash,
+            certifiedThrough: through, lastSignature: last.signature)], quarantine: nil)
+    }
 }
 
 /// One POD on an aggregator's day-ahead customer list (PlatOne I-02).

@@ -62,7 +62,15 @@ enum SCDSchema {
              PRIMARY KEY (pod, day)
          ) WITHOUT ROWID;
          """),
+        // A staged entry is certified when its node's persisted chain state says so
+        // (`certifiedCondition`); marking each one rewrote its page (its row, in PostgreSQL) again.
+        ("certification from the chain state", "ALTER TABLE raw_entries DROP COLUMN certified;"),
     ]
+
+    /// SQL true when the staged entry `e` (raw_entries AS e) lies in a certified stretch of a
+    /// persisted chain segment of its node (any coordinator instance's, in PostgreSQL).
+    static let certifiedCondition =
+        "EXISTS (SELECT 1 FROM chain_segments s WHERE s.node = e.node AND e.seq BETWEEN s.first AND s.certified_through)"
 
     static func migrateSQLite(_ connection: Connection) throws {
         let applied = try connection.scalarInteger("PRAGMA user_version") ?? 0

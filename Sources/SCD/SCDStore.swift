@@ -3,17 +3,17 @@ import GridCore
 import Ledger
 import Sodium
 
-/// What ingest writes in one transaction: new entries, the chain state of the nodes they touched,
-/// newly certified ranges, and quarantines (whose uncertified entries are discarded).
+/// What ingest writes in one transaction: new entries, the chain state of the nodes whose
+/// certification advanced (which is what certifies their staged entries) or that were
+/// quarantined, and quarantines (whose uncertified entries are discarded).
 public struct IngestCommit: Sendable {
     public var entries: [StagedEntry] = []
     public var chains: [ChainState] = []
-    public var certified: [(node: String, range: ClosedRange<UInt64>)] = []
     public var quarantined: [(node: String, reason: String)] = []
 
     public init() {}
 
-    public var isEmpty: Bool { entries.isEmpty && chains.isEmpty && certified.isEmpty && quarantined.isEmpty }
+    public var isEmpty: Bool { entries.isEmpty && chains.isEmpty && quarantined.isEmpty }
 }
 
 extension SCDStore {

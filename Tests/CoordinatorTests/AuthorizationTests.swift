@@ -84,13 +84,15 @@ import TestSupport
         try await store.addNode(NodeRecord(id: "ln-a", pod: "POD-A", meter: "main", keys: [key.publicKey]))
         var commit = IngestCommit()
         var prev = SHA256Digest.zero
+        var entries: [LedgerEntry] = []
         for seq in UInt64(1)...64 {
             let body = Array(#"{"t":"2026-11-24T10:00:\#(String(format: "%02d", seq % 60))Z","k":"reading","m":"main","q":"good","v":{"active_power":1000}}"#.utf8)
             let entry = LedgerEntry.make(seq: seq, body: body, prev: prev, signer: key)
             prev = entry.hash
+            entries.append(entry)
             commit.entries.append(StagedEntry(node: "ln-a", entry: entry, reading: try ReadingBody(parsing: body)))
         }
-        commit.certified = [("ln-a", 1...64)]
+        commit.chains = [ChainState(node: "ln-a", holding: entries, certifiedThrough: 64)]
         _ = try await store.commit(commit)
         _ = try await store.seal([SealRequest(node: "ln-a", through: 64, keys: [key.publicKey])])
         let log = try CertificationLog(store: store, signer: SigningKey.generate(), origin: "test.example/log")

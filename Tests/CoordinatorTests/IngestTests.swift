@@ -180,6 +180,28 @@ import TestSupport
         #expect(try await rig.store.node("ln-1")?.quarantine != nil)
     }
 
+    /// A backlog is written in bounded transactions, the chain state with the last: everything
+    /// arrives once, and certification still finds it.
+    @Test func aBacklogIsCommittedInBoundedParts() async throws {
+        let folder = TemporaryDirectory()
+        let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
+        let ingest = Ingest(store: store, settings: .init(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 20, commitIntervalMs: 250),
+                            topicPrefix: Self.prefix, metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"),
+                            maxEntriesPerTransaction: 7)
+        let key = SigningKey.generate()
+        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
+        try await ingest.reloadRegistry()
+        let entries = Self.chain(25, key: key)
+        for start in stride(from: 0, to: 25, by: 5) {
+            await ingest.receive(topic: "\(Self.prefix)/ln-1/readings", payload: Self.payload(node: "ln-1", pod: "POD-1", entries[start..<(start + 5)]), now: .now())
+        }
+        try await ingest.commit()
+        #expect(try await store.rawStorageStats().stagedEntries == 25)
+        try await ingest.certify(now: Timestamp.now().adding(milliseconds: 60_000))
+        let stored = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: .now())
+        #expect(stored.map(\.seq) == Array(1...25) && stored.allSatisfy(\.certified))
+    }
+
     @Test func aRestartResumesTheChainsAndKeyRotationKeepsOldEntriesVerifiable() async throws {
         let folder = TemporaryDirectory()
         let oldKey = SigningKey.generate()
@@ -236,10 +258,7 @@ import TestSupport
         try await rig.register("ln-1", pod: "POD-1", key: key)
         var commit = IngestCommit()
         commit.entries = try entries.map { StagedEntry(node: "ln-1", entry: $0, reading: try ReadingBody(parsing: $0.body)) }
-        commit.certified = [("ln-1", 1...70)]
-        commit.chains = [ChainState(node: "ln-1", segments: [NodeChain.Segment(
-            first: 1, last: 70, firstPrev: .zero, lastHash: entries[69].hash, certifiedThrough: 70,
-            lastSignature: entries[69].signature)], quarantine: nil)]
+        commit.chains = [ChainState(node: "ln-1", holding: entries, certifiedThrough: 70)]
         _ = try await rig.store.commit(commit)
         #expect(try await rig.store.rawStorageStats().blockEntries == 0)
         try await rig.ingest.restore(now: .now())

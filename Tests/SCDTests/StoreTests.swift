@@ -58,11 +58,13 @@ final class StoreFixture: @unchecked Sendable {
         entries.map { StagedEntry(node: node, entry: $0, reading: try! ReadingBody(parsing: $0.body)) }
     }
 
-    static func commit(_ store: any SCDStore, _ node: String, _ entries: some Sequence<LedgerEntry>,
-                       certified: ClosedRange<UInt64>? = nil) async throws -> [HeldConflict] {
+    /// Stages `entries` of `node`; with `certifiedThrough`, also the chain state that certifies
+    /// them through that seq (as the ingest persists it).
+    static func commit(_ store: any SCDStore, _ node: String, _ entries: some Collection<LedgerEntry>,
+                       certifiedThrough: UInt64? = nil) async throws -> [HeldConflict] {
         var commit = IngestCommit()
         commit.entries = staged(node, entries)
-        if let certified { commit.certified = [(node, certified)] }
+        if let certifiedThrough { commit.chains = [ChainState(node: node, holding: entries, certifiedThrough: certifiedThrough)] }
         return try await store.commit(commit)
     }
 
@@ -132,10 +134,10 @@ final class StoreFixture: @unchecked Sendable {
             try await store.addNode(NodeRecord(id: node, pod: "POD-\(node)", meter: "main", keys: [key.publicKey]))
         }
         let entries = Self.chain(150, key: key)
-        _ = try await Self.commit(store, "ln-1", entries, certified: 1...150)
+        _ = try await Self.commit(store, "ln-1", entries, certifiedThrough: 150)
         // ln-2: two halves staged as if by two instances that saw different histories.
         let other = Self.chain(150, key: key, power: 42)
-        _ = try await Self.commit(store, "ln-2", entries[0..<70] + other[70..<128], certified: 1...128)
+        _ = try await Self.commit(store, "ln-2", entries[0..<70] + other[70..<128], certifiedThrough: 128)
 
         let outcome = try await store.seal([SealRequest(node: "ln-1", through: 128, keys: [key.publicKey]),
                                             SealRequest(node: "ln-2", through: 128, keys: [key.publicKey])])
@@ -165,7 +167,7 @@ final class StoreFixture: @unchecked Sendable {
 
         // Sealing again is a no-op; a redelivered sealed entry is not staged twice.
         #expect(try await store.seal([SealRequest(node: "ln-1", through: 128, keys: [key.publicKey])]).sealed == 0)
-        _ = try await Self.commit(store, "ln-1", entries[9..<12], certified: 10...12)
+        _ = try await Self.commit(store, "ln-1", entries[9..<12])
         let again = try await store.readings(node: "ln-1", meter: "main", from: Self.t0, to: Self.t0.adding(milliseconds: 3_600_000))
         if backend == .postgres { #expect(again.map(\.seq) == Array(1...150), "each reading once") }
 
@@ -181,7 +183,7 @@ final class StoreFixture: @unchecked Sendable {
         let store = fixture.store
         let key = SigningKey.generate(), impostor = SigningKey.generate()
         try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
-        _ = try await Self.commit(store, "ln-1", Self.chain(64, key: impostor), certified: 1...64)
+        _ = try await Self.commit(store, "ln-1", Self.chain(64, key: impostor), certifiedThrough: 64)
         let outcome = try await store.seal([SealRequest(node: "ln-1", through: 64, keys: [key.publicKey])])
         #expect(outcome == SealOutcome())
         #expect(try await store.rawStorageStats().stagedEntries == 64)
@@ -211,7 +213,7 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await store.checkpoint(size: 2) == first, "a second head for one size is ignored")
         #expect(try await store.checkpoint(size: nil)?.size == 5)
 
-        _ = try await Self.commit(store, "ln-1", Self.chain(5, key: key), certified: 1...2)
+        _ = try await Self.commit(store, "ln-1", Self.chain(5, key: key), certifiedThrough: 2)
         var quarantine = IngestCommit()
         quarantine.quarantined = [("ln-1", "fork: test")]
         _ = try await store.commit(quarantine)
