@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Certification", dependencies: ["Sodium", "Ledger", "GridCore"]),
 
         // UFTP (Shapeshifter 3.x): message model, XML codec on libxml2, CS1; no networking.
-        .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "CLibXML2"]),
+        .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "ConfigFile", "CLibXML2"]),
         // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
         .target(
             name: "SCD",
