@@ -13,3 +13,12 @@
 // libxml2 exposes its deallocator as a mutable global function pointer, which Swift 6 refuses to
 // read from concurrent code; this reads it in C.
 static inline void shim_xml_free(void *pointer) { xmlFree(pointer); }
+
+// Some libxml2 errors (input encoding) go to its generic handler, which prints to stderr
+// whatever the parser options say. The handlers are per thread; a parse silences its own.
+static void shim_xml_discard(void *context, const char *message, ...) { (void)context; (void)message; }
+static void shim_xml_discard_structured(void *context, xmlErrorPtr error) { (void)context; (void)error; }
+static inline void shim_xml_silence(void) {
+    xmlSetGenericErrorFunc(NULL, shim_xml_discard);
+    xmlSetStructuredErrorFunc(NULL, shim_xml_discard_structured);
+}

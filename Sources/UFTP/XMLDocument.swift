@@ -62,6 +62,7 @@ public enum XMLDocument {
         if contains(bytes, "<!DOCTYPE") || contains(bytes, "<!ENTITY") {
             throw XMLError(path: "", problem: "a DOCTYPE or entity declaration is not allowed")
         }
+        shim_xml_silence()
         guard let context = xmlNewParserCtxt() else { throw XMLError(path: "", problem: "out of memory") }
         defer { xmlFreeParserCtxt(context) }
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
