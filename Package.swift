@@ -124,6 +124,12 @@ let package = Package(
             path: "Benchmarks/ingest-bench"
         ),
 
+        .executableTarget(
+            name: "uftp-bench",
+            dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport"],
+            path: "Benchmarks/uftp-bench"
+        ),
+
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
             name: "ledger-append-loop",

@@ -1,4 +1,5 @@
 import CLibXML2
+import Glibc
 
 /// An element as UFTP messages have them: a name, attributes and child elements; no text.
 public struct XMLElement: Hashable, Sendable {
@@ -137,11 +138,18 @@ public enum XMLDocument {
         return result
     }
 
+    /// Whether `needle` (which starts with "<") occurs: memchr to each "<", then a comparison.
     private static func contains(_ bytes: [UInt8], _ needle: StaticString) -> Bool {
-        let pattern = Array(UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount))
-        guard bytes.count >= pattern.count else { return false }
-        return (0...(bytes.count - pattern.count)).contains { start in
-            bytes[start] == pattern[0] && bytes[start..<(start + pattern.count)].elementsEqual(pattern)
+        let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return false }
+            var offset = 0
+            while offset + pattern.count <= buffer.count, let found = memchr(base + offset, Int32(pattern[0]), buffer.count - offset) {
+                let at = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+                if at + pattern.count <= buffer.count, memcmp(base + at, pattern.baseAddress!, pattern.count) == 0 { return true }
+                offset = at + 1
+            }
+            return false
         }
     }
 
