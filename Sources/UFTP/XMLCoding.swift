@@ -42,7 +42,8 @@ final class ElementUsage {
     struct Entry {
         let element: XMLElement
         let path: [any CodingKey]
-        var names: Set<String> = []
+        /// Few per element: a list beats hashing.
+        var names: [String] = []
     }
     var entries: [Entry] = []
 
@@ -93,7 +94,9 @@ struct ElementDecoder: Decoder {
         throw XMLError(path: describe(codingPath), problem: "is an element, not a value")
     }
 
-    func mark(_ name: String) { usage.entries[slot].names.insert(name) }
+    func mark(_ name: String) {
+        if !usage.entries[slot].names.contains(name) { usage.entries[slot].names.append(name) }
+    }
 }
 
 struct ElementContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {

@@ -111,7 +111,11 @@ public enum XMLDocument {
             guard current.pointee.ns == nil else { continue }
             let attributeName = String(cString: current.pointee.name)
             var value = ""
-            if let content = xmlNodeGetContent(UnsafeMutableRawPointer(current).assumingMemoryBound(to: xmlNode.self)) {
+            if let text = current.pointee.children, text.pointee.next == nil, text.pointee.type == XML_TEXT_NODE,
+               let content = text.pointee.content {
+                // The usual case, one text node: read in place.
+                value = String(cString: content)
+            } else if let content = xmlNodeGetContent(UnsafeMutableRawPointer(current).assumingMemoryBound(to: xmlNode.self)) {
                 value = String(cString: content)
                 shim_xml_free(content)
             }
