@@ -1,0 +1,174 @@
+import Foundation
+
+/// What a receiver agreed for its market: the ISP length and the time zone whose UTC offset
+/// messages must use.
+public struct MarketTerms: Sendable {
+    public var ispMinutes: Int
+    public var timeZone: TimeZone
+
+    public init(ispMinutes: Int = 15, timeZone: TimeZone) {
+        self.ispMinutes = ispMinutes
+        self.timeZone = timeZone
+    }
+
+    /// ISPs in a Period: 96 at PT15M, 92 on the spring-forward day and 100 on the fall-back day.
+    public func ispCount(_ period: Period) -> Int {
+        let start = midnight(period), end = midnight(period.adding(days: 1))
+        return Int(end.timeIntervalSince(start)) / (ispMinutes * 60)
+    }
+
+    /// When ISP `number` (from 1) of `period` starts: local midnight plus elapsed ISPs, so a DST
+    /// day's ISPs are all of the same length.
+    public func start(of number: Int, in period: Period) -> Date {
+        midnight(period).addingTimeInterval(TimeInterval((number - 1) * ispMinutes * 60))
+    }
+
+    func midnight(_ period: Period) -> Date {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        return calendar.date(from: DateComponents(year: period.year, month: period.month, day: period.day))!
+    }
+}
+
+/// The generic rejection reasons of UFTP §3.5, as this implementation writes them (the
+/// reference implementation's wording where the specification's table is ambiguous).
+public enum RejectionReason {
+    public static let invalidSender = "Invalid Sender"
+    public static let unknownRecipient = "Unknown Recipient"
+    public static let barredSender = "Barred Sender"
+    public static let duplicateIdentifier = "Duplicate Identifier"
+    public static let alreadySubmitted = "Already Submitted"
+    public static let ispDurationRejected = "ISP duration rejected"
+    public static let timeZoneRejected = "Time zone rejected"
+    public static let invalidCongestionPoint = "Invalid congestion point"
+    public static let referencePeriodMismatch = "Reference Period mismatch"
+    public static let referenceMessageExpired = "Reference message expired"
+    public static let referenceMessageRevoked = "Reference message revoked"
+    public static let ispsOutOfBounds = "ISPs out of bounds"
+    public static let ispConflict = "ISP conflict"
+    public static let periodOutOfBounds = "Period out of bounds"
+    public static let expirationOutOfBounds = "ExpirationDateTime out of bounds"
+    public static let unsupportedVersion = "Unsupported version"
+    public static func unknownReference(_ field: String) -> String { "Unknown reference \(field)" }
+}
+
+/// The checks every receiver makes before the use case's own (UFTP §3.5), on a message whose
+/// signature and schema are already known good. Each returns the reasons found, none when the
+/// message passes; several are joined with "; " in the response.
+public enum GenericValidation {
+    /// Sender and recipient: the inner SenderDomain must be the wrapper's, the type must be one
+    /// the wrapper's role sends, the recipient must be served here, the version supported.
+    public static func addressing(_ message: UFTPMessage, wrapper: SignedMessage, servedDomains: Set<InternetDomain>) -> [String] {
+        var reasons: [String] = []
+        if !UFTPCodec.supportedVersions.contains(message.metadata.version) {
+            reasons.append("\(RejectionReason.unsupportedVersion) \(message.metadata.version.text)")
+        }
+        let type = type(of: message.payload)
+        if message.metadata.senderDomain != wrapper.senderDomain || (type.senderRole.map { $0 != wrapper.senderRole } ?? false) {
+            reasons.append(RejectionReason.invalidSender)
+        }
+        if !servedDomains.contains(message.metadata.recipientDomain) {
+            reasons.append(RejectionReason.unknownRecipient)
+        }
+        return reasons
+    }
+
+    /// ISP-Duration, time zone (by its UTC offset over the Period) and the ISPs of a flex message:
+    /// each inside the Period's ISPs (DST days included), none addressed twice.
+    public static func isps(_ message: some FlexMessage, terms: MarketTerms) -> [String] {
+        var reasons: [String] = []
+        if message.ispDuration.minutes != terms.ispMinutes { reasons.append(RejectionReason.ispDurationRejected) }
+        if !sameOffsets(message.timeZone, terms, over: message.period) { reasons.append(RejectionReason.timeZoneRejected) }
+        let count = terms.ispCount(message.period)
+        var covered = Set<Int>()
+        var conflict = false, outOfBounds = false
+        for range in message.ispRanges {
+            if range.start < 1 || range.count < 1 || range.start + range.count - 1 > count {
+                outOfBounds = true
+                continue
+            }
+            for isp in range.start..<(range.start + range.count) where !covered.insert(isp).inserted { conflict = true }
+        }
+        if outOfBounds { reasons.append(RejectionReason.ispsOutOfBounds) }
+        if conflict { reasons.append(RejectionReason.ispConflict) }
+        return reasons
+    }
+
+    /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers.
+    public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
+        let expires = Date(timeIntervalSince1970: Double(expiration.timestamp.millisecondsSince1970) / 1000)
+        let lastISP = message.ispRanges.map { $0.start + $0.count - 1 }.max() ?? 0
+        let end = terms.start(of: lastISP + 1, in: message.period)
+        return expires <= now || expires > end ? [RejectionReason.expirationOutOfBounds] : []
+    }
+
+    /// Whether the message's zone has the market zone's UTC offset throughout the Period.
+    static func sameOffsets(_ zone: TimeZoneName, _ terms: MarketTerms, over period: Period) -> Bool {
+        guard let theirs = TimeZone(identifier: zone.text) else { return false }
+        let start = terms.midnight(period), end = terms.midnight(period.adding(days: 1))
+        return stride(from: start.timeIntervalSince1970, to: end.timeIntervalSince1970, by: 3600).allSatisfy { instant in
+            let date = Date(timeIntervalSince1970: instant)
+            return theirs.secondsFromGMT(for: date) == terms.timeZone.secondsFromGMT(for: date)
+        }
+    }
+}
+
+/// The message-specific checks of the use-case tables (UFTP §3.3) that need nothing but the
+/// messages themselves; what needs stored state (references, revisions, portfolios) is the
+/// role's.
+public enum UseCaseValidation {
+    public static let lackingISPs = "Lacking ISPs"
+    public static let lackingRequestedDisposition = "Lacking Requested Disposition"
+    public static let requestedPowerDiscrepancy = "Requested Power discrepancy"
+    public static let powerDiscrepancy = "Power discrepancy"
+    public static let ispMismatch = "ISP mismatch"
+    public static let powerMismatch = "Power mismatch"
+    public static let priceMismatch = "Price mismatch"
+
+    /// A D-Prognosis must hold a power for every ISP of its Period.
+    public static func prognosis(_ prognosis: DPrognosis, terms: MarketTerms) -> [String] {
+        let count = terms.ispCount(prognosis.period)
+        let covered = Set(prognosis.ispRanges.flatMap { $0.start..<($0.start + max($0.count, 0)) })
+        return covered.isSuperset(of: 1...count) ? [] : [lackingISPs]
+    }
+
+    /// A FlexRequest needs a requested ISP; a requested ISP needs a direction (not MinPower < 0
+    /// < MaxPower); no ISP may have MinPower above MaxPower.
+    public static func request(_ request: FlexRequest) -> [String] {
+        var reasons: [String] = []
+        let requested = request.isps.filter { $0.disposition == .requested }
+        if requested.isEmpty { reasons.append(lackingRequestedDisposition) }
+        if requested.contains(where: { $0.minPower < 0 && $0.maxPower > 0 }) { reasons.append(requestedPowerDiscrepancy) }
+        if request.isps.contains(where: { $0.minPower > $0.maxPower }) { reasons.append(powerDiscrepancy) }
+        return reasons
+    }
+
+    /// A FlexOrder must repeat the chosen option of its offer: the same ISPs, each power scaled
+    /// by the activation factor (at least the option's minimum; rounded to the watt), and the
+    /// price scaled by it (to a cent's hundredth).
+    public static func order(_ order: FlexOrder, against offer: FlexOffer) -> [String] {
+        let option = offer.options.count == 1 && order.optionReference == nil
+            ? offer.options.first
+            : offer.options.first { $0.optionReference == order.optionReference }
+        guard let option else { return [ispMismatch] }
+        func expanded(_ isps: [PowerISP]) -> [Int: Int] {
+            var powers: [Int: Int] = [:]
+            for isp in isps { for number in isp.start.value..<(isp.start.value + (isp.duration?.value ?? 1)) { powers[number] = isp.power } }
+            return powers
+        }
+        let ordered = expanded(order.isps), offered = expanded(option.isps)
+        guard Set(ordered.keys) == Set(offered.keys) else { return [ispMismatch] }
+        let factor = order.activationFactor?.value ?? 1
+        var reasons: [String] = []
+        if factor < (option.minActivationFactor?.value ?? 1) { reasons.append(powerMismatch) }
+        let scale = NSDecimalNumber(decimal: factor).doubleValue
+        // Rounding is unspecified (integer watts): a watt either way is accepted.
+        let scaledPowersMatch = offered.allSatisfy { number, power in
+            abs((ordered[number] ?? 0) - Int((Double(power) * scale).rounded())) <= 1
+        }
+        if !scaledPowersMatch && !reasons.contains(powerMismatch) { reasons.append(powerMismatch) }
+        let expectedPrice = option.price.value * factor
+        if abs(NSDecimalNumber(decimal: order.price.value - expectedPrice).doubleValue) > 0.0001 { reasons.append(priceMismatch) }
+        return reasons
+    }
+}

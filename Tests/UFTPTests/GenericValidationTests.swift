@@ -1,0 +1,109 @@
+import Foundation
+import GridCore
+import Sodium
+import Testing
+import UFTP
+
+@Suite struct GenericValidationTests {
+    static let amsterdam = MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!)
+
+    @Test func aDSTDayHas92Or100QuarterHours() throws {
+        #expect(Self.amsterdam.ispCount(try Period(validating: "2026-03-29")) == 92)
+        #expect(Self.amsterdam.ispCount(try Period(validating: "2026-10-25")) == 100)
+        #expect(Self.amsterdam.ispCount(try Period(validating: "2026-11-26")) == 96)
+        #expect(MarketTerms(ispMinutes: 30, timeZone: TimeZone(identifier: "Europe/Amsterdam")!).ispCount(try Period(validating: "2026-10-25")) == 50)
+        // ISP 9 of the spring-forward day begins at 03:00 CEST (01:00 UTC).
+        #expect(Self.amsterdam.start(of: 9, in: try Period(validating: "2026-03-29")) == ISO8601DateFormatter().date(from: "2026-03-29T01:00:00Z"))
+    }
+
+    func request(period: String, zone: String = "Europe/Amsterdam", minutes: Int = 15, isps: [(Int, Int)],
+                 expires: String = "2026-11-26T23:00:00Z") throws -> FlexRequest {
+        FlexRequest(ispDuration: ISPDuration(minutes: minutes), timeZone: try TimeZoneName(validating: zone), period: try Period(validating: period),
+                    congestionPoint: try EntityAddress(validating: "ean.871685900012636543"), revision: 1,
+                    expirationDateTime: try DateTime(validating: expires),
+                    isps: try isps.map { .init(disposition: .requested, minPower: -10, maxPower: -5, start: try PositiveInteger($0.0), duration: try PositiveInteger($0.1)) })
+    }
+
+    @Test func ispsAreCheckedAgainstThePeriodAndEachOther() throws {
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", isps: [(1, 48), (49, 48)]), terms: Self.amsterdam).isEmpty)
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", isps: [(90, 8)]), terms: Self.amsterdam) == [RejectionReason.ispsOutOfBounds])
+        #expect(GenericValidation.isps(try request(period: "2026-10-25", isps: [(97, 4)]), terms: Self.amsterdam).isEmpty, "100 ISPs on the fall-back day")
+        #expect(GenericValidation.isps(try request(period: "2026-03-29", isps: [(93, 1)]), terms: Self.amsterdam) == [RejectionReason.ispsOutOfBounds])
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", isps: [(1, 4), (2, 1)]), terms: Self.amsterdam) == [RejectionReason.ispConflict])
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", minutes: 30, isps: [(1, 1)]), terms: Self.amsterdam) == [RejectionReason.ispDurationRejected])
+        // Same offsets all day (Paris) passes; another offset (London) does not.
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", zone: "Europe/Paris", isps: [(1, 1)]), terms: Self.amsterdam).isEmpty)
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", zone: "Europe/London", isps: [(1, 1)]), terms: Self.amsterdam) == [RejectionReason.timeZoneRejected])
+        #expect(GenericValidation.isps(try request(period: "2026-11-26", zone: "Europe/Atlantis", isps: [(1, 1)]), terms: Self.amsterdam) == [RejectionReason.timeZoneRejected])
+    }
+
+    @Test func expirationMustLieAheadAndWithinTheISPs() throws {
+        let now = ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z")!
+        let message = try request(period: "2026-11-26", isps: [(1, 4)])
+        #expect(GenericValidation.expiration(try DateTime(validating: "2026-11-25T20:00:00Z"), of: message, terms: Self.amsterdam, now: now).isEmpty)
+        #expect(GenericValidation.expiration(try DateTime(validating: "2026-11-25T11:00:00Z"), of: message, terms: Self.amsterdam, now: now)
+            == [RejectionReason.expirationOutOfBounds])
+        // ISPs 1–4 end at 01:00 local (00:00 UTC).
+        #expect(GenericValidation.expiration(try DateTime(validating: "2026-11-26T00:30:00Z"), of: message, terms: Self.amsterdam, now: now)
+            == [RejectionReason.expirationOutOfBounds])
+    }
+
+    @Test func theWrapperTheTypeAndTheRecipientMustAgree() throws {
+        let key = SigningKey.generate()
+        let offer = UFTPMessage(metadata: Examples.metadata(from: "agr.example.com", to: "dso.example.com"),
+                                payload: try #require(Examples.payloads.first { $0 is FlexOffer }))
+        let served: Set = [Examples.domain("dso.example.com")]
+        #expect(GenericValidation.addressing(offer, wrapper: SignedMessage(sealing: offer, role: .agr, key: key), servedDomains: served).isEmpty)
+        // A FlexOffer is the AGR's to send; and it must come from the wrapper's domain.
+        #expect(GenericValidation.addressing(offer, wrapper: SignedMessage(sealing: offer, role: .dso, key: key), servedDomains: served) == [RejectionReason.invalidSender])
+        var other = SignedMessage(sealing: offer, role: .agr, key: key)
+        other.senderDomain = Examples.domain("mallory.example.com")
+        #expect(GenericValidation.addressing(offer, wrapper: other, servedDomains: served) == [RejectionReason.invalidSender])
+        #expect(GenericValidation.addressing(offer, wrapper: SignedMessage(sealing: offer, role: .agr, key: key), servedDomains: [])
+            == [RejectionReason.unknownRecipient])
+        var future = offer
+        future.metadata.version = try SpecVersion(validating: "4.0.0")
+        #expect(GenericValidation.addressing(future, wrapper: SignedMessage(sealing: future, role: .agr, key: key), servedDomains: served)
+            == ["\(RejectionReason.unsupportedVersion) 4.0.0"])
+    }
+}
+
+@Suite struct UseCaseValidationTests {
+    @Test func aPrognosisMustCoverTheWholePeriod() throws {
+        let full = try #require(Examples.payloads.first { $0 is DPrognosis } as? DPrognosis)
+        #expect(UseCaseValidation.prognosis(full, terms: GenericValidationTests.amsterdam).isEmpty)
+        var short = full
+        short.isps = [.init(power: 1, start: 1, duration: 95)]
+        #expect(UseCaseValidation.prognosis(short, terms: GenericValidationTests.amsterdam) == [UseCaseValidation.lackingISPs])
+    }
+
+    @Test func aRequestNeedsARequestedISPWithADirection() throws {
+        var request = try #require(Examples.payloads.first { $0 is FlexRequest } as? FlexRequest)
+        #expect(UseCaseValidation.request(request).isEmpty)
+        request.isps = [.init(disposition: .available, minPower: 0, maxPower: 10, start: 1)]
+        #expect(UseCaseValidation.request(request) == [UseCaseValidation.lackingRequestedDisposition])
+        request.isps = [.init(disposition: .requested, minPower: -5, maxPower: 5, start: 1), .init(disposition: .available, minPower: 3, maxPower: 1, start: 2)]
+        #expect(UseCaseValidation.request(request) == [UseCaseValidation.requestedPowerDiscrepancy, UseCaseValidation.powerDiscrepancy])
+    }
+
+    /// Partial activation (§2.4.4): 80% of the offer is every ISP at 80% and the price at 80%.
+    @Test func anOrderRepeatsTheOfferScaledByItsActivationFactor() throws {
+        let offer = FlexOffer(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+                              expirationDateTime: Examples.expiry, currency: Examples.eur, options: [
+                                  .init(optionReference: "A", price: Examples.amount("10"), minActivationFactor: try ActivationFactor(validating: "0.5"),
+                                        isps: [.init(power: -5000, start: 70, duration: 2), .init(power: -3000, start: 72)]),
+                              ])
+        func order(_ factor: String?, powers: [Int], price: String, starts: [Int] = [70, 71, 72]) throws -> FlexOrder {
+            FlexOrder(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+                      flexOfferMessageID: Examples.id(7), price: Examples.amount(price), currency: Examples.eur, orderReference: "O-1",
+                      optionReference: "A", activationFactor: try factor.map { try ActivationFactor(validating: $0) },
+                      isps: try zip(starts, powers).map { .init(power: $0.1, start: try PositiveInteger($0.0)) })
+        }
+        #expect(UseCaseValidation.order(try order(nil, powers: [-5000, -5000, -3000], price: "10"), against: offer).isEmpty)
+        #expect(UseCaseValidation.order(try order("0.8", powers: [-4000, -4000, -2400], price: "8"), against: offer).isEmpty)
+        #expect(UseCaseValidation.order(try order("0.4", powers: [-2000, -2000, -1200], price: "4"), against: offer) == [UseCaseValidation.powerMismatch])
+        #expect(UseCaseValidation.order(try order("0.8", powers: [-4000, -4000, -3000], price: "8"), against: offer) == [UseCaseValidation.powerMismatch])
+        #expect(UseCaseValidation.order(try order(nil, powers: [-5000, -5000, -3000], price: "9"), against: offer) == [UseCaseValidation.priceMismatch])
+        #expect(UseCaseValidation.order(try order(nil, powers: [-5000, -5000], price: "10", starts: [70, 71]), against: offer) == [UseCaseValidation.ispMismatch])
+    }
+}
