@@ -261,7 +261,6 @@ public actor Ingest {
         logger.warning("dropped \(count) entr\(count == 1 ? "y" : "ies") from \(topic): \(rejection.reason.rawValue): \(rejection.detail)")
     }
 
-
     /// Writes what was accepted since the last commit; `persistingEveryChain` (at a clean stop)
     /// also writes the state of every chain that moved on.
     public func commit(persistingEveryChain: Bool = false) async throws {
