@@ -69,7 +69,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "coordinator",
-            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile",
+            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),

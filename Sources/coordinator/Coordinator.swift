@@ -17,7 +17,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Coordinator: certified readings into the Shared Customer Database, and its REST API.",
-        subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self, UFTPCommand.self]
     )
 
     static func main() async {
