@@ -168,8 +168,8 @@ public struct ChainState: Sendable, Equatable {
 
     /// A node holding `entries` (consecutive) as one segment, certified through `through`: what
     /// the ingest persists once it verified them, for staging certified data without an ingest.
-    public init(node: String, holding entries: some Collection<LedgerEntry>, certifiedThrough through: UInt64) {
-        let first = entries.first!, last = entries.reversed().first!
+    public init(node: String, holding entries: some BidirectionalCollection<LedgerEntry>, certifiedThrough through: UInt64) {
+        let first = entries.first!, last = entries.last!
         self.init(node: node, segments: [NodeChain.Segment(
             first: first.seq, last: last.seq, firstPrev: first.prev, lastHash: last.hash,
             certifiedThrough: through, lastSignature: last.signature)], quarantine: nil)

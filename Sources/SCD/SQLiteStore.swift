@@ -296,7 +296,7 @@ public final class SQLiteStore: SCDStore {
                     }
                 }
                 let quarantine = try db.prepare("UPDATE nodes SET quarantine = ? WHERE id = ?")
-                let discard = try db.prepare("DELETE FROM raw_entries AS e WHERE node = ? AND NOT \(Self.isCertified)")
+                let discard = try db.prepare("DELETE FROM raw_entries AS e WHERE node = ? AND NOT \(SCDSchema.certifiedCondition)")
                 for (node, reason) in commit.quarantined {
                     try quarantine.bind(1, reason).bind(2, node).run()
                     try discard.bind(1, node).run()
@@ -306,18 +306,14 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
-    /// Whether the staged entry `e` is certified: its node's persisted chain state says so (the
-    /// ingest persists it whenever certification advances), so no entry is rewritten to mark it.
-    private static let isCertified = "\(SCDSchema.certifiedCondition)"
-
     public func seal(_ requests: [SealRequest]) async throws -> SealOutcome {
         guard !requests.isEmpty else { return SealOutcome() }
         return try writer.withLock { db in
             try db.transaction {
                 let rows = try db.prepare("""
-                    SELECT seq, t, body, prev, hash, sig FROM raw_entries AS e WHERE node = ? AND seq <= ? AND \(Self.isCertified) ORDER BY seq
+                    SELECT seq, t, body, prev, hash, sig FROM raw_entries AS e WHERE node = ? AND seq <= ? AND \(SCDSchema.certifiedCondition) ORDER BY seq
                     """)
-                let stagedRow = try db.prepare("SELECT prev, hash, \(Self.isCertified) FROM raw_entries AS e WHERE node = ? AND seq = ?")
+                let stagedRow = try db.prepare("SELECT prev, hash, \(SCDSchema.certifiedCondition) FROM raw_entries AS e WHERE node = ? AND seq = ?")
                 let blockBefore = try db.prepare("""
                     SELECT last_hash FROM raw_blocks WHERE node = ? AND first_seq <= ? AND first_seq + count - 1 = ?
                     ORDER BY first_seq DESC LIMIT 1
@@ -472,7 +468,7 @@ public final class SQLiteStore: SCDStore {
                 var blocks: [RawBlock] = []
                 while try blockQuery.step() { blocks.append(Self.block(blockQuery, node: node)) }
                 let stagedQuery = try db.prepare("""
-                    SELECT seq, body, \(Self.isCertified) FROM raw_entries AS e WHERE node = ? AND t >= ? AND t < ? ORDER BY seq
+                    SELECT seq, body, \(SCDSchema.certifiedCondition) FROM raw_entries AS e WHERE node = ? AND t >= ? AND t < ? ORDER BY seq
                     """).bind(1, node).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
                 var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
                 while try stagedQuery.step() {

@@ -176,8 +176,10 @@ struct Base64Binary: UFTPSimpleType {
     init(bytes: [UInt8]) { self.bytes = bytes }
 
     init(validating text: String) throws(UFTPValueError) {
-        let compact = text.filter { !$0.isWhitespace }
-        guard !compact.isEmpty, let bytes = try? Base64.decode(compact, what: "Body") else {
+        // Public data: decoded from the bytes directly, not through the key decoder that wipes.
+        let compact = Array(text.utf8.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D })
+        guard !compact.isEmpty,
+              let bytes = compact.withUnsafeBufferPointer({ try? Base64.decode(utf8: $0, what: "Body") }) else {
             throw UFTPValueError("must be base64")
         }
         self.bytes = bytes

@@ -113,39 +113,27 @@ struct ElementContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decodeNil(forKey key: Key) throws -> Bool { !contains(key) }
 
-    /// The attribute's text; an element of that name instead is an error.
-    private func text(_ key: Key) throws -> String {
+    /// A scalar is the attribute of that name: read by the attribute container, which also
+    /// decodes the simple types.
+    private func attribute(_ key: Key) -> AttributeValue {
         decoder.mark(key.stringValue)
-        guard let value = decoder.element.attribute(key.stringValue) else {
-            let problem = decoder.element.children.contains { $0.name == key.stringValue }
-                ? "must be an attribute, not an element" : "is required"
-            throw XMLError(path: describe(codingPath + [XMLKey(attribute: key.stringValue)]), problem: problem)
-        }
-        return value
+        return AttributeValue(parent: decoder, name: key.stringValue)
     }
 
-    private func parse<T>(_ key: Key, _ what: String, _ convert: (String) -> T?) throws -> T {
-        let value = try text(key)
-        guard let parsed = convert(value) else {
-            throw XMLError(path: describe(codingPath + [XMLKey(attribute: key.stringValue)]), problem: "must be \(what), not \"\(value)\"")
-        }
-        return parsed
-    }
-
-    func decode(_ type: String.Type, forKey key: Key) throws -> String { try text(key) }
-    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try parse(key, "true or false", XMLScalar.boolean) }
-    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try parse(key, "an integer", XMLScalar.integer) }
-    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try parse(key, "an integer", XMLScalar.integer) }
-    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try parse(key, "an integer", XMLScalar.integer) }
-    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try parse(key, "an integer", XMLScalar.integer) }
-    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try parse(key, "an integer", XMLScalar.integer) }
-    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try parse(key, "an integer ≥ 0", XMLScalar.integer) }
-    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try parse(key, "an integer ≥ 0", XMLScalar.integer) }
-    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try parse(key, "an integer ≥ 0", XMLScalar.integer) }
-    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try parse(key, "an integer ≥ 0", XMLScalar.integer) }
-    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try parse(key, "an integer ≥ 0", XMLScalar.integer) }
-    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try parse(key, "a number", { Double($0) }) }
-    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try parse(key, "a number", { Float($0) }) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try attribute(key).decode(type) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try attribute(key).decode(type) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try attribute(key).decode(type) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try attribute(key).decode(type) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try attribute(key).decode(type) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try attribute(key).decode(type) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try attribute(key).decode(type) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try attribute(key).decode(type) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try attribute(key).decode(type) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try attribute(key).decode(type) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try attribute(key).decode(type) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try attribute(key).decode(type) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try attribute(key).decode(type) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { try attribute(key).decode(type) }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         decoder.mark(key.stringValue)
@@ -333,21 +321,24 @@ struct ElementEncodingContainer<Key: CodingKey>: KeyedEncodingContainerProtocol 
     let encoder: ElementEncoder
     var codingPath: [any CodingKey] { encoder.codingPath }
 
+    /// A scalar is the attribute of that name, written by the attribute container.
+    private func attribute(_ key: Key) -> AttributeEncoder { AttributeEncoder(parent: encoder, name: key.stringValue) }
+
     mutating func encodeNil(forKey key: Key) throws {}
-    mutating func encode(_ value: String, forKey key: Key) throws { encoder.builder.set(key.stringValue, value) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { encoder.builder.set(key.stringValue, value ? "true" : "false") }
-    mutating func encode(_ value: Int, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Int64, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Int32, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Int16, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Int8, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: UInt, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: UInt64, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: UInt32, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: UInt16, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: UInt8, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { encoder.builder.set(key.stringValue, String(value)) }
+    mutating func encode(_ value: String, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { var a = attribute(key); try a.encode(value) }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
         try value.encode(to: FieldEncoder(parent: encoder, name: key.stringValue))

@@ -60,7 +60,7 @@ final class StoreFixture: @unchecked Sendable {
 
     /// Stages `entries` of `node`; with `certifiedThrough`, also the chain state that certifies
     /// them through that seq (as the ingest persists it).
-    static func commit(_ store: any SCDStore, _ node: String, _ entries: some Collection<LedgerEntry>,
+    static func commit(_ store: any SCDStore, _ node: String, _ entries: some BidirectionalCollection<LedgerEntry>,
                        certifiedThrough: UInt64? = nil) async throws -> [HeldConflict] {
         var commit = IngestCommit()
         commit.entries = staged(node, entries)
