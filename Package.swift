@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
-        .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
             dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",

@@ -3,27 +3,22 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import GridCore
 
-/// One agent per data folder: an exclusive `flock` on `<data_dir>/lightnode.lock`, released by
-/// the kernel when the process ends however it ends (so a kill -9 leaves no stale lock).
+/// One agent per data folder: an exclusive lock on `<data_dir>/lightnode.lock`.
 public final class DataDirectoryLock {
-    private let descriptor: Int32
+    private let lock: ExclusiveFileLock
 
     public init(dataDirectory: String) throws(AgentError) {
         _ = mkdir(dataDirectory, 0o700)
-        let path = dataDirectory + "/lightnode.lock"
-        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else {
-            throw AgentError("cannot open \(path): \(String(cString: strerror(errno)))")
+        do {
+            lock = try ExclusiveFileLock(path: dataDirectory + "/lightnode.lock")
+        } catch {
+            switch error {
+            case .cannotOpen(let path, let reason): throw AgentError("cannot open \(path): \(reason)")
+            case .held(let path): throw AgentError("another lightnode is already running on \(dataDirectory) (\(path) is locked)")
+            }
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
-            close(descriptor)
-            throw AgentError("another lightnode is already running on \(dataDirectory) (\(path) is locked)")
-        }
-    }
-
-    deinit {
-        close(descriptor)
     }
 }
 

@@ -121,10 +121,15 @@ public struct RawReading: Sendable, Equatable {
                   reading.time >= from, reading.time < to else { return }
             readings.append(RawReading(seq: seq, reading: reading, certified: certified))
         }
+        var sealed = Set<UInt64>()
         for block in blocks {
-            for entry in try block.entries() { add(seq: entry.seq, body: entry.body, certified: true) }
+            for entry in try block.entries() {
+                sealed.insert(entry.seq)
+                add(seq: entry.seq, body: entry.body, certified: true)
+            }
         }
-        for entry in staged { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
+        // A backend may see an entry both sealed and still staged (sealed while it was read).
+        for entry in staged where !sealed.contains(entry.seq) { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
         readings.sort { $0.seq < $1.seq }
         return readings
     }

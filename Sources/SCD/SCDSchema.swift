@@ -65,9 +65,21 @@ enum SCDSchema {
         // A staged entry is certified when its node's persisted chain state says so
         // (`certifiedCondition`); marking each one rewrote its page (its row, in PostgreSQL) again.
         ("certification from the chain state", "ALTER TABLE raw_entries DROP COLUMN certified;"),
+        // Staged rows in arrival order, found through `StagingIndex`: a commit appends to one
+        // end of the table instead of rewriting a page per node that published.
+        ("staging in arrival order",
+         """
+         CREATE TABLE staged_entries (
+             id INTEGER PRIMARY KEY, node TEXT NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, body BLOB NOT NULL,
+             prev BLOB NOT NULL, hash BLOB NOT NULL, sig BLOB NOT NULL
+         );
+         INSERT INTO staged_entries(node, seq, t, body, prev, hash, sig)
+             SELECT node, seq, t, body, prev, hash, sig FROM raw_entries ORDER BY node, seq;
+         DROP TABLE raw_entries;
+         """),
     ]
 
-    /// SQL true when the staged entry `e` (raw_entries AS e) lies in a certified stretch of a
+    /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a
     /// persisted chain segment of its node (any coordinator instance's, in PostgreSQL).
     static let certifiedCondition =
         "EXISTS (SELECT 1 FROM chain_segments s WHERE s.node = e.node AND e.seq BETWEEN s.first AND s.certified_through)"

@@ -6,14 +6,42 @@ import SQLite
 import Synchronization
 
 /// The embedded SCD backend: one SQLite file in WAL mode, a writer connection (ingest, sealing,
-/// measures) and a reader connection (the API), so queries never wait behind a commit.
+/// measures) and a reader connection (the API), so queries never wait behind a commit. One
+/// process at a time (a lock on `<path>.lock`): the staged entries are indexed in its memory.
 public final class SQLiteStore: SCDStore {
     private let writer: Mutex<Connection>
     private let reader: Mutex<Connection>
+    private let staging: Mutex<Staging>
+    private let lock: ExclusiveFileLock
     public let path: String
 
-    public init(path: String) throws {
+    /// The staged entries' index, and samples of the highest row for copying long-staged
+    /// entries forward.
+    private struct Staging {
+        var index: StagingIndex
+        var highestRow: Int64
+        var marks: [(time: ContinuousClock.Instant, row: Int64)] = []
+    }
+
+    /// Rows deleted at most per cut, so one pass after a long outage does not hold the writer.
+    private static let cutRows = 100_000
+
+    /// An entry staged longer than `stagingWindow` is copied to the end of the table, so the
+    /// range cut below the oldest staged row keeps the table at about a window of arrivals.
+    /// Normally an entry waits at most a block (64 × 4 s) plus certification before it is sealed.
+    public let stagingWindow: Duration
+
+    public init(path: String, stagingWindow: Duration = .seconds(600)) throws {
         self.path = path
+        self.stagingWindow = stagingWindow
+        do {
+            lock = try ExclusiveFileLock(path: path + ".lock")
+        } catch {
+            switch error {
+            case .cannotOpen(let lockPath, let reason): throw SCDError("cannot open \(lockPath): \(reason)")
+            case .held: throw SCDError("\(path) is in use by another coordinator (SQLite serves one process; use PostgreSQL for several)")
+            }
+        }
         let writer = try Connection(path: path, mode: .readWriteCreate)
         writer.setBusyTimeout(milliseconds: 10_000)
         try writer.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
@@ -25,6 +53,8 @@ public final class SQLiteStore: SCDStore {
         // WAL grown past 1 GiB (a checkpoint held back by a long read) is cut back.
         try writer.execute("PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 1073741824")
         try SCDSchema.migrateSQLite(writer)
+        staging = Mutex(Staging(index: try Self.loadStagingIndex(writer),
+                                highestRow: try writer.scalarInteger("SELECT max(id) FROM staged_entries") ?? 0))
         let reader = try Connection(path: path, mode: .readOnly)
         reader.setBusyTimeout(milliseconds: 10_000)
         self.writer = Mutex(writer)
@@ -207,18 +237,23 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func stagedEntries(after: [(node: String, seq: UInt64)]) async throws -> [(node: String, entry: LedgerEntry)] {
-        try writer.withLock { db in
-            let query = try db.prepare("SELECT seq, body, prev, hash, sig FROM raw_entries WHERE node = ? AND seq > ? ORDER BY seq")
-            var found: [(node: String, entry: LedgerEntry)] = []
-            for (node, seq) in after {
-                defer { query.reset() }
-                query.bind(1, node).bind(2, Int64(seq))
-                while try query.step() {
-                    found.append((node, LedgerEntry(seq: UInt64(query.int64(0)), body: query.blob(1),
-                                                    prev: SHA256Digest(unchecked: query.blob(2)), hash: SHA256Digest(unchecked: query.blob(3)),
-                                                    signature: Signature(unchecked: query.blob(4)))))
-                }
+        let rows = staging.withLock { staging in
+            after.flatMap { node, seq in
+                seq == .max ? [] : staging.index.entries(node: node, seqs: (seq + 1)...UInt64.max).map(\.row)
             }
+        }
+        return try writer.withLock { db in
+            let query = try db.prepare("SELECT node, seq, body, prev, hash, sig FROM staged_entries WHERE id = ?")
+            var found: [(node: String, entry: LedgerEntry)] = []
+            // In row order: the pages are read front to back.
+            for row in rows.sorted() {
+                defer { query.reset() }
+                guard try query.bind(1, row).step() else { continue }
+                found.append((query.text(0), LedgerEntry(seq: UInt64(query.int64(1)), body: query.blob(2),
+                                                         prev: SHA256Digest(unchecked: query.blob(3)), hash: SHA256Digest(unchecked: query.blob(4)),
+                                                         signature: Signature(unchecked: query.blob(5)))))
+            }
+            found.sort { ($0.node, $0.entry.seq) < ($1.node, $1.entry.seq) }
             return found
         }
     }
@@ -226,19 +261,17 @@ public final class SQLiteStore: SCDStore {
     public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
         try writer.withLock { db in
             var hashes: [UInt64: SHA256Digest] = [:]
-            let staged = try db.prepare("SELECT hash FROM raw_entries WHERE node = ? AND seq = ?")
+            let staged = try db.prepare("SELECT hash FROM staged_entries WHERE id = ?")
             let block = try db.prepare("""
                 SELECT \(Self.blockColumns) FROM raw_blocks
                 WHERE node = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1
                 """)
             for seq in seqs where hashes[seq] == nil {
-                staged.bind(1, node).bind(2, Int64(seq))
-                if try staged.step() {
-                    hashes[seq] = SHA256Digest(unchecked: staged.blob(0))
-                    staged.reset()
+                if let row = staging.withLock({ $0.index.row(node: node, seq: seq) }) {
+                    defer { staged.reset() }
+                    if try staged.bind(1, row).step() { hashes[seq] = SHA256Digest(unchecked: staged.blob(0)) }
                     continue
                 }
-                staged.reset()
                 defer { block.reset() }
                 block.bind(1, node).bind(2, Int64(seq))
                 guard try block.step() else { continue }
@@ -248,6 +281,27 @@ public final class SQLiteStore: SCDStore {
             }
             return hashes
         }
+    }
+
+    /// The index of the staged rows: every row, less those whose entry a block already holds
+    /// (sealed rows stay in the table until the range cut passes them).
+    private static func loadStagingIndex(_ db: Connection) throws -> StagingIndex {
+        var index = StagingIndex()
+        let rows = try db.prepare("SELECT id, node, seq FROM staged_entries ORDER BY id")
+        while try rows.step() { index.insert(node: rows.text(1), seq: UInt64(rows.int64(2)), row: rows.int64(0)) }
+        let blocks = try db.prepare("SELECT first_seq, count FROM raw_blocks WHERE node = ? AND first_seq BETWEEN ? AND ?")
+        var sealed: [(node: String, seq: UInt64)] = []
+        for (node, entries) in index.nodes {
+            defer { blocks.reset() }
+            let first = entries[0].seq, last = entries[entries.count - 1].seq
+            blocks.bind(1, node).bind(2, Int64(first - min(first, blockSize - 1))).bind(3, Int64(last))
+            while try blocks.step() {
+                let start = UInt64(blocks.int64(0)), end = start + UInt64(blocks.int64(1)) - 1
+                sealed += index.entries(node: node, seqs: start...end).map { (node, $0.seq) }
+            }
+        }
+        for (node, seq) in sealed { index.remove(node: node, seq: seq) }
+        return index
     }
 
     /// The columns `block(_:node:)` reads, in its order.
@@ -263,24 +317,26 @@ public final class SQLiteStore: SCDStore {
     public func commit(_ commit: IngestCommit) async throws -> [HeldConflict] {
         guard !commit.isEmpty else { return [] }
         return try writer.withLock { db in
-            try db.transaction {
-                let insert = try db.prepare("""
-                    INSERT INTO raw_entries(node, seq, t, body, prev, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(node, seq) DO NOTHING
-                    """)
-                let heldHash = try db.prepare("SELECT hash FROM raw_entries WHERE node = ? AND seq = ?")
+            var added: [StagedKey: Int64] = [:]
+            var discarded: [StagedKey] = []
+            let conflicts = try db.transaction {
+                let insert = try db.prepare("INSERT INTO staged_entries(node, seq, t, body, prev, hash, sig) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                let heldHash = try db.prepare("SELECT hash FROM staged_entries WHERE id = ?")
                 var conflicts: [HeldConflict] = []
                 for staged in commit.entries {
+                    let key = StagedKey(node: staged.node, seq: staged.entry.seq)
+                    if let row = added[key] ?? staging.withLock({ $0.index.row(node: key.node, seq: key.seq) }) {
+                        defer { heldHash.reset() }
+                        if try heldHash.bind(1, row).step(), heldHash.blob(0) != staged.entry.hash.bytes {
+                            conflicts.append(HeldConflict(node: staged.node, seq: staged.entry.seq))
+                        }
+                        continue
+                    }
                     try insert.bind(1, staged.node).bind(2, Int64(staged.entry.seq))
                         .bind(3, staged.reading.time.millisecondsSince1970).bind(4, blob: staged.entry.body)
                         .bind(5, blob: staged.entry.prev.bytes).bind(6, blob: staged.entry.hash.bytes)
                         .bind(7, blob: staged.entry.signature.bytes).run()
-                    guard db.changes == 0 else { continue }
-                    defer { heldHash.reset() }
-                    heldHash.bind(1, staged.node).bind(2, Int64(staged.entry.seq))
-                    if try heldHash.step(), heldHash.blob(0) != staged.entry.hash.bytes {
-                        conflicts.append(HeldConflict(node: staged.node, seq: staged.entry.seq))
-                    }
+                    added[key] = db.lastInsertRowID
                 }
                 let clear = try db.prepare("DELETE FROM chain_segments WHERE node = ?")
                 let segment = try db.prepare("""
@@ -296,68 +352,79 @@ public final class SQLiteStore: SCDStore {
                     }
                 }
                 let quarantine = try db.prepare("UPDATE nodes SET quarantine = ? WHERE id = ?")
-                let discard = try db.prepare("DELETE FROM raw_entries AS e WHERE node = ? AND NOT \(SCDSchema.certifiedCondition)")
+                let discard = try db.prepare("DELETE FROM staged_entries AS e WHERE id = ? AND NOT \(SCDSchema.certifiedCondition)")
                 for (node, reason) in commit.quarantined {
                     try quarantine.bind(1, reason).bind(2, node).run()
-                    try discard.bind(1, node).run()
+                    var rows = staging.withLock { $0.index.entries(node: node).map { (StagedKey(node: node, seq: $0.seq), $0.row) } }
+                    rows += added.filter { $0.key.node == node }.map { ($0.key, $0.value) }
+                    for (key, row) in rows {
+                        try discard.bind(1, row).run()
+                        if db.changes > 0 { discarded.append(key) }
+                    }
                 }
                 return conflicts
             }
+            staging.withLock { staging in
+                for (key, row) in added {
+                    staging.index.insert(node: key.node, seq: key.seq, row: row)
+                    staging.highestRow = max(staging.highestRow, row)
+                }
+                for key in discarded { staging.index.remove(node: key.node, seq: key.seq) }
+            }
+            return conflicts
         }
     }
 
     public func seal(_ requests: [SealRequest]) async throws -> SealOutcome {
         guard !requests.isEmpty else { return SealOutcome() }
         return try writer.withLock { db in
-            try db.transaction {
-                let rows = try db.prepare("""
-                    SELECT seq, t, body, prev, hash, sig FROM raw_entries AS e WHERE node = ? AND seq <= ? AND \(SCDSchema.certifiedCondition) ORDER BY seq
+            var sealed: [StagedKey] = []
+            let outcome = try db.transaction {
+                let stagedRow = try db.prepare("""
+                    SELECT seq, t, body, prev, hash, sig, \(SCDSchema.certifiedCondition) FROM staged_entries AS e WHERE id = ?
                     """)
-                let stagedRow = try db.prepare("SELECT prev, hash, \(SCDSchema.certifiedCondition) FROM raw_entries AS e WHERE node = ? AND seq = ?")
+                /// The staged entry of `node` at `seq`, and whether it is certified.
+                func staged(_ node: String, _ seq: UInt64) throws -> (row: Sealing.Row, certified: Bool)? {
+                    guard let row = staging.withLock({ $0.index.row(node: node, seq: seq) }) else { return nil }
+                    return try fetch(row)
+                }
+                func fetch(_ row: Int64) throws -> (row: Sealing.Row, certified: Bool)? {
+                    defer { stagedRow.reset() }
+                    guard try stagedRow.bind(1, row).step() else { return nil }
+                    return (Sealing.Row(
+                        entry: LedgerEntry(seq: UInt64(stagedRow.int64(0)), body: stagedRow.blob(2),
+                                           prev: SHA256Digest(unchecked: stagedRow.blob(3)), hash: SHA256Digest(unchecked: stagedRow.blob(4)),
+                                           signature: Signature(unchecked: stagedRow.blob(5))),
+                        time: Timestamp(millisecondsSince1970: stagedRow.int64(1))), stagedRow.int64(6) != 0)
+                }
                 let blockBefore = try db.prepare("""
                     SELECT last_hash FROM raw_blocks WHERE node = ? AND first_seq <= ? AND first_seq + count - 1 = ?
                     ORDER BY first_seq DESC LIMIT 1
                     """)
                 let blockAt = try db.prepare("SELECT first_prev FROM raw_blocks WHERE node = ? AND first_seq = ?")
-                func staged(_ node: String, _ seq: UInt64, column: Int32) throws -> SHA256Digest? {
-                    defer { stagedRow.reset() }
-                    stagedRow.bind(1, node).bind(2, Int64(seq))
-                    return try stagedRow.step() ? SHA256Digest(unchecked: stagedRow.blob(column)) : nil
-                }
                 let insert = try db.prepare("""
                     INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data, log_index)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                let remove = try db.prepare("DELETE FROM raw_entries WHERE node = ? AND seq BETWEEN ? AND ?")
                 var log = try Self.logAppender(db)
                 var outcome = SealOutcome()
                 for request in requests {
-                    rows.bind(1, request.node).bind(2, Int64(request.through))
-                    var selected: [Sealing.Row] = []
-                    while try rows.step() {
-                        selected.append(Sealing.Row(
-                            entry: LedgerEntry(seq: UInt64(rows.int64(0)), body: rows.blob(2),
-                                               prev: SHA256Digest(unchecked: rows.blob(3)), hash: SHA256Digest(unchecked: rows.blob(4)),
-                                               signature: Signature(unchecked: rows.blob(5))),
-                            time: Timestamp(millisecondsSince1970: rows.int64(1))))
-                    }
-                    rows.reset()
-                    guard !selected.isEmpty else { continue }
                     let node = request.node
+                    let rows = staging.withLock { $0.index.entries(node: node, seqs: 0...request.through).map(\.row) }
+                    let selected = try rows.compactMap { try fetch($0) }.filter(\.certified).map(\.row)
+                    guard !selected.isEmpty else { continue }
                     let (blocks, fork) = try Sealing.blocks(node: node, rows: selected, keys: request.keys, held: { seq in
-                        if let hash = try staged(node, seq, column: 1) { return hash }
+                        if let staged = try staged(node, seq) { return staged.row.entry.hash }
                         defer { blockBefore.reset() }
                         blockBefore.bind(1, node).bind(2, Int64(seq)).bind(3, Int64(seq))
                         return try blockBefore.step() ? SHA256Digest(unchecked: blockBefore.blob(0)) : nil
                     }, prevHeld: { seq in
-                        if let prev = try staged(node, seq, column: 0) { return prev }
+                        if let staged = try staged(node, seq) { return staged.row.entry.prev }
                         defer { blockAt.reset() }
                         blockAt.bind(1, node).bind(2, Int64(seq))
                         return try blockAt.step() ? SHA256Digest(unchecked: blockAt.blob(0)) : nil
                     }, awaiting: { seq in
-                        defer { stagedRow.reset() }
-                        stagedRow.bind(1, node).bind(2, Int64(seq))
-                        return try stagedRow.step() && stagedRow.int64(2) == 0
+                        try staged(node, seq).map { !$0.certified } ?? false
                     })
                     if let fork {
                         outcome.forks[node] = fork
@@ -369,7 +436,7 @@ public final class SQLiteStore: SCDStore {
                             .bind(6, blob: block.firstPrev.bytes).bind(7, blob: block.lastHash.bytes)
                             .bind(8, blob: block.lastSignature.bytes).bind(9, blob: block.data).bind(10, Int64(log.size)).run()
                         log.append(MerkleTree.leafHash(LogLeaf.data(node: node, seq: block.lastSeq, hash: block.lastHash)))
-                        try remove.bind(1, node).bind(2, Int64(block.firstSeq)).bind(3, Int64(block.lastSeq)).run()
+                        sealed += (block.firstSeq...block.lastSeq).map { StagedKey(node: node, seq: $0) }
                         outcome.sealed += block.count
                         outcome.leaves += 1
                     }
@@ -380,7 +447,50 @@ public final class SQLiteStore: SCDStore {
                 }
                 return outcome
             }
+            staging.withLock { staging in
+                for key in sealed { staging.index.remove(node: key.node, seq: key.seq) }
+            }
+            try cutStaging(db)
+            return outcome
         }
+    }
+
+    /// Deletes the rows below the oldest staged one (sealed, their entries in blocks), at most
+    /// `cutRows` a call, after copying entries staged longer than `stagingWindow` to the end.
+    private func cutStaging(_ db: Connection) throws {
+        let now = ContinuousClock.now
+        let stale = staging.withLock { staging -> [(node: String, entry: StagingIndex.Entry)] in
+            if staging.marks.last.map({ now - $0.time >= stagingWindow / 10 }) ?? true {
+                staging.marks.append((now, staging.highestRow))
+            }
+            guard let horizon = staging.marks.lastIndex(where: { now - $0.time >= stagingWindow }) else { return [] }
+            let row = staging.marks[horizon].row
+            staging.marks.removeFirst(horizon + 1)
+            return staging.index.entries(below: row + 1)
+        }
+        if !stale.isEmpty {
+            let moved = try db.transaction {
+                let copy = try db.prepare("""
+                    INSERT INTO staged_entries(node, seq, t, body, prev, hash, sig)
+                    SELECT node, seq, t, body, prev, hash, sig FROM staged_entries WHERE id = ?
+                    """)
+                let delete = try db.prepare("DELETE FROM staged_entries WHERE id = ?")
+                return try stale.map { node, entry in
+                    try copy.bind(1, entry.row).run()
+                    try delete.bind(1, entry.row).run()
+                    return (node, entry.seq, db.lastInsertRowID)
+                }
+            }
+            staging.withLock { staging in
+                for (node, seq, row) in moved {
+                    staging.index.move(node: node, seq: seq, to: row)
+                    staging.highestRow = max(staging.highestRow, row)
+                }
+            }
+        }
+        let lowest = staging.withLock { $0.index.lowestRow ?? $0.highestRow + 1 }
+        try db.prepare("DELETE FROM staged_entries WHERE id < min(?, (SELECT min(id) FROM staged_entries) + ?)")
+            .bind(1, lowest).bind(2, Int64(Self.cutRows)).run()
     }
 
     private static func logSize(_ db: Connection) throws -> UInt64 {
@@ -407,12 +517,24 @@ public final class SQLiteStore: SCDStore {
 
     public func expireRaw(before: Timestamp) async throws -> Int {
         try writer.withLock { db in
-            try db.transaction {
+            var expired: [StagedKey] = []
+            let count = try db.transaction {
                 try db.prepare("DELETE FROM raw_blocks WHERE t_last < ?").bind(1, before.millisecondsSince1970).run()
                 let blocks = db.changes
-                try db.prepare("DELETE FROM raw_entries WHERE t < ?").bind(1, before.millisecondsSince1970).run()
-                return blocks + db.changes
+                let old = try db.prepare("SELECT id, node, seq FROM staged_entries WHERE t < ?").bind(1, before.millisecondsSince1970)
+                let delete = try db.prepare("DELETE FROM staged_entries WHERE id = ?")
+                while try old.step() {
+                    let key = StagedKey(node: old.text(1), seq: UInt64(old.int64(2)))
+                    guard staging.withLock({ $0.index.row(node: key.node, seq: key.seq) }) == old.int64(0) else { continue }
+                    try delete.bind(1, old.int64(0)).run()
+                    expired.append(key)
+                }
+                return blocks + expired.count
             }
+            staging.withLock { staging in
+                for key in expired { staging.index.remove(node: key.node, seq: key.seq) }
+            }
+            return count
         }
     }
 
@@ -459,6 +581,9 @@ public final class SQLiteStore: SCDStore {
     // MARK: Queries
 
     public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+        // The index before the snapshot: an entry sealed in between is found in its block and in
+        // its row (which the cut has not reached, or the row is gone); `collect` keeps it once.
+        let rows = staging.withLock { $0.index.entries(node: node).map(\.row) }
         let (blocks, staged) = try reader.withLock { db in
             try db.transaction(immediate: false) {
                 let blockQuery = try db.prepare("""
@@ -467,12 +592,18 @@ public final class SQLiteStore: SCDStore {
                     """).bind(1, node).bind(2, to.millisecondsSince1970).bind(3, from.millisecondsSince1970)
                 var blocks: [RawBlock] = []
                 while try blockQuery.step() { blocks.append(Self.block(blockQuery, node: node)) }
+                // By row, checking the row still is this node's entry: the index was read first.
                 let stagedQuery = try db.prepare("""
-                    SELECT seq, body, \(SCDSchema.certifiedCondition) FROM raw_entries AS e WHERE node = ? AND t >= ? AND t < ? ORDER BY seq
-                    """).bind(1, node).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
+                    SELECT seq, body, \(SCDSchema.certifiedCondition) FROM staged_entries AS e
+                    WHERE id = ? AND node = ? AND t >= ? AND t < ?
+                    """)
                 var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
-                while try stagedQuery.step() {
-                    staged.append((UInt64(stagedQuery.int64(0)), stagedQuery.blob(1), stagedQuery.int64(2) != 0))
+                for row in rows {
+                    defer { stagedQuery.reset() }
+                    stagedQuery.bind(1, row).bind(2, node).bind(3, from.millisecondsSince1970).bind(4, to.millisecondsSince1970)
+                    if try stagedQuery.step() {
+                        staged.append((UInt64(stagedQuery.int64(0)), stagedQuery.blob(1), stagedQuery.int64(2) != 0))
+                    }
                 }
                 return (blocks, staged)
             }
@@ -517,13 +648,13 @@ public final class SQLiteStore: SCDStore {
     public func rawStorageStats() async throws -> RawStorageStats {
         try reader.withLock { db in
             let query = try db.prepare("""
-                SELECT (SELECT count(*) FROM raw_entries), count(*), coalesce(sum(count), 0),
+                SELECT count(*), coalesce(sum(count), 0),
                   coalesce(sum(length(data) + length(first_prev) + length(last_hash) + length(last_sig) + length(node) + 32), 0)
                 FROM raw_blocks
                 """)
             _ = try query.step()
-            return RawStorageStats(stagedEntries: Int(query.int64(0)), blocks: Int(query.int64(1)),
-                                   blockEntries: Int(query.int64(2)), blockBytes: Int(query.int64(3)))
+            return RawStorageStats(stagedEntries: staging.withLock { $0.index.count }, blocks: Int(query.int64(0)),
+                                   blockEntries: Int(query.int64(1)), blockBytes: Int(query.int64(2)))
         }
     }
 }

@@ -101,6 +101,9 @@ public final class Connection {
 
     public var changes: Int { Int(sqlite3_changes64(handle)) }
 
+    /// The rowid of the last row this connection inserted.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
     func error(_ status: Int32, _ context: String) -> SQLiteError {
         SQLiteError(code: status & 0xFF, message: String(cString: sqlite3_errmsg(handle)), path: path, context: context)
     }

@@ -1,0 +1,105 @@
+/// Where each staged entry of the SQLite backend lives: `(node, seq)` → rowid of
+/// `staged_entries`, kept in memory.
+///
+/// Why: staged rows are written in arrival order (a commit appends to the end of one table)
+/// instead of clustered by node, where each commit rewrote a page per node that published
+/// (25,000 a second at 100,000 nodes). An index on `(node, seq)` in the file would have the same
+/// scattered writes, so the index lives here and is rebuilt from the table at start. Sealed rows
+/// are not deleted one by one (that too would touch a page per block): the table is cut a range
+/// at a time below the oldest row still staged, and the few entries that stay staged for long
+/// (a node that went quiet with a part block) are copied forward so they do not hold the cut back.
+struct StagingIndex: Sendable {
+    struct Entry: Sendable {
+        var seq: UInt64
+        var row: Int64
+    }
+
+    /// Each node's staged entries, ascending by seq.
+    private(set) var nodes: [String: [Entry]] = [:]
+    private(set) var count = 0
+
+    func row(node: String, seq: UInt64) -> Int64? {
+        guard let entries = nodes[node] else { return nil }
+        let index = entries.partitionPoint { $0.seq < seq }
+        return index < entries.count && entries[index].seq == seq ? entries[index].row : nil
+    }
+
+    /// The node's entries with seq in `range`, ascending by seq.
+    func entries(node: String, seqs range: ClosedRange<UInt64> = 0...UInt64.max) -> ArraySlice<Entry> {
+        guard let entries = nodes[node] else { return [] }
+        let start = entries.partitionPoint { $0.seq < range.lowerBound }
+        let end = entries.partitionPoint { $0.seq <= range.upperBound }
+        return entries[start..<max(start, end)]
+    }
+
+    /// Records a row; a second row for a held `(node, seq)` is ignored (the first one stays).
+    mutating func insert(node: String, seq: UInt64, row: Int64) {
+        var entries = nodes.removeValue(forKey: node) ?? []
+        // Arrivals come in seq order: the usual place is the end.
+        let index = entries.last.map { $0.seq < seq } ?? true ? entries.endIndex : entries.partitionPoint { $0.seq < seq }
+        if index == entries.endIndex || entries[index].seq != seq {
+            entries.insert(Entry(seq: seq, row: row), at: index)
+            count += 1
+        }
+        nodes[node] = entries
+    }
+
+    mutating func remove(node: String, seq: UInt64) {
+        guard var entries = nodes.removeValue(forKey: node) else { return }
+        let index = entries.partitionPoint { $0.seq < seq }
+        if index < entries.count, entries[index].seq == seq {
+            entries.remove(at: index)
+            count -= 1
+        }
+        if !entries.isEmpty { nodes[node] = entries }
+    }
+
+    mutating func move(node: String, seq: UInt64, to row: Int64) {
+        guard var entries = nodes.removeValue(forKey: node) else { return }
+        let index = entries.partitionPoint { $0.seq < seq }
+        if index < entries.count, entries[index].seq == seq { entries[index].row = row }
+        nodes[node] = entries
+    }
+
+    /// The lowest row still staged: every row below it may be deleted.
+    var lowestRow: Int64? {
+        var lowest: Int64?
+        for entries in nodes.values {
+            for entry in entries where entry.row < lowest ?? .max { lowest = entry.row }
+        }
+        return lowest
+    }
+
+    /// Staged entries in rows below `row`, the ones to copy forward.
+    func entries(below row: Int64) -> [(node: String, entry: Entry)] {
+        var found: [(node: String, entry: Entry)] = []
+        for (node, entries) in nodes {
+            for entry in entries where entry.row < row { found.append((node, entry)) }
+        }
+        return found
+    }
+}
+
+/// A staged entry's name.
+struct StagedKey: Hashable, Sendable {
+    var node: String
+    var seq: UInt64
+}
+
+extension RandomAccessCollection {
+    /// The first index whose element does not satisfy `belongsBefore` (which must hold for a
+    /// prefix of the collection): a binary search.
+    func partitionPoint(where belongsBefore: (Element) -> Bool) -> Index {
+        var low = startIndex, length = count
+        while length > 0 {
+            let half = length / 2, middle = index(low, offsetBy: half)
+            if belongsBefore(self[middle]) {
+                low = index(after: middle)
+                length -= half + 1
+            } else {
+                length = half
+            }
+        }
+        return low
+    }
+}
