@@ -77,6 +77,31 @@ import TestSupport
         #expect(readings.map(\.seq) == Array(1...64))
     }
 
+    @Test func entriesStagedByTheNodeClusteredSchemaAreKeptByTheMigration() async throws {
+        let folder = TemporaryDirectory()
+        let path = folder.path + "/scd.sqlite"
+        let key = SigningKey.generate()
+        let entries = StoreTests.chain(5, key: key)
+        do {
+            // A file at schema version 3, its entries staged in raw_entries.
+            let db = try Connection(path: path, mode: .readWriteCreate)
+            for (index, migration) in SCDSchema.migrations.prefix(3).enumerated() {
+                try db.execute(migration.sql)
+                try db.execute("PRAGMA application_id = \(SCDSchema.applicationID); PRAGMA user_version = \(index + 1)")
+            }
+            try db.execute("INSERT INTO pods(id) VALUES ('POD-1'); INSERT INTO nodes(id, pod, meter) VALUES ('ln-1', 'POD-1', 'main')")
+            let insert = try db.prepare("INSERT INTO raw_entries(node, seq, t, body, prev, hash, sig) VALUES ('ln-1', ?, ?, ?, ?, ?, ?)")
+            for (index, entry) in entries.enumerated() {
+                try insert.bind(1, Int64(entry.seq)).bind(2, StoreTests.t0.adding(milliseconds: Int64(index) * 4000).millisecondsSince1970)
+                    .bind(3, blob: entry.body).bind(4, blob: entry.prev.bytes).bind(5, blob: entry.hash.bytes)
+                    .bind(6, blob: entry.signature.bytes).run()
+            }
+        }
+        let store = try SQLiteStore(path: path)
+        let staged = try await store.stagedEntries(after: [("ln-1", 0)])
+        #expect(staged.map(\.entry) == entries)
+    }
+
     @Test func aSecondProcessIsRefused() throws {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
