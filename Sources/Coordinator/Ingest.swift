@@ -54,10 +54,16 @@ public actor Ingest {
     /// At most this many entries go into one transaction: a backlog (after a stalled store) is
     /// written in bounded transactions, not in one that grows with it.
     let maxEntriesPerTransaction: Int
+    /// At most this many nodes are sealed a pass (a second). Sealing compresses each block (about
+    /// 8 µs a reading); when the blocks of 100,000 nodes fall due together (nodes started at
+    /// once, or a backlog after an outage), one pass would hold the commits for most of a minute.
+    /// 1,000 a pass is 2.5 times the steady rate of 100,000 nodes at 4 s (390 blocks a second).
+    let sealNodesPerPass: Int
 
     public init(store: any SCDStore, settings: CoordinatorConfig.Ingest, topicPrefix: String,
-                metrics: IngestMetrics, logger: Logger, maxEntriesPerTransaction: Int = 50_000) {
+                metrics: IngestMetrics, logger: Logger, maxEntriesPerTransaction: Int = 50_000, sealNodesPerPass: Int = 1_000) {
         self.maxEntriesPerTransaction = maxEntriesPerTransaction
+        self.sealNodesPerPass = sealNodesPerPass
         self.store = store
         self.settings = settings
         self.topicPrefix = topicPrefix
@@ -341,7 +347,8 @@ public actor Ingest {
             guard boundary > sealBoundary[node] ?? 0 else { return }
             requests.append(SealRequest(node: node, through: boundary, keys: keys))
         }
-        for node in certifiedSinceSeal { requestSeal(node, wholeBlocks: true) }
+        let due = Array(certifiedSinceSeal.prefix(sealNodesPerPass))
+        for node in due { requestSeal(node, wholeBlocks: true) }
         if now >= nextQuietScan {
             nextQuietScan = now.adding(milliseconds: 60_000)
             for (node, since) in partialSince where now.millisecondsSince1970 - since.millisecondsSince1970 >= Self.quietSealMs {
@@ -349,7 +356,8 @@ public actor Ingest {
             }
         }
         let outcome = try await store.seal(requests)
-        certifiedSinceSeal = []
+        // Only those sealed: nodes certified while the store worked stay due, as do the rest.
+        certifiedSinceSeal.subtract(due)
         for request in requests { sealBoundary[request.node] = request.through }
         metrics.logLeaves.increment(by: Int64(outcome.leaves))
         for (node, reason) in outcome.forks { storeFoundFork(node, reason: reason) }

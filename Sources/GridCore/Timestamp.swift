@@ -79,10 +79,14 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses RFC 3339 (`T` or `t`, fraction of any length, `Z` or a numeric offset).
     /// Fractions beyond milliseconds are truncated. Returns nil on anything malformed.
     public init?(rfc3339 text: some StringProtocol) {
-        let bytes = Array(text.utf8)
-        var index = 0
+        self.init(rfc3339UTF8: Array(text.utf8)[...])
+    }
+
+    /// `init(rfc3339:)` over UTF-8 bytes (the block codec's hot path: no String).
+    public init?(rfc3339UTF8 bytes: ArraySlice<UInt8>) {
+        var index = bytes.startIndex
         func number(_ count: Int) -> Int64? {
-            guard index + count <= bytes.count else { return nil }
+            guard index + count <= bytes.endIndex else { return nil }
             var value: Int64 = 0
             for byte in bytes[index..<index + count] {
                 guard byte >= 0x30 && byte <= 0x39 else { return nil }
@@ -91,23 +95,23 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             index += count
             return value
         }
-        func expect(_ set: [UInt8]) -> Bool {
-            guard index < bytes.count, set.contains(bytes[index]) else { return false }
+        func expect(_ one: UInt8, or other: UInt8? = nil) -> Bool {
+            guard index < bytes.endIndex, bytes[index] == one || bytes[index] == other else { return false }
             index += 1
             return true
         }
-        guard let year = number(4), expect([0x2D]), let month = number(2), expect([0x2D]),
-              let day = number(2), expect([0x54, 0x74]), let hour = number(2), expect([0x3A]),
-              let minute = number(2), expect([0x3A]), let second = number(2)
+        guard let year = number(4), expect(0x2D), let month = number(2), expect(0x2D),
+              let day = number(2), expect(0x54, or: 0x74), let hour = number(2), expect(0x3A),
+              let minute = number(2), expect(0x3A), let second = number(2)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
               hour < 24, minute < 60, second < 61  // 60: a leap second, folded into the next
         else { return nil }
         var millis: Int64 = 0
-        if index < bytes.count, bytes[index] == 0x2E {
+        if index < bytes.endIndex, bytes[index] == 0x2E {
             index += 1
             var digitsRead = 0
-            while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39 {
+            while index < bytes.endIndex, bytes[index] >= 0x30, bytes[index] <= 0x39 {
                 if digitsRead < 3 { millis = millis * 10 + Int64(bytes[index] - 0x30) }
                 digitsRead += 1
                 index += 1
@@ -116,17 +120,17 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             for _ in digitsRead..<max(digitsRead, 3) { millis *= 10 }
         }
         var offsetMinutes: Int64 = 0
-        guard index < bytes.count else { return nil }
+        guard index < bytes.endIndex else { return nil }
         if bytes[index] == 0x5A || bytes[index] == 0x7A {
             index += 1
         } else {
             let sign: Int64 = bytes[index] == 0x2D ? -1 : 1
-            guard expect([0x2B, 0x2D]), let offsetHours = number(2), expect([0x3A]),
+            guard expect(0x2B, or: 0x2D), let offsetHours = number(2), expect(0x3A),
                   let offsetMins = number(2), offsetHours < 24, offsetMins < 60
             else { return nil }
             offsetMinutes = sign * (offsetHours * 60 + offsetMins)
         }
-        guard index == bytes.count else { return nil }
+        guard index == bytes.endIndex else { return nil }
         let days = Self.days(fromCivilYear: year, month: month, day: day)
         let local = ((days * 24 + hour) * 60 + minute) * 60 + second
         self.init(millisecondsSince1970: (local - offsetMinutes * 60) * 1000 + millis)

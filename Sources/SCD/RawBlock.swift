@@ -92,9 +92,9 @@ enum BodyCodec {
     static let maximumDecodedBytes = 16 << 20
 
     static func encode(_ bodies: [[UInt8]]) -> [UInt8] {
-        if !bodies.contains(where: { $0.contains(numberMark) || $0.contains(timeMark) }) {
-            let encoded = [columnar] + Deflate.compress(columnarBytes(bodies))
-            if decode(encoded, count: bodies.count) == bodies { return encoded }
+        if !bodies.contains(where: { $0.contains(numberMark) || $0.contains(timeMark) }),
+           let columnarBytes = columnarBytes(bodies) {
+            return [columnar] + Deflate.compress(columnarBytes)
         }
         var plain: [UInt8] = []
         for body in bodies {
@@ -132,20 +132,20 @@ enum BodyCodec {
         var times: [Int64] = []
     }
 
-    private static func columnarBytes(_ bodies: [[UInt8]]) -> [UInt8] {
+    /// The columnar form, or nil when a body would not render back byte for byte from its
+    /// template and values (then the bodies are stored verbatim: storage is never lossy).
+    private static func columnarBytes(_ bodies: [[UInt8]]) -> [UInt8]? {
         var templates: [[UInt8]] = []
-        var templateIndex: [[UInt8]: Int] = [:]
         var rows: [(template: Int, tokens: Tokenized)] = []
+        var scratch: [UInt8] = []
         for body in bodies {
-            let tokens = tokenize(body)
-            let index: Int
-            if let known = templateIndex[tokens.template] {
-                index = known
-            } else {
-                index = templates.count
-                templates.append(tokens.template)
-                templateIndex[tokens.template] = index
-            }
+            let tokens = tokenize(body, scratch: &scratch)
+            scratch.removeAll(keepingCapacity: true)
+            render(tokens.template, tokens, to: &scratch)
+            guard scratch == body else { return nil }
+            // A node's bodies share one or a few templates: a scan beats hashing them.
+            let index = templates.firstIndex(of: tokens.template) ?? templates.count
+            if index == templates.count { templates.append(tokens.template) }
             rows.append((index, tokens))
         }
         var out: [UInt8] = []
@@ -225,13 +225,15 @@ enum BodyCodec {
         }
         guard reader.atEnd else { return nil }
         return rowTemplates.indices.map { row in
-            render(templates[rowTemplates[row]], tokens[row])
+            let template = templates[rowTemplates[row]]
+            var body: [UInt8] = []
+            body.reserveCapacity(template.count + tokens[row].numbers.count * 8 + tokens[row].times.count * 24)
+            render(template, tokens[row], to: &body)
+            return body
         }
     }
 
-    private static func render(_ template: [UInt8], _ tokens: Tokenized) -> [UInt8] {
-        var body: [UInt8] = []
-        body.reserveCapacity(template.count + tokens.numbers.count * 8 + tokens.times.count * 24)
+    private static func render(_ template: [UInt8], _ tokens: Tokenized, to body: inout [UInt8]) {
         var number = 0
         var time = 0
         for byte in template {
@@ -246,13 +248,12 @@ enum BodyCodec {
                 body.append(byte)
             }
         }
-        return body
     }
 
     /// Splits a body into template and values. Strings are copied as they are, except a whole
     /// string that is a canonical millisecond timestamp; numbers become values when they render
     /// back to the same text.
-    private static func tokenize(_ body: [UInt8]) -> Tokenized {
+    private static func tokenize(_ body: [UInt8], scratch rendered: inout [UInt8]) -> Tokenized {
         var tokens = Tokenized()
         tokens.template.reserveCapacity(body.count)
         var index = 0
@@ -265,8 +266,8 @@ enum BodyCodec {
                 }
                 end = min(end, body.count - 1)
                 let content = body[(index + 1)..<end]
-                if content.count == 24, let time = Timestamp(rfc3339: String(decoding: content, as: UTF8.self)) {
-                    var rendered: [UInt8] = []
+                if content.count == 24, let time = Timestamp(rfc3339UTF8: content) {
+                    rendered.removeAll(keepingCapacity: true)
                     time.appendRFC3339(to: &rendered)
                     if rendered.elementsEqual(content) {
                         tokens.template.append(UInt8(ascii: "\""))
@@ -281,7 +282,7 @@ enum BodyCodec {
                 index = end + 1
             } else if byte == UInt8(ascii: "-") || (byte >= 0x30 && byte <= 0x39) {
                 var end = index + 1
-                while end < body.count, "0123456789.eE+-".utf8.contains(body[end]) { end += 1 }
+                while end < body.count, isNumberByte(body[end]) { end += 1 }
                 let literal = body[index..<end]
                 if let value = canonicalDecimal(literal) {
                     tokens.template.append(numberMark)
@@ -298,14 +299,26 @@ enum BodyCodec {
         return tokens
     }
 
-    /// `-?digits(.digits)?` with at most 18 digits, rendered back identically; else nil.
+    private static func isNumberByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case 0x30...0x39, UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"), UInt8(ascii: "+"), UInt8(ascii: "-"): true
+        default: false
+        }
+    }
+
+    /// `-?digits(.digits)?` with at most 18 digits, in the form `appendNumber` renders (no
+    /// leading zero but a lone one, no `-0`); else nil.
     private static func canonicalDecimal(_ literal: ArraySlice<UInt8>) -> (mantissa: Int64, decimals: UInt8)? {
         var mantissa: Int64 = 0
         var digits = 0
         var decimals = -1
-        var negative = false
-        for (offset, byte) in literal.enumerated() {
-            if offset == 0 && byte == UInt8(ascii: "-") { negative = true; continue }
+        var index = literal.startIndex
+        let negative = literal.first == UInt8(ascii: "-")
+        if negative { index += 1 }
+        let integerStart = index
+        while index < literal.endIndex {
+            let byte = literal[index]
+            index += 1
             if byte == UInt8(ascii: ".") {
                 guard decimals < 0 else { return nil }
                 decimals = 0
@@ -316,23 +329,32 @@ enum BodyCodec {
             digits += 1
             if decimals >= 0 { decimals += 1 }
         }
-        guard digits > 0, decimals != 0 else { return nil }
-        let value = (negative ? -mantissa : mantissa, UInt8(max(decimals, 0)))
-        var rendered: [UInt8] = []
-        appendNumber(value.0, decimals: value.1, to: &rendered)
-        return rendered.elementsEqual(literal) ? value : nil
+        let integerDigits = digits - max(decimals, 0)
+        guard digits > 0, decimals != 0, integerDigits > 0, !(negative && mantissa == 0),
+              integerDigits == 1 || literal[integerStart] != UInt8(ascii: "0")
+        else { return nil }
+        return (negative ? -mantissa : mantissa, UInt8(max(decimals, 0)))
     }
 
     private static func appendNumber(_ mantissa: Int64, decimals: UInt8, to out: inout [UInt8]) {
         if mantissa < 0 { out.append(UInt8(ascii: "-")) }
-        var digits = Array(String(mantissa.magnitude).utf8)
-        if decimals > 0 {
-            if digits.count <= Int(decimals) {
-                digits.insert(contentsOf: repeatElement(UInt8(ascii: "0"), count: Int(decimals) - digits.count + 1), at: 0)
+        // Digits right to left into a fixed buffer: at least one before the point.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { buffer in
+            var rest = mantissa.magnitude
+            var end = buffer.count
+            var written = 0
+            while rest > 0 || written <= Int(decimals) {
+                if decimals > 0 && written == Int(decimals) {
+                    end -= 1
+                    buffer[end] = UInt8(ascii: ".")
+                }
+                end -= 1
+                buffer[end] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+                rest /= 10
+                written += 1
             }
-            digits.insert(UInt8(ascii: "."), at: digits.count - Int(decimals))
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[end...]))
         }
-        out.append(contentsOf: digits)
     }
 
     // MARK: Varints

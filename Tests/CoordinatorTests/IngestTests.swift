@@ -202,6 +202,30 @@ import TestSupport
         #expect(stored.map(\.seq) == Array(1...25) && stored.allSatisfy(\.certified))
     }
 
+    @Test func blocksFallingDueTogetherAreSealedOverSeveralPasses() async throws {
+        let folder = TemporaryDirectory()
+        let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
+        let ingest = Ingest(store: store, settings: .init(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 20, commitIntervalMs: 250),
+                            topicPrefix: Self.prefix, metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"),
+                            sealNodesPerPass: 2)
+        let key = SigningKey.generate()
+        let entries = Self.chain(Int(blockSize), key: key)
+        for node in 1...5 {
+            try await store.addNode(NodeRecord(id: "ln-\(node)", pod: "POD-\(node)", meter: "main", keys: [key.publicKey]))
+        }
+        try await ingest.reloadRegistry()
+        for node in 1...5 {
+            await ingest.receive(topic: "\(Self.prefix)/ln-\(node)/readings", payload: Self.payload(node: "ln-\(node)", pod: "POD-\(node)", entries[...]), now: .now())
+        }
+        try await ingest.commit()
+        var blocks: [Int] = []
+        for _ in 0..<4 {
+            try await ingest.certify(now: Timestamp.now().adding(milliseconds: 60_000))
+            blocks.append(try await store.rawStorageStats().blocks)
+        }
+        #expect(blocks == [2, 4, 5, 5])
+    }
+
     @Test func aRestartResumesTheChainsAndKeyRotationKeepsOldEntriesVerifiable() async throws {
         let folder = TemporaryDirectory()
         let oldKey = SigningKey.generate()

@@ -54,11 +54,18 @@ struct SharedIngestTests {
             SELECT count(*) FROM raw_entries e JOIN raw_blocks b
               ON e.node = b.node AND e.seq BETWEEN b.first_seq AND b.first_seq + b.count - 1
             """) == "0")
-        // Every seq from 1 to the newest held, once (readings and the agent's other entries alike).
-        #expect(try sql("""
-            SELECT (SELECT count(*) FROM raw_entries) + (SELECT coalesce(sum(count), 0) FROM raw_blocks)
-              = greatest((SELECT max(seq) FROM raw_entries), (SELECT max(first_seq + count - 1) FROM raw_blocks))
-            """) == "t")
+        // Every seq from 1 to the newest held, once (readings and the agent's other entries
+        // alike). The agent's last entries may still be on their way to either instance (each
+        // commits every 250 ms), so a gap may show for a moment: wait for it to close.
+        let whole = try waitUntil(timeoutSeconds: 60, pollMilliseconds: 250) {
+            try sql("""
+                SELECT (SELECT count(*) FROM raw_entries) + (SELECT coalesce(sum(count), 0) FROM raw_blocks)
+                  = greatest((SELECT max(seq) FROM raw_entries), (SELECT max(first_seq + count - 1) FROM raw_blocks))
+                """) == "t"
+        }
+        let staged = try sql("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM raw_entries")
+        let blocks = try sql("SELECT string_agg(first_seq || '+' || count, ',' ORDER BY first_seq) FROM raw_blocks")
+        #expect(whole, "staged: \(staged); blocks: \(blocks)")
         #expect(try sql("SELECT count(*) FROM nodes WHERE quarantine IS NOT NULL") == "0")
         #expect(try sql("SELECT count(DISTINCT instance) FROM chain_segments") == "2", "both instances took readings")
         #expect(try sql("SELECT count(*) FROM raw_blocks") != "0")
