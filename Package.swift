@@ -50,6 +50,9 @@ let package = Package(
 
         // UFTP (Shapeshifter 3.x): message model, XML codec on libxml2, CS1; no networking.
         .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "ConfigFile", "CLibXML2"]),
+        // UFTP over HTTP: the receiving endpoint (platform side only).
+        .target(name: "UFTPTransport", dependencies: ["UFTP", "GridCore", "Sodium",
+                                                      .product(name: "Hummingbird", package: "hummingbird")]),
         // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
         .target(
             name: "SCD",
@@ -60,7 +63,7 @@ let package = Package(
         // The platform service: ingest, certification scheduler, REST API, metrics.
         .target(
             name: "Coordinator",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -141,6 +144,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore"], path: "Tests/TestSupport"),
 
         .testTarget(name: "UFTPTests", dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport", "CLibXML2"]),
+        .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
@@ -159,7 +163,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "MQTT", "TestSupport"]
+            dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "Modbus", "MQTT", "UFTP", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -216,12 +216,19 @@ func openStore(_ backend: String, in folder: TemporaryDirectory) async throws ->
     return (try await PostgresStore(url: url, instance: "bench", logger: Logger(label: "bench")), url, server)
 }
 
+/// A fresh SCD holding the fleet's nodes, closed again: a SQLite file serves one process, and the
+/// coordinator under test is the one.
+func registerFleet(_ fleet: Fleet, _ backend: String, in folder: TemporaryDirectory) async throws -> (url: String, postgres: PostgresServer?) {
+    let (store, url, postgres) = try await openStore(backend, in: folder)
+    try await store.addNodes(fleet.records)
+    return (url, postgres)
+}
+
 func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fleet, backend: String, paced: Bool) async throws -> RunResult {
     let folder = TemporaryDirectory("ingest-bench")
     let (broker, port) = try startBroker(folder)
     defer { broker.terminate(); broker.waitUntilExit() }
-    let (store, url, postgres) = try await openStore(backend, in: folder)
-    try await store.addNodes(fleet.records)
+    let (url, postgres) = try await registerFleet(fleet, backend, in: folder)
     let coordinator = try CoordinatorProcess(mqttPort: port, scdURL: url, clientID: "bench-coordinator", extraConfig: """
         [ingest]
         commit_interval_ms = 250
@@ -315,8 +322,11 @@ case "storage":
     print("|---|---|---|---|---|")
     for backend in PostgresServer.available ? ["sqlite", "postgres"] : ["sqlite"] {
         let folder = TemporaryDirectory("ingest-bench")
-        let (store, _, postgres) = try await openStore(backend, in: folder)
-        try await store.addNodes(fleet.records)
+        // The store is released before the coordinator starts on the same SQLite file (one process a file).
+        var store: (any SCDStore)?
+        var postgres: PostgresServer?
+        (store, _, postgres) = try await openStore(backend, in: folder)
+        try await store!.addNodes(fleet.records)
         // An hour at a time for every node, as the ingest commits and seals.
         for hour in 0..<hours {
             var commit = IngestCommit()
@@ -328,11 +338,11 @@ case "storage":
                 commit.chains.append(ChainState(node: Fleet.id(node), holding: fleet.chains[node][..<range.upperBound],
                                                 certifiedThrough: UInt64(range.upperBound)))
             }
-            _ = try await store.commit(commit)
+            _ = try await store!.commit(commit)
             let through = UInt64(range.upperBound) / blockSize * blockSize
-            _ = try await store.seal((0..<nodes).map { SealRequest(node: Fleet.id($0), through: through, keys: [fleet.keys[$0]]) })
+            _ = try await store!.seal((0..<nodes).map { SealRequest(node: Fleet.id($0), through: through, keys: [fleet.keys[$0]]) })
         }
-        let stats = try await store.rawStorageStats()
+        let stats = try await store!.rawStorageStats()
         var rawBytes = 0.0, logBytes = 0.0
         if let postgres {
             func size(_ sql: String) throws -> Double {
@@ -355,6 +365,7 @@ case "storage":
         let disk = perReading * 100_000 * 21_600 * 35 / 1e12
         print("| \(backend == "sqlite" ? "SQLite" : "PostgreSQL") | \(format(perReading)) B | \(format(Double(stats.blockBytes) / Double(stats.blockEntries))) B "
             + "| \(format(logBytes / Double(stats.blockEntries), 2)) B | \(format(disk, 2)) TB raw (+ \(format(logBytes / Double(stats.blockEntries) * 100_000 * 21_600 * 365 / 1e9)) GB log a year) |")
+        store = nil
         if backend == "sqlite" {
             // The API: a 24-hour raw query for one POD, through HTTP.
             let (broker, port) = try startBroker(folder)

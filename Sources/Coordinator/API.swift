@@ -121,6 +121,7 @@ public struct API: Sendable {
         api.get("/log/checkpoint") { _, _ in try await checkpoint() }
         api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
         api.get("/log/consistency") { request, _ in try await consistency(request) }
+        api.get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
         return router
     }
 
@@ -187,6 +188,53 @@ public struct API: Sendable {
         }
         let next = pods.count > limit || (!exhausted && pods.count == limit) ? pods[limit - 1].id : nil
         return try json(Page(items: Array(pods.prefix(limit)), next: next))
+    }
+
+    /// The UFTP message log, in storage order: one conversation's, or a sender's message ID.
+    private func uftpMessages(_ request: Request, _ context: APIContext) async throws -> Response {
+        try require(context, [.admin, .dso])
+        let (after, limit) = try page(request)
+        var cursor: Int64?
+        if let after {
+            guard let value = Int64(after), value >= 0 else { throw Problem(.badRequest, "after must be a message id", field: "after") }
+            cursor = value
+        }
+        let query = request.uri.queryParameters
+        let messages = try await store.uftpMessages(UFTPMessageQuery(
+            conversationID: query["conversation_id"].map(String.init), senderDomain: query["sender_domain"].map(String.init),
+            messageID: query["message_id"].map(String.init), after: cursor, limit: limit + 1))
+        let next = messages.count > limit ? messages[limit - 1].id.map { String($0) } : nil
+        return try json(Page(items: messages.prefix(limit).map(UFTPMessageView.init), next: next))
+    }
+
+    struct UFTPMessageView: Encodable {
+        let id: Int64
+        let direction: String
+        let type: String
+        let message_id: String
+        let conversation_id: String
+        let sender_domain: String
+        let sender_role: String
+        let recipient_domain: String
+        let time: String
+        /// The payload XML as signed.
+        let payload: String
+        /// The SignedMessage document as received or sent.
+        let signed: String
+
+        init(_ record: UFTPMessageRecord) {
+            id = record.id ?? 0
+            direction = record.direction.rawValue
+            type = record.type
+            message_id = record.messageID
+            conversation_id = record.conversationID
+            sender_domain = record.senderDomain
+            sender_role = record.senderRole
+            recipient_domain = record.recipientDomain
+            time = record.time.rfc3339
+            payload = String(decoding: record.payload, as: UTF8.self)
+            signed = String(decoding: record.signed, as: UTF8.self)
+        }
     }
 
     private func readPOD(_ context: APIContext) async throws -> Response {

@@ -1,5 +1,6 @@
 import ConfigFile
 import MQTT
+import UFTP
 
 /// The coordinator's configuration (TOML; keys in docs/configuration.md and DESIGN §6). Relative
 /// paths are resolved against the configuration file's folder.
@@ -45,6 +46,16 @@ public struct CoordinatorConfig: Sendable {
         public let checkpointIntervalSeconds: Int
     }
 
+    /// `[uftp]`: this platform as a UFTP participant. Absent: no UFTP endpoint.
+    public struct UFTPParticipant: Sendable {
+        public let domain: InternetDomain
+        public let roles: [USEFRole]
+        /// The CS1 signing key (base64 64-byte secret, mode 0600; `coordinator uftp key` makes one).
+        public let signingKeyFile: String
+        /// The other participants: domain, role, endpoint and keys (docs/uftp.md).
+        public let participantsFile: String
+    }
+
     public let file: String
     public let store: StoreLocation
     public let retentionDays: Int
@@ -54,6 +65,7 @@ public struct CoordinatorConfig: Sendable {
     public let maxRequestBytes: Int
     public let ingest: Ingest
     public let certification: Certification
+    public let uftp: UFTPParticipant?
 
     public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
         let issues = ConfigIssues()
@@ -113,6 +125,30 @@ public struct CoordinatorConfig: Sendable {
         }
         let checkpointInterval = log?.int("checkpoint_interval_s", in: 1...86_400, default: 60) ?? 60
         log?.rejectUnknownKeys()
+
+        var uftp: UFTPParticipant?
+        if let section = root.section("uftp", required: false) {
+            var domain: InternetDomain?
+            if let text = section.string("domain") {
+                do { domain = try InternetDomain(validating: text) } catch { section.problem("domain", error.problem) }
+            }
+            var roles: [USEFRole] = []
+            for text in section.strings("roles") ?? [] {
+                if let role = USEFRole(rawValue: text), !roles.contains(role) {
+                    roles.append(role)
+                } else {
+                    section.problem("roles", "\"\(text)\" is not one of DSO, CRO, AGR (each once)")
+                }
+            }
+            if section.has("roles") && roles.isEmpty { section.problem("roles", "must name at least one role") }
+            let keyFile = section.string("signing_key_file")
+            let participants = section.string("participants_file")
+            section.rejectUnknownKeys()
+            if let domain, !roles.isEmpty, let keyFile, let participants {
+                uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
+                                       participantsFile: resolve(participants))
+            }
+        }
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()
@@ -122,6 +158,7 @@ public struct CoordinatorConfig: Sendable {
             listenHost: host!, listenPort: port!, maxRequestBytes: maxRequestBytes!,
             ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
                            commitIntervalMs: commitMs),
-            certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval))
+            certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval),
+            uftp: uftp)
     }
 }

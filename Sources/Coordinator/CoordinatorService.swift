@@ -6,6 +6,7 @@ import Prometheus
 import SCD
 import ServiceLifecycle
 import Synchronization
+import UFTPTransport
 
 /// Opens the SCD named by the configuration.
 public func openStore(_ config: CoordinatorConfig, logger: Logger) async throws -> any SCDStore {
@@ -152,8 +153,12 @@ public enum CoordinatorServer {
         let readiness = Readiness()
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes)
+        let router = api.router()
+        if let participant = config.uftp {
+            try UFTPExchange(config: participant, store: store, logger: logger).receiver.register(on: router)
+        }
         let application = Application(
-            router: api.router(),
+            router: router,
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),
             onServerRunning: { channel in
                 logger.notice("HTTP API listening on \(channel.localAddress?.description ?? "?")")

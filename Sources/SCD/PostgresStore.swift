@@ -272,6 +272,41 @@ public final class PostgresStore: SCDStore {
         return nil
     }
 
+    // MARK: UFTP message log
+
+    public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
+        let rows = try await query("""
+            INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
+              recipient_domain, t, signed, payload)
+            VALUES (\(message.direction.rawValue), \(message.type), \(message.messageID), \(message.conversationID),
+              \(message.senderDomain), \(message.senderRole), \(message.recipientDomain), \(message.time.millisecondsSince1970),
+              \(ByteBuffer(bytes: message.signed)), \(ByteBuffer(bytes: message.payload)))
+            RETURNING id
+            """, logger: logger)
+        for try await id in rows.decode(Int64.self) { return id }
+        throw SCDError("storing a UFTP message returned no id")
+    }
+
+    public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
+        let rows = try await query("""
+            SELECT id, direction, type, message_id, conversation_id, sender_domain, sender_role, recipient_domain, t, signed, payload
+            FROM uftp_messages
+            WHERE (\(request.conversationID)::text IS NULL OR conversation_id = \(request.conversationID))
+              AND (\(request.senderDomain)::text IS NULL OR sender_domain = \(request.senderDomain))
+              AND (\(request.messageID)::text IS NULL OR message_id = \(request.messageID))
+              AND id > \(request.after ?? 0)
+            ORDER BY id LIMIT \(Int64(request.limit))
+            """, logger: logger)
+        var messages: [UFTPMessageRecord] = []
+        for try await row in rows.decode((Int64, String, String, String, String, String, String, String, Int64, ByteBuffer, ByteBuffer).self) {
+            messages.append(UFTPMessageRecord(
+                id: row.0, direction: UFTPMessageRecord.Direction(rawValue: row.1) ?? .inbound, type: row.2, messageID: row.3,
+                conversationID: row.4, senderDomain: row.5, senderRole: row.6, recipientDomain: row.7,
+                time: Timestamp(millisecondsSince1970: row.8), signed: row.9.bytes, payload: row.10.bytes))
+        }
+        return messages
+    }
+
     // MARK: Ingest
 
     public func chainStates() async throws -> [ChainState] {
@@ -705,6 +740,16 @@ enum PostgresSchema {
         ("certification from the chain state", [
             "ALTER TABLE raw_entries DROP COLUMN certified",
             "CREATE INDEX chain_segments_node ON chain_segments (node, first)",
+        ]),
+        ("UFTP message log", [
+            """
+            CREATE TABLE uftp_messages (
+                id bigserial PRIMARY KEY, direction text NOT NULL, type text NOT NULL, message_id text NOT NULL,
+                conversation_id text NOT NULL, sender_domain text NOT NULL, sender_role text NOT NULL,
+                recipient_domain text NOT NULL, t bigint NOT NULL, signed bytea NOT NULL, payload bytea NOT NULL)
+            """,
+            "CREATE INDEX uftp_messages_conversation ON uftp_messages (conversation_id, id)",
+            "CREATE INDEX uftp_messages_sender ON uftp_messages (sender_domain, message_id, id)",
         ]),
     ]
 }

@@ -77,6 +77,16 @@ enum SCDSchema {
              SELECT node, seq, t, body, prev, hash, sig FROM raw_entries ORDER BY node, seq;
          DROP TABLE raw_entries;
          """),
+        ("UFTP message log",
+         """
+         CREATE TABLE uftp_messages (
+             id INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,
+             conversation_id TEXT NOT NULL, sender_domain TEXT NOT NULL, sender_role TEXT NOT NULL,
+             recipient_domain TEXT NOT NULL, t INTEGER NOT NULL, signed BLOB NOT NULL, payload BLOB NOT NULL
+         );
+         CREATE INDEX uftp_messages_conversation ON uftp_messages (conversation_id, id);
+         CREATE INDEX uftp_messages_sender ON uftp_messages (sender_domain, message_id, id);
+         """),
     ]
 
     /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a

@@ -98,6 +98,11 @@ public protocol SCDStore: Sendable {
     func checkpoint(size: UInt64?) async throws -> StoredCheckpoint?
     /// The sealed block of `node` holding `seq`.
     func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock?
+
+    // UFTP message log
+    /// Stores a message (never replacing one) and returns its id.
+    func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64
+    func uftpMessages(_ query: UFTPMessageQuery) async throws -> [UFTPMessageRecord]
 }
 
 /// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging

@@ -578,6 +578,42 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
+    // MARK: UFTP message log
+
+    public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
+        try writer.withLock { db in
+            try db.prepare("""
+                INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
+                  recipient_domain, t, signed, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).bind(1, message.direction.rawValue).bind(2, message.type).bind(3, message.messageID)
+                .bind(4, message.conversationID).bind(5, message.senderDomain).bind(6, message.senderRole)
+                .bind(7, message.recipientDomain).bind(8, message.time.millisecondsSince1970)
+                .bind(9, blob: message.signed).bind(10, blob: message.payload).run()
+            return db.lastInsertRowID
+        }
+    }
+
+    public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
+        try reader.withLock { db in
+            let query = try db.prepare("""
+                SELECT id, direction, type, message_id, conversation_id, sender_domain, sender_role, recipient_domain, t, signed, payload
+                FROM uftp_messages
+                WHERE (?1 IS NULL OR conversation_id = ?1) AND (?2 IS NULL OR sender_domain = ?2) AND (?3 IS NULL OR message_id = ?3)
+                  AND id > ?4 ORDER BY id LIMIT ?5
+                """).bind(1, request.conversationID).bind(2, request.senderDomain).bind(3, request.messageID)
+                .bind(4, request.after ?? 0).bind(5, Int64(request.limit))
+            var messages: [UFTPMessageRecord] = []
+            while try query.step() {
+                messages.append(UFTPMessageRecord(
+                    id: query.int64(0), direction: UFTPMessageRecord.Direction(rawValue: query.text(1)) ?? .inbound,
+                    type: query.text(2), messageID: query.text(3), conversationID: query.text(4),
+                    senderDomain: query.text(5), senderRole: query.text(6), recipientDomain: query.text(7),
+                    time: Timestamp(millisecondsSince1970: query.int64(8)), signed: query.blob(9), payload: query.blob(10)))
+            }
+            return messages
+        }
+    }
+
     // MARK: Queries
 
     public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {

@@ -71,6 +71,8 @@ import TestSupport
         Case(method: .get, path: "/api/v1/log/checkpoint", body: nil, expected: [.anonymous: 401], otherwise: 200),
         Case(method: .get, path: "/api/v1/log/key", body: nil, expected: [.anonymous: 401], otherwise: 200),
         Case(method: .get, path: "/api/v1/log/consistency?first=1&second=1", body: nil, expected: [.anonymous: 401], otherwise: 200),
+        Case(method: .get, path: "/api/v1/uftp/messages", body: nil,
+             expected: [.admin: 200, .dso: 200, .anonymous: 401], otherwise: 403),
     ]
 
     /// Two PODs of two aggregators and BRPs, a node on POD-A with a sealed, checkpointed block,

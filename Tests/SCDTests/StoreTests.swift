@@ -223,6 +223,31 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await store.node("ln-1")?.quarantine == nil)
     }
 
+    @Test(arguments: Backend.available)
+    func uftpMessagesAreKeptAsStoredAndFoundByConversationOrSender(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        func record(_ n: Int, conversation: String, messageID: String, direction: UFTPMessageRecord.Direction = .inbound) -> UFTPMessageRecord {
+            UFTPMessageRecord(direction: direction, type: "FlexOffer", messageID: messageID, conversationID: conversation,
+                              senderDomain: direction == .inbound ? "agr.example.com" : "dso.example.com", senderRole: "AGR",
+                              recipientDomain: "dso.example.com", time: Self.t0.adding(milliseconds: Int64(n)),
+                              signed: Array("<SignedMessage n=\"\(n)\"/>".utf8), payload: Array("<FlexOffer n=\"\(n)\"/>\u{0}\u{FF}".utf8))
+        }
+        let first = try await store.addUFTPMessage(record(1, conversation: "c-1", messageID: "m-1"))
+        // The same message again is a second row, not an overwrite.
+        let again = try await store.addUFTPMessage(record(2, conversation: "c-1", messageID: "m-1"))
+        _ = try await store.addUFTPMessage(record(3, conversation: "c-2", messageID: "m-2", direction: .outbound))
+        #expect(again > first)
+        let conversation = try await store.uftpMessages(UFTPMessageQuery(conversationID: "c-1"))
+        #expect(conversation.map(\.id) == [first, again])
+        var expected = record(1, conversation: "c-1", messageID: "m-1")
+        expected.id = first
+        #expect(conversation.first == expected, "every field and byte as stored")
+        #expect(try await store.uftpMessages(UFTPMessageQuery(senderDomain: "agr.example.com", messageID: "m-1")).count == 2)
+        #expect(try await store.uftpMessages(UFTPMessageQuery(after: first, limit: 1)).map(\.id) == [again])
+        #expect(try await store.uftpMessages(UFTPMessageQuery()).map(\.direction) == [.inbound, .inbound, .outbound])
+    }
+
     @Test(.enabled(if: PostgresServer.available, "needs Debian's postgresql server"))
     func postgresInstancesKeepTheirOwnChainStateAndMigrateOnce() async throws {
         let first = try await StoreFixture(.postgres, instance: "coordinator-a")

@@ -1,0 +1,62 @@
+import GridCore
+
+/// One UFTP message as it crossed the platform's boundary, in or out (FUSION FR04/FR33): the
+/// signed document as sent or received and the payload it carries, with the fields it is found
+/// by. Stored once and never changed; a message received twice is stored twice.
+public struct UFTPMessageRecord: Sendable, Equatable {
+    public enum Direction: String, Sendable {
+        case inbound = "in", outbound = "out"
+    }
+
+    /// Assigned by the store, ascending in storage order.
+    public var id: Int64?
+    public var direction: Direction
+    /// The payload's root element name (`FlexOffer`, `FlexOrderResponse`, …).
+    public var type: String
+    public var messageID: String
+    public var conversationID: String
+    public var senderDomain: String
+    public var senderRole: String
+    public var recipientDomain: String
+    /// When it was received, or queued to be sent.
+    public var time: Timestamp
+    /// The SignedMessage document (XML).
+    public var signed: [UInt8]
+    /// The payload message (XML), as signed.
+    public var payload: [UInt8]
+
+    public init(id: Int64? = nil, direction: Direction, type: String, messageID: String, conversationID: String,
+                senderDomain: String, senderRole: String, recipientDomain: String, time: Timestamp,
+                signed: [UInt8], payload: [UInt8]) {
+        self.id = id
+        self.direction = direction
+        self.type = type
+        self.messageID = messageID
+        self.conversationID = conversationID
+        self.senderDomain = senderDomain
+        self.senderRole = senderRole
+        self.recipientDomain = recipientDomain
+        self.time = time
+        self.signed = signed
+        self.payload = payload
+    }
+}
+
+/// Which stored UFTP messages to list: one conversation's, or those from a sender with a
+/// message ID (to tell a resubmission from a reused identifier); in storage order, after `after`.
+public struct UFTPMessageQuery: Sendable {
+    public var conversationID: String?
+    public var senderDomain: String?
+    public var messageID: String?
+    public var after: Int64?
+    public var limit: Int
+
+    public init(conversationID: String? = nil, senderDomain: String? = nil, messageID: String? = nil,
+                after: Int64? = nil, limit: Int = 100) {
+        self.conversationID = conversationID
+        self.senderDomain = senderDomain
+        self.messageID = messageID
+        self.after = after
+        self.limit = limit
+    }
+}
