@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -50,9 +51,12 @@ let package = Package(
 
         // UFTP (Shapeshifter 3.x): message model, XML codec on libxml2, CS1; no networking.
         .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "ConfigFile", "CLibXML2"]),
-        // UFTP over HTTP: the receiving endpoint (platform side only).
+        // UFTP over HTTP: the receiving endpoint and the sender over a durable queue (platform side only).
         .target(name: "UFTPTransport", dependencies: ["UFTP", "GridCore", "Sodium",
-                                                      .product(name: "Hummingbird", package: "hummingbird")]),
+                                                      .product(name: "Hummingbird", package: "hummingbird"),
+                                                      .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                      .product(name: "Logging", package: "swift-log")]),
         // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
         .target(
             name: "SCD",
@@ -159,7 +163,7 @@ let package = Package(
             dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
-                           .product(name: "Logging", package: "swift-log")]
+                           .product(name: "Logging", package: "swift-log"), "UFTP", "UFTPTransport"]
         ),
         .testTarget(
             name: "IntegrationTests",

@@ -221,6 +221,15 @@ public struct API: Sendable {
         let payload: String
         /// The SignedMessage document as received or sent.
         let signed: String
+        /// An outgoing message's delivery.
+        let delivery: Delivery?
+
+        struct Delivery: Encodable {
+            let state: String
+            let attempts: Int
+            let next_attempt: String
+            let problem: String?
+        }
 
         init(_ record: UFTPMessageRecord) {
             id = record.id ?? 0
@@ -234,6 +243,9 @@ public struct API: Sendable {
             time = record.time.rfc3339
             payload = String(decoding: record.payload, as: UTF8.self)
             signed = String(decoding: record.signed, as: UTF8.self)
+            delivery = record.delivery.map {
+                Delivery(state: $0.state.rawValue, attempts: $0.attempts, next_attempt: $0.nextAttempt.rfc3339, problem: $0.problem)
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import ConfigFile
+import Foundation
 import MQTT
 import UFTP
 
@@ -54,6 +55,9 @@ public struct CoordinatorConfig: Sendable {
         public let signingKeyFile: String
         /// The other participants: domain, role, endpoint and keys (docs/uftp.md).
         public let participantsFile: String
+        /// The market's ISP length and time zone, which messages must match.
+        public let ispMinutes: Int
+        public let marketTimeZone: String
     }
 
     public let file: String
@@ -143,10 +147,13 @@ public struct CoordinatorConfig: Sendable {
             if section.has("roles") && roles.isEmpty { section.problem("roles", "must name at least one role") }
             let keyFile = section.string("signing_key_file")
             let participants = section.string("participants_file")
+            let ispMinutes = section.choice("isp_duration", ["PT15M", "PT30M", "PT60M"], default: "PT15M").map { Int($0.dropFirst(2).dropLast())! }
+            let zone = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
+            if TimeZone(identifier: zone) == nil { section.problem("market_time_zone", "\"\(zone)\" is not a known time zone") }
             section.rejectUnknownKeys()
-            if let domain, !roles.isEmpty, let keyFile, let participants {
+            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
-                                       participantsFile: resolve(participants))
+                                       participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone)
             }
         }
         root.rejectUnknownKeys()

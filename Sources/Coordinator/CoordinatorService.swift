@@ -8,11 +8,12 @@ import ServiceLifecycle
 import Synchronization
 import UFTPTransport
 
-/// Opens the SCD named by the configuration.
-public func openStore(_ config: CoordinatorConfig, logger: Logger) async throws -> any SCDStore {
+/// Opens the SCD named by the configuration: to serve (one process a SQLite file), or for the
+/// administration subcommands, which may run beside the serving process.
+public func openStore(_ config: CoordinatorConfig, logger: Logger, administration: Bool = false) async throws -> any SCDStore {
     switch config.store {
     case .sqlite(let path):
-        return try SQLiteStore(path: path)
+        return try SQLiteStore(path: path, purpose: administration ? .administration : .service)
     case .postgres(let url):
         // The MQTT client id names this instance's chain state when several share the database.
         return try await PostgresStore(url: url, instance: config.mqtt.clientID, logger: logger)
@@ -154,8 +155,11 @@ public enum CoordinatorServer {
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes)
         let router = api.router()
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest)]
         if let participant = config.uftp {
-            try UFTPExchange(config: participant, store: store, logger: logger).receiver.register(on: router)
+            let exchange = try UFTPExchange(config: participant, store: store, logger: logger)
+            exchange.receiver.register(on: router)
+            services.append(.init(service: exchange.sender))
         }
         let application = Application(
             router: router,
@@ -164,7 +168,7 @@ public enum CoordinatorServer {
                 logger.notice("HTTP API listening on \(channel.localAddress?.description ?? "?")")
             },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: ingest), .init(service: application)],
+        let group = ServiceGroup(configuration: .init(services: services + [.init(service: application)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }

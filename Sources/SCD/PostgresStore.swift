@@ -275,7 +275,11 @@ public final class PostgresStore: SCDStore {
     // MARK: UFTP message log
 
     public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
-        let rows = try await query("""
+        try await transaction { db in try await Self.insert(message, into: db, logger: self.logger) }
+    }
+
+    private static func insert(_ message: UFTPMessageRecord, into db: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let rows = try await db.query("""
             INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
               recipient_domain, t, signed, payload)
             VALUES (\(message.direction.rawValue), \(message.type), \(message.messageID), \(message.conversationID),
@@ -289,22 +293,65 @@ public final class PostgresStore: SCDStore {
 
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         let rows = try await query("""
-            SELECT id, direction, type, message_id, conversation_id, sender_domain, sender_role, recipient_domain, t, signed, payload
-            FROM uftp_messages
-            WHERE (\(request.conversationID)::text IS NULL OR conversation_id = \(request.conversationID))
-              AND (\(request.senderDomain)::text IS NULL OR sender_domain = \(request.senderDomain))
-              AND (\(request.messageID)::text IS NULL OR message_id = \(request.messageID))
-              AND id > \(request.after ?? 0)
-            ORDER BY id LIMIT \(Int64(request.limit))
+            SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
+              m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
+            FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
+            WHERE (\(request.conversationID)::text IS NULL OR m.conversation_id = \(request.conversationID))
+              AND (\(request.senderDomain)::text IS NULL OR m.sender_domain = \(request.senderDomain))
+              AND (\(request.messageID)::text IS NULL OR m.message_id = \(request.messageID))
+              AND m.id > \(request.after ?? 0)
+            ORDER BY m.id LIMIT \(Int64(request.limit))
             """, logger: logger)
         var messages: [UFTPMessageRecord] = []
-        for try await row in rows.decode((Int64, String, String, String, String, String, String, String, Int64, ByteBuffer, ByteBuffer).self) {
+        typealias Row = (Int64, String, String, String, String, String, String, String, Int64, ByteBuffer, ByteBuffer,
+                         String?, Int32?, Int64?, String?)
+        for try await row in rows.decode(Row.self) {
+            let delivery = row.11.flatMap(UFTPDeliveryStatus.State.init(rawValue:)).map { state in
+                UFTPDeliveryStatus(state: state, attempts: Int(row.12 ?? 0),
+                                   nextAttempt: Timestamp(millisecondsSince1970: row.13 ?? 0), problem: row.14)
+            }
             messages.append(UFTPMessageRecord(
                 id: row.0, direction: UFTPMessageRecord.Direction(rawValue: row.1) ?? .inbound, type: row.2, messageID: row.3,
                 conversationID: row.4, senderDomain: row.5, senderRole: row.6, recipientDomain: row.7,
-                time: Timestamp(millisecondsSince1970: row.8), signed: row.9.bytes, payload: row.10.bytes))
+                time: Timestamp(millisecondsSince1970: row.8), signed: row.9.bytes, payload: row.10.bytes, delivery: delivery))
         }
         return messages
+    }
+
+    public func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64 {
+        try await transaction { db in
+            let id = try await Self.insert(message, into: db, logger: self.logger)
+            try await db.query("""
+                INSERT INTO uftp_outbox(message, endpoint, state, attempts, next_attempt)
+                VALUES (\(id), \(endpoint), 'pending', 0, \(message.time.millisecondsSince1970))
+                """, logger: self.logger)
+            return id
+        }
+    }
+
+    public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
+        // SKIP LOCKED: instances claiming at once take different messages.
+        let rows = try await query("""
+            UPDATE uftp_outbox o SET next_attempt = \(now.millisecondsSince1970 + leaseMs) FROM uftp_messages m
+            WHERE m.id = o.message AND o.message IN (
+              SELECT message FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= \(now.millisecondsSince1970)
+              ORDER BY next_attempt LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
+            RETURNING o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
+            """, logger: logger)
+        var claimed: [UFTPDelivery] = []
+        for try await row in rows.decode((Int64, String, Int32, ByteBuffer, Int64, String, String).self) {
+            claimed.append(UFTPDelivery(message: row.0, endpoint: row.1, signed: row.3.bytes, attempts: Int(row.2),
+                                        queued: Timestamp(millisecondsSince1970: row.4), type: row.5, messageID: row.6))
+        }
+        return claimed.sorted { $0.message < $1.message }
+    }
+
+    public func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws {
+        try await query("""
+            UPDATE uftp_outbox SET state = \(status.state.rawValue), attempts = \(Int32(status.attempts)),
+              next_attempt = \(status.nextAttempt.millisecondsSince1970), problem = \(status.problem)
+            WHERE message = \(message)
+            """, logger: logger)
     }
 
     // MARK: Ingest
@@ -741,7 +788,7 @@ enum PostgresSchema {
             "ALTER TABLE raw_entries DROP COLUMN certified",
             "CREATE INDEX chain_segments_node ON chain_segments (node, first)",
         ]),
-        ("UFTP message log", [
+        ("UFTP message log and outbox", [
             """
             CREATE TABLE uftp_messages (
                 id bigserial PRIMARY KEY, direction text NOT NULL, type text NOT NULL, message_id text NOT NULL,
@@ -750,6 +797,12 @@ enum PostgresSchema {
             """,
             "CREATE INDEX uftp_messages_conversation ON uftp_messages (conversation_id, id)",
             "CREATE INDEX uftp_messages_sender ON uftp_messages (sender_domain, message_id, id)",
+            """
+            CREATE TABLE uftp_outbox (
+                message bigint PRIMARY KEY REFERENCES uftp_messages (id), endpoint text NOT NULL,
+                state text NOT NULL, attempts integer NOT NULL, next_attempt bigint NOT NULL, problem text)
+            """,
+            "CREATE INDEX uftp_outbox_due ON uftp_outbox (state, next_attempt)",
         ]),
     ]
 }

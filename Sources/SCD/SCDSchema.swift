@@ -77,7 +77,7 @@ enum SCDSchema {
              SELECT node, seq, t, body, prev, hash, sig FROM raw_entries ORDER BY node, seq;
          DROP TABLE raw_entries;
          """),
-        ("UFTP message log",
+        ("UFTP message log and outbox",
          """
          CREATE TABLE uftp_messages (
              id INTEGER PRIMARY KEY AUTOINCREMENT, direction TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,
@@ -86,6 +86,11 @@ enum SCDSchema {
          );
          CREATE INDEX uftp_messages_conversation ON uftp_messages (conversation_id, id);
          CREATE INDEX uftp_messages_sender ON uftp_messages (sender_domain, message_id, id);
+         CREATE TABLE uftp_outbox (
+             message INTEGER PRIMARY KEY REFERENCES uftp_messages (id), endpoint TEXT NOT NULL,
+             state TEXT NOT NULL, attempts INTEGER NOT NULL, next_attempt INTEGER NOT NULL, problem TEXT
+         );
+         CREATE INDEX uftp_outbox_due ON uftp_outbox (state, next_attempt);
          """),
     ]
 

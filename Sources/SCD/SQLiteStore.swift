@@ -7,13 +7,21 @@ import Synchronization
 
 /// The embedded SCD backend: one SQLite file in WAL mode, a writer connection (ingest, sealing,
 /// measures) and a reader connection (the API), so queries never wait behind a commit. One
-/// process at a time (a lock on `<path>.lock`): the staged entries are indexed in its memory.
+/// serving process at a time (a lock on `<path>.lock`): the staged entries are indexed in its
+/// memory. Administration (registry, tokens) may open the file beside it.
 public final class SQLiteStore: SCDStore {
+    /// What the store is opened for: serving (ingest, sealing, queries) or administration
+    /// (registry, PODs, tokens; the staged entries are neither indexed nor reachable).
+    public enum Purpose: Sendable {
+        case service, administration
+    }
+
     private let writer: Mutex<Connection>
     private let reader: Mutex<Connection>
     private let staging: Mutex<Staging>
-    private let lock: ExclusiveFileLock
+    private let lock: ExclusiveFileLock?
     public let path: String
+    public let purpose: Purpose
 
     /// The staged entries' index, and samples of the highest row for copying long-staged
     /// entries forward.
@@ -31,11 +39,12 @@ public final class SQLiteStore: SCDStore {
     /// Normally an entry waits at most a block (64 × 4 s) plus certification before it is sealed.
     public let stagingWindow: Duration
 
-    public init(path: String, stagingWindow: Duration = .seconds(600)) throws {
+    public init(path: String, purpose: Purpose = .service, stagingWindow: Duration = .seconds(600)) throws {
         self.path = path
+        self.purpose = purpose
         self.stagingWindow = stagingWindow
         do {
-            lock = try ExclusiveFileLock(path: path + ".lock")
+            lock = purpose == .service ? try ExclusiveFileLock(path: path + ".lock") : nil
         } catch {
             switch error {
             case .cannotOpen(let lockPath, let reason): throw SCDError("cannot open \(lockPath): \(reason)")
@@ -53,12 +62,17 @@ public final class SQLiteStore: SCDStore {
         // WAL grown past 1 GiB (a checkpoint held back by a long read) is cut back.
         try writer.execute("PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 1073741824")
         try SCDSchema.migrateSQLite(writer)
-        staging = Mutex(Staging(index: try Self.loadStagingIndex(writer),
+        staging = Mutex(Staging(index: purpose == .service ? try Self.loadStagingIndex(writer) : StagingIndex(),
                                 highestRow: try writer.scalarInteger("SELECT max(id) FROM staged_entries") ?? 0))
         let reader = try Connection(path: path, mode: .readOnly)
         reader.setBusyTimeout(milliseconds: 10_000)
         self.writer = Mutex(writer)
         self.reader = Mutex(reader)
+    }
+
+    /// Staged entries are known only to a store opened to serve.
+    private func requireService() throws {
+        guard purpose == .service else { throw SCDError("\(path) is open for administration: staged entries are not reachable") }
     }
 
     // MARK: Registry
@@ -237,6 +251,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func stagedEntries(after: [(node: String, seq: UInt64)]) async throws -> [(node: String, entry: LedgerEntry)] {
+        try requireService()
         let rows = staging.withLock { staging in
             after.flatMap { node, seq in
                 seq == .max ? [] : staging.index.entries(node: node, seqs: (seq + 1)...UInt64.max).map(\.row)
@@ -259,7 +274,8 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
-        try writer.withLock { db in
+        try requireService()
+        return try writer.withLock { db in
             var hashes: [UInt64: SHA256Digest] = [:]
             let staged = try db.prepare("SELECT hash FROM staged_entries WHERE id = ?")
             let block = try db.prepare("""
@@ -315,6 +331,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func commit(_ commit: IngestCommit) async throws -> [HeldConflict] {
+        try requireService()
         guard !commit.isEmpty else { return [] }
         return try writer.withLock { db in
             var added: [StagedKey: Int64] = [:]
@@ -376,6 +393,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func seal(_ requests: [SealRequest]) async throws -> SealOutcome {
+        try requireService()
         guard !requests.isEmpty else { return SealOutcome() }
         return try writer.withLock { db in
             var sealed: [StagedKey] = []
@@ -516,7 +534,8 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func expireRaw(before: Timestamp) async throws -> Int {
-        try writer.withLock { db in
+        try requireService()
+        return try writer.withLock { db in
             var expired: [StagedKey] = []
             let count = try db.transaction {
                 try db.prepare("DELETE FROM raw_blocks WHERE t_last < ?").bind(1, before.millisecondsSince1970).run()
@@ -581,42 +600,92 @@ public final class SQLiteStore: SCDStore {
     // MARK: UFTP message log
 
     public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
-        try writer.withLock { db in
-            try db.prepare("""
-                INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
-                  recipient_domain, t, signed, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).bind(1, message.direction.rawValue).bind(2, message.type).bind(3, message.messageID)
-                .bind(4, message.conversationID).bind(5, message.senderDomain).bind(6, message.senderRole)
-                .bind(7, message.recipientDomain).bind(8, message.time.millisecondsSince1970)
-                .bind(9, blob: message.signed).bind(10, blob: message.payload).run()
-            return db.lastInsertRowID
-        }
+        try writer.withLock { db in try Self.insert(message, into: db) }
+    }
+
+    private static func insert(_ message: UFTPMessageRecord, into db: Connection) throws -> Int64 {
+        try db.prepare("""
+            INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
+              recipient_domain, t, signed, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).bind(1, message.direction.rawValue).bind(2, message.type).bind(3, message.messageID)
+            .bind(4, message.conversationID).bind(5, message.senderDomain).bind(6, message.senderRole)
+            .bind(7, message.recipientDomain).bind(8, message.time.millisecondsSince1970)
+            .bind(9, blob: message.signed).bind(10, blob: message.payload).run()
+        return db.lastInsertRowID
     }
 
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         try reader.withLock { db in
             let query = try db.prepare("""
-                SELECT id, direction, type, message_id, conversation_id, sender_domain, sender_role, recipient_domain, t, signed, payload
-                FROM uftp_messages
-                WHERE (?1 IS NULL OR conversation_id = ?1) AND (?2 IS NULL OR sender_domain = ?2) AND (?3 IS NULL OR message_id = ?3)
-                  AND id > ?4 ORDER BY id LIMIT ?5
+                SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
+                  m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
+                FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
+                WHERE (?1 IS NULL OR m.conversation_id = ?1) AND (?2 IS NULL OR m.sender_domain = ?2)
+                  AND (?3 IS NULL OR m.message_id = ?3) AND m.id > ?4 ORDER BY m.id LIMIT ?5
                 """).bind(1, request.conversationID).bind(2, request.senderDomain).bind(3, request.messageID)
                 .bind(4, request.after ?? 0).bind(5, Int64(request.limit))
             var messages: [UFTPMessageRecord] = []
             while try query.step() {
+                let delivery = query.optionalText(11).flatMap(UFTPDeliveryStatus.State.init(rawValue:)).map { state in
+                    UFTPDeliveryStatus(state: state, attempts: Int(query.int64(12)),
+                                       nextAttempt: Timestamp(millisecondsSince1970: query.int64(13)), problem: query.optionalText(14))
+                }
                 messages.append(UFTPMessageRecord(
                     id: query.int64(0), direction: UFTPMessageRecord.Direction(rawValue: query.text(1)) ?? .inbound,
                     type: query.text(2), messageID: query.text(3), conversationID: query.text(4),
                     senderDomain: query.text(5), senderRole: query.text(6), recipientDomain: query.text(7),
-                    time: Timestamp(millisecondsSince1970: query.int64(8)), signed: query.blob(9), payload: query.blob(10)))
+                    time: Timestamp(millisecondsSince1970: query.int64(8)), signed: query.blob(9), payload: query.blob(10),
+                    delivery: delivery))
             }
             return messages
+        }
+    }
+
+    public func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64 {
+        try writer.withLock { db in
+            try db.transaction {
+                let id = try Self.insert(message, into: db)
+                try db.prepare("INSERT INTO uftp_outbox(message, endpoint, state, attempts, next_attempt) VALUES (?, ?, 'pending', 0, ?)")
+                    .bind(1, id).bind(2, endpoint).bind(3, message.time.millisecondsSince1970).run()
+                return id
+            }
+        }
+    }
+
+    public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
+        try writer.withLock { db in
+            try db.transaction {
+                let due = try db.prepare("""
+                    SELECT o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
+                    FROM uftp_outbox o JOIN uftp_messages m ON m.id = o.message
+                    WHERE o.state = 'pending' AND o.next_attempt <= ? ORDER BY o.next_attempt LIMIT ?
+                    """).bind(1, now.millisecondsSince1970).bind(2, Int64(limit))
+                var claimed: [UFTPDelivery] = []
+                while try due.step() {
+                    claimed.append(UFTPDelivery(message: due.int64(0), endpoint: due.text(1), signed: due.blob(3), attempts: Int(due.int64(2)),
+                                                queued: Timestamp(millisecondsSince1970: due.int64(4)), type: due.text(5), messageID: due.text(6)))
+                }
+                let lease = try db.prepare("UPDATE uftp_outbox SET next_attempt = ? WHERE message = ?")
+                for delivery in claimed {
+                    try lease.bind(1, now.millisecondsSince1970 + leaseMs).bind(2, delivery.message).run()
+                }
+                return claimed
+            }
+        }
+    }
+
+    public func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws {
+        try writer.withLock { db in
+            try db.prepare("UPDATE uftp_outbox SET state = ?, attempts = ?, next_attempt = ?, problem = ? WHERE message = ?")
+                .bind(1, status.state.rawValue).bind(2, Int64(status.attempts)).bind(3, status.nextAttempt.millisecondsSince1970)
+                .bind(4, status.problem).bind(5, message).run()
         }
     }
 
     // MARK: Queries
 
     public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+        try requireService()
         // The index before the snapshot: an entry sealed in between is found in its block and in
         // its row (which the cut has not reached, or the row is gone); `collect` keeps it once.
         let rows = staging.withLock { $0.index.entries(node: node).map(\.row) }

@@ -24,10 +24,12 @@ public struct UFTPMessageRecord: Sendable, Equatable {
     public var signed: [UInt8]
     /// The payload message (XML), as signed.
     public var payload: [UInt8]
+    /// An outgoing message's delivery, as last recorded (nil for one received).
+    public var delivery: UFTPDeliveryStatus?
 
     public init(id: Int64? = nil, direction: Direction, type: String, messageID: String, conversationID: String,
                 senderDomain: String, senderRole: String, recipientDomain: String, time: Timestamp,
-                signed: [UInt8], payload: [UInt8]) {
+                signed: [UInt8], payload: [UInt8], delivery: UFTPDeliveryStatus? = nil) {
         self.id = id
         self.direction = direction
         self.type = type
@@ -39,6 +41,53 @@ public struct UFTPMessageRecord: Sendable, Equatable {
         self.time = time
         self.signed = signed
         self.payload = payload
+        self.delivery = delivery
+    }
+}
+
+/// Where an outgoing message stands: waiting (first or next attempt), delivered (HTTP 200) or
+/// failed for good (an unambiguous 4xx, or no success within the retry time).
+public struct UFTPDeliveryStatus: Sendable, Equatable {
+    public enum State: String, Sendable {
+        case pending, delivered, failed
+    }
+
+    public var state: State
+    public var attempts: Int
+    public var nextAttempt: Timestamp
+    /// What the last failed attempt met.
+    public var problem: String?
+
+    public init(state: State, attempts: Int, nextAttempt: Timestamp, problem: String? = nil) {
+        self.state = state
+        self.attempts = attempts
+        self.nextAttempt = nextAttempt
+        self.problem = problem
+    }
+}
+
+/// An outgoing message claimed for an attempt.
+public struct UFTPDelivery: Sendable, Equatable {
+    /// The message's id in the log.
+    public var message: Int64
+    public var endpoint: String
+    /// The SignedMessage document to post.
+    public var signed: [UInt8]
+    /// Attempts made before this one.
+    public var attempts: Int
+    /// When it was queued: retries stop some time after.
+    public var queued: Timestamp
+    public var type: String
+    public var messageID: String
+
+    public init(message: Int64, endpoint: String, signed: [UInt8], attempts: Int, queued: Timestamp, type: String, messageID: String) {
+        self.message = message
+        self.endpoint = endpoint
+        self.signed = signed
+        self.attempts = attempts
+        self.queued = queued
+        self.type = type
+        self.messageID = messageID
     }
 }
 

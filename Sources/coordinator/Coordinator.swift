@@ -114,7 +114,7 @@ struct NodeCommand: AsyncParsableCommand {
             } catch {
                 throw Failure(message: "--\(error.field): \(error.message)", code: 2)
             }
-            let store = try await openStore(config, logger: Logger(label: "coordinator"))
+            let store = try await openStore(config, logger: Logger(label: "coordinator"), administration: true)
             try await store.addNode(record)
             if let congestionPoint {
                 var pod = try await store.pod(record.pod) ?? PODRecord(id: record.pod)
@@ -131,7 +131,7 @@ struct NodeCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Node id.") var node: String
 
         func run() async throws {
-            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"))
+            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             guard try await store.node(node) != nil else { throw Failure(message: "no node \(node)", code: 2) }
             try await store.releaseQuarantine(node: node)
         }
@@ -154,7 +154,7 @@ struct PODCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard Identifier.isValid(pod) else { throw Failure(message: "--pod must be \(Identifier.rule)", code: 2) }
-            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"))
+            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             var record = try await store.pod(pod) ?? PODRecord(id: pod)
             record.customer = customer ?? record.customer
             record.connectionEAN = connectionEan ?? record.connectionEAN
@@ -184,7 +184,7 @@ struct TokenCommand: AsyncParsableCommand {
             if (parsed == .aggregator || parsed == .brp) && participant == nil {
                 throw Failure(message: "--participant is required for role \(parsed.rawValue)", code: 2)
             }
-            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"))
+            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             let token = "scd_" + Hex.encode(RandomBytes.make(32))
             try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: parsed, participant: participant))
             StandardStream.output.write(token + "\n")

@@ -47,11 +47,12 @@ import TestSupport
                                                 commitIntervalMs: 250)
         let ingest: Ingest
 
-        init() async throws {
+        init(maxEntriesPerTransaction: Int = 50_000, sealNodesPerPass: Int = 1_000) async throws {
             folder = TemporaryDirectory()
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
             ingest = Ingest(store: store, settings: settings, topicPrefix: IngestTests.prefix,
-                            metrics: IngestMetrics(registry: registry), logger: Logger(label: "test"))
+                            metrics: IngestMetrics(registry: registry), logger: Logger(label: "test"),
+                            maxEntriesPerTransaction: maxEntriesPerTransaction, sealNodesPerPass: sealNodesPerPass)
         }
 
         func register(_ node: String, pod: String, key: SigningKey) async throws {
@@ -183,18 +184,12 @@ import TestSupport
     /// A backlog is written in bounded transactions, the chain state with the last: everything
     /// arrives once, and certification still finds it.
     @Test func aBacklogIsCommittedInBoundedParts() async throws {
-        let folder = TemporaryDirectory()
-        let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
-        let ingest = Ingest(store: store, settings: .init(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 20, commitIntervalMs: 250),
-                            topicPrefix: Self.prefix, metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"),
-                            maxEntriesPerTransaction: 7)
+        let rig = try await Rig(maxEntriesPerTransaction: 7)
+        let (store, ingest) = (rig.store, rig.ingest)
         let key = SigningKey.generate()
-        try await store.addNode(NodeRecord(id: "ln-1", pod: "POD-1", meter: "main", keys: [key.publicKey]))
-        try await ingest.reloadRegistry()
+        try await rig.register("ln-1", pod: "POD-1", key: key)
         let entries = Self.chain(25, key: key)
-        for start in stride(from: 0, to: 25, by: 5) {
-            await ingest.receive(topic: "\(Self.prefix)/ln-1/readings", payload: Self.payload(node: "ln-1", pod: "POD-1", entries[start..<(start + 5)]), now: .now())
-        }
+        for start in stride(from: 0, to: 25, by: 5) { await rig.send("ln-1", pod: "POD-1", entries[start..<(start + 5)]) }
         try await ingest.commit()
         #expect(try await store.rawStorageStats().stagedEntries == 25)
         try await ingest.certify(now: Timestamp.now().adding(milliseconds: 60_000))
@@ -203,19 +198,13 @@ import TestSupport
     }
 
     @Test func blocksFallingDueTogetherAreSealedOverSeveralPasses() async throws {
-        let folder = TemporaryDirectory()
-        let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
-        let ingest = Ingest(store: store, settings: .init(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 20, commitIntervalMs: 250),
-                            topicPrefix: Self.prefix, metrics: IngestMetrics(registry: PrometheusCollectorRegistry()), logger: Logger(label: "test"),
-                            sealNodesPerPass: 2)
+        let rig = try await Rig(sealNodesPerPass: 2)
+        let (store, ingest) = (rig.store, rig.ingest)
         let key = SigningKey.generate()
         let entries = Self.chain(Int(blockSize), key: key)
         for node in 1...5 {
-            try await store.addNode(NodeRecord(id: "ln-\(node)", pod: "POD-\(node)", meter: "main", keys: [key.publicKey]))
-        }
-        try await ingest.reloadRegistry()
-        for node in 1...5 {
-            await ingest.receive(topic: "\(Self.prefix)/ln-\(node)/readings", payload: Self.payload(node: "ln-\(node)", pod: "POD-\(node)", entries[...]), now: .now())
+            try await rig.register("ln-\(node)", pod: "POD-\(node)", key: key)
+            await rig.send("ln-\(node)", pod: "POD-\(node)", entries[...])
         }
         try await ingest.commit()
         var blocks: [Int] = []

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Sodium
 import Testing
@@ -9,56 +10,84 @@ import UFTP
 /// as sent; a message sealed with a key the participants file does not hold is refused 401.
 @Suite(.enabled(if: Paths.pythonTestsEnabled, "needs the test venv (make test)"))
 struct UFTPEndpointTests {
-    @Test(arguments: ["3.0.0", "3.1.0"])
-    func referenceAGRMessagesAreStoredAsSent(version: String) throws {
-        let python = try #require(Paths.python, "the test venv is missing")
-        let broker = try MosquittoBroker()
-        defer { broker.stop() }
+    /// A coordinator playing DSO and CRO for dso.example.com, knowing agr.example.com (AGR) at
+    /// `agrPort`; the AGR's key and a key nobody registered, as the reference takes them (base64).
+    final class Rig {
+        let broker: MosquittoBroker
         let folder = TemporaryDirectory("coordinator")
+        let coordinator: CoordinatorProcess
         let agrKey = SigningKey.generate()
-        try SigningKey.generate().write(toNewFile: folder.file("uftp.key"))
-        // The reference takes keys as base64 strings: the key files' contents.
-        try agrKey.write(toNewFile: folder.file("agr.key"))
-        try SigningKey.generate().write(toNewFile: folder.file("forged.key"))
+        let dsoKey = SigningKey.generate()
+        let agrPort = FreePort.allocate()
+        let token: String
+
+        init() throws {
+            broker = try MosquittoBroker()
+            try dsoKey.write(toNewFile: folder.file("uftp.key"))
+            try agrKey.write(toNewFile: folder.file("agr.key"))
+            try SigningKey.generate().write(toNewFile: folder.file("forged.key"))
+            try """
+                [[participant]]
+                domain = "agr.example.com"
+                role = "AGR"
+                endpoint = "http://127.0.0.1:\(agrPort)/shapeshifter/api/v3/message"
+                keys = ["\(agrKey.publicKey.cs1)"]
+                """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+            coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
+                [uftp]
+                domain = "dso.example.com"
+                roles = ["DSO", "CRO"]
+                signing_key_file = "uftp.key"
+                participants_file = "participants.toml"
+                """, folder: folder)
+            token = try coordinator.addToken(role: "DSO")
+            try coordinator.start()
+        }
+
+        deinit {
+            coordinator.stop()
+            broker.stop()
+        }
+
         func secret(_ name: String) throws -> String {
             try String(contentsOfFile: folder.file(name), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        try """
-            [[participant]]
-            domain = "agr.example.com"
-            role = "AGR"
-            endpoint = "http://127.0.0.1:9/shapeshifter/api/v3/message"
-            keys = ["\(agrKey.publicKey.cs1)"]
-            """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
-        let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
-            [uftp]
-            domain = "dso.example.com"
-            roles = ["DSO", "CRO"]
-            signing_key_file = "uftp.key"
-            participants_file = "participants.toml"
-            """, folder: folder)
-        let token = try coordinator.addToken(role: "DSO")
-        try coordinator.start()
-        defer { coordinator.stop() }
 
-        let endpoint = "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message"
-        let outcome = try Processes.run(python, [
-            Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try secret("agr.key"),
-            "dso.example.com", version, try secret("forged.key"),
-        ])
-        #expect(outcome.status == 0, "\(outcome.stderr)")
-        let sent = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
-        let conversation = try #require(sent["conversation"] as? String)
-        let messages = try #require(sent["sent"] as? [[String: Any]])
-        #expect(messages.map { $0["status"] as? Int } == [200, 200], "\(coordinator.log)")
-        #expect((sent["forged"] as? [String: Any])?["status"] as? Int == 401)
+        var endpoint: String { "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message" }
 
-        let answer = try coordinator.get("/api/v1/uftp/messages?conversation_id=\(conversation)", token: token)
-        #expect(answer.status == 200)
-        let stored = try #require(try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])["items"] as? [[String: Any]]
-        #expect(stored?.map { $0["type"] as? String } == ["D-Prognosis", "FlexOffer"], "the forged one is not among them")
-        #expect(stored?.map { $0["message_id"] as? String } == messages.map { $0["message_id"] as? String })
-        for item in stored ?? [] {
+        /// Runs the reference AGR client: a D-Prognosis and a FlexOffer, and one forged.
+        func send(version: String) throws -> (conversation: String, sent: [[String: Any]], forgedStatus: Int?) {
+            let python = try #require(Paths.python, "the test venv is missing")
+            let outcome = try Processes.run(python, [
+                Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try secret("agr.key"),
+                "dso.example.com", version, try secret("forged.key"),
+            ])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let result = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+            return (try #require(result["conversation"] as? String), try #require(result["sent"] as? [[String: Any]]),
+                    (result["forged"] as? [String: Any])?["status"] as? Int)
+        }
+
+        /// The message log of one conversation, through the API.
+        func stored(conversation: String) throws -> [[String: Any]] {
+            let answer = try coordinator.get("/api/v1/uftp/messages?conversation_id=\(conversation)", token: token)
+            #expect(answer.status == 200)
+            return try #require(try JSONSerialization.jsonObject(with: answer.body) as? [String: Any])["items"] as? [[String: Any]] ?? []
+        }
+    }
+
+    @Test(arguments: ["3.0.0", "3.1.0"])
+    func referenceAGRMessagesAreStoredAsSent(version: String) throws {
+        let rig = try Rig()
+        let (conversation, messages, forged) = try rig.send(version: version)
+        #expect(messages.map { $0["status"] as? Int } == [200, 200], "\(rig.coordinator.log)")
+        #expect(forged == 401)
+
+        let stored = try rig.stored(conversation: conversation).filter { $0["direction"] as? String == "in" }
+        #expect(stored.map { $0["type"] as? String } == ["D-Prognosis", "FlexOffer"], "the forged one is not among them")
+        #expect(stored.map { $0["message_id"] as? String } == messages.map { $0["message_id"] as? String })
+        let agrKey = rig.agrKey
+        for item in stored {
             #expect(item["direction"] as? String == "in" && item["sender_domain"] as? String == "agr.example.com")
             // What is kept is what the reference signed: it opens under the AGR's key and parses.
             let signed = try SignedMessage.decode(Array((item["signed"] as? String ?? "").utf8))
@@ -66,5 +95,47 @@ struct UFTPEndpointTests {
             #expect(Array((item["payload"] as? String ?? "").utf8) == payload)
             #expect(try UFTPCodec.decode(payload).metadata.version.text == version)
         }
+    }
+
+    /// The whole exchange: our DSO answers each message with its response, signed, to the
+    /// reference AGR's endpoint; the AGR is down at first, so the responses wait in the durable
+    /// queue and arrive once it is up.
+    @Test func theReferenceAGRReceivesEachResponseOnceItIsUp() throws {
+        let rig = try Rig()
+        let (conversation, messages, _) = try rig.send(version: "3.1.0")
+        #expect(messages.map { $0["status"] as? Int } == [200, 200], "\(rig.coordinator.log)")
+        // Both responses queued, and at least one attempt met the AGR down.
+        let attempted = try waitUntil(timeoutSeconds: 60, pollMilliseconds: 200) {
+            let out = try rig.stored(conversation: conversation).filter { $0["direction"] as? String == "out" }
+            return out.count == 2 && out.allSatisfy { (($0["delivery"] as? [String: Any])?["attempts"] as? Int ?? 0) >= 1 }
+        }
+        #expect(attempted, "\(rig.coordinator.log)")
+
+        let python = try #require(Paths.python, "the test venv is missing")
+        let peer = try RunningProcess(python, [
+            Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
+            "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
+        ], stderrPath: rig.folder.file("agr-peer.log"))
+        defer { peer.stop() }
+        // A hung peer is killed, which ends its output: the test fails instead of waiting forever.
+        let pid = peer.process.processIdentifier
+        let watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
+        var received: [[String: Any]] = []
+        while received.count < 2, let line = peer.readLine() {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], json["type"] != nil else { continue }
+            received.append(json)
+        }
+        received.sort { ($0["type"] as? String ?? "") < ($1["type"] as? String ?? "") }
+        #expect(received.map { $0["type"] as? String } == ["DPrognosisResponse", "FlexOfferResponse"],
+                "\(rig.coordinator.log)\n\((try? String(contentsOfFile: rig.folder.file("agr-peer.log"), encoding: .utf8)) ?? "")")
+        #expect(received.allSatisfy { $0["result"] as? String == "Accepted" && $0["conversation_id"] as? String == conversation })
+        #expect(Set(received.compactMap { $0["referenced_message_id"] as? String }) == Set(messages.compactMap { $0["message_id"] as? String }))
+        let delivered = try waitUntil(timeoutSeconds: 30, pollMilliseconds: 200) {
+            try rig.stored(conversation: conversation).filter { $0["direction"] as? String == "out" }
+                .allSatisfy { ($0["delivery"] as? [String: Any])?["state"] as? String == "delivered" }
+        }
+        #expect(delivered)
     }
 }

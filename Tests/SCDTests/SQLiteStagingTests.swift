@@ -102,12 +102,16 @@ import TestSupport
         #expect(staged.map(\.entry) == entries)
     }
 
-    @Test func aSecondProcessIsRefused() throws {
+    @Test func aSecondServingProcessIsRefused() async throws {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.path + "/scd.sqlite")
         #expect { _ = try SQLiteStore(path: folder.path + "/scd.sqlite") } throws: { error in
             "\(error)".contains("in use by another coordinator")
         }
+        // Administration (registry, tokens) opens beside it, without reaching staged entries.
+        let admin = try SQLiteStore(path: folder.path + "/scd.sqlite", purpose: .administration)
+        try await admin.addToken(TokenRecord(hash: SHA256.hash(Array("t".utf8)), role: .admin, participant: nil))
+        await #expect(throws: SCDError.self) { _ = try await admin.commit(IngestCommit()) }
         _ = store
     }
 }

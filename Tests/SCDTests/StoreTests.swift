@@ -248,6 +248,32 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await store.uftpMessages(UFTPMessageQuery()).map(\.direction) == [.inbound, .inbound, .outbound])
     }
 
+    @Test(arguments: Backend.available)
+    func outgoingUFTPMessagesAreQueuedClaimedOnceAndTracked(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let message = UFTPMessageRecord(direction: .outbound, type: "FlexOfferResponse", messageID: "m-9", conversationID: "c-9",
+                                        senderDomain: "dso.example.com", senderRole: "DSO", recipientDomain: "agr.example.com",
+                                        time: Self.t0, signed: Array("<SignedMessage/>".utf8), payload: Array("<FlexOfferResponse/>".utf8))
+        let id = try await store.queueUFTPMessage(message, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message")
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: -1), leaseMs: 60_000, limit: 10).isEmpty, "not due yet")
+        let claimed = try await store.claimUFTPDeliveries(now: Self.t0, leaseMs: 60_000, limit: 10)
+        #expect(claimed == [UFTPDelivery(message: id, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message", signed: message.signed,
+                                         attempts: 0, queued: Self.t0, type: "FlexOfferResponse", messageID: "m-9")])
+        // Claimed: nobody else attempts it until the lease runs out.
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: 59_999), leaseMs: 60_000, limit: 10).isEmpty)
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: 60_000), leaseMs: 60_000, limit: 10).count == 1)
+
+        let retry = UFTPDeliveryStatus(state: .pending, attempts: 1, nextAttempt: Self.t0.adding(milliseconds: 200_000), problem: "HTTP 503")
+        try await store.recordUFTPDelivery(message: id, retry)
+        #expect(try await store.uftpMessages(UFTPMessageQuery(conversationID: "c-9")).first?.delivery == retry)
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: 199_999), leaseMs: 60_000, limit: 10).isEmpty)
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: 200_000), leaseMs: 60_000, limit: 10).first?.attempts == 1)
+        try await store.recordUFTPDelivery(message: id, UFTPDeliveryStatus(state: .delivered, attempts: 2, nextAttempt: Self.t0))
+        #expect(try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: 10_000_000), leaseMs: 60_000, limit: 10).isEmpty)
+        #expect(try await store.uftpMessages(UFTPMessageQuery(conversationID: "c-9")).first?.delivery?.state == .delivered)
+    }
+
     @Test(.enabled(if: PostgresServer.available, "needs Debian's postgresql server"))
     func postgresInstancesKeepTheirOwnChainStateAndMigrateOnce() async throws {
         let first = try await StoreFixture(.postgres, instance: "coordinator-a")

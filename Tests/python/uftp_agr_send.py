@@ -6,8 +6,10 @@ D-Prognosis sealed with that (unregistered) key. Prints JSON: the messages sent 
 send, the HTTP status the endpoint answered."""
 import json
 import sys
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 from shapeshifter_uftp import (
     DPrognosis, DPrognosisISP, FlexOffer, FlexOfferOption, FlexOfferOptionISP, ShapeshifterAgrDsoClient,
@@ -18,6 +20,14 @@ endpoint, agr_domain, secret, dso_domain, version = sys.argv[1:6]
 forged = sys.argv[6] if len(sys.argv) > 6 else None
 congestion_point = "ea1.2023-01.com.example.dso:cp-1"
 conversation = str(uuid4())
+# Tomorrow's market day, and an offer valid for two hours: both ahead whenever the test runs.
+period = (date.today() + timedelta(days=1)).isoformat()
+expiration = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat(timespec="milliseconds")
+# ISPs of that day: 96, or 92 / 100 on a daylight-saving change.
+day = date.fromisoformat(period)
+zone = ZoneInfo("Europe/Amsterdam")
+midnights = [datetime(d.year, d.month, d.day, tzinfo=zone).astimezone(timezone.utc) for d in (day, day + timedelta(days=1))]
+isp_count = int((midnights[1] - midnights[0]).total_seconds() // 900)
 
 
 def client(key):
@@ -34,11 +44,11 @@ def send(key, method, message):
 
 
 prognosis = DPrognosis(message_id=str(uuid4()), conversation_id=conversation, isp_duration="PT15M",
-                       time_zone="Europe/Amsterdam", period="2026-11-26", congestion_point=congestion_point, revision=1,
-                       isps=[DPrognosisISP(power=1500, start=1, duration=96)])
+                       time_zone="Europe/Amsterdam", period=period, congestion_point=congestion_point, revision=1,
+                       isps=[DPrognosisISP(power=1500, start=1, duration=isp_count)])
 offer = FlexOffer(message_id=str(uuid4()), conversation_id=conversation, isp_duration="PT15M",
-                  time_zone="Europe/Amsterdam", period="2026-11-26", congestion_point=congestion_point,
-                  expiration_date_time="2026-11-26T00:00:00.000+01:00", d_prognosis_message_id=prognosis.message_id,
+                  time_zone="Europe/Amsterdam", period=period, congestion_point=congestion_point,
+                  expiration_date_time=expiration, d_prognosis_message_id=prognosis.message_id,
                   currency="EUR",
                   # 3.0.0 has no Unsolicited: there an offer answers a FlexRequest.
                   unsolicited=True if version == "3.1.0" else None,
@@ -52,7 +62,7 @@ result = {"conversation": conversation, "sent": [
 ]}
 if forged:
     fake = DPrognosis(message_id=str(uuid4()), conversation_id=conversation, isp_duration="PT15M",
-                      time_zone="Europe/Amsterdam", period="2026-11-26", congestion_point=congestion_point, revision=2,
-                      isps=[DPrognosisISP(power=1, start=1, duration=96)])
+                      time_zone="Europe/Amsterdam", period=period, congestion_point=congestion_point, revision=2,
+                      isps=[DPrognosisISP(power=1, start=1, duration=isp_count)])
     result["forged"] = {"message_id": fake.message_id, "status": send(forged, "send_d_prognosis", fake)}
 print(json.dumps(result))
