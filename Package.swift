@@ -133,7 +133,8 @@ let package = Package(
 
         .executableTarget(
             name: "uftp-bench",
-            dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport"],
+            dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Benchmarks/uftp-bench"
         ),
 

@@ -292,16 +292,17 @@ public final class PostgresStore: SCDStore {
     }
 
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
-        let rows = try await query("""
+        let (conditions, values) = request.conditions { "$\($0)" }
+        var binds = PostgresBindings(capacity: values.count + 2)
+        for value in values { binds.append(value) }
+        binds.append(request.after ?? 0)
+        binds.append(Int64(request.limit))
+        let rows = try await query(PostgresQuery(unsafeSQL: """
             SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
               m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
             FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
-            WHERE (\(request.conversationID)::text IS NULL OR m.conversation_id = \(request.conversationID))
-              AND (\(request.senderDomain)::text IS NULL OR m.sender_domain = \(request.senderDomain))
-              AND (\(request.messageID)::text IS NULL OR m.message_id = \(request.messageID))
-              AND m.id > \(request.after ?? 0)
-            ORDER BY m.id LIMIT \(Int64(request.limit))
-            """, logger: logger)
+            WHERE \(conditions)m.id > $\(values.count + 1) ORDER BY m.id LIMIT $\(values.count + 2)
+            """, binds: binds), logger: logger)
         var messages: [UFTPMessageRecord] = []
         typealias Row = (Int64, String, String, String, String, String, String, String, Int64, ByteBuffer, ByteBuffer,
                          String?, Int32?, Int64?, String?)

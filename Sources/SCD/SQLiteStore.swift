@@ -616,14 +616,15 @@ public final class SQLiteStore: SCDStore {
 
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         try reader.withLock { db in
+            let (conditions, values) = request.conditions { "?\($0)" }
             let query = try db.prepare("""
                 SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
                   m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
                 FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
-                WHERE (?1 IS NULL OR m.conversation_id = ?1) AND (?2 IS NULL OR m.sender_domain = ?2)
-                  AND (?3 IS NULL OR m.message_id = ?3) AND m.id > ?4 ORDER BY m.id LIMIT ?5
-                """).bind(1, request.conversationID).bind(2, request.senderDomain).bind(3, request.messageID)
-                .bind(4, request.after ?? 0).bind(5, Int64(request.limit))
+                WHERE \(conditions)m.id > ?\(values.count + 1) ORDER BY m.id LIMIT ?\(values.count + 2)
+                """)
+            for (index, value) in values.enumerated() { query.bind(Int32(index + 1), value) }
+            query.bind(Int32(values.count + 1), request.after ?? 0).bind(Int32(values.count + 2), Int64(request.limit))
             var messages: [UFTPMessageRecord] = []
             while try query.step() {
                 let delivery = query.optionalText(11).flatMap(UFTPDeliveryStatus.State.init(rawValue:)).map { state in

@@ -109,3 +109,20 @@ public struct UFTPMessageQuery: Sendable {
         self.limit = limit
     }
 }
+
+extension UFTPMessageQuery {
+    /// The filters that are set, as conditions on `uftp_messages m` with their values in order:
+    /// only those, so that the conversation and sender indexes serve the query (an
+    /// `? IS NULL OR …` form would scan the whole log for every message received).
+    /// `placeholder(n)` writes the n-th parameter (1-based).
+    func conditions(placeholder: (Int) -> String) -> (sql: String, values: [String]) {
+        var clauses: [String] = []
+        var values: [String] = []
+        for (column, value) in [("conversation_id", conversationID), ("sender_domain", senderDomain), ("message_id", messageID)] {
+            guard let value else { continue }
+            values.append(value)
+            clauses.append("m.\(column) = \(placeholder(values.count))")
+        }
+        return (clauses.map { $0 + " AND " }.joined(), values)
+    }
+}
