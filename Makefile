@@ -58,6 +58,8 @@ bench: release
 	Benchmarks/footprint.sh
 	.build/release/ingest-bench storage
 	.build/release/ingest-bench store 25000 40
+	.build/release/uftp-bench
+	.build/release/uftp-bench http
 	.build/release/ingest-bench stream
 
 clean:
