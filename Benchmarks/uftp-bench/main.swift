@@ -129,6 +129,7 @@ func httpBenchmark() async throws {
         roles = ["DSO"]
         signing_key_file = "uftp.key"
         participants_file = "participants.toml"
+        rate_limit_per_s = 1000000    # the load is one sender: measure acceptance, not the limit
         """, folder: folder)
     try coordinator.start()
     let ours = try await post(documents, to: "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message",

@@ -58,6 +58,8 @@ public struct CoordinatorConfig: Sendable {
         /// The market's ISP length and time zone, which messages must match.
         public let ispMinutes: Int
         public let marketTimeZone: String
+        /// Messages a second each sender may post (twice that in a burst); beyond, HTTP 429.
+        public let rateLimitPerSecond: Int
     }
 
     public let file: String
@@ -149,11 +151,13 @@ public struct CoordinatorConfig: Sendable {
             let participants = section.string("participants_file")
             let ispMinutes = section.choice("isp_duration", ["PT15M", "PT30M", "PT60M"], default: "PT15M").map { Int($0.dropFirst(2).dropLast())! }
             let zone = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
+            let rate = section.int("rate_limit_per_s", in: 1...1_000_000, default: 500)
             if TimeZone(identifier: zone) == nil { section.problem("market_time_zone", "\"\(zone)\" is not a known time zone") }
             section.rejectUnknownKeys()
-            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes {
+            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let rate {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
-                                       participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone)
+                                       participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone,
+                                       rateLimitPerSecond: rate)
             }
         }
         root.rejectUnknownKeys()

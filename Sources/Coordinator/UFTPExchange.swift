@@ -135,7 +135,9 @@ struct UFTPExchange: Sendable {
         }
         let responder = UFTPResponder(domain: config.domain, roles: config.roles, signingKey: signingKey, directory: participants,
                                       store: store, terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: zone), logger: logger)
-        receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger))
+        receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
+                                rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
+                                                           burst: Double(2 * config.rateLimitPerSecond)))
         sender = UFTPSender(outbox: SCDOutbox(store: store), logger: logger)
         logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), \(participants.participants.count) participants known, public key \(signingKey.publicKey.cs1)")
     }

@@ -47,19 +47,23 @@ public struct TransportAnswer: Sendable, Equatable, CustomStringConvertible {
 /// The receiving end of UFTP's transport, in the specification's order of checks: Content-Length
 /// (411), content type (400), the SignedMessage against its schema (400), the sender's key by
 /// domain and role (419, temporary: a key may not be published yet), the signature (401), the
-/// payload against its schema (400); then the inbox stores it (200).
+/// sender's rate (429, temporary), the payload against its schema (400); then the inbox stores
+/// it (200).
 public struct UFTPReceiver: Sendable {
     public let directory: any ParticipantDirectory
     public let inbox: any UFTPInbox
     public let limits: XMLLimits
+    public let rateLimit: SenderRateLimit?
 
     /// The endpoint's path for UFTP 3.x (Appendix 4 §6.3).
     public static let path = "/shapeshifter/api/v3/message"
 
-    public init(directory: any ParticipantDirectory, inbox: any UFTPInbox, limits: XMLLimits = XMLLimits()) {
+    public init(directory: any ParticipantDirectory, inbox: any UFTPInbox, limits: XMLLimits = XMLLimits(),
+                rateLimit: SenderRateLimit? = nil) {
         self.directory = directory
         self.inbox = inbox
         self.limits = limits
+        self.rateLimit = rateLimit
     }
 
     /// The most a request body may hold (the XML size limit).
@@ -85,6 +89,9 @@ public struct UFTPReceiver: Sendable {
         }
         guard let payload = signed.open(keys: sender.keys) else {
             return TransportAnswer(status: 401, reason: "the Body does not verify under the signing key of \(signed.senderDomain.text) as \(signed.senderRole.rawValue)")
+        }
+        if let rateLimit, !rateLimit.admit("\(signed.senderDomain.text) \(signed.senderRole.rawValue)", now: MonotonicClock.nanoseconds()) {
+            return TransportAnswer(status: 429, reason: "more than \(Int(rateLimit.perSecond)) messages a second from \(signed.senderDomain.text); send again later")
         }
         let message: UFTPMessage
         do {

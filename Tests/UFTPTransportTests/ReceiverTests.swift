@@ -109,6 +109,24 @@ import UFTP
         #expect(await receive(Self.document(signedBy: next), directory: directory) == .stored)
     }
 
+    @Test func aSenderBeyondItsRateIsToldToComeBackLater() async throws {
+        // A token a 100 s: no pause of the test refills the bucket between the four messages.
+        let inbox = Inbox()
+        let receiver = UFTPReceiver(directory: Self.directory(), inbox: inbox, rateLimit: SenderRateLimit(perSecond: 0.01, burst: 3))
+        let document = Self.document()
+        var statuses: [Int] = []
+        for _ in 0..<4 {
+            statuses.append(await receiver.receive(contentType: "text/xml", contentLength: document.count, body: document, now: .now()).status)
+        }
+        #expect(statuses.prefix(3) == [200, 200, 200] && statuses[3] == 429 && inbox.count == 3)
+        // The bucket refills at its rate, per sender.
+        let limit = SenderRateLimit(perSecond: 2, burst: 3)
+        let start: UInt64 = 1_000_000_000
+        #expect(limit.admit("other", now: start) && limit.admit("other", now: start) && limit.admit("other", now: start))
+        #expect(!limit.admit("other", now: start))
+        #expect(limit.admit("other", now: start + 500_000_000) && !limit.admit("other", now: start + 500_000_000))
+    }
+
     @Test func aMessageThatCannotBeStoredIsAnsweredAsTemporary() async throws {
         #expect(await receive(Self.document(), inbox: Inbox(failing: true)).status == 503)
     }
