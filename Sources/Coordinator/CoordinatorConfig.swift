@@ -57,7 +57,7 @@ public struct CoordinatorConfig: Sendable {
         public let participantsFile: String
         /// The market's ISP length and time zone, which messages must match.
         public let ispMinutes: Int
-        public let marketTimeZone: String
+        public let marketTimeZone: TimeZone
         /// Messages a second each sender may post (twice that in a burst); beyond, HTTP 429.
         public let rateLimitPerSecond: Int
     }
@@ -150,11 +150,12 @@ public struct CoordinatorConfig: Sendable {
             let keyFile = section.string("signing_key_file")
             let participants = section.string("participants_file")
             let ispMinutes = section.choice("isp_duration", ["PT15M", "PT30M", "PT60M"], default: "PT15M").map { Int($0.dropFirst(2).dropLast())! }
-            let zone = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
+            let zoneName = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
+            let zone = TimeZone(identifier: zoneName)
+            if zone == nil { section.problem("market_time_zone", "\"\(zoneName)\" is not a known time zone") }
             let rate = section.int("rate_limit_per_s", in: 1...1_000_000, default: 500)
-            if TimeZone(identifier: zone) == nil { section.problem("market_time_zone", "\"\(zone)\" is not a known time zone") }
             section.rejectUnknownKeys()
-            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let rate {
+            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let zone, let rate {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
                                        participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone,
                                        rateLimitPerSecond: rate)

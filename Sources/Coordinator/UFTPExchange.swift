@@ -130,11 +130,9 @@ struct UFTPExchange: Sendable {
     init(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws {
         let signingKey = try SigningKey(contentsOfFile: config.signingKeyFile)
         let participants = try ParticipantsFile(path: config.participantsFile)
-        guard let zone = TimeZone(identifier: config.marketTimeZone) else {
-            throw SCDError("[uftp] market_time_zone \(config.marketTimeZone) is not a known time zone")
-        }
         let responder = UFTPResponder(domain: config.domain, roles: config.roles, signingKey: signingKey, directory: participants,
-                                      store: store, terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: zone), logger: logger)
+                                      store: store, terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone),
+                                      logger: logger)
         receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
                                                            burst: Double(2 * config.rateLimitPerSecond)))

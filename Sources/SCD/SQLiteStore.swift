@@ -306,17 +306,17 @@ public final class SQLiteStore: SCDStore {
         let rows = try db.prepare("SELECT id, node, seq FROM staged_entries ORDER BY id")
         while try rows.step() { index.insert(node: rows.text(1), seq: UInt64(rows.int64(2)), row: rows.int64(0)) }
         let blocks = try db.prepare("SELECT first_seq, count FROM raw_blocks WHERE node = ? AND first_seq BETWEEN ? AND ?")
-        var sealed: [(node: String, seq: UInt64)] = []
+        var sealed: [(node: String, seqs: ClosedRange<UInt64>)] = []
         for (node, entries) in index.nodes {
             defer { blocks.reset() }
             let first = entries[0].seq, last = entries[entries.count - 1].seq
             blocks.bind(1, node).bind(2, Int64(first - min(first, blockSize - 1))).bind(3, Int64(last))
             while try blocks.step() {
-                let start = UInt64(blocks.int64(0)), end = start + UInt64(blocks.int64(1)) - 1
-                sealed += index.entries(node: node, seqs: start...end).map { (node, $0.seq) }
+                let start = UInt64(blocks.int64(0))
+                sealed.append((node, start...(start + UInt64(blocks.int64(1)) - 1)))
             }
         }
-        for (node, seq) in sealed { index.remove(node: node, seq: seq) }
+        for (node, seqs) in sealed { index.remove(node: node, seqs: seqs) }
         return index
     }
 
@@ -386,7 +386,7 @@ public final class SQLiteStore: SCDStore {
                     staging.index.insert(node: key.node, seq: key.seq, row: row)
                     staging.highestRow = max(staging.highestRow, row)
                 }
-                for key in discarded { staging.index.remove(node: key.node, seq: key.seq) }
+                for key in discarded { staging.index.remove(node: key.node, seqs: key.seq...key.seq) }
             }
             return conflicts
         }
@@ -396,7 +396,7 @@ public final class SQLiteStore: SCDStore {
         try requireService()
         guard !requests.isEmpty else { return SealOutcome() }
         return try writer.withLock { db in
-            var sealed: [StagedKey] = []
+            var sealed: [(node: String, seqs: ClosedRange<UInt64>)] = []
             let outcome = try db.transaction {
                 let stagedRow = try db.prepare("""
                     SELECT seq, t, body, prev, hash, sig, \(SCDSchema.certifiedCondition) FROM staged_entries AS e WHERE id = ?
@@ -454,7 +454,7 @@ public final class SQLiteStore: SCDStore {
                             .bind(6, blob: block.firstPrev.bytes).bind(7, blob: block.lastHash.bytes)
                             .bind(8, blob: block.lastSignature.bytes).bind(9, blob: block.data).bind(10, Int64(log.size)).run()
                         log.append(MerkleTree.leafHash(LogLeaf.data(node: node, seq: block.lastSeq, hash: block.lastHash)))
-                        sealed += (block.firstSeq...block.lastSeq).map { StagedKey(node: node, seq: $0) }
+                        sealed.append((node, block.firstSeq...block.lastSeq))
                         outcome.sealed += block.count
                         outcome.leaves += 1
                     }
@@ -466,7 +466,7 @@ public final class SQLiteStore: SCDStore {
                 return outcome
             }
             staging.withLock { staging in
-                for key in sealed { staging.index.remove(node: key.node, seq: key.seq) }
+                for (node, seqs) in sealed { staging.index.remove(node: node, seqs: seqs) }
             }
             try cutStaging(db)
             return outcome
@@ -551,7 +551,7 @@ public final class SQLiteStore: SCDStore {
                 return blocks + expired.count
             }
             staging.withLock { staging in
-                for key in expired { staging.index.remove(node: key.node, seq: key.seq) }
+                for key in expired { staging.index.remove(node: key.node, seqs: key.seq...key.seq) }
             }
             return count
         }

@@ -19,17 +19,14 @@ struct StagingIndex: Sendable {
     private(set) var count = 0
 
     func row(node: String, seq: UInt64) -> Int64? {
-        guard let entries = nodes[node] else { return nil }
-        let index = entries.partitionPoint { $0.seq < seq }
-        return index < entries.count && entries[index].seq == seq ? entries[index].row : nil
+        guard let entries = nodes[node], let index = Self.position(of: seq, in: entries) else { return nil }
+        return entries[index].row
     }
 
     /// The node's entries with seq in `range`, ascending by seq.
     func entries(node: String, seqs range: ClosedRange<UInt64> = 0...UInt64.max) -> ArraySlice<Entry> {
         guard let entries = nodes[node] else { return [] }
-        let start = entries.partitionPoint { $0.seq < range.lowerBound }
-        let end = entries.partitionPoint { $0.seq <= range.upperBound }
-        return entries[start..<max(start, end)]
+        return entries[Self.positions(of: range, in: entries)]
     }
 
     /// Records a row; a second row for a held `(node, seq)` is ignored (the first one stays).
@@ -44,21 +41,29 @@ struct StagingIndex: Sendable {
         nodes[node] = entries
     }
 
-    mutating func remove(node: String, seq: UInt64) {
+    /// Forgets the node's entries with seq in `range` (a sealed block's at once).
+    mutating func remove(node: String, seqs range: ClosedRange<UInt64>) {
         guard var entries = nodes.removeValue(forKey: node) else { return }
-        let index = entries.partitionPoint { $0.seq < seq }
-        if index < entries.count, entries[index].seq == seq {
-            entries.remove(at: index)
-            count -= 1
-        }
+        let positions = Self.positions(of: range, in: entries)
+        entries.removeSubrange(positions)
+        count -= positions.count
         if !entries.isEmpty { nodes[node] = entries }
     }
 
     mutating func move(node: String, seq: UInt64, to row: Int64) {
         guard var entries = nodes.removeValue(forKey: node) else { return }
-        let index = entries.partitionPoint { $0.seq < seq }
-        if index < entries.count, entries[index].seq == seq { entries[index].row = row }
+        if let index = Self.position(of: seq, in: entries) { entries[index].row = row }
         nodes[node] = entries
+    }
+
+    private static func position(of seq: UInt64, in entries: [Entry]) -> Int? {
+        let positions = positions(of: seq...seq, in: entries)
+        return positions.isEmpty ? nil : positions.lowerBound
+    }
+
+    private static func positions(of range: ClosedRange<UInt64>, in entries: [Entry]) -> Range<Int> {
+        let start = entries.partitionPoint { $0.seq < range.lowerBound }
+        return start..<max(start, entries.partitionPoint { $0.seq <= range.upperBound })
     }
 
     /// The lowest row still staged: every row below it may be deleted.

@@ -82,16 +82,20 @@ public final class UFTPSender: Service {
     let policy: DeliveryPolicy
     let logger: Logger
     let client: HTTPClient
-    /// Messages attempted at once.
+    /// Messages claimed and attempted at once.
     static let concurrency = 8
+    static let connectTimeout: TimeAmount = .seconds(10)
     static let requestTimeout: TimeAmount = .seconds(30)
+    /// A claim outlasts one attempt (connect, then the request) with room to record its outcome;
+    /// only what is attempted right away is claimed, so no claim lapses while it waits its turn.
+    static let leaseMs = (connectTimeout + requestTimeout).nanoseconds / 1_000_000 + 30_000
 
     public init(outbox: any UFTPOutbox, policy: DeliveryPolicy = DeliveryPolicy(), logger: Logger) {
         self.outbox = outbox
         self.policy = policy
         self.logger = logger
         var configuration = HTTPClient.Configuration(redirectConfiguration: .follow(max: 5, allowCycles: false),
-                                                     timeout: .init(connect: .seconds(10), read: Self.requestTimeout))
+                                                     timeout: .init(connect: Self.connectTimeout, read: Self.requestTimeout))
         configuration.decompression = .disabled
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -100,16 +104,13 @@ public final class UFTPSender: Service {
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let due: [OutgoingMessage]
             do {
-                due = try await outbox.claim(now: .now(), leaseMs: 2 * 30_000 + 10_000, limit: 64)
+                due = try await outbox.claim(now: .now(), leaseMs: Self.leaseMs, limit: Self.concurrency)
             } catch {
                 logger.error("uftp: reading the outgoing queue failed: \(error)")
                 due = []
             }
             await withTaskGroup(of: Void.self) { group in
-                for (index, message) in due.enumerated() {
-                    if index >= Self.concurrency { await group.next() }
-                    group.addTask { await self.attempt(message) }
-                }
+                for message in due { group.addTask { await self.attempt(message) } }
             }
             if due.isEmpty { try? await Task.sleep(for: .milliseconds(500)) }
         }
