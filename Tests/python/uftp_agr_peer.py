@@ -8,6 +8,7 @@ import sys
 import threading
 
 from shapeshifter_uftp import ShapeshifterAgrService
+from shapeshifter_uftp.uftp import SignedMessage
 
 port, agr_domain, secret, dso_domain, dso_public, dso_endpoint = sys.argv[1:7]
 lock = threading.Lock()
@@ -26,6 +27,15 @@ def report(message):
 
 
 class Peer(ShapeshifterAgrService):
+    # One message at a time: shapeshifter-uftp 2.4.0 parses concurrent requests unsafely (two
+    # responses arriving together were refused 400, "No class found matching root:
+    # D-PrognosisResponse", about one run in four).
+    _receiving = threading.Lock()
+
+    def _receive_message(self, message: SignedMessage):
+        with self._receiving:
+            return super()._receive_message(message)
+
     def process_d_prognosis_response(self, message):
         report(message)
 
