@@ -43,11 +43,7 @@ public actor Ingest {
     /// shorter block, so every certified reading gets its proof.
     private var partialSince: [String: Timestamp] = [:]
     private var nextQuietScan = Timestamp(millisecondsSince1970: 0)
-    private var dirtyQuarters: [String: Set<Int64>] = [:]
-    private var provisionalQuarters: [String: Set<Int64>] = [:]
-
-    /// Measures are computed this long after their quarter ends (the last readings in flight).
-    static let measureGraceMs: Int64 = 10_000
+    private var measures: QuarterMeasures
     /// A live node certifies at least every `certify_within_s`; this much silence means it stopped.
     static let quietSealMs: Int64 = 15 * 60_000
 
@@ -69,6 +65,7 @@ public actor Ingest {
         self.topicPrefix = topicPrefix
         self.metrics = metrics
         self.logger = logger
+        measures = QuarterMeasures(intervalMs: Int64(settings.intervalMs))
     }
 
     /// Loads the registry and every node's chain state, then brings each chain up to date with
@@ -117,8 +114,7 @@ public actor Ingest {
                 replayed += 1
                 // Its measure may not have been computed before the stop.
                 if let reading = try? ReadingBody(parsing: entry.body), reading.kind == "reading", reading.meter == meter {
-                    let quarter = QuarterHours.start(of: reading.time).millisecondsSince1970
-                    dirtyQuarters[node, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
+                    measures.replayed(node: node, reading: reading)
                 }
             }
         }
@@ -214,13 +210,8 @@ public actor Ingest {
                 stored += 1
                 pending.entries.append(StagedEntry(node: id, entry: entry, reading: readings[index]))
                 pendingHashes[NodeSeq(node: id, seq: entry.seq)] = entry.hash
-                if readings[index].kind == "reading" && readings[index].meter == node.meter {
-                    let quarter = QuarterHours.start(of: readings[index].time).millisecondsSince1970
-                    // The next quarter's opening counter may be this reading (both go together).
-                    if dirtyQuarters[id]?.contains(quarter) != true {
-                        dirtyQuarters[id, default: []].formUnion([quarter, quarter + QuarterHours.milliseconds])
-                    }
-                }
+                let measured = readings[index].kind == "reading" && readings[index].meter == node.meter
+                measures.stored(node: id, pod: node.pod, seq: entry.seq, reading: measured ? readings[index] : nil)
             case .duplicate:
                 metrics.duplicates.increment()
             case .rejected(let reason):
@@ -256,6 +247,7 @@ public actor Ingest {
         logger.critical("ALERT node \(node) quarantined: \(reason); its uncertified entries are discarded")
         pending.quarantined.append((node, reason))
         touched.insert(node)
+        measures.forget(node: node)
         metrics.quarantined.increment()
         // Entries of this node not yet written are uncertified by definition: never stored.
         pending.entries.removeAll { $0.node == node }
@@ -325,9 +317,7 @@ public actor Ingest {
             if !ranges.isEmpty {
                 touched.insert(node)
                 certifiedSinceSeal.insert(node)
-                if let provisional = provisionalQuarters.removeValue(forKey: node) {
-                    dirtyQuarters[node, default: []].formUnion(provisional)
-                }
+                measures.certificationAdvanced(node: node)
             }
             chains[node] = chain
             if !chain.segments.contains(where: { !$0.isCertified }) || chain.quarantine != nil {
@@ -367,38 +357,47 @@ public actor Ingest {
         metrics.uncertifiedNodes.set(Int64(uncertified.count))
     }
 
-    /// Computes the measures of quarters that ended (plus a grace period) and changed since, and
-    /// writes them 1,000 at a time; a quarter whose read or write fails stays due for the next pass.
+    /// Writes the measures that became due: from the tallies of quarters whose readings arrived in
+    /// order, and from the store for the others, 1,000 at a time; a quarter whose read or write
+    /// fails is read back at the next pass.
     public func updateMeasures(now: Timestamp) async throws {
-        var due: [(node: NodeRecord, start: Int64)] = []
-        for (nodeID, quarters) in dirtyQuarters {
-            guard let node = registry[nodeID] else { continue }
-            let ended = quarters.filter { $0 + QuarterHours.milliseconds + Self.measureGraceMs <= now.millisecondsSince1970 }
-            guard !ended.isEmpty else { continue }
-            dirtyQuarters[nodeID]?.subtract(ended)
-            if dirtyQuarters[nodeID]?.isEmpty == true { dirtyQuarters[nodeID] = nil }
-            due += ended.sorted().map { (node, $0) }
+        let chains = chains
+        let (ready, readBack) = measures.due(now: now) { node, seqs in
+            chains[node].map { $0.isCertified(seqs.lowerBound) && $0.isCertified(seqs.upperBound) } ?? false
         }
         var written = 0
         do {
-            while written < due.count {
-                let chunk = due[written..<min(written + 1000, due.count)]
-                var measures: [QuarterMeasure] = []
-                for (node, start) in chunk {
+            while written < ready.count {
+                let chunk = ready[written..<min(written + 1000, ready.count)]
+                try await store.upsertMeasures(chunk.map(\.measure))
+                written += chunk.count
+            }
+        } catch {
+            measures.failed(ready[written...].map { ($0.node, $0.measure.start.millisecondsSince1970) })
+            measures.failed(readBack)
+            throw error
+        }
+        written = 0
+        do {
+            while written < readBack.count {
+                let chunk = readBack[written..<min(written + 1000, readBack.count)]
+                var computed: [QuarterMeasure] = []
+                for (nodeID, start) in chunk {
+                    guard let node = registry[nodeID] else { continue }
                     let begin = Timestamp(millisecondsSince1970: start)
                     let readings = try await store.readings(node: node.id, meter: node.meter,
                                                             from: begin.adding(milliseconds: -QuarterHours.milliseconds),
                                                             to: begin.adding(milliseconds: QuarterHours.milliseconds))
                     guard let measure = QuarterHours.measure(pod: node.pod, start: begin, readings: readings,
                                                              intervalMs: Int64(settings.intervalMs)) else { continue }
-                    if !measure.certified { provisionalQuarters[node.id, default: []].insert(start) }
-                    measures.append(measure)
+                    if !measure.certified { measures.readBackProvisional(node: node.id, start: start) }
+                    computed.append(measure)
                 }
-                try await store.upsertMeasures(measures)
+                try await store.upsertMeasures(computed)
                 written += chunk.count
             }
         } catch {
-            for (node, start) in due[written...] { dirtyQuarters[node.id, default: []].insert(start) }
+            measures.failed(readBack[written...])
             throw error
         }
     }

@@ -12,37 +12,90 @@ public enum QuarterHours {
     }
 
     /// The measure of the quarter starting at `start`, from the readings of `start − 15 min ..<
-    /// start + 15 min` (the earlier ones give the energy counters' opening value); nil when the
-    /// quarter holds no good reading.
+    /// start + 15 min` ascending by seq (the earlier ones give the energy counters' opening
+    /// value); nil when the quarter holds no good reading.
+    public static func measure(pod: String, start: Timestamp, readings: [RawReading], intervalMs: Int64) -> QuarterMeasure? {
+        var before = Tally(start: start.adding(milliseconds: -milliseconds))
+        var inside = Tally(start: start)
+        let end = start.adding(milliseconds: milliseconds)
+        for reading in readings where reading.reading.time < end {
+            if reading.reading.time < start {
+                before.add(seq: reading.seq, reading.reading, certified: reading.certified)
+            } else {
+                inside.add(seq: reading.seq, reading.reading, certified: reading.certified)
+            }
+        }
+        return inside.measure(pod: pod, after: before, intervalMs: intervalMs)?.measure
+    }
+
+    /// One quarter's readings summed as they come, in seq order: what its measure needs, so the
+    /// ingest can measure a quarter whose readings it saw arrive without reading them back.
     ///
     /// Energy is the net counter (import − export) at the quarter's last reading minus its value
     /// at the last reading before the quarter (else the first in it); without counters it is the
     /// power integrated over the samples (each standing for one interval). Coverage is samples
     /// received over samples expected.
-    public static func measure(pod: String, start: Timestamp, readings: [RawReading], intervalMs: Int64) -> QuarterMeasure? {
-        let end = start.adding(milliseconds: milliseconds)
-        let inside = readings.filter { $0.reading.good && $0.reading.time >= start && $0.reading.time < end && $0.reading.activePower != nil }
-        guard !inside.isEmpty else { return nil }
-        let powers = inside.compactMap(\.reading.activePower)
-        let average = powers.reduce(0, +) / Double(powers.count)
-        func net(_ reading: RawReading) -> Double? {
-            guard let imported = reading.reading.energyImport else { return nil }
-            return imported - (reading.reading.energyExport ?? 0)
+    public struct Tally: Sendable {
+        public let start: Timestamp
+        /// Good readings with a power value: the samples.
+        private var samples = 0
+        private var powerSum = 0.0
+        /// The first and last sample with an energy counter (opening and closing values).
+        private var opening: Counter?
+        private var closing: Counter?
+        /// The last good reading with a counter: the next quarter's opening value.
+        public private(set) var lastCounter: Counter?
+        /// The seqs of the samples.
+        private var seqs: ClosedRange<UInt64>?
+        private var samplesCertified = true
+
+        public struct Counter: Sendable {
+            public var seq: UInt64
+            public var net: Double
+            public var certified: Bool
         }
-        let before = readings.last { $0.reading.good && $0.reading.time < start && net($0) != nil }
-        let opening = before ?? inside.first { net($0) != nil }
-        let closing = inside.last { net($0) != nil }
-        let energy: Double
-        var contributors = inside
-        if let opening, let closing, let from = net(opening), let to = net(closing), opening.seq != closing.seq {
-            energy = to - from
-            if let before { contributors.append(before) }
-        } else {
-            energy = powers.reduce(0, +) * Double(intervalMs) / 3_600_000
+
+        public init(start: Timestamp) {
+            self.start = start
         }
-        let expected = Double(milliseconds / max(intervalMs, 1))
-        return QuarterMeasure(pod: pod, start: start, energyWh: energy, averageW: average,
-                              coverage: min(1, Double(inside.count) / expected), samples: inside.count,
-                              certified: contributors.allSatisfy(\.certified))
+
+        /// Adds a reading of this quarter (the next by seq).
+        public mutating func add(seq: UInt64, _ reading: ReadingBody, certified: Bool) {
+            guard reading.good else { return }
+            let counter = reading.energyImport.map { Counter(seq: seq, net: $0 - (reading.energyExport ?? 0), certified: certified) }
+            if let counter { lastCounter = counter }
+            guard let power = reading.activePower else { return }
+            samples += 1
+            powerSum += power
+            seqs = (seqs?.lowerBound ?? seq)...seq
+            samplesCertified = samplesCertified && certified
+            if let counter {
+                if opening == nil { opening = counter }
+                closing = counter
+            }
+        }
+
+        /// The measure, with the seqs of the readings it rests on (all certified makes it
+        /// certified); `previous` is the tally of the quarter before, if it held any readings.
+        public func measure(pod: String, after previous: Tally?, intervalMs: Int64) -> (measure: QuarterMeasure, contributors: ClosedRange<UInt64>)? {
+            guard let seqs, samples > 0 else { return nil }
+            let before = previous?.start.adding(milliseconds: milliseconds) == start ? previous?.lastCounter : nil
+            let energy: Double
+            var contributors = seqs
+            var certified = samplesCertified
+            if let from = before ?? opening, let to = closing, from.seq != to.seq {
+                energy = to.net - from.net
+                if let before {
+                    contributors = min(before.seq, seqs.lowerBound)...seqs.upperBound
+                    certified = certified && before.certified
+                }
+            } else {
+                energy = powerSum * Double(intervalMs) / 3_600_000
+            }
+            let expected = Double(milliseconds / max(intervalMs, 1))
+            let measure = QuarterMeasure(pod: pod, start: start, energyWh: energy, averageW: powerSum / Double(samples),
+                                         coverage: min(1, Double(samples) / expected), samples: samples, certified: certified)
+            return (measure, contributors)
+        }
     }
 }

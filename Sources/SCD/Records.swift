@@ -111,6 +111,12 @@ public struct RawReading: Sendable, Equatable {
     public var reading: ReadingBody
     public var certified: Bool
 
+    public init(seq: UInt64, reading: ReadingBody, certified: Bool) {
+        self.seq = seq
+        self.reading = reading
+        self.certified = certified
+    }
+
     /// The readings of `meter` with `from <= t < to` among sealed blocks (certified) and staged
     /// entries, ascending by seq; a damaged block throws.
     static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)], meter: String,

@@ -112,6 +112,82 @@ import TestSupport
         }
     }
 
+    /// The measures the ingest tallies as readings arrive equal those computed from every
+    /// reading, over random chains: bad quality, power or counter missing, other meters and
+    /// kinds, skipped quarters, a clock stepping back, and a message delivered late (which
+    /// sends its quarters the store's way). Provisional first, then certified.
+    @Test(arguments: 1...6 as ClosedRange<UInt64>) func talliedMeasuresEqualThoseFromEveryReading(seed: UInt64) async throws {
+        var state = seed
+        func next(_ bound: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int(state >> 33) % bound
+        }
+        let rig = try await Rig()
+        let key = SigningKey.generate()
+        try await rig.register("ln-1", pod: "POD-1", key: key)
+        var entries: [LedgerEntry] = []
+        var prev = SHA256Digest.zero
+        var time = Self.t0
+        var counter = 10_000.0
+        for seq in 1...UInt64(1800) {
+            switch next(200) {
+            case 0..<3: time = time.adding(milliseconds: 1_200_000)  // a skipped quarter
+            case 3: time = time.adding(milliseconds: -600_000)  // the clock steps back
+            default: time = time.adding(milliseconds: 4000)
+            }
+            let power = 500 + next(3000)
+            counter += Double(power) * 4 / 3600
+            let values = switch next(10) {
+            case 0: #"{"active_power":\#(power)}"#
+            case 1: #"{"energy_import":\#(counter),"energy_export":\#(next(5))}"#
+            default: #"{"active_power":\#(power),"energy_import":\#(counter)}"#
+            }
+            let body = switch next(25) {
+            case 0: #"{"t":"\#(time.rfc3339)","k":"setpoint","v":{"limit_w":3000}}"#
+            case 1: #"{"t":"\#(time.rfc3339)","k":"reading","m":"sub","q":"good","v":\#(values)}"#
+            case 2: #"{"t":"\#(time.rfc3339)","k":"reading","m":"main","q":"bad","v":\#(values)}"#
+            default: #"{"t":"\#(time.rfc3339)","k":"reading","m":"main","q":"good","v":\#(values)}"#
+            }
+            let entry = LedgerEntry.make(seq: seq, body: Array(body.utf8), prev: prev, signer: key)
+            prev = entry.hash
+            entries.append(entry)
+        }
+        var messages: [ArraySlice<LedgerEntry>] = []
+        var start = 0
+        while start < entries.count {
+            let end = min(entries.count, start + 1 + next(12))
+            messages.append(entries[start..<end])
+            start = end
+        }
+        let late = messages.remove(at: messages.count / 3 + next(messages.count / 3))
+        let arrival = Timestamp.now()
+        for message in messages + [late] { await rig.send("ln-1", pod: "POD-1", message, now: arrival) }
+        try await rig.ingest.commit()
+
+        let readings = try entries.compactMap { entry -> RawReading? in
+            let reading = try ReadingBody(parsing: entry.body)
+            return reading.kind == "reading" && reading.meter == "main" ? RawReading(seq: entry.seq, reading: reading, certified: true) : nil
+        }
+        let quarters = Set(readings.map { QuarterHours.start(of: $0.reading.time) })
+        let expected = quarters.sorted().compactMap { quarter in
+            QuarterHours.measure(pod: "POD-1", start: quarter,
+                                 readings: readings.filter { $0.reading.time >= quarter.adding(milliseconds: -900_000)
+                                                             && $0.reading.time < quarter.adding(milliseconds: 900_000) },
+                                 intervalMs: 4000)
+        }
+        let from = quarters.min()!, to = quarters.max()!.adding(milliseconds: 900_000)
+        let ripe = to.adding(milliseconds: 60_000)
+
+        try await rig.ingest.updateMeasures(now: ripe)
+        let provisional = try await rig.store.measures(pod: "POD-1", from: from, to: to)
+        #expect(provisional.allSatisfy { !$0.certified })
+        #expect(provisional == expected.map { var measure = $0; measure.certified = false; return measure })
+
+        try await rig.ingest.certify(now: arrival.adding(milliseconds: rig.settings.certifyAfterMs))
+        try await rig.ingest.updateMeasures(now: ripe)
+        #expect(try await rig.store.measures(pod: "POD-1", from: from, to: to) == expected)
+    }
+
     @Test func badInputMovesTheRightCountersAndLeavesHonestNodesAlone() async throws {
         let rig = try await Rig()
         let honestKey = SigningKey.generate()
