@@ -31,9 +31,8 @@ func argument(_ index: Int, _ fallback: Int) -> Int {
     CommandLine.arguments.count > index ? Int(CommandLine.arguments[index]) ?? fallback : fallback
 }
 let machine = "\(ProcessInfo.processInfo.activeProcessorCount)-core \((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"), \(ProcessInfo.processInfo.physicalMemory >> 30) GiB"
-/// Readings start now in the stream (as live nodes publish), a day ago in the storage run.
-let t0 = mode == "stream" ? Timestamp.now()
-    : Timestamp(millisecondsSince1970: Timestamp.now().millisecondsSince1970 / 900_000 * 900_000 - 86_400_000)
+/// Readings of the storage and store runs start a day ago, on a quarter hour.
+let t0 = Timestamp(millisecondsSince1970: Timestamp.now().millisecondsSince1970 / 900_000 * 900_000 - 86_400_000)
 
 /// A three-phase meter's reading body as the Light Node writes it (about 320 bytes).
 func body(seq: UInt64, time: Timestamp, node: Int) -> [UInt8] {
@@ -66,13 +65,13 @@ func payload(node: String, pod: String, _ entries: [LedgerEntry]) -> [UInt8] {
     return out
 }
 
-/// Per node: a public key and its chain of `count` readings every 4 s from `t0` (signed on all
+/// Per node: a public key and its chain of `count` readings every 4 s from `start` (signed on all
 /// cores; each secret key lives only while its chain is signed: guarded memory is scarce).
 final class Fleet: @unchecked Sendable {
     var keys: [PublicKey]
     var chains: [[LedgerEntry]]
 
-    init(nodes: Int, readings count: Int) {
+    init(nodes: Int, readings count: Int, start: Timestamp = t0) {
         keys = Array(repeating: SigningKey.generate().publicKey, count: nodes)
         chains = Array(repeating: [], count: nodes)
         let lock = NSLock()
@@ -85,7 +84,7 @@ final class Fleet: @unchecked Sendable {
                 var chain: [LedgerEntry] = []
                 chain.reserveCapacity(count)
                 for seq in 1...UInt64(count) {
-                    let entry = LedgerEntry.make(seq: seq, body: body(seq: seq, time: t0.adding(milliseconds: Int64(seq - 1) * 4000), node: node),
+                    let entry = LedgerEntry.make(seq: seq, body: body(seq: seq, time: start.adding(milliseconds: Int64(seq - 1) * 4000), node: node),
                                                  prev: prev, signer: key)
                     prev = entry.hash
                     chain.append(entry)
@@ -274,25 +273,50 @@ switch mode {
 case "stream":
     let nodes = argument(2, 100_000)
     let rounds = argument(3, 15)
-    let generation = MonotonicClock.nanoseconds()
-    let fleet = Fleet(nodes: nodes, readings: rounds)
-    let messages: [[(topic: String, payload: [UInt8])]] = (0..<rounds).map { round in
-        (0..<nodes).map { node in
-            ("lightnode/v1/\(Fleet.id(node))/readings", payload(node: Fleet.id(node), pod: Fleet.pod(node), [fleet.chains[node][round]]))
+    /// The fleet and its signed messages, one reading each, round by round, dated from `start`.
+    func generate(start: Timestamp) -> (Fleet, [[(topic: String, payload: [UInt8])]]) {
+        let fleet = Fleet(nodes: nodes, readings: rounds, start: start)
+        let messages: [[(topic: String, payload: [UInt8])]] = (0..<rounds).map { round in
+            (0..<nodes).map { node in
+                ("lightnode/v1/\(Fleet.id(node))/readings", payload(node: Fleet.id(node), pod: Fleet.pod(node), [fleet.chains[node][round]]))
+            }
         }
+        fleet.chains = []
+        return (fleet, messages)
     }
-    fleet.chains = []
+    let generation = MonotonicClock.nanoseconds()
+    var (fleet, messages) = generate(start: .now())
+    let generationSeconds = seconds(since: generation)
+    var generated = MonotonicClock.nanoseconds()
     let bytes = messages.reduce(0) { $0 + $1.reduce(0) { $0 + $1.payload.count } }
     print("Machine: \(machine). \(nodes) nodes × \(rounds) rounds = \(nodes * rounds) signed readings in "
-        + "\(bytes >> 20) MiB of messages (one reading a message, QoS 1), generated in \(format(seconds(since: generation))) s.\n")
+        + "\(bytes >> 20) MiB of messages (one reading a message, QoS 1), generated in \(format(generationSeconds)) s.\n")
+    /// A coordinator takes the readings as from live nodes, dated about when they arrive (its
+    /// quarter-hour measures fall due as they would): the messages are generated anew, dated from
+    /// when the run will start, unless they were generated just before.
+    func current() -> [[(topic: String, payload: [UInt8])]] {
+        if seconds(since: generated) > 30 {
+            messages = []
+            (fleet, messages) = generate(start: Timestamp.now().adding(milliseconds: Int64(generationSeconds * 1000) + 5000))
+            generated = MonotonicClock.nanoseconds()
+        }
+        return messages
+    }
     let total = Double(nodes * rounds)
     let runs = Set((CommandLine.arguments.count > 4 ? CommandLine.arguments[4] : "paced,unpaced,broker,sqlite,postgres")
         .split(separator: ",").map(String.init))
     for paced in [true, false] where runs.contains(paced ? "paced" : "unpaced") {
         let baseline = runs.contains("broker") ? try baselineRun(messages, paced: paced) : nil
-        let sqlite = runs.contains("sqlite") ? try await coordinatorRun(messages, fleet: fleet, backend: "sqlite", paced: paced) : nil
-        let postgres = runs.contains("postgres") && PostgresServer.available
-            ? try await coordinatorRun(messages, fleet: fleet, backend: "postgres", paced: paced) : nil
+        var sqlite: RunResult?
+        if runs.contains("sqlite") {
+            let stream = current()
+            sqlite = try await coordinatorRun(stream, fleet: fleet, backend: "sqlite", paced: paced)
+        }
+        var postgres: RunResult?
+        if runs.contains("postgres") && PostgresServer.available {
+            let stream = current()
+            postgres = try await coordinatorRun(stream, fleet: fleet, backend: "postgres", paced: paced)
+        }
         print(paced ? "Paced: \(nodes) nodes every 4 s (\(Int(Double(nodes) / 4)) readings/s)\n"
                     : "Unpaced: the publisher as fast as it goes\n")
         print("| run | readings/s end to end | catch-up after the last publish | CPU s (coordinator or broker+sub) | peak RSS | max certification lag | max queue |")

@@ -6,6 +6,7 @@ import Hummingbird
 import Prometheus
 import SCD
 import Sodium
+import UFTP
 
 /// Request context carrying the authenticated caller.
 public struct APIContext: RequestContext {
@@ -68,6 +69,8 @@ public struct API: Sendable {
     let readiness: Readiness
     let metrics: PrometheusCollectorRegistry
     let maxRequestBytes: Int
+    /// The DSO's UFTP actions, when this platform plays the DSO role.
+    let dsoActions: DSOActions?
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
     static let maximumRawSpanMs: Int64 = 2 * 86_400_000
     static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
@@ -81,7 +84,8 @@ public struct API: Sendable {
     static let maximumPageSize = 1000
 
     public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, readiness: Readiness,
-                maxRequestBytes: Int) {
+                maxRequestBytes: Int, dsoActions: DSOActions? = nil) {
+        self.dsoActions = dsoActions
         self.store = store
         self.log = log
         self.readiness = readiness
@@ -122,6 +126,16 @@ public struct API: Sendable {
         api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
         api.get("/log/consistency") { request, _ in try await consistency(request) }
         api.get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
+        api.post("/uftp/flex-requests") { request, context in
+            let actions = try dsoActions(context)
+            let draft = try await decode(DSOActions.FlexRequestDraft.self, request)
+            return try await act { try await actions.flexRequest(draft) }
+        }
+        api.post("/uftp/flex-orders") { request, context in
+            let actions = try dsoActions(context)
+            let draft = try await decode(DSOActions.FlexOrderDraft.self, request)
+            return try await act { try await actions.flexOrder(draft) }
+        }
         return router
     }
 
@@ -135,6 +149,25 @@ public struct API: Sendable {
     private func require(_ context: APIContext, _ roles: Set<Role>) throws {
         let caller = try caller(context)
         guard roles.contains(caller.role) else { throw Problem(.forbidden, "role \(caller.role.rawValue) may not do this") }
+    }
+
+    private func dsoActions(_ context: APIContext) throws -> DSOActions {
+        try require(context, [.admin, .dso])
+        guard let dsoActions else { throw Problem(.notFound, "this platform plays no DSO role in UFTP ([uftp] roles)") }
+        return dsoActions
+    }
+
+    /// A DSO action: 202 with the queued message, or the refusal as a problem.
+    private func act(_ action: () async throws -> DSOActions.Receipt) async throws -> Response {
+        do {
+            return try json(try await action(), status: .accepted)
+        } catch let refusal as DSOActions.Refusal {
+            switch refusal {
+            case .invalid(let field, let message): throw Problem(.badRequest, message, field: field)
+            case .unknown(let message): throw Problem(.notFound, message)
+            case .conflict(let message): throw Problem(.conflict, message)
+            }
+        }
     }
 
     /// Platform roles see every POD; an aggregator only those it aggregates, a BRP those in its portfolio.
@@ -204,7 +237,21 @@ public struct API: Sendable {
             conversationID: query["conversation_id"].map(String.init), senderDomain: query["sender_domain"].map(String.init),
             messageID: query["message_id"].map(String.init), after: cursor, limit: limit + 1))
         let next = messages.count > limit ? messages[limit - 1].id.map { String($0) } : nil
-        return try json(Page(items: messages.prefix(limit).map(UFTPMessageView.init), next: next))
+        let items = Array(messages.prefix(limit))
+        // Each request with the response its recipient sent: found in its conversation.
+        var answers: [String: UFTPMessageView.Answer] = [:]
+        for conversation in Set(items.map(\.conversationID)) {
+            for record in try await store.uftpMessages(UFTPMessageQuery(conversationID: conversation, limit: 10_000)) {
+                guard let response = (try? UFTPCodec.decode(record.payload))?.payload as? any UFTPResponse else { continue }
+                let key = record.senderDomain + " " + response.referencedMessageID.text
+                if answers[key] == nil {
+                    answers[key] = .init(id: record.id ?? 0, message_id: record.messageID, result: response.result.rawValue,
+                                         rejection_reason: response.rejectionReason)
+                }
+            }
+        }
+        return try json(Page(items: items.map { UFTPMessageView($0, answer: answers[$0.recipientDomain + " " + $0.messageID]) },
+                             next: next))
     }
 
     struct UFTPMessageView: Encodable {
@@ -223,6 +270,15 @@ public struct API: Sendable {
         let signed: String
         /// An outgoing message's delivery.
         let delivery: Delivery?
+        /// A request's response, once received (or sent).
+        let answer: Answer?
+
+        struct Answer: Encodable {
+            let id: Int64
+            let message_id: String
+            let result: String
+            let rejection_reason: String?
+        }
 
         struct Delivery: Encodable {
             let state: String
@@ -231,7 +287,8 @@ public struct API: Sendable {
             let problem: String?
         }
 
-        init(_ record: UFTPMessageRecord) {
+        init(_ record: UFTPMessageRecord, answer: Answer?) {
+            self.answer = answer
             id = record.id ?? 0
             direction = record.direction.rawValue
             type = record.type

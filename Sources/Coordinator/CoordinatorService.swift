@@ -153,11 +153,12 @@ public enum CoordinatorServer {
         logger.notice("certification log \(log.origin), verifier key \(log.verifier.text)")
         let readiness = Readiness()
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
-        let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes)
+        let exchange = try config.uftp.map { try UFTPExchange(config: $0, store: store, logger: logger) }
+        let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
+                      dsoActions: exchange?.dsoActions)
         let router = api.router()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest)]
-        if let participant = config.uftp {
-            let exchange = try UFTPExchange(config: participant, store: store, logger: logger)
+        if let exchange {
             exchange.receiver.register(on: router)
             services.append(.init(service: exchange.sender))
         }

@@ -52,6 +52,9 @@ struct UFTPResponder: Sendable {
         } else if reasons.isEmpty {
             reasons = useCaseReasons(inbound.message.payload, now: now)
         }
+        if reasons.isEmpty {
+            reasons = try await referenceReasons(inbound.message.payload, from: inbound.signed.senderDomain, now: now)
+        }
         let response = request.response(reasons.isEmpty ? .accepted : .rejected,
                                         reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
         let outgoing = UFTPMessage(
@@ -62,11 +65,14 @@ struct UFTPResponder: Sendable {
                         as: type(of: response).senderRole ?? roles[0], now: now)
     }
 
-    /// Seals `message`, logs it and queues it for the participant's endpoint.
-    func queue(_ message: UFTPMessage, to recipient: InternetDomain, role recipientRole: USEFRole, as role: USEFRole, now: Timestamp) async throws {
+    /// Seals `message`, logs it and queues it for the participant's endpoint; returns its id in
+    /// the log, or nil when no endpoint is known for the recipient.
+    @discardableResult
+    func queue(_ message: UFTPMessage, to recipient: InternetDomain, role recipientRole: USEFRole, as role: USEFRole,
+               now: Timestamp) async throws -> Int64? {
         guard let participant = try await directory.participant(domain: recipient, role: recipientRole) else {
             logger.error("uftp: no endpoint known for \(recipient.text) as \(recipientRole.rawValue); \(message.typeName) not sent")
-            return
+            return nil
         }
         let signed = SignedMessage(sealing: message, role: role, key: signingKey)
         let id = try await store.queueUFTPMessage(UFTPMessageRecord(
@@ -75,6 +81,75 @@ struct UFTPResponder: Sendable {
             recipientDomain: recipient.text, time: now, signed: signed.encode(),
             payload: Array(signed.sealedBody.dropFirst(64))), endpoint: participant.endpoint)
         logger.info("uftp: queued \(message.typeName) \(message.metadata.messageID.text) for \(recipient.text) as #\(id)")
+        return id
+    }
+
+    /// The checks against the exchange so far: a referenced message must be one exchanged with
+    /// this sender, of the same Period, neither expired nor revoked (UFTP §3.5); an offer must
+    /// answer a requested ISP of its request, an order must repeat its offer, and an offer
+    /// already ordered cannot be revoked (the use cases' own).
+    func referenceReasons(_ payload: any UFTPPayload, from sender: InternetDomain, now: Timestamp) async throws -> [String] {
+        let instant = DateTime(now)
+        switch payload {
+        case let offer as FlexOffer:
+            guard let id = offer.flexRequestMessageID else { return [] }
+            guard let (request, _) = try await exchanged(FlexRequest.self, id, from: domain, to: sender) else {
+                return [RejectionReason.unknownReference("FlexRequestMessageID")]
+            }
+            var reasons: [String] = []
+            if request.period != offer.period { reasons.append(RejectionReason.referencePeriodMismatch) }
+            if request.expirationDateTime < instant { reasons.append(RejectionReason.referenceMessageExpired) }
+            let requested = Set(request.isps.filter { $0.disposition == .requested }.flatMap { Self.numbers($0.start, $0.duration) })
+            let offered = Set(offer.options.flatMap { $0.isps.flatMap { Self.numbers($0.start, $0.duration) } })
+            if requested.isDisjoint(with: offered) { reasons.append(UseCaseValidation.requestMismatch) }
+            return reasons
+        case let order as FlexOrder:
+            guard let id = order.flexOfferMessageID else { return [] }
+            guard let (offer, record) = try await exchanged(FlexOffer.self, id, from: domain, to: sender) else {
+                return [RejectionReason.unknownReference("FlexOfferMessageID")]
+            }
+            var reasons: [String] = []
+            if offer.period != order.period { reasons.append(RejectionReason.referencePeriodMismatch) }
+            if offer.expirationDateTime < instant { reasons.append(RejectionReason.referenceMessageExpired) }
+            let revoked = try await conversation(record.conversationID).contains { record, payload in
+                record.direction == .outbound && (payload as? FlexOfferRevocation)?.flexOfferMessageID == id
+            }
+            if revoked { reasons.append(RejectionReason.referenceMessageRevoked) }
+            return reasons + UseCaseValidation.order(order, against: offer)
+        case let revocation as FlexOfferRevocation:
+            let id = revocation.flexOfferMessageID
+            guard let (_, record) = try await exchanged(FlexOffer.self, id, from: sender, to: domain) else {
+                return [RejectionReason.unknownReference("FlexOfferMessageID")]
+            }
+            let ordered = try await conversation(record.conversationID).contains { record, payload in
+                record.direction == .outbound && (payload as? FlexOrder)?.flexOfferMessageID == id
+            }
+            return ordered ? [UseCaseValidation.flexibilityProcured] : []
+        default:
+            return []
+        }
+    }
+
+    /// ISP numbers `start ..< start + duration`.
+    static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
+        start.value..<(start.value + (duration?.value ?? 1))
+    }
+
+    /// The message of type `T` with `id` that `sender` sent to `recipient`, as logged.
+    func exchanged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, from sender: InternetDomain,
+                                   to recipient: InternetDomain) async throws -> (T, UFTPMessageRecord)? {
+        let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: sender.text, messageID: id.text, limit: 10))
+        for record in records where record.type == T.elementName && record.recipientDomain == recipient.text {
+            if let payload = try? UFTPCodec.decode(record.payload).payload as? T { return (payload, record) }
+        }
+        return nil
+    }
+
+    /// The messages of a conversation, decoded (one the log holds but cannot decode is left out).
+    func conversation(_ id: String) async throws -> [(record: UFTPMessageRecord, payload: any UFTPPayload)] {
+        try await store.uftpMessages(UFTPMessageQuery(conversationID: id, limit: 10_000)).compactMap { record in
+            (try? UFTPCodec.decode(record.payload)).map { (record, $0.payload) }
+        }
     }
 
     /// The use-case checks that need nothing but the message (those needing earlier messages,
@@ -126,17 +201,24 @@ struct SCDOutbox: UFTPOutbox {
 struct UFTPExchange: Sendable {
     let receiver: UFTPReceiver
     let sender: UFTPSender
+    /// When this platform plays the DSO role.
+    let dsoActions: DSOActions?
 
     init(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws {
-        let signingKey = try SigningKey(contentsOfFile: config.signingKeyFile)
-        let participants = try ParticipantsFile(path: config.participantsFile)
-        let responder = UFTPResponder(domain: config.domain, roles: config.roles, signingKey: signingKey, directory: participants,
-                                      store: store, terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone),
-                                      logger: logger)
+        let responder = try Self.responder(config: config, store: store, logger: logger)
+        let participants = responder.directory
         receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
                                                            burst: Double(2 * config.rateLimitPerSecond)))
         sender = UFTPSender(outbox: SCDOutbox(store: store), logger: logger)
-        logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), \(participants.participants.count) participants known, public key \(signingKey.publicKey.cs1)")
+        dsoActions = config.roles.contains(.dso) ? DSOActions(responder: responder) : nil
+        logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), public key \(responder.signingKey.publicKey.cs1)")
+    }
+
+    /// This participant's identity and market terms over the SCD's message log, from `[uftp]`.
+    static func responder(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws -> UFTPResponder {
+        UFTPResponder(domain: config.domain, roles: config.roles, signingKey: try SigningKey(contentsOfFile: config.signingKeyFile),
+                      directory: try ParticipantsFile(path: config.participantsFile), store: store,
+                      terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone), logger: logger)
     }
 }

@@ -8,6 +8,13 @@ public protocol FlexMessage: UFTPPayload {
     var congestionPoint: EntityAddress { get }
     /// The ISPs covered, as (first ISP number, number of ISPs) per element.
     var ispRanges: [(start: Int, count: Int)] { get }
+    /// The ISPs of each alternative the message holds: a FlexOffer's options (mutually
+    /// exclusive, so they may cover the same ISPs), else one.
+    var ispAlternatives: [[(start: Int, count: Int)]] { get }
+}
+
+extension FlexMessage {
+    public var ispAlternatives: [[(start: Int, count: Int)]] { [ispRanges] }
 }
 
 /// An ISP with a power (FlexReservationUpdate, FlexOffer options, FlexOrder).
@@ -272,6 +279,10 @@ public struct FlexOffer: FlexMessage, UFTPRequest {
 
     public var ispRanges: [(start: Int, count: Int)] {
         options.flatMap { $0.isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+    }
+
+    public var ispAlternatives: [[(start: Int, count: Int)]] {
+        options.map { $0.isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -80,14 +80,16 @@ public enum GenericValidation {
         if message.ispDuration.minutes != terms.ispMinutes { reasons.append(RejectionReason.ispDurationRejected) }
         if !sameOffsets(message.timeZone, terms, over: message.period) { reasons.append(RejectionReason.timeZoneRejected) }
         let count = terms.ispCount(message.period)
-        var covered = Set<Int>()
         var conflict = false, outOfBounds = false
-        for range in message.ispRanges {
-            if range.start < 1 || range.count < 1 || range.start + range.count - 1 > count {
-                outOfBounds = true
-                continue
+        for alternative in message.ispAlternatives {
+            var covered = Set<Int>()
+            for range in alternative {
+                if range.start < 1 || range.count < 1 || range.start + range.count - 1 > count {
+                    outOfBounds = true
+                    continue
+                }
+                for isp in range.start..<(range.start + range.count) where !covered.insert(isp).inserted { conflict = true }
             }
-            for isp in range.start..<(range.start + range.count) where !covered.insert(isp).inserted { conflict = true }
         }
         if outOfBounds { reasons.append(RejectionReason.ispsOutOfBounds) }
         if conflict { reasons.append(RejectionReason.ispConflict) }
@@ -124,6 +126,8 @@ public enum UseCaseValidation {
     public static let ispMismatch = "ISP mismatch"
     public static let powerMismatch = "Power mismatch"
     public static let priceMismatch = "Price mismatch"
+    public static let requestMismatch = "Request mismatch"
+    public static let flexibilityProcured = "Flexibility procured"
 
     /// A D-Prognosis must hold a power for every ISP of its Period.
     public static func prognosis(_ prognosis: DPrognosis, terms: MarketTerms) -> [String] {

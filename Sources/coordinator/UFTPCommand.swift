@@ -1,14 +1,50 @@
 import ArgumentParser
+import Coordinator
+import Foundation
 import GridCore
+import Logging
+import SCD
 import Sodium
 import UFTP
 
-/// `coordinator uftp …`: the platform's UFTP identity.
-struct UFTPCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity.",
-                                                    subcommands: [Key.self])
+/// `coordinator uftp …`: the platform's UFTP identity, and the DSO's actions.
+struct UFTPCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity and DSO actions.",
+                                                    subcommands: [Key.self, Request.self, Order.self])
 
-    struct Key: ParsableCommand {
+    struct Request: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a FlexRequest to an aggregator (draft as for POST /api/v1/uftp/flex-requests; docs/uftp.md).")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
+
+        func run() async throws { try await queue(.flexRequest, draft: file, options: options) }
+    }
+
+    struct Order: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Order a received FlexOffer (draft as for POST /api/v1/uftp/flex-orders; docs/uftp.md).")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
+
+        func run() async throws { try await queue(.flexOrder, draft: file, options: options) }
+    }
+
+    /// Queues the draft in the SCD (the serving coordinator delivers it) and prints the receipt.
+    static func queue(_ action: DSOAction, draft file: String, options: ConfigOption) async throws {
+        let config = try options.load()
+        let draft = file == "-" ? Array(FileHandle.standardInput.readDataToEndOfFile())
+            : try Array(Data(contentsOf: URL(fileURLWithPath: file)))
+        do {
+            StandardStream.output.write(try await action.queue(draft: draft, config: config, logger: Logger(label: "coordinator")) + "\n")
+        } catch let error as SCDError {
+            throw error
+        } catch {
+            throw Failure(message: "\(action.rawValue) not sent: \(error)", code: 2)
+        }
+    }
+
+    struct Key: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a UFTP signing key (mode 0600) and print its cs1 string and the DNS records that publish it.")
 
@@ -34,7 +70,7 @@ struct UFTPCommand: ParsableCommand {
             guard USEFRole(rawValue: role) != nil else { throw ValidationError("--role must be AGR, CRO or DSO") }
         }
 
-        func run() throws {
+        func run() async throws {
             let old = try previous.map { try SigningKey(contentsOfFile: $0).publicKey }
             let key = SigningKey.generate()
             try key.write(toNewFile: out)

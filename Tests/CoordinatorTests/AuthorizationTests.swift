@@ -73,6 +73,11 @@ import TestSupport
         Case(method: .get, path: "/api/v1/log/consistency?first=1&second=1", body: nil, expected: [.anonymous: 401], otherwise: 200),
         Case(method: .get, path: "/api/v1/uftp/messages", body: nil,
              expected: [.admin: 200, .dso: 200, .anonymous: 401], otherwise: 403),
+        // This application plays no UFTP role: the DSO's actions are not found, once authorized.
+        Case(method: .post, path: "/api/v1/uftp/flex-requests", body: "{}",
+             expected: [.admin: 404, .dso: 404, .anonymous: 401], otherwise: 403),
+        Case(method: .post, path: "/api/v1/uftp/flex-orders", body: #"{"offer_message_id":"00000000-0000-4000-8000-000000000001"}"#,
+             expected: [.admin: 404, .dso: 404, .anonymous: 401], otherwise: 403),
     ]
 
     /// Two PODs of two aggregators and BRPs, a node on POD-A with a sealed, checkpointed block,
@@ -120,7 +125,7 @@ import TestSupport
                     var headers = HTTPFields()
                     if let token = tokens[caller] { headers[.authorization] = "Bearer \(token)" }
                     var body = test.body
-                    if test.method == .post {
+                    if test.method == .post && body == nil {
                         body = #"{"id":"ln-\#(caller.rawValue)","pod":"POD-B","key":"\#(Base64.encode(SigningKey.generate().publicKey.bytes))"}"#
                     }
                     if body != nil { headers[.contentType] = "application/json" }

@@ -21,6 +21,7 @@ import UFTPTransport
         let folder = TemporaryDirectory()
         let store: SQLiteStore
         let receiver: UFTPReceiver
+        let actions: DSOActions
 
         init() throws {
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
@@ -33,6 +34,13 @@ import UFTPTransport
                                           terms: MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!),
                                           logger: Logger(label: "test"))
             receiver = UFTPReceiver(directory: directory, inbox: SCDInbox(store: store, responder: responder, logger: Logger(label: "test")))
+            actions = DSOActions(responder: responder)
+        }
+
+        /// The last message queued to be sent, decoded.
+        func lastSent() async throws -> UFTPMessage {
+            let queued = try await store.uftpMessages(UFTPMessageQuery(limit: 1000)).last { $0.direction == .outbound }
+            return try UFTPCodec.decode(try #require(queued).payload)
         }
 
         /// Posts a D-Prognosis (as the AGR signed it) and returns the response queued for it.
@@ -76,5 +84,118 @@ import UFTPTransport
         let outgoing = try await rig.store.uftpMessages(UFTPMessageQuery(limit: 1000)).filter { $0.direction == .outbound }
         #expect(outgoing.count == 4 && outgoing.allSatisfy { $0.delivery?.state == .pending && $0.senderRole == "DSO" })
         #expect(outgoing.allSatisfy { $0.type == "D-PrognosisResponse" && $0.recipientDomain == "agr.example.com" })
+    }
+
+    static let terms = MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!)
+    static let congestionPoint = "ea1.2023-01.com.example.dso:cp-1"
+
+    static func period(days: Int) -> Period {
+        try! Period(validating: String(Timestamp.now().adding(milliseconds: Int64(days) * 86_400_000).rfc3339.prefix(10)))
+    }
+
+    /// A FlexOffer from the AGR: options of (reference, price, minimum factor, [(ISP, power)]).
+    static func offer(request: UUIDValue? = nil, conversation: UUIDValue = .random(), days: Int = 1,
+                      options: [(String, String, String?, [(Int, Int)])]) -> UFTPMessage {
+        UFTPMessage(
+            metadata: Metadata(senderDomain: agr, recipientDomain: dso, timeStamp: DateTime(.now()), conversationID: conversation),
+            payload: FlexOffer(ispDuration: ISPDuration(minutes: 15), timeZone: try! TimeZoneName(validating: "Europe/Amsterdam"),
+                               period: period(days: days), congestionPoint: try! EntityAddress(validating: congestionPoint),
+                               expirationDateTime: DateTime(.now().adding(milliseconds: 3_600_000)),
+                               unsolicited: request == nil ? true : nil, flexRequestMessageID: request,
+                               currency: try! CurrencyCode(validating: "EUR"),
+                               options: options.map { reference, price, minimum, isps in
+                                   FlexOffer.Option(optionReference: reference, price: try! CurrencyAmount(validating: price),
+                                                    minActivationFactor: try! minimum.map { try ActivationFactor(validating: $0) },
+                                                    isps: isps.map { PowerISP(power: $0.1, start: try! PositiveInteger($0.0)) })
+                               }))
+    }
+
+    /// A revocation in the offer's conversation (where the DSO looks for it before ordering).
+    static func revocation(of offer: UFTPMessage) -> UFTPMessage {
+        UFTPMessage(metadata: Metadata(senderDomain: agr, recipientDomain: dso, timeStamp: DateTime(.now()),
+                                       conversationID: offer.metadata.conversationID),
+                    payload: FlexOfferRevocation(flexOfferMessageID: offer.metadata.messageID))
+    }
+
+    static func requestDraft(isps: [(Int, Int, Int)] = [(33, -5000, -1000), (34, -5000, -1000)], period: String? = nil,
+                             congestionPoint: String = congestionPoint, recipient: String = "agr.example.com") -> DSOActions.FlexRequestDraft {
+        DSOActions.FlexRequestDraft(recipient: recipient, congestionPoint: congestionPoint, period: period ?? Self.period(days: 1).text,
+                                    expiration: Timestamp.now().adding(milliseconds: 3_600_000).rfc3339, revision: 1,
+                                    isps: isps.map { .init(start: $0.0, duration: nil, minPower: $0.1, maxPower: $0.2, disposition: nil) })
+    }
+
+    /// The DSO's FlexRequest goes out as drafted; an offer must answer it: known, of its Period,
+    /// covering a requested ISP. A draft the aggregator would reject is refused before sending.
+    @Test func aFlexRequestIsSentAndTheOffersAnsweringItAreChecked() async throws {
+        let rig = try Rig()
+        let receipt = try await rig.actions.flexRequest(Self.requestDraft())
+        let sent = try await rig.lastSent()
+        let request = try #require(sent.payload as? FlexRequest)
+        #expect(sent.metadata.messageID.text == receipt.messageID && sent.metadata.recipientDomain == Self.agr)
+        #expect(request.isps.map(\.start.value) == [33, 34] && request.isps.allSatisfy { $0.disposition == .requested })
+        #expect(request.congestionPoint.text == Self.congestionPoint && request.ispDuration.minutes == 15)
+        let requestID = sent.metadata.messageID
+
+        let answering = try #require(try await rig.answer(to: Self.offer(request: requestID, options: [("A", "10", nil, [(34, -2000)])])))
+        #expect(answering.result == .accepted)
+        let unknown = try #require(try await rig.answer(to: Self.offer(request: .random(), options: [("A", "10", nil, [(34, -2000)])])))
+        #expect(unknown.rejectionReason == RejectionReason.unknownReference("FlexRequestMessageID"))
+        let otherDay = try #require(try await rig.answer(to: Self.offer(request: requestID, days: 2, options: [("A", "10", nil, [(34, -2000)])])))
+        #expect(otherDay.rejectionReason == RejectionReason.referencePeriodMismatch)
+        let elsewhere = try #require(try await rig.answer(to: Self.offer(request: requestID, options: [("A", "10", nil, [(40, -2000)])])))
+        #expect(elsewhere.rejectionReason == UseCaseValidation.requestMismatch)
+
+        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(120, -5000, -1000)])) }
+        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(33, -1000, 1000)])) }
+        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(congestionPoint: "cp 1")) }
+        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(recipient: "nobody.example.com")) }
+        do {
+            _ = try await rig.actions.flexRequest(Self.requestDraft(isps: [(120, -5000, -1000)]))
+        } catch let refusal as DSOActions.Refusal {
+            #expect(refusal.description == "the aggregator would reject it: \(RejectionReason.ispsOutOfBounds)")
+        }
+        let sentCount = try await rig.store.uftpMessages(UFTPMessageQuery(limit: 1000)).count { $0.type == "FlexRequest" }
+        #expect(sentCount == 1)
+    }
+
+    /// An order repeats the chosen option scaled by its activation factor; an offer is ordered
+    /// once, a revoked one not at all, and an ordered one cannot be revoked.
+    @Test func anOfferIsOrderedOnceAndNotAfterItsRevocation() async throws {
+        let rig = try Rig()
+        let offer = Self.offer(options: [("A", "100", nil, [(33, -4000), (34, -4000)]), ("B", "80", "0.25", [(33, -3000)])])
+        #expect(try await rig.answer(to: offer)?.result == .accepted)
+        let offerID = offer.metadata.messageID.text
+
+        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexOrder(.init(offerMessageID: offerID)) }
+        await #expect(throws: DSOActions.Refusal.self) {
+            try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "B", activationFactor: "0.20"))
+        }
+        let receipt = try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "B", activationFactor: "0.50"))
+        let sent = try await rig.lastSent()
+        let order = try #require(sent.payload as? FlexOrder)
+        #expect(receipt.type == "FlexOrder" && sent.metadata.conversationID == offer.metadata.conversationID)
+        #expect(order.isps.map(\.power) == [-1500] && order.price.text == "40" && order.optionReference == "B")
+        #expect(UseCaseValidation.order(order, against: try #require(offer.payload as? FlexOffer)).isEmpty)
+
+        do {
+            _ = try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "A"))
+            Issue.record("an offer ordered twice")
+        } catch DSOActions.Refusal.conflict {}
+        let lateRevocation = try #require(try await rig.answer(to: Self.revocation(of: offer)))
+        #expect(lateRevocation.rejectionReason == UseCaseValidation.flexibilityProcured)
+
+        let second = Self.offer(options: [("A", "100", nil, [(35, -4000)])])
+        #expect(try await rig.answer(to: second)?.result == .accepted)
+        #expect(try await rig.answer(to: Self.revocation(of: second))?.result == .accepted)
+        do {
+            _ = try await rig.actions.flexOrder(.init(offerMessageID: second.metadata.messageID.text))
+            Issue.record("a revoked offer ordered")
+        } catch DSOActions.Refusal.conflict {}
+        do {
+            _ = try await rig.actions.flexOrder(.init(offerMessageID: UUIDValue.random().text))
+            Issue.record("an unknown offer ordered")
+        } catch DSOActions.Refusal.unknown {}
+        let unknown = try #require(try await rig.answer(to: Self.revocation(of: Self.offer(options: [("A", "1", nil, [(1, 1)])]))))
+        #expect(unknown.rejectionReason == RejectionReason.unknownReference("FlexOfferMessageID"))
     }
 }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import GridCore
 import Sodium
 import Testing
 import TestSupport
@@ -137,5 +138,68 @@ struct UFTPEndpointTests {
                 .allSatisfy { ($0["delivery"] as? [String: Any])?["state"] as? String == "delivered" }
         }
         #expect(delivered)
+    }
+
+    /// The DSO's side with the reference AGR service as the aggregator: a FlexRequest drafted
+    /// through the REST API reaches it; its FlexOffer answering the request is checked against
+    /// the request and accepted; the order placed through the REST API reaches it, the option
+    /// scaled by the activation factor.
+    @Test func theDSOsRequestAndOrderReachTheReferenceAGR() throws {
+        let rig = try Rig()
+        let python = try #require(Paths.python, "the test venv is missing")
+        let peer = try RunningProcess(python, [
+            Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
+            "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
+        ], stderrPath: rig.folder.file("agr-peer.log"))
+        defer { peer.stop() }
+        let pid = peer.process.processIdentifier
+        let watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 180, execute: watchdog)
+        defer { watchdog.cancel() }
+        var lines: [[String: Any]] = []
+        /// The peer's next line matching `predicate` (lines are kept: they may come in any order).
+        func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
+            if let seen = lines.first(where: predicate) { return seen }
+            while let text = peer.readLine() {
+                guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
+                lines.append(json)
+                if predicate(json) { return json }
+            }
+            return nil
+        }
+        func diagnostics() -> String {
+            "\(rig.coordinator.log)\n\((try? String(contentsOfFile: rig.folder.file("agr-peer.log"), encoding: .utf8)) ?? "")"
+        }
+        #expect(line { $0["listening"] != nil } != nil, "\(diagnostics())")
+
+        let tomorrow = String(Timestamp.now().adding(milliseconds: 86_400_000).rfc3339.prefix(10))
+        let draft = #"{"recipient":"agr.example.com","congestion_point":"ea1.2023-01.com.example.dso:cp-1","period":"\#(tomorrow)","expiration":"\#(Timestamp.now().adding(milliseconds: 3_600_000).rfc3339)","isps":[{"start":40,"duration":2,"min_power":-5000,"max_power":-1000}]}"#
+        let posted = try rig.coordinator.request("POST", "/api/v1/uftp/flex-requests", token: rig.token, body: Data(draft.utf8))
+        #expect(posted.status == 202, "\(String(decoding: posted.body, as: UTF8.self))")
+        let receipt = try #require(try JSONSerialization.jsonObject(with: posted.body) as? [String: Any])
+        let conversation = try #require(receipt["conversation_id"] as? String)
+
+        let request = try #require(line { $0["type"] as? String == "FlexRequest" }, "\(diagnostics())")
+        #expect(request["conversation_id"] as? String == conversation)
+        let sent = try #require(line { $0["offer_sent"] != nil }, "\(diagnostics())")
+        #expect(sent["status"] as? Int == 200, "\(diagnostics())")
+        let offerID = try #require(sent["offer_sent"] as? String)
+        let answer = try #require(line { $0["type"] as? String == "FlexOfferResponse" }, "\(diagnostics())")
+        #expect(answer["result"] as? String == "Accepted" && answer["referenced_message_id"] as? String == offerID, "\(answer)")
+        // The log shows each request with its answer: the offer with the DSO's acceptance.
+        let logged = try rig.stored(conversation: conversation)
+        #expect(logged.map { $0["type"] as? String } == ["FlexRequest", "FlexOffer", "FlexOfferResponse"])
+        let offerAnswer = logged.first { $0["message_id"] as? String == offerID }?["answer"] as? [String: Any]
+        #expect(offerAnswer?["result"] as? String == "Accepted" && logged[0]["answer"] == nil)
+
+        let order = #"{"offer_message_id":"\#(offerID)","activation_factor":"0.50"}"#
+        let ordered = try rig.coordinator.request("POST", "/api/v1/uftp/flex-orders", token: rig.token, body: Data(order.utf8))
+        #expect(ordered.status == 202, "\(String(decoding: ordered.body, as: UTF8.self))")
+        let received = try #require(line { $0["type"] as? String == "FlexOrder" }, "\(diagnostics())")
+        #expect(received["flex_offer_message_id"] as? String == offerID && received["conversation_id"] as? String == conversation)
+        #expect(received["powers"] as? [Int] == [-1000] && received["option_reference"] as? String == "A", "\(received)")
+        #expect(Decimal(string: received["price"] as? String ?? "") == Decimal(string: "6.25"), "\(received)")
+        // Ordered once: a second order is refused.
+        #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-orders", token: rig.token, body: Data(order.utf8)).status == 409)
     }
 }

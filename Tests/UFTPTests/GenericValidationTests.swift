@@ -37,6 +37,23 @@ import UFTP
         #expect(GenericValidation.isps(try request(period: "2026-11-26", zone: "Europe/Atlantis", isps: [(1, 1)]), terms: Self.amsterdam) == [RejectionReason.timeZoneRejected])
     }
 
+    /// A FlexOffer's options are alternatives: they may cover the same ISPs, one option may not twice.
+    @Test func offerOptionsMayOverlapEachOtherButNotThemselves() throws {
+        func offer(_ options: [[(Int, Int)]]) throws -> FlexOffer {
+            FlexOffer(ispDuration: ISPDuration(minutes: 15), timeZone: try TimeZoneName(validating: "Europe/Amsterdam"),
+                      period: try Period(validating: "2026-11-26"), congestionPoint: try EntityAddress(validating: "ean.871685900012636543"),
+                      expirationDateTime: try DateTime(validating: "2026-11-26T00:00:00Z"), unsolicited: true,
+                      currency: try CurrencyCode(validating: "EUR"),
+                      options: try options.enumerated().map { index, isps in
+                          FlexOffer.Option(optionReference: "\(index)", price: try CurrencyAmount(validating: "1"),
+                                           isps: try isps.map { PowerISP(power: -1000, start: try PositiveInteger($0.0), duration: try PositiveInteger($0.1)) })
+                      })
+        }
+        #expect(GenericValidation.isps(try offer([[(33, 4)], [(33, 2)]]), terms: Self.amsterdam).isEmpty)
+        #expect(GenericValidation.isps(try offer([[(33, 4), (35, 1)], [(33, 2)]]), terms: Self.amsterdam) == [RejectionReason.ispConflict])
+        #expect(GenericValidation.isps(try offer([[(33, 4)], [(96, 2)]]), terms: Self.amsterdam) == [RejectionReason.ispsOutOfBounds])
+    }
+
     @Test func expirationMustLieAheadAndWithinTheISPs() throws {
         let now = ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z")!
         let message = try request(period: "2026-11-26", isps: [(1, 4)])

@@ -1,13 +1,20 @@
 """The reference implementation's AGR service (shapeshifter-uftp) as a peer of our DSO.
 
 Usage: uftp_agr_peer.py PORT AGR_DOMAIN AGR_SECRET_B64 DSO_DOMAIN DSO_PUBLIC_B64 DSO_ENDPOINT
-Serves /shapeshifter/api/v3/message on 127.0.0.1:PORT and prints one JSON line per response it
-receives from the DSO (type, result, rejection reason, referenced message id), until killed."""
+Serves /shapeshifter/api/v3/message on 127.0.0.1:PORT and prints one JSON line per message it
+receives from the DSO (type, result, rejection reason, referenced message id; an order's price
+and powers), until killed. A FlexRequest is answered with a FlexOffer for its requested ISPs
+(option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent through the
+reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports it."""
 import json
 import sys
 import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import uuid4
 
-from shapeshifter_uftp import ShapeshifterAgrService
+from shapeshifter_uftp import FlexOffer, FlexOfferOption, FlexOfferOptionISP, ShapeshifterAgrDsoClient, ShapeshifterAgrService
+from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import SignedMessage
 
 port, agr_domain, secret, dso_domain, dso_public, dso_endpoint = sys.argv[1:7]
@@ -22,8 +29,36 @@ def report(message):
             "referenced_message_id": next((value for name, value in vars(message).items()
                                            if name.endswith("_message_id") and name != "message_id"), None),
             "conversation_id": message.conversation_id, "sender_domain": message.sender_domain}
+    if type(message).__name__ == "FlexOrder":
+        line.update(flex_offer_message_id=message.flex_offer_message_id, price=str(message.price),
+                    powers=[isp.power for isp in message.isps], option_reference=message.option_reference)
+    emit(line)
+
+
+def emit(line):
     with lock:
         print(json.dumps(line), flush=True)
+
+
+def offer(request):
+    """Answers a FlexRequest with an offer for its requested ISPs, in its conversation and version."""
+    requested = [isp for isp in request.isps if getattr(isp.disposition, "value", isp.disposition) != "Available"]
+    message = FlexOffer(message_id=str(uuid4()), conversation_id=request.conversation_id, isp_duration=request.isp_duration,
+                        time_zone=request.time_zone, period=request.period, congestion_point=request.congestion_point,
+                        expiration_date_time=(datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(timespec="milliseconds"),
+                        flex_request_message_id=request.message_id, currency="EUR",
+                        offer_options=[FlexOfferOption(option_reference="A", price=Decimal("12.50"),
+                                                       min_activation_factor=Decimal("0.5"),
+                                                       isps=[FlexOfferOptionISP(power=-2000, start=isp.start, duration=isp.duration or 1)
+                                                             for isp in requested])])
+    client = ShapeshifterAgrDsoClient(sender_domain=agr_domain, signing_key=secret, recipient_domain=dso_domain,
+                                      recipient_endpoint=dso_endpoint, version=request.version)
+    try:
+        client.send_flex_offer(message)
+        status = 200
+    except ClientTransportException as error:
+        status = error.response.status_code
+    emit({"offer_sent": message.message_id, "status": status})
 
 
 class Peer(ShapeshifterAgrService):
@@ -45,11 +80,15 @@ class Peer(ShapeshifterAgrService):
     def process_flex_offer_revocation_response(self, message):
         report(message)
 
+    def process_flex_request(self, message):
+        report(message)
+        # From another thread: the DSO's 200 for this request does not wait for the offer.
+        threading.Thread(target=offer, args=(message,)).start()
+
     # What a DSO or CRO may send an AGR: reported alike (the service requires every handler).
     process_agr_portfolio_query_response = process_d_prognosis_response
     process_agr_portfolio_update_response = process_d_prognosis_response
     process_flex_order = process_d_prognosis_response
-    process_flex_request = process_d_prognosis_response
     process_flex_reservation_update = process_d_prognosis_response
     process_flex_settlement = process_d_prognosis_response
     process_metering_response = process_d_prognosis_response

@@ -1,0 +1,228 @@
+import Foundation
+import GridCore
+import Logging
+import SCD
+import UFTP
+
+/// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
+/// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
+public enum DSOAction: String, Sendable {
+    case flexRequest, flexOrder
+
+    /// Queues the draft (JSON) and returns the receipt (JSON).
+    public func queue(draft: [UInt8], config: CoordinatorConfig, logger: Logger) async throws -> String {
+        guard let participant = config.uftp, participant.roles.contains(.dso) else {
+            throw DSOActions.Refusal.invalid(field: nil, "the configuration plays no DSO role ([uftp] roles)")
+        }
+        let store = try await openStore(config, logger: logger, administration: true)
+        let actions = DSOActions(responder: try UFTPExchange.responder(config: participant, store: store, logger: logger))
+        let receipt = switch self {
+        case .flexRequest: try await actions.flexRequest(try DSOActions.draft(DSOActions.FlexRequestDraft.self, draft))
+        case .flexOrder: try await actions.flexOrder(try DSOActions.draft(DSOActions.FlexOrderDraft.self, draft))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(receipt), as: UTF8.self)
+    }
+}
+
+/// What the DSO sends on its own initiative, from the REST API (`POST /api/v1/uftp/flex-requests`
+/// and `/flex-orders`) and the CLI (`coordinator uftp request|order`): built from a JSON draft,
+/// checked as the aggregator will check it, then logged and queued for the sender.
+public struct DSOActions: Sendable {
+    let responder: UFTPResponder
+
+    /// Why a draft is not sent.
+    enum Refusal: Error, CustomStringConvertible {
+        /// A field is not acceptable (or the message would be rejected for it).
+        case invalid(field: String?, String)
+        /// The referenced message is not in the log.
+        case unknown(String)
+        /// The referenced message can no longer be acted on (expired, revoked, already ordered).
+        case conflict(String)
+
+        var description: String {
+            switch self {
+            case .invalid(_, let message), .unknown(let message), .conflict(let message): message
+            }
+        }
+    }
+
+    /// A message queued: its place in the log and its identifiers.
+    struct Receipt: Encodable, Sendable {
+        let id: Int64
+        let type: String
+        let messageID: String
+        let conversationID: String
+        let recipientDomain: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, type, messageID = "message_id", conversationID = "conversation_id", recipientDomain = "recipient_domain"
+        }
+    }
+
+    /// A FlexRequest to an aggregator for a congestion point (UFTP §2.4.4): power bounds per ISP
+    /// as deviations from the baseline in W.
+    struct FlexRequestDraft: Decodable, Sendable {
+        struct ISP: Decodable, Sendable {
+            var start: Int
+            var duration: Int?
+            var minPower: Int
+            var maxPower: Int
+            /// "Requested" (default) or "Available".
+            var disposition: String?
+
+            enum CodingKeys: String, CodingKey {
+                case start, duration, minPower = "min_power", maxPower = "max_power", disposition
+            }
+        }
+
+        var recipient: String
+        var congestionPoint: String
+        var period: String
+        var expiration: String
+        var revision: Int64?
+        var isps: [ISP]
+        var contractID: String?
+        var serviceType: String?
+        var version: String?
+
+        enum CodingKeys: String, CodingKey {
+            case recipient, congestionPoint = "congestion_point", period, expiration, revision, isps
+            case contractID = "contract_id", serviceType = "service_type", version
+        }
+    }
+
+    /// A FlexOrder for a received offer: one of its options (needed when it has several), scaled
+    /// by an activation factor (default 1, at least the option's minimum).
+    struct FlexOrderDraft: Decodable, Sendable {
+        var offerMessageID: String
+        var optionReference: String?
+        var activationFactor: String?
+        var orderReference: String?
+
+        enum CodingKeys: String, CodingKey {
+            case offerMessageID = "offer_message_id", optionReference = "option_reference"
+            case activationFactor = "activation_factor", orderReference = "order_reference"
+        }
+    }
+
+    func flexRequest(_ draft: FlexRequestDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let recipient: InternetDomain = try Self.value("recipient", draft.recipient)
+        let version: SpecVersion = try Self.value("version", draft.version ?? SpecVersion.v3_1_0.text)
+        guard [SpecVersion.v3_0_0, .v3_1_0].contains(version) else { throw Refusal.invalid(field: "version", "version: 3.0.0 or 3.1.0") }
+        var isps: [FlexRequest.ISP] = []
+        for (index, isp) in draft.isps.enumerated() {
+            let field = "isps[\(index)]"
+            let disposition = AvailableRequested(rawValue: isp.disposition ?? AvailableRequested.requested.rawValue)
+            guard let disposition else { throw Refusal.invalid(field: field + ".disposition", "\(field).disposition: Requested or Available") }
+            isps.append(FlexRequest.ISP(disposition: disposition, minPower: isp.minPower, maxPower: isp.maxPower,
+                                        start: try Self.positive(field + ".start", isp.start),
+                                        duration: try isp.duration.map { try Self.positive(field + ".duration", $0) }))
+        }
+        guard !isps.isEmpty else { throw Refusal.invalid(field: "isps", "isps: at least one ISP") }
+        let terms = responder.terms
+        let request = FlexRequest(
+            ispDuration: ISPDuration(minutes: terms.ispMinutes), timeZone: try Self.value("time_zone", terms.timeZone.identifier),
+            period: try Self.value("period", draft.period), congestionPoint: try Self.value("congestion_point", draft.congestionPoint),
+            revision: draft.revision ?? 1, expirationDateTime: try Self.value("expiration", draft.expiration),
+            contractID: draft.contractID, serviceType: draft.serviceType, isps: isps)
+        let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
+        let reasons = GenericValidation.isps(request, terms: terms) + UseCaseValidation.request(request)
+            + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
+        guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the aggregator would reject it: \(reasons.joined(separator: "; "))") }
+        let message = UFTPMessage(metadata: Metadata(version: version, senderDomain: responder.domain, recipientDomain: recipient,
+                                                     timeStamp: DateTime(now), conversationID: .random()),
+                                  payload: request)
+        return try await queue(message, now: now)
+    }
+
+    func flexOrder(_ draft: FlexOrderDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let offerID: UUIDValue = try Self.value("offer_message_id", draft.offerMessageID)
+        let received = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: offerID.text, limit: 10))
+            .first { $0.direction == .inbound && $0.type == FlexOffer.elementName && $0.recipientDomain == responder.domain.text }
+        guard let received, let decoded = try? UFTPCodec.decode(received.payload), let offer = decoded.payload as? FlexOffer else {
+            throw Refusal.unknown("no FlexOffer \(offerID.text) was received")
+        }
+        let option: FlexOffer.Option
+        if let reference = draft.optionReference {
+            guard let chosen = offer.options.first(where: { $0.optionReference == reference }) else {
+                throw Refusal.invalid(field: "option_reference", "option_reference: the offer has no option \"\(reference)\"")
+            }
+            option = chosen
+        } else {
+            guard offer.options.count == 1 else {
+                throw Refusal.invalid(field: "option_reference", "option_reference: the offer has \(offer.options.count) options; name one")
+            }
+            option = offer.options[0]
+        }
+        let factor: ActivationFactor = try Self.value("activation_factor", draft.activationFactor ?? "1.00")
+        if factor < option.minActivationFactor ?? .full {
+            throw Refusal.invalid(field: "activation_factor", "activation_factor: at least \(option.minActivationFactor?.text ?? "1.00") for this option")
+        }
+        if offer.expirationDateTime < DateTime(now) { throw Refusal.conflict("the offer expired at \(offer.expirationDateTime.text)") }
+        for (record, payload) in try await responder.conversation(received.conversationID) {
+            if record.direction == .inbound, (payload as? FlexOfferRevocation)?.flexOfferMessageID == offerID {
+                throw Refusal.conflict("the aggregator revoked the offer")
+            }
+            if record.direction == .outbound, (payload as? FlexOrder)?.flexOfferMessageID == offerID {
+                throw Refusal.conflict("the offer was ordered already (\(record.messageID))")
+            }
+        }
+        let scale = NSDecimalNumber(decimal: factor.value).doubleValue
+        var price = option.price.value * factor.value
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &price, 4, .plain)
+        let order = FlexOrder(
+            ispDuration: offer.ispDuration, timeZone: offer.timeZone, period: offer.period, congestionPoint: offer.congestionPoint,
+            flexOfferMessageID: offerID, contractID: offer.contractID, dPrognosisMessageID: offer.dPrognosisMessageID,
+            baselineReference: offer.baselineReference, price: try Self.value("price", NSDecimalNumber(decimal: rounded).stringValue),
+            currency: offer.currency, orderReference: draft.orderReference ?? UUIDValue.random().text,
+            optionReference: option.optionReference, activationFactor: draft.activationFactor == nil ? nil : factor,
+            isps: option.isps.map { PowerISP(power: Int((Double($0.power) * scale).rounded()), start: $0.start, duration: $0.duration) })
+        let message = UFTPMessage(metadata: Metadata(version: decoded.metadata.version, senderDomain: responder.domain,
+                                                     recipientDomain: decoded.metadata.senderDomain, timeStamp: DateTime(now),
+                                                     conversationID: decoded.metadata.conversationID),
+                                  payload: order)
+        return try await queue(message, now: now)
+    }
+
+    private func queue(_ message: UFTPMessage, now: Timestamp) async throws -> Receipt {
+        let recipient = message.metadata.recipientDomain
+        guard let id = try await responder.queue(message, to: recipient, role: .agr, as: .dso, now: now) else {
+            throw Refusal.invalid(field: "recipient", "no endpoint is known for \(recipient.text) as AGR (participants file)")
+        }
+        return Receipt(id: id, type: message.typeName, messageID: message.metadata.messageID.text,
+                       conversationID: message.metadata.conversationID.text, recipientDomain: recipient.text)
+    }
+
+    /// A draft from JSON, a fault naming its field.
+    static func draft<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws(Refusal) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw Refusal.invalid(field: key.stringValue, "\(key.stringValue) is required")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw Refusal.invalid(field: field, "\(field) has the wrong type")
+        } catch {
+            throw Refusal.invalid(field: nil, "the draft is not valid JSON")
+        }
+    }
+
+    private static func value<T: UFTPSimpleType>(_ field: String, _ text: String) throws(Refusal) -> T {
+        do {
+            return try T(validating: text)
+        } catch {
+            throw Refusal.invalid(field: field, "\(field): \(error.problem)")
+        }
+    }
+
+    private static func positive(_ field: String, _ value: Int) throws(Refusal) -> PositiveInteger {
+        do {
+            return try PositiveInteger(value)
+        } catch {
+            throw Refusal.invalid(field: field, "\(field): \(error.problem)")
+        }
+    }
+}
