@@ -202,4 +202,36 @@ struct UFTPEndpointTests {
         // Ordered once: a second order is refused.
         #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-orders", token: rig.token, body: Data(order.utf8)).status == 409)
     }
+
+    /// `coordinator uftp request` beside the serving coordinator: the draft is queued in the SCD
+    /// and the serving process takes it up for delivery; a draft the aggregator would reject,
+    /// and an order for an offer never received, exit 2 with the reason.
+    @Test func draftsFromTheCommandLineAreQueuedForTheServingCoordinator() throws {
+        let rig = try Rig()
+        let tomorrow = String(Timestamp.now().adding(milliseconds: 86_400_000).rfc3339.prefix(10))
+        func draft(start: Int) throws -> String {
+            let path = rig.folder.file("request-\(start).json")
+            try #"{"recipient":"agr.example.com","congestion_point":"ea1.2023-01.com.example.dso:cp-1","period":"\#(tomorrow)","expiration":"\#(Timestamp.now().adding(milliseconds: 3_600_000).rfc3339)","isps":[{"start":\#(start),"min_power":-5000,"max_power":-1000}]}"#
+                .write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let queued = try rig.coordinator.command(["uftp", "request", "--file", try draft(start: 40)])
+        #expect(queued.status == 0, "\(queued.stderr)")
+        let receipt = try #require(try JSONSerialization.jsonObject(with: Data(queued.stdout.utf8)) as? [String: Any])
+        let conversation = try #require(receipt["conversation_id"] as? String)
+        // The AGR is down: the serving coordinator's attempts show it took the message up.
+        let attempted = try waitUntil(timeoutSeconds: 60, pollMilliseconds: 200) {
+            try rig.stored(conversation: conversation).contains {
+                $0["type"] as? String == "FlexRequest" && (($0["delivery"] as? [String: Any])?["attempts"] as? Int ?? 0) >= 1
+            }
+        }
+        #expect(attempted, "\(rig.coordinator.log)")
+
+        let refused = try rig.coordinator.command(["uftp", "request", "--file", try draft(start: 120)])
+        #expect(refused.status == 2 && refused.stderr.contains("ISPs out of bounds"), "\(refused.stderr)")
+        let order = rig.folder.file("order.json")
+        try #"{"offer_message_id":"\#(UUID().uuidString.lowercased())"}"#.write(toFile: order, atomically: true, encoding: .utf8)
+        let unknown = try rig.coordinator.command(["uftp", "order", "--file", order])
+        #expect(unknown.status == 2 && unknown.stderr.contains("no FlexOffer"), "\(unknown.stderr)")
+    }
 }
