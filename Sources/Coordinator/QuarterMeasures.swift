@@ -77,6 +77,8 @@ struct QuarterMeasures {
         if quarter == current.start {
             run.current!.add(seq: seq, reading, certified: false)
             run.emitted = false
+            // A quarter read back from the store is read again with what arrived since.
+            if !run.measurable { readBack[node, default: []].insert(quarter.millisecondsSince1970) }
         } else if quarter > current.start {
             // The current quarter is complete: the run has moved past it.
             if run.measurable && !run.emitted { emit(node, run) }

@@ -77,6 +77,46 @@ struct UFTPEndpointTests {
         }
     }
 
+    /// The reference AGR service (Tests/python/uftp_agr_peer.py) at the rig's AGR endpoint, and
+    /// the JSON lines it prints. Killed after `limit` seconds, which ends its output: a test
+    /// fails instead of waiting forever on a hung peer.
+    final class ReferenceAGR {
+        private let process: RunningProcess
+        private let watchdog: DispatchWorkItem
+        private let logPath: String
+        private var lines: [[String: Any]] = []
+
+        init(_ rig: Rig, limit: Double) throws {
+            let python = try #require(Paths.python, "the test venv is missing")
+            logPath = rig.folder.file("agr-peer.log")
+            process = try RunningProcess(python, [
+                Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
+                "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
+            ], stderrPath: logPath)
+            let pid = process.process.processIdentifier
+            watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
+            DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
+        }
+
+        deinit {
+            watchdog.cancel()
+            process.stop()
+        }
+
+        /// The first line matching `predicate`, read as far as needed (lines come in any order).
+        func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
+            if let seen = lines.first(where: predicate) { return seen }
+            while let text = process.readLine() {
+                guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
+                lines.append(json)
+                if predicate(json) { return json }
+            }
+            return nil
+        }
+
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    }
+
     @Test(arguments: ["3.0.0", "3.1.0"])
     func referenceAGRMessagesAreStoredAsSent(version: String) throws {
         let rig = try Rig()
@@ -112,25 +152,9 @@ struct UFTPEndpointTests {
         }
         #expect(attempted, "\(rig.coordinator.log)")
 
-        let python = try #require(Paths.python, "the test venv is missing")
-        let peer = try RunningProcess(python, [
-            Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
-            "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
-        ], stderrPath: rig.folder.file("agr-peer.log"))
-        defer { peer.stop() }
-        // A hung peer is killed, which ends its output: the test fails instead of waiting forever.
-        let pid = peer.process.processIdentifier
-        let watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
-        defer { watchdog.cancel() }
-        var received: [[String: Any]] = []
-        while received.count < 2, let line = peer.readLine() {
-            guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], json["type"] != nil else { continue }
-            received.append(json)
-        }
-        received.sort { ($0["type"] as? String ?? "") < ($1["type"] as? String ?? "") }
-        #expect(received.map { $0["type"] as? String } == ["DPrognosisResponse", "FlexOfferResponse"],
-                "\(rig.coordinator.log)\n\((try? String(contentsOfFile: rig.folder.file("agr-peer.log"), encoding: .utf8)) ?? "")")
+        let agr = try ReferenceAGR(rig, limit: 120)
+        let received = ["DPrognosisResponse", "FlexOfferResponse"].compactMap { type in agr.line { $0["type"] as? String == type } }
+        #expect(received.map { $0["type"] as? String } == ["DPrognosisResponse", "FlexOfferResponse"], "\(rig.coordinator.log)\n\(agr.log)")
         #expect(received.allSatisfy { $0["result"] as? String == "Accepted" && $0["conversation_id"] as? String == conversation })
         #expect(Set(received.compactMap { $0["referenced_message_id"] as? String }) == Set(messages.compactMap { $0["message_id"] as? String }))
         let delivered = try waitUntil(timeoutSeconds: 30, pollMilliseconds: 200) {
@@ -146,30 +170,9 @@ struct UFTPEndpointTests {
     /// scaled by the activation factor.
     @Test func theDSOsRequestAndOrderReachTheReferenceAGR() throws {
         let rig = try Rig()
-        let python = try #require(Paths.python, "the test venv is missing")
-        let peer = try RunningProcess(python, [
-            Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
-            "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
-        ], stderrPath: rig.folder.file("agr-peer.log"))
-        defer { peer.stop() }
-        let pid = peer.process.processIdentifier
-        let watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 180, execute: watchdog)
-        defer { watchdog.cancel() }
-        var lines: [[String: Any]] = []
-        /// The peer's next line matching `predicate` (lines are kept: they may come in any order).
-        func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
-            if let seen = lines.first(where: predicate) { return seen }
-            while let text = peer.readLine() {
-                guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
-                lines.append(json)
-                if predicate(json) { return json }
-            }
-            return nil
-        }
-        func diagnostics() -> String {
-            "\(rig.coordinator.log)\n\((try? String(contentsOfFile: rig.folder.file("agr-peer.log"), encoding: .utf8)) ?? "")"
-        }
+        let agr = try ReferenceAGR(rig, limit: 180)
+        func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? { agr.line(predicate) }
+        func diagnostics() -> String { "\(rig.coordinator.log)\n\(agr.log)" }
         #expect(line { $0["listening"] != nil } != nil, "\(diagnostics())")
 
         let tomorrow = String(Timestamp.now().adding(milliseconds: 86_400_000).rfc3339.prefix(10))
