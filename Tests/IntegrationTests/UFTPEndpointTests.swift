@@ -94,7 +94,11 @@ struct UFTPEndpointTests {
                 "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
             ], stderrPath: logPath)
             let pid = process.process.processIdentifier
-            watchdog = DispatchWorkItem { _ = kill(pid, SIGKILL) }
+            watchdog = DispatchWorkItem {
+                _ = kill(pid, SIGUSR1)  // its threads' stacks, in its log
+                Thread.sleep(forTimeInterval: 1)
+                _ = kill(pid, SIGKILL)
+            }
             DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
         }
 
@@ -114,7 +118,11 @@ struct UFTPEndpointTests {
             return nil
         }
 
-        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+        /// Its log, and the lines it printed as far as they were read.
+        var log: String {
+            let printed = lines.compactMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
+            return ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "") + "\nprinted:\n" + printed.joined(separator: "\n")
+        }
     }
 
     @Test(arguments: ["3.0.0", "3.1.0"])

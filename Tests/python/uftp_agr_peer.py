@@ -6,7 +6,10 @@ receives from the DSO (type, result, rejection reason, referenced message id; an
 and powers), until killed. A FlexRequest is answered with a FlexOffer for its requested ISPs
 (option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent through the
 reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports it."""
+import faulthandler
 import json
+import logging
+import signal
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
@@ -18,6 +21,8 @@ from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import SignedMessage
 
 port, agr_domain, secret, dso_domain, dso_public, dso_endpoint = sys.argv[1:7]
+# SIGUSR1 prints every thread's stack to stderr: the test's watchdog asks before it kills.
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 lock = threading.Lock()
 
 
@@ -36,8 +41,11 @@ def report(message):
 
 
 def emit(line):
+    # One write per line: print() writes the text and its newline apart, and uvicorn's access
+    # log shares stdout, so a line could be split by another thread's output and lost.
     with lock:
-        print(json.dumps(line), flush=True)
+        sys.stdout.write(json.dumps(line) + "\n")
+        sys.stdout.flush()
 
 
 def offer(request):
@@ -104,5 +112,7 @@ def endpoint_lookup(domain, role):
 
 service = Peer(sender_domain=agr_domain, signing_key=secret, key_lookup_function=key_lookup,
                endpoint_lookup_function=endpoint_lookup, host="127.0.0.1", port=int(port))
-print(json.dumps({"listening": int(port)}), flush=True)
+# Only these JSON lines on stdout (uvicorn logs each request there too).
+logging.getLogger("uvicorn.access").disabled = True
+emit({"listening": int(port)})
 service.run()
