@@ -55,6 +55,13 @@ struct UFTPResponder: Sendable {
         if reasons.isEmpty {
             reasons = try await referenceReasons(inbound.message.payload, from: inbound.signed.senderDomain, now: now)
         }
+        // Last: taking the revision is what accepting a revisioned message records.
+        if reasons.isEmpty, let revisioned = inbound.message.payload as? any RevisionedMessage,
+           let higher = try await store.recordUFTPRevision(sender: inbound.signed.senderDomain.text, type: inbound.message.typeName,
+                                                           scope: revisioned.revisionScope, revision: revisioned.revision) {
+            logger.info("uftp: \(inbound.message.typeName) \(metadata.messageID.text) revision \(revisioned.revision) is below \(higher)")
+            reasons = [RejectionReason.subordinateSequenceNumber]
+        }
         let response = request.response(reasons.isEmpty ? .accepted : .rejected,
                                         reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
         let outgoing = UFTPMessage(

@@ -291,6 +291,23 @@ public final class PostgresStore: SCDStore {
         throw SCDError("storing a UFTP message returned no id")
     }
 
+    public func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64? {
+        try await transaction { db in
+            let taken = try await db.query("""
+                INSERT INTO uftp_revisions(sender_domain, type, scope, revision) VALUES (\(sender), \(type), \(scope), \(revision))
+                ON CONFLICT (sender_domain, type, scope) DO UPDATE SET revision = excluded.revision
+                  WHERE excluded.revision >= uftp_revisions.revision
+                RETURNING revision
+                """, logger: self.logger)
+            for try await _ in taken.decode(Int64.self) { return nil }
+            let higher = try await db.query("""
+                SELECT revision FROM uftp_revisions WHERE sender_domain = \(sender) AND type = \(type) AND scope = \(scope)
+                """, logger: self.logger)
+            for try await revision in higher.decode(Int64.self) { return revision }
+            return nil
+        }
+    }
+
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         let (conditions, values) = request.conditions { "$\($0)" }
         var binds = PostgresBindings(capacity: values.count + 2)
@@ -804,6 +821,13 @@ enum PostgresSchema {
                 state text NOT NULL, attempts integer NOT NULL, next_attempt bigint NOT NULL, problem text)
             """,
             "CREATE INDEX uftp_outbox_due ON uftp_outbox (state, next_attempt)",
+        ]),
+        ("UFTP revisions", [
+            """
+            CREATE TABLE uftp_revisions (
+                sender_domain text NOT NULL, type text NOT NULL, scope text NOT NULL, revision bigint NOT NULL,
+                PRIMARY KEY (sender_domain, type, scope))
+            """,
         ]),
     ]
 }

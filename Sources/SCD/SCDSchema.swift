@@ -92,6 +92,13 @@ enum SCDSchema {
          );
          CREATE INDEX uftp_outbox_due ON uftp_outbox (state, next_attempt);
          """),
+        ("UFTP revisions",
+         """
+         CREATE TABLE uftp_revisions (
+             sender_domain TEXT NOT NULL, type TEXT NOT NULL, scope TEXT NOT NULL, revision INTEGER NOT NULL,
+             PRIMARY KEY (sender_domain, type, scope)
+         ) WITHOUT ROWID;
+         """),
     ]
 
     /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a

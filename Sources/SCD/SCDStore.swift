@@ -102,6 +102,10 @@ public protocol SCDStore: Sendable {
     // UFTP message log
     /// Stores a message (never replacing one) and returns its id.
     func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64
+    /// Records `revision` as the latest processed of a revisioned message (a D-Prognosis, a
+    /// FlexRequest) from `sender` for `scope`, unless a higher one was: then returns that one and
+    /// records nothing. One statement, so two instances taking revisions at once agree.
+    func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64?
     func uftpMessages(_ query: UFTPMessageQuery) async throws -> [UFTPMessageRecord]
     /// Stores an outgoing message and queues it for `endpoint` (first attempt at its time), in
     /// one transaction: a message is never queued unlogged or logged unqueued.

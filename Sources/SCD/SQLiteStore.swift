@@ -614,6 +614,21 @@ public final class SQLiteStore: SCDStore {
         return db.lastInsertRowID
     }
 
+    public func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64? {
+        try writer.withLock { db in
+            let taken = try db.prepare("""
+                INSERT INTO uftp_revisions(sender_domain, type, scope, revision) VALUES (?, ?, ?, ?)
+                ON CONFLICT (sender_domain, type, scope) DO UPDATE SET revision = excluded.revision
+                  WHERE excluded.revision >= uftp_revisions.revision
+                RETURNING revision
+                """).bind(1, sender).bind(2, type).bind(3, scope).bind(4, revision).step()
+            if taken { return nil }
+            let higher = try db.prepare("SELECT revision FROM uftp_revisions WHERE sender_domain = ? AND type = ? AND scope = ?")
+                .bind(1, sender).bind(2, type).bind(3, scope)
+            return try higher.step() ? higher.int64(0) : nil
+        }
+    }
+
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         try reader.withLock { db in
             let (conditions, values) = request.conditions { "?\($0)" }

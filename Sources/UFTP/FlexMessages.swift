@@ -17,6 +17,18 @@ extension FlexMessage {
     public var ispAlternatives: [[(start: Int, count: Int)]] { [ispRanges] }
 }
 
+/// A message sent in revisions (D-Prognosis, FlexRequest): each revision for a congestion point
+/// and Period replaces the one before, and one lower than a revision already processed from the
+/// same sender is refused, `Subordinate sequence number` (UFTP §3.5 and the use cases).
+public protocol RevisionedMessage: FlexMessage {
+    var revision: Int64 { get }
+}
+
+extension RevisionedMessage {
+    /// What a revision number counts within: the congestion point and the Period.
+    public var revisionScope: String { "\(congestionPoint.text) \(period.text)" }
+}
+
 /// An ISP with a power (FlexReservationUpdate, FlexOffer options, FlexOrder).
 public struct PowerISP: Codable, Hashable, Sendable {
     public var power: Int
@@ -30,7 +42,7 @@ public struct PowerISP: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey { case power = "Power", start = "Start", duration = "Duration" }
 }
 
-public struct DPrognosis: FlexMessage, UFTPRequest {
+public struct DPrognosis: RevisionedMessage, UFTPRequest {
     public static let elementName = "D-Prognosis"
     public static let senderRole: USEFRole? = .agr
     public static let recipientRole: USEFRole? = .dso
@@ -153,7 +165,7 @@ public enum FlexReservationUpdateResponseKind: PlainResponseKind {
 }
 public typealias FlexReservationUpdateResponse = PlainResponse<FlexReservationUpdateResponseKind>
 
-public struct FlexRequest: FlexMessage, UFTPRequest {
+public struct FlexRequest: RevisionedMessage, UFTPRequest {
     public typealias Response = FlexRequestResponse
     public static let elementName = "FlexRequest"
     public static let senderRole: USEFRole? = .dso

@@ -49,6 +49,7 @@ public enum RejectionReason {
     public static let periodOutOfBounds = "Period out of bounds"
     public static let expirationOutOfBounds = "ExpirationDateTime out of bounds"
     public static let unsupportedVersion = "Unsupported version"
+    public static let subordinateSequenceNumber = "Subordinate sequence number"
     public static func unknownReference(_ field: String) -> String { "Unknown reference \(field)" }
 }
 

@@ -54,16 +54,33 @@ import UFTPTransport
     }
 
     /// Tomorrow's D-Prognosis covering every ISP of the day (92, 96 or 100).
-    static func prognosis(messageID: UUIDValue = .random(), recipient: InternetDomain = dso, power: Int = 1500) -> UFTPMessage {
+    static func prognosis(messageID: UUIDValue = .random(), recipient: InternetDomain = dso, power: Int = 1500,
+                          revision: Int64 = 1, days: Int = 1) -> UFTPMessage {
         let terms = MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!)
-        let tomorrow = Timestamp.now().adding(milliseconds: 86_400_000).rfc3339.prefix(10)
-        let period = try! Period(validating: String(tomorrow))
+        let period = try! Period(validating: String(Timestamp.now().adding(milliseconds: Int64(days) * 86_400_000).rfc3339.prefix(10)))
         return UFTPMessage(
             metadata: Metadata(senderDomain: agr, recipientDomain: recipient, timeStamp: DateTime(.now()), messageID: messageID,
                                conversationID: .random()),
             payload: DPrognosis(ispDuration: ISPDuration(minutes: 15), timeZone: try! TimeZoneName(validating: "Europe/Amsterdam"),
                                 period: period, congestionPoint: try! EntityAddress(validating: "ea1.2023-01.com.example.dso:cp-1"),
-                                revision: 1, isps: [.init(power: power, start: 1, duration: terms.ispCount(period))]))
+                                revision: revision, isps: [.init(power: power, start: 1, duration: terms.ispCount(period))]))
+    }
+
+    /// A D-Prognosis revision lower than one accepted for its congestion point and Period is
+    /// refused; one refused for another reason takes no revision.
+    @Test func aPrognosisRevisionMayNotGoBack() async throws {
+        let rig = try Rig()
+        func answer(revision: Int64, days: Int = 1, recipient: InternetDomain = Self.dso) async throws -> (any UFTPResponse)? {
+            try await rig.answer(to: Self.prognosis(recipient: recipient, revision: revision, days: days))
+        }
+        #expect(try await answer(revision: 3)?.result == .accepted)
+        #expect(try await answer(revision: 3)?.result == .accepted, "a revision sent again")
+        let lower = try #require(try await answer(revision: 2))
+        #expect(lower.result == .rejected && lower.rejectionReason == RejectionReason.subordinateSequenceNumber)
+        #expect(try await answer(revision: 1, days: 2)?.result == .accepted, "another Period counts apart")
+        let misdirected = try await answer(revision: 9, recipient: try InternetDomain(validating: "other.example.com"))
+        #expect(misdirected?.rejectionReason == RejectionReason.unknownRecipient)
+        #expect(try await answer(revision: 4)?.result == .accepted, "the refused revision 9 was not taken")
     }
 
     @Test func eachRequestIsAnsweredWithItsResponse() async throws {

@@ -249,6 +249,24 @@ final class StoreFixture: @unchecked Sendable {
     }
 
     @Test(arguments: Backend.available)
+    func aRevisionIsTakenUnlessAHigherOneWas(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        func record(_ revision: Int64, scope: String = "cp-1 2026-11-26", sender: String = "agr.example.com") async throws -> Int64? {
+            try await store.recordUFTPRevision(sender: sender, type: "D-Prognosis", scope: scope, revision: revision)
+        }
+        #expect(try await record(2) == nil)
+        #expect(try await record(5) == nil)
+        #expect(try await record(5) == nil, "the same revision again is no step back")
+        #expect(try await record(4) == 5)
+        #expect(try await record(1, scope: "cp-1 2026-11-27") == nil, "another Period counts apart")
+        #expect(try await record(1, sender: "agr2.example.com") == nil, "so does another sender")
+        #expect(try await store.recordUFTPRevision(sender: "agr.example.com", type: "FlexRequest", scope: "cp-1 2026-11-26", revision: 1) == nil)
+        #expect(try await record(6) == nil)
+        #expect(try await record(5) == 6)
+    }
+
+    @Test(arguments: Backend.available)
     func outgoingUFTPMessagesAreQueuedClaimedOnceAndTracked(_ backend: Backend) async throws {
         let fixture = try await StoreFixture(backend)
         let store = fixture.store
