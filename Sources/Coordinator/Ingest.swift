@@ -307,10 +307,13 @@ public actor Ingest {
     public func certify(now: Timestamp) async throws {
         let after = settings.certifyAfterMs
         for node in uncertified {
-            guard var chain = chains[node] else { continue }
-            let ranges = chain.certify(now: now, certifyAfterMs: after)
+            guard let wasQuarantined = chains[node].map({ $0.quarantine != nil }) else { continue }
+            // In place: a copy taken out of the dictionary and put back copied every node's
+            // segments on each pass (at 100,000 nodes, a visible share of the ingest's CPU).
+            let ranges = chains[node]!.certify(now: now, certifyAfterMs: after)
+            let chain = chains[node]!
             metrics.verifications.increment(by: Int64(ranges.count))
-            if let quarantine = chain.quarantine, chains[node]?.quarantine == nil {
+            if let quarantine = chain.quarantine, !wasQuarantined {
                 metrics.dropped(.badSignature, count: 1)
                 quarantineNode(node, reason: quarantine)
             }
@@ -319,7 +322,6 @@ public actor Ingest {
                 certifiedSinceSeal.insert(node)
                 measures.certificationAdvanced(node: node)
             }
-            chains[node] = chain
             if !chain.segments.contains(where: { !$0.isCertified }) || chain.quarantine != nil {
                 uncertified.remove(node)
             }
