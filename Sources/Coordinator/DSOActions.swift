@@ -161,14 +161,9 @@ public struct DSOActions: Sendable {
             throw Refusal.invalid(field: "activation_factor", "activation_factor: at least \(option.minActivationFactor?.text ?? "1.00") for this option")
         }
         if offer.expirationDateTime < DateTime(now) { throw Refusal.conflict("the offer expired at \(offer.expirationDateTime.text)") }
-        for (record, payload) in try await responder.conversation(received.conversationID) {
-            if record.direction == .inbound, (payload as? FlexOfferRevocation)?.flexOfferMessageID == offerID {
-                throw Refusal.conflict("the aggregator revoked the offer")
-            }
-            if record.direction == .outbound, (payload as? FlexOrder)?.flexOfferMessageID == offerID {
-                throw Refusal.conflict("the offer was ordered already (\(record.messageID))")
-            }
-        }
+        let outcome = try await responder.outcome(ofOffer: offerID, in: received.conversationID, madeBy: .inbound)
+        if outcome.revoked { throw Refusal.conflict("the aggregator revoked the offer") }
+        if let order = outcome.order { throw Refusal.conflict("the offer was ordered already (\(order))") }
         let scale = NSDecimalNumber(decimal: factor.value).doubleValue
         var price = option.price.value * factor.value
         var rounded = Decimal()

@@ -118,19 +118,16 @@ struct UFTPResponder: Sendable {
             var reasons: [String] = []
             if offer.period != order.period { reasons.append(RejectionReason.referencePeriodMismatch) }
             if offer.expirationDateTime < instant { reasons.append(RejectionReason.referenceMessageExpired) }
-            let revoked = try await conversation(record.conversationID).contains { record, payload in
-                record.direction == .outbound && (payload as? FlexOfferRevocation)?.flexOfferMessageID == id
+            if try await outcome(ofOffer: id, in: record.conversationID, madeBy: .outbound).revoked {
+                reasons.append(RejectionReason.referenceMessageRevoked)
             }
-            if revoked { reasons.append(RejectionReason.referenceMessageRevoked) }
             return reasons + UseCaseValidation.order(order, against: offer)
         case let revocation as FlexOfferRevocation:
             let id = revocation.flexOfferMessageID
             guard let (_, record) = try await exchanged(FlexOffer.self, id, from: sender, to: domain) else {
                 return [RejectionReason.unknownReference("FlexOfferMessageID")]
             }
-            let ordered = try await conversation(record.conversationID).contains { record, payload in
-                record.direction == .outbound && (payload as? FlexOrder)?.flexOfferMessageID == id
-            }
+            let ordered = try await outcome(ofOffer: id, in: record.conversationID, madeBy: .inbound).order != nil
             return ordered ? [UseCaseValidation.flexibilityProcured] : []
         default:
             return []
@@ -150,6 +147,19 @@ struct UFTPResponder: Sendable {
             if let payload = try? UFTPCodec.decode(record.payload).payload as? T { return (payload, record) }
         }
         return nil
+    }
+
+    /// What became of an offer in its conversation, as logged: revoked by the party that made it,
+    /// ordered by the one it was made to (the order's MessageID).
+    func outcome(ofOffer id: UUIDValue, in conversationID: String, madeBy maker: UFTPMessageRecord.Direction)
+        async throws -> (revoked: Bool, order: String?) {
+        var revoked = false
+        var order: String?
+        for (record, payload) in try await conversation(conversationID) {
+            if record.direction == maker, (payload as? FlexOfferRevocation)?.flexOfferMessageID == id { revoked = true }
+            if record.direction != maker, order == nil, (payload as? FlexOrder)?.flexOfferMessageID == id { order = record.messageID }
+        }
+        return (revoked, order)
     }
 
     /// The messages of a conversation, decoded (one the log holds but cannot decode is left out).
