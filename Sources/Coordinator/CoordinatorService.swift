@@ -44,14 +44,12 @@ public struct IngestService: Service {
 
     public func run() async throws {
         try await ingest.restore(now: .now())
-        let (messages, continuation) = AsyncStream<MQTTClient.Message>.makeStream()
+        let queue = IngestQueue()
         var options = try config.mqtt.broker.options(clientID: config.mqtt.clientID)
         // The broker keeps the subscription and queues readings while this instance restarts.
         options.cleanSession = false
-        let queued = QueueDepth()
         let client = try MQTTClient(options: options, subscriptions: [config.mqtt.readingsSubscription], onMessage: { message in
-            queued.add(1)
-            continuation.yield(message)
+            queue.push(message)
         })
         try client.start()
         readiness.track(client)
@@ -67,10 +65,9 @@ public struct IngestService: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await message in messages {
-                        queued.add(-1)
-                        await ingest.receive(topic: message.topic, payload: message.payload, now: .now())
-                    }
+                    for await _ in queue.arrivals { await queue.drain(into: ingest) }
+                    // What arrived after the last wake-up, before the client stopped.
+                    while await queue.drain(into: ingest) {}
                 }
                 // Measures on their own: when a quarter ends, every node's measure is due at once
                 // (100,000 reads), which must not hold up the commits behind it.
@@ -90,7 +87,7 @@ public struct IngestService: Service {
                     while !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .milliseconds(tickMs))
                         ticks += 1
-                        metrics.queueDepth.set(Int64(queued.value))
+                        metrics.queueDepth.set(Int64(queue.depth))
                         let elapsedMs = ticks * tickMs
                         do {
                             try await ingest.commit()
@@ -115,7 +112,7 @@ public struct IngestService: Service {
             // Stop taking messages, let the consumer drain what arrived, then commit it all.
             readiness.track(nil)
             client.stop()
-            continuation.finish()
+            queue.finish()
         }
         try await ingest.commit(persistingEveryChain: true)
         logger.notice("ingest stopped; everything received is committed")
@@ -134,11 +131,48 @@ public final class Readiness: Sendable {
     public var isReady: Bool { client.withLock { $0?.isSubscribed ?? false } }
 }
 
-/// Messages handed over by libmosquitto's thread and not yet ingested.
-final class QueueDepth: Sendable {
+/// Messages handed over by libmosquitto's thread and not yet ingested. They are fed to the ingest
+/// in batches: one hop to its actor a batch instead of one a message (at 25,000 messages a second
+/// the hops were a visible share of the ingest's CPU).
+final class IngestQueue: Sendable {
+    private let messages = Mutex<[MQTTClient.Message]>([])
     private let count = Atomic<Int>(0)
-    func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
+    /// One pending wake-up stands for any number of messages.
+    let arrivals: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    /// At most this many messages a batch: the actor's other work (commits) waits for a batch.
+    static let batchLimit = 1_000
+
+    init() {
+        (arrivals, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func push(_ message: MQTTClient.Message) {
+        count.add(1, ordering: .relaxed)
+        let wasEmpty = messages.withLock { queued in
+            queued.append(message)
+            return queued.count == 1
+        }
+        if wasEmpty { wake.yield() }
+    }
+
+    /// Feeds `ingest` everything queued, a batch at a time; false when nothing was.
+    @discardableResult
+    func drain(into ingest: Ingest) async -> Bool {
+        var taken: [MQTTClient.Message] = []
+        messages.withLock { swap(&$0, &taken) }
+        for start in stride(from: 0, to: taken.count, by: Self.batchLimit) {
+            let batch = taken[start..<min(taken.count, start + Self.batchLimit)]
+            await ingest.receive(batch, now: .now())
+            count.subtract(batch.count, ordering: .relaxed)
+        }
+        return !taken.isEmpty
+    }
+
+    /// Messages received and not yet ingested.
+    var depth: Int { count.load(ordering: .relaxed) }
+
+    func finish() { wake.finish() }
 }
 
 /// `coordinator serve`: the ingest service and the HTTP API under one service group, with

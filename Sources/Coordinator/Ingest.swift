@@ -2,6 +2,7 @@ import Certification
 import GridCore
 import Ledger
 import Logging
+import MQTT
 import Prometheus
 import SCD
 import Sodium
@@ -145,6 +146,11 @@ public actor Ingest {
                 }
             }
         }
+    }
+
+    /// MQTT messages in their order of arrival.
+    public func receive(_ messages: ArraySlice<MQTTClient.Message>, now: Timestamp) async {
+        for message in messages { await receive(topic: message.topic, payload: message.payload, now: now) }
     }
 
     /// One MQTT message on `{prefix}/+/readings`.
