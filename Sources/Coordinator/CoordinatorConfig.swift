@@ -60,6 +60,8 @@ public struct CoordinatorConfig: Sendable {
         public let marketTimeZone: TimeZone
         /// Messages a second each sender may post (twice that in a burst); beyond, HTTP 429.
         public let rateLimitPerSecond: Int
+        /// As CRO: whether only registered DSOs and aggregators may use the Common Reference.
+        let croMode: CommonReference.Mode
     }
 
     public let file: String
@@ -154,11 +156,13 @@ public struct CoordinatorConfig: Sendable {
             let zone = TimeZone(identifier: zoneName)
             if zone == nil { section.problem("market_time_zone", "\"\(zoneName)\" is not a known time zone") }
             let rate = section.int("rate_limit_per_s", in: 1...1_000_000, default: 500)
+            let croMode = section.choice("cro_mode", CommonReference.Mode.allCases.map(\.rawValue), default: "closed")
+                .flatMap(CommonReference.Mode.init(rawValue:))
             section.rejectUnknownKeys()
-            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let zone, let rate {
+            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let zone, let rate, let croMode {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
                                        participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone,
-                                       rateLimitPerSecond: rate)
+                                       rateLimitPerSecond: rate, croMode: croMode)
             }
         }
         root.rejectUnknownKeys()

@@ -36,6 +36,8 @@ struct UFTPResponder: Sendable {
     let store: any SCDStore
     let terms: MarketTerms
     let logger: Logger
+    /// When this platform plays the CRO role.
+    var commonReference: CommonReference? = nil
 
     func answer(_ inbound: InboundMessage, storedAs id: Int64, now: Timestamp = .now()) async throws {
         guard let request = inbound.message.payload as? any UFTPRequest else { return }
@@ -62,8 +64,16 @@ struct UFTPResponder: Sendable {
             logger.info("uftp: \(inbound.message.typeName) \(metadata.messageID.text) revision \(revisioned.revision) is below \(higher)")
             reasons = [RejectionReason.subordinateSequenceNumber]
         }
-        let response = request.response(reasons.isEmpty ? .accepted : .rejected,
-                                        reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
+        var answered: (any UFTPResponse)?
+        if reasons.isEmpty, let commonReference {
+            switch try await commonReference.handle(inbound.message, from: inbound.signed.senderDomain) {
+            case .refused(let found): reasons = found
+            case .accepted(let response): answered = response
+            case nil: break
+            }
+        }
+        let response = answered ?? request.response(reasons.isEmpty ? .accepted : .rejected,
+                                                    reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
         let outgoing = UFTPMessage(
             metadata: Metadata(version: metadata.version, senderDomain: domain, recipientDomain: metadata.senderDomain,
                                timeStamp: DateTime(now), conversationID: metadata.conversationID),
@@ -236,6 +246,8 @@ struct UFTPExchange: Sendable {
     static func responder(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws -> UFTPResponder {
         UFTPResponder(domain: config.domain, roles: config.roles, signingKey: try SigningKey(contentsOfFile: config.signingKeyFile),
                       directory: try ParticipantsFile(path: config.participantsFile), store: store,
-                      terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone), logger: logger)
+                      terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone), logger: logger,
+                      commonReference: config.roles.contains(.cro)
+                          ? CommonReference(store: store, mode: config.croMode, timeZone: config.marketTimeZone) : nil)
     }
 }

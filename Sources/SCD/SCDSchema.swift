@@ -99,6 +99,20 @@ enum SCDSchema {
              PRIMARY KEY (sender_domain, type, scope)
          ) WITHOUT ROWID;
          """),
+        ("Common Reference",
+         """
+         CREATE TABLE cro_participants (role TEXT NOT NULL, domain TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (role, domain));
+         CREATE TABLE cro_congestion_points (
+             entity_address TEXT PRIMARY KEY, dso TEXT NOT NULL, first_day TEXT NOT NULL, last_day TEXT,
+             mutex_offers INTEGER NOT NULL, day_ahead_by TEXT NOT NULL, intraday_by TEXT
+         );
+         CREATE INDEX cro_congestion_points_dso ON cro_congestion_points (dso);
+         CREATE TABLE cro_connections (
+             connection TEXT NOT NULL, kind TEXT NOT NULL, holder TEXT NOT NULL, first_day TEXT NOT NULL, last_day TEXT,
+             PRIMARY KEY (connection, kind, holder, first_day)
+         ) WITHOUT ROWID;
+         CREATE INDEX cro_connections_holder ON cro_connections (kind, holder);
+         """),
     ]
 
     /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a

@@ -116,6 +116,17 @@ public protocol SCDStore: Sendable {
     func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery]
     /// Records an attempt's outcome.
     func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws
+
+    // Common Reference (CRO)
+    /// Registers a DSO or aggregator, or renames one.
+    func registerCROParticipant(_ participant: CROParticipant) async throws
+    func croParticipants() async throws -> [CROParticipant]
+    /// The part of the register `scope` names.
+    func portfolio(_ scope: PortfolioScope) async throws -> Portfolio
+    /// Reads the part of the register `scope` names, lets `change` say what it becomes and
+    /// writes that in its place (rows read and not returned are removed), in one transaction that
+    /// no other change of the register interleaves. An error thrown by `change` changes nothing.
+    func changePortfolio(_ scope: PortfolioScope, _ change: @Sendable (Portfolio) throws -> Portfolio) async throws
 }
 
 /// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging

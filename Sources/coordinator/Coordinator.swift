@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import ConfigFile
 import Coordinator
@@ -5,6 +6,7 @@ import GridCore
 import Logging
 import SCD
 import Sodium
+import UFTP
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +19,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "coordinator",
         abstract: "Coordinator: certified readings into the Shared Customer Database, and its REST API.",
-        subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self, UFTPCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self, UFTPCommand.self,
+                      CROCommand.self]
     )
 
     static func main() async {
@@ -163,6 +166,43 @@ struct PODCommand: AsyncParsableCommand {
             record.brp = brp ?? record.brp
             record.frOwner = frOwner ?? record.frOwner
             try await store.upsertPOD(record)
+        }
+    }
+}
+
+struct CROCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cro", abstract: "The DSOs and aggregators the Common Reference serves in closed mode.", subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a DSO or aggregator by its UFTP domain, or rename one.")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "DSO or AGR.") var role: String
+        @Option(name: .long, help: "Its UFTP internet domain.") var domain: String
+        @Option(name: .long, help: "Its name.") var name: String
+
+        func run() async throws {
+            guard let parsed = CROParticipant.Role(rawValue: role) else {
+                throw Failure(message: "--role must be DSO or AGR", code: 2)
+            }
+            guard (try? InternetDomain(validating: domain)) != nil else {
+                throw Failure(message: "--domain must be a lower-case internet domain, not \"\(domain)\"", code: 2)
+            }
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw Failure(message: "--name must not be empty", code: 2) }
+            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
+            try await store.registerCROParticipant(CROParticipant(role: parsed, domain: domain, name: name))
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the registered DSOs and aggregators (role, domain, name; tab-separated).")
+        @OptionGroup var options: ConfigOption
+
+        func run() async throws {
+            let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
+            for participant in try await store.croParticipants() {
+                StandardStream.output.write("\(participant.role.rawValue)\t\(participant.domain)\t\(participant.name)\n")
+            }
         }
     }
 }

@@ -266,6 +266,48 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await record(5) == 6)
     }
 
+    /// The Common Reference: a change replaces what it read with what it returns, a refused
+    /// change writes nothing, and a scope reads by connection, holder, congestion point and DSO.
+    @Test(arguments: Backend.available)
+    func theCommonReferenceChangesWhatItRead(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        try await store.registerCROParticipant(CROParticipant(role: .dso, domain: "dso.example.com", name: "DSO"))
+        try await store.registerCROParticipant(CROParticipant(role: .dso, domain: "dso.example.com", name: "The DSO"))
+        try await store.registerCROParticipant(CROParticipant(role: .agr, domain: "agr.example.com", name: "AGR"))
+        #expect(try await store.croParticipants() == [CROParticipant(role: .agr, domain: "agr.example.com", name: "AGR"),
+                                                      CROParticipant(role: .dso, domain: "dso.example.com", name: "The DSO")])
+
+        let point = CongestionPointRecord(entityAddress: "cp-1", dso: "dso.example.com", firstDay: "2026-11-01", lastDay: nil,
+                                          mutexOffersSupported: true, dayAheadRedispatchBy: "DSO", intradayRedispatchBy: nil)
+        let inPoint = ConnectionAssignment(connection: "c-1", kind: .congestionPoint, holder: "cp-1", firstDay: "2026-11-01", lastDay: nil)
+        let withAGR = ConnectionAssignment(connection: "c-1", kind: .aggregator, holder: "agr.example.com", firstDay: "2026-11-02",
+                                           lastDay: "2026-12-31")
+        let other = ConnectionAssignment(connection: "c-2", kind: .aggregator, holder: "agr.example.com", firstDay: "2026-11-01", lastDay: nil)
+        try await store.changePortfolio(PortfolioScope(congestionPoints: ["cp-1"], connections: ["c-1"])) { held in
+            #expect(held == Portfolio())
+            return Portfolio(congestionPoints: [point], assignments: [inPoint, withAGR, other])
+        }
+        #expect(try await store.portfolio(PortfolioScope(dsos: ["dso.example.com"])).congestionPoints == [point])
+        #expect(try await store.portfolio(PortfolioScope(connections: ["c-1"])).assignments == [withAGR, inPoint])
+        #expect(try await store.portfolio(PortfolioScope(holders: [(.aggregator, "agr.example.com")])).assignments == [withAGR, other])
+
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await store.changePortfolio(PortfolioScope(connections: ["c-1"])) { _ in throw Refused() }
+        }
+        // A change returning less removes what it read and left out.
+        try await store.changePortfolio(PortfolioScope(connections: ["c-1"])) { held in
+            #expect(held.assignments == [withAGR, inPoint])
+            var ended = inPoint
+            ended.lastDay = "2026-11-30"
+            return Portfolio(assignments: [ended])
+        }
+        let after = try await store.portfolio(PortfolioScope(congestionPoints: ["cp-1"], connections: ["c-1", "c-2"]))
+        #expect(after.congestionPoints == [point], "congestion points outside the scope stay")
+        #expect(after.assignments.map { "\($0.connection) \($0.kind.rawValue) \($0.lastDay ?? "-")" } == ["c-1 CP 2026-11-30", "c-2 AGR -"])
+    }
+
     @Test(arguments: Backend.available)
     func outgoingUFTPMessagesAreQueuedClaimedOnceAndTracked(_ backend: Backend) async throws {
         let fixture = try await StoreFixture(backend)

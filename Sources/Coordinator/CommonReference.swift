@@ -1,0 +1,273 @@
+import Foundation
+import GridCore
+import SCD
+import UFTP
+
+/// The CRO role (UFTP §2; FUSION FR09–FR15): keeps the Common Reference from DSO and aggregator
+/// portfolio updates and answers their queries. A connection is in one congestion point and
+/// represented by one aggregator at a time (FR10, FR13): an update that would break that is
+/// refused whole. Every change and the read it rests on are one transaction of the SCD.
+struct CommonReference: Sendable {
+    /// Closed: only DSOs and aggregators the operator registered (`coordinator cro add`) may
+    /// update or query; open: any participant whose signature verifies.
+    enum Mode: String, Sendable, CaseIterable {
+        case open, closed
+    }
+
+    let store: any SCDStore
+    let mode: Mode
+    /// The time zone whose calendar day an aggregator's update takes effect on.
+    let timeZone: TimeZone
+
+    static let unauthorized = "Unauthorized"
+    static let noConnections = "No connections available"
+    static func connectionConflict(_ connection: String, at place: String) -> String {
+        "Connection conflict: [\(connection)] at [\(place)]"
+    }
+
+    /// What became of a CRO message: refused (with its reasons), or accepted with the response
+    /// to send (nil: the plain Accepted one).
+    enum Outcome {
+        case refused([String])
+        case accepted((any UFTPResponse)?)
+    }
+
+    /// Applies or answers a message of the CRO's, after the generic checks passed; nil for
+    /// messages of other roles.
+    func handle(_ message: UFTPMessage, from sender: InternetDomain) async throws -> Outcome? {
+        let role: CROParticipant.Role
+        switch message.payload {
+        case is DSOPortfolioUpdate, is DSOPortfolioQuery: role = .dso
+        case is AGRPortfolioUpdate, is AGRPortfolioQuery: role = .agr
+        default: return nil
+        }
+        if mode == .closed, try await !store.croParticipants().contains(where: { $0.role == role && $0.domain == sender.text }) {
+            return .refused([Self.unauthorized])
+        }
+        do {
+            switch message.payload {
+            case let update as DSOPortfolioUpdate:
+                try await inOrder(message, from: sender)
+                try await apply(update, from: sender.text)
+                return .accepted(nil)
+            case let update as AGRPortfolioUpdate:
+                try await inOrder(message, from: sender)
+                try await apply(update, from: sender.text, on: Self.day(of: message.metadata.timeStamp.timestamp, in: timeZone))
+                return .accepted(nil)
+            case let query as AGRPortfolioQuery:
+                return .accepted(try await answer(query, from: sender, to: message.metadata.messageID))
+            case let query as DSOPortfolioQuery:
+                return .accepted(try await answer(query, from: sender, to: message.metadata.messageID))
+            default:
+                return nil
+            }
+        } catch let refusal as Refusal {
+            return .refused(refusal.reasons)
+        }
+    }
+
+    /// Why a change of the register was refused; thrown inside its transaction, so nothing is written.
+    struct Refusal: Error {
+        let reasons: [String]
+    }
+
+    /// Portfolio updates carry no sequence number (the use case asks for one; the XSD has none):
+    /// their TimeStamp orders them, and one older than an update already taken from the same
+    /// sender is refused.
+    private func inOrder(_ message: UFTPMessage, from sender: InternetDomain) async throws {
+        let time = message.metadata.timeStamp.timestamp.millisecondsSince1970
+        if try await store.recordUFTPRevision(sender: sender.text, type: message.typeName, scope: "", revision: time) != nil {
+            throw Refusal(reasons: [RejectionReason.subordinateSequenceNumber])
+        }
+    }
+
+    // MARK: Updates
+
+    /// The checks a DSO's update needs nothing but itself for: periods that end before they
+    /// begin, connections outside their congestion point's days, a connection placed twice.
+    static func periodReasons(_ update: DSOPortfolioUpdate) -> [String] {
+        var reasons: [String] = []
+        var placed: [ConnectionAssignment] = []
+        for point in update.congestionPoints {
+            let ea = point.entityAddress.text
+            if let end = point.endPeriod, end < point.startPeriod { reasons.append("EndPeriod before StartPeriod at [\(ea)]") }
+            for connection in point.connections {
+                let row = assignment(connection, kind: .congestionPoint, holder: ea)
+                if let end = connection.endPeriod, end < connection.startPeriod {
+                    reasons.append("EndPeriod before StartPeriod at [\(row.connection)]")
+                } else if connection.startPeriod < point.startPeriod
+                            || point.endPeriod.map({ end in connection.endPeriod.map { $0 > end } ?? true }) == true {
+                    reasons.append("Connection period outside its congestion point's: [\(row.connection)] at [\(ea)]")
+                }
+                if let other = placed.first(where: { $0.connection == row.connection && $0.overlaps(row) }) {
+                    reasons.append(connectionConflict(row.connection, at: other.holder))
+                }
+                placed.append(row)
+            }
+        }
+        return reasons
+    }
+
+    /// A DSO declares its congestion points and the connections in them (FR10): each connection
+    /// listed replaces what the register held for it at that congestion point over the days it
+    /// names (a connection leaving is listed with its EndPeriod, FR08); one at another congestion
+    /// point on any of those days is a conflict.
+    func apply(_ update: DSOPortfolioUpdate, from dso: String) async throws {
+        let reasons = Self.periodReasons(update)
+        guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
+        let points = update.congestionPoints.map(\.entityAddress.text)
+        let connections = update.congestionPoints.flatMap { $0.connections.map(\.entityAddress.text) }
+        try await store.changePortfolio(PortfolioScope(congestionPoints: points, connections: connections)) { held in
+            var reasons: [String] = []
+            var rows = held.assignments
+            var records = held.congestionPoints
+            for point in update.congestionPoints {
+                let ea = point.entityAddress.text
+                if let other = records.first(where: { $0.entityAddress == ea }), other.dso != dso {
+                    reasons.append("\(RejectionReason.invalidCongestionPoint): [\(ea)] is another DSO's")
+                    continue
+                }
+                records.removeAll { $0.entityAddress == ea }
+                records.append(CongestionPointRecord(
+                    entityAddress: ea, dso: dso, firstDay: point.startPeriod.text, lastDay: point.endPeriod?.text,
+                    mutexOffersSupported: point.mutexOffersSupported, dayAheadRedispatchBy: point.dayAheadRedispatchBy.rawValue,
+                    intradayRedispatchBy: point.intradayRedispatchBy?.rawValue))
+                for connection in point.connections {
+                    let row = Self.assignment(connection, kind: .congestionPoint, holder: ea)
+                    if let other = rows.first(where: { $0.connection == row.connection && $0.kind == .congestionPoint
+                                                       && $0.holder != ea && $0.overlaps(row) }) {
+                        reasons.append(Self.connectionConflict(row.connection, at: other.holder))
+                    } else {
+                        rows.replace(with: row)
+                    }
+                }
+            }
+            guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
+            return Portfolio(congestionPoints: records, assignments: rows)
+        }
+    }
+
+    /// An aggregator lists the connections it represents (FR12, FR13): each replaces what the
+    /// register held for it from this aggregator over the days it names; one another aggregator
+    /// represents on any of those days is a conflict; this aggregator's connections left out of
+    /// the list are detached, their last day `day` (the update's, in the market's time zone).
+    func apply(_ update: AGRPortfolioUpdate, from agr: String, on day: Period) async throws {
+        var reasons: [String] = []
+        var listed = Set<String>()
+        for connection in update.connections {
+            let ea = connection.entityAddress.text
+            if let end = connection.endPeriod, end < connection.startPeriod { reasons.append("EndPeriod before StartPeriod at [\(ea)]") }
+            if !listed.insert(ea).inserted { reasons.append("Connection listed twice: [\(ea)]") }
+        }
+        guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
+        let scope = PortfolioScope(connections: Array(listed), holders: [(.aggregator, agr)])
+        let list = listed
+        let today = day.text
+        try await store.changePortfolio(scope) { held in
+            var reasons: [String] = []
+            var rows = held.assignments
+            for connection in update.connections {
+                let row = Self.assignment(connection, kind: .aggregator, holder: agr)
+                // Which aggregator is not said: that is the other's business.
+                if rows.contains(where: { $0.connection == row.connection && $0.kind == .aggregator && $0.holder != agr && $0.overlaps(row) }) {
+                    reasons.append(Self.connectionConflict(row.connection, at: "another aggregator"))
+                } else {
+                    rows.replace(with: row)
+                }
+            }
+            guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
+            rows = rows.compactMap { row in
+                guard row.kind == .aggregator, row.holder == agr, !list.contains(row.connection),
+                      row.lastDay.map({ $0 > today }) ?? true else { return row }
+                guard row.firstDay <= today else { return nil }
+                var detached = row
+                detached.lastDay = today
+                return detached
+            }
+            return Portfolio(congestionPoints: held.congestionPoints, assignments: rows)
+        }
+    }
+
+    static func assignment(_ connection: PortfolioConnection, kind: ConnectionAssignment.Kind, holder: String) -> ConnectionAssignment {
+        ConnectionAssignment(connection: connection.entityAddress.text, kind: kind, holder: holder,
+                             firstDay: connection.startPeriod.text, lastDay: connection.endPeriod?.text)
+    }
+
+    // MARK: Queries
+
+    /// The aggregator's connections on the Period, by DSO and congestion point (FR14).
+    func answer(_ query: AGRPortfolioQuery, from agr: InternetDomain, to messageID: UUIDValue) async throws -> AGRPortfolioQueryResponse {
+        let day = query.period.text
+        let represented = try await store.portfolio(PortfolioScope(holders: [(.aggregator, agr.text)])).assignments
+            .filter { $0.holds(on: day) }.map(\.connection)
+        guard !represented.isEmpty else { throw Refusal(reasons: [Self.noConnections]) }
+        let placed = try await store.portfolio(PortfolioScope(connections: represented)).assignments
+            .filter { $0.kind == .congestionPoint && $0.holds(on: day) }
+        let points = try await store.portfolio(PortfolioScope(congestionPoints: Array(Set(placed.map(\.holder))))).congestionPoints
+        var portfolios: [AGRPortfolioQueryResponse.DSOPortfolio] = []
+        for (dso, records) in Dictionary(grouping: points, by: \.dso).sorted(by: { $0.key < $1.key }) {
+            let congestionPoints = try records.sorted { $0.entityAddress < $1.entityAddress }.map { point in
+                AGRPortfolioQueryResponse.CongestionPoint(
+                    entityAddress: try EntityAddress(validating: point.entityAddress), mutexOffersSupported: point.mutexOffersSupported,
+                    dayAheadRedispatchBy: try Self.redispatchBy(point.dayAheadRedispatchBy),
+                    intradayRedispatchBy: try point.intradayRedispatchBy.map(Self.redispatchBy),
+                    connections: try placed.filter { $0.holder == point.entityAddress }.map {
+                        AGRPortfolioQueryResponse.ConnectionRef(entityAddress: try EntityAddress(validating: $0.connection))
+                    })
+            }
+            portfolios.append(.init(dsoDomain: try InternetDomain(validating: dso), congestionPoints: congestionPoints))
+        }
+        let unplaced = try represented.filter { connection in !placed.contains { $0.connection == connection } }.sorted()
+            .map { AGRPortfolioQueryResponse.ConnectionRef(entityAddress: try EntityAddress(validating: $0)) }
+        // The XSD wants at least one DSO portfolio in a view: with none, connections in no
+        // congestion point cannot be listed.
+        return AGRPortfolioQueryResponse(result: .accepted, timeZone: query.timeZone, referencedMessageID: messageID,
+                                         period: query.period,
+                                         dsoViews: portfolios.isEmpty ? [] : [.init(dsoPortfolios: portfolios, connections: unplaced)])
+    }
+
+    /// The connections of one of the DSO's congestion points on the Period, each with the
+    /// aggregator representing it (FR15).
+    func answer(_ query: DSOPortfolioQuery, from dso: InternetDomain, to messageID: UUIDValue) async throws -> DSOPortfolioQueryResponse {
+        let day = query.period.text
+        let ea = query.entityAddress.text
+        let held = try await store.portfolio(PortfolioScope(congestionPoints: [ea], holders: [(.congestionPoint, ea)]))
+        guard held.congestionPoints.first?.dso == dso.text else {
+            throw Refusal(reasons: ["\(RejectionReason.invalidCongestionPoint): [\(ea)] is not one of the sender's"])
+        }
+        let connections = held.assignments.filter { $0.holds(on: day) }.map(\.connection)
+        guard !connections.isEmpty else { throw Refusal(reasons: [Self.noConnections]) }
+        let represented = try await store.portfolio(PortfolioScope(connections: connections)).assignments
+            .filter { $0.kind == .aggregator && $0.holds(on: day) }
+        let listed = try connections.sorted().map { connection in
+            DSOPortfolioQueryResponse.Connection(
+                entityAddress: try EntityAddress(validating: connection),
+                agrDomain: try represented.first { $0.connection == connection }.map { try InternetDomain(validating: $0.holder) })
+        }
+        return DSOPortfolioQueryResponse(result: .accepted, referencedMessageID: messageID, timeZone: query.timeZone,
+                                         period: query.period,
+                                         congestionPoint: .init(entityAddress: query.entityAddress, connections: listed))
+    }
+
+    static func redispatchBy(_ stored: String) throws -> RedispatchBy {
+        guard let party = RedispatchBy(rawValue: stored) else { throw SCDError("the register holds redispatch party \"\(stored)\"") }
+        return party
+    }
+
+    /// The calendar day `time` falls on in `timeZone`.
+    static func day(of time: Timestamp, in timeZone: TimeZone) -> Period {
+        let offset = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time.millisecondsSince1970) / 1000)))
+        let local = time.millisecondsSince1970 + offset * 1000
+        return Period(daysSince1970: Int(local >= 0 ? local / 86_400_000 : (local + 1) / 86_400_000 - 1))
+    }
+}
+
+private extension [ConnectionAssignment] {
+    /// Puts `row` in place of the rows of its connection and holder it overlaps (or that begin
+    /// the same day): what the sender says of those days replaces what it said before.
+    mutating func replace(with row: ConnectionAssignment) {
+        removeAll { $0.connection == row.connection && $0.kind == row.kind && $0.holder == row.holder
+                    && ($0.overlaps(row) || $0.firstDay == row.firstDay) }
+        append(row)
+    }
+}
