@@ -42,6 +42,19 @@ public struct PowerISP: Codable, Hashable, Sendable {
     enum CodingKeys: String, CodingKey { case power = "Power", start = "Start", duration = "Duration" }
 }
 
+extension PowerISP: AttributesOnlyElement {
+    init(_ attributes: AttributeReader) throws {
+        self.init(power: try attributes.integer(CodingKeys.power), start: try attributes.value(CodingKeys.start),
+                  duration: try attributes.value(ifPresent: CodingKeys.duration))
+    }
+
+    func write(_ attributes: AttributeWriter) {
+        attributes(CodingKeys.power, power)
+        attributes(CodingKeys.start, start)
+        attributes(CodingKeys.duration, duration)
+    }
+}
+
 public struct DPrognosis: RevisionedMessage, UFTPRequest {
     public static let elementName = "D-Prognosis"
     public static let senderRole: USEFRole? = .agr
@@ -645,3 +658,32 @@ public enum MeteringResponseKind: PlainResponseKind {
     public static let recipientRole: USEFRole? = .agr
 }
 public typealias MeteringResponse = PlainResponse<MeteringResponseKind>
+
+extension DPrognosis.ISP: AttributesOnlyElement {
+    init(_ attributes: AttributeReader) throws {
+        self.init(power: try attributes.integer(CodingKeys.power), start: try attributes.integer(CodingKeys.start),
+                  duration: try attributes.integer(ifPresent: CodingKeys.duration))
+    }
+
+    func write(_ attributes: AttributeWriter) {
+        attributes(CodingKeys.power, power)
+        attributes(CodingKeys.start, start)
+        attributes(CodingKeys.duration, duration)
+    }
+}
+
+extension FlexRequest.ISP: AttributesOnlyElement {
+    init(_ attributes: AttributeReader) throws {
+        self.init(disposition: try attributes.value(ifPresent: CodingKeys.disposition), minPower: try attributes.integer(CodingKeys.minPower),
+                  maxPower: try attributes.integer(CodingKeys.maxPower), start: try attributes.value(CodingKeys.start),
+                  duration: try attributes.value(ifPresent: CodingKeys.duration))
+    }
+
+    func write(_ attributes: AttributeWriter) {
+        attributes(CodingKeys.disposition, disposition)
+        attributes(CodingKeys.minPower, minPower)
+        attributes(CodingKeys.maxPower, maxPower)
+        attributes(CodingKeys.start, start)
+        attributes(CodingKeys.duration, duration)
+    }
+}

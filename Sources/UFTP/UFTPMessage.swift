@@ -66,7 +66,7 @@ public enum UFTPCodec {
     private static func decode(_ root: XMLElement, as type: any UFTPPayload.Type) throws(XMLError) -> UFTPMessage {
         let usage = ElementUsage()
         let message = try mappingDecodingErrors {
-            let decoder = ElementDecoder(element: root, path: [XMLKey(element: root.name)], usage: usage)
+            let decoder = ElementDecoder(root: root, usage: usage)
             return UFTPMessage(metadata: try Metadata(from: decoder), payload: try type.init(from: decoder))
         }
         if let unknown = usage.firstUnknown() { throw unknown }
@@ -80,7 +80,7 @@ public enum UFTPCodec {
 
     static func element(_ message: UFTPMessage) -> XMLElement {
         let root = ElementBuilder(name: message.typeName)
-        let encoder = ElementEncoder(builder: root, codingPath: [XMLKey(element: root.name)])
+        let encoder = ElementEncoder(builder: root)
         do {
             try message.metadata.encode(to: encoder)
             try message.payload.encode(to: encoder)
@@ -144,7 +144,7 @@ public struct SignedMessage: Hashable, Sendable {
         }
         let usage = ElementUsage()
         let wrapper = try mappingDecodingErrors {
-            try Wire(from: ElementDecoder(element: root, path: [XMLKey(element: root.name)], usage: usage))
+            try Wire(from: ElementDecoder(root: root, usage: usage))
         }
         if let unknown = usage.firstUnknown() { throw unknown }
         return SignedMessage(senderDomain: wrapper.senderDomain, senderRole: wrapper.senderRole, sealedBody: wrapper.body.bytes)
@@ -154,7 +154,7 @@ public struct SignedMessage: Hashable, Sendable {
         let root = ElementBuilder(name: "SignedMessage")
         do {
             try Wire(senderDomain: senderDomain, senderRole: senderRole, body: Base64Binary(bytes: sealedBody))
-                .encode(to: ElementEncoder(builder: root, codingPath: [XMLKey(element: "SignedMessage")]))
+                .encode(to: ElementEncoder(builder: root))
         } catch {
             preconditionFailure("encoding a SignedMessage cannot fail: \(error)")
         }

@@ -36,30 +36,19 @@ func describe(_ path: [any CodingKey]) -> String {
     return text
 }
 
-/// Which attributes and children of each decoded element were asked for: what is left over is
-/// not part of the message type, and the message is refused for it.
+/// The elements decoded, in the order they were: after decoding, what an element has that no
+/// decoder asked for is not part of the message type, and the message is refused for it.
 final class ElementUsage {
-    struct Entry {
-        let element: XMLElement
-        let path: [any CodingKey]
-        /// Few per element: a list beats hashing.
-        var names: [String] = []
-    }
-    var entries: [Entry] = []
-
-    func register(_ element: XMLElement, path: [any CodingKey]) -> Int {
-        entries.append(Entry(element: element, path: path))
-        return entries.count - 1
-    }
+    var decoders: [ElementDecoder] = []
 
     /// The first attribute or child element no decoder asked for.
     func firstUnknown() -> XMLError? {
-        for entry in entries {
-            if let attribute = entry.element.attributes.first(where: { !entry.names.contains($0.name) }) {
-                return XMLError(path: describe(entry.path), problem: "unknown attribute \(attribute.name)")
+        for decoder in decoders {
+            if let attribute = decoder.element.attributes.first(where: { !decoder.names.contains($0.name) }) {
+                return XMLError(path: describe(decoder.codingPath), problem: "unknown attribute \(attribute.name)")
             }
-            if let child = entry.element.children.first(where: { !entry.names.contains($0.name) }) {
-                return XMLError(path: describe(entry.path), problem: "unknown element <\(child.name)>")
+            if let child = decoder.element.children.first(where: { !decoder.names.contains($0.name) }) {
+                return XMLError(path: describe(decoder.codingPath), problem: "unknown element <\(child.name)>")
             }
         }
         return nil
@@ -68,18 +57,40 @@ final class ElementUsage {
 
 // MARK: Decoding
 
-struct ElementDecoder: Decoder {
+/// One element being decoded. A class, and its coding path built only when asked for (an
+/// error): values passed by the thousand per message (the containers, a field's decoder) are
+/// then a reference and a name, which Swift keeps without a heap box, and no path array is built
+/// per element.
+final class ElementDecoder: Decoder {
     let element: XMLElement
-    let codingPath: [any CodingKey]
-    let usage: ElementUsage
-    let slot: Int
+    private let parent: ElementDecoder?
+    private let name: String
+    /// Its place in a list of elements of one name.
+    private let index: Int?
+    unowned let usage: ElementUsage
+    /// The attributes and children asked for (few per element: a list beats hashing).
+    fileprivate(set) var names: [String] = []
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
-    init(element: XMLElement, path: [any CodingKey], usage: ElementUsage) {
+    /// The root element.
+    convenience init(root: XMLElement, usage: ElementUsage) {
+        self.init(element: root, name: root.name, index: nil, parent: nil, usage: usage)
+    }
+
+    init(element: XMLElement, name: String, index: Int?, parent: ElementDecoder?, usage: ElementUsage) {
         self.element = element
-        self.codingPath = path
+        self.name = name
+        self.index = index
+        self.parent = parent
         self.usage = usage
-        self.slot = usage.register(element, path: path)
+        usage.decoders.append(self)
+    }
+
+    var codingPath: [any CodingKey] {
+        var path = parent?.codingPath ?? []
+        path.append(XMLKey(element: name))
+        if let index { path.append(IndexKey(index)) }
+        return path
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
@@ -95,7 +106,12 @@ struct ElementDecoder: Decoder {
     }
 
     func mark(_ name: String) {
-        if !usage.entries[slot].names.contains(name) { usage.entries[slot].names.append(name) }
+        if !names.contains(name) { names.append(name) }
+    }
+
+    /// The child element `name` at `index` of its list (nil: the only one of its name).
+    func child(_ element: XMLElement, name: String, index: Int?) -> ElementDecoder {
+        ElementDecoder(element: element, name: name, index: index, parent: self, usage: usage)
     }
 }
 
@@ -168,7 +184,7 @@ struct FieldDecoder: Decoder {
             throw XMLError(path: describe(parent.codingPath),
                            problem: matches.isEmpty ? "element <\(name)> is required" : "element <\(name)> may appear once, not \(matches.count) times")
         }
-        return try ElementDecoder(element: matches[0], path: codingPath, usage: parent.usage).container(keyedBy: type)
+        return try parent.child(matches[0], name: name, index: nil).container(keyedBy: type)
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -197,14 +213,15 @@ struct ElementList: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard !isAtEnd else { throw XMLError(path: describe(codingPath), problem: "no more elements") }
-        let decoder = ElementDecoder(element: elements[currentIndex], path: codingPath + [IndexKey(currentIndex)], usage: parent.usage)
+        let decoder = parent.child(elements[currentIndex], name: name, index: currentIndex)
         currentIndex += 1
+        if let flat = T.self as? any AttributesOnlyElement.Type { return try flat.init(AttributeReader(decoder: decoder)) as! T }
         return try T(from: decoder)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
         guard !isAtEnd else { throw XMLError(path: describe(codingPath), problem: "no more elements") }
-        let decoder = ElementDecoder(element: elements[currentIndex], path: codingPath + [IndexKey(currentIndex)], usage: parent.usage)
+        let decoder = parent.child(elements[currentIndex], name: name, index: currentIndex)
         currentIndex += 1
         return try decoder.container(keyedBy: type)
     }
@@ -299,10 +316,19 @@ final class ElementBuilder {
     }
 }
 
-struct ElementEncoder: Encoder {
+/// One element being encoded: a class with its coding path built only when asked for, as for
+/// decoding.
+final class ElementEncoder: Encoder {
     let builder: ElementBuilder
-    let codingPath: [any CodingKey]
+    private let parent: ElementEncoder?
     var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    init(builder: ElementBuilder, parent: ElementEncoder? = nil) {
+        self.builder = builder
+        self.parent = parent
+    }
+
+    var codingPath: [any CodingKey] { (parent?.codingPath ?? []) + [XMLKey(element: builder.name)] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         KeyedEncodingContainer(ElementEncodingContainer<Key>(encoder: self))
@@ -367,7 +393,7 @@ struct FieldEncoder: Encoder {
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         let child = ElementBuilder(name: name)
         parent.builder.children.append(child)
-        return ElementEncoder(builder: child, codingPath: codingPath).container(keyedBy: type)
+        return ElementEncoder(builder: child, parent: parent).container(keyedBy: type)
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer { ElementListEncoder(parent: parent, name: name) }
@@ -385,6 +411,12 @@ struct ElementListEncoder: UnkeyedEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         count += 1
+        if let flat = value as? any AttributesOnlyElement {
+            let child = ElementBuilder(name: name)
+            parent.builder.children.append(child)
+            flat.write(AttributeWriter(builder: child))
+            return
+        }
         try value.encode(to: FieldEncoder(parent: parent, name: name))
     }
 
@@ -423,5 +455,84 @@ struct AttributeEncoder: SingleValueEncodingContainer {
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         try value.encode(to: FieldEncoder(parent: parent, name: name))
+    }
+}
+
+// MARK: Elements of attributes only
+
+/// A list element that is attributes only (an ISP), read and written without Codable's
+/// containers: a message carries up to 100 of them a list, and Codable's boxes and calls per
+/// value were most of the codec's time. Its Codable conformance stays and must agree: the same
+/// attributes, read in the order of its properties and written in the order of its CodingKeys,
+/// with the same errors.
+protocol AttributesOnlyElement: Codable {
+    init(_ attributes: AttributeReader) throws
+    func write(_ attributes: AttributeWriter)
+}
+
+/// Reads one element's attributes as the Codable decoder would: each marked as known, the same
+/// error for the same fault.
+struct AttributeReader {
+    let decoder: ElementDecoder
+
+    private func attribute(_ key: some CodingKey) -> AttributeValue {
+        decoder.mark(key.stringValue)
+        return AttributeValue(parent: decoder, name: key.stringValue)
+    }
+
+    /// Whether an optional attribute is there (an element of its name is, and refused as one).
+    private func present(_ key: some CodingKey) -> Bool {
+        decoder.element.attribute(key.stringValue) != nil || decoder.element.children.contains { $0.name == key.stringValue }
+    }
+
+    func integer(_ key: some CodingKey) throws -> Int { try attribute(key).decode(Int.self) }
+
+    func integer(ifPresent key: some CodingKey) throws -> Int? {
+        decoder.mark(key.stringValue)
+        return present(key) ? try integer(key) : nil
+    }
+
+    func value<T: UFTPSimpleType>(_ key: some CodingKey) throws -> T {
+        let value = attribute(key)
+        let text = try value.decode(String.self)
+        do {
+            return try T(validating: text)
+        } catch {
+            throw XMLError(path: describe(value.codingPath), problem: error.problem)
+        }
+    }
+
+    func value<T: UFTPSimpleType>(ifPresent key: some CodingKey) throws -> T? {
+        decoder.mark(key.stringValue)
+        return present(key) ? try value(key) as T : nil
+    }
+
+    func value<T: UFTPEnumeration>(ifPresent key: some CodingKey) throws -> T? {
+        decoder.mark(key.stringValue)
+        guard present(key) else { return nil }
+        let value = attribute(key)
+        let text = try value.decode(String.self)
+        guard let parsed = T(rawValue: text) else {
+            throw XMLError(path: describe(value.codingPath),
+                           problem: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+        }
+        return parsed
+    }
+}
+
+/// Writes one element's attributes as the Codable encoder would (absent values left out).
+struct AttributeWriter {
+    let builder: ElementBuilder
+
+    func callAsFunction(_ key: some CodingKey, _ value: Int?) {
+        if let value { builder.set(key.stringValue, String(value)) }
+    }
+
+    func callAsFunction(_ key: some CodingKey, _ value: (some UFTPSimpleType)?) {
+        if let value { builder.set(key.stringValue, value.text) }
+    }
+
+    func callAsFunction(_ key: some CodingKey, _ value: (some UFTPEnumeration)?) {
+        if let value { builder.set(key.stringValue, value.rawValue) }
     }
 }

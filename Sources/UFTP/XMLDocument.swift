@@ -157,23 +157,49 @@ public enum XMLDocument {
         }
     }
 
-    /// Serializes an element as a UTF-8 document with an XML declaration (libxml2 escapes the
-    /// attribute values).
+    /// Serializes an element as a UTF-8 document with an XML declaration, byte for byte as
+    /// libxml2's `xmlDocDumpFormatMemoryEnc` (no indentation) writes it: attribute values
+    /// escaped as it escapes them, empty elements closed with `/>`. Written directly: building
+    /// libxml2's tree to dump it cost more than the rest of sealing a message.
     public static func serialize(_ root: XMLElement) -> [UInt8] {
-        let document = xmlNewDoc("1.0")!
-        defer { xmlFreeDoc(document) }
-        func build(_ element: XMLElement) -> xmlNodePtr {
-            let node = xmlNewDocNode(document, nil, element.name, nil)!
-            for attribute in element.attributes { xmlNewProp(node, attribute.name, attribute.value) }
-            for child in element.children { xmlAddChild(node, build(child)) }
-            return node
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        out.append(contentsOf: #"<?xml version="1.0" encoding="UTF-8"?>"#.utf8)
+        out.append(0x0A)
+        write(root, into: &out)
+        out.append(0x0A)
+        return out
+    }
+
+    private static func write(_ element: XMLElement, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "<"))
+        out.append(contentsOf: element.name.utf8)
+        for attribute in element.attributes {
+            out.append(0x20)
+            out.append(contentsOf: attribute.name.utf8)
+            out.append(contentsOf: #"=""#.utf8)
+            for byte in attribute.value.utf8 {
+                switch byte {
+                case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+                case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+                case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+                case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+                case 0x0A: out.append(contentsOf: "&#10;".utf8)
+                case 0x0D: out.append(contentsOf: "&#13;".utf8)
+                case 0x09: out.append(contentsOf: "&#9;".utf8)
+                default: out.append(byte)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
         }
-        xmlDocSetRootElement(document, build(root))
-        var memory: UnsafeMutablePointer<xmlChar>?
-        var size: Int32 = 0
-        xmlDocDumpFormatMemoryEnc(document, &memory, &size, "UTF-8", 0)
-        guard let memory else { return [] }
-        defer { shim_xml_free(memory) }
-        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+        guard !element.children.isEmpty else {
+            out.append(contentsOf: "/>".utf8)
+            return
+        }
+        out.append(UInt8(ascii: ">"))
+        for child in element.children { write(child, into: &out) }
+        out.append(contentsOf: "</".utf8)
+        out.append(contentsOf: element.name.utf8)
+        out.append(UInt8(ascii: ">"))
     }
 }

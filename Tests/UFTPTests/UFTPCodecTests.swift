@@ -1,3 +1,4 @@
+import CLibXML2
 import Foundation
 import GridCore
 import Sodium
@@ -176,5 +177,85 @@ import TestSupport
         let response = UFTPMessage(metadata: Examples.metadata(), payload: FlexOfferResponse(result: .rejected, rejectionReason: reason, referencedMessageID: Examples.id(9)))
         let decoded = try UFTPCodec.decode(UFTPCodec.encode(response))
         #expect((decoded.payload as? FlexOfferResponse)?.rejectionReason == reason)
+    }
+
+    /// The writer writes what libxml2's dump of the same tree would, byte for byte (it wrote
+    /// the documents before): every example message, and attribute values with each character
+    /// it escapes, and non-ASCII text.
+    @Test func theWriterWritesWhatLibxml2Would() throws {
+        let tricky = XMLElement(name: "FlexOfferResponse", attributes: [
+            .init(name: "RejectionReason", value: "<a href=\"x\">&amp; 'q' > \n\r\t end</a>"),
+            .init(name: "Empty", value: ""),
+            .init(name: "Unicode", value: "Überlast – 5 °C ✓"),
+        ], children: [XMLElement(name: "ISP", attributes: [.init(name: "Start", value: "1")]),
+                      XMLElement(name: "Outer", children: [XMLElement(name: "Inner")])])
+        #expect(XMLDocument.serialize(tricky) == Self.libxml2Dump(tricky))
+        for payload in Examples.payloads {
+            let element = UFTPCodec.element(UFTPMessage(metadata: Examples.metadata(), payload: payload))
+            #expect(XMLDocument.serialize(element) == Self.libxml2Dump(element), "\(element.name)")
+        }
+    }
+
+    /// libxml2's serialization of `root`: its tree, dumped without indentation in UTF-8.
+    static func libxml2Dump(_ root: XMLElement) -> [UInt8] {
+        let document = xmlNewDoc("1.0")!
+        defer { xmlFreeDoc(document) }
+        func build(_ element: XMLElement) -> xmlNodePtr {
+            let node = xmlNewDocNode(document, nil, element.name, nil)!
+            for attribute in element.attributes { xmlNewProp(node, attribute.name, attribute.value) }
+            for child in element.children { xmlAddChild(node, build(child)) }
+            return node
+        }
+        xmlDocSetRootElement(document, build(root))
+        var memory: UnsafeMutablePointer<xmlChar>?
+        var size: Int32 = 0
+        xmlDocDumpFormatMemoryEnc(document, &memory, &size, "UTF-8", 0)
+        guard let memory else { return [] }
+        defer { free(memory) }
+        return Array(UnsafeBufferPointer(start: memory, count: Int(size)))
+    }
+
+    /// The ISP types read and written without Codable's containers agree with their Codable
+    /// conformance: the same value, or the same error at the same place, and the same attributes
+    /// left unknown; written, the same attributes in the same order.
+    @Test func attributesOnlyElementsAgreeWithCodable() throws {
+        func both<T: AttributesOnlyElement & Equatable>(_ type: T.Type, _ attributes: [(String, String)], child: String? = nil) throws {
+            let element = XMLElement(name: "ISP", attributes: attributes.map { .init(name: $0.0, value: $0.1) },
+                                     children: child.map { [XMLElement(name: $0)] } ?? [])
+            func outcome(_ read: (ElementDecoder) throws -> T) -> String {
+                let usage = ElementUsage()
+                let decoder = ElementDecoder(root: element, usage: usage)
+                do {
+                    let value = try mappingDecodingErrors { try read(decoder) }
+                    return "\(value) unknown: \(usage.firstUnknown()?.description ?? "-")"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            let direct = outcome { try T(AttributeReader(decoder: $0)) }
+            #expect(direct == outcome { try T(from: $0) }, "\(T.self) \(attributes) \(child ?? "")")
+            if let value = try? T(AttributeReader(decoder: ElementDecoder(root: element, usage: ElementUsage()))) {
+                let viaCodable = ElementBuilder(name: "ISP"), viaWriter = ElementBuilder(name: "ISP")
+                try value.encode(to: ElementEncoder(builder: viaCodable))
+                value.write(AttributeWriter(builder: viaWriter))
+                #expect(viaCodable.element == viaWriter.element)
+            }
+        }
+        let cases: [[(String, String)]] = [
+            [("Power", "-2000"), ("Start", "5"), ("Duration", "4")], [("Power", "10"), ("Start", "1")],
+            [("Power", "x"), ("Start", "1")], [("Power", "10"), ("Start", "0")], [("Power", "10")], [("Start", "2")],
+            [("Power", "10"), ("Start", "1"), ("Duration", "-1")], [("Power", "10"), ("Start", "1"), ("Extra", "1")],
+            [("Power", "+7"), ("Start", "01"), ("Duration", "")],
+            [("Disposition", "Requested"), ("MinPower", "-50"), ("MaxPower", "-10"), ("Start", "3"), ("Duration", "2")],
+            [("Disposition", "Maybe"), ("MinPower", "-50"), ("MaxPower", "-10"), ("Start", "3")],
+            [("MinPower", "-50"), ("MaxPower", "y"), ("Start", "3")],
+        ]
+        for attributes in cases {
+            try both(PowerISP.self, attributes)
+            try both(DPrognosis.ISP.self, attributes)
+            try both(FlexRequest.ISP.self, attributes)
+        }
+        try both(PowerISP.self, [("Power", "10"), ("Start", "1")], child: "Duration")
+        try both(FlexRequest.ISP.self, [("MinPower", "1"), ("MaxPower", "2"), ("Start", "1")], child: "Disposition")
     }
 }
