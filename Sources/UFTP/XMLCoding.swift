@@ -106,7 +106,10 @@ final class ElementDecoder: Decoder {
     }
 
     func mark(_ name: String) {
-        if !names.contains(name) { names.append(name) }
+        guard !names.contains(name) else { return }
+        // One allocation for the usual case (every name the element has), not one per growth.
+        if names.isEmpty { names.reserveCapacity(element.attributes.count + element.children.count + 1) }
+        names.append(name)
     }
 
     /// The child element `name` at `index` of its list (nil: the only one of its name).
@@ -205,6 +208,8 @@ struct ElementList: UnkeyedDecodingContainer {
     let name: String
     let elements: [XMLElement]
     var currentIndex = 0
+    /// Whether the list's type is read without containers, looked up once for the list.
+    fileprivate var flatType: (any AttributesOnlyElement.Type)??
     var count: Int? { elements.count }
     var isAtEnd: Bool { currentIndex >= elements.count }
     var codingPath: [any CodingKey] { parent.codingPath + [XMLKey(element: name)] }
@@ -215,7 +220,8 @@ struct ElementList: UnkeyedDecodingContainer {
         guard !isAtEnd else { throw XMLError(path: describe(codingPath), problem: "no more elements") }
         let decoder = parent.child(elements[currentIndex], name: name, index: currentIndex)
         currentIndex += 1
-        if let flat = T.self as? any AttributesOnlyElement.Type { return try flat.init(AttributeReader(decoder: decoder)) as! T }
+        if flatType == nil { flatType = .some(T.self as? any AttributesOnlyElement.Type) }
+        if let flat = flatType! { return try flat.init(AttributeReader(decoder: decoder)) as! T }
         return try T(from: decoder)
     }
 

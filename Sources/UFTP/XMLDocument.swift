@@ -94,16 +94,26 @@ public enum XMLDocument {
             throw XMLError(path: "", problem: "the root element must be in no namespace")
         }
         var count = 0
-        return try element(root, path: "", depth: 1, count: &count, limits: limits)
+        return try element(root, depth: 1, count: &count, limits: limits)
     }
 
-    private static func element(_ node: xmlNodePtr, path parent: String, depth: Int, count: inout Int,
+    /// The element at `node`; an error's path is made as it passes up through the elements
+    /// above it (only then: building each element's path as text cost an allocation an element).
+    private static func element(_ node: xmlNodePtr, depth: Int, count: inout Int,
                                 limits: XMLLimits) throws(XMLError) -> XMLElement {
         let name = String(cString: node.pointee.name)
-        let path = parent.isEmpty ? name : "\(parent)/\(name)"
+        do {
+            return try element(node, named: name, depth: depth, count: &count, limits: limits)
+        } catch {
+            throw XMLError(path: error.path.isEmpty ? name : "\(name)/\(error.path)", problem: error.problem)
+        }
+    }
+
+    private static func element(_ node: xmlNodePtr, named name: String, depth: Int, count: inout Int,
+                                limits: XMLLimits) throws(XMLError) -> XMLElement {
         count += 1
-        guard count <= limits.maxElements else { throw XMLError(path: path, problem: "more than \(limits.maxElements) elements") }
-        guard depth <= limits.maxDepth else { throw XMLError(path: path, problem: "nested deeper than \(limits.maxDepth) elements") }
+        guard count <= limits.maxElements else { throw XMLError(path: "", problem: "more than \(limits.maxElements) elements") }
+        guard depth <= limits.maxDepth else { throw XMLError(path: "", problem: "nested deeper than \(limits.maxDepth) elements") }
         var result = XMLElement(name: name)
         var attribute = node.pointee.properties
         while let current = attribute {
@@ -127,16 +137,16 @@ public enum XMLDocument {
             switch current.pointee.type {
             case XML_ELEMENT_NODE:
                 guard current.pointee.ns == nil else { continue }
-                result.children.append(try element(current, path: path, depth: depth + 1, count: &count, limits: limits))
+                result.children.append(try element(current, depth: depth + 1, count: &count, limits: limits))
             case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
                 let text = current.pointee.content.map { String(cString: $0) } ?? ""
                 guard text.allSatisfy(\.isWhitespace) else {
-                    throw XMLError(path: path, problem: "text content is not allowed (\"\(text.prefix(40))\")")
+                    throw XMLError(path: "", problem: "text content is not allowed (\"\(text.prefix(40))\")")
                 }
             case XML_COMMENT_NODE, XML_PI_NODE:
                 continue
             default:
-                throw XMLError(path: path, problem: "unexpected XML node (type \(current.pointee.type.rawValue))")
+                throw XMLError(path: "", problem: "unexpected XML node (type \(current.pointee.type.rawValue))")
             }
         }
         return result
