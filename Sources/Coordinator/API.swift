@@ -136,6 +136,11 @@ public struct API: Sendable {
             let draft = try await decode(DSOActions.FlexOrderDraft.self, request)
             return try await act { try await actions.flexOrder(draft) }
         }
+        api.post("/uftp/flex-settlements") { request, context in
+            let actions = try dsoActions(context)
+            let draft = try await decode(DSOActions.FlexSettlementDraft.self, request)
+            return try await act { try await actions.flexSettlement(draft) }
+        }
         return router
     }
 

@@ -7,7 +7,7 @@ import UFTP
 /// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
 /// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
 public enum DSOAction: String, Sendable {
-    case flexRequest, flexOrder
+    case flexRequest, flexOrder, flexSettlement
 
     /// Queues the draft (JSON) and returns the receipt (JSON).
     public func queue(draft: [UInt8], config: CoordinatorConfig, logger: Logger) async throws -> String {
@@ -19,6 +19,7 @@ public enum DSOAction: String, Sendable {
         let receipt = switch self {
         case .flexRequest: try await actions.flexRequest(try DSOActions.draft(DSOActions.FlexRequestDraft.self, draft))
         case .flexOrder: try await actions.flexOrder(try DSOActions.draft(DSOActions.FlexOrderDraft.self, draft))
+        case .flexSettlement: try await actions.flexSettlement(try DSOActions.draft(DSOActions.FlexSettlementDraft.self, draft))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -105,6 +106,154 @@ public struct DSOActions: Sendable {
             case offerMessageID = "offer_message_id", optionReference = "option_reference"
             case activationFactor = "activation_factor", orderReference = "order_reference"
         }
+    }
+
+    /// The settlement of orders the aggregator accepted (UFTP §2.5): per order its price, penalty
+    /// and, per ISP, the baseline, actual and delivered power; the rest comes from the order sent.
+    struct FlexSettlementDraft: Decodable, Sendable {
+        struct ISP: Decodable, Sendable {
+            var start: Int
+            var duration: Int?
+            var baselinePower: Int
+            var actualPower: Int
+            var deliveredFlexPower: Int
+            var powerDeficiency: Int?
+
+            enum CodingKeys: String, CodingKey {
+                case start, duration, baselinePower = "baseline_power", actualPower = "actual_power"
+                case deliveredFlexPower = "delivered_flex_power", powerDeficiency = "power_deficiency"
+            }
+        }
+
+        struct Order: Decodable, Sendable {
+            var orderMessageID: String
+            var price: String
+            var penalty: String?
+            var isps: [ISP]
+
+            enum CodingKeys: String, CodingKey { case orderMessageID = "order_message_id", price, penalty, isps }
+        }
+
+        /// A bilateral contract's reservations per day (the XSDs and the reference implementation
+        /// require at least one; the specification only for bilateral contracts).
+        struct Contract: Decodable, Sendable {
+            struct Day: Decodable, Sendable {
+                struct ISP: Decodable, Sendable {
+                    var start: Int
+                    var duration: Int?
+                    var reservedPower: Int
+                    var requestedPower: Int?
+                    var availablePower: Int?
+                    var offeredPower: Int?
+                    var orderedPower: Int?
+
+                    enum CodingKeys: String, CodingKey {
+                        case start, duration, reservedPower = "reserved_power", requestedPower = "requested_power"
+                        case availablePower = "available_power", offeredPower = "offered_power", orderedPower = "ordered_power"
+                    }
+                }
+
+                var period: String
+                var isps: [ISP]
+            }
+
+            var contractID: String?
+            var periods: [Day]
+
+            enum CodingKeys: String, CodingKey { case contractID = "contract_id", periods }
+        }
+
+        var periodStart: String
+        var periodEnd: String
+        var orders: [Order]
+        var contracts: [Contract]?
+
+        enum CodingKeys: String, CodingKey { case periodStart = "period_start", periodEnd = "period_end", orders, contracts }
+    }
+
+    func flexSettlement(_ draft: FlexSettlementDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let first: Period = try Self.value("period_start", draft.periodStart)
+        let last: Period = try Self.value("period_end", draft.periodEnd)
+        guard first <= last else { throw Refusal.invalid(field: "period_end", "period_end: not before period_start") }
+        guard !draft.orders.isEmpty else { throw Refusal.invalid(field: "orders", "orders: at least one order") }
+        var settlements: [FlexSettlement.OrderSettlement] = []
+        var recipient: InternetDomain?
+        var currency: CurrencyCode?
+        for (index, entry) in draft.orders.enumerated() {
+            let field = "orders[\(index)]"
+            let orderID: UUIDValue = try Self.value(field + ".order_message_id", entry.orderMessageID)
+            let sent = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: orderID.text, limit: 10))
+                .first { $0.direction == .outbound && $0.type == FlexOrder.elementName && $0.senderDomain == responder.domain.text }
+            guard let sent, let decoded = try? UFTPCodec.decode(sent.payload), let order = decoded.payload as? FlexOrder else {
+                throw Refusal.unknown("no FlexOrder \(orderID.text) was sent")
+            }
+            let answer = try await responder.conversation(sent.conversationID).first { record, payload in
+                record.direction == .inbound && (payload as? FlexOrderResponse)?.referencedMessageID == orderID
+            }
+            guard (answer?.payload as? FlexOrderResponse)?.result == .accepted else {
+                throw Refusal.conflict("the aggregator has not accepted order \(orderID.text)")
+            }
+            guard recipient == nil || recipient == decoded.metadata.recipientDomain, currency == nil || currency == order.currency else {
+                throw Refusal.invalid(field: field + ".order_message_id", "\(field): one settlement is for one aggregator in one currency")
+            }
+            recipient = decoded.metadata.recipientDomain
+            currency = order.currency
+            guard first <= order.period && order.period <= last else {
+                throw Refusal.invalid(field: field + ".order_message_id", "\(field): the order's Period \(order.period.text) is outside the settlement's")
+            }
+            var isps: [FlexSettlement.OrderSettlementISP] = []
+            for (position, isp) in entry.isps.enumerated() {
+                let place = "\(field).isps[\(position)]"
+                let start = try Self.positive(place + ".start", isp.start)
+                let duration = try isp.duration.map { try Self.positive(place + ".duration", $0) }
+                let span = UFTPResponder.numbers(start, duration)
+                // What was ordered for these ISPs: one ordered ISP covering them all.
+                guard let ordered = order.isps.first(where: { UFTPResponder.numbers($0.start, $0.duration).contains(span.lowerBound)
+                                                              && UFTPResponder.numbers($0.start, $0.duration).contains(span.upperBound - 1) }) else {
+                    throw Refusal.invalid(field: place + ".start", "\(place): the order does not cover ISPs \(span.lowerBound)–\(span.upperBound - 1)")
+                }
+                isps.append(FlexSettlement.OrderSettlementISP(
+                    start: start, duration: duration, baselinePower: isp.baselinePower, orderedFlexPower: ordered.power,
+                    actualPower: isp.actualPower, deliveredFlexPower: isp.deliveredFlexPower, powerDeficiency: isp.powerDeficiency))
+            }
+            guard !isps.isEmpty else { throw Refusal.invalid(field: field + ".isps", "\(field).isps: at least one ISP") }
+            let price: CurrencyAmount = try Self.value(field + ".price", entry.price)
+            let penalty: CurrencyAmount? = try entry.penalty.map { try Self.value(field + ".penalty", $0) }
+            let net: CurrencyAmount = try Self.value(field + ".penalty",
+                                                     NSDecimalNumber(decimal: price.value - (penalty?.value ?? 0)).stringValue)
+            settlements.append(FlexSettlement.OrderSettlement(
+                orderReference: order.orderReference, period: order.period, contractID: order.contractID,
+                dPrognosisMessageID: order.dPrognosisMessageID, baselineReference: order.baselineReference,
+                congestionPoint: order.congestionPoint, price: price, penalty: penalty, netSettlement: net, isps: isps))
+        }
+        guard let recipient, let currency else { throw Refusal.invalid(field: "orders", "orders: at least one order") }
+        var contracts: [FlexSettlement.ContractSettlement] = []
+        for (index, contract) in (draft.contracts ?? []).enumerated() {
+            var days: [FlexSettlement.ContractSettlementPeriod] = []
+            for (position, day) in contract.periods.enumerated() {
+                let place = "contracts[\(index)].periods[\(position)]"
+                let period: Period = try Self.value(place + ".period", day.period)
+                guard first <= period && period <= last else {
+                    throw Refusal.invalid(field: place + ".period", "\(place).period: outside the settlement's Period")
+                }
+                let isps = try day.isps.enumerated().map { number, isp in
+                    FlexSettlement.ContractSettlementISP(
+                        start: try Self.positive("\(place).isps[\(number)].start", isp.start),
+                        duration: try isp.duration.map { try Self.positive("\(place).isps[\(number)].duration", $0) },
+                        reservedPower: isp.reservedPower, requestedPower: isp.requestedPower, availablePower: isp.availablePower,
+                        offeredPower: isp.offeredPower, orderedPower: isp.orderedPower)
+                }
+                guard !isps.isEmpty else { throw Refusal.invalid(field: place + ".isps", "\(place).isps: at least one ISP") }
+                days.append(FlexSettlement.ContractSettlementPeriod(period: period, isps: isps))
+            }
+            guard !days.isEmpty else { throw Refusal.invalid(field: "contracts[\(index)].periods", "contracts[\(index)].periods: at least one") }
+            contracts.append(FlexSettlement.ContractSettlement(contractID: contract.contractID, periods: days))
+        }
+        let message = UFTPMessage(metadata: Metadata(senderDomain: responder.domain, recipientDomain: recipient, timeStamp: DateTime(now),
+                                                     conversationID: .random()),
+                                  payload: FlexSettlement(periodStart: first, periodEnd: last, currency: currency,
+                                                          orderSettlements: settlements, contractSettlements: contracts))
+        return try await queue(message, now: now)
     }
 
     func flexRequest(_ draft: FlexRequestDraft, now: Timestamp = .now()) async throws -> Receipt {

@@ -212,6 +212,23 @@ struct UFTPEndpointTests {
         #expect(Decimal(string: received["price"] as? String ?? "") == Decimal(string: "6.25"), "\(received)")
         // Ordered once: a second order is refused.
         #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-orders", token: rig.token, body: Data(order.utf8)).status == 409)
+
+        // Settled once the aggregator accepted the order (its FlexOrderResponse is in the log).
+        let orderID = try #require(try JSONSerialization.jsonObject(with: ordered.body) as? [String: Any])["message_id"] as? String
+        let acceptedOrder = try waitUntil(timeoutSeconds: 120) {
+            let entry = try rig.stored(conversation: conversation).first { $0["message_id"] as? String == orderID }
+            return (entry?["answer"] as? [String: Any])?["result"] as? String == "Accepted"
+        }
+        #expect(acceptedOrder, "\(diagnostics())")
+        let settlement = #"{"period_start":"\#(tomorrow)","period_end":"\#(tomorrow)","orders":[{"order_message_id":"\#(orderID ?? "")","price":"6.25","penalty":"1.25","isps":[{"start":40,"baseline_power":0,"actual_power":-800,"delivered_flex_power":-800,"power_deficiency":200}]}],"contracts":[{"contract_id":"c-1","periods":[{"period":"\#(tomorrow)","isps":[{"start":40,"reserved_power":-1000}]}]}]}"#
+        let settled = try rig.coordinator.request("POST", "/api/v1/uftp/flex-settlements", token: rig.token, body: Data(settlement.utf8))
+        #expect(settled.status == 202, "\(String(decoding: settled.body, as: UTF8.self))")
+        let statement = try #require(line { $0["type"] as? String == "FlexSettlement" }, "\(diagnostics())")
+        let settledOrder = try #require((statement["orders"] as? [[String: String]])?.first, "\(statement)")
+        #expect(settledOrder["order_reference"] == received["order_reference"] as? String && settledOrder["ordered"] == "-1000")
+        #expect(Decimal(string: settledOrder["net_settlement"] ?? "") == Decimal(string: "5.00"), "\(statement)")
+        let outside = settlement.replacingOccurrences(of: #""start":40,"#, with: #""start":60,"#)
+        #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-settlements", token: rig.token, body: Data(outside.utf8)).status == 400)
     }
 
     /// `coordinator uftp request` beside the serving coordinator: the draft is queued in the SCD

@@ -3,9 +3,10 @@
 Usage: uftp_agr_peer.py PORT AGR_DOMAIN AGR_SECRET_B64 DSO_DOMAIN DSO_PUBLIC_B64 DSO_ENDPOINT
 Serves /shapeshifter/api/v3/message on 127.0.0.1:PORT and prints one JSON line per message it
 receives from the DSO (type, result, rejection reason, referenced message id; an order's price
-and powers), until killed. A FlexRequest is answered with a FlexOffer for its requested ISPs
-(option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent through the
-reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports it."""
+and powers; a settlement's orders), until killed. A FlexRequest is answered with a FlexOffer for
+its requested ISPs (option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent
+through the reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports
+it. A FlexOrder is accepted with a FlexOrderResponse ({"order_accepted": …, "status": …})."""
 import faulthandler
 import json
 import logging
@@ -16,7 +17,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import uuid4
 
-from shapeshifter_uftp import FlexOffer, FlexOfferOption, FlexOfferOptionISP, ShapeshifterAgrDsoClient, ShapeshifterAgrService
+from shapeshifter_uftp import (
+    FlexOffer, FlexOfferOption, FlexOfferOptionISP, FlexOrderResponse, ShapeshifterAgrDsoClient, ShapeshifterAgrService,
+)
 from shapeshifter_uftp.exceptions import ClientTransportException
 from shapeshifter_uftp.uftp import SignedMessage
 
@@ -36,7 +39,12 @@ def report(message):
             "conversation_id": message.conversation_id, "sender_domain": message.sender_domain}
     if type(message).__name__ == "FlexOrder":
         line.update(flex_offer_message_id=message.flex_offer_message_id, price=str(message.price),
-                    powers=[isp.power for isp in message.isps], option_reference=message.option_reference)
+                    powers=[isp.power for isp in message.isps], option_reference=message.option_reference,
+                    order_reference=message.order_reference)
+    if type(message).__name__ == "FlexSettlement":
+        line.update(orders=[{"order_reference": order.order_reference, "net_settlement": str(order.net_settlement),
+                             "ordered": ",".join(str(isp.ordered_flex_power) for isp in order.isps)}
+                            for order in message.flex_order_settlements])
     emit(line)
 
 
@@ -69,6 +77,19 @@ def offer(request):
     emit({"offer_sent": message.message_id, "status": status})
 
 
+def accept(order):
+    """Accepts an order (the reference service sends only rejections by itself)."""
+    client = ShapeshifterAgrDsoClient(sender_domain=agr_domain, signing_key=secret, recipient_domain=dso_domain,
+                                      recipient_endpoint=dso_endpoint, version=order.version)
+    try:
+        client.send_flex_order_response(FlexOrderResponse(conversation_id=order.conversation_id, result="Accepted",
+                                                          flex_order_message_id=order.message_id))
+        status = 200
+    except ClientTransportException as error:
+        status = error.response.status_code
+    emit({"order_accepted": order.message_id, "status": status})
+
+
 class Peer(ShapeshifterAgrService):
     # One message at a time: shapeshifter-uftp 2.4.0 parses concurrent requests unsafely (two
     # responses arriving together were refused 400, "No class found matching root:
@@ -93,10 +114,13 @@ class Peer(ShapeshifterAgrService):
         # From another thread: the DSO's 200 for this request does not wait for the offer.
         threading.Thread(target=offer, args=(message,)).start()
 
+    def process_flex_order(self, message):
+        report(message)
+        threading.Thread(target=accept, args=(message,)).start()
+
     # What a DSO or CRO may send an AGR: reported alike (the service requires every handler).
     process_agr_portfolio_query_response = process_d_prognosis_response
     process_agr_portfolio_update_response = process_d_prognosis_response
-    process_flex_order = process_d_prognosis_response
     process_flex_reservation_update = process_d_prognosis_response
     process_flex_settlement = process_d_prognosis_response
     process_metering_response = process_d_prognosis_response
