@@ -141,6 +141,11 @@ public struct API: Sendable {
             let draft = try await decode(DSOActions.FlexSettlementDraft.self, request)
             return try await act { try await actions.flexSettlement(draft) }
         }
+        api.post("/uftp/flex-reservation-updates") { request, context in
+            let actions = try dsoActions(context)
+            let draft = try await decode(DSOActions.FlexReservationUpdateDraft.self, request)
+            return try await act { try await actions.flexReservationUpdate(draft) }
+        }
         return router
     }
 

@@ -7,7 +7,7 @@ import UFTP
 /// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
 /// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
 public enum DSOAction: String, Sendable {
-    case flexRequest, flexOrder, flexSettlement
+    case flexRequest, flexOrder, flexSettlement, flexReservationUpdate
 
     /// Queues the draft (JSON) and returns the receipt (JSON).
     public func queue(draft: [UInt8], config: CoordinatorConfig, logger: Logger) async throws -> String {
@@ -20,6 +20,8 @@ public enum DSOAction: String, Sendable {
         case .flexRequest: try await actions.flexRequest(try DSOActions.draft(DSOActions.FlexRequestDraft.self, draft))
         case .flexOrder: try await actions.flexOrder(try DSOActions.draft(DSOActions.FlexOrderDraft.self, draft))
         case .flexSettlement: try await actions.flexSettlement(try DSOActions.draft(DSOActions.FlexSettlementDraft.self, draft))
+        case .flexReservationUpdate:
+            try await actions.flexReservationUpdate(try DSOActions.draft(DSOActions.FlexReservationUpdateDraft.self, draft))
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -253,6 +255,49 @@ public struct DSOActions: Sendable {
                                                      conversationID: .random()),
                                   payload: FlexSettlement(periodStart: first, periodEnd: last, currency: currency,
                                                           orderSettlements: settlements, contractSettlements: contracts))
+        return try await queue(message, now: now)
+    }
+
+    /// A FlexReservationUpdate (UFTP §2.4.2, FUSION FR18): how much of the flexibility reserved
+    /// under a bilateral contract the DSO still holds, per ISP; what it no longer holds the
+    /// aggregator is free to use.
+    struct FlexReservationUpdateDraft: Decodable, Sendable {
+        struct ISP: Decodable, Sendable {
+            var start: Int
+            var duration: Int?
+            var power: Int
+        }
+
+        var recipient: String
+        var congestionPoint: String
+        var period: String
+        var contractID: String
+        var reference: String?
+        var isps: [ISP]
+
+        enum CodingKeys: String, CodingKey {
+            case recipient, congestionPoint = "congestion_point", period, contractID = "contract_id", reference, isps
+        }
+    }
+
+    func flexReservationUpdate(_ draft: FlexReservationUpdateDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let recipient: InternetDomain = try Self.value("recipient", draft.recipient)
+        guard !draft.contractID.isEmpty else { throw Refusal.invalid(field: "contract_id", "contract_id: the contract whose reservation it updates") }
+        let isps = try draft.isps.enumerated().map { index, isp in
+            PowerISP(power: isp.power, start: try Self.positive("isps[\(index)].start", isp.start),
+                     duration: try isp.duration.map { try Self.positive("isps[\(index)].duration", $0) })
+        }
+        guard !isps.isEmpty else { throw Refusal.invalid(field: "isps", "isps: at least one ISP") }
+        let terms = responder.terms
+        let update = FlexReservationUpdate(
+            ispDuration: ISPDuration(minutes: terms.ispMinutes), timeZone: try Self.value("time_zone", terms.timeZone.identifier),
+            period: try Self.value("period", draft.period), congestionPoint: try Self.value("congestion_point", draft.congestionPoint),
+            contractID: draft.contractID, reference: draft.reference ?? UUIDValue.random().text, isps: isps)
+        let reasons = GenericValidation.isps(update, terms: terms)
+        guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the aggregator would reject it: \(reasons.joined(separator: "; "))") }
+        let message = UFTPMessage(metadata: Metadata(senderDomain: responder.domain, recipientDomain: recipient, timeStamp: DateTime(now),
+                                                     conversationID: .random()),
+                                  payload: update)
         return try await queue(message, now: now)
     }
 

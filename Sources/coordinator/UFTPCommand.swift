@@ -10,7 +10,7 @@ import UFTP
 /// `coordinator uftp …`: the platform's UFTP identity, and the DSO's actions.
 struct UFTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity and DSO actions.",
-                                                    subcommands: [Key.self, Request.self, Order.self, Settle.self])
+                                                    subcommands: [Key.self, Request.self, Order.self, Settle.self, Reserve.self])
 
     struct Request: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -37,6 +37,15 @@ struct UFTPCommand: AsyncParsableCommand {
         @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
 
         func run() async throws { try await queue(.flexSettlement, draft: file, options: options) }
+    }
+
+    struct Reserve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Update a contract's reservation with an aggregator (draft as for POST /api/v1/uftp/flex-reservation-updates).")
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
+
+        func run() async throws { try await queue(.flexReservationUpdate, draft: file, options: options) }
     }
 
     /// Queues the draft in the SCD (the serving coordinator delivers it) and prints the receipt.

@@ -229,6 +229,14 @@ struct UFTPEndpointTests {
         #expect(Decimal(string: settledOrder["net_settlement"] ?? "") == Decimal(string: "5.00"), "\(statement)")
         let outside = settlement.replacingOccurrences(of: #""start":40,"#, with: #""start":60,"#)
         #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-settlements", token: rig.token, body: Data(outside.utf8)).status == 400)
+
+        // A reservation released (FR18): the aggregator receives the update.
+        let release = #"{"recipient":"agr.example.com","congestion_point":"ea1.2023-01.com.example.dso:cp-1","period":"\#(tomorrow)","contract_id":"c-1","isps":[{"start":40,"duration":2,"power":0}]}"#
+        let released = try rig.coordinator.request("POST", "/api/v1/uftp/flex-reservation-updates", token: rig.token, body: Data(release.utf8))
+        #expect(released.status == 202, "\(String(decoding: released.body, as: UTF8.self))")
+        #expect(line { $0["type"] as? String == "FlexReservationUpdate" } != nil, "\(diagnostics())")
+        let beyond = release.replacingOccurrences(of: #""start":40,"#, with: #""start":120,"#)
+        #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-reservation-updates", token: rig.token, body: Data(beyond.utf8)).status == 400)
     }
 
     /// `coordinator uftp request` beside the serving coordinator: the draft is queued in the SCD
