@@ -10,43 +10,13 @@ import UFTP
 /// `coordinator uftp …`: the platform's UFTP identity, and the DSO's actions.
 struct UFTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity and DSO actions.",
-                                                    subcommands: [Key.self, Request.self, Order.self, Settle.self, Reserve.self])
+                                                    subcommands: [Key.self, DraftCommand<Request>.self, DraftCommand<Order>.self,
+                                                                   DraftCommand<Settle>.self, DraftCommand<Reserve>.self])
 
-    struct Request: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Send a FlexRequest to an aggregator (draft as for POST /api/v1/uftp/flex-requests; docs/uftp.md).")
-        @OptionGroup var options: ConfigOption
-        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
-
-        func run() async throws { try await queue(.flexRequest, draft: file, options: options) }
-    }
-
-    struct Order: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Order a received FlexOffer (draft as for POST /api/v1/uftp/flex-orders; docs/uftp.md).")
-        @OptionGroup var options: ConfigOption
-        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
-
-        func run() async throws { try await queue(.flexOrder, draft: file, options: options) }
-    }
-
-    struct Settle: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Settle accepted orders with their aggregator (draft as for POST /api/v1/uftp/flex-settlements; docs/uftp.md).")
-        @OptionGroup var options: ConfigOption
-        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
-
-        func run() async throws { try await queue(.flexSettlement, draft: file, options: options) }
-    }
-
-    struct Reserve: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Update a contract's reservation with an aggregator (draft as for POST /api/v1/uftp/flex-reservation-updates).")
-        @OptionGroup var options: ConfigOption
-        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
-
-        func run() async throws { try await queue(.flexReservationUpdate, draft: file, options: options) }
-    }
+    enum Request: DraftKind { static let action = DSOAction.flexRequest }
+    enum Order: DraftKind { static let action = DSOAction.flexOrder }
+    enum Settle: DraftKind { static let action = DSOAction.flexSettlement }
+    enum Reserve: DraftKind { static let action = DSOAction.flexReservationUpdate }
 
     /// Queues the draft in the SCD (the serving coordinator delivers it) and prints the receipt.
     static func queue(_ action: DSOAction, draft file: String, options: ConfigOption) async throws {
@@ -60,6 +30,19 @@ struct UFTPCommand: AsyncParsableCommand {
         } catch {
             throw Failure(message: "\(action.rawValue) not sent: \(error)", code: 2)
         }
+    }
+
+    /// One DSO action's subcommand (`request`, `order`, `settle`, `reserve`): reads the draft and
+    /// queues it for the serving coordinator.
+    struct DraftCommand<Kind: DraftKind>: AsyncParsableCommand {
+        static var configuration: CommandConfiguration {
+            CommandConfiguration(commandName: Kind.action.commandName,
+                                 abstract: "\(Kind.action.summary) (draft as for POST /api/v1/uftp/\(Kind.action.resource); docs/uftp.md).")
+        }
+        @OptionGroup var options: ConfigOption
+        @Option(name: .long, help: "The draft (JSON); - reads standard input.") var file: String
+
+        func run() async throws { try await queue(Kind.action, draft: file, options: options) }
     }
 
     struct Key: AsyncParsableCommand {
@@ -103,6 +86,42 @@ struct UFTPCommand: AsyncParsableCommand {
             ]
             if let endpointHost { lines.append("_http.\(label) IN CNAME \(endpointHost).") }
             StandardStream.output.write(lines.joined(separator: "\n") + "\n")
+        }
+    }
+}
+
+/// Names a DSO action for `UFTPCommand.DraftCommand`.
+protocol DraftKind {
+    static var action: DSOAction { get }
+}
+
+extension DSOAction {
+    /// Its subcommand under `coordinator uftp`.
+    var commandName: String {
+        switch self {
+        case .flexRequest: "request"
+        case .flexOrder: "order"
+        case .flexSettlement: "settle"
+        case .flexReservationUpdate: "reserve"
+        }
+    }
+
+    /// Its REST resource under /api/v1/uftp.
+    var resource: String {
+        switch self {
+        case .flexRequest: "flex-requests"
+        case .flexOrder: "flex-orders"
+        case .flexSettlement: "flex-settlements"
+        case .flexReservationUpdate: "flex-reservation-updates"
+        }
+    }
+
+    var summary: String {
+        switch self {
+        case .flexRequest: "Send a FlexRequest to an aggregator"
+        case .flexOrder: "Order a received FlexOffer"
+        case .flexSettlement: "Settle accepted orders with their aggregator"
+        case .flexReservationUpdate: "Update a contract's reservation with an aggregator"
         }
     }
 }
