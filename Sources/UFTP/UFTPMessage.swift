@@ -75,10 +75,13 @@ public enum UFTPCodec {
 
     /// The message as a UTF-8 XML document.
     public static func encode(_ message: UFTPMessage) -> [UInt8] {
-        XMLDocument.serialize(element(message))
+        XMLDocument.serialize(build(message))
     }
 
-    static func element(_ message: UFTPMessage) -> XMLElement {
+    static func element(_ message: UFTPMessage) -> XMLElement { build(message).element }
+
+    /// The message's element tree as encoded (written without first copying it into an `XMLElement`).
+    private static func build(_ message: UFTPMessage) -> ElementBuilder {
         let root = ElementBuilder(name: message.typeName)
         let encoder = ElementEncoder(builder: root)
         do {
@@ -87,7 +90,7 @@ public enum UFTPCodec {
         } catch {
             preconditionFailure("encoding a UFTP value cannot fail: \(error)")
         }
-        return root.element
+        return root
     }
 }
 
@@ -158,7 +161,7 @@ public struct SignedMessage: Hashable, Sendable {
         } catch {
             preconditionFailure("encoding a SignedMessage cannot fail: \(error)")
         }
-        return XMLDocument.serialize(root.element)
+        return XMLDocument.serialize(root)
     }
 
     private struct Wire: Codable {

@@ -305,12 +305,14 @@ enum XMLScalar {
 
 /// An element being built: attributes and children in the order they are encoded (the order of
 /// each type's coding keys, which follows the XSD).
-final class ElementBuilder {
+final class ElementBuilder: XMLTree {
     let name: String
     var attributes: [XMLElement.Attribute] = []
     var children: [ElementBuilder] = []
 
     init(name: String) { self.name = name }
+
+    var childElements: [ElementBuilder] { children }
 
     var element: XMLElement {
         XMLElement(name: name, attributes: attributes, children: children.map(\.element))
