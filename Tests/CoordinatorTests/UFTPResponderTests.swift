@@ -215,4 +215,48 @@ import UFTPTransport
         let unknown = try #require(try await rig.answer(to: Self.revocation(of: Self.offer(options: [("A", "1", nil, [(1, 1)])]))))
         #expect(unknown.rejectionReason == RejectionReason.unknownReference("FlexOfferMessageID"))
     }
+
+    /// An order is settled once the aggregator accepted it: its Period, references and ordered
+    /// powers from the order sent, price minus penalty as the net; an order never sent, one not
+    /// accepted, and ISPs it does not cover are refused.
+    @Test func anAcceptedOrderIsSettled() async throws {
+        let rig = try Rig()
+        let offer = Self.offer(options: [("A", "100", nil, [(33, -4000), (34, -4000)])])
+        #expect(try await rig.answer(to: offer)?.result == .accepted)
+        let receipt = try await rig.actions.flexOrder(.init(offerMessageID: offer.metadata.messageID.text))
+        let orderID = receipt.messageID
+        func draft(order: String = orderID, start: Int = 33, duration: Int? = nil) -> DSOActions.FlexSettlementDraft {
+            let day = Self.period(days: 1).text
+            return .init(periodStart: day, periodEnd: day, orders: [.init(
+                orderMessageID: order, price: "100", penalty: "12.5",
+                isps: [.init(start: start, duration: duration, baselinePower: 0, actualPower: -3500, deliveredFlexPower: -3500,
+                             powerDeficiency: 500)])])
+        }
+        do {
+            _ = try await rig.actions.flexSettlement(draft())
+            Issue.record("an order settled before the aggregator accepted it")
+        } catch DSOActions.Refusal.conflict {}
+
+        let accepted = UFTPMessage(
+            metadata: Metadata(senderDomain: Self.agr, recipientDomain: Self.dso, timeStamp: DateTime(.now()),
+                               conversationID: offer.metadata.conversationID),
+            payload: FlexOrderResponse(result: .accepted, referencedMessageID: try UUIDValue(validating: orderID)))
+        _ = try await rig.answer(to: accepted)
+        _ = try await rig.actions.flexSettlement(draft())
+        let settlement = try #require(try await rig.lastSent().payload as? FlexSettlement)
+        let settled = try #require(settlement.orderSettlements.first)
+        #expect(settled.netSettlement.value == 87.5 && settled.period == Self.period(days: 1))
+        #expect(settled.isps.map(\.orderedFlexPower) == [-4000] && settled.congestionPoint.text == Self.congestionPoint)
+
+        do {
+            _ = try await rig.actions.flexSettlement(draft(order: UUIDValue.random().text))
+            Issue.record("an order never sent settled")
+        } catch DSOActions.Refusal.unknown {}
+        do {
+            _ = try await rig.actions.flexSettlement(draft(start: 34, duration: 2))
+            Issue.record("ISPs the order does not cover settled")
+        } catch DSOActions.Refusal.invalid(let field, _) {
+            #expect(field == "orders[0].isps[0].start")
+        }
+    }
 }
