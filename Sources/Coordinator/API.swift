@@ -126,25 +126,12 @@ public struct API: Sendable {
         api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
         api.get("/log/consistency") { request, _ in try await consistency(request) }
         api.get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
-        api.post("/uftp/flex-requests") { request, context in
-            let actions = try dsoActions(context)
-            let draft = try await decode(DSOActions.FlexRequestDraft.self, request)
-            return try await act { try await actions.flexRequest(draft) }
-        }
-        api.post("/uftp/flex-orders") { request, context in
-            let actions = try dsoActions(context)
-            let draft = try await decode(DSOActions.FlexOrderDraft.self, request)
-            return try await act { try await actions.flexOrder(draft) }
-        }
-        api.post("/uftp/flex-settlements") { request, context in
-            let actions = try dsoActions(context)
-            let draft = try await decode(DSOActions.FlexSettlementDraft.self, request)
-            return try await act { try await actions.flexSettlement(draft) }
-        }
-        api.post("/uftp/flex-reservation-updates") { request, context in
-            let actions = try dsoActions(context)
-            let draft = try await decode(DSOActions.FlexReservationUpdateDraft.self, request)
-            return try await act { try await actions.flexReservationUpdate(draft) }
+        for action in DSOAction.allCases {
+            api.post("/uftp/\(action.resource)") { request, context in
+                let actions = try dsoActions(context)
+                let draft = try await body(request)
+                return try await act { try await actions.perform(action, draft: draft) }
+            }
         }
         return router
     }
@@ -588,16 +575,20 @@ public struct API: Sendable {
 
     // MARK: JSON
 
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+    /// The request's body, within the size limit.
+    private func body(_ request: Request) async throws -> [UInt8] {
         var request = request
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxRequestBytes)
+            return Array(try await request.collectBody(upTo: maxRequestBytes).readableBytesView)
         } catch {
             throw Problem(.contentTooLarge, "the request body exceeds \(maxRequestBytes) bytes")
         }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+        let bytes = try await body(request)
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch DecodingError.keyNotFound(let key, _) {
             throw Problem(.badRequest, "\(key.stringValue) is required", field: key.stringValue)
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {

@@ -6,8 +6,18 @@ import UFTP
 
 /// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
 /// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
-public enum DSOAction: String, Sendable {
+public enum DSOAction: String, Sendable, CaseIterable {
     case flexRequest, flexOrder, flexSettlement, flexReservationUpdate
+
+    /// Its REST resource under /api/v1/uftp.
+    public var resource: String {
+        switch self {
+        case .flexRequest: "flex-requests"
+        case .flexOrder: "flex-orders"
+        case .flexSettlement: "flex-settlements"
+        case .flexReservationUpdate: "flex-reservation-updates"
+        }
+    }
 
     /// Queues the draft (JSON) and returns the receipt (JSON).
     public func queue(draft: [UInt8], config: CoordinatorConfig, logger: Logger) async throws -> String {
@@ -16,13 +26,7 @@ public enum DSOAction: String, Sendable {
         }
         let store = try await openStore(config, logger: logger, administration: true)
         let actions = DSOActions(responder: try UFTPExchange.responder(config: participant, store: store, logger: logger))
-        let receipt = switch self {
-        case .flexRequest: try await actions.flexRequest(try DSOActions.draft(DSOActions.FlexRequestDraft.self, draft))
-        case .flexOrder: try await actions.flexOrder(try DSOActions.draft(DSOActions.FlexOrderDraft.self, draft))
-        case .flexSettlement: try await actions.flexSettlement(try DSOActions.draft(DSOActions.FlexSettlementDraft.self, draft))
-        case .flexReservationUpdate:
-            try await actions.flexReservationUpdate(try DSOActions.draft(DSOActions.FlexReservationUpdateDraft.self, draft))
-        }
+        let receipt = try await actions.perform(self, draft: draft)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try encoder.encode(receipt), as: UTF8.self)
@@ -48,6 +52,16 @@ public struct DSOActions: Sendable {
             switch self {
             case .invalid(_, let message), .unknown(let message), .conflict(let message): message
             }
+        }
+    }
+
+    /// Builds the message `action` sends from its draft (JSON), checks it and queues it.
+    func perform(_ action: DSOAction, draft: [UInt8]) async throws -> Receipt {
+        switch action {
+        case .flexRequest: try await flexRequest(try Self.draft(FlexRequestDraft.self, draft))
+        case .flexOrder: try await flexOrder(try Self.draft(FlexOrderDraft.self, draft))
+        case .flexSettlement: try await flexSettlement(try Self.draft(FlexSettlementDraft.self, draft))
+        case .flexReservationUpdate: try await flexReservationUpdate(try Self.draft(FlexReservationUpdateDraft.self, draft))
         }
     }
 

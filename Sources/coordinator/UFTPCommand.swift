@@ -106,16 +106,6 @@ extension DSOAction {
         }
     }
 
-    /// Its REST resource under /api/v1/uftp.
-    var resource: String {
-        switch self {
-        case .flexRequest: "flex-requests"
-        case .flexOrder: "flex-orders"
-        case .flexSettlement: "flex-settlements"
-        case .flexReservationUpdate: "flex-reservation-updates"
-        }
-    }
-
     var summary: String {
         switch self {
         case .flexRequest: "Send a FlexRequest to an aggregator"
