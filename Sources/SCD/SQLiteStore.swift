@@ -1,3 +1,4 @@
+import Foundation
 import Certification
 import GridCore
 import Ledger
@@ -756,19 +757,16 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
+    /// The lists travel as one JSON array each (`json_each`): an aggregator's update may name
+    /// more connections than SQLite takes bound parameters.
     private static func readPortfolio(_ scope: PortfolioScope, _ db: Connection) throws -> Portfolio {
-        func list(_ count: Int, from first: Int) -> String {
-            (0..<count).map { "?\(first + $0)" }.joined(separator: ", ")
-        }
         var portfolio = Portfolio()
         if !scope.congestionPoints.isEmpty || !scope.dsos.isEmpty {
-            let points = scope.congestionPoints.count
             let query = try db.prepare("""
                 SELECT entity_address, dso, first_day, last_day, mutex_offers, day_ahead_by, intraday_by FROM cro_congestion_points
-                WHERE entity_address IN (\(list(points, from: 1))) OR dso IN (\(list(scope.dsos.count, from: points + 1)))
+                WHERE entity_address IN (SELECT value FROM json_each(?1)) OR dso IN (SELECT value FROM json_each(?2))
                 ORDER BY entity_address
-                """)
-            for (index, value) in (scope.congestionPoints + scope.dsos).enumerated() { query.bind(Int32(index + 1), value) }
+                """).bind(1, try jsonArray(scope.congestionPoints)).bind(2, try jsonArray(scope.dsos))
             while try query.step() {
                 portfolio.congestionPoints.append(CongestionPointRecord(
                     entityAddress: query.text(0), dso: query.text(1), firstDay: query.text(2), lastDay: query.optionalText(3),
@@ -777,17 +775,12 @@ public final class SQLiteStore: SCDStore {
             }
         }
         if !scope.connections.isEmpty || !scope.holders.isEmpty {
-            let count = scope.connections.count
-            let holders = scope.holders.indices.map { "(kind = ?\(count + 2 * $0 + 1) AND holder = ?\(count + 2 * $0 + 2))" }
             let query = try db.prepare("""
                 SELECT connection, kind, holder, first_day, last_day FROM cro_connections
-                WHERE connection IN (\(list(count, from: 1)))\(holders.map { " OR " + $0 }.joined())
+                WHERE connection IN (SELECT value FROM json_each(?1))
+                  OR (kind, holder) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))
                 ORDER BY connection, kind, first_day
-                """)
-            for (index, value) in scope.connections.enumerated() { query.bind(Int32(index + 1), value) }
-            for (index, holder) in scope.holders.enumerated() {
-                query.bind(Int32(count + 2 * index + 1), holder.kind.rawValue).bind(Int32(count + 2 * index + 2), holder.holder)
-            }
+                """).bind(1, try jsonArray(scope.connections)).bind(2, try jsonArray(scope.holders.map { [$0.kind.rawValue, $0.holder] }))
             while try query.step() {
                 guard let kind = ConnectionAssignment.Kind(rawValue: query.text(1)) else { continue }
                 portfolio.assignments.append(ConnectionAssignment(
@@ -795,6 +788,10 @@ public final class SQLiteStore: SCDStore {
             }
         }
         return portfolio
+    }
+
+    private static func jsonArray(_ values: some Encodable) throws -> String {
+        String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
     }
 
     // MARK: Queries

@@ -303,6 +303,9 @@ final class StoreFixture: @unchecked Sendable {
             ended.lastDay = "2026-11-30"
             return Portfolio(assignments: [ended])
         }
+        // An aggregator's list may be longer than SQLite takes bound parameters.
+        let many = (0..<40_000).map { "x-\($0)" }
+        #expect(try await store.portfolio(PortfolioScope(connections: many + ["c-2"])).assignments == [other])
         let after = try await store.portfolio(PortfolioScope(congestionPoints: ["cp-1"], connections: ["c-1", "c-2"]))
         #expect(after.congestionPoints == [point], "congestion points outside the scope stay")
         #expect(after.assignments.map { "\($0.connection) \($0.kind.rawValue) \($0.lastDay ?? "-")" } == ["c-1 CP 2026-11-30", "c-2 AGR -"])
