@@ -7,7 +7,7 @@ import UFTP
 /// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
 /// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
 public enum DSOAction: String, Sendable, CaseIterable {
-    case flexRequest, flexOrder, flexSettlement, flexReservationUpdate
+    case flexRequest, flexOrder, flexSettlement, flexReservationUpdate, portfolioUpdate, portfolioQuery
 
     /// Its REST resource under /api/v1/uftp.
     public var resource: String {
@@ -16,6 +16,8 @@ public enum DSOAction: String, Sendable, CaseIterable {
         case .flexOrder: "flex-orders"
         case .flexSettlement: "flex-settlements"
         case .flexReservationUpdate: "flex-reservation-updates"
+        case .portfolioUpdate: "portfolio-updates"
+        case .portfolioQuery: "portfolio-queries"
         }
     }
 
@@ -62,6 +64,8 @@ public struct DSOActions: Sendable {
         case .flexOrder: try await flexOrder(try Self.draft(FlexOrderDraft.self, draft))
         case .flexSettlement: try await flexSettlement(try Self.draft(FlexSettlementDraft.self, draft))
         case .flexReservationUpdate: try await flexReservationUpdate(try Self.draft(FlexReservationUpdateDraft.self, draft))
+        case .portfolioUpdate: try await portfolioUpdate(try Self.draft(PortfolioUpdateDraft.self, draft))
+        case .portfolioQuery: try await portfolioQuery(try Self.draft(PortfolioQueryDraft.self, draft))
         }
     }
 
@@ -315,6 +319,89 @@ public struct DSOActions: Sendable {
         return try await queue(message, now: now)
     }
 
+    /// The DSO's congestion points and their connections for the CRO (UFTP §2.2, FUSION FR08): a
+    /// connection joining is sent with its first day, one leaving with its last.
+    struct PortfolioUpdateDraft: Decodable, Sendable {
+        struct Connection: Decodable, Sendable {
+            var entityAddress: String
+            var start: String
+            var end: String?
+
+            enum CodingKeys: String, CodingKey { case entityAddress = "entity_address", start, end }
+        }
+
+        struct CongestionPoint: Decodable, Sendable {
+            var entityAddress: String
+            var start: String
+            var end: String?
+            var mutexOffersSupported: Bool?
+            var dayAheadRedispatchBy: String?
+            var intradayRedispatchBy: String?
+            var connections: [Connection]
+
+            enum CodingKeys: String, CodingKey {
+                case entityAddress = "entity_address", start, end, mutexOffersSupported = "mutex_offers_supported"
+                case dayAheadRedispatchBy = "day_ahead_redispatch_by", intradayRedispatchBy = "intraday_redispatch_by", connections
+            }
+        }
+
+        var recipient: String
+        var congestionPoints: [CongestionPoint]
+
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoints = "congestion_points" }
+    }
+
+    /// Which aggregators represent the connections of one of the DSO's congestion points on a day.
+    struct PortfolioQueryDraft: Decodable, Sendable {
+        var recipient: String
+        var congestionPoint: String
+        var period: String
+
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period }
+    }
+
+    func portfolioUpdate(_ draft: PortfolioUpdateDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let recipient: InternetDomain = try Self.value("recipient", draft.recipient)
+        var points: [DSOPortfolioUpdate.CongestionPoint] = []
+        for (index, point) in draft.congestionPoints.enumerated() {
+            let field = "congestion_points[\(index)]"
+            func party(_ name: String, _ text: String?) throws(Refusal) -> RedispatchBy? {
+                guard let text else { return nil }
+                guard let party = RedispatchBy(rawValue: text) else { throw Refusal.invalid(field: "\(field).\(name)", "\(field).\(name): AGR or DSO") }
+                return party
+            }
+            let connections = try point.connections.enumerated().map { number, connection in
+                let place = "\(field).connections[\(number)]"
+                return PortfolioConnection(entityAddress: try Self.value(place + ".entity_address", connection.entityAddress),
+                                           startPeriod: try Self.value(place + ".start", connection.start),
+                                           endPeriod: try connection.end.map { try Self.value(place + ".end", $0) })
+            }
+            guard !connections.isEmpty else { throw Refusal.invalid(field: field + ".connections", "\(field).connections: at least one") }
+            points.append(DSOPortfolioUpdate.CongestionPoint(
+                entityAddress: try Self.value(field + ".entity_address", point.entityAddress), startPeriod: try Self.value(field + ".start", point.start),
+                endPeriod: try point.end.map { try Self.value(field + ".end", $0) }, mutexOffersSupported: point.mutexOffersSupported ?? false,
+                dayAheadRedispatchBy: try party("day_ahead_redispatch_by", point.dayAheadRedispatchBy) ?? .dso,
+                intradayRedispatchBy: try party("intraday_redispatch_by", point.intradayRedispatchBy), connections: connections))
+        }
+        guard !points.isEmpty else { throw Refusal.invalid(field: "congestion_points", "congestion_points: at least one") }
+        let update = DSOPortfolioUpdate(timeZone: try Self.value("time_zone", responder.terms.timeZone.identifier), congestionPoints: points)
+        let reasons = CommonReference.periodReasons(update)
+        guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the CRO would reject it: \(reasons.joined(separator: "; "))") }
+        return try await queue(UFTPMessage(metadata: Metadata(senderDomain: responder.domain, recipientDomain: recipient,
+                                                              timeStamp: DateTime(now), conversationID: .random()),
+                                           payload: update), now: now)
+    }
+
+    func portfolioQuery(_ draft: PortfolioQueryDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let query = DSOPortfolioQuery(timeZone: try Self.value("time_zone", responder.terms.timeZone.identifier),
+                                      period: try Self.value("period", draft.period),
+                                      entityAddress: try Self.value("congestion_point", draft.congestionPoint))
+        return try await queue(UFTPMessage(metadata: Metadata(senderDomain: responder.domain,
+                                                              recipientDomain: try Self.value("recipient", draft.recipient),
+                                                              timeStamp: DateTime(now), conversationID: .random()),
+                                           payload: query), now: now)
+    }
+
     func flexRequest(_ draft: FlexRequestDraft, now: Timestamp = .now()) async throws -> Receipt {
         let recipient: InternetDomain = try Self.value("recipient", draft.recipient)
         let version: SpecVersion = try Self.value("version", draft.version ?? SpecVersion.v3_1_0.text)
@@ -390,10 +477,12 @@ public struct DSOActions: Sendable {
         return try await queue(message, now: now)
     }
 
+    /// Logs and queues a message for its recipient in the role that receives its type.
     private func queue(_ message: UFTPMessage, now: Timestamp) async throws -> Receipt {
         let recipient = message.metadata.recipientDomain
-        guard let id = try await responder.queue(message, to: recipient, role: .agr, as: .dso, now: now) else {
-            throw Refusal.invalid(field: "recipient", "no endpoint is known for \(recipient.text) as AGR (participants file)")
+        let role = type(of: message.payload).recipientRole ?? .agr
+        guard let id = try await responder.queue(message, to: recipient, role: role, as: .dso, now: now) else {
+            throw Refusal.invalid(field: "recipient", "no endpoint is known for \(recipient.text) as \(role.rawValue) (participants file)")
         }
         return Receipt(id: id, type: message.typeName, messageID: message.metadata.messageID.text,
                        conversationID: message.metadata.conversationID.text, recipientDomain: recipient.text)

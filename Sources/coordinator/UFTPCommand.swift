@@ -11,12 +11,15 @@ import UFTP
 struct UFTPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity and DSO actions.",
                                                     subcommands: [Key.self, DraftCommand<Request>.self, DraftCommand<Order>.self,
-                                                                   DraftCommand<Settle>.self, DraftCommand<Reserve>.self])
+                                                                   DraftCommand<Settle>.self, DraftCommand<Reserve>.self,
+                                                                   DraftCommand<Declare>.self, DraftCommand<Query>.self])
 
     enum Request: DraftKind { static let action = DSOAction.flexRequest }
     enum Order: DraftKind { static let action = DSOAction.flexOrder }
     enum Settle: DraftKind { static let action = DSOAction.flexSettlement }
     enum Reserve: DraftKind { static let action = DSOAction.flexReservationUpdate }
+    enum Declare: DraftKind { static let action = DSOAction.portfolioUpdate }
+    enum Query: DraftKind { static let action = DSOAction.portfolioQuery }
 
     /// Queues the draft in the SCD (the serving coordinator delivers it) and prints the receipt.
     static func queue(_ action: DSOAction, draft file: String, options: ConfigOption) async throws {
@@ -103,6 +106,8 @@ extension DSOAction {
         case .flexOrder: "order"
         case .flexSettlement: "settle"
         case .flexReservationUpdate: "reserve"
+        case .portfolioUpdate: "declare"
+        case .portfolioQuery: "query"
         }
     }
 
@@ -112,6 +117,8 @@ extension DSOAction {
         case .flexOrder: "Order a received FlexOffer"
         case .flexSettlement: "Settle accepted orders with their aggregator"
         case .flexReservationUpdate: "Update a contract's reservation with an aggregator"
+        case .portfolioUpdate: "Declare congestion points and their connections to the CRO"
+        case .portfolioQuery: "Ask the CRO which aggregators represent a congestion point's connections"
         }
     }
 }

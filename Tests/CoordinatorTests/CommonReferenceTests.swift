@@ -191,4 +191,45 @@ import UFTPTransport
         #expect(CommonReference.day(of: evening, in: Self.amsterdam).text == "2026-07-01")
         #expect(CommonReference.day(of: evening, in: TimeZone(identifier: "UTC")!).text == "2026-06-30")
     }
+
+    /// Our DSO's actions (FR08) reach our CRO: the update it declares and the query it asks, as
+    /// signed and queued by the DSO, are accepted and answered by the CRO; a draft the CRO would
+    /// refuse is not sent.
+    @Test func theDSOsDeclarationAndQueryReachTheCRO() async throws {
+        let cro = try await Rig()
+        let folder = TemporaryDirectory()
+        let dsoStore = try SQLiteStore(path: folder.path + "/dso.sqlite")
+        let directory = ParticipantsFile(participants: [
+            Participant(domain: Self.cro, role: .cro, endpoint: "http://127.0.0.1:9/m", keys: [SigningKey.generate().publicKey]),
+        ])
+        let actions = DSOActions(responder: UFTPResponder(
+            domain: Self.dsoA, roles: [.dso], signingKey: Self.keys[Self.dsoA]!, directory: directory, store: dsoStore,
+            terms: MarketTerms(ispMinutes: 15, timeZone: Self.amsterdam), logger: Logger(label: "test")))
+        /// Delivers what the DSO queued last to the CRO and returns the CRO's response.
+        func deliver() async throws -> any UFTPResponse {
+            let sent = try #require(try await dsoStore.uftpMessages(UFTPMessageQuery(limit: 1000)).last)
+            #expect(sent.recipientDomain == Self.cro.text && sent.delivery?.state == .pending)
+            let answer = await cro.receiver.receive(contentType: "text/xml", contentLength: sent.signed.count, body: sent.signed, now: .now())
+            #expect(answer == .stored)
+            let queued = try await cro.store.uftpMessages(UFTPMessageQuery(limit: 1000)).last { $0.direction == .outbound }
+            let payload = try UFTPCodec.decode(try #require(queued).payload).payload
+            return try #require(payload as? any UFTPResponse)
+        }
+        let today = Self.today.text
+        let cp = Self.ea("cp-1").text, c1 = Self.ea("c-1").text
+        _ = try await actions.portfolioUpdate(.init(recipient: Self.cro.text, congestionPoints: [.init(
+            entityAddress: cp, start: today, connections: [.init(entityAddress: c1, start: today)])]))
+        #expect(try await deliver().result == .accepted)
+        _ = try await actions.portfolioQuery(.init(recipient: Self.cro.text, congestionPoint: cp, period: today))
+        let view = try #require(try await deliver() as? DSOPortfolioQueryResponse)
+        #expect(view.result == .accepted && view.congestionPoint?.connections.map(\.entityAddress.text) == [c1])
+
+        do {
+            _ = try await actions.portfolioUpdate(.init(recipient: Self.cro.text, congestionPoints: [.init(
+                entityAddress: cp, start: today, end: today, connections: [.init(entityAddress: c1, start: today)])]))
+            Issue.record("a connection outside its congestion point's days was sent")
+        } catch DSOActions.Refusal.invalid(_, let reason) {
+            #expect(reason.contains("Connection period outside"))
+        }
+    }
 }
