@@ -87,25 +87,32 @@ struct CommonReference: Sendable {
     /// begin, connections outside their congestion point's days, a connection placed twice.
     static func periodReasons(_ update: DSOPortfolioUpdate) -> [String] {
         var reasons: [String] = []
-        var placed: [ConnectionAssignment] = []
+        // By connection: an update may list many thousands.
+        var placed: [String: [ConnectionAssignment]] = [:]
         for point in update.congestionPoints {
             let ea = point.entityAddress.text
-            if let end = point.endPeriod, end < point.startPeriod { reasons.append("EndPeriod before StartPeriod at [\(ea)]") }
+            if let backwards = backwards(point.startPeriod, point.endPeriod, at: ea) { reasons.append(backwards) }
             for connection in point.connections {
                 let row = assignment(connection, kind: .congestionPoint, holder: ea)
-                if let end = connection.endPeriod, end < connection.startPeriod {
-                    reasons.append("EndPeriod before StartPeriod at [\(row.connection)]")
+                if let backwards = backwards(connection.startPeriod, connection.endPeriod, at: row.connection) {
+                    reasons.append(backwards)
                 } else if connection.startPeriod < point.startPeriod
                             || point.endPeriod.map({ end in connection.endPeriod.map { $0 > end } ?? true }) == true {
                     reasons.append("Connection period outside its congestion point's: [\(row.connection)] at [\(ea)]")
                 }
-                if let other = placed.first(where: { $0.connection == row.connection && $0.overlaps(row) }) {
+                if let other = placed[row.connection]?.first(where: { $0.overlaps(row) }) {
                     reasons.append(connectionConflict(row.connection, at: other.holder))
                 }
-                placed.append(row)
+                placed[row.connection, default: []].append(row)
             }
         }
         return reasons
+    }
+
+    /// The reason for a period that ends before it begins.
+    static func backwards(_ start: Period, _ end: Period?, at place: String) -> String? {
+        guard let end, end < start else { return nil }
+        return "EndPeriod before StartPeriod at [\(place)]"
     }
 
     /// A DSO declares its congestion points and the connections in them (FR10): each connection
@@ -119,31 +126,29 @@ struct CommonReference: Sendable {
         let connections = update.congestionPoints.flatMap { $0.connections.map(\.entityAddress.text) }
         try await store.changePortfolio(PortfolioScope(congestionPoints: points, connections: connections)) { held in
             var reasons: [String] = []
-            var rows = held.assignments
-            var records = held.congestionPoints
+            var rows = Dictionary(grouping: held.assignments, by: \.connection)
+            var records = Dictionary(held.congestionPoints.map { ($0.entityAddress, $0) }, uniquingKeysWith: { first, _ in first })
             for point in update.congestionPoints {
                 let ea = point.entityAddress.text
-                if let other = records.first(where: { $0.entityAddress == ea }), other.dso != dso {
+                if let other = records[ea], other.dso != dso {
                     reasons.append("\(RejectionReason.invalidCongestionPoint): [\(ea)] is another DSO's")
                     continue
                 }
-                records.removeAll { $0.entityAddress == ea }
-                records.append(CongestionPointRecord(
+                records[ea] = CongestionPointRecord(
                     entityAddress: ea, dso: dso, firstDay: point.startPeriod.text, lastDay: point.endPeriod?.text,
                     mutexOffersSupported: point.mutexOffersSupported, dayAheadRedispatchBy: point.dayAheadRedispatchBy.rawValue,
-                    intradayRedispatchBy: point.intradayRedispatchBy?.rawValue))
+                    intradayRedispatchBy: point.intradayRedispatchBy?.rawValue)
                 for connection in point.connections {
                     let row = Self.assignment(connection, kind: .congestionPoint, holder: ea)
-                    if let other = rows.first(where: { $0.connection == row.connection && $0.kind == .congestionPoint
-                                                       && $0.holder != ea && $0.overlaps(row) }) {
+                    if let other = rows[row.connection]?.first(where: { $0.kind == .congestionPoint && $0.holder != ea && $0.overlaps(row) }) {
                         reasons.append(Self.connectionConflict(row.connection, at: other.holder))
                     } else {
-                        rows.replace(with: row)
+                        rows[row.connection, default: []].replace(with: row)
                     }
                 }
             }
             guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
-            return Portfolio(congestionPoints: records, assignments: rows)
+            return Portfolio(congestionPoints: Array(records.values), assignments: rows.values.flatMap { $0 })
         }
     }
 
@@ -156,7 +161,7 @@ struct CommonReference: Sendable {
         var listed = Set<String>()
         for connection in update.connections {
             let ea = connection.entityAddress.text
-            if let end = connection.endPeriod, end < connection.startPeriod { reasons.append("EndPeriod before StartPeriod at [\(ea)]") }
+            if let backwards = Self.backwards(connection.startPeriod, connection.endPeriod, at: ea) { reasons.append(backwards) }
             if !listed.insert(ea).inserted { reasons.append("Connection listed twice: [\(ea)]") }
         }
         guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
@@ -165,18 +170,18 @@ struct CommonReference: Sendable {
         let today = day.text
         try await store.changePortfolio(scope) { held in
             var reasons: [String] = []
-            var rows = held.assignments
+            var rows = Dictionary(grouping: held.assignments, by: \.connection)
             for connection in update.connections {
                 let row = Self.assignment(connection, kind: .aggregator, holder: agr)
                 // Which aggregator is not said: that is the other's business.
-                if rows.contains(where: { $0.connection == row.connection && $0.kind == .aggregator && $0.holder != agr && $0.overlaps(row) }) {
+                if rows[row.connection]?.contains(where: { $0.kind == .aggregator && $0.holder != agr && $0.overlaps(row) }) == true {
                     reasons.append(Self.connectionConflict(row.connection, at: "another aggregator"))
                 } else {
-                    rows.replace(with: row)
+                    rows[row.connection, default: []].replace(with: row)
                 }
             }
             guard reasons.isEmpty else { throw Refusal(reasons: reasons) }
-            rows = rows.compactMap { row in
+            let kept = rows.values.flatMap { $0 }.compactMap { row -> ConnectionAssignment? in
                 guard row.kind == .aggregator, row.holder == agr, !list.contains(row.connection),
                       row.lastDay.map({ $0 > today }) ?? true else { return row }
                 guard row.firstDay <= today else { return nil }
@@ -184,7 +189,7 @@ struct CommonReference: Sendable {
                 detached.lastDay = today
                 return detached
             }
-            return Portfolio(congestionPoints: held.congestionPoints, assignments: rows)
+            return Portfolio(congestionPoints: held.congestionPoints, assignments: kept)
         }
     }
 
@@ -203,7 +208,8 @@ struct CommonReference: Sendable {
         guard !represented.isEmpty else { throw Refusal(reasons: [Self.noConnections]) }
         let placed = try await store.portfolio(PortfolioScope(connections: represented)).assignments
             .filter { $0.kind == .congestionPoint && $0.holds(on: day) }
-        let points = try await store.portfolio(PortfolioScope(congestionPoints: Array(Set(placed.map(\.holder))))).congestionPoints
+        let placedByPoint = Dictionary(grouping: placed, by: \.holder)
+        let points = try await store.portfolio(PortfolioScope(congestionPoints: Array(placedByPoint.keys))).congestionPoints
         var portfolios: [AGRPortfolioQueryResponse.DSOPortfolio] = []
         for (dso, records) in Dictionary(grouping: points, by: \.dso).sorted(by: { $0.key < $1.key }) {
             let congestionPoints = try records.sorted { $0.entityAddress < $1.entityAddress }.map { point in
@@ -211,13 +217,14 @@ struct CommonReference: Sendable {
                     entityAddress: try EntityAddress(validating: point.entityAddress), mutexOffersSupported: point.mutexOffersSupported,
                     dayAheadRedispatchBy: try Self.redispatchBy(point.dayAheadRedispatchBy),
                     intradayRedispatchBy: try point.intradayRedispatchBy.map(Self.redispatchBy),
-                    connections: try placed.filter { $0.holder == point.entityAddress }.map {
+                    connections: try (placedByPoint[point.entityAddress] ?? []).map {
                         AGRPortfolioQueryResponse.ConnectionRef(entityAddress: try EntityAddress(validating: $0.connection))
                     })
             }
             portfolios.append(.init(dsoDomain: try InternetDomain(validating: dso), congestionPoints: congestionPoints))
         }
-        let unplaced = try represented.filter { connection in !placed.contains { $0.connection == connection } }.sorted()
+        let placedConnections = Set(placed.map(\.connection))
+        let unplaced = try represented.filter { !placedConnections.contains($0) }.sorted()
             .map { AGRPortfolioQueryResponse.ConnectionRef(entityAddress: try EntityAddress(validating: $0)) }
         // The XSD wants at least one DSO portfolio in a view: with none, connections in no
         // congestion point cannot be listed.
@@ -237,12 +244,14 @@ struct CommonReference: Sendable {
         }
         let connections = held.assignments.filter { $0.holds(on: day) }.map(\.connection)
         guard !connections.isEmpty else { throw Refusal(reasons: [Self.noConnections]) }
-        let represented = try await store.portfolio(PortfolioScope(connections: connections)).assignments
-            .filter { $0.kind == .aggregator && $0.holds(on: day) }
+        let representing = Dictionary(
+            try await store.portfolio(PortfolioScope(connections: connections)).assignments
+                .filter { $0.kind == .aggregator && $0.holds(on: day) }.map { ($0.connection, $0.holder) },
+            uniquingKeysWith: { first, _ in first })
         let listed = try connections.sorted().map { connection in
             DSOPortfolioQueryResponse.Connection(
                 entityAddress: try EntityAddress(validating: connection),
-                agrDomain: try represented.first { $0.connection == connection }.map { try InternetDomain(validating: $0.holder) })
+                agrDomain: try representing[connection].map { try InternetDomain(validating: $0) })
         }
         return DSOPortfolioQueryResponse(result: .accepted, referencedMessageID: messageID, timeZone: query.timeZone,
                                          period: query.period,
@@ -263,11 +272,10 @@ struct CommonReference: Sendable {
 }
 
 private extension [ConnectionAssignment] {
-    /// Puts `row` in place of the rows of its connection and holder it overlaps (or that begin
-    /// the same day): what the sender says of those days replaces what it said before.
+    /// Puts `row` in place of the rows of its holder it overlaps (or that begin the same day),
+    /// among one connection's rows: what the sender says of those days replaces what it said before.
     mutating func replace(with row: ConnectionAssignment) {
-        removeAll { $0.connection == row.connection && $0.kind == row.kind && $0.holder == row.holder
-                    && ($0.overlaps(row) || $0.firstDay == row.firstDay) }
+        removeAll { $0.kind == row.kind && $0.holder == row.holder && ($0.overlaps(row) || $0.firstDay == row.firstDay) }
         append(row)
     }
 }
