@@ -39,16 +39,29 @@ func describe(_ path: [any CodingKey]) -> String {
 /// The elements decoded, in the order they were: after decoding, what an element has that no
 /// decoder asked for is not part of the message type, and the message is refused for it.
 final class ElementUsage {
-    var decoders: [ElementDecoder] = []
+    enum Entry {
+        case decoder(ElementDecoder)
+        /// An attributes-only element read without a decoder, already found to have one.
+        case unknown(XMLError)
+    }
+    private(set) var entries: [Entry] = []
+
+    func record(_ decoder: ElementDecoder) { entries.append(.decoder(decoder)) }
+    func record(_ unknown: XMLError) { entries.append(.unknown(unknown)) }
 
     /// The first attribute or child element no decoder asked for.
     func firstUnknown() -> XMLError? {
-        for decoder in decoders {
-            if let attribute = decoder.element.attributes.first(where: { !decoder.names.contains($0.name) }) {
-                return XMLError(path: describe(decoder.codingPath), problem: "unknown attribute \(attribute.name)")
-            }
-            if let child = decoder.element.children.first(where: { !decoder.names.contains($0.name) }) {
-                return XMLError(path: describe(decoder.codingPath), problem: "unknown element <\(child.name)>")
+        for entry in entries {
+            switch entry {
+            case .unknown(let error):
+                return error
+            case .decoder(let decoder):
+                if let attribute = decoder.element.attributes.first(where: { !decoder.names.contains($0.name) }) {
+                    return XMLError(path: describe(decoder.codingPath), problem: "unknown attribute \(attribute.name)")
+                }
+                if let child = decoder.element.children.first(where: { !decoder.names.contains($0.name) }) {
+                    return XMLError(path: describe(decoder.codingPath), problem: "unknown element <\(child.name)>")
+                }
             }
         }
         return nil
@@ -83,7 +96,7 @@ final class ElementDecoder: Decoder {
         self.index = index
         self.parent = parent
         self.usage = usage
-        usage.decoders.append(self)
+        usage.record(self)
     }
 
     var codingPath: [any CodingKey] {
@@ -210,6 +223,8 @@ struct ElementList: UnkeyedDecodingContainer {
     var currentIndex = 0
     /// Whether the list's type is read without containers, looked up once for the list.
     fileprivate var flatType: (any AttributesOnlyElement.Type)??
+    /// The reader those elements share (one per list, not a decoder per element).
+    fileprivate var reader: AttributeReader?
     var count: Int? { elements.count }
     var isAtEnd: Bool { currentIndex >= elements.count }
     var codingPath: [any CodingKey] { parent.codingPath + [XMLKey(element: name)] }
@@ -218,11 +233,14 @@ struct ElementList: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard !isAtEnd else { throw XMLError(path: describe(codingPath), problem: "no more elements") }
-        let decoder = parent.child(elements[currentIndex], name: name, index: currentIndex)
+        let element = elements[currentIndex], index = currentIndex
         currentIndex += 1
         if flatType == nil { flatType = .some(T.self as? any AttributesOnlyElement.Type) }
-        if let flat = flatType! { return try flat.init(AttributeReader(decoder: decoder)) as! T }
-        return try T(from: decoder)
+        if let flat = flatType!, AttributeReader.canRead(element) {
+            if reader == nil { reader = AttributeReader(parent: parent, name: name) }
+            return try reader!.read(flat, element, index: index) as! T
+        }
+        return try T(from: parent.child(element, name: name, index: index))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
@@ -294,10 +312,27 @@ enum XMLScalar {
     }
 
     /// `xs:integer` and its restrictions: optional sign and digits (leading zeros allowed).
+    /// One pass over the bytes (a message has hundreds): nil for anything else or out of range.
     static func integer<T: FixedWidthInteger>(_ text: String) -> T? {
-        let digits = text.hasPrefix("+") || text.hasPrefix("-") ? text.dropFirst() : Substring(text)
-        guard !digits.isEmpty, digits.utf8.allSatisfy(Lexical.isDigit) else { return nil }
-        return T(text.hasPrefix("+") ? String(text.dropFirst()) : text)
+        var bytes = text.utf8.makeIterator()
+        guard var byte = bytes.next() else { return nil }
+        let negative = byte == UInt8(ascii: "-")
+        if negative || byte == UInt8(ascii: "+") {
+            guard let next = bytes.next() else { return nil }
+            byte = next
+        }
+        var value: T = 0
+        while true {
+            guard Lexical.isDigit(byte) else { return nil }
+            let digit = T(byte &- 0x30)
+            let (shifted, overflow) = value.multipliedReportingOverflow(by: 10)
+            // Accumulated on the sign's side, so the most negative value is reached too.
+            let (sum, overflow2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            guard !overflow, !overflow2 else { return nil }
+            value = sum
+            guard let next = bytes.next() else { return value }
+            byte = next
+        }
     }
 }
 
@@ -478,51 +513,84 @@ protocol AttributesOnlyElement: Codable {
     func write(_ attributes: AttributeWriter)
 }
 
-/// Reads one element's attributes as the Codable decoder would: each marked as known, the same
-/// error for the same fault.
-struct AttributeReader {
-    let decoder: ElementDecoder
+/// Reads the attributes-only elements of a list as the Codable decoder would, with the same error
+/// for the same fault and the same unknown attributes, but without a decoder per element: one
+/// reader serves the list, the attributes asked for are bits.
+final class AttributeReader {
+    private let parent: ElementDecoder
+    private let name: String
+    private var element = XMLElement(name: "")
+    private var index = 0
+    private var asked: UInt64 = 0
 
-    private func attribute(_ key: some CodingKey) -> AttributeValue {
-        decoder.mark(key.stringValue)
-        return AttributeValue(parent: decoder, name: key.stringValue)
+    init(parent: ElementDecoder, name: String) {
+        self.parent = parent
+        self.name = name
     }
 
-    /// Whether an optional attribute is there (an element of its name is, and refused as one).
-    private func present(_ key: some CodingKey) -> Bool {
-        decoder.element.attribute(key.stringValue) != nil || decoder.element.children.contains { $0.name == key.stringValue }
+    /// Elements read this way: no children (the Codable path names them), ≤ 64 attributes.
+    static func canRead(_ element: XMLElement) -> Bool {
+        element.children.isEmpty && element.attributes.count <= UInt64.bitWidth
     }
 
-    func integer(_ key: some CodingKey) throws -> Int { try attribute(key).decode(Int.self) }
+    func read<T: AttributesOnlyElement>(_ type: T.Type, _ element: XMLElement, index: Int) throws -> T {
+        self.element = element
+        self.index = index
+        asked = 0
+        let value = try T(self)
+        if asked.nonzeroBitCount < element.attributes.count,
+           let unknown = element.attributes.indices.first(where: { asked & (1 << UInt64($0)) == 0 }) {
+            parent.usage.record(XMLError(path: describe(elementPath), problem: "unknown attribute \(element.attributes[unknown].name)"))
+        }
+        return value
+    }
+
+    private var elementPath: [any CodingKey] { parent.codingPath + [XMLKey(element: name), IndexKey(index)] }
+
+    private func fault(_ key: some CodingKey, _ problem: String) -> XMLError {
+        XMLError(path: describe(elementPath + [XMLKey(attribute: key.stringValue)]), problem: problem)
+    }
+
+    /// The attribute's text, marked as asked for (nil: absent).
+    private func text(ifPresent key: some CodingKey) -> String? {
+        let name = key.stringValue
+        guard let at = element.attributes.firstIndex(where: { $0.name == name }) else { return nil }
+        asked |= 1 << UInt64(at)
+        return element.attributes[at].value
+    }
+
+    private func text(_ key: some CodingKey) throws -> String {
+        guard let text = text(ifPresent: key) else { throw fault(key, "is required") }
+        return text
+    }
+
+    func integer(_ key: some CodingKey) throws -> Int {
+        let text = try text(key)
+        guard let value: Int = XMLScalar.integer(text) else { throw fault(key, "must be an integer, not \"\(text)\"") }
+        return value
+    }
 
     func integer(ifPresent key: some CodingKey) throws -> Int? {
-        decoder.mark(key.stringValue)
-        return present(key) ? try integer(key) : nil
+        text(ifPresent: key) == nil ? nil : try integer(key)
     }
 
     func value<T: UFTPSimpleType>(_ key: some CodingKey) throws -> T {
-        let value = attribute(key)
-        let text = try value.decode(String.self)
+        let text = try text(key)
         do {
             return try T(validating: text)
         } catch {
-            throw XMLError(path: describe(value.codingPath), problem: error.problem)
+            throw fault(key, error.problem)
         }
     }
 
     func value<T: UFTPSimpleType>(ifPresent key: some CodingKey) throws -> T? {
-        decoder.mark(key.stringValue)
-        return present(key) ? try value(key) as T : nil
+        text(ifPresent: key) == nil ? nil : try value(key) as T
     }
 
     func value<T: UFTPEnumeration>(ifPresent key: some CodingKey) throws -> T? {
-        decoder.mark(key.stringValue)
-        guard present(key) else { return nil }
-        let value = attribute(key)
-        let text = try value.decode(String.self)
+        guard let text = text(ifPresent: key) else { return nil }
         guard let parsed = T(rawValue: text) else {
-            throw XMLError(path: describe(value.codingPath),
-                           problem: "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
+            throw fault(key, "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(text)\"")
         }
         return parsed
     }
