@@ -70,7 +70,7 @@ public struct API: Sendable {
     let metrics: PrometheusCollectorRegistry
     let maxRequestBytes: Int
     /// The DSO's UFTP actions, when this platform plays the DSO role.
-    let dsoActions: DSOActions?
+    let uftpActions: UFTPActions?
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
     static let maximumRawSpanMs: Int64 = 2 * 86_400_000
     static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
@@ -84,8 +84,8 @@ public struct API: Sendable {
     static let maximumPageSize = 1000
 
     public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, readiness: Readiness,
-                maxRequestBytes: Int, dsoActions: DSOActions? = nil) {
-        self.dsoActions = dsoActions
+                maxRequestBytes: Int, uftpActions: UFTPActions? = nil) {
+        self.uftpActions = uftpActions
         self.store = store
         self.log = log
         self.readiness = readiness
@@ -126,9 +126,9 @@ public struct API: Sendable {
         api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
         api.get("/log/consistency") { request, _ in try await consistency(request) }
         api.get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
-        for action in DSOAction.allCases {
+        for action in UFTPAction.allCases {
             api.post("/uftp/\(action.resource)") { request, context in
-                let actions = try dsoActions(context)
+                let actions = try uftpActions(context, action)
                 let draft = try await body(request)
                 return try await act { try await actions.perform(action, draft: draft) }
             }
@@ -148,21 +148,24 @@ public struct API: Sendable {
         guard roles.contains(caller.role) else { throw Problem(.forbidden, "role \(caller.role.rawValue) may not do this") }
     }
 
-    private func dsoActions(_ context: APIContext) throws -> DSOActions {
-        try require(context, [.admin, .dso])
-        guard let dsoActions else { throw Problem(.notFound, "this platform plays no DSO role in UFTP ([uftp] roles)") }
-        return dsoActions
+    /// A DSO's actions are the DSO's (or the administrator's); an aggregator's are the platform's
+    /// own, the administrator's (an aggregator token is a market participant's, not this platform's).
+    private func uftpActions(_ context: APIContext, _ action: UFTPAction) throws -> UFTPActions {
+        try require(context, action.role == .dso ? [.admin, .dso] : [.admin])
+        guard let uftpActions else { throw Problem(.notFound, UFTPActions.Refusal.notPlayed(action.role).description) }
+        return uftpActions
     }
 
-    /// A DSO action: 202 with the queued message, or the refusal as a problem.
-    private func act(_ action: () async throws -> DSOActions.Receipt) async throws -> Response {
+    /// A UFTP action: 202 with the queued message, or the refusal as a problem.
+    private func act(_ action: () async throws -> UFTPActions.Receipt) async throws -> Response {
         do {
             return try json(try await action(), status: .accepted)
-        } catch let refusal as DSOActions.Refusal {
+        } catch let refusal as UFTPActions.Refusal {
             switch refusal {
             case .invalid(let field, let message): throw Problem(.badRequest, message, field: field)
             case .unknown(let message): throw Problem(.notFound, message)
             case .conflict(let message): throw Problem(.conflict, message)
+            case .notPlayed: throw Problem(.notFound, refusal.description)
             }
         }
     }

@@ -189,7 +189,7 @@ public enum CoordinatorServer {
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
         let exchange = try config.uftp.map { try UFTPExchange(config: $0, store: store, logger: logger) }
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
-                      dsoActions: exchange?.dsoActions)
+                      uftpActions: exchange?.uftpActions)
         let router = api.router()
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest)]
         if let exchange {

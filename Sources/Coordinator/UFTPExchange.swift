@@ -72,6 +72,10 @@ struct UFTPResponder: Sendable {
             case nil: break
             }
         }
+        if reasons.isEmpty, let settlement = inbound.message.payload as? FlexSettlement {
+            answered = FlexSettlementResponse(result: .accepted, referencedMessageID: metadata.messageID,
+                                              orderStatuses: try await settlementStatuses(settlement, from: inbound.signed.senderDomain))
+        }
         let response = answered ?? request.response(reasons.isEmpty ? .accepted : .rejected,
                                                     reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
         let outgoing = UFTPMessage(
@@ -141,6 +145,32 @@ struct UFTPResponder: Sendable {
             return ordered ? [UseCaseValidation.flexibilityProcured] : []
         default:
             return []
+        }
+    }
+
+    /// An aggregator's answer to each order a settlement settles (UFTP §2.5): Accepted when the
+    /// DSO placed that order with it for that Period and congestion point, else Disputed, why.
+    func settlementStatuses(_ settlement: FlexSettlement, from sender: InternetDomain) async throws -> [FlexSettlementResponse.OrderStatus] {
+        var orders: [String: FlexOrder] = [:]
+        var after: Int64?
+        let page = 1_000
+        while true {
+            let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: sender.text, type: FlexOrder.elementName,
+                                                                        after: after, limit: page))
+            for record in records where record.direction == .inbound && record.recipientDomain == domain.text {
+                if let order = try? UFTPCodec.decode(record.payload).payload as? FlexOrder { orders[order.orderReference] = order }
+            }
+            guard records.count == page, let last = records.last?.id else { break }
+            after = last
+        }
+        return settlement.orderSettlements.map { settled in
+            guard let reference = settled.orderReference, let order = orders[reference] else {
+                return .init(orderReference: settled.orderReference, disposition: .disputed, disputeReason: "Unknown order")
+            }
+            guard order.period == settled.period, order.congestionPoint == settled.congestionPoint else {
+                return .init(orderReference: reference, disposition: .disputed, disputeReason: "Period or congestion point differs from the order's")
+            }
+            return .init(orderReference: reference, disposition: .accepted)
         }
     }
 
@@ -229,7 +259,7 @@ struct UFTPExchange: Sendable {
     let receiver: UFTPReceiver
     let sender: UFTPSender
     /// When this platform plays the DSO role.
-    let dsoActions: DSOActions?
+    let uftpActions: UFTPActions?
 
     init(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws {
         let responder = try Self.responder(config: config, store: store, logger: logger)
@@ -238,7 +268,7 @@ struct UFTPExchange: Sendable {
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
                                                            burst: Double(2 * config.rateLimitPerSecond)))
         sender = UFTPSender(outbox: SCDOutbox(store: store), logger: logger)
-        dsoActions = config.roles.contains(.dso) ? DSOActions(responder: responder) : nil
+        uftpActions = config.roles.contains(.dso) || config.roles.contains(.agr) ? UFTPActions(responder: responder) : nil
         logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), public key \(responder.signingKey.publicKey.cs1)")
     }
 

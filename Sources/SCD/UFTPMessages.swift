@@ -97,14 +97,17 @@ public struct UFTPMessageQuery: Sendable {
     public var conversationID: String?
     public var senderDomain: String?
     public var messageID: String?
+    /// The root element name (`FlexOrder`, …).
+    public var type: String?
     public var after: Int64?
     public var limit: Int
 
-    public init(conversationID: String? = nil, senderDomain: String? = nil, messageID: String? = nil,
+    public init(conversationID: String? = nil, senderDomain: String? = nil, messageID: String? = nil, type: String? = nil,
                 after: Int64? = nil, limit: Int = 100) {
         self.conversationID = conversationID
         self.senderDomain = senderDomain
         self.messageID = messageID
+        self.type = type
         self.after = after
         self.limit = limit
     }
@@ -118,7 +121,8 @@ extension UFTPMessageQuery {
     func conditions(placeholder: (Int) -> String) -> (sql: String, values: [String]) {
         var clauses: [String] = []
         var values: [String] = []
-        for (column, value) in [("conversation_id", conversationID), ("sender_domain", senderDomain), ("message_id", messageID)] {
+        for (column, value) in [("conversation_id", conversationID), ("sender_domain", senderDomain), ("message_id", messageID),
+                                ("type", type)] {
             guard let value else { continue }
             values.append(value)
             clauses.append("m.\(column) = \(placeholder(values.count))")

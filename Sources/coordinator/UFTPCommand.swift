@@ -9,20 +9,25 @@ import UFTP
 
 /// `coordinator uftp …`: the platform's UFTP identity, and the DSO's actions.
 struct UFTPCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity and DSO actions.",
+    static let configuration = CommandConfiguration(commandName: "uftp", abstract: "UFTP (Shapeshifter) identity, and the DSO's and aggregator's actions.",
                                                     subcommands: [Key.self, DraftCommand<Request>.self, DraftCommand<Order>.self,
                                                                    DraftCommand<Settle>.self, DraftCommand<Reserve>.self,
-                                                                   DraftCommand<Declare>.self, DraftCommand<Query>.self])
+                                                                   DraftCommand<Declare>.self, DraftCommand<Query>.self,
+                                                                   DraftCommand<Prognose>.self, DraftCommand<Offer>.self,
+                                                                   DraftCommand<Revoke>.self])
 
-    enum Request: DraftKind { static let action = DSOAction.flexRequest }
-    enum Order: DraftKind { static let action = DSOAction.flexOrder }
-    enum Settle: DraftKind { static let action = DSOAction.flexSettlement }
-    enum Reserve: DraftKind { static let action = DSOAction.flexReservationUpdate }
-    enum Declare: DraftKind { static let action = DSOAction.portfolioUpdate }
-    enum Query: DraftKind { static let action = DSOAction.portfolioQuery }
+    enum Request: DraftKind { static let action = UFTPAction.flexRequest }
+    enum Order: DraftKind { static let action = UFTPAction.flexOrder }
+    enum Settle: DraftKind { static let action = UFTPAction.flexSettlement }
+    enum Reserve: DraftKind { static let action = UFTPAction.flexReservationUpdate }
+    enum Declare: DraftKind { static let action = UFTPAction.portfolioUpdate }
+    enum Query: DraftKind { static let action = UFTPAction.portfolioQuery }
+    enum Prognose: DraftKind { static let action = UFTPAction.dPrognosis }
+    enum Offer: DraftKind { static let action = UFTPAction.flexOffer }
+    enum Revoke: DraftKind { static let action = UFTPAction.flexOfferRevocation }
 
     /// Queues the draft in the SCD (the serving coordinator delivers it) and prints the receipt.
-    static func queue(_ action: DSOAction, draft file: String, options: ConfigOption) async throws {
+    static func queue(_ action: UFTPAction, draft file: String, options: ConfigOption) async throws {
         let config = try options.load()
         let draft = file == "-" ? Array(FileHandle.standardInput.readDataToEndOfFile())
             : try Array(Data(contentsOf: URL(fileURLWithPath: file)))
@@ -35,7 +40,7 @@ struct UFTPCommand: AsyncParsableCommand {
         }
     }
 
-    /// One DSO action's subcommand (`request`, `order`, `settle`, `reserve`): reads the draft and
+    /// One action's subcommand (`request`, `order`, …, `offer`, `revoke`): reads the draft and
     /// queues it for the serving coordinator.
     struct DraftCommand<Kind: DraftKind>: AsyncParsableCommand {
         static var configuration: CommandConfiguration {
@@ -93,12 +98,12 @@ struct UFTPCommand: AsyncParsableCommand {
     }
 }
 
-/// Names a DSO action for `UFTPCommand.DraftCommand`.
+/// Names an action for `UFTPCommand.DraftCommand`.
 protocol DraftKind {
-    static var action: DSOAction { get }
+    static var action: UFTPAction { get }
 }
 
-extension DSOAction {
+extension UFTPAction {
     /// Its subcommand under `coordinator uftp`.
     var commandName: String {
         switch self {
@@ -108,6 +113,9 @@ extension DSOAction {
         case .flexReservationUpdate: "reserve"
         case .portfolioUpdate: "declare"
         case .portfolioQuery: "query"
+        case .dPrognosis: "prognose"
+        case .flexOffer: "offer"
+        case .flexOfferRevocation: "revoke"
         }
     }
 
@@ -119,6 +127,9 @@ extension DSOAction {
         case .flexReservationUpdate: "Update a contract's reservation with an aggregator"
         case .portfolioUpdate: "Declare congestion points and their connections to the CRO"
         case .portfolioQuery: "Ask the CRO which aggregators represent a congestion point's connections"
+        case .dPrognosis: "As an aggregator, send a D-Prognosis to a DSO"
+        case .flexOffer: "As an aggregator, offer flexibility to a DSO (answering its FlexRequest, or unsolicited)"
+        case .flexOfferRevocation: "As an aggregator, revoke an offer not yet ordered"
         }
     }
 }

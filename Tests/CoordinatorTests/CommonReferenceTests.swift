@@ -202,7 +202,7 @@ import UFTPTransport
         let directory = ParticipantsFile(participants: [
             Participant(domain: Self.cro, role: .cro, endpoint: "http://127.0.0.1:9/m", keys: [SigningKey.generate().publicKey]),
         ])
-        let actions = DSOActions(responder: UFTPResponder(
+        let actions = UFTPActions(responder: UFTPResponder(
             domain: Self.dsoA, roles: [.dso], signingKey: Self.keys[Self.dsoA]!, directory: directory, store: dsoStore,
             terms: MarketTerms(ispMinutes: 15, timeZone: Self.amsterdam), logger: Logger(label: "test")))
         /// Delivers what the DSO queued last to the CRO and returns the CRO's response.
@@ -228,7 +228,7 @@ import UFTPTransport
             _ = try await actions.portfolioUpdate(.init(recipient: Self.cro.text, congestionPoints: [.init(
                 entityAddress: cp, start: today, end: today, connections: [.init(entityAddress: c1, start: today)])]))
             Issue.record("a connection outside its congestion point's days was sent")
-        } catch DSOActions.Refusal.invalid(_, let reason) {
+        } catch UFTPActions.Refusal.invalid(_, let reason) {
             #expect(reason.contains("Connection period outside"))
         }
     }

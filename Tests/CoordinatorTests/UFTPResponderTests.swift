@@ -21,7 +21,7 @@ import UFTPTransport
         let folder = TemporaryDirectory()
         let store: SQLiteStore
         let receiver: UFTPReceiver
-        let actions: DSOActions
+        let actions: UFTPActions
 
         init() throws {
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
@@ -34,7 +34,7 @@ import UFTPTransport
                                           terms: MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!),
                                           logger: Logger(label: "test"))
             receiver = UFTPReceiver(directory: directory, inbox: SCDInbox(store: store, responder: responder, logger: Logger(label: "test")))
-            actions = DSOActions(responder: responder)
+            actions = UFTPActions(responder: responder)
         }
 
         /// The last message queued to be sent, decoded.
@@ -135,8 +135,8 @@ import UFTPTransport
     }
 
     static func requestDraft(isps: [(Int, Int, Int)] = [(33, -5000, -1000), (34, -5000, -1000)], period: String? = nil,
-                             congestionPoint: String = congestionPoint, recipient: String = "agr.example.com") -> DSOActions.FlexRequestDraft {
-        DSOActions.FlexRequestDraft(recipient: recipient, congestionPoint: congestionPoint, period: period ?? Self.period(days: 1).text,
+                             congestionPoint: String = congestionPoint, recipient: String = "agr.example.com") -> UFTPActions.FlexRequestDraft {
+        UFTPActions.FlexRequestDraft(recipient: recipient, congestionPoint: congestionPoint, period: period ?? Self.period(days: 1).text,
                                     expiration: Timestamp.now().adding(milliseconds: 3_600_000).rfc3339, revision: 1,
                                     isps: isps.map { .init(start: $0.0, duration: nil, minPower: $0.1, maxPower: $0.2, disposition: nil) })
     }
@@ -162,13 +162,13 @@ import UFTPTransport
         let elsewhere = try #require(try await rig.answer(to: Self.offer(request: requestID, options: [("A", "10", nil, [(40, -2000)])])))
         #expect(elsewhere.rejectionReason == UseCaseValidation.requestMismatch)
 
-        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(120, -5000, -1000)])) }
-        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(33, -1000, 1000)])) }
-        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(congestionPoint: "cp 1")) }
-        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(recipient: "nobody.example.com")) }
+        await #expect(throws: UFTPActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(120, -5000, -1000)])) }
+        await #expect(throws: UFTPActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(isps: [(33, -1000, 1000)])) }
+        await #expect(throws: UFTPActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(congestionPoint: "cp 1")) }
+        await #expect(throws: UFTPActions.Refusal.self) { try await rig.actions.flexRequest(Self.requestDraft(recipient: "nobody.example.com")) }
         do {
             _ = try await rig.actions.flexRequest(Self.requestDraft(isps: [(120, -5000, -1000)]))
-        } catch let refusal as DSOActions.Refusal {
+        } catch let refusal as UFTPActions.Refusal {
             #expect(refusal.description == "the aggregator would reject it: \(RejectionReason.ispsOutOfBounds)")
         }
         let sentCount = try await rig.store.uftpMessages(UFTPMessageQuery(limit: 1000)).count { $0.type == "FlexRequest" }
@@ -183,8 +183,8 @@ import UFTPTransport
         #expect(try await rig.answer(to: offer)?.result == .accepted)
         let offerID = offer.metadata.messageID.text
 
-        await #expect(throws: DSOActions.Refusal.self) { try await rig.actions.flexOrder(.init(offerMessageID: offerID)) }
-        await #expect(throws: DSOActions.Refusal.self) {
+        await #expect(throws: UFTPActions.Refusal.self) { try await rig.actions.flexOrder(.init(offerMessageID: offerID)) }
+        await #expect(throws: UFTPActions.Refusal.self) {
             try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "B", activationFactor: "0.20"))
         }
         let receipt = try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "B", activationFactor: "0.50"))
@@ -197,7 +197,7 @@ import UFTPTransport
         do {
             _ = try await rig.actions.flexOrder(.init(offerMessageID: offerID, optionReference: "A"))
             Issue.record("an offer ordered twice")
-        } catch DSOActions.Refusal.conflict {}
+        } catch UFTPActions.Refusal.conflict {}
         let lateRevocation = try #require(try await rig.answer(to: Self.revocation(of: offer)))
         #expect(lateRevocation.rejectionReason == UseCaseValidation.flexibilityProcured)
 
@@ -207,11 +207,11 @@ import UFTPTransport
         do {
             _ = try await rig.actions.flexOrder(.init(offerMessageID: second.metadata.messageID.text))
             Issue.record("a revoked offer ordered")
-        } catch DSOActions.Refusal.conflict {}
+        } catch UFTPActions.Refusal.conflict {}
         do {
             _ = try await rig.actions.flexOrder(.init(offerMessageID: UUIDValue.random().text))
             Issue.record("an unknown offer ordered")
-        } catch DSOActions.Refusal.unknown {}
+        } catch UFTPActions.Refusal.unknown {}
         let unknown = try #require(try await rig.answer(to: Self.revocation(of: Self.offer(options: [("A", "1", nil, [(1, 1)])]))))
         #expect(unknown.rejectionReason == RejectionReason.unknownReference("FlexOfferMessageID"))
     }
@@ -225,7 +225,7 @@ import UFTPTransport
         #expect(try await rig.answer(to: offer)?.result == .accepted)
         let receipt = try await rig.actions.flexOrder(.init(offerMessageID: offer.metadata.messageID.text))
         let orderID = receipt.messageID
-        func draft(order: String = orderID, start: Int = 33, duration: Int? = nil) -> DSOActions.FlexSettlementDraft {
+        func draft(order: String = orderID, start: Int = 33, duration: Int? = nil) -> UFTPActions.FlexSettlementDraft {
             let day = Self.period(days: 1).text
             return .init(periodStart: day, periodEnd: day, orders: [.init(
                 orderMessageID: order, price: "100", penalty: "12.5",
@@ -235,7 +235,7 @@ import UFTPTransport
         do {
             _ = try await rig.actions.flexSettlement(draft())
             Issue.record("an order settled before the aggregator accepted it")
-        } catch DSOActions.Refusal.conflict {}
+        } catch UFTPActions.Refusal.conflict {}
 
         let accepted = UFTPMessage(
             metadata: Metadata(senderDomain: Self.agr, recipientDomain: Self.dso, timeStamp: DateTime(.now()),
@@ -251,11 +251,11 @@ import UFTPTransport
         do {
             _ = try await rig.actions.flexSettlement(draft(order: UUIDValue.random().text))
             Issue.record("an order never sent settled")
-        } catch DSOActions.Refusal.unknown {}
+        } catch UFTPActions.Refusal.unknown {}
         do {
             _ = try await rig.actions.flexSettlement(draft(start: 34, duration: 2))
             Issue.record("ISPs the order does not cover settled")
-        } catch DSOActions.Refusal.invalid(let field, _) {
+        } catch UFTPActions.Refusal.invalid(let field, _) {
             #expect(field == "orders[0].isps[0].start")
         }
     }

@@ -77,52 +77,12 @@ struct UFTPEndpointTests {
         }
     }
 
-    /// The reference AGR service (Tests/python/uftp_agr_peer.py) at the rig's AGR endpoint, and
-    /// the JSON lines it prints. Killed after `limit` seconds, which ends its output: a test
-    /// fails instead of waiting forever on a hung peer.
-    final class ReferenceAGR {
-        private let process: RunningProcess
-        private let watchdog: DispatchWorkItem
-        private let logPath: String
-        private var lines: [[String: Any]] = []
-
-        init(_ rig: Rig, limit: Double) throws {
-            let python = try #require(Paths.python, "the test venv is missing")
-            logPath = rig.folder.file("agr-peer.log")
-            process = try RunningProcess(python, [
-                Paths.pythonScript("uftp_agr_peer.py"), "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
-                "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
-            ], stderrPath: logPath)
-            let pid = process.process.processIdentifier
-            watchdog = DispatchWorkItem {
-                _ = kill(pid, SIGUSR1)  // its threads' stacks, in its log
-                Thread.sleep(forTimeInterval: 1)
-                _ = kill(pid, SIGKILL)
-            }
-            DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
-        }
-
-        deinit {
-            watchdog.cancel()
-            process.stop()
-        }
-
-        /// The first line matching `predicate`, read as far as needed (lines come in any order).
-        func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
-            if let seen = lines.first(where: predicate) { return seen }
-            while let text = process.readLine() {
-                guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
-                lines.append(json)
-                if predicate(json) { return json }
-            }
-            return nil
-        }
-
-        /// Its log, and the lines it printed as far as they were read.
-        var log: String {
-            let printed = lines.compactMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
-            return ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "") + "\nprinted:\n" + printed.joined(separator: "\n")
-        }
+    /// The reference AGR service (Tests/python/uftp_agr_peer.py) at the rig's AGR endpoint.
+    static func referenceAGR(_ rig: Rig, limit: Double) throws -> ReferencePeer {
+        try ReferencePeer(script: "uftp_agr_peer.py", [
+            "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
+            "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
+        ], log: rig.folder.file("agr-peer.log"), limit: limit)
     }
 
     @Test(arguments: ["3.0.0", "3.1.0"])
@@ -160,7 +120,7 @@ struct UFTPEndpointTests {
         }
         #expect(attempted, "\(rig.coordinator.log)")
 
-        let agr = try ReferenceAGR(rig, limit: 120)
+        let agr = try Self.referenceAGR(rig, limit: 120)
         let received = ["DPrognosisResponse", "FlexOfferResponse"].compactMap { type in agr.line { $0["type"] as? String == type } }
         #expect(received.map { $0["type"] as? String } == ["DPrognosisResponse", "FlexOfferResponse"], "\(rig.coordinator.log)\n\(agr.log)")
         #expect(received.allSatisfy { $0["result"] as? String == "Accepted" && $0["conversation_id"] as? String == conversation })
@@ -178,7 +138,7 @@ struct UFTPEndpointTests {
     /// scaled by the activation factor.
     @Test func theDSOsRequestAndOrderReachTheReferenceAGR() throws {
         let rig = try Rig()
-        let agr = try ReferenceAGR(rig, limit: 180)
+        let agr = try Self.referenceAGR(rig, limit: 180)
         func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? { agr.line(predicate) }
         func diagnostics() -> String { "\(rig.coordinator.log)\n\(agr.log)" }
         #expect(line { $0["listening"] != nil } != nil, "\(diagnostics())")

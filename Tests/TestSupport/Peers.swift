@@ -222,3 +222,48 @@ public final class MosquittoBroker {
         stop(signal: SIGKILL)
     }
 }
+
+/// A reference-implementation peer (a script of Tests/python run from the test venv) and the
+/// JSON lines it prints. Killed after `limit` seconds, which ends its output: a test fails
+/// instead of waiting forever on a hung peer.
+public final class ReferencePeer {
+    private let process: RunningProcess
+    private let watchdog: DispatchWorkItem
+    private let logPath: String
+    private var lines: [[String: Any]] = []
+
+    public init(script: String, _ arguments: [String], log logPath: String, limit: Double) throws {
+        guard let python = Paths.python else { throw ProcessError.timedOut("no Python venv for \(script)", seconds: 0) }
+        self.logPath = logPath
+        process = try RunningProcess(python, [Paths.pythonScript(script)] + arguments, stderrPath: logPath)
+        let pid = process.process.processIdentifier
+        watchdog = DispatchWorkItem {
+            _ = kill(pid, SIGUSR1)  // its threads' stacks, in its log
+            Thread.sleep(forTimeInterval: 1)
+            _ = kill(pid, SIGKILL)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
+    }
+
+    deinit {
+        watchdog.cancel()
+        process.stop()
+    }
+
+    /// The first line matching `predicate`, read as far as needed (lines come in any order).
+    public func line(_ predicate: ([String: Any]) -> Bool) -> [String: Any]? {
+        if let seen = lines.first(where: predicate) { return seen }
+        while let text = process.readLine() {
+            guard let json = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
+            lines.append(json)
+            if predicate(json) { return json }
+        }
+        return nil
+    }
+
+    /// Its log, and the lines it printed as far as they were read.
+    public var log: String {
+        let printed = lines.compactMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }
+        return ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "") + "\nprinted:\n" + printed.joined(separator: "\n")
+    }
+}

@@ -4,10 +4,14 @@ import Logging
 import SCD
 import UFTP
 
-/// A DSO action from the command line (`coordinator uftp request|order --file DRAFT`): the
-/// REST API's draft, queued in the SCD beside the serving coordinator, whose sender delivers it.
-public enum DSOAction: String, Sendable, CaseIterable {
+/// An action this platform takes in UFTP on its own initiative, as a DSO (request, order, settle,
+/// reserve, declare to and query the CRO) or as an aggregator (prognose, offer, revoke): from the
+/// REST API (`POST /api/v1/uftp/<resource>`) or the command line (`coordinator uftp <command>
+/// --file DRAFT`), a JSON draft queued in the SCD beside the serving coordinator, whose sender
+/// delivers it.
+public enum UFTPAction: String, Sendable, CaseIterable {
     case flexRequest, flexOrder, flexSettlement, flexReservationUpdate, portfolioUpdate, portfolioQuery
+    case dPrognosis, flexOffer, flexOfferRevocation
 
     /// Its REST resource under /api/v1/uftp.
     public var resource: String {
@@ -18,16 +22,27 @@ public enum DSOAction: String, Sendable, CaseIterable {
         case .flexReservationUpdate: "flex-reservation-updates"
         case .portfolioUpdate: "portfolio-updates"
         case .portfolioQuery: "portfolio-queries"
+        case .dPrognosis: "d-prognoses"
+        case .flexOffer: "flex-offers"
+        case .flexOfferRevocation: "flex-offer-revocations"
+        }
+    }
+
+    /// The role the platform takes it in (and signs it as).
+    public var role: USEFRole {
+        switch self {
+        case .flexRequest, .flexOrder, .flexSettlement, .flexReservationUpdate, .portfolioUpdate, .portfolioQuery: .dso
+        case .dPrognosis, .flexOffer, .flexOfferRevocation: .agr
         }
     }
 
     /// Queues the draft (JSON) and returns the receipt (JSON).
     public func queue(draft: [UInt8], config: CoordinatorConfig, logger: Logger) async throws -> String {
-        guard let participant = config.uftp, participant.roles.contains(.dso) else {
-            throw DSOActions.Refusal.invalid(field: nil, "the configuration plays no DSO role ([uftp] roles)")
+        guard let participant = config.uftp, participant.roles.contains(role) else {
+            throw UFTPActions.Refusal.notPlayed(role)
         }
         let store = try await openStore(config, logger: logger, administration: true)
-        let actions = DSOActions(responder: try UFTPExchange.responder(config: participant, store: store, logger: logger))
+        let actions = UFTPActions(responder: try UFTPExchange.responder(config: participant, store: store, logger: logger))
         let receipt = try await actions.perform(self, draft: draft)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -35,10 +50,9 @@ public enum DSOAction: String, Sendable, CaseIterable {
     }
 }
 
-/// What the DSO sends on its own initiative, from the REST API (`POST /api/v1/uftp/flex-requests`
-/// and `/flex-orders`) and the CLI (`coordinator uftp request|order`): built from a JSON draft,
-/// checked as the aggregator will check it, then logged and queued for the sender.
-public struct DSOActions: Sendable {
+/// What the platform sends on its own initiative (`UFTPAction`): built from a JSON draft, checked
+/// as the recipient will check it, then logged and queued for the sender.
+public struct UFTPActions: Sendable {
     let responder: UFTPResponder
 
     /// Why a draft is not sent.
@@ -49,23 +63,30 @@ public struct DSOActions: Sendable {
         case unknown(String)
         /// The referenced message can no longer be acted on (expired, revoked, already ordered).
         case conflict(String)
+        /// The platform is not configured for the action's role.
+        case notPlayed(USEFRole)
 
         var description: String {
             switch self {
             case .invalid(_, let message), .unknown(let message), .conflict(let message): message
+            case .notPlayed(let role): "this platform plays no \(role.rawValue) role in UFTP ([uftp] roles)"
             }
         }
     }
 
     /// Builds the message `action` sends from its draft (JSON), checks it and queues it.
-    func perform(_ action: DSOAction, draft: [UInt8]) async throws -> Receipt {
-        switch action {
+    func perform(_ action: UFTPAction, draft: [UInt8]) async throws -> Receipt {
+        guard responder.roles.contains(action.role) else { throw Refusal.notPlayed(action.role) }
+        return switch action {
         case .flexRequest: try await flexRequest(try Self.draft(FlexRequestDraft.self, draft))
         case .flexOrder: try await flexOrder(try Self.draft(FlexOrderDraft.self, draft))
         case .flexSettlement: try await flexSettlement(try Self.draft(FlexSettlementDraft.self, draft))
         case .flexReservationUpdate: try await flexReservationUpdate(try Self.draft(FlexReservationUpdateDraft.self, draft))
         case .portfolioUpdate: try await portfolioUpdate(try Self.draft(PortfolioUpdateDraft.self, draft))
         case .portfolioQuery: try await portfolioQuery(try Self.draft(PortfolioQueryDraft.self, draft))
+        case .dPrognosis: try await dPrognosis(try Self.draft(DPrognosisDraft.self, draft))
+        case .flexOffer: try await flexOffer(try Self.draft(FlexOfferDraft.self, draft))
+        case .flexOfferRevocation: try await flexOfferRevocation(try Self.draft(FlexOfferRevocationDraft.self, draft))
         }
     }
 
@@ -477,11 +498,164 @@ public struct DSOActions: Sendable {
         return try await queue(message, now: now)
     }
 
-    /// Logs and queues a message for its recipient in the role that receives its type.
+    // MARK: Aggregator
+
+    /// An ISP's power in a draft (W; negative is less consumption or more production).
+    struct PowerDraft: Decodable, Sendable {
+        var start: Int
+        var duration: Int?
+        var power: Int
+    }
+
+    /// A D-Prognosis (UFTP §2.4.3): the aggregator's forecast for its connections at a congestion
+    /// point, every ISP of the Period, in revisions.
+    struct DPrognosisDraft: Decodable, Sendable {
+        var recipient: String
+        var congestionPoint: String
+        var period: String
+        var revision: Int64?
+        var isps: [PowerDraft]
+
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period, revision, isps }
+    }
+
+    /// A FlexOffer: in answer to a received FlexRequest (its DSO, congestion point and Period
+    /// taken from it), or unsolicited (UFTP 3.1.0) to `recipient` for `congestion_point` and `period`.
+    struct FlexOfferDraft: Decodable, Sendable {
+        struct Option: Decodable, Sendable {
+            var optionReference: String?
+            var price: String
+            var minActivationFactor: String?
+            var isps: [PowerDraft]
+
+            enum CodingKeys: String, CodingKey {
+                case optionReference = "option_reference", price, minActivationFactor = "min_activation_factor", isps
+            }
+        }
+
+        var flexRequestMessageID: String?
+        var recipient: String?
+        var congestionPoint: String?
+        var period: String?
+        var expiration: String
+        var currency: String?
+        var dPrognosisMessageID: String?
+        var baselineReference: String?
+        var contractID: String?
+        var options: [Option]
+
+        enum CodingKeys: String, CodingKey {
+            case flexRequestMessageID = "flex_request_message_id", recipient, congestionPoint = "congestion_point", period
+            case expiration, currency, dPrognosisMessageID = "d_prognosis_message_id", baselineReference = "baseline_reference"
+            case contractID = "contract_id", options
+        }
+    }
+
+    /// Withdraws an offer this platform made, before it is ordered.
+    struct FlexOfferRevocationDraft: Decodable, Sendable {
+        var offerMessageID: String
+
+        enum CodingKeys: String, CodingKey { case offerMessageID = "offer_message_id" }
+    }
+
+    func dPrognosis(_ draft: DPrognosisDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let isps = try draft.isps.enumerated().map { index, isp in
+            DPrognosis.ISP(power: isp.power, start: try Self.positive("isps[\(index)].start", isp.start).value,
+                           duration: try isp.duration.map { try Self.positive("isps[\(index)].duration", $0).value })
+        }
+        guard !isps.isEmpty else { throw Refusal.invalid(field: "isps", "isps: at least one ISP") }
+        let terms = responder.terms
+        let prognosis = DPrognosis(
+            ispDuration: ISPDuration(minutes: terms.ispMinutes), timeZone: try Self.value("time_zone", terms.timeZone.identifier),
+            period: try Self.value("period", draft.period), congestionPoint: try Self.value("congestion_point", draft.congestionPoint),
+            revision: draft.revision ?? 1, isps: isps)
+        let reasons = GenericValidation.isps(prognosis, terms: terms) + UseCaseValidation.prognosis(prognosis, terms: terms)
+        guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the DSO would reject it: \(reasons.joined(separator: "; "))") }
+        return try await queue(UFTPMessage(metadata: Metadata(senderDomain: responder.domain,
+                                                              recipientDomain: try Self.value("recipient", draft.recipient),
+                                                              timeStamp: DateTime(now), conversationID: .random()),
+                                           payload: prognosis), now: now)
+    }
+
+    func flexOffer(_ draft: FlexOfferDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let terms = responder.terms
+        var options: [FlexOffer.Option] = []
+        for (index, option) in draft.options.enumerated() {
+            let field = "options[\(index)]"
+            let isps = try option.isps.enumerated().map { number, isp in
+                PowerISP(power: isp.power, start: try Self.positive("\(field).isps[\(number)].start", isp.start),
+                         duration: try isp.duration.map { try Self.positive("\(field).isps[\(number)].duration", $0) })
+            }
+            guard !isps.isEmpty else { throw Refusal.invalid(field: field + ".isps", "\(field).isps: at least one ISP") }
+            options.append(FlexOffer.Option(optionReference: option.optionReference ?? String(UnicodeScalar(UInt8(65 + index % 26))),
+                                            price: try Self.value(field + ".price", option.price),
+                                            minActivationFactor: try option.minActivationFactor.map { try Self.value(field + ".min_activation_factor", $0) },
+                                            isps: isps))
+        }
+        guard !options.isEmpty else { throw Refusal.invalid(field: "options", "options: at least one option") }
+        // Answering a request: the DSO, congestion point, Period and conversation are the request's.
+        var request: (message: UFTPMessage, payload: FlexRequest)?
+        if let text = draft.flexRequestMessageID {
+            let id: UUIDValue = try Self.value("flex_request_message_id", text)
+            let received = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: id.text, limit: 10))
+                .first { $0.direction == .inbound && $0.type == FlexRequest.elementName && $0.recipientDomain == responder.domain.text }
+            guard let received, let decoded = try? UFTPCodec.decode(received.payload), let payload = decoded.payload as? FlexRequest else {
+                throw Refusal.unknown("no FlexRequest \(id.text) was received")
+            }
+            if payload.expirationDateTime < DateTime(now) { throw Refusal.conflict("the request expired at \(payload.expirationDateTime.text)") }
+            request = (decoded, payload)
+        }
+        guard request != nil || (draft.recipient != nil && draft.congestionPoint != nil && draft.period != nil) else {
+            throw Refusal.invalid(field: "flex_request_message_id",
+                                  "flex_request_message_id: the request answered, or recipient, congestion_point and period for an unsolicited offer")
+        }
+        let offer = FlexOffer(
+            ispDuration: request?.payload.ispDuration ?? ISPDuration(minutes: terms.ispMinutes),
+            timeZone: try request?.payload.timeZone ?? Self.value("time_zone", terms.timeZone.identifier),
+            period: try request?.payload.period ?? Self.value("period", draft.period ?? ""),
+            congestionPoint: try request?.payload.congestionPoint ?? Self.value("congestion_point", draft.congestionPoint ?? ""),
+            expirationDateTime: try Self.value("expiration", draft.expiration),
+            unsolicited: request == nil ? true : nil, flexRequestMessageID: request?.message.metadata.messageID,
+            contractID: draft.contractID ?? request?.payload.contractID,
+            dPrognosisMessageID: try draft.dPrognosisMessageID.map { try Self.value("d_prognosis_message_id", $0) },
+            baselineReference: draft.baselineReference, currency: try Self.value("currency", draft.currency ?? "EUR"), options: options)
+        let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
+        var reasons = GenericValidation.isps(offer, terms: terms)
+            + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
+        if let request {
+            let requested = Set(request.payload.isps.filter { $0.disposition == .requested }.flatMap { UFTPResponder.numbers($0.start, $0.duration) })
+            let offered = Set(offer.options.flatMap { $0.isps.flatMap { UFTPResponder.numbers($0.start, $0.duration) } })
+            if requested.isDisjoint(with: offered) { reasons.append(UseCaseValidation.requestMismatch) }
+        }
+        guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the DSO would reject it: \(reasons.joined(separator: "; "))") }
+        // An unsolicited offer exists only in 3.1.0; an answer speaks the request's version.
+        let metadata = Metadata(version: request?.message.metadata.version ?? .v3_1_0, senderDomain: responder.domain,
+                                recipientDomain: try request?.message.metadata.senderDomain ?? Self.value("recipient", draft.recipient ?? ""),
+                                timeStamp: DateTime(now), conversationID: request?.message.metadata.conversationID ?? .random())
+        return try await queue(UFTPMessage(metadata: metadata, payload: offer), now: now)
+    }
+
+    func flexOfferRevocation(_ draft: FlexOfferRevocationDraft, now: Timestamp = .now()) async throws -> Receipt {
+        let offerID: UUIDValue = try Self.value("offer_message_id", draft.offerMessageID)
+        let sent = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: offerID.text, limit: 10))
+            .first { $0.direction == .outbound && $0.type == FlexOffer.elementName && $0.senderDomain == responder.domain.text }
+        guard let sent, let decoded = try? UFTPCodec.decode(sent.payload) else { throw Refusal.unknown("no FlexOffer \(offerID.text) was sent") }
+        let outcome = try await responder.outcome(ofOffer: offerID, in: sent.conversationID, madeBy: .outbound)
+        if outcome.revoked { throw Refusal.conflict("the offer was revoked already") }
+        if let order = outcome.order { throw Refusal.conflict("the DSO ordered the offer already (\(order))") }
+        return try await queue(UFTPMessage(metadata: Metadata(version: decoded.metadata.version, senderDomain: responder.domain,
+                                                              recipientDomain: decoded.metadata.recipientDomain, timeStamp: DateTime(now),
+                                                              conversationID: decoded.metadata.conversationID),
+                                           payload: FlexOfferRevocation(flexOfferMessageID: offerID)), now: now)
+    }
+
+    /// Logs and queues a message for its recipient in the role that receives its type, signed in
+    /// the role that sends it.
     private func queue(_ message: UFTPMessage, now: Timestamp) async throws -> Receipt {
         let recipient = message.metadata.recipientDomain
         let role = type(of: message.payload).recipientRole ?? .agr
-        guard let id = try await responder.queue(message, to: recipient, role: role, as: .dso, now: now) else {
+        guard let id = try await responder.queue(message, to: recipient, role: role, as: type(of: message.payload).senderRole ?? .dso,
+                                                 now: now) else {
             throw Refusal.invalid(field: "recipient", "no endpoint is known for \(recipient.text) as \(role.rawValue) (participants file)")
         }
         return Receipt(id: id, type: message.typeName, messageID: message.metadata.messageID.text,
