@@ -31,6 +31,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // glibc's DNS resolver (libresolv), for UFTP's DNS discovery.
+        .systemLibrary(name: "CResolv"),
 
         // Domain values shared by both programs.
         .target(name: "GridCore"),
@@ -52,7 +54,7 @@ let package = Package(
         // UFTP (Shapeshifter 3.x): message model, XML codec on libxml2, CS1; no networking.
         .target(name: "UFTP", dependencies: ["GridCore", "Sodium", "ConfigFile", "CLibXML2"]),
         // UFTP over HTTP: the receiving endpoint and the sender over a durable queue (platform side only).
-        .target(name: "UFTPTransport", dependencies: ["UFTP", "GridCore", "Sodium",
+        .target(name: "UFTPTransport", dependencies: ["UFTP", "GridCore", "Sodium", "CResolv",
                                                       .product(name: "Hummingbird", package: "hummingbird"),
                                                       .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

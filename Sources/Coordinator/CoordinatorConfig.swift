@@ -2,6 +2,7 @@ import ConfigFile
 import Foundation
 import MQTT
 import UFTP
+import UFTPTransport
 
 /// The coordinator's configuration (TOML; keys in docs/configuration.md and DESIGN §6). Relative
 /// paths are resolved against the configuration file's folder.
@@ -53,8 +54,10 @@ public struct CoordinatorConfig: Sendable {
         public let roles: [USEFRole]
         /// The CS1 signing key (base64 64-byte secret, mode 0600; `coordinator uftp key` makes one).
         public let signingKeyFile: String
-        /// The other participants: domain, role, endpoint and keys (docs/uftp.md).
-        public let participantsFile: String
+        /// The other participants: domain, role, endpoint and keys (docs/uftp.md); asked before DNS.
+        public let participantsFile: String?
+        /// UFTP service discovery in DNS (`dns_discovery = true`), or nil.
+        public let dnsDiscovery: DNSDiscovery.Options?
         /// The market's ISP length and time zone, which messages must match.
         public let ispMinutes: Int
         public let marketTimeZone: TimeZone
@@ -150,7 +153,34 @@ public struct CoordinatorConfig: Sendable {
             }
             if section.has("roles") && roles.isEmpty { section.problem("roles", "must name at least one role") }
             let keyFile = section.string("signing_key_file")
-            let participants = section.string("participants_file")
+            let discover = section.bool("dns_discovery", default: false) ?? false
+            let participants = section.string("participants_file", required: !discover)
+            var dns: DNSDiscovery.Options?
+            if discover {
+                var options = DNSDiscovery.Options()
+                if let text = section.string("dns_server", required: false) {
+                    let parts = text.split(separator: ":")
+                    if parts.count == 2, let port = Int(parts[1]), (1...65_535).contains(port),
+                       parts[0].split(separator: ".").count == 4, parts[0].split(separator: ".").allSatisfy({ UInt8($0) != nil }) {
+                        options.server = (String(parts[0]), port)
+                    } else {
+                        section.problem("dns_server", "must be an IPv4 address and port, e.g. \"127.0.0.1:53\", not \"\(text)\"")
+                    }
+                }
+                options.requireDNSSEC = section.bool("dns_require_dnssec", default: true) ?? true
+                if let template = section.string("dns_endpoint_template", required: false) {
+                    if template.contains("{host}"), ParticipantsFile.isHTTPURL(template.replacingOccurrences(of: "{host}", with: "h")) {
+                        options.endpointTemplate = template
+                    } else {
+                        section.problem("dns_endpoint_template", "must be an http(s) URL with {host}, not \"\(template)\"")
+                    }
+                }
+                dns = options
+            } else {
+                for key in ["dns_server", "dns_require_dnssec", "dns_endpoint_template"] where section.has(key) {
+                    section.problem(key, "applies only with dns_discovery = true")
+                }
+            }
             let ispMinutes = section.choice("isp_duration", ["PT15M", "PT30M", "PT60M"], default: "PT15M").map { Int($0.dropFirst(2).dropLast())! }
             let zoneName = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
             let zone = TimeZone(identifier: zoneName)
@@ -159,9 +189,9 @@ public struct CoordinatorConfig: Sendable {
             let croMode = section.choice("cro_mode", CommonReference.Mode.allCases.map(\.rawValue), default: "closed")
                 .flatMap(CommonReference.Mode.init(rawValue:))
             section.rejectUnknownKeys()
-            if let domain, !roles.isEmpty, let keyFile, let participants, let ispMinutes, let zone, let rate, let croMode {
+            if let domain, !roles.isEmpty, let keyFile, participants != nil || discover, let ispMinutes, let zone, let rate, let croMode {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
-                                       participantsFile: resolve(participants), ispMinutes: ispMinutes, marketTimeZone: zone,
+                                       participantsFile: participants.map(resolve), dnsDiscovery: dns, ispMinutes: ispMinutes, marketTimeZone: zone,
                                        rateLimitPerSecond: rate, croMode: croMode)
             }
         }

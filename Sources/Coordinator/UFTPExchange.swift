@@ -91,16 +91,24 @@ struct UFTPResponder: Sendable {
     @discardableResult
     func queue(_ message: UFTPMessage, to recipient: InternetDomain, role recipientRole: USEFRole, as role: USEFRole,
                now: Timestamp) async throws -> Int64? {
-        guard let participant = try await directory.participant(domain: recipient, role: recipientRole) else {
-            logger.error("uftp: no endpoint known for \(recipient.text) as \(recipientRole.rawValue); \(message.typeName) not sent")
-            return nil
+        let endpoint: String
+        do {
+            guard let participant = try await directory.participant(domain: recipient, role: recipientRole) else {
+                logger.error("uftp: no endpoint known for \(recipient.text) as \(recipientRole.rawValue); \(message.typeName) not sent")
+                return nil
+            }
+            endpoint = participant.endpoint
+        } catch {
+            // Discovery failed for now (DNS): queued all the same, the sender looks again.
+            logger.warning("uftp: \(recipient.text) as \(recipientRole.rawValue) not discovered yet (\(error)); \(message.typeName) waits for it")
+            endpoint = PendingEndpoint.make(domain: recipient, role: recipientRole)
         }
         let signed = SignedMessage(sealing: message, role: role, key: signingKey)
         let id = try await store.queueUFTPMessage(UFTPMessageRecord(
             direction: .outbound, type: message.typeName, messageID: message.metadata.messageID.text,
             conversationID: message.metadata.conversationID.text, senderDomain: domain.text, senderRole: role.rawValue,
             recipientDomain: recipient.text, time: now, signed: signed.encode(),
-            payload: Array(signed.sealedBody.dropFirst(64))), endpoint: participant.endpoint)
+            payload: Array(signed.sealedBody.dropFirst(64))), endpoint: endpoint)
         logger.info("uftp: queued \(message.typeName) \(message.metadata.messageID.text) for \(recipient.text) as #\(id)")
         return id
     }
@@ -267,15 +275,23 @@ struct UFTPExchange: Sendable {
         receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
                                                            burst: Double(2 * config.rateLimitPerSecond)))
-        sender = UFTPSender(outbox: SCDOutbox(store: store), logger: logger)
+        sender = UFTPSender(outbox: SCDOutbox(store: store), directory: participants, logger: logger)
         uftpActions = config.roles.contains(.dso) || config.roles.contains(.agr) ? UFTPActions(responder: responder) : nil
         logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), public key \(responder.signingKey.publicKey.cs1)")
+    }
+
+    /// The participants file, then DNS discovery, as configured.
+    static func directory(_ config: CoordinatorConfig.UFTPParticipant) throws -> any ParticipantDirectory {
+        var directories: [any ParticipantDirectory] = []
+        if let file = config.participantsFile { directories.append(try ParticipantsFile(path: file)) }
+        if let dns = config.dnsDiscovery { directories.append(DNSDiscovery(options: dns)) }
+        return directories.count == 1 ? directories[0] : ParticipantDirectories(directories)
     }
 
     /// This participant's identity and market terms over the SCD's message log, from `[uftp]`.
     static func responder(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws -> UFTPResponder {
         UFTPResponder(domain: config.domain, roles: config.roles, signingKey: try SigningKey(contentsOfFile: config.signingKeyFile),
-                      directory: try ParticipantsFile(path: config.participantsFile), store: store,
+                      directory: try directory(config), store: store,
                       terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone), logger: logger,
                       commonReference: config.roles.contains(.cro)
                           ? CommonReference(store: store, mode: config.croMode, timeZone: config.marketTimeZone) : nil)

@@ -86,7 +86,7 @@ public struct ParticipantsFile: ParticipantDirectory {
     }
 
     /// `http(s)://host[:port][/path]` with a host.
-    static func isHTTPURL(_ text: String) -> Bool {
+    public static func isHTTPURL(_ text: String) -> Bool {
         for scheme in ["https://", "http://"] where text.hasPrefix(scheme) {
             let rest = text.dropFirst(scheme.count)
             let host = rest.prefix { $0 != "/" && $0 != ":" }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import GridCore
 import Logging
+import UFTP
 import NIOCore
 import ServiceLifecycle
 
@@ -80,6 +81,8 @@ public struct DeliveryPolicy: Sendable {
 public final class UFTPSender: Service {
     let outbox: any UFTPOutbox
     let policy: DeliveryPolicy
+    /// Where endpoints queued for discovery (`PendingEndpoint`) are looked up.
+    let directory: (any ParticipantDirectory)?
     let logger: Logger
     let client: HTTPClient
     /// Messages claimed and attempted at once.
@@ -90,9 +93,11 @@ public final class UFTPSender: Service {
     /// only what is attempted right away is claimed, so no claim lapses while it waits its turn.
     static let leaseMs = (connectTimeout + requestTimeout).nanoseconds / 1_000_000 + 30_000
 
-    public init(outbox: any UFTPOutbox, policy: DeliveryPolicy = DeliveryPolicy(), logger: Logger) {
+    public init(outbox: any UFTPOutbox, policy: DeliveryPolicy = DeliveryPolicy(), directory: (any ParticipantDirectory)? = nil,
+                logger: Logger) {
         self.outbox = outbox
         self.policy = policy
+        self.directory = directory
         self.logger = logger
         var configuration = HTTPClient.Configuration(redirectConfiguration: .follow(max: 5, allowCycles: false),
                                                      timeout: .init(connect: Self.connectTimeout, read: Self.requestTimeout))
@@ -136,7 +141,19 @@ public final class UFTPSender: Service {
 
     /// The status, or nil when no answer came (refused, reset, timed out), and what went wrong.
     func post(_ message: OutgoingMessage) async -> (status: Int?, problem: String) {
-        var request = HTTPClientRequest(url: message.endpoint)
+        var endpoint = message.endpoint
+        if let (domain, role) = PendingEndpoint.parse(endpoint) {
+            // No answer either way: a temporary failure, tried again with the back-off.
+            do {
+                guard let found = try await directory?.participant(domain: domain, role: role) else {
+                    return (nil, "\(domain.text) as \(role.rawValue) is not known")
+                }
+                endpoint = found.endpoint
+            } catch {
+                return (nil, "discovery: \(error)")
+            }
+        }
+        var request = HTTPClientRequest(url: endpoint)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "text/xml; charset=utf-8")
         request.body = .bytes(ByteBuffer(bytes: message.document))

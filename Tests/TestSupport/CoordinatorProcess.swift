@@ -103,12 +103,13 @@ public final class CoordinatorProcess {
     }
 
     /// A blocking request on the API (tests only): status and body.
-    public func request(_ method: String, _ path: String, token: String? = nil, body: Data? = nil) throws -> (status: Int, body: Data) {
+    public func request(_ method: String, _ path: String, token: String? = nil, body: Data? = nil,
+                        contentType: String = "application/json") throws -> (status: Int, body: Data) {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(httpPort)\(path)")!)
         request.timeoutInterval = 30
         request.httpMethod = method
         request.httpBody = body
-        if body != nil { request.setValue("application/json", forHTTPHeaderField: "Content-Type") }
+        if body != nil { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let result = LockedResult()
         let done = DispatchSemaphore(value: 0)

@@ -223,6 +223,47 @@ public final class MosquittoBroker {
     }
 }
 
+/// dnsmasq (Debian `dnsmasq-base`) serving DNS records on loopback, on a free port: the TXT and
+/// CNAME records UFTP discovery reads. Nothing else: no upstream, no hosts file, no DHCP.
+public final class DNSServer {
+    public let port: Int
+    private let folder = TemporaryDirectory("dnsmasq")
+    private let process: RunningProcess
+
+    /// `txt`: name → the record's text; `cname`: alias → target; `hosts`: name → IPv4 address
+    /// (a CNAME's target must be one of them).
+    /// `port`: a server's port again, to stand in for one stopped (its records changed).
+    public init(txt: [(String, String)] = [], cname: [(String, String)] = [], hosts: [(String, String)] = [],
+                port: Int = FreePort.allocate()) throws {
+        self.port = port
+        let log = folder.file("dnsmasq.log")
+        let arguments = [
+            "--keep-in-foreground", "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces",
+            "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file", "--log-facility=-", "--log-queries",
+        ] + txt.map { "--txt-record=\($0.0),\($0.1)" } + hosts.map { "--host-record=\($0.0),\($0.1)" }
+          + cname.map { "--cname=\($0.0),\($0.1)" }
+        // Under a shell that stays its parent: dnsmasq closes every inherited descriptor as it
+        // starts, and Foundation takes its status pipe closing for the child's exit, then blocks
+        // in waitpid for it, noticing no other child's end. The shell passes SIGTERM on.
+        process = try RunningProcess("/bin/sh", ["-c", #"/usr/sbin/dnsmasq "$@" & child=$!; trap 'kill $child; wait $child; exit 0' TERM; wait $child"#,
+                                                 "dnsmasq"] + arguments, stderrPath: log)
+        // It logs "started" once its sockets are bound.
+        guard waitUntil(timeoutSeconds: 60, { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("started") == true }) else {
+            throw ProcessError.timedOut("dnsmasq on port \(port): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")", seconds: 60)
+        }
+    }
+
+    public var log: String { (try? String(contentsOfFile: folder.file("dnsmasq.log"), encoding: .utf8)) ?? "" }
+
+    public func stop() {
+        if process.isRunning { process.stop() }
+    }
+
+    deinit {
+        stop()
+    }
+}
+
 /// A reference-implementation peer (a script of Tests/python run from the test venv) and the
 /// JSON lines it prints. Killed after `limit` seconds, which ends its output: a test fails
 /// instead of waiting forever on a hung peer.
