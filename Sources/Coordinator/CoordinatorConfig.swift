@@ -58,6 +58,8 @@ public struct CoordinatorConfig: Sendable {
         public let participantsFile: String?
         /// UFTP service discovery in DNS (`dns_discovery = true`), or nil.
         public let dnsDiscovery: DNSDiscovery.Options?
+        /// Senders this endpoint blocks: their messages are answered `Barred Sender`.
+        public let barredSenders: Set<InternetDomain>
         /// The market's ISP length and time zone, which messages must match.
         public let ispMinutes: Int
         public let marketTimeZone: TimeZone
@@ -185,13 +187,18 @@ public struct CoordinatorConfig: Sendable {
             let zoneName = section.string("market_time_zone", required: false) ?? "Europe/Amsterdam"
             let zone = TimeZone(identifier: zoneName)
             if zone == nil { section.problem("market_time_zone", "\"\(zoneName)\" is not a known time zone") }
+            var barred: Set<InternetDomain> = []
+            for text in section.strings("barred_senders", required: false) ?? [] {
+                do { barred.insert(try InternetDomain(validating: text)) } catch { section.problem("barred_senders", "\"\(text)\": \(error.problem)") }
+            }
             let rate = section.int("rate_limit_per_s", in: 1...1_000_000, default: 500)
             let croMode = section.choice("cro_mode", CommonReference.Mode.allCases.map(\.rawValue), default: "closed")
                 .flatMap(CommonReference.Mode.init(rawValue:))
             section.rejectUnknownKeys()
             if let domain, !roles.isEmpty, let keyFile, participants != nil || discover, let ispMinutes, let zone, let rate, let croMode {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
-                                       participantsFile: participants.map(resolve), dnsDiscovery: dns, ispMinutes: ispMinutes, marketTimeZone: zone,
+                                       participantsFile: participants.map(resolve), dnsDiscovery: dns, barredSenders: barred,
+                                       ispMinutes: ispMinutes, marketTimeZone: zone,
                                        rateLimitPerSecond: rate, croMode: croMode)
             }
         }

@@ -38,6 +38,8 @@ struct UFTPResponder: Sendable {
     let logger: Logger
     /// When this platform plays the CRO role.
     var commonReference: CommonReference? = nil
+    /// Senders whose messages are stored and answered `Barred Sender` (`[uftp] barred_senders`).
+    var barredSenders: Set<InternetDomain> = []
 
     func answer(_ inbound: InboundMessage, storedAs id: Int64, now: Timestamp = .now()) async throws {
         guard let request = inbound.message.payload as? any UFTPRequest else { return }
@@ -46,6 +48,7 @@ struct UFTPResponder: Sendable {
         if let recipient = type(of: request).recipientRole, !roles.contains(recipient), !reasons.contains(RejectionReason.unknownRecipient) {
             reasons.append(RejectionReason.unknownRecipient)
         }
+        if barredSenders.contains(inbound.signed.senderDomain) { reasons.append(RejectionReason.barredSender) }
         let earlier = try await store.uftpMessages(UFTPMessageQuery(senderDomain: inbound.signed.senderDomain.text,
                                                                     messageID: metadata.messageID.text, limit: 2))
             .first { $0.direction == .inbound && ($0.id ?? .max) < id }
@@ -223,17 +226,21 @@ struct UFTPResponder: Sendable {
         let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
         switch payload {
         case let prognosis as DPrognosis:
-            return GenericValidation.isps(prognosis, terms: terms) + UseCaseValidation.prognosis(prognosis, terms: terms)
+            return GenericValidation.isps(prognosis, terms: terms) + GenericValidation.period(prognosis, terms: terms, now: instant)
+                + UseCaseValidation.prognosis(prognosis, terms: terms)
         case let request as FlexRequest:
-            return GenericValidation.isps(request, terms: terms) + UseCaseValidation.request(request)
+            return GenericValidation.isps(request, terms: terms) + GenericValidation.period(request, terms: terms, now: instant)
+                + UseCaseValidation.request(request)
                 + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
         case let offer as FlexOffer:
-            return GenericValidation.isps(offer, terms: terms)
+            return GenericValidation.isps(offer, terms: terms) + GenericValidation.period(offer, terms: terms, now: instant)
                 + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
         case let order as FlexOrder:
-            return GenericValidation.isps(order, terms: terms)
+            return GenericValidation.isps(order, terms: terms) + GenericValidation.period(order, terms: terms, now: instant)
         case let update as FlexReservationUpdate:
-            return GenericValidation.isps(update, terms: terms)
+            return GenericValidation.isps(update, terms: terms) + GenericValidation.period(update, terms: terms, now: instant)
+        case let settlement as FlexSettlement:
+            return GenericValidation.period(settlement)
         default:
             return []
         }
@@ -294,6 +301,7 @@ struct UFTPExchange: Sendable {
                       directory: try directory(config), store: store,
                       terms: MarketTerms(ispMinutes: config.ispMinutes, timeZone: config.marketTimeZone), logger: logger,
                       commonReference: config.roles.contains(.cro)
-                          ? CommonReference(store: store, mode: config.croMode, timeZone: config.marketTimeZone) : nil)
+                          ? CommonReference(store: store, mode: config.croMode, timeZone: config.marketTimeZone) : nil,
+                      barredSenders: config.barredSenders)
     }
 }

@@ -105,6 +105,19 @@ public enum GenericValidation {
         return expires <= now || expires > end ? [RejectionReason.expirationOutOfBounds] : []
     }
 
+    /// A Period already over (its last ISP ended) is out of bounds: flexibility cannot be
+    /// forecast, requested, offered or ordered for it any more.
+    public static func period(_ message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
+        terms.midnight(message.period.adding(days: 1)) <= now ? [RejectionReason.periodOutOfBounds] : []
+    }
+
+    /// A settlement's orders must lie within the settlement's Period, itself in order.
+    public static func period(_ settlement: FlexSettlement) -> [String] {
+        let inside = settlement.periodStart <= settlement.periodEnd
+            && settlement.orderSettlements.allSatisfy { settlement.periodStart <= $0.period && $0.period <= settlement.periodEnd }
+        return inside ? [] : [RejectionReason.periodOutOfBounds]
+    }
+
     /// Whether the message's zone has the market zone's UTC offset throughout the Period.
     static func sameOffsets(_ zone: TimeZoneName, _ terms: MarketTerms, over period: Period) -> Bool {
         guard let theirs = TimeZone(identifier: zone.text) else { return false }

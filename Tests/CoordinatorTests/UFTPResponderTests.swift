@@ -23,7 +23,7 @@ import UFTPTransport
         let receiver: UFTPReceiver
         let actions: UFTPActions
 
-        init() throws {
+        init(barring barred: Set<InternetDomain> = []) throws {
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
             let directory = ParticipantsFile(participants: [
                 Participant(domain: UFTPResponderTests.agr, role: .agr, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message",
@@ -32,7 +32,7 @@ import UFTPTransport
             let responder = UFTPResponder(domain: UFTPResponderTests.dso, roles: [.dso], signingKey: SigningKey.generate(),
                                           directory: directory, store: store,
                                           terms: MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!),
-                                          logger: Logger(label: "test"))
+                                          logger: Logger(label: "test"), barredSenders: barred)
             receiver = UFTPReceiver(directory: directory, inbox: SCDInbox(store: store, responder: responder, logger: Logger(label: "test")))
             actions = UFTPActions(responder: responder)
         }
@@ -173,6 +173,39 @@ import UFTPTransport
         }
         let sentCount = try await rig.store.uftpMessages(UFTPMessageQuery(limit: 1000)).count { $0.type == "FlexRequest" }
         #expect(sentCount == 1)
+    }
+
+    /// A sender this endpoint bars is answered so, its message stored like any other.
+    @Test func aBarredSenderIsAnsweredSo() async throws {
+        let rig = try Rig(barring: [Self.agr])
+        let barred = try #require(try await rig.answer(to: Self.prognosis()))
+        #expect(barred.result == .rejected && barred.rejectionReason == RejectionReason.barredSender, "\(barred)")
+        #expect(try await rig.store.uftpMessages(UFTPMessageQuery(limit: 10)).count { $0.direction == .inbound } == 1)
+    }
+
+    /// A day already over is out of bounds; an offer answering a request that has expired is
+    /// refused for it (the request as the DSO's log holds it, its expiration passed).
+    @Test func pastPeriodsAndExpiredRequestsAreRefused() async throws {
+        let rig = try Rig()
+        let past = try #require(try await rig.answer(to: Self.prognosis(days: -2)))
+        #expect(past.result == .rejected && past.rejectionReason == RejectionReason.periodOutOfBounds, "\(past)")
+
+        let requestID = UUIDValue.random(), conversation = UUIDValue.random()
+        let request = UFTPMessage(
+            metadata: Metadata(senderDomain: Self.dso, recipientDomain: Self.agr, timeStamp: DateTime(.now()), messageID: requestID,
+                               conversationID: conversation),
+            payload: FlexRequest(ispDuration: ISPDuration(minutes: 15), timeZone: try TimeZoneName(validating: "Europe/Amsterdam"),
+                                 period: Self.period(days: 1), congestionPoint: try EntityAddress(validating: Self.congestionPoint),
+                                 revision: 1, expirationDateTime: DateTime(.now().adding(milliseconds: -60_000)),
+                                 isps: [.init(disposition: .requested, minPower: -5000, maxPower: -1000, start: 34)]))
+        let signed = SignedMessage(sealing: request, role: .dso, key: SigningKey.generate())
+        _ = try await rig.store.queueUFTPMessage(UFTPMessageRecord(
+            direction: .outbound, type: "FlexRequest", messageID: requestID.text, conversationID: conversation.text,
+            senderDomain: Self.dso.text, senderRole: "DSO", recipientDomain: Self.agr.text, time: .now(),
+            signed: signed.encode(), payload: UFTPCodec.encode(request)), endpoint: "http://127.0.0.1:9/")
+        let late = try #require(try await rig.answer(to: Self.offer(request: requestID, conversation: conversation,
+                                                                    options: [("A", "10", nil, [(34, -2000)])])))
+        #expect(late.rejectionReason == RejectionReason.referenceMessageExpired, "\(late)")
     }
 
     /// An order repeats the chosen option scaled by its activation factor; an offer is ordered
