@@ -301,18 +301,12 @@ public struct UFTPActions: Sendable {
     /// under a bilateral contract the DSO still holds, per ISP; what it no longer holds the
     /// aggregator is free to use.
     struct FlexReservationUpdateDraft: Decodable, Sendable {
-        struct ISP: Decodable, Sendable {
-            var start: Int
-            var duration: Int?
-            var power: Int
-        }
-
         var recipient: String
         var congestionPoint: String
         var period: String
         var contractID: String
         var reference: String?
-        var isps: [ISP]
+        var isps: [PowerDraft]
 
         enum CodingKeys: String, CodingKey {
             case recipient, congestionPoint = "congestion_point", period, contractID = "contract_id", reference, isps
@@ -500,7 +494,8 @@ public struct UFTPActions: Sendable {
 
     // MARK: Aggregator
 
-    /// An ISP's power in a draft (W; negative is less consumption or more production).
+    /// An ISP's power in a draft (W; negative is less consumption or more production): a
+    /// reservation update's, a prognosis's, an offer option's.
     struct PowerDraft: Decodable, Sendable {
         var start: Int
         var duration: Int?
