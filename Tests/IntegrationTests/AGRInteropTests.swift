@@ -10,7 +10,7 @@ import UFTP
 /// DSO: the reference DSO's FlexRequest is stored and accepted; our D-Prognosis and our offer
 /// answering the request, drafted through the REST API, reach it and are accepted; it orders the
 /// offer, our AGR checks the order against the offer and accepts it; it settles the order; our
-/// second offer is revoked. Both ends' records are asserted: what the reference DSO received and
+/// second offer is revoked, and its order placed after the revocation is refused. Both ends' records are asserted: what the reference DSO received and
 /// answered, and what our message log holds.
 @Suite(.enabled(if: Paths.pythonTestsEnabled, "needs the test venv (make test)"))
 struct AGRInteropTests {
@@ -90,7 +90,7 @@ struct AGRInteropTests {
         let orderID = try #require(order["order_sent"] as? String)
 
         // Our AGR accepted the order (it repeats the offer) and its settlement.
-        let orderAnswer = try #require(line { $0["type"] as? String == "FlexOrderResponse" }, "\(diagnostics())")
+        let orderAnswer = try #require(line { $0["type"] as? String == "FlexOrderResponse" && $0["referenced_message_id"] as? String == orderID }, "\(diagnostics())")
         #expect(orderAnswer["result"] as? String == "Accepted" && orderAnswer["referenced_message_id"] as? String == orderID, "\(orderAnswer)")
         let settlement = try #require(line { $0["settlement_sent"] != nil }, "\(diagnostics())")
         #expect(settlement["status"] as? Int == 200, "\(diagnostics())")
@@ -110,6 +110,13 @@ struct AGRInteropTests {
         #expect(revoked.status == 202, "\(revoked.json)")
         let revocation = try #require(line { $0["type"] as? String == "FlexOfferRevocation" }, "\(diagnostics())")
         #expect(revocation["referenced_message_id"] as? String == secondID)
+        // Their DSO orders the revoked offer all the same: our AGR refuses it.
+        let lateOrder = try #require(line { $0["order_sent"] != nil && $0["order_sent"] as? String != orderID }, "\(diagnostics())")
+        let lateOrderID = try #require(lateOrder["order_sent"] as? String)
+        let refusal = try #require(line { $0["type"] as? String == "FlexOrderResponse" && $0["referenced_message_id"] as? String == lateOrderID },
+                                   "\(diagnostics())")
+        #expect(refusal["result"] as? String == "Rejected" && refusal["rejection_reason"] as? String == RejectionReason.referenceMessageRevoked,
+                "\(refusal)")
 
         // Every response of their DSO arrived, Accepted, and our log holds the conversation with
         // each message's answer.

@@ -6,7 +6,8 @@ receives from the AGR (type, result, rejection reason, referenced message id, co
 killed. Once up it sends a FlexRequest for PERIOD (ISPs 40-41 requested, -5000..-1000 W), reported
 as {"request_sent": MESSAGE_ID, "conversation_id": …, "status": HTTP_STATUS}. It answers as a DSO
 does, through the reference client: a D-Prognosis, a FlexOffer and a FlexOfferRevocation are
-accepted; an offer's option "A" is ordered as offered ({"order_sent": …}); an order the AGR
+accepted; an offer's option "A" is ordered as offered ({"order_sent": …}), and so is a revoked
+offer's first option, after the revocation is accepted (which the AGR must refuse); an order the AGR
 accepts is settled ({"settlement_sent": …, "order_reference": …}: price 6.25, penalty 1.25); the
 settlement's answer is reported with each order's status."""
 import faulthandler
@@ -32,6 +33,7 @@ faulthandler.register(signal.SIGUSR1, all_threads=True)
 lock = threading.Lock()
 congestion_point = "ea1.2023-01.com.example.dso:cp-1"
 orders = {}  # order message id -> the order sent
+offers = {}  # offer message id -> the offer received
 
 
 def emit(line):
@@ -83,14 +85,14 @@ def request():
     send("request_sent", client().send_flex_request, message)
 
 
-def order(offer):
-    option = next((option for option in offer.offer_options if option.option_reference == "A"), None)
+def order(offer, reference="A"):
+    option = next((option for option in offer.offer_options if option.option_reference == reference), None)
     if option is None:
         return
     message = FlexOrder(message_id=str(uuid4()), conversation_id=offer.conversation_id, isp_duration=offer.isp_duration,
                         time_zone=offer.time_zone, period=offer.period, congestion_point=offer.congestion_point,
                         flex_offer_message_id=offer.message_id, price=option.price, currency=offer.currency,
-                        order_reference=str(uuid4()), option_reference="A",
+                        order_reference=str(uuid4()), option_reference=reference,
                         isps=[FlexOrderISP(power=isp.power, start=isp.start, duration=isp.duration) for isp in option.isps])
     orders[message.message_id] = message
     send("order_sent", client().send_flex_order, message)
@@ -135,6 +137,7 @@ class Peer(ShapeshifterDsoService):
 
     def process_flex_offer(self, message):
         report(message)
+        offers[message.message_id] = message
 
         def answer():
             accept(message, FlexOfferResponse, "flex_offer_message_id", "send_flex_offer_response")
@@ -143,8 +146,14 @@ class Peer(ShapeshifterDsoService):
 
     def process_flex_offer_revocation(self, message):
         report(message)
-        threading.Thread(target=accept, args=(message, FlexOfferRevocationResponse, "flex_offer_revocation_message_id",
-                                               "send_flex_offer_revocation_response")).start()
+
+        def answer():
+            accept(message, FlexOfferRevocationResponse, "flex_offer_revocation_message_id", "send_flex_offer_revocation_response")
+            # Then orders the revoked offer all the same, as a faulty DSO would: it must be refused.
+            revoked = offers.get(message.flex_offer_message_id)
+            if revoked is not None:
+                order(revoked, revoked.offer_options[0].option_reference)
+        threading.Thread(target=answer).start()
 
     def process_flex_order_response(self, message):
         report(message)
