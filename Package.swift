@@ -66,6 +66,8 @@ let package = Package(
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
+        // The flexibility market: clearing (and, to come, sessions, dispatch and settlement).
+        .target(name: "Market"),
         // The platform service: ingest, certification scheduler, REST API, metrics.
         .target(
             name: "Coordinator",
@@ -78,7 +80,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "coordinator",
-            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP",
+            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP", "Market",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -140,6 +142,8 @@ let package = Package(
             path: "Benchmarks/uftp-bench"
         ),
 
+        .executableTarget(name: "market-bench", dependencies: ["Market"], path: "Benchmarks/market-bench"),
+
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
             name: "ledger-append-loop",
@@ -154,6 +158,7 @@ let package = Package(
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
+        .testTarget(name: "MarketTests", dependencies: ["Market"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),

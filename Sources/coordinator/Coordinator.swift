@@ -4,6 +4,7 @@ import ConfigFile
 import Coordinator
 import GridCore
 import Logging
+import Market
 import SCD
 import Sodium
 import UFTP
@@ -20,7 +21,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
         commandName: "coordinator",
         abstract: "Coordinator: certified readings into the Shared Customer Database, and its REST API.",
         subcommands: [Serve.self, CheckConfig.self, NodeCommand.self, PODCommand.self, TokenCommand.self, UFTPCommand.self,
-                      CROCommand.self]
+                      CROCommand.self, ClearCommand.self]
     )
 
     static func main() async {
@@ -82,6 +83,23 @@ struct Serve: AsyncParsableCommand {
         }
         unblockTerminationSignals()
         try await CoordinatorServer.run(config: config, logger: Logger(label: "coordinator"))
+    }
+}
+
+/// `coordinator clear --input FILE`: the what-if tool. Clears a scenario (docs/market.md) as the
+/// market would and prints the outcome as JSON; needs no configuration and touches nothing.
+struct ClearCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "clear",
+                                                    abstract: "Clear a market scenario (JSON; docs/market.md) and print the outcome.")
+    @Option(name: .long, help: "The scenario (JSON); - reads standard input.") var input: String
+
+    func run() async throws {
+        let json = input == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: input))
+        do {
+            StandardStream.output.write(try Scenario(json: json).clear().json() + "\n")
+        } catch let problem as Scenario.Problem {
+            throw Failure(message: "\(input): \(problem)", code: 2)
+        }
     }
 }
 

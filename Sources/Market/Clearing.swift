@@ -1,0 +1,282 @@
+/// The local flexibility market's clearing (PlatOne UC-IT-1, seed 004): DSO requests first, each
+/// served by the offers located in its area in merit order; then TSO requests with what is left.
+/// Pure and deterministic: the same book gives the same outcome, whatever order it came in.
+///
+/// Sign convention (UFTP's): power in W, positive is more consumption (or less production),
+/// negative less consumption (or more production). A request asks, per ISP, for a deviation
+/// between two powers of one sign; an offer gives one power per ISP, scaled by one activation
+/// factor (hundredths, as UFTP's `ActivationFactor`) for all its ISPs.
+
+/// Who asks: the DSO's requests are cleared before any TSO request.
+public enum Buyer: String, Sendable, Codable, CaseIterable {
+    case dso = "DSO", tso = "TSO"
+}
+
+/// A span of ISPs with one value: ISPs `start ..< start + duration`, numbered from 1.
+public struct ISPSpan<Value: Sendable & Equatable & Codable>: Sendable, Equatable, Codable {
+    public var start: Int
+    public var duration: Int
+    public var value: Value
+
+    public init(start: Int, duration: Int = 1, value: Value) {
+        self.start = start
+        self.duration = duration
+        self.value = value
+    }
+
+    public var isps: Range<Int> { start..<(start + duration) }
+
+    enum CodingKeys: String, CodingKey { case start, duration, value = "power" }
+}
+
+/// A request's power range at an ISP: a deviation of at least `minimum` W and at most `maximum`
+/// W in magnitude, in `direction` (+1 more consumption, -1 less).
+public struct PowerRange: Sendable, Equatable, Codable {
+    public var direction: Int
+    public var minimum: Int
+    public var maximum: Int
+
+    /// From UFTP's MinPower/MaxPower (one sign, not both: a requested ISP has a direction).
+    public init?(minPower: Int, maxPower: Int) {
+        guard minPower <= maxPower, !(minPower < 0 && maxPower > 0), minPower != 0 || maxPower != 0 else { return nil }
+        direction = maxPower > 0 ? 1 : -1
+        minimum = min(abs(minPower), abs(maxPower))
+        maximum = max(abs(minPower), abs(maxPower))
+    }
+}
+
+public struct FlexibilityRequest: Sendable, Equatable {
+    public var id: String
+    public var buyer: Buyer
+    /// The grid locations (congestion points or grid nodes) whose offers can serve it.
+    public var area: Set<String>
+    public var isps: [ISPSpan<PowerRange>]
+    /// The most it pays, in currency units per MWh (nil: any price).
+    public var priceLimitPerMWh: Double?
+    /// Submission order within the session (earlier first among equals).
+    public var sequence: Int
+
+    public init(id: String, buyer: Buyer, area: Set<String>, isps: [ISPSpan<PowerRange>], priceLimitPerMWh: Double? = nil, sequence: Int = 0) {
+        self.id = id
+        self.buyer = buyer
+        self.area = area
+        self.isps = isps
+        self.priceLimitPerMWh = priceLimitPerMWh
+        self.sequence = sequence
+    }
+}
+
+public struct FlexibilityOffer: Sendable, Equatable {
+    public var id: String
+    public var aggregator: String
+    /// Where its PODs are (a congestion point or grid node).
+    public var location: String
+    /// Power per ISP at full activation, one sign throughout.
+    public var isps: [ISPSpan<Int>]
+    /// The whole offer's price at full activation (pay-as-bid), currency units.
+    public var price: Double
+    /// The least activation factor it accepts, in hundredths (1...100; 100: all or nothing).
+    public var minimumFactor: Int
+    public var sequence: Int
+
+    public init(id: String, aggregator: String, location: String, isps: [ISPSpan<Int>], price: Double, minimumFactor: Int = 100,
+                sequence: Int = 0) {
+        self.id = id
+        self.aggregator = aggregator
+        self.location = location
+        self.isps = isps
+        self.price = price
+        self.minimumFactor = minimumFactor
+        self.sequence = sequence
+    }
+}
+
+/// An offer awarded to a request at an activation factor: the powers it then delivers, the energy
+/// and the price paid (the offer's price scaled by the factor).
+public struct Award: Sendable, Equatable, Codable {
+    public var request: String
+    public var offer: String
+    public var aggregator: String
+    /// Hundredths: 100 is the whole offer.
+    public var factor: Int
+    public var isps: [ISPSpan<Int>]
+    public var energyWh: Int
+    public var price: Double
+    /// Beyond the request's maximum: the reliability margin, held in reserve for the DSO's
+    /// validation to fall back on.
+    public var margin: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case request, offer, aggregator, factor, isps, energyWh = "energy_wh", price, margin
+    }
+}
+
+/// What a request got, per ISP: the power awarded (excluding the margin) and whether it reaches
+/// the request's minimum.
+public struct RequestOutcome: Sendable, Equatable, Codable {
+    public var request: String
+    public var buyer: Buyer
+    public var served: [ISPSpan<Int>]
+    public var satisfied: Bool
+}
+
+public struct ClearingOutcome: Sendable, Equatable, Codable {
+    public var awards: [Award]
+    public var requests: [RequestOutcome]
+}
+
+public struct ClearingRules: Sendable {
+    public var ispMinutes: Int
+    /// Extra awards to DSO requests beyond their maximum, as a share of it (0.1: 10 %).
+    public var reliabilityMargin: Double
+
+    public init(ispMinutes: Int = 15, reliabilityMargin: Double = 0) {
+        self.ispMinutes = ispMinutes
+        self.reliabilityMargin = reliabilityMargin
+    }
+}
+
+public enum Clearing {
+    /// Clears the book. Requests in clearing order: DSO before TSO, then the higher price limit
+    /// (none counts highest), then submission, then id. Offers in merit order: price per MWh at
+    /// full activation, then submission, then id.
+    public static func clear(requests: [FlexibilityRequest], offers: [FlexibilityOffer], rules: ClearingRules) -> ClearingOutcome {
+        let book = OfferBook(offers, ispMinutes: rules.ispMinutes)
+        var awards: [Award] = []
+        var outcomes: [RequestOutcome] = []
+        for request in requests.sorted(by: clearsBefore) {
+            let (granted, outcome) = serve(request, from: book, rules: rules)
+            awards += granted
+            outcomes.append(outcome)
+        }
+        return ClearingOutcome(awards: awards, requests: outcomes)
+    }
+
+    static func clearsBefore(_ a: FlexibilityRequest, _ b: FlexibilityRequest) -> Bool {
+        if a.buyer != b.buyer { return a.buyer == .dso }
+        let limitA = a.priceLimitPerMWh ?? .infinity, limitB = b.priceLimitPerMWh ?? .infinity
+        if limitA != limitB { return limitA > limitB }
+        if a.sequence != b.sequence { return a.sequence < b.sequence }
+        return a.id < b.id
+    }
+
+    /// One request against the book: offers of its area in merit order, each at the largest
+    /// factor that stays within what the request still needs at every ISP they share (and within
+    /// what is left of the offer), skipped below its minimum factor.
+    static func serve(_ request: FlexibilityRequest, from book: OfferBook, rules: ClearingRules) -> ([Award], RequestOutcome) {
+        // Need per ISP, in magnitude; 0 where the request asks nothing.
+        let last = request.isps.map { $0.start + $0.duration - 1 }.max() ?? 0
+        var need = [Int](repeating: 0, count: last + 1)
+        var direction = 0
+        for span in request.isps {
+            direction = span.value.direction
+            for isp in span.isps where isp >= 1 { need[isp] = span.value.maximum }
+        }
+        let maximum = need
+        var served = [Int](repeating: 0, count: last + 1)
+        var awards: [Award] = []
+        let first = request.isps.map(\.start).min() ?? 0
+        let candidates = book.candidates(in: request.area, direction: direction, priceLimit: request.priceLimitPerMWh,
+                                         overlapping: max(first, 1)...max(last, 1))
+        var unmet = need.count { $0 > 0 }
+        // The request itself, then (DSO only) the margin: extra offers up to that share of the maximum.
+        let passes: [(margin: Bool, scale: Double)] = request.buyer == .dso && rules.reliabilityMargin > 0
+            ? [(false, 0), (true, rules.reliabilityMargin)] : [(false, 0)]
+        for pass in passes {
+            if pass.margin {
+                for isp in need.indices { need[isp] = Int((Double(maximum[isp]) * pass.scale).rounded(.down)) }
+                unmet = need.count { $0 > 0 }
+            }
+            guard unmet > 0 else { continue }
+            for index in candidates {
+                let offer = book.offers[index]
+                let left = book.remaining[index]
+                guard left >= offer.minimumFactor else { continue }
+                // The largest factor (hundredths) no shared ISP overshoots.
+                var factor = left, shares = false
+                for span in offer.isps {
+                    let magnitude = abs(span.value)
+                    guard magnitude > 0 else { continue }
+                    for isp in span.isps where isp < need.count && maximum[isp] > 0 {
+                        shares = true
+                        factor = min(factor, need[isp] * 100 / magnitude)
+                    }
+                }
+                guard shares, factor >= offer.minimumFactor, factor > 0 else { continue }
+                book.remaining[index] -= factor
+                let powers = offer.isps.map { ISPSpan(start: $0.start, duration: $0.duration, value: $0.value * factor / 100) }
+                for span in powers {
+                    for isp in span.isps where isp < need.count && maximum[isp] > 0 {
+                        let before = need[isp]
+                        need[isp] -= abs(span.value)
+                        if before > 0 && need[isp] <= 0 { unmet -= 1 }
+                        if !pass.margin { served[isp] += abs(span.value) }
+                    }
+                }
+                let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
+                awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, factor: factor,
+                                    isps: powers, energyWh: energy, price: offer.price * Double(factor) / 100, margin: pass.margin))
+                if unmet == 0 { break }
+            }
+        }
+        let satisfied = request.isps.allSatisfy { span in span.isps.allSatisfy { $0 < 1 || served[$0] >= span.value.minimum } }
+        let servedSpans = request.isps.flatMap { span in
+            span.isps.filter { $0 >= 1 }.map { ISPSpan(start: $0, value: served[$0] * span.value.direction) }
+        }
+        return (awards, RequestOutcome(request: request.id, buyer: request.buyer, served: servedSpans, satisfied: satisfied))
+    }
+}
+
+/// The offers in merit order, indexed by location, with what is left of each (in hundredths):
+/// so that a request looks only at the offers of its area that could serve it.
+final class OfferBook {
+    let offers: [FlexibilityOffer]
+    var remaining: [Int]
+    /// Location → offer positions, in merit order.
+    private let byLocation: [String: [Int]]
+    private let location: [String]
+    private let pricePerMWh: [Double]
+    private let direction: [Int]
+    /// Each offer's first and last ISP.
+    private let bounds: [ClosedRange<Int>]
+
+    init(_ unsorted: [FlexibilityOffer], ispMinutes: Int) {
+        func energyMWh(_ offer: FlexibilityOffer) -> Double {
+            Double(offer.isps.reduce(0) { $0 + abs($1.value) * $1.duration }) * Double(ispMinutes) / 60 / 1_000_000
+        }
+        let priced = unsorted.map { offer in (offer, energyMWh(offer) > 0 ? offer.price / energyMWh(offer) : .infinity) }
+        let sorted = priced.sorted { a, b in
+            if a.1 != b.1 { return a.1 < b.1 }
+            if a.0.sequence != b.0.sequence { return a.0.sequence < b.0.sequence }
+            return a.0.id < b.0.id
+        }
+        offers = sorted.map(\.0)
+        pricePerMWh = sorted.map(\.1)
+        location = offers.map(\.location)
+        direction = offers.map { offer in offer.isps.first { $0.value != 0 }.map { $0.value > 0 ? 1 : -1 } ?? 0 }
+        bounds = offers.map { offer in
+            (offer.isps.map(\.start).min() ?? 0)...(offer.isps.map { $0.start + $0.duration - 1 }.max() ?? 0)
+        }
+        remaining = Array(repeating: 100, count: offers.count)
+        var index: [String: [Int]] = [:]
+        for (position, offer) in offers.enumerated() { index[offer.location, default: []].append(position) }
+        byLocation = index
+    }
+
+    /// The offers a request may use, in merit order: in its area and direction, within its price
+    /// limit, sharing an ISP with its span. A wide area is read off the whole book in order; a
+    /// narrow one from its locations' lists, merged.
+    func candidates(in area: Set<String>, direction wanted: Int, priceLimit: Double?, overlapping span: ClosedRange<Int>) -> [Int] {
+        let limit = priceLimit ?? .infinity
+        func usable(_ index: Int) -> Bool {
+            direction[index] == wanted && pricePerMWh[index] <= limit && bounds[index].overlaps(span) && remaining[index] > 0
+        }
+        let inArea = area.reduce(0) { $0 + (byLocation[$1]?.count ?? 0) }
+        if inArea * 8 > offers.count {
+            return offers.indices.filter { usable($0) && area.contains(location[$0]) }
+        }
+        var merged = area.flatMap { byLocation[$0] ?? [] }.filter(usable)
+        merged.sort()  // positions are merit order
+        return merged
+    }
+}
