@@ -142,7 +142,7 @@ let package = Package(
             path: "Benchmarks/uftp-bench"
         ),
 
-        .executableTarget(name: "market-bench", dependencies: ["Market"], path: "Benchmarks/market-bench"),
+        .executableTarget(name: "market-bench", dependencies: ["Market", "TestSupport"], path: "Benchmarks/market-bench"),
 
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
@@ -158,7 +158,7 @@ let package = Package(
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
-        .testTarget(name: "MarketTests", dependencies: ["Market"]),
+        .testTarget(name: "MarketTests", dependencies: ["Market", "TestSupport"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),

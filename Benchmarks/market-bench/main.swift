@@ -5,23 +5,13 @@
 // Run: swift run -c release market-bench [OFFERS] [REQUESTS] [wide]
 import Foundation
 import Market
+import TestSupport
 
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
 
 let offerCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 20_000 : 20_000
 let requestCount = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 1_000 : 1_000
 let wide = CommandLine.arguments.contains("wide")
-var random = Random(state: 7)
+var random = SplitMix64(seed: 7)
 let points = (0..<200).map { "cp-\($0)" }
 let offers = (0..<offerCount).map { index in
     // Most offers cover a few hours, some the whole day.

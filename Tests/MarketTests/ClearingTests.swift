@@ -1,6 +1,7 @@
 import Foundation
 import Market
 import Testing
+import TestSupport
 
 /// Clearing: a worked example, then properties over random books (DSO first, never an offer's
 /// volume twice, no award out of a DSO request's area, powers and energy accounted for, the same
@@ -52,20 +53,8 @@ import Testing
         #expect(error?.description.hasPrefix(problem) == true, "\(String(describing: error))")
     }
 
-    /// SplitMix64: the same books on every run.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
 
-    static func book(_ random: inout Random) -> (requests: [FlexibilityRequest], offers: [FlexibilityOffer], rules: ClearingRules) {
+    static func book(_ random: inout SplitMix64) -> (requests: [FlexibilityRequest], offers: [FlexibilityOffer], rules: ClearingRules) {
         let locations = (0..<(1 + random.below(6))).map { "cp-\($0)" }
         let ispMinutes = [15, 30, 60][random.below(3)]
         let isps = 24 * 60 / ispMinutes
@@ -99,7 +88,7 @@ import Testing
     }
 
     @Test func propertiesHoldOverRandomBooks() {
-        var random = Random(state: 20261125)
+        var random = SplitMix64(seed: 20261125)
         var awarded = 0
         for _ in 0..<2_000 {
             let (requests, offers, rules) = Self.book(&random)

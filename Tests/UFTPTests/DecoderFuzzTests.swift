@@ -1,21 +1,10 @@
 import Testing
+import TestSupport
 import UFTP
 
 /// Randomized mutations of valid messages: the decoder either decodes or throws an `XMLError`;
 /// it never crashes or hangs, and what it accepts encodes and decodes to the same message.
 @Suite struct DecoderFuzzTests {
-    /// SplitMix64: the same mutations on every run.
-    struct Random {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
 
     static let fragments: [String] = [
         "<", ">", "&", "&amp;", "&#0;", "&#xD800;", "\"", "'", "=", "/>", "</ISP>", "<ISP Start=\"1\"/>", "<!DOCTYPE x>",
@@ -23,7 +12,7 @@ import UFTP
         String(repeating: "<a>", count: 50), String(repeating: "9", count: 40), "-", "Start=\"-1\"", "Duration=\"0\"",
     ]
 
-    func mutate(_ input: [UInt8], _ random: inout Random) -> [UInt8] {
+    func mutate(_ input: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
         var bytes = input
         for _ in 0...random.below(4) {
             guard !bytes.isEmpty else { break }
@@ -44,7 +33,7 @@ import UFTP
     }
 
     @Test func mutatedMessagesAreDecodedOrRefusedNeverCrashing() throws {
-        var random = Random(state: 20261125)
+        var random = SplitMix64(seed: 20261125)
         let seeds = Examples.payloads.map { UFTPCodec.encode(UFTPMessage(metadata: Examples.metadata(), payload: $0)) }
         var accepted = 0, refused = 0
         for round in 0..<20_000 {
@@ -63,7 +52,7 @@ import UFTP
     }
 
     @Test func mutatedWrappersAreDecodedOrRefused() {
-        var random = Random(state: 7)
+        var random = SplitMix64(seed: 7)
         let wrapper = Array(#"<SignedMessage SenderDomain="dso.example.com" SenderRole="DSO" Body="GG9GQF1zkPa5OStHkRBcmsSRbYw27PeQG5BFAV0LhnrE95ye4evwWN2mkv0E0j8V6S6oAVZklrf4UalKfj5kBg=="/>"#.utf8)
         for _ in 0..<5_000 {
             let input = mutate(wrapper, &random)
