@@ -97,6 +97,8 @@ public struct Award: Sendable, Equatable, Codable {
     public var request: String
     public var offer: String
     public var aggregator: String
+    /// The offer's location.
+    public var location: String
     /// Hundredths: 100 is the whole offer.
     public var factor: Int
     public var isps: [ISPSpan<Int>]
@@ -107,7 +109,7 @@ public struct Award: Sendable, Equatable, Codable {
     public var margin: Bool
 
     enum CodingKeys: String, CodingKey {
-        case request, offer, aggregator, factor, isps, energyWh = "energy_wh", price, margin
+        case request, offer, aggregator, location, factor, isps, energyWh = "energy_wh", price, margin
     }
 }
 
@@ -214,7 +216,7 @@ public enum Clearing {
                     }
                 }
                 let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
-                awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, factor: factor,
+                awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, location: offer.location, factor: factor,
                                     isps: powers, energyWh: energy, price: offer.price * Double(factor) / 100, margin: pass.margin))
                 if unmet == 0 { break }
             }

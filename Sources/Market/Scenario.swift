@@ -6,11 +6,14 @@ public struct Scenario: Sendable {
     public var rules: ClearingRules
     public var requests: [FlexibilityRequest]
     public var offers: [FlexibilityOffer]
+    /// The built-in DSO validation's limits per location (W per ISP), when the scenario has them.
+    public var limits: CongestionPointLimits?
 
-    public init(rules: ClearingRules, requests: [FlexibilityRequest], offers: [FlexibilityOffer]) {
+    public init(rules: ClearingRules, requests: [FlexibilityRequest], offers: [FlexibilityOffer], limits: CongestionPointLimits? = nil) {
         self.rules = rules
         self.requests = requests
         self.offers = offers
+        self.limits = limits
     }
 
     /// Why a scenario is refused, naming the field.
@@ -54,8 +57,10 @@ public struct Scenario: Sendable {
         var reliabilityMargin: Double?
         var requests: [Request]
         var offers: [Offer]
+        var limits: [String: Int]?
         enum CodingKeys: String, CodingKey {
             case ispMinutes = "isp_minutes", reliabilityMargin = "reliability_margin", requests, offers
+            case limits = "congestion_point_limits"
         }
     }
 
@@ -127,7 +132,11 @@ public struct Scenario: Sendable {
             offers.append(FlexibilityOffer(id: offer.id, aggregator: offer.aggregator, location: offer.location, isps: spans,
                                            price: offer.price, minimumFactor: Int((factor * 100).rounded(.up)), sequence: index))
         }
-        self.init(rules: ClearingRules(ispMinutes: ispMinutes, reliabilityMargin: margin), requests: requests, offers: offers)
+        if let limits = wire.limits, let (location, _) = limits.first(where: { $0.value < 0 }) {
+            throw Problem(description: "congestion_point_limits.\(location): not negative")
+        }
+        self.init(rules: ClearingRules(ispMinutes: ispMinutes, reliabilityMargin: margin), requests: requests, offers: offers,
+                  limits: wire.limits.map(CongestionPointLimits.init(limitW:)))
     }
 
     /// Each ISP once (UFTP's "ISP conflict").
@@ -145,13 +154,23 @@ public struct Scenario: Sendable {
     public func clear() -> ClearingOutcome {
         Clearing.clear(requests: requests, offers: offers, rules: rules)
     }
-}
 
-extension ClearingOutcome {
-    /// The outcome as JSON (sorted keys: the same outcome prints the same bytes).
-    public func json() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    /// The preliminary outcome, and the final one after the built-in validation (every award
+    /// approved when the scenario sets no limits).
+    public struct Result: Sendable, Codable {
+        public var preliminary: ClearingOutcome
+        public var final: FinalOutcome
+
+        /// As JSON, keys sorted: the same scenario prints the same bytes.
+        public func json() -> String {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+        }
+    }
+
+    public func run() -> Result {
+        let preliminary = clear()
+        return Result(preliminary: preliminary, final: preliminary.finalize(limits?.validate(preliminary) ?? Validation()))
     }
 }

@@ -87,7 +87,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 /// `coordinator clear --input FILE`: the what-if tool. Clears a scenario (docs/market.md) as the
-/// market would and prints the outcome as JSON; needs no configuration and touches nothing.
+/// market would, validates it against the scenario's congestion-point limits, and prints the
+/// preliminary and final outcomes as JSON; needs no configuration and touches nothing.
 struct ClearCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "clear",
                                                     abstract: "Clear a market scenario (JSON; docs/market.md) and print the outcome.")
@@ -96,7 +97,7 @@ struct ClearCommand: AsyncParsableCommand {
     func run() async throws {
         let json = input == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: input))
         do {
-            StandardStream.output.write(try Scenario(json: json).clear().json() + "\n")
+            StandardStream.output.write(try Scenario(json: json).run().json() + "\n")
         } catch let problem as Scenario.Problem {
             throw Failure(message: "\(input): \(problem)", code: 2)
         }
