@@ -265,7 +265,7 @@ struct CommonReference: Sendable {
 
     /// The calendar day `time` falls on in `timeZone`.
     static func day(of time: Timestamp, in timeZone: TimeZone) -> Period {
-        let offset = Int64(timeZone.secondsFromGMT(for: Date(timeIntervalSince1970: Double(time.millisecondsSince1970) / 1000)))
+        let offset = Int64(timeZone.secondsFromGMT(for: Date(time)))
         let local = time.millisecondsSince1970 + offset * 1000
         return Period(daysSince1970: Int(local >= 0 ? local / 86_400_000 : (local + 1) / 86_400_000 - 1))
     }

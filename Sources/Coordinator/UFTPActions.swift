@@ -223,11 +223,7 @@ public struct UFTPActions: Sendable {
         for (index, entry) in draft.orders.enumerated() {
             let field = "orders[\(index)]"
             let orderID: UUIDValue = try Self.value(field + ".order_message_id", entry.orderMessageID)
-            let sent = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: orderID.text, limit: 10))
-                .first { $0.direction == .outbound && $0.type == FlexOrder.elementName && $0.senderDomain == responder.domain.text }
-            guard let sent, let decoded = try? UFTPCodec.decode(sent.payload), let order = decoded.payload as? FlexOrder else {
-                throw Refusal.unknown("no FlexOrder \(orderID.text) was sent")
-            }
+            let (order, decoded, sent) = try await logged(FlexOrder.self, orderID, .outbound)
             let answer = try await responder.conversation(sent.conversationID).first { record, payload in
                 record.direction == .inbound && (payload as? FlexOrderResponse)?.referencedMessageID == orderID
             }
@@ -247,10 +243,10 @@ public struct UFTPActions: Sendable {
                 let place = "\(field).isps[\(position)]"
                 let start = try Self.positive(place + ".start", isp.start)
                 let duration = try isp.duration.map { try Self.positive(place + ".duration", $0) }
-                let span = UFTPResponder.numbers(start, duration)
+                let span = UseCaseValidation.numbers(start, duration)
                 // What was ordered for these ISPs: one ordered ISP covering them all.
-                guard let ordered = order.isps.first(where: { UFTPResponder.numbers($0.start, $0.duration).contains(span.lowerBound)
-                                                              && UFTPResponder.numbers($0.start, $0.duration).contains(span.upperBound - 1) }) else {
+                guard let ordered = order.isps.first(where: { UseCaseValidation.numbers($0.start, $0.duration).contains(span.lowerBound)
+                                                              && UseCaseValidation.numbers($0.start, $0.duration).contains(span.upperBound - 1) }) else {
                     throw Refusal.invalid(field: place + ".start", "\(place): the order does not cover ISPs \(span.lowerBound)–\(span.upperBound - 1)")
                 }
                 isps.append(FlexSettlement.OrderSettlementISP(
@@ -437,7 +433,7 @@ public struct UFTPActions: Sendable {
             period: try Self.value("period", draft.period), congestionPoint: try Self.value("congestion_point", draft.congestionPoint),
             revision: draft.revision ?? 1, expirationDateTime: try Self.value("expiration", draft.expiration),
             contractID: draft.contractID, serviceType: draft.serviceType, isps: isps)
-        let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
+        let instant = Date(now)
         let reasons = GenericValidation.isps(request, terms: terms) + UseCaseValidation.request(request)
             + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
         guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the aggregator would reject it: \(reasons.joined(separator: "; "))") }
@@ -449,11 +445,7 @@ public struct UFTPActions: Sendable {
 
     func flexOrder(_ draft: FlexOrderDraft, now: Timestamp = .now()) async throws -> Receipt {
         let offerID: UUIDValue = try Self.value("offer_message_id", draft.offerMessageID)
-        let received = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: offerID.text, limit: 10))
-            .first { $0.direction == .inbound && $0.type == FlexOffer.elementName && $0.recipientDomain == responder.domain.text }
-        guard let received, let decoded = try? UFTPCodec.decode(received.payload), let offer = decoded.payload as? FlexOffer else {
-            throw Refusal.unknown("no FlexOffer \(offerID.text) was received")
-        }
+        let (offer, decoded, received) = try await logged(FlexOffer.self, offerID, .inbound)
         let option: FlexOffer.Option
         if let reference = draft.optionReference {
             guard let chosen = offer.options.first(where: { $0.optionReference == reference }) else {
@@ -592,11 +584,7 @@ public struct UFTPActions: Sendable {
         var request: (message: UFTPMessage, payload: FlexRequest)?
         if let text = draft.flexRequestMessageID {
             let id: UUIDValue = try Self.value("flex_request_message_id", text)
-            let received = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: id.text, limit: 10))
-                .first { $0.direction == .inbound && $0.type == FlexRequest.elementName && $0.recipientDomain == responder.domain.text }
-            guard let received, let decoded = try? UFTPCodec.decode(received.payload), let payload = decoded.payload as? FlexRequest else {
-                throw Refusal.unknown("no FlexRequest \(id.text) was received")
-            }
+            let (payload, decoded, _) = try await logged(FlexRequest.self, id, .inbound)
             if payload.expirationDateTime < DateTime(now) { throw Refusal.conflict("the request expired at \(payload.expirationDateTime.text)") }
             request = (decoded, payload)
         }
@@ -614,14 +602,10 @@ public struct UFTPActions: Sendable {
             contractID: draft.contractID ?? request?.payload.contractID,
             dPrognosisMessageID: try draft.dPrognosisMessageID.map { try Self.value("d_prognosis_message_id", $0) },
             baselineReference: draft.baselineReference, currency: try Self.value("currency", draft.currency ?? "EUR"), options: options)
-        let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
+        let instant = Date(now)
         var reasons = GenericValidation.isps(offer, terms: terms)
             + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
-        if let request {
-            let requested = Set(request.payload.isps.filter { $0.disposition == .requested }.flatMap { UFTPResponder.numbers($0.start, $0.duration) })
-            let offered = Set(offer.options.flatMap { $0.isps.flatMap { UFTPResponder.numbers($0.start, $0.duration) } })
-            if requested.isDisjoint(with: offered) { reasons.append(UseCaseValidation.requestMismatch) }
-        }
+        if let request { reasons += UseCaseValidation.offer(offer, answering: request.payload) }
         guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the DSO would reject it: \(reasons.joined(separator: "; "))") }
         // An unsolicited offer exists only in 3.1.0; an answer speaks the request's version.
         let metadata = Metadata(version: request?.message.metadata.version ?? .v3_1_0, senderDomain: responder.domain,
@@ -632,9 +616,7 @@ public struct UFTPActions: Sendable {
 
     func flexOfferRevocation(_ draft: FlexOfferRevocationDraft, now: Timestamp = .now()) async throws -> Receipt {
         let offerID: UUIDValue = try Self.value("offer_message_id", draft.offerMessageID)
-        let sent = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: offerID.text, limit: 10))
-            .first { $0.direction == .outbound && $0.type == FlexOffer.elementName && $0.senderDomain == responder.domain.text }
-        guard let sent, let decoded = try? UFTPCodec.decode(sent.payload) else { throw Refusal.unknown("no FlexOffer \(offerID.text) was sent") }
+        let (_, decoded, sent) = try await logged(FlexOffer.self, offerID, .outbound)
         let outcome = try await responder.outcome(ofOffer: offerID, in: sent.conversationID, madeBy: .outbound)
         if outcome.revoked { throw Refusal.conflict("the offer was revoked already") }
         if let order = outcome.order { throw Refusal.conflict("the DSO ordered the offer already (\(order))") }
@@ -642,6 +624,21 @@ public struct UFTPActions: Sendable {
                                                               recipientDomain: decoded.metadata.recipientDomain, timeStamp: DateTime(now),
                                                               conversationID: decoded.metadata.conversationID),
                                            payload: FlexOfferRevocation(flexOfferMessageID: offerID)), now: now)
+    }
+
+    /// The message of type `T` with `id` that this platform received (`.inbound`) or sent
+    /// (`.outbound`), as logged: its payload, the whole message and its record; `unknown` when
+    /// the log has none.
+    private func logged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, _ direction: UFTPMessageRecord.Direction)
+        async throws -> (payload: T, message: UFTPMessage, record: UFTPMessageRecord) {
+        let ours = responder.domain.text
+        let record = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: id.text, type: T.elementName, limit: 10)).first {
+            $0.direction == direction && (direction == .inbound ? $0.recipientDomain : $0.senderDomain) == ours
+        }
+        guard let record, let message = try? UFTPCodec.decode(record.payload), let payload = message.payload as? T else {
+            throw Refusal.unknown("no \(T.elementName) \(id.text) was \(direction == .inbound ? "received" : "sent")")
+        }
+        return (payload, message, record)
     }
 
     /// Logs and queues a message for its recipient in the role that receives its type, signed in

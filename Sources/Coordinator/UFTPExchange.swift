@@ -131,10 +131,7 @@ struct UFTPResponder: Sendable {
             var reasons: [String] = []
             if request.period != offer.period { reasons.append(RejectionReason.referencePeriodMismatch) }
             if request.expirationDateTime < instant { reasons.append(RejectionReason.referenceMessageExpired) }
-            let requested = Set(request.isps.filter { $0.disposition == .requested }.flatMap { Self.numbers($0.start, $0.duration) })
-            let offered = Set(offer.options.flatMap { $0.isps.flatMap { Self.numbers($0.start, $0.duration) } })
-            if requested.isDisjoint(with: offered) { reasons.append(UseCaseValidation.requestMismatch) }
-            return reasons
+            return reasons + UseCaseValidation.offer(offer, answering: request)
         case let order as FlexOrder:
             guard let id = order.flexOfferMessageID else { return [] }
             guard let (offer, record) = try await exchanged(FlexOffer.self, id, from: domain, to: sender) else {
@@ -185,11 +182,6 @@ struct UFTPResponder: Sendable {
         }
     }
 
-    /// ISP numbers `start ..< start + duration`.
-    static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
-        start.value..<(start.value + (duration?.value ?? 1))
-    }
-
     /// The message of type `T` with `id` that `sender` sent to `recipient`, as logged.
     func exchanged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, from sender: InternetDomain,
                                    to recipient: InternetDomain) async throws -> (T, UFTPMessageRecord)? {
@@ -223,27 +215,26 @@ struct UFTPResponder: Sendable {
     /// The use-case checks that need nothing but the message (those needing earlier messages,
     /// such as an order's offer, are the market's).
     func useCaseReasons(_ payload: any UFTPPayload, now: Timestamp) -> [String] {
-        let instant = Date(timeIntervalSince1970: Double(now.millisecondsSince1970) / 1000)
+        let instant = Date(now)
+        // Every flex message: its ISPs within its Period, the Period not over.
+        var reasons: [String] = []
+        if let flex = payload as? any FlexMessage {
+            reasons = GenericValidation.isps(flex, terms: terms) + GenericValidation.period(flex, terms: terms, now: instant)
+        }
         switch payload {
         case let prognosis as DPrognosis:
-            return GenericValidation.isps(prognosis, terms: terms) + GenericValidation.period(prognosis, terms: terms, now: instant)
-                + UseCaseValidation.prognosis(prognosis, terms: terms)
+            reasons += UseCaseValidation.prognosis(prognosis, terms: terms)
         case let request as FlexRequest:
-            return GenericValidation.isps(request, terms: terms) + GenericValidation.period(request, terms: terms, now: instant)
-                + UseCaseValidation.request(request)
+            reasons += UseCaseValidation.request(request)
                 + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
         case let offer as FlexOffer:
-            return GenericValidation.isps(offer, terms: terms) + GenericValidation.period(offer, terms: terms, now: instant)
-                + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
-        case let order as FlexOrder:
-            return GenericValidation.isps(order, terms: terms) + GenericValidation.period(order, terms: terms, now: instant)
-        case let update as FlexReservationUpdate:
-            return GenericValidation.isps(update, terms: terms) + GenericValidation.period(update, terms: terms, now: instant)
+            reasons += GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
         case let settlement as FlexSettlement:
-            return GenericValidation.period(settlement)
+            reasons += GenericValidation.period(settlement)
         default:
-            return []
+            break
         }
+        return reasons
     }
 }
 

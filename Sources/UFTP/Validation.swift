@@ -99,7 +99,7 @@ public enum GenericValidation {
 
     /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers.
     public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
-        let expires = Date(timeIntervalSince1970: Double(expiration.timestamp.millisecondsSince1970) / 1000)
+        let expires = Date(expiration.timestamp)
         let lastISP = message.ispRanges.map { $0.start + $0.count - 1 }.max() ?? 0
         let end = terms.start(of: lastISP + 1, in: message.period)
         return expires <= now || expires > end ? [RejectionReason.expirationOutOfBounds] : []
@@ -161,6 +161,18 @@ public enum UseCaseValidation {
         return reasons
     }
 
+    /// ISP numbers `start ..< start + duration` (duration 1 when absent).
+    public static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
+        start.value..<(start.value + (duration?.value ?? 1))
+    }
+
+    /// An offer answering a FlexRequest must cover at least one of its requested ISPs.
+    public static func offer(_ offer: FlexOffer, answering request: FlexRequest) -> [String] {
+        let requested = Set(request.isps.filter { $0.disposition == .requested }.flatMap { numbers($0.start, $0.duration) })
+        let offered = Set(offer.options.flatMap { $0.isps.flatMap { numbers($0.start, $0.duration) } })
+        return requested.isDisjoint(with: offered) ? [requestMismatch] : []
+    }
+
     /// A FlexOrder must repeat the chosen option of its offer: the same ISPs, each power scaled
     /// by the activation factor (at least the option's minimum; rounded to the watt), and the
     /// price scaled by it (to a cent's hundredth).
@@ -171,7 +183,7 @@ public enum UseCaseValidation {
         guard let option else { return [ispMismatch] }
         func expanded(_ isps: [PowerISP]) -> [Int: Int] {
             var powers: [Int: Int] = [:]
-            for isp in isps { for number in isp.start.value..<(isp.start.value + (isp.duration?.value ?? 1)) { powers[number] = isp.power } }
+            for isp in isps { for number in numbers(isp.start, isp.duration) { powers[number] = isp.power } }
             return powers
         }
         let ordered = expanded(order.isps), offered = expanded(option.isps)

@@ -95,13 +95,9 @@ public final class DNSDiscovery: ParticipantDirectory {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var error: Int32 = 0
         let length = buffer.withUnsafeMutableBufferPointer { answer in
-            if let server = options.server {
-                shim_dns_query(server.host, Int32(server.port), name, Int32(type.rawValue), options.requireDNSSEC ? 1 : 0,
-                               Int32(options.timeoutSeconds), answer.baseAddress, Int32(answer.count), &error)
-            } else {
-                shim_dns_query(nil, 0, name, Int32(type.rawValue), options.requireDNSSEC ? 1 : 0,
-                               Int32(options.timeoutSeconds), answer.baseAddress, Int32(answer.count), &error)
-            }
+            // No server: the system's resolvers.
+            shim_dns_query(options.server?.host, Int32(options.server?.port ?? 0), name, Int32(type.rawValue),
+                           options.requireDNSSEC ? 1 : 0, Int32(options.timeoutSeconds), answer.baseAddress, Int32(answer.count), &error)
         }
         guard length > 0 else {
             let why = switch error {
