@@ -29,6 +29,13 @@ public struct ISPSpan<Value: Sendable & Equatable & Codable>: Sendable, Equatabl
     enum CodingKeys: String, CodingKey { case start, duration, value = "power" }
 }
 
+extension [ISPSpan<Int>] {
+    /// Each ISP with its power's magnitude (W).
+    var wattsPerISP: [(isp: Int, watts: Int)] {
+        flatMap { span in span.isps.map { ($0, abs(span.value)) } }
+    }
+}
+
 /// A request's power range at an ISP: a deviation of at least `minimum` W and at most `maximum`
 /// W in magnitude, in `direction` (+1 more consumption, -1 less).
 public struct PowerRange: Sendable, Equatable, Codable {
@@ -169,11 +176,10 @@ public enum Clearing {
         // Need per ISP, in magnitude; 0 where the request asks nothing.
         let last = request.isps.map { $0.start + $0.duration - 1 }.max() ?? 0
         var need = [Int](repeating: 0, count: last + 1)
-        var direction = 0
         for span in request.isps {
-            direction = span.value.direction
             for isp in span.isps where isp >= 1 { need[isp] = span.value.maximum }
         }
+        let direction = request.isps.first?.value.direction ?? 0
         let maximum = need
         var served = [Int](repeating: 0, count: last + 1)
         var awards: [Award] = []
@@ -182,11 +188,10 @@ public enum Clearing {
                                          overlapping: max(first, 1)...max(last, 1))
         var unmet = need.count { $0 > 0 }
         // The request itself, then (DSO only) the margin: extra offers up to that share of the maximum.
-        let passes: [(margin: Bool, scale: Double)] = request.buyer == .dso && rules.reliabilityMargin > 0
-            ? [(false, 0), (true, rules.reliabilityMargin)] : [(false, 0)]
-        for pass in passes {
-            if pass.margin {
-                for isp in need.indices { need[isp] = Int((Double(maximum[isp]) * pass.scale).rounded(.down)) }
+        let passes = request.buyer == .dso && rules.reliabilityMargin > 0 ? [false, true] : [false]
+        for margin in passes {
+            if margin {
+                for isp in need.indices { need[isp] = Int((Double(maximum[isp]) * rules.reliabilityMargin).rounded(.down)) }
                 unmet = need.count { $0 > 0 }
             }
             guard unmet > 0 else { continue }
@@ -212,12 +217,12 @@ public enum Clearing {
                         let before = need[isp]
                         need[isp] -= abs(span.value)
                         if before > 0 && need[isp] <= 0 { unmet -= 1 }
-                        if !pass.margin { served[isp] += abs(span.value) }
+                        if !margin { served[isp] += abs(span.value) }
                     }
                 }
                 let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
                 awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, location: offer.location, factor: factor,
-                                    isps: powers, energyWh: energy, price: offer.price * Double(factor) / 100, margin: pass.margin))
+                                    isps: powers, energyWh: energy, price: offer.price * Double(factor) / 100, margin: margin))
                 if unmet == 0 { break }
             }
         }
@@ -246,7 +251,10 @@ final class OfferBook {
         func energyMWh(_ offer: FlexibilityOffer) -> Double {
             Double(offer.isps.reduce(0) { $0 + abs($1.value) * $1.duration }) * Double(ispMinutes) / 60 / 1_000_000
         }
-        let priced = unsorted.map { offer in (offer, energyMWh(offer) > 0 ? offer.price / energyMWh(offer) : .infinity) }
+        let priced = unsorted.map { offer in
+            let energy = energyMWh(offer)
+            return (offer, energy > 0 ? offer.price / energy : .infinity)
+        }
         let sorted = priced.sorted { a, b in
             if a.1 != b.1 { return a.1 < b.1 }
             if a.0.sequence != b.0.sequence { return a.0.sequence < b.0.sequence }

@@ -31,12 +31,13 @@ public struct CongestionPointLimits: Sendable {
         for (index, award) in outcome.awards.enumerated() where !award.margin {
             let location = award.location
             guard let limit = limitW[location] else { continue }
-            let fits = award.isps.allSatisfy { span in span.isps.allSatisfy { used[location, default: [:]][$0, default: 0] + abs(span.value) <= limit } }
-            guard fits else {
+            var load = used[location, default: [:]]
+            for (isp, watts) in award.isps.wattsPerISP { load[isp, default: 0] += watts }
+            guard load.values.allSatisfy({ $0 <= limit }) else {
                 rejected[index] = "exceeds the limit of \(limit) W at \(location)"
                 continue
             }
-            for span in award.isps { for isp in span.isps { used[location, default: [:]][isp, default: 0] += abs(span.value) } }
+            used[location] = load
         }
         return Validation(rejected: rejected)
     }
@@ -66,16 +67,16 @@ extension ClearingOutcome {
         for (index, award) in awards.enumerated() where !award.margin {
             if let reason = validation.rejected[index] {
                 rejected.append(RejectedAward(award: award, reason: reason))
-                for span in award.isps { for isp in span.isps { lost[award.request, default: [:]][isp, default: 0] += abs(span.value) } }
+                for (isp, watts) in award.isps.wattsPerISP { lost[award.request, default: [:]][isp, default: 0] += watts }
             } else {
                 final.append(award)
             }
         }
         for (index, award) in awards.enumerated() where award.margin && validation.rejected[index] == nil {
             guard var gap = lost[award.request] else { continue }
-            let fits = award.isps.allSatisfy { span in span.isps.allSatisfy { abs(span.value) <= gap[$0, default: 0] } }
-            guard fits, award.isps.contains(where: { $0.value != 0 }) else { continue }
-            for span in award.isps { for isp in span.isps { gap[isp, default: 0] -= abs(span.value) } }
+            let powers = award.isps.wattsPerISP
+            guard powers.allSatisfy({ $0.watts <= gap[$0.isp, default: 0] }), powers.contains(where: { $0.watts > 0 }) else { continue }
+            for (isp, watts) in powers { gap[isp, default: 0] -= watts }
             lost[award.request] = gap
             var taken = award
             taken.margin = false
