@@ -6,9 +6,9 @@ receives from the DSO (type, result, rejection reason, referenced message id; an
 and powers; a settlement's orders), until killed. A FlexRequest is answered with a FlexOffer for
 its requested ISPs (option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent
 through the reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports
-it. A FlexOrder is accepted with a FlexOrderResponse ({"order_accepted": …, "status": …})."""
+it. A FlexOrder is accepted with a FlexOrderResponse ({"order_accepted": RESPONSE_ID, "order": ORDER_ID,
+"status": …})."""
 import faulthandler
-import json
 import logging
 import signal
 import sys
@@ -20,23 +20,15 @@ from uuid import uuid4
 from shapeshifter_uftp import (
     FlexOffer, FlexOfferOption, FlexOfferOptionISP, FlexOrderResponse, ShapeshifterAgrDsoClient, ShapeshifterAgrService,
 )
-from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import SignedMessage
+from uftp_peer import OneAtATime, describe, emit, lookups, send
 
 port, agr_domain, secret, dso_domain, dso_public, dso_endpoint = sys.argv[1:7]
 # SIGUSR1 prints every thread's stack to stderr: the test's watchdog asks before it kills.
 faulthandler.register(signal.SIGUSR1, all_threads=True)
-lock = threading.Lock()
 
 
 def report(message):
-    result = getattr(message, "result", None)
-    line = {"type": type(message).__name__, "result": getattr(result, "value", result),
-            "rejection_reason": getattr(message, "rejection_reason", None),
-            # Each response names the message it answers in its own attribute (d_prognosis_message_id, …).
-            "referenced_message_id": next((value for name, value in vars(message).items()
-                                           if name.endswith("_message_id") and name != "message_id"), None),
-            "conversation_id": message.conversation_id, "sender_domain": message.sender_domain}
+    line = describe(message)
     if type(message).__name__ == "FlexOrder":
         line.update(flex_offer_message_id=message.flex_offer_message_id, price=str(message.price),
                     powers=[isp.power for isp in message.isps], option_reference=message.option_reference,
@@ -46,14 +38,6 @@ def report(message):
                              "ordered": ",".join(str(isp.ordered_flex_power) for isp in order.isps)}
                             for order in message.flex_order_settlements])
     emit(line)
-
-
-def emit(line):
-    # One write per line: print() writes the text and its newline apart, and uvicorn's access
-    # log shares stdout, so a line could be split by another thread's output and lost.
-    with lock:
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
 
 
 def offer(request):
@@ -67,39 +51,21 @@ def offer(request):
                                                        min_activation_factor=Decimal("0.5"),
                                                        isps=[FlexOfferOptionISP(power=-2000, start=isp.start, duration=isp.duration or 1)
                                                              for isp in requested])])
-    client = ShapeshifterAgrDsoClient(sender_domain=agr_domain, signing_key=secret, recipient_domain=dso_domain,
-                                      recipient_endpoint=dso_endpoint, version=request.version)
-    try:
-        client.send_flex_offer(message)
-        status = 200
-    except ClientTransportException as error:
-        status = error.response.status_code
-    emit({"offer_sent": message.message_id, "status": status})
+    send("offer_sent", client(request.version).send_flex_offer, message)
 
 
 def accept(order):
     """Accepts an order (the reference service sends only rejections by itself)."""
-    client = ShapeshifterAgrDsoClient(sender_domain=agr_domain, signing_key=secret, recipient_domain=dso_domain,
-                                      recipient_endpoint=dso_endpoint, version=order.version)
-    try:
-        client.send_flex_order_response(FlexOrderResponse(conversation_id=order.conversation_id, result="Accepted",
-                                                          flex_order_message_id=order.message_id))
-        status = 200
-    except ClientTransportException as error:
-        status = error.response.status_code
-    emit({"order_accepted": order.message_id, "status": status})
+    response = FlexOrderResponse(conversation_id=order.conversation_id, result="Accepted", flex_order_message_id=order.message_id)
+    send("order_accepted", client(order.version).send_flex_order_response, response, order=order.message_id)
 
 
-class Peer(ShapeshifterAgrService):
-    # One message at a time: shapeshifter-uftp 2.4.0 parses concurrent requests unsafely (two
-    # responses arriving together were refused 400, "No class found matching root:
-    # D-PrognosisResponse", about one run in four).
-    _receiving = threading.Lock()
+def client(version):
+    return ShapeshifterAgrDsoClient(sender_domain=agr_domain, signing_key=secret, recipient_domain=dso_domain,
+                                    recipient_endpoint=dso_endpoint, version=version)
 
-    def _receive_message(self, message: SignedMessage):
-        with self._receiving:
-            return super()._receive_message(message)
 
+class Peer(OneAtATime, ShapeshifterAgrService):
     def process_d_prognosis_response(self, message):
         report(message)
 
@@ -126,14 +92,7 @@ class Peer(ShapeshifterAgrService):
     process_metering_response = process_d_prognosis_response
 
 
-def key_lookup(domain, role):
-    return dso_public if domain == dso_domain else None
-
-
-def endpoint_lookup(domain, role):
-    return dso_endpoint if domain == dso_domain else None
-
-
+key_lookup, endpoint_lookup = lookups(dso_domain, dso_public, dso_endpoint)
 service = Peer(sender_domain=agr_domain, signing_key=secret, key_lookup_function=key_lookup,
                endpoint_lookup_function=endpoint_lookup, host="127.0.0.1", port=int(port))
 # Only these JSON lines on stdout (uvicorn logs each request there too).

@@ -11,7 +11,6 @@ offer's first option, after the revocation is accepted (which the AGR must refus
 accepts is settled ({"settlement_sent": …, "order_reference": …}: price 6.25, penalty 1.25); the
 settlement's answer is reported with each order's status."""
 import faulthandler
-import json
 import logging
 import signal
 import sys
@@ -25,31 +24,17 @@ from shapeshifter_uftp import (
     FlexOfferRevocationResponse, FlexOrder, FlexOrderISP, FlexOrderSettlement, FlexOrderSettlementISP, FlexRequest,
     FlexRequestISP, FlexSettlement, ShapeshifterDsoAgrClient, ShapeshifterDsoService,
 )
-from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import SignedMessage
+from uftp_peer import OneAtATime, describe, emit, lookups, send
 
 port, dso_domain, secret, agr_domain, agr_public, agr_endpoint, version, period = sys.argv[1:9]
 faulthandler.register(signal.SIGUSR1, all_threads=True)
-lock = threading.Lock()
 congestion_point = "ea1.2023-01.com.example.dso:cp-1"
 orders = {}  # order message id -> the order sent
 offers = {}  # offer message id -> the offer received
 
 
-def emit(line):
-    with lock:
-        sys.stdout.write(json.dumps(line) + "\n")
-        sys.stdout.flush()
-
-
 def report(message):
-    result = getattr(message, "result", None)
-    line = {"type": type(message).__name__, "result": getattr(result, "value", result),
-            "rejection_reason": getattr(message, "rejection_reason", None),
-            "referenced_message_id": next((value for name, value in vars(message).items()
-                                           if name.endswith("_message_id") and name != "message_id"), None),
-            "message_id": message.message_id, "conversation_id": message.conversation_id,
-            "sender_domain": message.sender_domain, "version": message.version}
+    line = describe(message)
     if type(message).__name__ == "FlexOffer":
         line.update(options=[{"reference": option.option_reference, "price": str(option.price),
                               "powers": [isp.power for isp in option.isps]} for option in message.offer_options])
@@ -64,16 +49,6 @@ def report(message):
 def client():
     return ShapeshifterDsoAgrClient(sender_domain=dso_domain, signing_key=secret, recipient_domain=agr_domain,
                                     recipient_endpoint=agr_endpoint, version=version)
-
-
-def send(name, method, message, **extra):
-    """Sends through the reference client; reports the HTTP status under `name`."""
-    try:
-        method(message)
-        status = 200
-    except ClientTransportException as error:
-        status = error.response.status_code
-    emit({name: message.message_id, "conversation_id": message.conversation_id, "status": status, **extra})
 
 
 def request():
@@ -121,14 +96,7 @@ def accept(message, response_type, reference, send_method):
     send("accepted", getattr(client(), send_method), response, of=message.message_id)
 
 
-class Peer(ShapeshifterDsoService):
-    # One message at a time: shapeshifter-uftp 2.4.0 parses concurrent requests unsafely.
-    _receiving = threading.Lock()
-
-    def _receive_message(self, message: SignedMessage):
-        with self._receiving:
-            return super()._receive_message(message)
-
+class Peer(OneAtATime, ShapeshifterDsoService):
     # Each answer from another thread: the AGR's 200 does not wait for it.
     def process_d_prognosis(self, message):
         report(message)
@@ -170,14 +138,7 @@ class Peer(ShapeshifterDsoService):
     process_metering = process_flex_request_response
 
 
-def key_lookup(domain, role):
-    return agr_public if domain == agr_domain else None
-
-
-def endpoint_lookup(domain, role):
-    return agr_endpoint if domain == agr_domain else None
-
-
+key_lookup, endpoint_lookup = lookups(agr_domain, agr_public, agr_endpoint)
 service = Peer(sender_domain=dso_domain, signing_key=secret, key_lookup_function=key_lookup,
                endpoint_lookup_function=endpoint_lookup, host="127.0.0.1", port=int(port))
 logging.getLogger("uvicorn.access").disabled = True
