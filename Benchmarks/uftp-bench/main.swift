@@ -128,13 +128,7 @@ func httpBenchmark() async throws {
     try dsoKey.write(toNewFile: folder.file("uftp.key"))
     try agrKey.write(toNewFile: folder.file("agr.key"))
     try dsoKey.write(toNewFile: folder.file("dso-copy.key"))
-    try """
-        [[participant]]
-        domain = "agr.example.com"
-        role = "AGR"
-        endpoint = "http://127.0.0.1:9/shapeshifter/api/v3/message"
-        keys = ["\(agrKey.publicKey.cs1)"]
-        """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+    try folder.writeParticipants([("agr.example.com", "AGR", 9, agrKey.publicKey)])
     let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
         [uftp]
         domain = "dso.example.com"
@@ -152,7 +146,7 @@ func httpBenchmark() async throws {
     var theirs: (rate: Double, refused: Int)?
     if let python = Paths.python {
         let port = FreePort.allocate()
-        let secret = try String(contentsOfFile: folder.file("dso-copy.key"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let secret = try folder.secret("dso-copy.key")
         let service = try RunningProcess(python, [Paths.packageRoot.appendingPathComponent("Tests/python/uftp_dso_service.py").path,
                                                   "\(port)", secret, Base64.encode(agrKey.publicKey.bytes)], stderrPath: folder.file("reference.log"))
         _ = service.readLine()

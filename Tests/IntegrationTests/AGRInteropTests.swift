@@ -23,13 +23,7 @@ struct AGRInteropTests {
         let dsoPort = FreePort.allocate()
         try agrKey.write(toNewFile: folder.file("uftp.key"))
         try dsoKey.write(toNewFile: folder.file("dso.key"))
-        try """
-            [[participant]]
-            domain = "dso.example.com"
-            role = "DSO"
-            endpoint = "http://127.0.0.1:\(dsoPort)/shapeshifter/api/v3/message"
-            keys = ["\(dsoKey.publicKey.cs1)"]
-            """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+        try folder.writeParticipants([("dso.example.com", "DSO", dsoPort, dsoKey.publicKey)])
         let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
             [uftp]
             domain = "agr.example.com"
@@ -44,7 +38,7 @@ struct AGRInteropTests {
 
         let tomorrow = String(Timestamp.now().adding(milliseconds: 86_400_000).rfc3339.prefix(10))
         let dso = try ReferencePeer(script: "uftp_dso_peer.py", [
-            "\(dsoPort)", "dso.example.com", try String(contentsOfFile: folder.file("dso.key"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            "\(dsoPort)", "dso.example.com", try folder.secret("dso.key"),
             "agr.example.com", Base64.encode(agrKey.publicKey.bytes),
             "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message", version, tomorrow,
         ], log: folder.file("dso-peer.log"), limit: 240)

@@ -20,22 +20,8 @@ struct CROInteropTests {
         try croKey.write(toNewFile: folder.file("uftp.key"))
         try dsoKey.write(toNewFile: folder.file("dso.key"))
         try agrKey.write(toNewFile: folder.file("agr.key"))
-        func secret(_ name: String) throws -> String {
-            try String(contentsOfFile: folder.file(name), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        try """
-            [[participant]]
-            domain = "dso.example.com"
-            role = "DSO"
-            endpoint = "http://127.0.0.1:\(dsoPort)/shapeshifter/api/v3/message"
-            keys = ["\(dsoKey.publicKey.cs1)"]
-
-            [[participant]]
-            domain = "agr.example.com"
-            role = "AGR"
-            endpoint = "http://127.0.0.1:\(agrPort)/shapeshifter/api/v3/message"
-            keys = ["\(agrKey.publicKey.cs1)"]
-            """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+        try folder.writeParticipants([("dso.example.com", "DSO", dsoPort, dsoKey.publicKey),
+                                      ("agr.example.com", "AGR", agrPort, agrKey.publicKey)])
         let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
             [uftp]
             domain = "cro.example.com"
@@ -54,8 +40,8 @@ struct CROInteropTests {
         let python = try #require(Paths.python, "the test venv is missing")
         let outcome = try Processes.run(python, [
             Paths.pythonScript("uftp_cro_peers.py"), "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message",
-            "cro.example.com", Base64.encode(croKey.publicKey.bytes), "\(dsoPort)", try secret("dso.key"),
-            "\(agrPort)", try secret("agr.key"), version,
+            "cro.example.com", Base64.encode(croKey.publicKey.bytes), "\(dsoPort)", try folder.secret("dso.key"),
+            "\(agrPort)", try folder.secret("agr.key"), version,
         ], timeoutSeconds: 240)
         let diagnostics = "\(outcome.stdout)\n\(outcome.stderr)\n\(coordinator.log)"
         #expect(outcome.status == 0, "\(diagnostics)")

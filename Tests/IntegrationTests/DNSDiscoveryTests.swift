@@ -40,15 +40,12 @@ struct DNSDiscoveryTests {
         let token = try coordinator.addToken(role: "DSO")
         try coordinator.start()
         defer { coordinator.stop() }
-        func secret(_ name: String) throws -> String {
-            try String(contentsOfFile: folder.file(name), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
         let endpoint = "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message"
         func agrSends() throws -> (conversation: String, statuses: [Int?], forged: Int?) {
             let python = try #require(Paths.python, "the test venv is missing")
             let outcome = try Processes.run(python, [
-                Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try secret("agr.key"), "dso.example.com", "3.1.0",
-                try secret("forged.key"),
+                Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try folder.secret("agr.key"), "dso.example.com", "3.1.0",
+                try folder.secret("forged.key"),
             ])
             #expect(outcome.status == 0, "\(outcome.stderr)")
             let result = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any], "\(outcome.stderr)")
@@ -81,7 +78,7 @@ struct DNSDiscoveryTests {
             cname: [("_http._agr._usef.agr.example.com", "uftp.agr.example.test")],
             hosts: [("uftp.agr.example.test", "127.0.0.1")], port: dns.port)
         let agr = try ReferencePeer(script: "uftp_agr_peer.py", [
-            "\(agrPort)", "agr.example.com", try secret("agr.key"), "dso.example.com", Base64.encode(dsoKey.publicKey.bytes), endpoint,
+            "\(agrPort)", "agr.example.com", try folder.secret("agr.key"), "dso.example.com", Base64.encode(dsoKey.publicKey.bytes), endpoint,
         ], log: folder.file("agr-peer.log"), limit: 180)
         func diagnostics() -> String { "\(coordinator.log)\n\(agr.log)\n\(dns.log)" }
         // The waiting request is delivered on its next attempt; the AGR's offer answering it verifies.

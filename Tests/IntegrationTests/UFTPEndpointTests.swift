@@ -27,13 +27,7 @@ struct UFTPEndpointTests {
             try dsoKey.write(toNewFile: folder.file("uftp.key"))
             try agrKey.write(toNewFile: folder.file("agr.key"))
             try SigningKey.generate().write(toNewFile: folder.file("forged.key"))
-            try """
-                [[participant]]
-                domain = "agr.example.com"
-                role = "AGR"
-                endpoint = "http://127.0.0.1:\(agrPort)/shapeshifter/api/v3/message"
-                keys = ["\(agrKey.publicKey.cs1)"]
-                """.write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+            try folder.writeParticipants([("agr.example.com", "AGR", agrPort, agrKey.publicKey)])
             coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
                 [uftp]
                 domain = "dso.example.com"
@@ -50,18 +44,14 @@ struct UFTPEndpointTests {
             broker.stop()
         }
 
-        func secret(_ name: String) throws -> String {
-            try String(contentsOfFile: folder.file(name), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-
         var endpoint: String { "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message" }
 
         /// Runs the reference AGR client: a D-Prognosis and a FlexOffer, and one forged.
         func send(version: String) throws -> (conversation: String, sent: [[String: Any]], forgedStatus: Int?) {
             let python = try #require(Paths.python, "the test venv is missing")
             let outcome = try Processes.run(python, [
-                Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try secret("agr.key"),
-                "dso.example.com", version, try secret("forged.key"),
+                Paths.pythonScript("uftp_agr_send.py"), endpoint, "agr.example.com", try folder.secret("agr.key"),
+                "dso.example.com", version, try folder.secret("forged.key"),
             ])
             #expect(outcome.status == 0, "\(outcome.stderr)")
             let result = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
@@ -80,7 +70,7 @@ struct UFTPEndpointTests {
     /// The reference AGR service (Tests/python/uftp_agr_peer.py) at the rig's AGR endpoint.
     static func referenceAGR(_ rig: Rig, limit: Double) throws -> ReferencePeer {
         try ReferencePeer(script: "uftp_agr_peer.py", [
-            "\(rig.agrPort)", "agr.example.com", try rig.secret("agr.key"),
+            "\(rig.agrPort)", "agr.example.com", try rig.folder.secret("agr.key"),
             "dso.example.com", Base64.encode(rig.dsoKey.publicKey.bytes), rig.endpoint,
         ], log: rig.folder.file("agr-peer.log"), limit: limit)
     }
