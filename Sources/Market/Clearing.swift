@@ -84,16 +84,20 @@ public struct FlexibilityOffer: Sendable, Equatable {
     public var price: Double
     /// The least activation factor it accepts, in hundredths (1...100; 100: all or nothing).
     public var minimumFactor: Int
+    /// What is still to be awarded, in hundredths: less than 100 when an earlier session (the
+    /// day-ahead, for a real-time session) took part of it.
+    public var available: Int
     public var sequence: Int
 
     public init(id: String, aggregator: String, location: String, isps: [ISPSpan<Int>], price: Double, minimumFactor: Int = 100,
-                sequence: Int = 0) {
+                available: Int = 100, sequence: Int = 0) {
         self.id = id
         self.aggregator = aggregator
         self.location = location
         self.isps = isps
         self.price = price
         self.minimumFactor = minimumFactor
+        self.available = available
         self.sequence = sequence
     }
 }
@@ -267,7 +271,7 @@ final class OfferBook {
         bounds = offers.map { offer in
             (offer.isps.map(\.start).min() ?? 0)...(offer.isps.map { $0.start + $0.duration - 1 }.max() ?? 0)
         }
-        remaining = Array(repeating: 100, count: offers.count)
+        remaining = offers.map(\.available)
         var index: [String: [Int]] = [:]
         for (position, offer) in offers.enumerated() { index[offer.location, default: []].append(position) }
         byLocation = index

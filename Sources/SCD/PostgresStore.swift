@@ -264,13 +264,52 @@ public final class PostgresStore: SCDStore {
             """, logger: logger)
     }
 
-    public func baseline(pod: String, day: String) async throws -> Baseline? {
-        for try await (brp, values) in try await query("""
-            SELECT brp, energy_wh FROM baselines WHERE pod = \(pod) AND day = \(day)
+    public func baselines(pods: [String], day: String) async throws -> [Baseline] {
+        var baselines: [Baseline] = []
+        for try await (pod, brp, values) in try await query("""
+            SELECT pod, brp, energy_wh FROM baselines WHERE pod = ANY(\(pods)) AND day = \(day)
+            """, logger: logger).decode((String, String, ByteBuffer).self) {
+            baselines.append(Baseline(pod: pod, day: day, brp: brp, energyWh: Baseline.unpack(values.bytes)))
+        }
+        return baselines
+    }
+
+    // MARK: Market
+
+    @discardableResult
+    public func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool {
+        let body = ByteBuffer(bytes: document.body)
+        let rows = replace
+            ? try await query("""
+                INSERT INTO market_documents(kind, id, day, body) VALUES (\(document.kind.rawValue), \(document.id), \(document.day), \(body))
+                ON CONFLICT (kind, id) DO UPDATE SET day = excluded.day, body = excluded.body RETURNING 1
+                """, logger: logger)
+            : try await query("""
+                INSERT INTO market_documents(kind, id, day, body) VALUES (\(document.kind.rawValue), \(document.id), \(document.day), \(body))
+                ON CONFLICT (kind, id) DO NOTHING RETURNING 1
+                """, logger: logger)
+        for try await _ in rows.decode(Int32.self) { return true }
+        return false
+    }
+
+    public func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument? {
+        for try await (day, body) in try await query("""
+            SELECT day, body FROM market_documents WHERE kind = \(kind.rawValue) AND id = \(id)
             """, logger: logger).decode((String, ByteBuffer).self) {
-            return Baseline(pod: pod, day: day, brp: brp, energyWh: Baseline.unpack(values.bytes))
+            return MarketDocument(kind: kind, id: id, day: day, body: Array(body.readableBytesView))
         }
         return nil
+    }
+
+    public func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument] {
+        var documents: [MarketDocument] = []
+        for try await (id, day, body) in try await query("""
+            SELECT id, day, body FROM market_documents
+            WHERE kind = \(kind.rawValue) AND day >= \(days.lowerBound) AND day <= \(days.upperBound) ORDER BY day, id
+            """, logger: logger).decode((String, String, ByteBuffer).self) {
+            documents.append(MarketDocument(kind: kind, id: id, day: day, body: Array(body.readableBytesView)))
+        }
+        return documents
     }
 
     // MARK: UFTP message log
@@ -771,16 +810,16 @@ public final class PostgresStore: SCDStore {
             """, logger: logger)
     }
 
-    public func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
-        var measures: [QuarterMeasure] = []
+    public func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
+        var byPOD: [String: [QuarterMeasure]] = [:]
         for try await row in try await query("""
-            SELECT start, energy_wh, avg_w, coverage, samples, certified FROM measures
-            WHERE pod = \(pod) AND start >= \(from.millisecondsSince1970) AND start < \(to.millisecondsSince1970) ORDER BY start
-            """, logger: logger).decode((Int64, Double, Double, Double, Int32, Bool).self) {
-            measures.append(QuarterMeasure(pod: pod, start: Timestamp(millisecondsSince1970: row.0), energyWh: row.1,
-                                           averageW: row.2, coverage: row.3, samples: Int(row.4), certified: row.5))
+            SELECT pod, start, energy_wh, avg_w, coverage, samples, certified FROM measures
+            WHERE pod = ANY(\(pods)) AND start >= \(from.millisecondsSince1970) AND start < \(to.millisecondsSince1970)
+            """, logger: logger).decode((String, Int64, Double, Double, Double, Int32, Bool).self) {
+            byPOD[row.0, default: []].append(QuarterMeasure(pod: row.0, start: Timestamp(millisecondsSince1970: row.1), energyWh: row.2,
+                                                            averageW: row.3, coverage: row.4, samples: Int(row.5), certified: row.6))
         }
-        return measures
+        return pods.flatMap { (byPOD.removeValue(forKey: $0) ?? []).sorted { $0.start < $1.start } }
     }
 
     public func rawStorageStats() async throws -> RawStorageStats {
@@ -935,6 +974,13 @@ enum PostgresSchema {
                 PRIMARY KEY (connection, kind, holder, first_day))
             """,
             "CREATE INDEX cro_connections_holder ON cro_connections (kind, holder)",
+        ]),
+        ("market", [
+            """
+            CREATE TABLE market_documents (kind text NOT NULL, id text NOT NULL, day text NOT NULL, body bytea NOT NULL,
+                PRIMARY KEY (kind, id))
+            """,
+            "CREATE INDEX market_documents_day ON market_documents (kind, day, id)",
         ]),
     ]
 }

@@ -243,3 +243,24 @@ public struct Baseline: Sendable, Equatable {
         }
     }
 }
+
+/// A record of the flexibility market (a request, an offer, a clearing round, an order) as the
+/// coordinator's market keeps it: JSON, found by kind and id or by kind and market day.
+public struct MarketDocument: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case request, offer, round, order
+    }
+
+    public var kind: Kind
+    public var id: String
+    /// The market day (`YYYY-MM-DD`) it belongs to.
+    public var day: String
+    public var body: [UInt8]
+
+    public init(kind: Kind, id: String, day: String, body: [UInt8]) {
+        self.kind = kind
+        self.id = id
+        self.day = day
+        self.body = body
+    }
+}

@@ -113,6 +113,13 @@ enum SCDSchema {
          ) WITHOUT ROWID;
          CREATE INDEX cro_connections_holder ON cro_connections (kind, holder);
          """),
+        ("market",
+         """
+         CREATE TABLE market_documents (
+             kind TEXT NOT NULL, id TEXT NOT NULL, day TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, id)
+         ) WITHOUT ROWID;
+         CREATE INDEX market_documents_day ON market_documents (kind, day, id);
+         """),
     ]
 
     /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a

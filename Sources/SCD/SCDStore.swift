@@ -24,6 +24,14 @@ extension SCDStore {
     public func pods(aggregator: String?) async throws -> [PODRecord] {
         try await pods(aggregator: aggregator, after: nil, limit: Int(Int32.max))
     }
+
+    public func baseline(pod: String, day: String) async throws -> Baseline? {
+        try await baselines(pods: [pod], day: day).first
+    }
+
+    public func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
+        try await measures(pods: [pod], from: from, to: to)
+    }
 }
 
 /// Sizes of the raw storage, for the metrics and the bytes-per-reading benchmark.
@@ -59,7 +67,8 @@ public protocol SCDStore: Sendable {
     func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry]
     /// Stores a BRP's day-ahead baseline of a POD (I-03), replacing an earlier one.
     func putBaseline(_ baseline: Baseline) async throws
-    func baseline(pod: String, day: String) async throws -> Baseline?
+    /// The baselines of `day` held for any of `pods`.
+    func baselines(pods: [String], day: String) async throws -> [Baseline]
 
     // Ingest
     /// Each node's chain state as last persisted (the ingest persists it lazily: when
@@ -85,7 +94,8 @@ public protocol SCDStore: Sendable {
     /// Reading entries of `meter` on `node` with `from <= t < to`, ascending by seq.
     func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading]
     func upsertMeasures(_ measures: [QuarterMeasure]) async throws
-    func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]
+    /// Measures of `pods` with `from <= start < to`, by POD (in `pods`' order) then start.
+    func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]
     func rawStorageStats() async throws -> RawStorageStats
 
     // Certification log
@@ -127,6 +137,15 @@ public protocol SCDStore: Sendable {
     /// writes that in its place (rows read and not returned are removed), in one transaction that
     /// no other change of the register interleaves. An error thrown by `change` changes nothing.
     func changePortfolio(_ scope: PortfolioScope, _ change: @Sendable (Portfolio) throws -> Portfolio) async throws
+
+    // Market
+    /// Stores a market document; one of the same kind and id is replaced when `replace`, else
+    /// kept (and false returned).
+    @discardableResult
+    func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool
+    func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument?
+    /// Documents of `kind` whose day lies in `days`, by day then id.
+    func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument]
 }
 
 /// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging

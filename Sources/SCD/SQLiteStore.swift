@@ -218,11 +218,48 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
-    public func baseline(pod: String, day: String) async throws -> Baseline? {
+    public func baselines(pods: [String], day: String) async throws -> [Baseline] {
         try reader.withLock { db in
-            let query = try db.prepare("SELECT brp, energy_wh FROM baselines WHERE pod = ? AND day = ?").bind(1, pod).bind(2, day)
+            let query = try db.prepare("SELECT brp, energy_wh FROM baselines WHERE pod = ? AND day = ?")
+            var baselines: [Baseline] = []
+            for pod in pods {
+                query.reset()
+                if try query.bind(1, pod).bind(2, day).step() {
+                    baselines.append(Baseline(pod: pod, day: day, brp: query.text(0), energyWh: Baseline.unpack(query.blob(1))))
+                }
+            }
+            return baselines
+        }
+    }
+
+    // MARK: Market
+
+    @discardableResult
+    public func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool {
+        try writer.withLock { db in
+            try db.prepare("INSERT OR \(replace ? "REPLACE" : "IGNORE") INTO market_documents(kind, id, day, body) VALUES (?, ?, ?, ?)")
+                .bind(1, document.kind.rawValue).bind(2, document.id).bind(3, document.day).bind(4, blob: document.body).run()
+            return db.changes > 0
+        }
+    }
+
+    public func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument? {
+        try reader.withLock { db in
+            let query = try db.prepare("SELECT day, body FROM market_documents WHERE kind = ? AND id = ?").bind(1, kind.rawValue).bind(2, id)
             guard try query.step() else { return nil }
-            return Baseline(pod: pod, day: day, brp: query.text(0), energyWh: Baseline.unpack(query.blob(1)))
+            return MarketDocument(kind: kind, id: id, day: query.text(0), body: query.blob(1))
+        }
+    }
+
+    public func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument] {
+        try reader.withLock { db in
+            let query = try db.prepare("SELECT id, day, body FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
+                .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
+            var documents: [MarketDocument] = []
+            while try query.step() {
+                documents.append(MarketDocument(kind: kind, id: query.text(0), day: query.text(1), body: query.blob(2)))
+            }
+            return documents
         }
     }
 
@@ -846,17 +883,21 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
-    public func measures(pod: String, from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
+    public func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
         try reader.withLock { db in
             let query = try db.prepare("""
                 SELECT start, energy_wh, avg_w, coverage, samples, certified FROM measures
                 WHERE pod = ? AND start >= ? AND start < ? ORDER BY start
-                """).bind(1, pod).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
+                """)
             var measures: [QuarterMeasure] = []
-            while try query.step() {
-                measures.append(QuarterMeasure(pod: pod, start: Timestamp(millisecondsSince1970: query.int64(0)),
-                                               energyWh: query.double(1), averageW: query.double(2), coverage: query.double(3),
-                                               samples: Int(query.int64(4)), certified: query.int64(5) != 0))
+            for pod in pods {
+                query.reset()
+                _ = query.bind(1, pod).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
+                while try query.step() {
+                    measures.append(QuarterMeasure(pod: pod, start: Timestamp(millisecondsSince1970: query.int64(0)),
+                                                   energyWh: query.double(1), averageW: query.double(2), coverage: query.double(3),
+                                                   samples: Int(query.int64(4)), certified: query.int64(5) != 0))
+                }
             }
             return measures
         }

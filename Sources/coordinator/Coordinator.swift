@@ -98,8 +98,8 @@ struct ClearCommand: AsyncParsableCommand {
         let json = input == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: input))
         do {
             StandardStream.output.write(try Scenario(json: json).run().json() + "\n")
-        } catch let problem as Scenario.Problem {
-            throw Failure(message: "\(input): \(problem)", code: 2)
+        } catch {
+            throw Failure(message: "\(input): \(error)", code: 2)
         }
     }
 }

@@ -1,0 +1,97 @@
+import Foundation
+
+/// A request or an offer as written in a scenario file and in the REST API (docs/market.md),
+/// checked into the clearing's values with every fault named by its place.
+
+public struct RequestEntry: Codable, Sendable, Equatable {
+    public struct ISP: Codable, Sendable, Equatable {
+        public var start: Int
+        public var duration: Int?
+        public var minPower: Int
+        public var maxPower: Int
+        enum CodingKeys: String, CodingKey { case start, duration, minPower = "min_power", maxPower = "max_power" }
+    }
+
+    public var id: String
+    /// `DSO` or `TSO`.
+    public var buyer: String
+    public var area: [String]
+    public var isps: [ISP]
+    public var priceLimit: Double?
+    enum CodingKeys: String, CodingKey { case id, buyer, area, isps, priceLimit = "price_limit_per_mwh" }
+
+    /// The clearing's request, or the first fault at `place`.
+    public func checked(_ place: String, ispsPerDay: Int, sequence: Int) throws(Scenario.Problem) -> FlexibilityRequest {
+        guard let buyer = Buyer(rawValue: buyer) else { throw Scenario.Problem(description: "\(place).buyer: DSO or TSO") }
+        guard !area.isEmpty else { throw Scenario.Problem(description: "\(place).area: at least one location") }
+        guard !isps.isEmpty else { throw Scenario.Problem(description: "\(place).isps: at least one ISP") }
+        var spans: [ISPSpan<PowerRange>] = []
+        for (number, isp) in isps.enumerated() {
+            let (start, duration) = try ISPSpans.bounds("\(place).isps[\(number)]", isp.start, isp.duration, ispsPerDay: ispsPerDay)
+            guard let range = PowerRange(minPower: isp.minPower, maxPower: isp.maxPower) else {
+                throw Scenario.Problem(description: "\(place).isps[\(number)]: min_power ≤ max_power, of one sign (a direction), not both 0")
+            }
+            spans.append(ISPSpan(start: start, duration: duration, value: range))
+        }
+        try ISPSpans.checkNoOverlap(spans.map(\.isps), place + ".isps")
+        guard Set(spans.map(\.value.direction)).count == 1 else {
+            throw Scenario.Problem(description: "\(place).isps: one direction throughout (a request up and one down are two requests)")
+        }
+        if let priceLimit, !(priceLimit >= 0) { throw Scenario.Problem(description: "\(place).price_limit_per_mwh: not negative") }
+        return FlexibilityRequest(id: id, buyer: buyer, area: Set(area), isps: spans, priceLimitPerMWh: priceLimit, sequence: sequence)
+    }
+}
+
+public struct OfferEntry: Codable, Sendable, Equatable {
+    public struct ISP: Codable, Sendable, Equatable {
+        public var start: Int
+        public var duration: Int?
+        public var power: Int
+    }
+
+    public var id: String
+    public var aggregator: String
+    public var location: String
+    public var price: Double
+    public var minActivationFactor: Double?
+    public var isps: [ISP]
+    enum CodingKeys: String, CodingKey {
+        case id, aggregator, location, price, minActivationFactor = "min_activation_factor", isps
+    }
+
+    public func checked(_ place: String, ispsPerDay: Int, sequence: Int, available: Int = 100) throws(Scenario.Problem) -> FlexibilityOffer {
+        guard !isps.isEmpty else { throw Scenario.Problem(description: "\(place).isps: at least one ISP") }
+        var spans: [ISPSpan<Int>] = []
+        for (number, isp) in isps.enumerated() {
+            let (start, duration) = try ISPSpans.bounds("\(place).isps[\(number)]", isp.start, isp.duration, ispsPerDay: ispsPerDay)
+            spans.append(ISPSpan(start: start, duration: duration, value: isp.power))
+        }
+        try ISPSpans.checkNoOverlap(spans.map(\.isps), place + ".isps")
+        guard !(spans.contains { $0.value > 0 } && spans.contains { $0.value < 0 }), spans.contains(where: { $0.value != 0 }) else {
+            throw Scenario.Problem(description: "\(place).isps: powers of one sign, not all 0")
+        }
+        guard price >= 0, price.isFinite else { throw Scenario.Problem(description: "\(place).price: not negative") }
+        let factor = minActivationFactor ?? 1
+        guard (0.01...1).contains(factor) else { throw Scenario.Problem(description: "\(place).min_activation_factor: between 0.01 and 1") }
+        return FlexibilityOffer(id: id, aggregator: aggregator, location: location, isps: spans, price: price,
+                                minimumFactor: Int((factor * 100).rounded(.up)), available: available, sequence: sequence)
+    }
+}
+
+enum ISPSpans {
+    static func bounds(_ place: String, _ start: Int, _ duration: Int?, ispsPerDay: Int) throws(Scenario.Problem) -> (Int, Int) {
+        let duration = duration ?? 1
+        guard start >= 1, duration >= 1, start <= ispsPerDay, duration <= ispsPerDay - start + 1 else {
+            throw Scenario.Problem(description: "\(place): ISPs \(start)… must lie within 1…\(ispsPerDay)")
+        }
+        return (start, duration)
+    }
+
+    /// Each ISP once (UFTP's "ISP conflict").
+    static func checkNoOverlap(_ ranges: [Range<Int>], _ place: String) throws(Scenario.Problem) {
+        var seen = Set<Int>()
+        for range in ranges {
+            for isp in range where !seen.insert(isp).inserted { throw Scenario.Problem(description: "\(place): ISP \(isp) is given twice") }
+        }
+    }
+}

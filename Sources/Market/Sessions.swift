@@ -1,0 +1,141 @@
+import Foundation
+
+/// The market's clock: the ISPs of a market day, a local date in the market's time zone,
+/// numbered from 1; a day when the clocks change has 92 or 100 quarter-hour ISPs.
+public struct MarketCalendar: Sendable {
+    public let timeZone: TimeZone
+    public let ispMinutes: Int
+    private let calendar: Calendar
+
+    public init(timeZone: TimeZone, ispMinutes: Int = 15) {
+        self.timeZone = timeZone
+        self.ispMinutes = ispMinutes
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        self.calendar = calendar
+    }
+
+    /// The local midnight opening `day` (`YYYY-MM-DD`), nil when it is not a date.
+    public func start(of day: String) -> Date? {
+        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
+        guard day.utf8.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let dayNumber = Int(parts[2]),
+              let date = calendar.date(from: DateComponents(year: year, month: month, day: dayNumber)),
+              self.day(of: date) == day else { return nil }
+        return date
+    }
+
+    /// The market day holding `date`.
+    public func day(of date: Date) -> String {
+        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
+    }
+
+    /// The day after (or, with `by: -1`, before) `day`.
+    public func day(after day: String, by days: Int = 1) -> String? {
+        start(of: day).flatMap { calendar.date(byAdding: .day, value: days, to: $0) }.map(self.day(of:))
+    }
+
+    /// ISPs in `day`: 96 at 15 minutes, 92 or 100 when the clocks change.
+    public func ispCount(_ day: String) -> Int? {
+        guard let start = start(of: day), let next = calendar.date(byAdding: .day, value: 1, to: start) else { return nil }
+        return Int(next.timeIntervalSince(start)) / (ispMinutes * 60)
+    }
+
+    /// When ISP `isp` of `day` runs.
+    public func interval(day: String, isp: Int) -> DateInterval? {
+        guard let start = start(of: day), let count = ispCount(day), (1...count).contains(isp) else { return nil }
+        return DateInterval(start: start.addingTimeInterval(Double((isp - 1) * ispMinutes * 60)), duration: Double(ispMinutes * 60))
+    }
+
+    /// The day and ISP running at `date`.
+    public func isp(at date: Date) -> (day: String, isp: Int) {
+        let day = day(of: date)
+        let start = start(of: day) ?? date
+        return (day, Int(date.timeIntervalSince(start)) / (ispMinutes * 60) + 1)
+    }
+}
+
+/// Which book an entry goes to: the day-ahead session of its day, or the real-time sessions
+/// cleared over a rolling horizon (PlatOne scenario 2).
+public enum SessionKind: String, Sendable, Codable, CaseIterable {
+    case dayAhead = "day-ahead", realTime = "real-time"
+}
+
+/// When a session takes entries (docs/market.md, "Sessions").
+public struct SessionRules: Sendable {
+    public var calendar: MarketCalendar
+    /// The day-ahead session of day D closes on D−1 at this local time (minutes after midnight).
+    public var dayAheadGateClosureMinutes: Int
+    /// A real-time entry's ISPs start at least this long after it arrives; negative admits an
+    /// ISP already running (demonstrations and tests that cannot wait a quarter hour).
+    public var realTimeLeadMinutes: Int
+    /// …and within this horizon.
+    public var realTimeHorizonMinutes: Int
+
+    public init(calendar: MarketCalendar, dayAheadGateClosureMinutes: Int = 12 * 60, realTimeLeadMinutes: Int = 15,
+                realTimeHorizonMinutes: Int = 240) {
+        self.calendar = calendar
+        self.dayAheadGateClosureMinutes = dayAheadGateClosureMinutes
+        self.realTimeLeadMinutes = realTimeLeadMinutes
+        self.realTimeHorizonMinutes = realTimeHorizonMinutes
+    }
+
+    /// When the day-ahead session of `day` closes: D−1 at the gate-closure time, local.
+    public func gateClosure(dayAhead day: String) -> Date? {
+        guard let previous = calendar.day(after: day, by: -1), let midnight = calendar.start(of: previous) else { return nil }
+        var local = Calendar(identifier: .gregorian)
+        local.timeZone = calendar.timeZone
+        return local.date(bySettingHour: dayAheadGateClosureMinutes / 60, minute: dayAheadGateClosureMinutes % 60, second: 0, of: midnight)
+    }
+
+    /// Why an entry for `isps` of `day` is refused by `session` at `now`; nil when it is admitted.
+    public func refusal(_ session: SessionKind, day: String, isps: [Int], now: Date) -> String? {
+        guard let count = calendar.ispCount(day) else { return "day: \"\(day)\" is not a date (YYYY-MM-DD)" }
+        if let beyond = isps.first(where: { !(1...count).contains($0) }) {
+            return "ISP \(beyond) is not an ISP of \(day), which has \(count)"
+        }
+        switch session {
+        case .dayAhead:
+            guard let closure = gateClosure(dayAhead: day) else { return "day: \"\(day)\" is not a date" }
+            if now >= closure { return "the day-ahead session of \(day) closed at \(closure.ISO8601Format()) (gate closure)" }
+        case .realTime:
+            let earliest = now.addingTimeInterval(Double(realTimeLeadMinutes * 60))
+            let latest = now.addingTimeInterval(Double(realTimeHorizonMinutes * 60))
+            for isp in isps.sorted() {
+                guard let interval = calendar.interval(day: day, isp: isp) else { continue }
+                if interval.start < earliest {
+                    return "ISP \(isp) of \(day) starts at \(interval.start.ISO8601Format()), less than \(realTimeLeadMinutes) minutes ahead (real-time gate closure)"
+                }
+                if interval.start >= latest {
+                    return "ISP \(isp) of \(day) starts at \(interval.start.ISO8601Format()), beyond the real-time horizon of \(realTimeHorizonMinutes) minutes"
+                }
+            }
+        }
+        return nil
+    }
+}
+
+/// An award's power split over the offer's PODs (dispatch, I-09).
+public enum PODSplit {
+    /// `watts` in parts proportional to `weights` that sum to `watts` exactly (largest
+    /// remainder; ties to the earlier POD). Equal parts when the weights are all 0 or not finite.
+    public static func split(_ watts: Int, weights: [Double]) -> [Int] {
+        guard !weights.isEmpty else { return [] }
+        let usable = weights.allSatisfy { $0.isFinite && $0 >= 0 } && weights.contains { $0 > 0 }
+        let shares = usable ? weights : Array(repeating: 1, count: weights.count)
+        let total = shares.reduce(0, +)
+        let magnitude = abs(watts), sign = watts < 0 ? -1 : 1
+        let exact = shares.map { Double(magnitude) * $0 / total }
+        var parts = exact.map { Int($0.rounded(.down)) }
+        let order = exact.indices.sorted { a, b in
+            let ra = exact[a] - Double(parts[a]), rb = exact[b] - Double(parts[b])
+            return ra != rb ? ra > rb : a < b
+        }
+        var left = magnitude - parts.reduce(0, +)
+        for index in order where left > 0 {
+            parts[index] += 1
+            left -= 1
+        }
+        return parts.map { $0 * sign }
+    }
+}
