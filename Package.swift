@@ -66,12 +66,12 @@ let package = Package(
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
-        // The flexibility market: clearing (and, to come, sessions, dispatch and settlement).
+        // The flexibility market's rules (pure): sessions, clearing, validation, per-POD split, settlement.
         .target(name: "Market"),
         // The platform service: ingest, certification scheduler, REST API, metrics.
         .target(
             name: "Coordinator",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport", "Market",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Prometheus", package: "swift-prometheus"),

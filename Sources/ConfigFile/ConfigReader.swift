@@ -97,6 +97,13 @@ public final class ConfigSection {
 
     public func has(_ key: String) -> Bool { table.contains(key: key) }
 
+    /// The keys of a table whose keys are data (names of things), all taken as read.
+    public func dataKeys() -> [String] {
+        let keys = table.keys.sorted()
+        used.formUnion(keys)
+        return keys
+    }
+
     private func value(_ key: String, required: Bool) -> (any TOMLValueConvertible)? {
         used.insert(key)
         guard let value = table[key] else {

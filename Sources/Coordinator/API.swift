@@ -71,6 +71,8 @@ public struct API: Sendable {
     let maxRequestBytes: Int
     /// The DSO's UFTP actions, when this platform plays the DSO role.
     let uftpActions: UFTPActions?
+    /// The flexibility market.
+    let market: Marketplace?
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
     static let maximumRawSpanMs: Int64 = 2 * 86_400_000
     static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
@@ -84,8 +86,9 @@ public struct API: Sendable {
     static let maximumPageSize = 1000
 
     public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, readiness: Readiness,
-                maxRequestBytes: Int, uftpActions: UFTPActions? = nil) {
+                maxRequestBytes: Int, uftpActions: UFTPActions? = nil, market: Marketplace? = nil) {
         self.uftpActions = uftpActions
+        self.market = market
         self.store = store
         self.log = log
         self.readiness = readiness
@@ -133,17 +136,18 @@ public struct API: Sendable {
                 return try await act { try await actions.perform(action, draft: draft) }
             }
         }
+        if let market { addMarketRoutes(api, market) }
         return router
     }
 
     // MARK: Authorization
 
-    private func caller(_ context: APIContext) throws -> TokenRecord {
+    func caller(_ context: APIContext) throws -> TokenRecord {
         guard let caller = context.caller else { throw Problem(.unauthorized, "a bearer token is required") }
         return caller
     }
 
-    private func require(_ context: APIContext, _ roles: Set<Role>) throws {
+    func require(_ context: APIContext, _ roles: Set<Role>) throws {
         let caller = try caller(context)
         guard roles.contains(caller.role) else { throw Problem(.forbidden, "role \(caller.role.rawValue) may not do this") }
     }
@@ -579,7 +583,7 @@ public struct API: Sendable {
     // MARK: JSON
 
     /// The request's body, within the size limit.
-    private func body(_ request: Request) async throws -> [UInt8] {
+    func body(_ request: Request) async throws -> [UInt8] {
         var request = request
         do {
             return Array(try await request.collectBody(upTo: maxRequestBytes).readableBytesView)
@@ -588,7 +592,7 @@ public struct API: Sendable {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
         let bytes = try await body(request)
         do {
             return try JSONDecoder().decode(T.self, from: Data(bytes))
@@ -627,19 +631,19 @@ public struct API: Sendable {
         let next: String?
     }
 
-    private func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return rawJSON(Array(try encoder.encode(value)), status: status)
     }
 
-    private func text(_ text: String) -> Response {
+    func text(_ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; charset=utf-8"
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    private func rawJSON(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+    func rawJSON(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

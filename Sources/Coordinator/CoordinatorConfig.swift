@@ -79,6 +79,7 @@ public struct CoordinatorConfig: Sendable {
     public let ingest: Ingest
     public let certification: Certification
     public let uftp: UFTPParticipant?
+    public let market: MarketConfig
 
     public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
         let issues = ConfigIssues()
@@ -202,6 +203,7 @@ public struct CoordinatorConfig: Sendable {
                                        rateLimitPerSecond: rate, croMode: croMode)
             }
         }
+        let market = MarketConfig.load(root.section("market", required: false), resolve: resolve)
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()
@@ -212,6 +214,6 @@ public struct CoordinatorConfig: Sendable {
             ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
                            commitIntervalMs: commitMs),
             certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval),
-            uftp: uftp)
+            uftp: uftp, market: market!)
     }
 }

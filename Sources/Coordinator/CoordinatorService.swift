@@ -188,10 +188,11 @@ public enum CoordinatorServer {
         let readiness = Readiness()
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
         let exchange = try config.uftp.map { try UFTPExchange(config: $0, store: store, logger: logger) }
+        let market = try MarketService(config: config, store: store, logger: logger)
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
-                      uftpActions: exchange?.uftpActions)
+                      uftpActions: exchange?.uftpActions, market: market.marketplace)
         let router = api.router()
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest)]
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest), .init(service: market)]
         if let exchange {
             exchange.receiver.register(on: router)
             services.append(.init(service: exchange.sender))

@@ -10,6 +10,13 @@ public struct RequestEntry: Codable, Sendable, Equatable {
         public var minPower: Int
         public var maxPower: Int
         enum CodingKeys: String, CodingKey { case start, duration, minPower = "min_power", maxPower = "max_power" }
+
+        public init(start: Int, duration: Int? = nil, minPower: Int, maxPower: Int) {
+            self.start = start
+            self.duration = duration
+            self.minPower = minPower
+            self.maxPower = maxPower
+        }
     }
 
     public var id: String
@@ -19,6 +26,14 @@ public struct RequestEntry: Codable, Sendable, Equatable {
     public var isps: [ISP]
     public var priceLimit: Double?
     enum CodingKeys: String, CodingKey { case id, buyer, area, isps, priceLimit = "price_limit_per_mwh" }
+
+    public init(id: String, buyer: String, area: [String], isps: [ISP], priceLimit: Double?) {
+        self.id = id
+        self.buyer = buyer
+        self.area = area
+        self.isps = isps
+        self.priceLimit = priceLimit
+    }
 
     /// The clearing's request, or the first fault at `place`.
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int) throws(Scenario.Problem) -> FlexibilityRequest {
@@ -47,6 +62,12 @@ public struct OfferEntry: Codable, Sendable, Equatable {
         public var start: Int
         public var duration: Int?
         public var power: Int
+
+        public init(start: Int, duration: Int? = nil, power: Int) {
+            self.start = start
+            self.duration = duration
+            self.power = power
+        }
     }
 
     public var id: String
@@ -57,6 +78,15 @@ public struct OfferEntry: Codable, Sendable, Equatable {
     public var isps: [ISP]
     enum CodingKeys: String, CodingKey {
         case id, aggregator, location, price, minActivationFactor = "min_activation_factor", isps
+    }
+
+    public init(id: String, aggregator: String, location: String, price: Double, minActivationFactor: Double?, isps: [ISP]) {
+        self.id = id
+        self.aggregator = aggregator
+        self.location = location
+        self.price = price
+        self.minActivationFactor = minActivationFactor
+        self.isps = isps
     }
 
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int, available: Int = 100) throws(Scenario.Problem) -> FlexibilityOffer {

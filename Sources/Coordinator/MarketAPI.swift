@@ -1,0 +1,196 @@
+import Foundation
+import Hummingbird
+import Market
+import SCD
+
+/// The market's REST resources under `/api/v1/market` (docs/market.md, docs/openapi.yaml).
+extension API {
+    func addMarketRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
+        api.post("/market/requests") { request, context in
+            try require(context, [.dso, .tso])
+            let caller = try caller(context)
+            let submission = try await decode(Marketplace.RequestSubmission.self, request)
+            let buyer: Buyer = caller.role == .dso ? .dso : .tso
+            return try await answer(status: .created) {
+                try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: Date())
+            }
+        }
+        api.post("/market/offers") { request, context in
+            try require(context, [.aggregator])
+            guard let aggregator = try caller(context).participant else { throw Problem(.forbidden, "the token names no aggregator") }
+            let submission = try await decode(Marketplace.OfferSubmission.self, request)
+            return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: Date()) }
+        }
+        api.delete("/market/offers/:id") { _, context in
+            try require(context, [.aggregator, .admin])
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            return try await answer { try await market.revokeOffer(id, aggregator: caller.role == .admin ? nil : caller.participant ?? "") }
+        }
+        api.get("/market/days/:day") { _, context in
+            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            let day = try context.parameters.require("day")
+            return try await answer { try await market.book(day: day, aggregator: caller.role == .aggregator ? caller.participant ?? "" : nil) }
+        }
+        api.post("/market/sessions/:session/:day/clear") { _, context in
+            try require(context, [.admin, .marketOperator])
+            guard let session = SessionKind(rawValue: try context.parameters.require("session")) else {
+                throw Problem(.notFound, "sessions are day-ahead or real-time", field: "session")
+            }
+            let day = try context.parameters.require("day")
+            guard config(market).calendar.start(of: day) != nil else { throw Problem(.badRequest, "day must be YYYY-MM-DD", field: "day") }
+            return try await answer(status: .created) {
+                guard let round = try await market.clear(session, day: day, now: Date()) else {
+                    throw MarketRefusal.conflict("the \(session.rawValue) session of \(day) has no open request")
+                }
+                return round
+            }
+        }
+        api.get("/market/rounds/:id") { _, context in
+            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            return try await answer { try await market.round(id).visible(to: caller.role == .aggregator ? caller.participant ?? "" : nil) }
+        }
+        api.put("/market/rounds/:id/validation") { request, context in
+            try require(context, [.admin, .dso])
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            let input = try await decode(ValidationInput.self, request)
+            var rejections: [Int: String] = [:]
+            for (index, item) in input.rejected.enumerated() {
+                guard !item.reason.isEmpty, item.reason.utf8.count <= 512 else {
+                    throw Problem(.badRequest, "rejected[\(index)].reason: 1–512 bytes", field: "rejected[\(index)].reason")
+                }
+                guard rejections.updateValue(item.reason, forKey: item.award) == nil else {
+                    throw Problem(.badRequest, "rejected[\(index)].award: award \(item.award) is listed twice", field: "rejected[\(index)].award")
+                }
+            }
+            let validator = caller.participant ?? caller.role.rawValue
+            return try await answer { try await market.validate(round: id, rejections: rejections, by: validator) }
+        }
+        api.post("/market/orders") { request, context in
+            try require(context, [.admin, .dso, .tso])
+            let role = try caller(context).role
+            let input = try await decode(OrderInput.self, request)
+            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, issuer: role, now: Date()) }
+        }
+        api.get("/market/orders") { request, context in
+            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            guard let day = request.uri.queryParameters["day"].map(String.init), config(market).calendar.start(of: day) != nil else {
+                throw Problem(.badRequest, "day=YYYY-MM-DD is required", field: "day")
+            }
+            return try await answer {
+                Items(items: try await market.orders(days: day...day).filter { caller.role != .aggregator || $0.award.aggregator == caller.participant })
+            }
+        }
+        api.get("/market/orders/:id") { _, context in
+            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            return try await answer {
+                guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
+                    throw MarketRefusal.notFound("no order \(id)")
+                }
+                return order
+            }
+        }
+        api.get("/market/orders/:id/settlement") { _, context in
+            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            let id = try context.parameters.require("id")
+            return try await answer {
+                guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
+                    throw MarketRefusal.notFound("no order \(id)")
+                }
+                return try await market.settle(order)
+            }
+        }
+        api.get("/market/settlements/:month") { request, context in
+            try require(context, [.admin, .dso, .marketOperator, .aggregator])
+            let caller = try caller(context)
+            let month = try context.parameters.require("month")
+            let aggregator = caller.role == .aggregator ? caller.participant ?? "" : request.uri.queryParameters["aggregator"].map(String.init)
+            let csv = request.uri.queryParameters["format"] == "csv"
+            do {
+                let report = try await market.monthlyReport(month: month, aggregator: aggregator)
+                guard csv else { return try json(report) }
+                var headers = HTTPFields()
+                headers[.contentType] = "text/csv; charset=utf-8"
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.csv)))
+            } catch let refusal as MarketRefusal {
+                throw Self.problem(refusal)
+            }
+        }
+    }
+
+    struct ValidationInput: Decodable {
+        struct Rejection: Decodable {
+            var award: Int
+            var reason: String
+        }
+        var rejected: [Rejection]
+    }
+
+    struct OrderInput: Decodable {
+        var round: String
+        var award: Int
+    }
+
+    private func config(_ market: Marketplace) -> MarketConfig { market.config }
+
+    /// The market's answer as JSON, or its refusal as a problem.
+    private func answer(status: HTTPResponse.Status = .ok, _ body: () async throws -> some Encodable) async throws -> Response {
+        do {
+            return try json(try await body(), status: status)
+        } catch let refusal as MarketRefusal {
+            throw Self.problem(refusal)
+        }
+    }
+
+    static func problem(_ refusal: MarketRefusal) -> Problem {
+        switch refusal {
+        case .invalid(let field, let message): Problem(.badRequest, message, field: field)
+        case .notFound(let message): Problem(.notFound, message)
+        case .conflict(let message): Problem(.conflict, message)
+        case .forbidden(let message): Problem(.forbidden, message)
+        }
+    }
+}
+
+/// A market day's book as a participant may see it.
+struct MarketBook: Encodable, Sendable {
+    var day: String
+    var requests: [MarketRequest]
+    var offers: [MarketOffer]
+    var rounds: [ClearingRound]
+}
+
+extension Marketplace {
+    /// The day's requests, offers (an aggregator's own only) and rounds (an aggregator's awards only).
+    func book(day: String, aggregator: String?) async throws -> MarketBook {
+        guard calendar.start(of: day) != nil else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
+        let requests = try await store.marketDocuments(kind: .request, days: day...day).map { try MarketJSON.decode(MarketRequest.self, $0) }
+        let offers = try await store.marketDocuments(kind: .offer, days: day...day).map { try MarketJSON.decode(MarketOffer.self, $0) }
+            .filter { aggregator == nil || $0.entry.aggregator == aggregator }
+        return MarketBook(day: day, requests: requests, offers: offers, rounds: try await rounds(day: day).map { $0.visible(to: aggregator) })
+    }
+
+    func order(_ id: String) async throws -> MarketOrder? {
+        try await store.marketDocument(kind: .order, id: id).map { try MarketJSON.decode(MarketOrder.self, $0) }
+    }
+}
+
+extension ClearingRound {
+    /// For an aggregator, only its own awards.
+    func visible(to aggregator: String?) -> ClearingRound {
+        guard let aggregator else { return self }
+        var round = self
+        round.preliminary.awards = preliminary.awards.filter { $0.aggregator == aggregator }
+        round.final?.awards = final?.awards.filter { $0.aggregator == aggregator } ?? []
+        round.final?.rejected = final?.rejected.filter { $0.award.aggregator == aggregator } ?? []
+        return round
+    }
+}

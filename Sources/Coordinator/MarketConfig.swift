@@ -1,0 +1,83 @@
+import ConfigFile
+import Foundation
+import Market
+
+/// `[market]`: the local flexibility market (docs/market.md, docs/configuration.md). Every key
+/// has a default: the market runs on an empty section, or none.
+public struct MarketConfig: Sendable {
+    public enum ValidationMode: String, Sendable, CaseIterable {
+        /// The built-in validator with `[market.congestion_point_limits]` (every award approved without).
+        case builtIn = "built-in"
+        /// The DSO's technical platform approves or rejects (PUT …/validation), notified at `notify_url`.
+        case dso
+    }
+
+    public let rules: SessionRules
+    public let reliabilityMargin: Double
+    public let validation: ValidationMode
+    public let limits: CongestionPointLimits
+    /// Where preliminary and final outcomes and dispatch alerts are POSTed (JSON), if anywhere.
+    public let notifyURL: String?
+    /// The key that signs set-points (made on first start when missing; its public half is what
+    /// Light Nodes list in `trusted_keys`).
+    public let setPointKeyFile: String
+    /// A set-point not acknowledged within this is an alert.
+    public let ackTimeoutSeconds: Int
+    /// Real-time sessions are cleared this often.
+    public let realTimeIntervalSeconds: Int
+    /// Currency units per MW of deficiency per ISP.
+    public let penaltyPerMW: Decimal
+    /// A quarter-hour measure settles an ISP only when certified and covering at least this share.
+    public let settlementMinCoverage: Double
+
+    public var calendar: MarketCalendar { rules.calendar }
+
+    static func load(_ section: ConfigSection?, resolve: (String) -> String) -> MarketConfig? {
+        let zoneName = section?.string("time_zone", required: false) ?? "Europe/Amsterdam"
+        let zone = TimeZone(identifier: zoneName)
+        if zone == nil { section?.problem("time_zone", "\"\(zoneName)\" is not a known time zone") }
+        let ispMinutes = section?.int("isp_minutes", in: 15...60, default: 15) ?? 15
+        if ![15, 30, 60].contains(ispMinutes) { section?.problem("isp_minutes", "must be 15, 30 or 60") }
+        var gate = 12 * 60
+        if let text = section?.string("day_ahead_gate_closure", required: false) {
+            let parts = text.split(separator: ":")
+            if parts.count == 2, let hour = Int(parts[0]), let minute = Int(parts[1]), (0...23).contains(hour), (0...59).contains(minute),
+               parts[1].count == 2 {
+                gate = hour * 60 + minute
+            } else {
+                section?.problem("day_ahead_gate_closure", "must be a local time HH:MM, not \"\(text)\"")
+            }
+        }
+        let lead = section?.int("real_time_lead_minutes", in: -60...240, default: 15) ?? 15
+        let horizon = section?.int("real_time_horizon_minutes", in: 15...1440, default: 240) ?? 240
+        let interval = section?.int("real_time_interval_s", in: 1...86_400, default: 300) ?? 300
+        let margin = section?.double("reliability_margin", default: 0) ?? 0
+        if !(0...1).contains(margin) { section?.problem("reliability_margin", "must be between 0 and 1") }
+        let validation = section?.choice("validation", ValidationMode.allCases.map(\.rawValue), default: "built-in")
+            .flatMap(ValidationMode.init(rawValue:)) ?? .builtIn
+        var limits: [String: Int] = [:]
+        if let table = section?.section("congestion_point_limits", required: false) {
+            for location in table.dataKeys() {
+                if let watts = table.int(location, in: 0...Int(Int32.max)) { limits[location] = watts }
+            }
+        }
+        let notify = section?.string("notify_url", required: false)
+        if let notify, !(notify.hasPrefix("http://") || notify.hasPrefix("https://")) || URL(string: notify) == nil {
+            section?.problem("notify_url", "must be an http(s) URL, not \"\(notify)\"")
+        }
+        let keyFile = resolve(section?.string("setpoint_key_file", required: false) ?? "setpoint.key")
+        let ackTimeout = section?.int("ack_timeout_s", in: 1...3600, default: 60) ?? 60
+        let penalty = section?.double("penalty_per_mw", default: 0) ?? 0
+        if penalty < 0 { section?.problem("penalty_per_mw", "must not be negative") }
+        let coverage = section?.double("settlement_min_coverage", default: 0.9) ?? 0.9
+        if !(0...1).contains(coverage) { section?.problem("settlement_min_coverage", "must be between 0 and 1") }
+        section?.rejectUnknownKeys()
+        guard let zone else { return nil }
+        return MarketConfig(
+            rules: SessionRules(calendar: MarketCalendar(timeZone: zone, ispMinutes: ispMinutes), dayAheadGateClosureMinutes: gate,
+                                realTimeLeadMinutes: lead, realTimeHorizonMinutes: horizon),
+            reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
+            setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
+            penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage)
+    }
+}

@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import Foundation
+import GridCore
+import Logging
+import MQTT
+import NIOCore
+import SCD
+import ServiceLifecycle
+import Sodium
+
+/// The market as a service: its own broker connection (set-points out, acknowledgements in),
+/// the scheduler (gate closures, real-time rounds, overdue acknowledgements) and the webhook.
+public struct MarketService: Service {
+    public let marketplace: Marketplace
+    let client: MQTTClient
+    let acknowledgements: AsyncStream<MQTTClient.Message>
+    let endAcknowledgements: AsyncStream<MQTTClient.Message>.Continuation
+    let realTimeIntervalSeconds: Int
+    let logger: Logger
+
+    public init(config: CoordinatorConfig, store: any SCDStore, logger: Logger) throws {
+        let key = try CertificationLog.loadOrCreateKey(config.market.setPointKeyFile, logger: logger)
+        logger.notice("market set-points signed by \(key.publicKey.base64) (the Light Nodes' [setpoints] trusted_keys)")
+        var options = try config.mqtt.broker.options(clientID: config.mqtt.clientID + "-market")
+        options.cleanSession = false
+        let prefix = config.mqtt.topicPrefix
+        let (stream, continuation) = AsyncStream.makeStream(of: MQTTClient.Message.self)
+        client = try MQTTClient(options: options, subscriptions: ["\(prefix)/+/setpoints/ack"], onMessage: { continuation.yield($0) })
+        acknowledgements = stream
+        endAcknowledgements = continuation
+        let client = client
+        let notifyURL = config.market.notifyURL
+        let outlets = Marketplace.Outlets(
+            publish: { topic, payload in _ = try client.publish(topic: topic, payload: payload) },
+            notify: { event, payload in
+                guard let notifyURL else { return }
+                Task { await Self.post(payload, to: notifyURL, event: event, logger: logger) }
+            })
+        marketplace = Marketplace(store: store, config: config.market, topicPrefix: prefix, setPointKey: key, outlets: outlets, logger: logger)
+        realTimeIntervalSeconds = config.market.realTimeIntervalSeconds
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        try client.start()
+        let marketplace = marketplace
+        let logger = logger
+        let interval = realTimeIntervalSeconds
+        let acknowledgements = acknowledgements
+        let endAcknowledgements = endAcknowledgements
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await message in acknowledgements {
+                        // `{prefix}/{node}/setpoints/ack`
+                        let levels = message.topic.split(separator: "/")
+                        guard levels.count >= 3 else { continue }
+                        do {
+                            try await marketplace.acknowledge(node: String(levels[levels.count - 3]), payload: message.payload, now: Date())
+                        } catch {
+                            logger.error("market: recording an acknowledgement failed: \(error)")
+                        }
+                    }
+                }
+                group.addTask {
+                    var lastRealTime = Date()
+                    while !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .seconds(1))
+                        let now = Date()
+                        let due = now.timeIntervalSince(lastRealTime) >= Double(interval)
+                        if due { lastRealTime = now }
+                        await marketplace.tick(now: now, realTimeDue: due)
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            client.stop()
+            endAcknowledgements.finish()
+        }
+    }
+
+    /// POSTs an event to the webhook; a failure is logged (the records stay readable over REST).
+    static func post(_ payload: [UInt8], to url: String, event: String, logger: Logger) async {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(bytes: payload))
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            if !(200..<300).contains(response.status.code) {
+                logger.warning("market webhook \(event): \(url) answered \(response.status.code)")
+            }
+        } catch {
+            logger.warning("market webhook \(event): \(url) failed: \(error)")
+        }
+    }
+}

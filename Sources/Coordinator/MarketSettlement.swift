@@ -1,0 +1,162 @@
+import Foundation
+import GridCore
+import Market
+import SCD
+
+/// Settlement of orders from certified quarter-hour measurements against the BRP baselines
+/// (I-03), per POD and ISP (UFTP §2.6, docs/market.md), and the monthly report per aggregator
+/// (I-15) with its CSV.
+struct SettledOrder: Encodable, Sendable {
+    struct PODRow: Encodable, Sendable {
+        var pod: String
+        var isps: [SettledISP]
+    }
+
+    struct Unverified: Encodable, Sendable {
+        var pod: String
+        var isp: Int
+        var reason: String
+    }
+
+    var order: String
+    var day: String
+    var aggregator: String
+    var price: Double
+    var delivered: Int
+    var deficiency: Int
+    var fee: Decimal
+    var penalty: Decimal
+    var net: Decimal
+    var pods: [PODRow]
+    /// POD ISPs without a certified, complete measure (or a baseline): neither paid nor charged.
+    var unverified: [Unverified]
+}
+
+struct AggregatorReport: Encodable, Sendable {
+    var aggregator: String
+    var orders: Int
+    /// Energy delivered, Wh (the delivered W over each ISP's length).
+    var deliveredWh: Int
+    var deficiencyWh: Int
+    var fee: Decimal
+    var penalty: Decimal
+    var net: Decimal
+    var unverified: Int
+
+    enum CodingKeys: String, CodingKey {
+        case aggregator, orders, deliveredWh = "delivered_wh", deficiencyWh = "deficiency_wh", fee, penalty, net, unverified
+    }
+}
+
+struct MonthlyReport: Encodable, Sendable {
+    var month: String
+    var aggregators: [AggregatorReport]
+    var orders: [SettledOrder]
+}
+
+extension Marketplace {
+    /// Settles every order of the market days in `days`.
+    nonisolated func settle(days: ClosedRange<String>) async throws -> [SettledOrder] {
+        var settled: [SettledOrder] = []
+        for document in try await store.marketDocuments(kind: .order, days: days) {
+            settled.append(try await settle(try MarketJSON.decode(MarketOrder.self, document)))
+        }
+        return settled
+    }
+
+    nonisolated func settle(_ order: MarketOrder) async throws -> SettledOrder {
+        let calendar = config.calendar
+        let rows = Dictionary(grouping: order.setPoints, by: \.pod)
+        let pods = order.pods.map(\.pod)
+        let isps = order.setPoints.map(\.isp)
+        var measures: [String: [Int64: QuarterMeasure]] = [:]
+        if let first = isps.min().flatMap({ calendar.interval(day: order.day, isp: $0) }),
+           let last = isps.max().flatMap({ calendar.interval(day: order.day, isp: $0) }) {
+            for measure in try await store.measures(pods: pods, from: Timestamp(millisecondsSince1970: Self.milliseconds(first.start)),
+                                                    to: Timestamp(millisecondsSince1970: Self.milliseconds(last.end))) {
+                measures[measure.pod, default: [:]][measure.start.millisecondsSince1970] = measure
+            }
+        }
+        let rates = SettlementRates.payAsBid(price: Decimal(order.award.price), orderedW: order.setPoints.map(\.ordered),
+                                             penaltyPerW: config.penaltyPerMW / 1_000_000)
+        var result = SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, price: order.award.price,
+                                  delivered: 0, deficiency: 0, fee: 0, penalty: 0, net: 0, pods: [], unverified: [])
+        for pod in pods {
+            var measurements: [ISPMeasurement] = []
+            for setPoint in (rows[pod] ?? []).sorted(by: { $0.isp < $1.isp }) {
+                let (allocation, problem) = allocation(pod: pod, isp: setPoint.isp, day: order.day, measures: measures[pod] ?? [:])
+                let reason = setPoint.baseline == nil ? "no baseline" : problem
+                measurements.append(ISPMeasurement(isp: setPoint.isp, baseline: setPoint.baseline ?? 0, ordered: setPoint.ordered,
+                                                   allocation: allocation, certified: reason == nil))
+                if let reason { result.unverified.append(.init(pod: pod, isp: setPoint.isp, reason: reason)) }
+            }
+            let settled = Settlement.settle(order: measurements, rates: rates)
+            result.delivered += settled.delivered
+            result.deficiency += settled.deficiency
+            result.fee += settled.fee
+            result.penalty += settled.penalty
+            result.net += settled.net
+            result.pods.append(.init(pod: pod, isps: settled.isps))
+        }
+        return result
+    }
+
+    /// The ISP's average power from its quarter-hour measures, if every one is certified and
+    /// covers enough of its quarter; else why not.
+    private nonisolated func allocation(pod: String, isp: Int, day: String, measures: [Int64: QuarterMeasure]) -> (Int?, String?) {
+        guard let interval = config.calendar.interval(day: day, isp: isp) else { return (nil, "no such ISP") }
+        let quarters = config.calendar.ispMinutes / 15
+        let start = Self.milliseconds(interval.start)
+        var total = 0.0
+        for quarter in 0..<quarters {
+            guard let measure = measures[start + Int64(quarter) * 900_000] else { return (nil, "no measurement") }
+            guard measure.certified else { return (Int(measure.averageW.rounded()), "not certified") }
+            guard measure.coverage >= config.settlementMinCoverage else {
+                return (Int(measure.averageW.rounded()), "incomplete (coverage \(Int(measure.coverage * 100)) %)")
+            }
+            total += measure.averageW
+        }
+        return (Int((total / Double(quarters)).rounded()), nil)
+    }
+
+    /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.
+    nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
+        guard month.utf8.count == 7, config.calendar.start(of: month + "-01") != nil else {
+            throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
+        }
+        var orders = try await settle(days: (month + "-01")...(month + "-31"))
+        if let aggregator { orders = orders.filter { $0.aggregator == aggregator } }
+        let hours = Double(config.calendar.ispMinutes) / 60
+        var reports: [String: AggregatorReport] = [:]
+        for order in orders {
+            var report = reports[order.aggregator] ?? AggregatorReport(aggregator: order.aggregator, orders: 0, deliveredWh: 0, deficiencyWh: 0,
+                                                                       fee: 0, penalty: 0, net: 0, unverified: 0)
+            report.orders += 1
+            report.deliveredWh += Int((Double(order.delivered) * hours).rounded())
+            report.deficiencyWh += Int((Double(order.deficiency) * hours).rounded())
+            report.fee += order.fee
+            report.penalty += order.penalty
+            report.net += order.net
+            report.unverified += order.unverified.count
+            reports[order.aggregator] = report
+        }
+        return MonthlyReport(month: month, aggregators: reports.keys.sorted().compactMap { reports[$0] }, orders: orders)
+    }
+}
+
+extension MonthlyReport {
+    /// One line per order, POD and ISP.
+    var csv: String {
+        var lines = ["order,day,aggregator,pod,isp,baseline_w,ordered_w,allocation_w,realized_w,delivered_w,deficiency_w,fee,penalty,net,verified"]
+        for order in orders {
+            for pod in order.pods {
+                for isp in pod.isps {
+                    lines.append([order.order, order.day, order.aggregator, pod.pod, "\(isp.isp)", "\(isp.baseline)", "\(isp.ordered)",
+                                  isp.allocation.map(String.init) ?? "", "\(isp.realized)", "\(isp.delivered)", "\(isp.deficiency)",
+                                  "\(isp.fee)", "\(isp.penalty)", "\(isp.net)", isp.verified ? "true" : "false"].joined(separator: ","))
+                }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

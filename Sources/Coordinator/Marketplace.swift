@@ -1,0 +1,511 @@
+import Foundation
+import GridCore
+import Logging
+import Market
+import SCD
+import Sodium
+
+/// The local flexibility market on the SCD (PlatOne UC-IT-1; docs/market.md): entries into the
+/// day-ahead and real-time sessions, clearing at gate closure, validation by the DSO (or the
+/// built-in validator), orders dispatched per POD as signed set-points, acknowledgements and
+/// alerts. One actor per coordinator: the market's writes are serialised here.
+public actor Marketplace {
+    /// How set-points and notifications leave: the MQTT publish (topic, payload) and the webhook.
+    public struct Outlets: Sendable {
+        public var publish: @Sendable (String, [UInt8]) throws -> Void
+        public var notify: @Sendable (String, [UInt8]) -> Void
+
+        public init(publish: @escaping @Sendable (String, [UInt8]) throws -> Void,
+                    notify: @escaping @Sendable (String, [UInt8]) -> Void) {
+            self.publish = publish
+            self.notify = notify
+        }
+    }
+
+    let store: any SCDStore
+    let config: MarketConfig
+    let topicPrefix: String
+    let setPointKey: SigningKey
+    let outlets: Outlets
+    let logger: Logger
+    /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
+    private var pendingOrders: Set<String> = []
+    private var loadedPending = false
+
+    public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets, logger: Logger) {
+        self.store = store
+        self.config = config
+        self.topicPrefix = topicPrefix
+        self.setPointKey = setPointKey
+        self.outlets = outlets
+        self.logger = logger
+    }
+
+    var calendar: MarketCalendar { config.calendar }
+
+    // MARK: Entries
+
+    struct RequestSubmission: Decodable {
+        var session: SessionKind
+        var day: String
+        var id: String?
+        var area: [String]
+        var isps: [RequestEntry.ISP]
+        var priceLimit: Double?
+        enum CodingKeys: String, CodingKey { case session, day, id, area, isps, priceLimit = "price_limit_per_mwh" }
+    }
+
+    struct OfferSubmission: Decodable {
+        var session: SessionKind
+        var day: String
+        var id: String?
+        var location: String
+        var price: Double
+        var minActivationFactor: Double?
+        var isps: [OfferEntry.ISP]
+        var pods: [OfferPOD]
+        var validUntil: String?
+        enum CodingKeys: String, CodingKey {
+            case session, day, id, location, price, minActivationFactor = "min_activation_factor", isps, pods, validUntil = "valid_until"
+        }
+    }
+
+    /// A DSO's or TSO's request (I-05/I-06), admitted when its session takes it.
+    func submitRequest(_ submission: RequestSubmission, buyer: Buyer, participant: String?, now: Date) async throws -> MarketRequest {
+        let id = try entryID(submission.id)
+        let entry = RequestEntry(id: id, buyer: buyer.rawValue, area: submission.area, isps: submission.isps, priceLimit: submission.priceLimit)
+        let request = try checked { () throws(Scenario.Problem) in try entry.checked("request", ispsPerDay: 100, sequence: 0) }
+        try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
+        let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
+                                   submitted: Self.milliseconds(now), status: .open, round: nil)
+        guard try await store.putMarketDocument(try document(.request, id, submission.day, record), replace: false) else {
+            throw MarketRefusal.conflict("a request \(id) exists")
+        }
+        logger.info("market request \(id) (\(buyer.rawValue)) for \(submission.session.rawValue) \(submission.day)")
+        return record
+    }
+
+    /// An aggregator's offer (I-05): its PODs must be the aggregator's and at the offer's location.
+    func submitOffer(_ submission: OfferSubmission, aggregator: String, now: Date) async throws -> MarketOffer {
+        let id = try entryID(submission.id)
+        let entry = OfferEntry(id: id, aggregator: aggregator, location: submission.location, price: submission.price,
+                               minActivationFactor: submission.minActivationFactor, isps: submission.isps)
+        let offer = try checked { () throws(Scenario.Problem) in try entry.checked("offer", ispsPerDay: 100, sequence: 0) }
+        try await admit(submission.session, day: submission.day, isps: offer.isps.flatMap { Array($0.isps) }, now: now)
+        var validUntil: Int64?
+        if let text = submission.validUntil {
+            guard let time = Timestamp(rfc3339: text) else {
+                throw MarketRefusal.invalid(field: "valid_until", "valid_until is not an RFC 3339 UTC time")
+            }
+            validUntil = time.millisecondsSince1970
+        }
+        try await checkPODs(submission.pods, aggregator: aggregator, location: submission.location, day: submission.day)
+        let record = MarketOffer(entry: entry, session: submission.session, day: submission.day, pods: submission.pods,
+                                 validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0)
+        guard try await store.putMarketDocument(try document(.offer, id, submission.day, record), replace: false) else {
+            throw MarketRefusal.conflict("an offer \(id) exists")
+        }
+        logger.info("market offer \(id) (\(aggregator)) for \(submission.session.rawValue) \(submission.day)")
+        return record
+    }
+
+    /// Revokes an open offer before it is cleared.
+    func revokeOffer(_ id: String, aggregator: String?) async throws -> MarketOffer {
+        guard let document = try await store.marketDocument(kind: .offer, id: id) else { throw MarketRefusal.notFound("no offer \(id)") }
+        var offer = try MarketJSON.decode(MarketOffer.self, document)
+        if let aggregator, offer.entry.aggregator != aggregator { throw MarketRefusal.notFound("no offer \(id)") }
+        guard offer.status == .open, offer.awarded == 0 else { throw MarketRefusal.conflict("offer \(id) is \(offer.awarded > 0 ? "awarded" : "revoked")") }
+        let rounds = try await rounds(day: offer.day)
+        if rounds.contains(where: { $0.offers.contains(id) && $0.state == .preliminary }) {
+            throw MarketRefusal.conflict("offer \(id) is in a clearing awaiting validation")
+        }
+        offer.status = .revoked
+        try await store.putMarketDocument(try self.document(.offer, id, offer.day, offer), replace: true)
+        return offer
+    }
+
+    private func entryID(_ given: String?) throws -> String {
+        let id = given ?? UUID().uuidString.lowercased()
+        guard Identifier.isValid(id) else { throw MarketRefusal.invalid(field: "id", "id must be \(Identifier.rule)") }
+        return id
+    }
+
+    private func checked<T>(_ body: () throws(Scenario.Problem) -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            let text = error.description
+            let field = text.split(separator: ":").first.map { String($0.split(separator: ".", maxSplits: 1).last ?? $0) }
+            throw MarketRefusal.invalid(field: field, text)
+        }
+    }
+
+    /// The session's gate (docs/market.md, "Sessions"), and a day-ahead session not yet cleared.
+    private func admit(_ session: SessionKind, day: String, isps: [Int], now: Date) async throws {
+        if let refusal = config.rules.refusal(session, day: day, isps: isps, now: now) {
+            throw MarketRefusal.invalid(field: refusal.hasPrefix("day:") ? "day" : "isps", refusal)
+        }
+        if session == .dayAhead, try await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) != nil {
+            throw MarketRefusal.invalid(field: "day", "the day-ahead session of \(day) is cleared (gate closed)")
+        }
+    }
+
+    /// Each POD known, the aggregator's (its registry entry or the day's customer list, I-02), at the offer's location.
+    private func checkPODs(_ pods: [OfferPOD], aggregator: String, location: String, day: String) async throws {
+        guard !pods.isEmpty else { throw MarketRefusal.invalid(field: "pods", "pods: at least one POD") }
+        guard Set(pods.map(\.pod)).count == pods.count else { throw MarketRefusal.invalid(field: "pods", "pods: each POD once") }
+        let shares = pods.compactMap(\.share)
+        if !shares.isEmpty {
+            guard shares.count == pods.count, shares.allSatisfy({ $0.isFinite && $0 >= 0 }), abs(shares.reduce(0, +) - 1) < 1e-6 else {
+                throw MarketRefusal.invalid(field: "pods", "pods: shares are given for every POD or none, not negative, summing to 1")
+            }
+        }
+        let listed = Set(try await store.customerList(day: day, aggregator: aggregator).map(\.pod))
+        for (index, item) in pods.enumerated() {
+            guard let pod = try await store.pod(item.pod), pod.aggregator == aggregator || listed.contains(item.pod) else {
+                throw MarketRefusal.invalid(field: "pods[\(index)]", "POD \(item.pod) is not held by \(aggregator) in the SCD")
+            }
+            guard pod.congestionPoint == location else {
+                throw MarketRefusal.invalid(field: "pods[\(index)]",
+                                            "POD \(item.pod) is at \(pod.congestionPoint ?? "no congestion point"), not the offer's location \(location)")
+            }
+        }
+    }
+
+    // MARK: Clearing
+
+    /// `da-YYYY-MM-DD`; a real-time round is named by its clearing time, `rt-YYYY-MM-DDTHHMMSS` (UTC).
+    static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
+        switch session {
+        case .dayAhead: return "da-\(day)"
+        case .realTime:
+            let text = Timestamp(millisecondsSince1970: milliseconds(time)).rfc3339
+            return "rt-" + text.prefix(19).replacingOccurrences(of: ":", with: "")
+        }
+    }
+
+    /// Clears a session's open book now: the day-ahead session of `day` (at its gate closure, or
+    /// earlier when the market operator closes it), or the real-time session (the open real-time
+    /// requests of `day`, with the real-time offers and what final day-ahead outcomes left of
+    /// the day-ahead offers). Nil when there was nothing to clear.
+    func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
+        let id = Self.roundID(session, day: day, at: now)
+        if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
+        let requests = try await store.marketDocuments(kind: .request, days: day...day).map { try MarketJSON.decode(MarketRequest.self, $0) }
+            .filter { $0.session == session && $0.status == .open }
+        let dayAheadFinal = try await rounds(day: day).contains { $0.session == .dayAhead && $0.state == .final }
+        let offers = try await store.marketDocuments(kind: .offer, days: day...day).map { try MarketJSON.decode(MarketOffer.self, $0) }
+            .filter { offer in
+                offer.status == .open && offer.awarded < 100 && (offer.validUntil ?? .max) > Self.milliseconds(now)
+                    && (offer.session == session || (session == .realTime && dayAheadFinal))
+            }
+        guard session == .dayAhead || !requests.isEmpty else { return nil }
+        let ordered = requests.sorted { ($0.submitted, $0.entry.id) < ($1.submitted, $1.entry.id) }
+        let book = offers.sorted { ($0.submitted, $0.entry.id) < ($1.submitted, $1.entry.id) }
+        let ispsPerDay = calendar.ispCount(day) ?? 96
+        var flexRequests: [FlexibilityRequest] = []
+        for (index, request) in ordered.enumerated() {
+            flexRequests.append(try checked { () throws(Scenario.Problem) in try request.entry.checked("request", ispsPerDay: ispsPerDay, sequence: index) })
+        }
+        var flexOffers: [FlexibilityOffer] = []
+        for (index, offer) in book.enumerated() {
+            flexOffers.append(try checked { () throws(Scenario.Problem) in
+                try offer.entry.checked("offer", ispsPerDay: ispsPerDay, sequence: index, available: 100 - offer.awarded)
+            })
+        }
+        let outcome = Clearing.clear(requests: flexRequests, offers: flexOffers,
+                                     rules: ClearingRules(ispMinutes: calendar.ispMinutes, reliabilityMargin: config.reliabilityMargin))
+        var round = ClearingRound(id: id, session: session, day: day, cleared: Self.milliseconds(now), requests: ordered.map(\.entry.id),
+                                  offers: book.map(\.entry.id), preliminary: outcome, state: .preliminary, validatedBy: nil, final: nil)
+        guard try await store.putMarketDocument(try document(.round, id, day, round), replace: false) else {
+            throw MarketRefusal.conflict("round \(id) exists")
+        }
+        for var request in ordered {
+            request.status = .cleared
+            request.round = id
+            try await store.putMarketDocument(try document(.request, request.entry.id, day, request), replace: true)
+        }
+        logger.notice("market round \(id): \(flexRequests.count) requests, \(flexOffers.count) offers, \(outcome.awards.count) awards (preliminary)")
+        notify(event: "preliminary", round)
+        if config.validation == .builtIn {
+            round = try await finalize(round, Validation: config.limits.validate(outcome), by: "built-in")
+        }
+        return round
+    }
+
+    /// The DSO's decision on a preliminary round (I-07): rejected awards by index, with reasons.
+    func validate(round id: String, rejections: [Int: String], by participant: String) async throws -> ClearingRound {
+        guard let document = try await store.marketDocument(kind: .round, id: id) else { throw MarketRefusal.notFound("no round \(id)") }
+        let round = try MarketJSON.decode(ClearingRound.self, document)
+        guard round.state == .preliminary else { throw MarketRefusal.conflict("round \(id) is final") }
+        if let index = rejections.keys.first(where: { !round.preliminary.awards.indices.contains($0) }) {
+            throw MarketRefusal.invalid(field: "rejected", "round \(id) has no award \(index) (it has \(round.preliminary.awards.count))")
+        }
+        return try await finalize(round, Validation: Validation(rejected: rejections), by: participant)
+    }
+
+    private func finalize(_ preliminary: ClearingRound, Validation validation: Validation, by participant: String) async throws -> ClearingRound {
+        var round = preliminary
+        let final = round.preliminary.finalize(validation)
+        round.final = final
+        round.state = .final
+        round.validatedBy = participant
+        // What each offer gave, in hundredths, so that later real-time rounds offer only the rest.
+        var awarded: [String: Int] = [:]
+        for award in final.awards { awarded[award.offer, default: 0] += award.factor }
+        for (id, factor) in awarded {
+            guard let document = try await store.marketDocument(kind: .offer, id: id) else { continue }
+            var offer = try MarketJSON.decode(MarketOffer.self, document)
+            offer.awarded = min(100, offer.awarded + factor)
+            try await store.putMarketDocument(try self.document(.offer, id, offer.day, offer), replace: true)
+        }
+        try await store.putMarketDocument(try document(.round, round.id, round.day, round), replace: true)
+        logger.notice("market round \(round.id) final: \(final.awards.count) awards, \(final.rejected.count) rejected by \(participant)")
+        notify(event: "final", round)
+        return round
+    }
+
+    func rounds(day: String) async throws -> [ClearingRound] {
+        try await store.marketDocuments(kind: .round, days: day...day).map { try MarketJSON.decode(ClearingRound.self, $0) }
+    }
+
+    func round(_ id: String) async throws -> ClearingRound {
+        guard let document = try await store.marketDocument(kind: .round, id: id) else { throw MarketRefusal.notFound("no round \(id)") }
+        return try MarketJSON.decode(ClearingRound.self, document)
+    }
+
+    /// The scheduler's tick: day-ahead sessions whose gate has closed, and the real-time session
+    /// when its interval is due; then acknowledgements overdue.
+    func tick(now: Date, realTimeDue: Bool) async {
+        let today = calendar.day(of: now)
+        for day in [today, calendar.day(after: today) ?? today] {
+            guard let closure = config.rules.gateClosure(dayAhead: day), closure <= now else { continue }
+            do {
+                if try await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) == nil {
+                    _ = try await clear(.dayAhead, day: day, now: now)
+                }
+            } catch {
+                logger.error("market: clearing the day-ahead session of \(day) failed: \(error)")
+            }
+        }
+        if realTimeDue {
+            for day in [today, calendar.day(after: today) ?? today] {
+                do { _ = try await clear(.realTime, day: day, now: now) } catch {
+                    logger.error("market: clearing the real-time session of \(day) failed: \(error)")
+                }
+            }
+        }
+        do { try await sweepAcknowledgements(now: now) } catch { logger.error("market: acknowledgement sweep failed: \(error)") }
+    }
+
+    // MARK: Dispatch
+
+    /// An order (I-09) for award `index` of a final round: split over the offer's PODs (by the
+    /// aggregator's shares, else by each POD's baseline) and sent as one signed set-point per POD
+    /// and ISP: at most (less consumption) or at least (more) the POD's baseline plus its part.
+    func order(round roundID: String, award index: Int, issuer: Role, now: Date) async throws -> MarketOrder {
+        let round = try await round(roundID)
+        guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }
+        guard final.awards.indices.contains(index) else {
+            throw MarketRefusal.invalid(field: "award", "round \(roundID) has no final award \(index) (it has \(final.awards.count))")
+        }
+        let award = final.awards[index]
+        let request = try await store.marketDocument(kind: .request, id: award.request).map { try MarketJSON.decode(MarketRequest.self, $0) }
+        if issuer != .admin, request?.entry.buyer != issuer.rawValue {
+            throw MarketRefusal.forbidden("award \(index) of \(roundID) answers a \(request?.entry.buyer ?? "?") request")
+        }
+        let id = "\(roundID).\(index)"
+        if try await store.marketDocument(kind: .order, id: id) != nil { throw MarketRefusal.conflict("award \(index) of \(roundID) is ordered") }
+        guard let offerDocument = try await store.marketDocument(kind: .offer, id: award.offer) else {
+            throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
+        }
+        let offer = try MarketJSON.decode(MarketOffer.self, offerDocument)
+        var order = MarketOrder(id: id, round: roundID, award: award, issuer: issuer.rawValue, day: round.day, pods: offer.pods,
+                                setPoints: [], alerts: [], created: Self.milliseconds(now))
+        let podIDs = offer.pods.map(\.pod)
+        let baselines = try await baselinesByISP(pods: podIDs, day: round.day)
+        var nodes: [String: String] = [:]
+        for pod in podIDs {
+            nodes[pod] = try await store.nodes(pod: pod).first { $0.quarantine == nil }?.id
+        }
+        for span in award.isps where span.value != 0 {
+            for isp in span.isps {
+                guard let interval = calendar.interval(day: round.day, isp: isp) else { continue }
+                let weights = offer.pods.map { item in item.share ?? baselines[item.pod]?[isp].map { Double(abs($0)) } ?? 0 }
+                let parts = PODSplit.split(span.value, weights: weights)
+                for (podIndex, pod) in podIDs.enumerated() {
+                    let baseline = baselines[pod]?[isp]
+                    let mode = span.value < 0 ? "max" : "min"
+                    var setPoint = DispatchedSetPoint(
+                        id: "\(id).\(podIndex).\(isp)", pod: pod, node: nodes[pod], isp: isp,
+                        from: Timestamp(millisecondsSince1970: Self.milliseconds(interval.start)).rfc3339,
+                        until: Timestamp(millisecondsSince1970: Self.milliseconds(interval.end)).rfc3339,
+                        mode: mode, w: baseline.map { $0 + parts[podIndex] }, ordered: parts[podIndex], baseline: baseline,
+                        status: .sent, reason: nil, sent: nil, seq: nil)
+                    if let problem = send(&setPoint, now: now) {
+                        setPoint.status = .undeliverable
+                        setPoint.reason = problem
+                        order.alerts.append(alert(order, pod: pod, setPoint: setPoint.id, problem, now: now))
+                    }
+                    order.setPoints.append(setPoint)
+                }
+            }
+        }
+        try await store.putMarketDocument(try document(.order, id, round.day, order), replace: false)
+        if order.pending { pendingOrders.insert(id) }
+        for alert in order.alerts { report(alert) }
+        logger.notice("market order \(id): \(order.setPoints.count) set-points to \(podIDs.count) PODs, \(order.alerts.count) alerts")
+        return order
+    }
+
+    /// Baselines as W per ISP (the BRP's quarter-hour energies, I-03), by POD.
+    private func baselinesByISP(pods: [String], day: String) async throws -> [String: [Int: Int]] {
+        guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else { return [:] }
+        // Baselines are kept per UTC day; a local day spans two.
+        let utcDays = Set([start, start.addingTimeInterval(Double(count * calendar.ispMinutes * 60 - 1))].map {
+            Timestamp(millisecondsSince1970: Self.milliseconds($0)).rfc3339.prefix(10).description
+        })
+        var quarterEnergy: [String: [Int64: Double]] = [:]
+        for utcDay in utcDays {
+            guard let midnight = Timestamp(rfc3339: utcDay + "T00:00:00.000Z") else { continue }
+            for baseline in try await store.baselines(pods: pods, day: utcDay) {
+                for (quarter, energy) in baseline.energyWh.enumerated() {
+                    quarterEnergy[baseline.pod, default: [:]][midnight.millisecondsSince1970 + Int64(quarter) * 900_000] = energy
+                }
+            }
+        }
+        var byISP: [String: [Int: Int]] = [:]
+        for (pod, energies) in quarterEnergy {
+            for isp in 1...count {
+                guard let interval = calendar.interval(day: day, isp: isp) else { continue }
+                let first = Self.milliseconds(interval.start)
+                let quarters = calendar.ispMinutes / 15
+                let values = (0..<quarters).compactMap { energies[first + Int64($0) * 900_000] }
+                guard values.count == quarters else { continue }
+                // Wh per quarter → average W over the ISP.
+                byISP[pod, default: [:]][isp] = Int((values.reduce(0, +) * 4 / Double(quarters)).rounded())
+            }
+        }
+        return byISP
+    }
+
+    /// Signs and publishes a set-point (DESIGN §5); the problem when it cannot be sent.
+    private func send(_ setPoint: inout DispatchedSetPoint, now: Date) -> String? {
+        guard let node = setPoint.node else { return "no active Light Node meters POD \(setPoint.pod)" }
+        guard let w = setPoint.w else { return "no baseline of POD \(setPoint.pod) for ISP \(setPoint.isp): the set-point cannot be computed" }
+        let issued = Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339
+        let text = #"{"id":"\#(setPoint.id)","node":"\#(node)","issued":"\#(issued)","from":"\#(setPoint.from)","#
+            + #""until":"\#(setPoint.until)","mode":"\#(setPoint.mode)","w":\#(w),"order":"\#(setPoint.id.split(separator: ".").dropLast(2).joined(separator: "."))"}"#
+        let signature = Base64.encode(setPointKey.sign(Array(text.utf8)).bytes)
+        var writer = JSONObjectWriter()
+        writer.string("sp", text)
+        writer.string("sig", signature)
+        do {
+            try outlets.publish("\(topicPrefix)/\(node)/setpoints", writer.finish())
+        } catch {
+            return "the broker did not take the set-point: \(error)"
+        }
+        setPoint.sent = Self.milliseconds(now)
+        return nil
+    }
+
+    struct Acknowledgement: Decodable {
+        var id: String
+        var status: String
+        var reason: String?
+        var seq: Int64?
+    }
+
+    /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on its order;
+    /// a rejection or failure is an alert.
+    func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
+        guard payload.count <= 4096, let ack = try? JSONDecoder().decode(Acknowledgement.self, from: Data(payload)),
+              let status = DispatchedSetPoint.Status(rawValue: ack.status), status != .sent, status != .unacknowledged, status != .undeliverable else {
+            logger.warning("market: an unreadable set-point acknowledgement from \(node) was ignored")
+            return
+        }
+        let parts = ack.id.split(separator: ".")
+        guard parts.count >= 3 else { return }  // not one of the market's set-points
+        let orderID = parts.dropLast(2).joined(separator: ".")
+        guard let document = try await store.marketDocument(kind: .order, id: orderID) else { return }
+        var order = try MarketJSON.decode(MarketOrder.self, document)
+        guard let index = order.setPoints.firstIndex(where: { $0.id == ack.id }), order.setPoints[index].node == node else {
+            logger.warning("market: \(node) acknowledged \(ack.id.prefix(64)), which was not sent to it")
+            return
+        }
+        let before = order.setPoints[index].status
+        // `applied` after `accepted`; an acknowledgement never moves a final status back.
+        guard !order.setPoints[index].isFinal || before == .unacknowledged else { return }
+        order.setPoints[index].status = status
+        order.setPoints[index].reason = ack.reason
+        order.setPoints[index].seq = ack.seq
+        var raised: [MarketAlert] = []
+        if [.rejected, .failed, .expired].contains(status) {
+            raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: ack.id,
+                                "set-point \(status.rawValue) by \(node): \(ack.reason ?? "no reason given")", now: now))
+        }
+        order.alerts += raised
+        try await store.putMarketDocument(try self.document(.order, orderID, order.day, order), replace: true)
+        if !order.pending { pendingOrders.remove(orderID) }
+        for alert in raised { report(alert) }
+    }
+
+    /// Set-points sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
+    func sweepAcknowledgements(now: Date) async throws {
+        if !loadedPending {
+            let today = calendar.day(of: now)
+            let days = (calendar.day(after: today, by: -2) ?? today)...(calendar.day(after: today, by: 2) ?? today)
+            for document in try await store.marketDocuments(kind: .order, days: days) where try MarketJSON.decode(MarketOrder.self, document).pending {
+                pendingOrders.insert(document.id)
+            }
+            loadedPending = true
+        }
+        let deadline = Self.milliseconds(now) - Int64(config.ackTimeoutSeconds) * 1000
+        for id in pendingOrders.sorted() {
+            guard let document = try await store.marketDocument(kind: .order, id: id) else { pendingOrders.remove(id); continue }
+            var order = try MarketJSON.decode(MarketOrder.self, document)
+            var raised: [MarketAlert] = []
+            for index in order.setPoints.indices where order.setPoints[index].status == .sent && (order.setPoints[index].sent ?? 0) <= deadline {
+                order.setPoints[index].status = .unacknowledged
+                raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: order.setPoints[index].id,
+                                    "set-point not acknowledged by \(order.setPoints[index].node ?? "?") within \(config.ackTimeoutSeconds) s",
+                                    now: now))
+            }
+            guard !raised.isEmpty else { continue }
+            order.alerts += raised
+            try await store.putMarketDocument(try self.document(.order, id, order.day, order), replace: true)
+            if !order.pending { pendingOrders.remove(id) }
+            for alert in raised { report(alert) }
+        }
+    }
+
+    private func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
+        MarketAlert(t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339, order: order.id, aggregator: order.award.aggregator,
+                    pod: pod, setPoint: setPoint, problem: problem)
+    }
+
+    private func report(_ alert: MarketAlert) {
+        logger.warning("market alert: order \(alert.order), POD \(alert.pod): \(alert.problem)")
+        notify(event: "alert", alert)
+    }
+
+    func orders(days: ClosedRange<String>) async throws -> [MarketOrder] {
+        try await store.marketDocuments(kind: .order, days: days).map { try MarketJSON.decode(MarketOrder.self, $0) }
+    }
+
+    // MARK: Helpers
+
+    private func notify(event: String, _ value: some Encodable) {
+        guard let body = try? MarketJSON.encode(value) else { return }
+        var payload = Array(#"{"event":""#.utf8) + Array(event.utf8) + Array(#"","data":"#.utf8)
+        payload += body
+        payload.append(UInt8(ascii: "}"))
+        outlets.notify(event, payload)
+    }
+
+    private func document(_ kind: MarketDocument.Kind, _ id: String, _ day: String, _ value: some Encodable) throws -> MarketDocument {
+        MarketDocument(kind: kind, id: id, day: day, body: try MarketJSON.encode(value))
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+}
