@@ -36,7 +36,8 @@ public struct MarketService: Service {
                 guard let notifyURL else { return }
                 Task { await Self.post(payload, to: notifyURL, event: event, logger: logger) }
             })
-        marketplace = Marketplace(store: store, config: config.market, topicPrefix: prefix, setPointKey: key, outlets: outlets, logger: logger)
+        marketplace = Marketplace(store: store, config: config.market, topicPrefix: prefix, setPointKey: key, outlets: outlets,
+                                  readingIntervalMs: config.ingest.intervalMs, logger: logger)
         realTimeIntervalSeconds = config.market.realTimeIntervalSeconds
         self.logger = logger
     }

@@ -77,6 +77,23 @@ extension Marketplace {
                 measures[measure.pod, default: [:]][measure.start.millisecondsSince1970] = measure
             }
         }
+        // A quarter is measured 10 s after it ends; one not measured yet is measured here the same
+        // way, from its readings so far (a running ISP settles provisionally, as its coverage shows).
+        for (pod, points) in rows {
+            guard let nodeID = points.first(where: { $0.node != nil })?.node, let node = try await store.node(nodeID) else { continue }
+            for isp in Set(points.map(\.isp)) {
+                guard let interval = calendar.interval(day: order.day, isp: isp) else { continue }
+                for quarter in 0..<(calendar.ispMinutes / 15) {
+                    let start = Timestamp(millisecondsSince1970: Self.milliseconds(interval.start) + Int64(quarter) * 900_000)
+                    guard measures[pod]?[start.millisecondsSince1970] == nil else { continue }
+                    let readings = try await store.readings(node: node.id, meter: node.meter, from: start.adding(milliseconds: -900_000),
+                                                            to: start.adding(milliseconds: 900_000))
+                    if let measure = QuarterHours.measure(pod: pod, start: start, readings: readings, intervalMs: Int64(readingIntervalMs)) {
+                        measures[pod, default: [:]][start.millisecondsSince1970] = measure
+                    }
+                }
+            }
+        }
         let rates = SettlementRates.payAsBid(price: Decimal(order.award.price), orderedW: order.setPoints.map(\.ordered),
                                              penaltyPerW: config.penaltyPerMW / 1_000_000)
         var result = SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, price: order.award.price,

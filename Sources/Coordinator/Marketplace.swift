@@ -27,13 +27,17 @@ public actor Marketplace {
     let topicPrefix: String
     let setPointKey: SigningKey
     let outlets: Outlets
+    /// The Light Nodes' acquisition interval (`[ingest] interval_ms`): the samples a quarter should hold.
+    let readingIntervalMs: Int
     let logger: Logger
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
     private var pendingOrders: Set<String> = []
     private var loadedPending = false
 
-    public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets, logger: Logger) {
+    public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
+                readingIntervalMs: Int, logger: Logger) {
         self.store = store
+        self.readingIntervalMs = readingIntervalMs
         self.config = config
         self.topicPrefix = topicPrefix
         self.setPointKey = setPointKey

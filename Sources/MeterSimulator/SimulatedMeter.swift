@@ -8,6 +8,9 @@ public struct SimulatedMeter: Sendable {
     public let pinned: [Quantity: Double]
     public private(set) var energyImportWh: Double
     public private(set) var energyExportWh: Double
+    /// The power a simulated site follows instead of its profile: the BMS set-point it obeys
+    /// (`meter-sim --follow`), nil when none is active.
+    public var followedPower: Double?
     private var lastSeconds: Double?
 
     /// Integration step: fine enough that counters match the integral of the profile.
@@ -31,17 +34,19 @@ public struct SimulatedMeter: Sendable {
         while t < seconds {
             let step = min(Self.stepSeconds, seconds - t)
             // Trapezoid over the step; import and export integrate the positive and negative parts.
-            let watts = (profile.watts(at: t) + profile.watts(at: t + step)) / 2
+            let watts = (power(at: t) + power(at: t + step)) / 2
             if watts >= 0 { energyImportWh += watts * step / 3600 } else { energyExportWh += -watts * step / 3600 }
             t += step
         }
         lastSeconds = max(last, seconds)
     }
 
+    func power(at seconds: Double) -> Double { followedPower ?? profile.watts(at: seconds) }
+
     /// Every quantity's value at `seconds`: pinned values win; the rest follow the profile.
     public func value(of quantity: Quantity, at seconds: Double) -> Double {
         if let pinned = pinned[quantity] { return pinned }
-        let power = profile.watts(at: seconds)
+        let power = power(at: seconds)
         switch quantity {
         case .activePower: return power
         case .activePowerL1, .activePowerL2, .activePowerL3: return power / 3

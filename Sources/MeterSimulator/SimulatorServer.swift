@@ -57,6 +57,9 @@ public final class SimulatorServer: @unchecked Sendable {
     private let started = MonotonicClock.nanoseconds()
     /// Called for each holding-register write a client makes (the BMS simulator reports them).
     public var onWrite: (@Sendable (_ address: Int, _ words: [UInt16]) -> Void)?
+    /// A holding register (int32, big-endian words) whose value the site's power follows, as a
+    /// building obeying its BMS set-point; 0 (the idle value) returns it to its profile.
+    public var follow: Int?
 
     public init(meter: SimulatedMeter, transport: Transport, extraHoldingRegisters: ClosedRange<Int>? = nil) throws(ModbusFailure) {
         self.meter = meter
@@ -208,7 +211,6 @@ public final class SimulatorServer: @unchecked Sendable {
     }
 
     private func reportWrite(_ query: [UInt8]) {
-        guard let onWrite else { return }
         let offset = Int(modbus_get_header_length(context))
         guard query.count > offset + 5 else { return }
         let function = query[offset]
@@ -221,6 +223,12 @@ public final class SimulatorServer: @unchecked Sendable {
         }
         let start = address - holdingBase
         guard start >= 0, start + count <= Int(mapping.pointee.nb_registers) else { return }
-        onWrite(address, (0..<count).map { mapping.pointee.tab_registers[start + $0] })
+        if let follow, follow - holdingBase >= 0, follow - holdingBase + 1 < Int(mapping.pointee.nb_registers),
+           (address..<(address + count)).overlaps(follow..<(follow + 2)) {
+            let high = UInt32(mapping.pointee.tab_registers[follow - holdingBase]), low = UInt32(mapping.pointee.tab_registers[follow - holdingBase + 1])
+            let watts = Int32(bitPattern: high << 16 | low)
+            meter.followedPower = watts == 0 ? nil : Double(watts)
+        }
+        onWrite?(address, (0..<count).map { mapping.pointee.tab_registers[start + $0] })
     }
 }

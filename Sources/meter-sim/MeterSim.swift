@@ -29,6 +29,8 @@ struct MeterSim: ParsableCommand {
     @Option(help: "Initial energy_import counter (Wh).") var energyStart = 1_000_000.0
     @Option(help: "Fault from the start (as the fault command).") var fault = "none"
     @Option(help: "Extra writable holding registers FIRST-LAST (a BMS set-point block).") var holding: String?
+    @Option(help: "The site's power follows the int32 (big-endian) set-point written at this holding register; 0 returns it to the profile.")
+    var follow: Int?
 
     func run() throws {
         unblockTerminationSignals()  // SIGTERM must stop it whatever mask the parent left
@@ -66,6 +68,7 @@ struct MeterSim: ParsableCommand {
                                    energyStartWh: energyStart)
         let server = try SimulatorServer(meter: meter, transport: transport, extraHoldingRegisters: extra)
         server.fault.withLock { $0 = initialFault }
+        server.follow = follow
         server.onWrite = { address, words in
             StandardStream.output.write("write \(address) \(words.map(String.init).joined(separator: " "))\n")
         }
