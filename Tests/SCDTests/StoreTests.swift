@@ -189,6 +189,43 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await store.rawStorageStats().stagedEntries == 64)
     }
 
+    /// Market documents: kept on insert unless replaced, listed by kind and day; measures and
+    /// baselines of several PODs in one call, in the PODs' order.
+    @Test(arguments: Backend.available)
+    func marketDocumentsAndBatchedReads(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        let offer = MarketDocument(kind: .offer, id: "o1", day: "2026-11-26", body: Array(#"{"v":1}"#.utf8))
+        #expect(try await store.putMarketDocument(offer, replace: false))
+        var changed = offer
+        changed.body = Array(#"{"v":2}"#.utf8)
+        #expect(try await store.putMarketDocument(changed, replace: false) == false)
+        #expect(try await store.marketDocument(kind: .offer, id: "o1") == offer)
+        #expect(try await store.putMarketDocument(changed, replace: true))
+        #expect(try await store.marketDocument(kind: .offer, id: "o1") == changed)
+        #expect(try await store.marketDocument(kind: .request, id: "o1") == nil, "ids are per kind")
+        try await store.putMarketDocument(MarketDocument(kind: .offer, id: "a0", day: "2026-11-27", body: [0x7B, 0x7D]), replace: false)
+        try await store.putMarketDocument(MarketDocument(kind: .offer, id: "z9", day: "2026-11-25", body: [0x7B, 0x7D]), replace: false)
+        #expect(try await store.marketDocuments(kind: .offer, days: "2026-11-26"..."2026-11-30").map(\.id) == ["o1", "a0"])
+        #expect(try await store.marketDocuments(kind: .order, days: "2026-11-01"..."2026-11-30").isEmpty)
+
+        for pod in ["POD-A", "POD-B"] {
+            try await store.upsertPOD(PODRecord(id: pod))
+            try await store.putBaseline(Baseline(pod: pod, day: "2026-11-26", brp: "brp", energyWh: Array(repeating: pod == "POD-A" ? 1 : 2, count: 96)))
+        }
+        let measures = (0..<3).flatMap { quarter in
+            ["POD-A", "POD-B"].map { QuarterMeasure(pod: $0, start: Self.t0.adding(milliseconds: Int64(quarter) * 900_000), energyWh: 1,
+                                                    averageW: 4, coverage: 1, samples: 225, certified: true) }
+        }
+        try await store.upsertMeasures(measures)
+        let read = try await store.measures(pods: ["POD-B", "POD-A", "POD-X"], from: Self.t0.adding(milliseconds: 900_000),
+                                            to: Self.t0.adding(milliseconds: 2_700_000))
+        #expect(read.map(\.pod) == ["POD-B", "POD-B", "POD-A", "POD-A"])
+        #expect(read.map(\.start.millisecondsSince1970) == [1, 2, 1, 2].map { Self.t0.millisecondsSince1970 + $0 * 900_000 })
+        let baselines = try await store.baselines(pods: ["POD-B", "POD-A", "POD-X"], day: "2026-11-26")
+        #expect(Set(baselines.map(\.pod)) == ["POD-A", "POD-B"] && baselines.first { $0.pod == "POD-B" }?.energyWh.first == 2)
+    }
+
     @Test(arguments: Backend.available)
     func measuresCheckpointsAndQuarantine(_ backend: Backend) async throws {
         let fixture = try await StoreFixture(backend)
