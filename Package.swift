@@ -143,6 +143,11 @@ let package = Package(
         ),
 
         .executableTarget(name: "market-bench", dependencies: ["Market", "TestSupport"], path: "Benchmarks/market-bench"),
+        .executableTarget(
+            name: "settlement-bench",
+            dependencies: ["Coordinator", "Market", "SCD", "GridCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/settlement-bench"
+        ),
 
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(

@@ -86,12 +86,12 @@ public struct CertificationLog: Sendable {
         return ReadingProof(entries: entries, key: key, leafIndex: sealed.logIndex, inclusion: inclusion, checkpoint: checkpoint)
     }
 
-    /// The log's key: read from `path`, or made there (mode 0600) on first start.
-    public static func loadOrCreateKey(_ path: String, logger: Logger) throws -> SigningKey {
+    /// A platform key (the log's, the set-points'): read from `path`, or made there (mode 0600) on first start.
+    public static func loadOrCreateKey(_ path: String, purpose: String = "certification log", logger: Logger) throws -> SigningKey {
         if FileManager.default.fileExists(atPath: path) { return try SigningKey(contentsOfFile: path) }
         let key = SigningKey.generate()
         try key.write(toNewFile: path)
-        logger.notice("created the certification log key \(path)")
+        logger.notice("created the \(purpose) key \(path)")
         return key
     }
 }

@@ -34,9 +34,14 @@ struct MarketRequest: Codable, Sendable {
 }
 
 /// A POD of an offer, with its share of the offer's power when the aggregator gives a breakdown.
-struct OfferPOD: Codable, Sendable, Equatable {
-    var pod: String
-    var share: Double?
+public struct OfferPOD: Codable, Sendable, Equatable {
+    public var pod: String
+    public var share: Double?
+
+    public init(pod: String, share: Double? = nil) {
+        self.pod = pod
+        self.share = share
+    }
 }
 
 /// An aggregator's offer.
@@ -80,8 +85,8 @@ struct ClearingRound: Codable, Sendable {
 }
 
 /// A set-point sent for an order: one POD, one ISP.
-struct DispatchedSetPoint: Codable, Sendable {
-    enum Status: String, Codable, Sendable {
+public struct DispatchedSetPoint: Codable, Sendable {
+    public enum Status: String, Codable, Sendable {
         /// Published, no acknowledgement yet.
         case sent
         case accepted, applied, rejected, expired, failed
@@ -91,29 +96,47 @@ struct DispatchedSetPoint: Codable, Sendable {
         case undeliverable
     }
 
-    var id: String
-    var pod: String
-    var node: String?
-    var isp: Int
-    var from: String
-    var until: String
-    var mode: String
+    public var id: String
+    public var pod: String
+    public var node: String?
+    public var isp: Int
+    public var from: String
+    public var until: String
+    public var mode: String
     /// The set-point's watts: the POD's baseline plus its part of the order.
-    var w: Int?
+    public var w: Int?
     /// The POD's part of the ordered power (W, signed).
-    var ordered: Int
-    var baseline: Int?
-    var status: Status
-    var reason: String?
-    var sent: Int64?
+    public var ordered: Int
+    public var baseline: Int?
+    public var status: Status
+    public var reason: String?
+    public var sent: Int64?
     /// The node's ledger seq recording it, from the acknowledgement.
-    var seq: Int64?
+    public var seq: Int64?
+
+    public init(id: String, pod: String, node: String?, isp: Int, from: String, until: String, mode: String, w: Int?, ordered: Int,
+                baseline: Int?, status: Status, reason: String? = nil, sent: Int64? = nil, seq: Int64? = nil) {
+        self.id = id
+        self.pod = pod
+        self.node = node
+        self.isp = isp
+        self.from = from
+        self.until = until
+        self.mode = mode
+        self.w = w
+        self.ordered = ordered
+        self.baseline = baseline
+        self.status = status
+        self.reason = reason
+        self.sent = sent
+        self.seq = seq
+    }
 
     var isFinal: Bool { ![.sent, .accepted].contains(status) }
 }
 
 /// A dispatch problem, reported to the aggregator and the DSO.
-struct MarketAlert: Codable, Sendable {
+public struct MarketAlert: Codable, Sendable {
     var t: String
     var order: String
     var aggregator: String
@@ -125,25 +148,38 @@ struct MarketAlert: Codable, Sendable {
 }
 
 /// An activation order (I-09) for one final award, dispatched per POD.
-struct MarketOrder: Codable, Sendable {
-    var id: String
-    var round: String
-    var award: Award
-    var issuer: String
-    var day: String
-    var pods: [OfferPOD]
-    var setPoints: [DispatchedSetPoint]
-    var alerts: [MarketAlert]
-    var created: Int64
+public struct MarketOrder: Codable, Sendable {
+    public var id: String
+    public var round: String
+    public var award: Award
+    public var issuer: String
+    public var day: String
+    public var pods: [OfferPOD]
+    public var setPoints: [DispatchedSetPoint]
+    public var alerts: [MarketAlert]
+    public var created: Int64
 
     enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created }
+
+    public init(id: String, round: String, award: Award, issuer: String, day: String, pods: [OfferPOD], setPoints: [DispatchedSetPoint],
+                alerts: [MarketAlert] = [], created: Int64) {
+        self.id = id
+        self.round = round
+        self.award = award
+        self.issuer = issuer
+        self.day = day
+        self.pods = pods
+        self.setPoints = setPoints
+        self.alerts = alerts
+        self.created = created
+    }
 
     /// The set-points still awaiting an acknowledgement.
     var pending: Bool { setPoints.contains { $0.status == .sent } }
 }
 
-enum MarketJSON {
-    static func encode(_ value: some Encodable) throws -> [UInt8] {
+public enum MarketJSON {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(value))

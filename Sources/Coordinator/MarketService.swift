@@ -19,7 +19,7 @@ public struct MarketService: Service {
     let logger: Logger
 
     public init(config: CoordinatorConfig, store: any SCDStore, logger: Logger) throws {
-        let key = try CertificationLog.loadOrCreateKey(config.market.setPointKeyFile, logger: logger)
+        let key = try CertificationLog.loadOrCreateKey(config.market.setPointKeyFile, purpose: "set-point signing", logger: logger)
         logger.notice("market set-points signed by \(key.publicKey.base64) (the Light Nodes' [setpoints] trusted_keys)")
         var options = try config.mqtt.broker.options(clientID: config.mqtt.clientID + "-market")
         options.cleanSession = false

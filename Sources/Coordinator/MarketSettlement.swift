@@ -6,52 +6,52 @@ import SCD
 /// Settlement of orders from certified quarter-hour measurements against the BRP baselines
 /// (I-03), per POD and ISP (UFTP §2.6, docs/market.md), and the monthly report per aggregator
 /// (I-15) with its CSV.
-struct SettledOrder: Encodable, Sendable {
-    struct PODRow: Encodable, Sendable {
-        var pod: String
-        var isps: [SettledISP]
+public struct SettledOrder: Encodable, Sendable {
+    public struct PODRow: Encodable, Sendable {
+        public var pod: String
+        public var isps: [SettledISP]
     }
 
-    struct Unverified: Encodable, Sendable {
-        var pod: String
-        var isp: Int
-        var reason: String
+    public struct Unverified: Encodable, Sendable {
+        public var pod: String
+        public var isp: Int
+        public var reason: String
     }
 
-    var order: String
-    var day: String
-    var aggregator: String
-    var price: Double
-    var delivered: Int
-    var deficiency: Int
-    var fee: Decimal
-    var penalty: Decimal
-    var net: Decimal
-    var pods: [PODRow]
+    public var order: String
+    public var day: String
+    public var aggregator: String
+    public var price: Double
+    public var delivered: Int
+    public var deficiency: Int
+    public var fee: Decimal
+    public var penalty: Decimal
+    public var net: Decimal
+    public var pods: [PODRow]
     /// POD ISPs without a certified, complete measure (or a baseline): neither paid nor charged.
-    var unverified: [Unverified]
+    public var unverified: [Unverified]
 }
 
-struct AggregatorReport: Encodable, Sendable {
-    var aggregator: String
-    var orders: Int
+public struct AggregatorReport: Encodable, Sendable {
+    public var aggregator: String
+    public var orders: Int
     /// Energy delivered, Wh (the delivered W over each ISP's length).
-    var deliveredWh: Int
-    var deficiencyWh: Int
-    var fee: Decimal
-    var penalty: Decimal
-    var net: Decimal
-    var unverified: Int
+    public var deliveredWh: Int
+    public var deficiencyWh: Int
+    public var fee: Decimal
+    public var penalty: Decimal
+    public var net: Decimal
+    public var unverified: Int
 
     enum CodingKeys: String, CodingKey {
         case aggregator, orders, deliveredWh = "delivered_wh", deficiencyWh = "deficiency_wh", fee, penalty, net, unverified
     }
 }
 
-struct MonthlyReport: Encodable, Sendable {
-    var month: String
-    var aggregators: [AggregatorReport]
-    var orders: [SettledOrder]
+public struct MonthlyReport: Encodable, Sendable {
+    public var month: String
+    public var aggregators: [AggregatorReport]
+    public var orders: [SettledOrder]
 }
 
 extension Marketplace {
@@ -137,7 +137,7 @@ extension Marketplace {
     }
 
     /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.
-    nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
+    public nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
         guard month.utf8.count == 7, config.calendar.start(of: month + "-01") != nil else {
             throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
         }
@@ -163,7 +163,7 @@ extension Marketplace {
 
 extension MonthlyReport {
     /// One line per order, POD and ISP.
-    var csv: String {
+    public var csv: String {
         var lines = ["order,day,aggregator,pod,isp,baseline_w,ordered_w,allocation_w,realized_w,delivered_w,deficiency_w,fee,penalty,net,verified"]
         for order in orders {
             for pod in order.pods {

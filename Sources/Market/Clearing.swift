@@ -122,6 +122,19 @@ public struct Award: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case request, offer, aggregator, location, factor, isps, energyWh = "energy_wh", price, margin
     }
+
+    public init(request: String, offer: String, aggregator: String, location: String, factor: Int, isps: [ISPSpan<Int>], energyWh: Int,
+                price: Double, margin: Bool) {
+        self.request = request
+        self.offer = offer
+        self.aggregator = aggregator
+        self.location = location
+        self.factor = factor
+        self.isps = isps
+        self.energyWh = energyWh
+        self.price = price
+        self.margin = margin
+    }
 }
 
 /// What a request got, per ISP: the power awarded (excluding the margin) and whether it reaches

@@ -143,7 +143,7 @@ public final class DNSDiscovery: ParticipantDirectory {
                 guard ns_name_uncompress(message._msg, message._eom, data, &target, target.count) >= 0 else {
                     throw Failure(description: "\(name): a malformed CNAME")
                 }
-                answer.names.append(String(cString: target))
+                answer.names.append(String(decoding: target.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
         }
         guard !(type == ns_t_txt ? answer.texts.isEmpty : answer.names.isEmpty) else {
