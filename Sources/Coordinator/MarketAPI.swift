@@ -87,26 +87,10 @@ extension API {
             }
         }
         api.get("/market/orders/:id") { _, context in
-            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
-            let caller = try caller(context)
-            let id = try context.parameters.require("id")
-            return try await answer {
-                guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
-                    throw MarketRefusal.notFound("no order \(id)")
-                }
-                return order
-            }
+            try await answer { try await visibleOrder(market, context) }
         }
         api.get("/market/orders/:id/settlement") { _, context in
-            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
-            let caller = try caller(context)
-            let id = try context.parameters.require("id")
-            return try await answer {
-                guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
-                    throw MarketRefusal.notFound("no order \(id)")
-                }
-                return try await market.settle(order)
-            }
+            try await answer { try await market.settle(try await visibleOrder(market, context)) }
         }
         api.get("/market/settlements/:month") { request, context in
             try require(context, [.admin, .dso, .marketOperator, .aggregator])
@@ -140,6 +124,17 @@ extension API {
     }
 
     private func config(_ market: Marketplace) -> MarketConfig { market.config }
+
+    /// The order named in the path, if the caller may see it (an aggregator: its own; another's is "not found").
+    private func visibleOrder(_ market: Marketplace, _ context: APIContext) async throws -> MarketOrder {
+        try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+        let caller = try caller(context)
+        let id = try context.parameters.require("id")
+        guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
+            throw MarketRefusal.notFound("no order \(id)")
+        }
+        return order
+    }
 
     /// The market's answer as JSON, or its refusal as a problem.
     private func answer(status: HTTPResponse.Status = .ok, _ body: () async throws -> some Encodable) async throws -> Response {

@@ -44,25 +44,8 @@ import TestSupport
         let setPointKey = SigningKey.generate()
         try setPointKey.write(toNewFile: coordinator.folder.file("setpoint.key"))
         let agent = try AgentProcess(meters: [.init(name: "main", link: .tcp(port: site.port!), map: PublisherTests.map)],
-                                     intervalMs: 250, mqttPort: broker.port, extraConfig: """
-            [setpoints]
-            trusted_keys = ["\(setPointKey.publicKey.base64)"]
-            min_w = -20000
-            max_w = 20000
-            max_age_s = 300
-
-            [[setpoints.targets]]
-            kind = "modbus"
-            transport = "tcp"
-            host = "127.0.0.1"
-            port = \(site.port!)
-            unit_id = 1
-            address = 100
-            type = "int32"
-            word_order = "big"
-            scale = 1.0
-            idle_value = 0
-            """)
+                                     intervalMs: 250, mqttPort: broker.port,
+                                     extraConfig: SetPointTests.setPointsSection(trusting: [setPointKey.publicKey], bmsPort: site.port!))
         try coordinator.register(node: "ln-test", pod: pod, keyFile: agent.folder.file("node.key"))
         try coordinator.succeed(["pod", "set", "--pod", pod, "--aggregator", "agr-1", "--brp", "brp-1", "--congestion-point", location])
         try coordinator.succeed(["pod", "set", "--pod", "IT001E00000099", "--aggregator", "agr-2", "--congestion-point", location])

@@ -88,6 +88,31 @@ final class SetPointPlatform: Sendable {
 @Suite struct SetPointTests {
     static let meterMap = Paths.packageRoot.appendingPathComponent("firmware-config/registers/eastron-sdm630.toml").path
 
+    /// `[setpoints]` trusting `keys` (±20 kW, 300 s), writing each set-point as an int32 to register 100 of a BMS on `bmsPort`.
+    static func setPointsSection(trusting keys: [PublicKey], bmsPort: Int) -> String {
+        """
+        [setpoints]
+        trusted_keys = [\(keys.map { "\"\($0.base64)\"" }.joined(separator: ", "))]
+        min_w = -20000
+        max_w = 20000
+        max_age_s = 300
+
+        [[setpoints.targets]]
+        kind = "modbus"
+        transport = "tcp"
+        host = "127.0.0.1"
+        port = \(bmsPort)
+        unit_id = 1
+        address = 100
+        type = "int32"
+        word_order = "big"
+        scale = 1.0
+        idle_value = 0
+        timeout_ms = 300
+        retries = 1
+        """
+    }
+
     /// Broker, meter (1500 W), BMS (holding 100–101), the platform, and an agent (not started)
     /// whose set-points go to the BMS's register 100 (int32) and to `home/ems/setpoint`.
     static func rig(bmsPort: Int? = nil) throws -> (MosquittoBroker, MeterSimulatorProcess, BMSSimulatorProcess, SetPointPlatform, AgentProcess) {
@@ -95,26 +120,8 @@ final class SetPointPlatform: Sendable {
         let meter = try MeterSimulatorProcess(map: meterMap)
         let bms = try BMSSimulatorProcess(map: meterMap, holding: 100...101)
         let platform = try SetPointPlatform(port: broker.port)
-        let setpoints = """
-            [setpoints]
-            trusted_keys = ["\(SigningKey.generate().publicKey.base64)", "\(platform.key.publicKey.base64)"]
-            min_w = -20000
-            max_w = 20000
-            max_age_s = 300
-
-            [[setpoints.targets]]
-            kind = "modbus"
-            transport = "tcp"
-            host = "127.0.0.1"
-            port = \(bmsPort ?? bms.port)
-            unit_id = 1
-            address = 100
-            type = "int32"
-            word_order = "big"
-            scale = 1.0
-            idle_value = 0
-            timeout_ms = 300
-            retries = 1
+        let setpoints = Self.setPointsSection(trusting: [SigningKey.generate().publicKey, platform.key.publicKey], bmsPort: bmsPort ?? bms.port)
+            + """
 
             [[setpoints.targets]]
             kind = "mqtt"
