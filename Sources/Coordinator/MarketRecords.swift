@@ -132,7 +132,8 @@ public struct DispatchedSetPoint: Codable, Sendable {
         self.seq = seq
     }
 
-    var isFinal: Bool { ![.sent, .accepted].contains(status) }
+    /// Nothing more is expected from the node (`applied` still ends with `expired` and its report).
+    var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable].contains(status) }
 }
 
 /// A dispatch problem, reported to the aggregator and the DSO.

@@ -178,13 +178,13 @@ public actor Marketplace {
 
     // MARK: Clearing
 
-    /// `da-YYYY-MM-DD`; a real-time round is named by its clearing time, `rt-YYYY-MM-DDTHHMMSS` (UTC).
+    /// `da-YYYY-MM-DD`; a real-time round by its day and clearing time (UTC), `rt-YYYY-MM-DD-HHMMSS`.
     static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
         switch session {
         case .dayAhead: return "da-\(day)"
         case .realTime:
             let text = Timestamp(millisecondsSince1970: milliseconds(time)).rfc3339
-            return "rt-" + text.prefix(19).replacingOccurrences(of: ":", with: "")
+            return "rt-\(day)-" + text.dropFirst(11).prefix(8).replacingOccurrences(of: ":", with: "")
         }
     }
 
@@ -233,6 +233,8 @@ public actor Marketplace {
         notify(event: "preliminary", round)
         if config.validation == .builtIn {
             round = try await finalize(round, Validation: config.limits.validate(outcome), by: "built-in")
+        } else if outcome.awards.isEmpty {
+            round = try await finalize(round, Validation: Validation(), by: "nothing to validate")
         }
         return round
     }
@@ -438,13 +440,14 @@ public actor Marketplace {
             return
         }
         let before = order.setPoints[index].status
-        // `applied` after `accepted`; an acknowledgement never moves a final status back.
-        guard !order.setPoints[index].isFinal || before == .unacknowledged else { return }
+        // accepted → applied → expired (its end, with the node's report); a late acknowledgement
+        // still counts after `unacknowledged`; nothing moves a final status.
+        guard !order.setPoints[index].isFinal else { return }
         order.setPoints[index].status = status
         order.setPoints[index].reason = ack.reason
         order.setPoints[index].seq = ack.seq
         var raised: [MarketAlert] = []
-        if [.rejected, .failed, .expired].contains(status) {
+        if [.rejected, .failed].contains(status) || (status == .expired && before != .applied) {
             raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: ack.id,
                                 "set-point \(status.rawValue) by \(node): \(ack.reason ?? "no reason given")", now: now))
         }

@@ -37,6 +37,7 @@ import TestSupport
             time_zone = "UTC"
             validation = "dso"
             real_time_lead_minutes = -15
+            real_time_interval_s = 86400
             settlement_min_coverage = 0
             ack_timeout_s = 60
             penalty_per_mw = 11
