@@ -39,7 +39,7 @@ extension API {
                 throw Problem(.notFound, "sessions are day-ahead or real-time", field: "session")
             }
             let day = try context.parameters.require("day")
-            guard config(market).calendar.start(of: day) != nil else { throw Problem(.badRequest, "day must be YYYY-MM-DD", field: "day") }
+            guard market.calendar.start(of: day) != nil else { throw Problem(.badRequest, "day must be YYYY-MM-DD", field: "day") }
             return try await answer(status: .created) {
                 guard let round = try await market.clear(session, day: day, now: Date()) else {
                     throw MarketRefusal.conflict("the \(session.rawValue) session of \(day) has no open request")
@@ -79,7 +79,7 @@ extension API {
         api.get("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
             let caller = try caller(context)
-            guard let day = request.uri.queryParameters["day"].map(String.init), config(market).calendar.start(of: day) != nil else {
+            guard let day = request.uri.queryParameters["day"].map(String.init), market.calendar.start(of: day) != nil else {
                 throw Problem(.badRequest, "day=YYYY-MM-DD is required", field: "day")
             }
             return try await answer {
@@ -123,8 +123,6 @@ extension API {
         var award: Int
     }
 
-    private func config(_ market: Marketplace) -> MarketConfig { market.config }
-
     /// The order named in the path, if the caller may see it (an aggregator: its own; another's is "not found").
     private func visibleOrder(_ market: Marketplace, _ context: APIContext) async throws -> MarketOrder {
         try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
@@ -167,14 +165,14 @@ extension Marketplace {
     /// The day's requests, offers (an aggregator's own only) and rounds (an aggregator's awards only).
     func book(day: String, aggregator: String?) async throws -> MarketBook {
         guard calendar.start(of: day) != nil else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
-        let requests = try await store.marketDocuments(kind: .request, days: day...day).map { try MarketJSON.decode(MarketRequest.self, $0) }
-        let offers = try await store.marketDocuments(kind: .offer, days: day...day).map { try MarketJSON.decode(MarketOffer.self, $0) }
+        let requests = try await store.records(MarketRequest.self, days: day...day)
+        let offers = try await store.records(MarketOffer.self, days: day...day)
             .filter { aggregator == nil || $0.entry.aggregator == aggregator }
         return MarketBook(day: day, requests: requests, offers: offers, rounds: try await rounds(day: day).map { $0.visible(to: aggregator) })
     }
 
     func order(_ id: String) async throws -> MarketOrder? {
-        try await store.marketDocument(kind: .order, id: id).map { try MarketJSON.decode(MarketOrder.self, $0) }
+        try await store.record(MarketOrder.self, id: id)
     }
 }
 

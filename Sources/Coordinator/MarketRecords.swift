@@ -194,3 +194,48 @@ public enum MarketJSON {
         }
     }
 }
+
+/// A market record as a `MarketDocument`: its kind, id and day say where it is kept.
+protocol MarketRecord: Codable, Sendable {
+    static var kind: MarketDocument.Kind { get }
+    var recordID: String { get }
+    var day: String { get }
+}
+
+extension MarketRequest: MarketRecord {
+    static var kind: MarketDocument.Kind { .request }
+    var recordID: String { entry.id }
+}
+
+extension MarketOffer: MarketRecord {
+    static var kind: MarketDocument.Kind { .offer }
+    var recordID: String { entry.id }
+}
+
+extension ClearingRound: MarketRecord {
+    static var kind: MarketDocument.Kind { .round }
+    var recordID: String { id }
+}
+
+extension MarketOrder: MarketRecord {
+    static var kind: MarketDocument.Kind { .order }
+    var recordID: String { id }
+}
+
+extension SCDStore {
+    /// Stores a record; false (and nothing written) when one of its id exists and `replace` is false.
+    @discardableResult
+    func put<Record: MarketRecord>(_ record: Record, replace: Bool) async throws -> Bool {
+        try await putMarketDocument(MarketDocument(kind: Record.kind, id: record.recordID, day: record.day, body: MarketJSON.encode(record)),
+                                    replace: replace)
+    }
+
+    func record<Record: MarketRecord>(_ type: Record.Type, id: String) async throws -> Record? {
+        try await marketDocument(kind: Record.kind, id: id).map { try MarketJSON.decode(Record.self, $0) }
+    }
+
+    /// The records of the market days in `days`, by day then id.
+    func records<Record: MarketRecord>(_ type: Record.Type, days: ClosedRange<String>) async throws -> [Record] {
+        try await marketDocuments(kind: Record.kind, days: days).map { try MarketJSON.decode(Record.self, $0) }
+    }
+}

@@ -58,8 +58,8 @@ extension Marketplace {
     /// Settles every order of the market days in `days`.
     nonisolated func settle(days: ClosedRange<String>) async throws -> [SettledOrder] {
         var settled: [SettledOrder] = []
-        for document in try await store.marketDocuments(kind: .order, days: days) {
-            settled.append(try await settle(try MarketJSON.decode(MarketOrder.self, document)))
+        for order in try await store.records(MarketOrder.self, days: days) {
+            settled.append(try await settle(order))
         }
         return settled
     }

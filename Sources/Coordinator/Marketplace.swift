@@ -45,7 +45,7 @@ public actor Marketplace {
         self.logger = logger
     }
 
-    var calendar: MarketCalendar { config.calendar }
+    nonisolated var calendar: MarketCalendar { config.calendar }
 
     // MARK: Entries
 
@@ -82,7 +82,7 @@ public actor Marketplace {
         try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
         let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
                                    submitted: Self.milliseconds(now), status: .open, round: nil)
-        guard try await store.putMarketDocument(try document(.request, id, submission.day, record), replace: false) else {
+        guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("a request \(id) exists")
         }
         logger.info("market request \(id) (\(buyer.rawValue)) for \(submission.session.rawValue) \(submission.day)")
@@ -106,7 +106,7 @@ public actor Marketplace {
         try await checkPODs(submission.pods, aggregator: aggregator, location: submission.location, day: submission.day)
         let record = MarketOffer(entry: entry, session: submission.session, day: submission.day, pods: submission.pods,
                                  validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0)
-        guard try await store.putMarketDocument(try document(.offer, id, submission.day, record), replace: false) else {
+        guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("an offer \(id) exists")
         }
         logger.info("market offer \(id) (\(aggregator)) for \(submission.session.rawValue) \(submission.day)")
@@ -115,8 +115,7 @@ public actor Marketplace {
 
     /// Revokes an open offer before it is cleared.
     func revokeOffer(_ id: String, aggregator: String?) async throws -> MarketOffer {
-        guard let document = try await store.marketDocument(kind: .offer, id: id) else { throw MarketRefusal.notFound("no offer \(id)") }
-        var offer = try MarketJSON.decode(MarketOffer.self, document)
+        guard var offer = try await store.record(MarketOffer.self, id: id) else { throw MarketRefusal.notFound("no offer \(id)") }
         if let aggregator, offer.entry.aggregator != aggregator { throw MarketRefusal.notFound("no offer \(id)") }
         guard offer.status == .open, offer.awarded == 0 else { throw MarketRefusal.conflict("offer \(id) is \(offer.awarded > 0 ? "awarded" : "revoked")") }
         let rounds = try await rounds(day: offer.day)
@@ -124,7 +123,7 @@ public actor Marketplace {
             throw MarketRefusal.conflict("offer \(id) is in a clearing awaiting validation")
         }
         offer.status = .revoked
-        try await store.putMarketDocument(try self.document(.offer, id, offer.day, offer), replace: true)
+        try await store.put(offer, replace: true)
         return offer
     }
 
@@ -195,10 +194,10 @@ public actor Marketplace {
     func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
         let id = Self.roundID(session, day: day, at: now)
         if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
-        let requests = try await store.marketDocuments(kind: .request, days: day...day).map { try MarketJSON.decode(MarketRequest.self, $0) }
+        let requests = try await store.records(MarketRequest.self, days: day...day)
             .filter { $0.session == session && $0.status == .open }
         let dayAheadFinal = try await rounds(day: day).contains { $0.session == .dayAhead && $0.state == .final }
-        let offers = try await store.marketDocuments(kind: .offer, days: day...day).map { try MarketJSON.decode(MarketOffer.self, $0) }
+        let offers = try await store.records(MarketOffer.self, days: day...day)
             .filter { offer in
                 offer.status == .open && offer.awarded < 100 && (offer.validUntil ?? .max) > Self.milliseconds(now)
                     && (offer.session == session || (session == .realTime && dayAheadFinal))
@@ -221,13 +220,13 @@ public actor Marketplace {
                                      rules: ClearingRules(ispMinutes: calendar.ispMinutes, reliabilityMargin: config.reliabilityMargin))
         var round = ClearingRound(id: id, session: session, day: day, cleared: Self.milliseconds(now), requests: ordered.map(\.entry.id),
                                   offers: book.map(\.entry.id), preliminary: outcome, state: .preliminary, validatedBy: nil, final: nil)
-        guard try await store.putMarketDocument(try document(.round, id, day, round), replace: false) else {
+        guard try await store.put(round, replace: false) else {
             throw MarketRefusal.conflict("round \(id) exists")
         }
         for var request in ordered {
             request.status = .cleared
             request.round = id
-            try await store.putMarketDocument(try document(.request, request.entry.id, day, request), replace: true)
+            try await store.put(request, replace: true)
         }
         logger.notice("market round \(id): \(flexRequests.count) requests, \(flexOffers.count) offers, \(outcome.awards.count) awards (preliminary)")
         notify(event: "preliminary", round)
@@ -241,8 +240,7 @@ public actor Marketplace {
 
     /// The DSO's decision on a preliminary round (I-07): rejected awards by index, with reasons.
     func validate(round id: String, rejections: [Int: String], by participant: String) async throws -> ClearingRound {
-        guard let document = try await store.marketDocument(kind: .round, id: id) else { throw MarketRefusal.notFound("no round \(id)") }
-        let round = try MarketJSON.decode(ClearingRound.self, document)
+        let round = try await round(id)
         guard round.state == .preliminary else { throw MarketRefusal.conflict("round \(id) is final") }
         if let index = rejections.keys.first(where: { !round.preliminary.awards.indices.contains($0) }) {
             throw MarketRefusal.invalid(field: "rejected", "round \(id) has no award \(index) (it has \(round.preliminary.awards.count))")
@@ -260,24 +258,23 @@ public actor Marketplace {
         var awarded: [String: Int] = [:]
         for award in final.awards { awarded[award.offer, default: 0] += award.factor }
         for (id, factor) in awarded {
-            guard let document = try await store.marketDocument(kind: .offer, id: id) else { continue }
-            var offer = try MarketJSON.decode(MarketOffer.self, document)
+            guard var offer = try await store.record(MarketOffer.self, id: id) else { continue }
             offer.awarded = min(100, offer.awarded + factor)
-            try await store.putMarketDocument(try self.document(.offer, id, offer.day, offer), replace: true)
+            try await store.put(offer, replace: true)
         }
-        try await store.putMarketDocument(try document(.round, round.id, round.day, round), replace: true)
+        try await store.put(round, replace: true)
         logger.notice("market round \(round.id) final: \(final.awards.count) awards, \(final.rejected.count) rejected by \(participant)")
         notify(event: "final", round)
         return round
     }
 
     func rounds(day: String) async throws -> [ClearingRound] {
-        try await store.marketDocuments(kind: .round, days: day...day).map { try MarketJSON.decode(ClearingRound.self, $0) }
+        try await store.records(ClearingRound.self, days: day...day)
     }
 
     func round(_ id: String) async throws -> ClearingRound {
-        guard let document = try await store.marketDocument(kind: .round, id: id) else { throw MarketRefusal.notFound("no round \(id)") }
-        return try MarketJSON.decode(ClearingRound.self, document)
+        guard let round = try await store.record(ClearingRound.self, id: id) else { throw MarketRefusal.notFound("no round \(id)") }
+        return round
     }
 
     /// The scheduler's tick: day-ahead sessions whose gate has closed, and the real-time session
@@ -316,16 +313,15 @@ public actor Marketplace {
             throw MarketRefusal.invalid(field: "award", "round \(roundID) has no final award \(index) (it has \(final.awards.count))")
         }
         let award = final.awards[index]
-        let request = try await store.marketDocument(kind: .request, id: award.request).map { try MarketJSON.decode(MarketRequest.self, $0) }
+        let request = try await store.record(MarketRequest.self, id: award.request)
         if issuer != .admin, request?.entry.buyer != issuer.rawValue {
             throw MarketRefusal.forbidden("award \(index) of \(roundID) answers a \(request?.entry.buyer ?? "?") request")
         }
         let id = "\(roundID).\(index)"
         if try await store.marketDocument(kind: .order, id: id) != nil { throw MarketRefusal.conflict("award \(index) of \(roundID) is ordered") }
-        guard let offerDocument = try await store.marketDocument(kind: .offer, id: award.offer) else {
+        guard let offer = try await store.record(MarketOffer.self, id: award.offer) else {
             throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
         }
-        let offer = try MarketJSON.decode(MarketOffer.self, offerDocument)
         var order = MarketOrder(id: id, round: roundID, award: award, issuer: issuer.rawValue, day: round.day, pods: offer.pods,
                                 setPoints: [], alerts: [], created: Self.milliseconds(now))
         let podIDs = offer.pods.map(\.pod)
@@ -357,7 +353,7 @@ public actor Marketplace {
                 }
             }
         }
-        try await store.putMarketDocument(try document(.order, id, round.day, order), replace: false)
+        try await store.put(order, replace: false)
         if order.pending { pendingOrders.insert(id) }
         for alert in order.alerts { report(alert) }
         logger.notice("market order \(id): \(order.setPoints.count) set-points to \(podIDs.count) PODs, \(order.alerts.count) alerts")
@@ -433,8 +429,7 @@ public actor Marketplace {
         let parts = ack.id.split(separator: ".")
         guard parts.count >= 3 else { return }  // not one of the market's set-points
         let orderID = parts.dropLast(2).joined(separator: ".")
-        guard let document = try await store.marketDocument(kind: .order, id: orderID) else { return }
-        var order = try MarketJSON.decode(MarketOrder.self, document)
+        guard var order = try await store.record(MarketOrder.self, id: orderID) else { return }
         guard let index = order.setPoints.firstIndex(where: { $0.id == ack.id }), order.setPoints[index].node == node else {
             logger.warning("market: \(node) acknowledged \(ack.id.prefix(64)), which was not sent to it")
             return
@@ -452,7 +447,7 @@ public actor Marketplace {
                                 "set-point \(status.rawValue) by \(node): \(ack.reason ?? "no reason given")", now: now))
         }
         order.alerts += raised
-        try await store.putMarketDocument(try self.document(.order, orderID, order.day, order), replace: true)
+        try await store.put(order, replace: true)
         if !order.pending { pendingOrders.remove(orderID) }
         for alert in raised { report(alert) }
     }
@@ -462,15 +457,12 @@ public actor Marketplace {
         if !loadedPending {
             let today = calendar.day(of: now)
             let days = (calendar.day(after: today, by: -2) ?? today)...(calendar.day(after: today, by: 2) ?? today)
-            for document in try await store.marketDocuments(kind: .order, days: days) where try MarketJSON.decode(MarketOrder.self, document).pending {
-                pendingOrders.insert(document.id)
-            }
+            for order in try await store.records(MarketOrder.self, days: days) where order.pending { pendingOrders.insert(order.id) }
             loadedPending = true
         }
         let deadline = Self.milliseconds(now) - Int64(config.ackTimeoutSeconds) * 1000
         for id in pendingOrders.sorted() {
-            guard let document = try await store.marketDocument(kind: .order, id: id) else { pendingOrders.remove(id); continue }
-            var order = try MarketJSON.decode(MarketOrder.self, document)
+            guard var order = try await store.record(MarketOrder.self, id: id) else { pendingOrders.remove(id); continue }
             var raised: [MarketAlert] = []
             for index in order.setPoints.indices where order.setPoints[index].status == .sent && (order.setPoints[index].sent ?? 0) <= deadline {
                 order.setPoints[index].status = .unacknowledged
@@ -480,7 +472,7 @@ public actor Marketplace {
             }
             guard !raised.isEmpty else { continue }
             order.alerts += raised
-            try await store.putMarketDocument(try self.document(.order, id, order.day, order), replace: true)
+            try await store.put(order, replace: true)
             if !order.pending { pendingOrders.remove(id) }
             for alert in raised { report(alert) }
         }
@@ -497,7 +489,7 @@ public actor Marketplace {
     }
 
     func orders(days: ClosedRange<String>) async throws -> [MarketOrder] {
-        try await store.marketDocuments(kind: .order, days: days).map { try MarketJSON.decode(MarketOrder.self, $0) }
+        try await store.records(MarketOrder.self, days: days)
     }
 
     // MARK: Helpers
@@ -508,10 +500,6 @@ public actor Marketplace {
         payload += body
         payload.append(UInt8(ascii: "}"))
         outlets.notify(event, payload)
-    }
-
-    private func document(_ kind: MarketDocument.Kind, _ id: String, _ day: String, _ value: some Encodable) throws -> MarketDocument {
-        MarketDocument(kind: kind, id: id, day: day, body: try MarketJSON.encode(value))
     }
 
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
