@@ -68,29 +68,32 @@ extension Marketplace {
         let calendar = config.calendar
         let rows = Dictionary(grouping: order.setPoints, by: \.pod)
         let pods = order.pods.map(\.pod)
-        let isps = order.setPoints.map(\.isp)
+        // Each ISP's quarter-hour starts (ms), worked out once for the order's PODs.
+        var quarters: [Int: [Int64]] = [:]
+        for isp in Set(order.setPoints.map(\.isp)) {
+            guard let interval = calendar.interval(day: order.day, isp: isp) else { continue }
+            let start = Self.milliseconds(interval.start)
+            quarters[isp] = (0..<(calendar.ispMinutes / 15)).map { start + Int64($0) * 900_000 }
+        }
         var measures: [String: [Int64: QuarterMeasure]] = [:]
-        if let first = isps.min().flatMap({ calendar.interval(day: order.day, isp: $0) }),
-           let last = isps.max().flatMap({ calendar.interval(day: order.day, isp: $0) }) {
-            for measure in try await store.measures(pods: pods, from: Timestamp(millisecondsSince1970: Self.milliseconds(first.start)),
-                                                    to: Timestamp(millisecondsSince1970: Self.milliseconds(last.end))) {
+        let starts = quarters.values.flatMap { $0 }
+        if let first = starts.min(), let last = starts.max() {
+            for measure in try await store.measures(pods: pods, from: Timestamp(millisecondsSince1970: first),
+                                                    to: Timestamp(millisecondsSince1970: last + 900_000)) {
                 measures[measure.pod, default: [:]][measure.start.millisecondsSince1970] = measure
             }
         }
         // A quarter is measured 10 s after it ends; one not measured yet is measured here the same
         // way, from its readings so far (a running ISP settles provisionally, as its coverage shows).
         for (pod, points) in rows {
-            guard let nodeID = points.first(where: { $0.node != nil })?.node, let node = try await store.node(nodeID) else { continue }
-            for isp in Set(points.map(\.isp)) {
-                guard let interval = calendar.interval(day: order.day, isp: isp) else { continue }
-                for quarter in 0..<(calendar.ispMinutes / 15) {
-                    let start = Timestamp(millisecondsSince1970: Self.milliseconds(interval.start) + Int64(quarter) * 900_000)
-                    guard measures[pod]?[start.millisecondsSince1970] == nil else { continue }
-                    let readings = try await store.readings(node: node.id, meter: node.meter, from: start.adding(milliseconds: -900_000),
-                                                            to: start.adding(milliseconds: 900_000))
-                    if let measure = QuarterHours.measure(pod: pod, start: start, readings: readings, intervalMs: Int64(readingIntervalMs)) {
-                        measures[pod, default: [:]][start.millisecondsSince1970] = measure
-                    }
+            let missing = Set(points.flatMap { quarters[$0.isp] ?? [] }).filter { measures[pod]?[$0] == nil }.sorted()
+            guard !missing.isEmpty, let nodeID = points.first(where: { $0.node != nil })?.node,
+                  let node = try await store.node(nodeID) else { continue }
+            for start in missing.map({ Timestamp(millisecondsSince1970: $0) }) {
+                let readings = try await store.readings(node: node.id, meter: node.meter, from: start.adding(milliseconds: -900_000),
+                                                        to: start.adding(milliseconds: 900_000))
+                if let measure = QuarterHours.measure(pod: pod, start: start, readings: readings, intervalMs: Int64(readingIntervalMs)) {
+                    measures[pod, default: [:]][start.millisecondsSince1970] = measure
                 }
             }
         }
@@ -101,7 +104,7 @@ extension Marketplace {
         for pod in pods {
             var measurements: [ISPMeasurement] = []
             for setPoint in (rows[pod] ?? []).sorted(by: { $0.isp < $1.isp }) {
-                let (allocation, problem) = allocation(pod: pod, isp: setPoint.isp, day: order.day, measures: measures[pod] ?? [:])
+                let (allocation, problem) = allocation(quarters: quarters[setPoint.isp], measures: measures[pod] ?? [:])
                 let reason = setPoint.baseline == nil ? "no baseline" : problem
                 measurements.append(ISPMeasurement(isp: setPoint.isp, baseline: setPoint.baseline ?? 0, ordered: setPoint.ordered,
                                                    allocation: allocation, certified: reason == nil))
@@ -118,22 +121,20 @@ extension Marketplace {
         return result
     }
 
-    /// The ISP's average power from its quarter-hour measures, if every one is certified and
-    /// covers enough of its quarter; else why not.
-    private nonisolated func allocation(pod: String, isp: Int, day: String, measures: [Int64: QuarterMeasure]) -> (Int?, String?) {
-        guard let interval = config.calendar.interval(day: day, isp: isp) else { return (nil, "no such ISP") }
-        let quarters = config.calendar.ispMinutes / 15
-        let start = Self.milliseconds(interval.start)
+    /// The ISP's average power from its quarter-hour measures (`quarters`: their starts), if every
+    /// one is certified and covers enough of its quarter; else why not.
+    private nonisolated func allocation(quarters: [Int64]?, measures: [Int64: QuarterMeasure]) -> (Int?, String?) {
+        guard let quarters else { return (nil, "no such ISP") }
         var total = 0.0
-        for quarter in 0..<quarters {
-            guard let measure = measures[start + Int64(quarter) * 900_000] else { return (nil, "no measurement") }
+        for start in quarters {
+            guard let measure = measures[start] else { return (nil, "no measurement") }
             guard measure.certified else { return (Int(measure.averageW.rounded()), "not certified") }
             guard measure.coverage >= config.settlementMinCoverage else {
                 return (Int(measure.averageW.rounded()), "incomplete (coverage \(Int(measure.coverage * 100)) %)")
             }
             total += measure.averageW
         }
-        return (Int((total / Double(quarters)).rounded()), nil)
+        return (Int((total / Double(quarters.count)).rounded()), nil)
     }
 
     /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.

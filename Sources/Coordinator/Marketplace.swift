@@ -376,12 +376,13 @@ public actor Marketplace {
                 }
             }
         }
+        // ISPs follow one another from the day's start: ISP n's quarters start (n − 1) ISPs later.
+        let dayStart = Self.milliseconds(start), ispMs = Int64(calendar.ispMinutes) * 60_000
+        let quarters = calendar.ispMinutes / 15
         var byISP: [String: [Int: Int]] = [:]
         for (pod, energies) in quarterEnergy {
             for isp in 1...count {
-                guard let interval = calendar.interval(day: day, isp: isp) else { continue }
-                let first = Self.milliseconds(interval.start)
-                let quarters = calendar.ispMinutes / 15
+                let first = dayStart + Int64(isp - 1) * ispMs
                 let values = (0..<quarters).compactMap { energies[first + Int64($0) * 900_000] }
                 guard values.count == quarters else { continue }
                 // Wh per quarter → average W over the ISP.
