@@ -281,7 +281,8 @@ public actor Marketplace {
     /// when its interval is due; then acknowledgements overdue.
     func tick(now: Date, realTimeDue: Bool) async {
         let today = calendar.day(of: now)
-        for day in [today, calendar.day(after: today) ?? today] {
+        let days = [today] + [calendar.day(after: today)].compactMap { $0 }
+        for day in days {
             guard let closure = config.rules.gateClosure(dayAhead: day), closure <= now else { continue }
             do {
                 if try await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) == nil {
@@ -292,7 +293,7 @@ public actor Marketplace {
             }
         }
         if realTimeDue {
-            for day in [today, calendar.day(after: today) ?? today] {
+            for day in days {
                 do { _ = try await clear(.realTime, day: day, now: now) } catch {
                     logger.error("market: clearing the real-time session of \(day) failed: \(error)")
                 }
