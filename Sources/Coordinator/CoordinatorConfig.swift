@@ -203,7 +203,21 @@ public struct CoordinatorConfig: Sendable {
                                        rateLimitPerSecond: rate, croMode: croMode)
             }
         }
-        let market = MarketConfig.load(root.section("market", required: false), resolve: resolve)
+        let marketSection = root.section("market", required: false)
+        let market = MarketConfig.load(marketSection, resolve: resolve)
+        // The market's entries over UFTP are numbered in UFTP's ISPs and Periods: the two must agree.
+        if let uftp, let market, !(market.uftpAggregators + market.uftpDSOs).isEmpty {
+            if uftp.marketTimeZone.identifier != market.calendar.timeZone.identifier || uftp.ispMinutes != market.calendar.ispMinutes {
+                marketSection?.problem("time_zone", "the market's time zone and ISP (\(market.calendar.timeZone.identifier), \(market.calendar.ispMinutes) min) must be [uftp]'s (\(uftp.marketTimeZone.identifier), \(uftp.ispMinutes) min)")
+            }
+        }
+        for (key, domains, role) in [("uftp_aggregators", market?.uftpAggregators ?? [], USEFRole.dso),
+                                     ("uftp_dsos", market?.uftpDSOs ?? [], USEFRole.agr)] where !domains.isEmpty {
+            if uftp?.roles.contains(role) != true { marketSection?.problem(key, "needs [uftp] with the \(role.rawValue) role") }
+            for domain in domains where (try? InternetDomain(validating: domain)) == nil {
+                marketSection?.problem(key, "\"\(domain)\" is not an internet domain")
+            }
+        }
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()

@@ -187,8 +187,14 @@ public enum CoordinatorServer {
         logger.notice("certification log \(log.origin), verifier key \(log.verifier.text)")
         let readiness = Readiness()
         let ingest = IngestService(config: config, store: store, log: log, metrics: metrics, readiness: readiness, logger: logger)
-        let exchange = try config.uftp.map { try UFTPExchange(config: $0, store: store, logger: logger) }
-        let market = try MarketService(config: config, store: store, logger: logger)
+        var responder = try config.uftp.map { try UFTPExchange.responder(config: $0, store: store, logger: logger) }
+        // The market speaks UFTP as the aggregators' DSO; it takes UFTP entries through the responder.
+        let market = try MarketService(config: config, store: store,
+                                       uftp: responder.flatMap { $0.roles.contains(.dso) ? UFTPActions(responder: $0) : nil }, logger: logger)
+        responder?.market = market.marketplace
+        let exchange = config.uftp.flatMap { participant in
+            responder.map { UFTPExchange(config: participant, responder: $0, store: store, logger: logger) }
+        }
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
                       uftpActions: exchange?.uftpActions, market: market.marketplace)
         let router = api.router()

@@ -92,6 +92,11 @@ extension API {
         api.get("/market/orders/:id/settlement") { _, context in
             try await answer { try await market.settle(try await visibleOrder(market, context)) }
         }
+        api.post("/market/settlements/:month/flex-settlements") { _, context in
+            try require(context, [.admin, .marketOperator])
+            let month = try context.parameters.require("month")
+            return try await answer { try await market.sendFlexSettlements(month: month, now: Date()) }
+        }
         api.get("/market/settlements/:month") { request, context in
             try require(context, [.admin, .dso, .marketOperator, .aggregator])
             let caller = try caller(context)

@@ -29,6 +29,12 @@ public struct MarketConfig: Sendable {
     public let penaltyPerMW: Decimal
     /// A quarter-hour measure settles an ISP only when certified and covering at least this share.
     public let settlementMinCoverage: Double
+    /// UFTP aggregators (domains) trading in the market: sent a FlexRequest for each market
+    /// request at congestion points where they hold PODs, their FlexOffers and revocations taken
+    /// as market entries; needs `[uftp]` with the DSO role.
+    public var uftpAggregators: [String] = []
+    /// UFTP DSOs (domains) whose FlexRequests are market requests; needs `[uftp]` with the AGR role.
+    public var uftpDSOs: [String] = []
 
     public var calendar: MarketCalendar { rules.calendar }
 
@@ -71,6 +77,8 @@ public struct MarketConfig: Sendable {
         if penalty < 0 { section?.problem("penalty_per_mw", "must not be negative") }
         let coverage = section?.double("settlement_min_coverage", default: 0.9) ?? 0.9
         if !(0...1).contains(coverage) { section?.problem("settlement_min_coverage", "must be between 0 and 1") }
+        let aggregators = section?.strings("uftp_aggregators", required: false) ?? []
+        let dsos = section?.strings("uftp_dsos", required: false) ?? []
         section?.rejectUnknownKeys()
         guard let zone else { return nil }
         return MarketConfig(
@@ -78,6 +86,7 @@ public struct MarketConfig: Sendable {
                                 realTimeLeadMinutes: lead, realTimeHorizonMinutes: horizon),
             reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
             setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
-            penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage)
+            penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage, uftpAggregators: aggregators,
+            uftpDSOs: dsos)
     }
 }

@@ -31,6 +31,18 @@ struct MarketRequest: Codable, Sendable {
     var submitted: Int64
     var status: Status
     var round: String?
+    /// The FlexRequest it came in as, when a DSO sent it over UFTP.
+    var uftp: UFTPOrigin?
+}
+
+/// A market entry that came in over UFTP: the sender and its message (docs/market.md, "UFTP").
+struct UFTPOrigin: Codable, Sendable {
+    var domain: String
+    var messageID: String
+    /// An offer's OfferOption.
+    var optionReference: String?
+
+    enum CodingKeys: String, CodingKey { case domain, messageID = "message_id", optionReference = "option_reference" }
 }
 
 /// A POD of an offer, with its share of the offer's power when the aggregator gives a breakdown.
@@ -57,9 +69,11 @@ struct MarketOffer: Codable, Sendable {
     var status: Status
     /// Hundredths of it awarded by final outcomes: a real-time session offers the rest.
     var awarded: Int
+    /// The FlexOffer it came in as, when an aggregator sent it over UFTP.
+    var uftp: UFTPOrigin?
 
     enum CodingKeys: String, CodingKey {
-        case entry, session, day, pods, validUntil = "valid_until", submitted, status, awarded
+        case entry, session, day, pods, validUntil = "valid_until", submitted, status, awarded, uftp
     }
 }
 
@@ -94,6 +108,8 @@ public struct DispatchedSetPoint: Codable, Sendable {
         case unacknowledged
         /// Not sent: no node, no baseline or the broker refused it.
         case undeliverable
+        /// Not sent: the aggregator activates its PODs itself on the order's FlexOrder (UFTP).
+        case delegated
     }
 
     public var id: String
@@ -133,7 +149,7 @@ public struct DispatchedSetPoint: Codable, Sendable {
     }
 
     /// Nothing more is expected from the node (`applied` still ends with `expired` and its report).
-    var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable].contains(status) }
+    var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable, .delegated].contains(status) }
 }
 
 /// A dispatch problem, reported to the aggregator and the DSO.
@@ -148,6 +164,25 @@ public struct MarketAlert: Codable, Sendable {
     enum CodingKeys: String, CodingKey { case t, order, aggregator, pod, setPoint = "setpoint", problem }
 }
 
+/// An order's life in UFTP: its FlexOrder to the aggregator, the aggregator's answer, and the
+/// FlexSettlement that settled it with the aggregator's disposition.
+struct UFTPOrderLink: Codable, Sendable {
+    enum State: String, Codable, Sendable { case sent, accepted, rejected, unsent }
+    var aggregator: String
+    var flexOrder: String?
+    var state: State
+    var reason: String?
+    var flexSettlement: String?
+    /// `Accepted` or `Disputed`, from the aggregator's FlexSettlementResponse.
+    var disposition: String?
+    var disputeReason: String?
+
+    enum CodingKeys: String, CodingKey {
+        case aggregator, flexOrder = "flex_order", state, reason, flexSettlement = "flex_settlement", disposition
+        case disputeReason = "dispute_reason"
+    }
+}
+
 /// An activation order (I-09) for one final award, dispatched per POD.
 public struct MarketOrder: Codable, Sendable {
     public var id: String
@@ -159,8 +194,10 @@ public struct MarketOrder: Codable, Sendable {
     public var setPoints: [DispatchedSetPoint]
     public var alerts: [MarketAlert]
     public var created: Int64
+    /// The FlexOrder that carries it to a UFTP aggregator, and what became of it.
+    var uftp: UFTPOrderLink?
 
-    enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created }
+    enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp }
 
     public init(id: String, round: String, award: Award, issuer: String, day: String, pods: [OfferPOD], setPoints: [DispatchedSetPoint],
                 alerts: [MarketAlert] = [], created: Int64) {

@@ -18,7 +18,7 @@ public struct MarketService: Service {
     let realTimeIntervalSeconds: Int
     let logger: Logger
 
-    public init(config: CoordinatorConfig, store: any SCDStore, logger: Logger) throws {
+    public init(config: CoordinatorConfig, store: any SCDStore, uftp: UFTPActions? = nil, logger: Logger) throws {
         let key = try CertificationLog.loadOrCreateKey(config.market.setPointKeyFile, purpose: "set-point signing", logger: logger)
         logger.notice("market set-points signed by \(key.publicKey.base64) (the Light Nodes' [setpoints] trusted_keys)")
         var options = try config.mqtt.broker.options(clientID: config.mqtt.clientID + "-market")
@@ -37,7 +37,7 @@ public struct MarketService: Service {
                 Task { await Self.post(payload, to: notifyURL, event: event, logger: logger) }
             })
         marketplace = Marketplace(store: store, config: config.market, topicPrefix: prefix, setPointKey: key, outlets: outlets,
-                                  readingIntervalMs: config.ingest.intervalMs, logger: logger)
+                                  readingIntervalMs: config.ingest.intervalMs, uftp: uftp, logger: logger)
         realTimeIntervalSeconds = config.market.realTimeIntervalSeconds
         self.logger = logger
     }

@@ -30,13 +30,16 @@ public actor Marketplace {
     /// The Light Nodes' acquisition interval (`[ingest] interval_ms`): the samples a quarter should hold.
     let readingIntervalMs: Int
     let logger: Logger
+    /// The platform's UFTP actions (as DSO), when the market speaks UFTP with aggregators.
+    let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
     private var pendingOrders: Set<String> = []
     private var loadedPending = false
 
     public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
-                readingIntervalMs: Int, logger: Logger) {
+                readingIntervalMs: Int, uftp: UFTPActions? = nil, logger: Logger) {
         self.store = store
+        self.uftp = uftp
         self.readingIntervalMs = readingIntervalMs
         self.config = config
         self.topicPrefix = topicPrefix
@@ -75,22 +78,24 @@ public actor Marketplace {
     }
 
     /// A DSO's or TSO's request (I-05/I-06), admitted when its session takes it.
-    func submitRequest(_ submission: RequestSubmission, buyer: Buyer, participant: String?, now: Date) async throws -> MarketRequest {
+    func submitRequest(_ submission: RequestSubmission, buyer: Buyer, participant: String?, origin: UFTPOrigin? = nil,
+                       now: Date) async throws -> MarketRequest {
         let id = try entryID(submission.id)
         let entry = RequestEntry(id: id, buyer: buyer.rawValue, area: submission.area, isps: submission.isps, priceLimit: submission.priceLimit)
         let request = try checked { () throws(Scenario.Problem) in try entry.checked("request", ispsPerDay: 100, sequence: 0) }
         try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
         let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
-                                   submitted: Self.milliseconds(now), status: .open, round: nil)
+                                   submitted: Self.milliseconds(now), status: .open, round: nil, uftp: origin)
         guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("a request \(id) exists")
         }
         logger.info("market request \(id) (\(buyer.rawValue)) for \(submission.session.rawValue) \(submission.day)")
+        await announce(record, now: now)
         return record
     }
 
     /// An aggregator's offer (I-05): its PODs must be the aggregator's and at the offer's location.
-    func submitOffer(_ submission: OfferSubmission, aggregator: String, now: Date) async throws -> MarketOffer {
+    func submitOffer(_ submission: OfferSubmission, aggregator: String, origin: UFTPOrigin? = nil, now: Date) async throws -> MarketOffer {
         let id = try entryID(submission.id)
         let entry = OfferEntry(id: id, aggregator: aggregator, location: submission.location, price: submission.price,
                                minActivationFactor: submission.minActivationFactor, isps: submission.isps)
@@ -105,7 +110,7 @@ public actor Marketplace {
         }
         try await checkPODs(submission.pods, aggregator: aggregator, location: submission.location, day: submission.day)
         let record = MarketOffer(entry: entry, session: submission.session, day: submission.day, pods: submission.pods,
-                                 validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0)
+                                 validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0, uftp: origin)
         guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("an offer \(id) exists")
         }
@@ -265,6 +270,13 @@ public actor Marketplace {
         try await store.put(round, replace: true)
         logger.notice("market round \(round.id) final: \(final.awards.count) awards, \(final.rejected.count) rejected by \(participant)")
         notify(event: "final", round)
+        // A UFTP aggregator's award is ordered at once: its FlexOrder is the final outcome it receives.
+        for (index, award) in final.awards.enumerated() {
+            guard try await store.record(MarketOffer.self, id: award.offer)?.uftp != nil else { continue }
+            do { _ = try await order(round: round.id, award: index, issuer: .admin, now: Date()) } catch {
+                logger.error("market: ordering award \(index) of \(round.id) over UFTP failed: \(error)")
+            }
+        }
         return round
     }
 
@@ -345,7 +357,9 @@ public actor Marketplace {
                         until: Timestamp(millisecondsSince1970: Self.milliseconds(interval.end)).rfc3339,
                         mode: mode, w: baseline.map { $0 + parts[podIndex] }, ordered: parts[podIndex], baseline: baseline,
                         status: .sent, reason: nil, sent: nil, seq: nil)
-                    if let problem = send(&setPoint, now: now) {
+                    if offer.uftp != nil {
+                        setPoint.status = .delegated
+                    } else if let problem = send(&setPoint, now: now) {
                         setPoint.status = .undeliverable
                         setPoint.reason = problem
                         order.alerts.append(alert(order, pod: pod, setPoint: setPoint.id, problem, now: now))
@@ -354,6 +368,7 @@ public actor Marketplace {
                 }
             }
         }
+        if let origin = offer.uftp { order.uftp = await sendFlexOrder(order, offer: origin, now: now) }
         try await store.put(order, replace: false)
         if order.pending { pendingOrders.insert(id) }
         for alert in order.alerts { report(alert) }
@@ -480,12 +495,12 @@ public actor Marketplace {
         }
     }
 
-    private func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
+    func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
         MarketAlert(t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339, order: order.id, aggregator: order.award.aggregator,
                     pod: pod, setPoint: setPoint, problem: problem)
     }
 
-    private func report(_ alert: MarketAlert) {
+    func report(_ alert: MarketAlert) {
         logger.warning("market alert: order \(alert.order), POD \(alert.pod): \(alert.problem)")
         notify(event: "alert", alert)
     }
@@ -496,7 +511,7 @@ public actor Marketplace {
 
     // MARK: Helpers
 
-    private func notify(event: String, _ value: some Encodable) {
+    func notify(event: String, _ value: some Encodable) {
         guard let body = try? MarketJSON.encode(value) else { return }
         var payload = Array(#"{"event":""#.utf8) + Array(event.utf8) + Array(#"","data":"#.utf8)
         payload += body

@@ -40,9 +40,15 @@ struct UFTPResponder: Sendable {
     var commonReference: CommonReference? = nil
     /// Senders whose messages are stored and answered `Barred Sender` (`[uftp] barred_senders`).
     var barredSenders: Set<InternetDomain> = []
+    /// The market, which takes flex requests, offers and revocations as its entries and the
+    /// answers to its orders and settlements (docs/market.md, "UFTP").
+    var market: Marketplace? = nil
 
     func answer(_ inbound: InboundMessage, storedAs id: Int64, now: Timestamp = .now()) async throws {
-        guard let request = inbound.message.payload as? any UFTPRequest else { return }
+        guard let request = inbound.message.payload as? any UFTPRequest else {
+            try await market?.received(inbound.message, now: Date(now))
+            return
+        }
         let metadata = inbound.message.metadata
         var reasons = GenericValidation.addressing(inbound.message, wrapper: inbound.signed, servedDomains: [domain])
         if let recipient = type(of: request).recipientRole, !roles.contains(recipient), !reasons.contains(RejectionReason.unknownRecipient) {
@@ -74,6 +80,9 @@ struct UFTPResponder: Sendable {
             case .accepted(let response): answered = response
             case nil: break
             }
+        }
+        if reasons.isEmpty, let market {
+            reasons = try await market.intake(inbound.message, from: inbound.signed.senderDomain, now: Date(now))
         }
         if reasons.isEmpty, let settlement = inbound.message.payload as? FlexSettlement {
             answered = FlexSettlementResponse(result: .accepted, referencedMessageID: metadata.messageID,
@@ -264,11 +273,10 @@ struct SCDOutbox: UFTPOutbox {
 struct UFTPExchange: Sendable {
     let receiver: UFTPReceiver
     let sender: UFTPSender
-    /// When this platform plays the DSO role.
+    /// When this platform plays the DSO or AGR role.
     let uftpActions: UFTPActions?
 
-    init(config: CoordinatorConfig.UFTPParticipant, store: any SCDStore, logger: Logger) throws {
-        let responder = try Self.responder(config: config, store: store, logger: logger)
+    init(config: CoordinatorConfig.UFTPParticipant, responder: UFTPResponder, store: any SCDStore, logger: Logger) {
         let participants = responder.directory
         receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),

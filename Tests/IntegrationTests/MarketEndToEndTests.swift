@@ -150,7 +150,8 @@ import TestSupport
         #expect(ordered.status == 201, "\(ordered)")
         let orderID = "\(roundID).0"
         // The node accepts and applies it (1,500 W baseline − 500 W: at most 1,000 W); the site follows.
-        let applied = waitUntil(timeoutSeconds: 60, pollMilliseconds: 250) {
+        // (The ISP may be the next one, up to two minutes away: the node applies it when it starts.)
+        let applied = waitUntil(timeoutSeconds: 240, pollMilliseconds: 250) {
             let order = try? rig.call("GET", "/api/v1/market/orders/\(orderID)", as: "AGR").json as? [String: Any]
             return (order?["setpoints"] as? [[String: Any]])?.first?["status"] as? String == "applied"
         }
@@ -161,7 +162,7 @@ import TestSupport
         // Settlement from the certified readings: once the ISP's measure shows the site at 1,000 W.
         var settled: [String: Any] = [:]
         var answer = ""
-        let delivered = waitUntil(timeoutSeconds: 120, pollMilliseconds: 500) {
+        let delivered = waitUntil(timeoutSeconds: 300, pollMilliseconds: 500) {
             let response = try? rig.coordinator.get("/api/v1/market/orders/\(orderID)/settlement", token: rig.tokens["AGR"])
             answer = response.map { "\($0.status) " + String(decoding: $0.body, as: UTF8.self) } ?? ""
             guard let body = response?.body, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any],

@@ -7,7 +7,8 @@ and powers; a settlement's orders), until killed. A FlexRequest is answered with
 its requested ISPs (option "A", 12.50 EUR, -2000 W each, minimum activation factor 0.5), sent
 through the reference client; a line {"offer_sent": MESSAGE_ID, "status": HTTP_STATUS} reports
 it. A FlexOrder is accepted with a FlexOrderResponse ({"order_accepted": RESPONSE_ID, "order": ORDER_ID,
-"status": …})."""
+"status": …}). A FlexSettlement is answered with a FlexSettlementResponse disputing each order
+({"settlement_disputed": RESPONSE_ID, "status": …})."""
 import faulthandler
 import logging
 import signal
@@ -18,7 +19,8 @@ from decimal import Decimal
 from uuid import uuid4
 
 from shapeshifter_uftp import (
-    FlexOffer, FlexOfferOption, FlexOfferOptionISP, FlexOrderResponse, ShapeshifterAgrDsoClient, ShapeshifterAgrService,
+    FlexOffer, FlexOfferOption, FlexOfferOptionISP, FlexOrderResponse, FlexOrderSettlementStatus, FlexSettlementResponse,
+    ShapeshifterAgrDsoClient, ShapeshifterAgrService,
 )
 from uftp_peer import OneAtATime, describe, emit, lookups, send
 
@@ -40,12 +42,21 @@ def report(message):
     emit(line)
 
 
+def expiration(request):
+    """An hour from now, or when the request expires if sooner (the offer cannot outlive the ISPs)."""
+    hour = datetime.now(timezone.utc) + timedelta(hours=1)
+    expires = request.expiration_date_time
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires.replace("Z", "+00:00"))
+    return min(hour, expires).isoformat(timespec="milliseconds")
+
+
 def offer(request):
     """Answers a FlexRequest with an offer for its requested ISPs, in its conversation and version."""
     requested = [isp for isp in request.isps if getattr(isp.disposition, "value", isp.disposition) != "Available"]
     message = FlexOffer(message_id=str(uuid4()), conversation_id=request.conversation_id, isp_duration=request.isp_duration,
                         time_zone=request.time_zone, period=request.period, congestion_point=request.congestion_point,
-                        expiration_date_time=(datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(timespec="milliseconds"),
+                        expiration_date_time=expiration(request),
                         flex_request_message_id=request.message_id, currency="EUR",
                         offer_options=[FlexOfferOption(option_reference="A", price=Decimal("12.50"),
                                                        min_activation_factor=Decimal("0.5"),
@@ -58,6 +69,16 @@ def accept(order):
     """Accepts an order (the reference service sends only rejections by itself)."""
     response = FlexOrderResponse(conversation_id=order.conversation_id, result="Accepted", flex_order_message_id=order.message_id)
     send("order_accepted", client(order.version).send_flex_order_response, response, order=order.message_id)
+
+
+def dispute(settlement):
+    """Disputes every order of a settlement, as an aggregator whose own metering differs."""
+    response = FlexSettlementResponse(
+        conversation_id=settlement.conversation_id, result="Accepted", flex_settlement_message_id=settlement.message_id,
+        flex_order_settlement_statuses=[FlexOrderSettlementStatus(order_reference=order.order_reference, disposition="Disputed",
+                                                                  dispute_reason="Our metering differs")
+                                        for order in settlement.flex_order_settlements])
+    send("settlement_disputed", client(settlement.version).send_flex_settlement_response, response)
 
 
 def client(version):
@@ -88,8 +109,11 @@ class Peer(OneAtATime, ShapeshifterAgrService):
     process_agr_portfolio_query_response = process_d_prognosis_response
     process_agr_portfolio_update_response = process_d_prognosis_response
     process_flex_reservation_update = process_d_prognosis_response
-    process_flex_settlement = process_d_prognosis_response
     process_metering_response = process_d_prognosis_response
+
+    def process_flex_settlement(self, message):
+        report(message)
+        threading.Thread(target=dispute, args=(message,)).start()
 
 
 key_lookup, endpoint_lookup = lookups(dso_domain, dso_public, dso_endpoint)

@@ -1,0 +1,303 @@
+import Foundation
+import GridCore
+import Market
+import SCD
+import UFTP
+
+/// The market's UFTP side (docs/market.md, "UFTP"): a FlexRequest received (this platform as the
+/// DSO's aggregator) is a market request, a FlexOffer received (as the aggregators' DSO) a market
+/// offer and a FlexOfferRevocation its revocation; market requests go to the UFTP aggregators as
+/// FlexRequests; a UFTP aggregator's final award is ordered at once as a FlexOrder and settled
+/// with a FlexSettlement, whose answer records the aggregator's disputes.
+extension Marketplace {
+    /// Takes a received flex message into the market when its sender trades there (`[market]
+    /// uftp_dsos`, `uftp_aggregators`; others trade bilaterally); the reasons to reject it, if the
+    /// market cannot take it (an entry it refuses is refused in UFTP too, with the same words).
+    func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Date) async throws -> [String] {
+        let origin = UFTPOrigin(domain: sender.text, messageID: message.metadata.messageID.text)
+        let trades = message.payload is FlexRequest ? config.uftpDSOs.contains(sender.text) : config.uftpAggregators.contains(sender.text)
+        guard trades else { return [] }
+        do {
+            switch message.payload {
+            case let request as FlexRequest:
+                if let mismatch = ispMismatch(request.ispDuration, request.timeZone) { return [mismatch] }
+                let isps = request.isps.filter { ($0.disposition ?? .requested) == .requested }.map {
+                    RequestEntry.ISP(start: $0.start.value, duration: $0.duration?.value, minPower: $0.minPower, maxPower: $0.maxPower)
+                }
+                // Only ISPs marked Available: information for the aggregator, nothing to clear.
+                guard !isps.isEmpty else { return [] }
+                let day = request.period.text
+                let session = await session(day: day, isps: isps.map(\.start), now: now)
+                _ = try await submitRequest(RequestSubmission(session: session, day: day, id: "uftp-" + origin.messageID,
+                                                              area: [request.congestionPoint.text], isps: isps, priceLimit: nil),
+                                            buyer: .dso, participant: sender.text, origin: origin, now: now)
+            case let offer as FlexOffer:
+                if let mismatch = ispMismatch(offer.ispDuration, offer.timeZone) { return [mismatch] }
+                guard offer.options.count == 1, let option = offer.options.first else {
+                    return ["the market takes one OfferOption per FlexOffer (this one has \(offer.options.count))"]
+                }
+                let isps = option.isps.map { OfferEntry.ISP(start: $0.start.value, duration: $0.duration?.value, power: $0.power) }
+                // The option's price is the whole offer's at full activation, as the market's.
+                let price = NSDecimalNumber(decimal: option.price.value).doubleValue
+                let day = offer.period.text
+                let location = offer.congestionPoint.text
+                let pods = try await aggregatorPODs(sender.text, at: location, day: day)
+                guard !pods.isEmpty else { return ["\(sender.text) holds no POD at \(location) in the SCD"] }
+                let session = await session(day: day, isps: isps.map(\.start), now: now)
+                _ = try await submitOffer(
+                    OfferSubmission(session: session, day: day, id: "uftp-" + origin.messageID, location: location, price: price,
+                                    minActivationFactor: option.minActivationFactor.map { NSDecimalNumber(decimal: $0.value).doubleValue },
+                                    isps: isps, pods: pods.map { OfferPOD(pod: $0) }, validUntil: offer.expirationDateTime.text),
+                    aggregator: sender.text, origin: UFTPOrigin(domain: sender.text, messageID: origin.messageID,
+                                                                optionReference: option.optionReference),
+                    now: now)
+            case let revocation as FlexOfferRevocation:
+                do {
+                    _ = try await revokeOffer("uftp-" + revocation.flexOfferMessageID.text, aggregator: sender.text)
+                } catch MarketRefusal.notFound {
+                    // The offer never entered the market (it was rejected): nothing to take back.
+                }
+            default:
+                break
+            }
+        } catch let refusal as MarketRefusal {
+            return [refusal.description]
+        }
+        return []
+    }
+
+    /// A response to the market's FlexOrder or FlexSettlement, recorded on its orders.
+    func received(_ message: UFTPMessage, now: Date) async throws {
+        switch message.payload {
+        case let response as FlexOrderResponse:
+            guard let (order, _) = try await sentMessage(FlexOrder.self, response.referencedMessageID),
+                  var record = try await store.record(MarketOrder.self, id: order.orderReference), var link = record.uftp else { return }
+            link.state = response.result == .accepted ? .accepted : .rejected
+            link.reason = response.rejectionReason
+            record.uftp = link
+            if response.result == .rejected {
+                let problem = "the aggregator rejected FlexOrder \(response.referencedMessageID.text): \(response.rejectionReason ?? "no reason given")"
+                record.alerts.append(alert(record, pod: "*", setPoint: nil, problem, now: now))
+                report(record.alerts[record.alerts.count - 1])
+            }
+            try await store.put(record, replace: true)
+        case let response as FlexSettlementResponse:
+            guard let (settlement, _) = try await sentMessage(FlexSettlement.self, response.referencedMessageID) else { return }
+            let statuses = Dictionary(response.orderStatuses.compactMap { status in status.orderReference.map { ($0, status) } },
+                                      uniquingKeysWith: { first, _ in first })
+            for reference in settlement.orderSettlements.compactMap(\.orderReference) {
+                guard var record = try await store.record(MarketOrder.self, id: reference), var link = record.uftp else { continue }
+                if response.result == .rejected {
+                    link.disposition = "Rejected"
+                    link.disputeReason = response.rejectionReason
+                } else {
+                    link.disposition = statuses[reference]?.disposition.rawValue ?? AcceptedDisputed.accepted.rawValue
+                    link.disputeReason = statuses[reference]?.disputeReason
+                }
+                record.uftp = link
+                try await store.put(record, replace: true)
+                if link.disposition != AcceptedDisputed.accepted.rawValue {
+                    logger.warning("market: \(link.aggregator) \(link.disposition ?? "?") the settlement of order \(reference): \(link.disputeReason ?? "no reason given")")
+                    notify(event: "dispute", link)
+                }
+            }
+        default:
+            break
+        }
+    }
+
+    /// The UFTP's ISP and time zone must be the market's (the configuration checks `[uftp]`; a
+    /// peer may still send others).
+    private nonisolated func ispMismatch(_ duration: ISPDuration, _ zone: TimeZoneName) -> String? {
+        guard duration.minutes == calendar.ispMinutes, zone.text == calendar.timeZone.identifier else {
+            return "the market's ISPs are \(calendar.ispMinutes) min in \(calendar.timeZone.identifier), not \(duration.minutes) min in \(zone.text)"
+        }
+        return nil
+    }
+
+    /// The day-ahead session while its gate is open, else the real-time session.
+    private func session(day: String, isps: [Int], now: Date) async -> SessionKind {
+        if config.rules.refusal(.dayAhead, day: day, isps: isps, now: now) == nil,
+           (try? await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now))) == .some(nil) {
+            return .dayAhead
+        }
+        return .realTime
+    }
+
+    /// The PODs an aggregator holds at a location: its registry entries and the day's customer list.
+    private func aggregatorPODs(_ aggregator: String, at location: String, day: String) async throws -> [String] {
+        var pods = Set(try await store.pods(aggregator: aggregator).filter { $0.congestionPoint == location }.map(\.id))
+        for entry in try await store.customerList(day: day, aggregator: aggregator) where !pods.contains(entry.pod) {
+            if try await store.pod(entry.pod)?.congestionPoint == location { pods.insert(entry.pod) }
+        }
+        return pods.sorted()
+    }
+
+    /// The message of type `T` with `id` this platform sent, as logged.
+    private func sentMessage<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue) async throws -> (T, UFTPMessageRecord)? {
+        guard let uftp else { return nil }
+        let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: uftp.responder.domain.text, messageID: id.text,
+                                                                    type: T.elementName, limit: 10))
+        for record in records where record.direction == .outbound {
+            if let payload = try? UFTPCodec.decode(record.payload).payload as? T { return (payload, record) }
+        }
+        return nil
+    }
+
+    /// Sends a market request to the UFTP aggregators holding PODs in its area: day-ahead
+    /// requests expire at the gate closure, real-time ones at the end of their last ISP.
+    func announce(_ request: MarketRequest, now: Date) async {
+        guard let uftp, !config.uftpAggregators.isEmpty else { return }
+        let last = request.entry.isps.map { $0.start + ($0.duration ?? 1) - 1 }.max() ?? 1
+        let expiration = request.session == .dayAhead
+            ? config.rules.gateClosure(dayAhead: request.day)
+            : calendar.interval(day: request.day, isp: last)?.end
+        guard let expiration else { return }
+        let isps = request.entry.isps.map {
+            UFTPActions.FlexRequestDraft.ISP(start: $0.start, duration: $0.duration, minPower: $0.minPower, maxPower: $0.maxPower)
+        }
+        for aggregator in config.uftpAggregators where aggregator != request.participant {
+            for location in request.entry.area {
+                do {
+                    guard !(try await aggregatorPODs(aggregator, at: location, day: request.day)).isEmpty else { continue }
+                    let receipt = try await uftp.flexRequest(UFTPActions.FlexRequestDraft(
+                        recipient: aggregator, congestionPoint: location, period: request.day,
+                        expiration: Timestamp(millisecondsSince1970: Self.milliseconds(expiration)).rfc3339, isps: isps), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+                    logger.info("market request \(request.entry.id) sent to \(aggregator) as FlexRequest \(receipt.messageID)")
+                } catch {
+                    logger.error("market request \(request.entry.id): no FlexRequest to \(aggregator) for \(location): \(error)")
+                }
+            }
+        }
+    }
+
+    /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's
+    /// activation factor, the market order's id as its OrderReference.
+    func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Date) async -> UFTPOrderLink {
+        var link = UFTPOrderLink(aggregator: origin.domain, state: .unsent)
+        guard let uftp else {
+            link.reason = "this platform plays no DSO role in UFTP"
+            return link
+        }
+        let factor = order.award.factor
+        do {
+            let receipt = try await uftp.flexOrder(UFTPActions.FlexOrderDraft(
+                offerMessageID: origin.messageID, optionReference: origin.optionReference,
+                activationFactor: factor == 100 ? nil : String(format: "%d.%02d", factor / 100, factor % 100), orderReference: order.id),
+                now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+            link.flexOrder = receipt.messageID
+            link.state = .sent
+        } catch {
+            link.reason = "\(error)"
+            logger.error("market order \(order.id): no FlexOrder to \(origin.domain): \(error)")
+        }
+        return link
+    }
+
+    /// What a month's FlexSettlements did: one per UFTP aggregator with its verified orders.
+    struct FlexSettlementsSent: Encodable, Sendable {
+        struct Sent: Encodable, Sendable {
+            var aggregator: String
+            var messageID: String
+            var orders: [String]
+            enum CodingKeys: String, CodingKey { case aggregator, messageID = "message_id", orders }
+        }
+
+        struct Held: Encodable, Sendable {
+            var order: String
+            var reason: String
+        }
+
+        var sent: [Sent]
+        /// Orders not settled in UFTP now, and why (not accepted, settled already, nothing verified).
+        var held: [Held]
+    }
+
+    /// Sends each UFTP aggregator the FlexSettlement of its orders of `month` (UFTP §2.5): per
+    /// order the verified ISPs (baseline, actual and delivered power summed over its PODs), the
+    /// fee and penalty of the market's settlement. An order is settled in UFTP once.
+    func sendFlexSettlements(month: String, now: Date) async throws -> FlexSettlementsSent {
+        guard let uftp else { throw MarketRefusal.notFound("this platform plays no DSO role in UFTP") }
+        let report = try await monthlyReport(month: month, aggregator: nil)
+        var result = FlexSettlementsSent(sent: [], held: [])
+        var byAggregator: [String: [(order: MarketOrder, settled: SettledOrder, flexOrder: String)]] = [:]
+        for settled in report.orders {
+            guard let order = try await store.record(MarketOrder.self, id: settled.order), let link = order.uftp,
+                  let flexOrder = link.flexOrder else { continue }
+            if link.flexSettlement != nil {
+                result.held.append(.init(order: order.id, reason: "settled already in FlexSettlement \(link.flexSettlement ?? "")"))
+            } else if link.state != .accepted {
+                result.held.append(.init(order: order.id, reason: "its FlexOrder is \(link.state.rawValue), not accepted"))
+            } else {
+                byAggregator[link.aggregator, default: []].append((order, settled, flexOrder))
+            }
+        }
+        for aggregator in byAggregator.keys.sorted() {
+            var orders: [UFTPActions.FlexSettlementDraft.Order] = []
+            var reservations: [String: [UFTPActions.FlexSettlementDraft.Contract.Day.ISP]] = [:]
+            var included: [MarketOrder] = []
+            for (order, settled, flexOrder) in byAggregator[aggregator] ?? [] {
+                // An ISP is settled when every POD's is verified; its powers are the PODs' sums.
+                var isps: [UFTPActions.FlexSettlementDraft.ISP] = []
+                let rows = settled.pods.map { Dictionary($0.isps.map { ($0.isp, $0) }, uniquingKeysWith: { first, _ in first }) }
+                for isp in Set(settled.pods.flatMap { $0.isps.map(\.isp) }).sorted() {
+                    let parts = rows.compactMap { $0[isp] }
+                    guard parts.count == rows.count, parts.allSatisfy(\.verified) else { continue }
+                    let ordered = parts.reduce(0) { $0 + $1.ordered }
+                    let direction = ordered < 0 ? -1 : 1
+                    isps.append(.init(start: isp, duration: nil, baselinePower: parts.reduce(0) { $0 + $1.baseline },
+                                      actualPower: parts.reduce(0) { $0 + ($1.allocation ?? 0) },
+                                      deliveredFlexPower: direction * parts.reduce(0) { $0 + $1.delivered },
+                                      powerDeficiency: parts.reduce(0) { $0 + $1.deficiency }))
+                    reservations[order.day, default: []].append(.init(start: isp, duration: nil, reservedPower: 0, requestedPower: nil,
+                                                                      availablePower: nil, offeredPower: nil, orderedPower: ordered))
+                }
+                guard !isps.isEmpty else {
+                    result.held.append(.init(order: order.id, reason: "no ISP verified yet (\(settled.unverified.count) POD ISPs unverified)"))
+                    continue
+                }
+                orders.append(.init(orderMessageID: flexOrder, price: Self.amount(settled.fee), penalty: Self.amount(settled.penalty), isps: isps))
+                included.append(order)
+            }
+            guard !orders.isEmpty else { continue }
+            // The XSDs require a ContractSettlement: without a bilateral contract, nothing was
+            // reserved; it states the power ordered per ISP.
+            let contract = UFTPActions.FlexSettlementDraft.Contract(contractID: nil, periods: reservations.keys.sorted().map { day in
+                .init(period: day, isps: (reservations[day] ?? []).sorted { $0.start < $1.start })
+            })
+            let receipt: UFTPActions.Receipt
+            do {
+                receipt = try await uftp.flexSettlement(UFTPActions.FlexSettlementDraft(
+                    periodStart: month + "-01", periodEnd: Self.lastDay(ofMonth: month), orders: orders,
+                    contracts: [contract]), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+            } catch let refusal as UFTPActions.Refusal {
+                throw MarketRefusal.conflict("the FlexSettlement to \(aggregator) is not sent: \(refusal)")
+            }
+            for var order in included {
+                order.uftp?.flexSettlement = receipt.messageID
+                try await store.put(order, replace: true)
+            }
+            result.sent.append(.init(aggregator: aggregator, messageID: receipt.messageID, orders: included.map(\.id)))
+            logger.notice("market: FlexSettlement \(receipt.messageID) to \(aggregator) for \(included.count) orders of \(month)")
+        }
+        return result
+    }
+
+    /// `YYYY-MM-DD` of the month's last day (`month` checked by the report).
+    private nonisolated static func lastDay(ofMonth month: String) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = month.split(separator: "-").compactMap { Int($0) }
+        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date()
+        let days = calendar.range(of: .day, in: .month, for: first)?.count ?? 28
+        return month + String(format: "-%02d", days)
+    }
+
+    /// A UFTP currency amount: four decimals at most.
+    private nonisolated static func amount(_ value: Decimal) -> String {
+        var input = value
+        var rounded = Decimal()
+        NSDecimalRound(&rounded, &input, 4, .plain)
+        return NSDecimalNumber(decimal: rounded).stringValue
+    }
+}
