@@ -8,6 +8,7 @@ import Sodium
 import Synchronization
 import Testing
 import TestSupport
+import UFTP
 
 /// The market's bookkeeping on a real SQLite SCD, with the broker and webhook replaced by
 /// recorders: a real-time round offers what the day-ahead outcome left of an offer; an order's
@@ -20,7 +21,8 @@ import TestSupport
 
     static func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
 
-    static func rig() async throws -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
+    static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = []) async throws
+        -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.file("scd.sqlite"))
         for (index, pod) in ["POD-1", "POD-2"].enumerated() {
@@ -29,9 +31,10 @@ import TestSupport
             // 1,000 W and 3,000 W all day: POD-2 takes three quarters of an order without shares.
             try await store.putBaseline(Baseline(pod: pod, day: "2026-11-26", brp: "brp-1", energyWh: Array(repeating: index == 0 ? 250 : 750, count: 96)))
         }
-        let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: .gmt)), reliabilityMargin: 0, validation: .builtIn,
+        let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: .builtIn,
                                   limits: CongestionPointLimits(limitW: [:]), notifyURL: nil, setPointKeyFile: "", ackTimeoutSeconds: 60,
-                                  realTimeIntervalSeconds: 300, penaltyPerMW: 0, settlementMinCoverage: 0.9)
+                                  realTimeIntervalSeconds: 300, penaltyPerMW: 0, settlementMinCoverage: 0.9,
+                                  uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs)
         let outbox = Outbox()
         let key = SigningKey.generate()
         let market = Marketplace(store: store, config: config, topicPrefix: "lightnode/v1", setPointKey: key, outlets: .init(
@@ -97,5 +100,101 @@ import TestSupport
         #expect(after.alerts.map(\.pod) == ["POD-2"] && after.alerts[0].problem.contains("not acknowledged"))
         #expect(outbox.events.withLock { $0 }.filter { $0 == "alert" }.count == 1)
         _ = store
+    }
+
+    // MARK: UFTP entries
+
+    static let agr = try! InternetDomain(validating: "agr.example.com")
+    static let dso = try! InternetDomain(validating: "dso.example.com")
+    static let entityAddress = "ea1.2023-01.com.example.dso:cp-u"
+
+    /// A flex message for 2026-11-27 at `entityAddress`, in Amsterdam's 15-minute ISPs unless told.
+    static func uftp(_ payload: any UFTPPayload, from sender: InternetDomain) -> UFTPMessage {
+        UFTPMessage(metadata: Metadata(senderDomain: sender, recipientDomain: sender == agr ? dso : agr,
+                                       timeStamp: DateTime(.now()), conversationID: .random()), payload: payload)
+    }
+
+    static func flexOffer(options: Int = 1, minutes: Int = 15) -> FlexOffer {
+        FlexOffer(ispDuration: ISPDuration(minutes: minutes), timeZone: try! TimeZoneName(validating: "Europe/Amsterdam"),
+                  period: try! Period(validating: "2026-11-27"), congestionPoint: try! EntityAddress(validating: entityAddress),
+                  expirationDateTime: DateTime(Timestamp(rfc3339: "2026-11-26T11:00:00.000Z")!), unsolicited: true,
+                  currency: try! CurrencyCode(validating: "EUR"),
+                  options: (0..<options).map { index in
+                      FlexOffer.Option(optionReference: "O\(index)", price: try! CurrencyAmount(validating: "12.50"),
+                                       minActivationFactor: try! ActivationFactor(validating: "0.50"),
+                                       isps: [PowerISP(power: -2000, start: try! PositiveInteger(40), duration: try! PositiveInteger(2))])
+                  })
+    }
+
+    @Test func uftpRequestsOffersAndRevocationsAreMarketEntries() async throws {
+        let (market, store, _, _, folder) = try await Self.rig(timeZone: TimeZone(identifier: "Europe/Amsterdam")!,
+                                                               uftpAggregators: [Self.agr.text], uftpDSOs: [Self.dso.text])
+        _ = folder
+        try await store.upsertPOD(PODRecord(id: "POD-U", congestionPoint: Self.entityAddress, aggregator: Self.agr.text, brp: "brp-1"))
+        let morning = Self.date("2026-11-26T08:00:00Z")
+
+        // An offer of one option at the aggregator's PODs: a day-ahead market offer, priced as a whole.
+        let offer = Self.uftp(Self.flexOffer(), from: Self.agr)
+        #expect(try await market.intake(offer, from: Self.agr, now: morning) == [])
+        let entered = try #require(try await store.record(MarketOffer.self, id: "uftp-" + offer.metadata.messageID.text))
+        #expect(entered.session == .dayAhead && entered.day == "2026-11-27" && entered.entry.aggregator == Self.agr.text)
+        #expect(entered.entry.price == 12.5 && entered.entry.minActivationFactor == 0.5 && entered.pods.map(\.pod) == ["POD-U"])
+        #expect(entered.entry.isps == [.init(start: 40, duration: 2, power: -2000)] && entered.uftp?.optionReference == "O0")
+        #expect(entered.validUntil == Timestamp(rfc3339: "2026-11-26T11:00:00.000Z")!.millisecondsSince1970)
+
+        // What the market cannot take is rejected in UFTP, in the market's words.
+        let two = try await market.intake(Self.uftp(Self.flexOffer(options: 2), from: Self.agr), from: Self.agr, now: morning)
+        #expect(two == ["the market takes one OfferOption per FlexOffer (this one has 2)"])
+        let halfHours = try await market.intake(Self.uftp(Self.flexOffer(minutes: 30), from: Self.agr), from: Self.agr, now: morning)
+        #expect(halfHours.first?.hasPrefix("the market's ISPs are 15 min in Europe/Amsterdam") == true, "\(halfHours)")
+        try await store.upsertPOD(PODRecord(id: "POD-U", congestionPoint: "cp-1", aggregator: Self.agr.text, brp: "brp-1"))
+        let noPODs = try await market.intake(Self.uftp(Self.flexOffer(), from: Self.agr), from: Self.agr, now: morning)
+        #expect(noPODs == ["agr.example.com holds no POD at \(Self.entityAddress) in the SCD"])
+        let afterGate = try await market.intake(Self.uftp(Self.flexOffer(), from: Self.agr), from: Self.agr, now: Self.date("2026-11-26T12:00:00Z"))
+        #expect(afterGate.count == 1, "\(afterGate)")
+        // An aggregator not trading in the market trades bilaterally: nothing enters the book.
+        let other = try InternetDomain(validating: "other.example.com")
+        #expect(try await market.intake(Self.uftp(Self.flexOffer(), from: other), from: other, now: morning) == [])
+
+        // A revocation revokes the market offer.
+        let revocation = Self.uftp(FlexOfferRevocation(flexOfferMessageID: offer.metadata.messageID), from: Self.agr)
+        #expect(try await market.intake(revocation, from: Self.agr, now: morning) == [])
+        #expect(try await store.record(MarketOffer.self, id: entered.entry.id)?.status == .revoked)
+
+        // A DSO's FlexRequest: its Requested ISPs are a DSO request at the congestion point.
+        let flexRequest = Self.uftp(FlexRequest(
+            ispDuration: ISPDuration(minutes: 15), timeZone: try TimeZoneName(validating: "Europe/Amsterdam"),
+            period: try Period(validating: "2026-11-27"), congestionPoint: try EntityAddress(validating: Self.entityAddress), revision: 1,
+            expirationDateTime: DateTime(Timestamp(rfc3339: "2026-11-26T11:00:00.000Z")!),
+            isps: [.init(disposition: .requested, minPower: -3000, maxPower: -1000, start: try PositiveInteger(40)),
+                   .init(disposition: .available, minPower: -500, maxPower: 0, start: try PositiveInteger(41))]), from: Self.dso)
+        #expect(try await market.intake(flexRequest, from: Self.dso, now: morning) == [])
+        let request = try #require(try await store.record(MarketRequest.self, id: "uftp-" + flexRequest.metadata.messageID.text))
+        #expect(request.entry.buyer == "DSO" && request.entry.area == [Self.entityAddress] && request.participant == Self.dso.text)
+        #expect(request.entry.isps == [.init(start: 40, minPower: -3000, maxPower: -1000)] && request.session == .dayAhead)
+    }
+
+    @Test func theMarketsUFTPSideIsCheckedAgainstUFTPsConfiguration() throws {
+        let folder = TemporaryDirectory()
+        try SigningKey.generate().write(toNewFile: folder.file("uftp.key"))
+        try "".write(toFile: folder.file("participants.toml"), atomically: true, encoding: .utf8)
+        func problems(_ uftp: String, _ market: String) -> String {
+            let text = "[scd]\nurl = \"sqlite://scd.sqlite\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = 1883\nshare_group = \"g\"\n"
+                + "[http]\nlisten = \"127.0.0.1:0\"\n[uftp]\ndomain = \"dso.example.com\"\nsigning_key_file = \"uftp.key\"\n"
+                + "participants_file = \"participants.toml\"\n\(uftp)\n[market]\n\(market)\n"
+            try? text.write(toFile: folder.file("coordinator.toml"), atomically: true, encoding: .utf8)
+            do {
+                _ = try CoordinatorConfig.load(file: folder.file("coordinator.toml"))
+                return ""
+            } catch {
+                return error.description
+            }
+        }
+        #expect(problems("roles = [\"DSO\"]", "uftp_aggregators = [\"agr.example.com\"]") == "")
+        #expect(problems("roles = [\"AGR\"]", "uftp_aggregators = [\"agr.example.com\"]").contains("uftp_aggregators: needs [uftp] with the DSO role"))
+        #expect(problems("roles = [\"DSO\"]", "uftp_dsos = [\"dso.example.com\"]").contains("uftp_dsos: needs [uftp] with the AGR role"))
+        #expect(problems("roles = [\"DSO\"]", "uftp_aggregators = [\"not a domain\"]").contains("is not an internet domain"))
+        let zones = problems("roles = [\"DSO\"]\nmarket_time_zone = \"Europe/London\"", "uftp_aggregators = [\"agr.example.com\"]")
+        #expect(zones.contains("time_zone: the market's time zone and ISP (Europe/Amsterdam, 15 min) must be [uftp]'s (Europe/London, 15 min)"), "\(zones)")
     }
 }
