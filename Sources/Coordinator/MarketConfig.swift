@@ -12,6 +12,15 @@ public struct MarketConfig: Sendable {
         case dso
     }
 
+    /// What an order's set-points and settlement take as the power expected without it.
+    public enum BaselineSource: String, Sendable, CaseIterable {
+        /// The BRP's quarter-hour energies per POD (I-03).
+        case brp
+        /// The aggregator's latest accepted D-Prognosis (UFTP) for the congestion point and day,
+        /// split over the order's PODs (by shares, else equally).
+        case dPrognosis = "d-prognosis"
+    }
+
     public let rules: SessionRules
     public let reliabilityMargin: Double
     public let validation: ValidationMode
@@ -35,6 +44,7 @@ public struct MarketConfig: Sendable {
     public var uftpAggregators: [String] = []
     /// UFTP DSOs (domains) whose FlexRequests are market requests; needs `[uftp]` with the AGR role.
     public var uftpDSOs: [String] = []
+    public var baseline: BaselineSource = .brp
 
     public var calendar: MarketCalendar { rules.calendar }
 
@@ -79,6 +89,8 @@ public struct MarketConfig: Sendable {
         if !(0...1).contains(coverage) { section?.problem("settlement_min_coverage", "must be between 0 and 1") }
         let aggregators = section?.strings("uftp_aggregators", required: false) ?? []
         let dsos = section?.strings("uftp_dsos", required: false) ?? []
+        let baseline = section?.choice("baseline", BaselineSource.allCases.map(\.rawValue), default: "brp")
+            .flatMap(BaselineSource.init(rawValue:)) ?? .brp
         section?.rejectUnknownKeys()
         guard let zone else { return nil }
         return MarketConfig(
@@ -87,6 +99,6 @@ public struct MarketConfig: Sendable {
             reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
             setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
             penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage, uftpAggregators: aggregators,
-            uftpDSOs: dsos)
+            uftpDSOs: dsos, baseline: baseline)
     }
 }

@@ -171,6 +171,50 @@ extension Marketplace {
         }
     }
 
+    /// Baselines as W per ISP from the aggregator's latest D-Prognosis for the congestion point
+    /// and day that this platform accepted (`[market] baseline = "d-prognosis"`), split over the
+    /// PODs by their shares, else equally; none when it sent none.
+    func prognosisBaselines(aggregator: String, location: String, day: String, pods: [OfferPOD]) async throws -> [String: [Int: Int]] {
+        guard let uftp else { return [:] }
+        let ours = uftp.responder.domain.text
+        var accepted: Set<String> = []
+        var after: Int64?
+        while true {
+            let page = try await store.uftpMessages(UFTPMessageQuery(senderDomain: ours, type: DPrognosisResponse.elementName, after: after, limit: 1_000))
+            for record in page where record.direction == .outbound && record.recipientDomain == aggregator {
+                if let response = try? UFTPCodec.decode(record.payload).payload as? DPrognosisResponse, response.result == .accepted {
+                    accepted.insert(response.referencedMessageID.text)
+                }
+            }
+            guard page.count == 1_000, let last = page.last?.id else { break }
+            after = last
+        }
+        var latest: DPrognosis?
+        after = nil
+        while true {
+            let page = try await store.uftpMessages(UFTPMessageQuery(senderDomain: aggregator, type: DPrognosis.elementName, after: after, limit: 1_000))
+            for record in page where record.direction == .inbound && accepted.contains(record.messageID) {
+                guard let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
+                      prognosis.period.text == day, prognosis.congestionPoint.text == location,
+                      prognosis.revision > latest?.revision ?? .min else { continue }
+                latest = prognosis
+            }
+            guard page.count == 1_000, let last = page.last?.id else { break }
+            after = last
+        }
+        guard let latest else { return [:] }
+        let weights = pods.map { $0.share ?? 1 }
+        var byPOD: [String: [Int: Int]] = [:]
+        for isp in latest.isps {
+            for number in isp.start..<(isp.start + (isp.duration ?? 1)) {
+                for (index, part) in PODSplit.split(isp.power, weights: weights).enumerated() {
+                    byPOD[pods[index].pod, default: [:]][number] = part
+                }
+            }
+        }
+        return byPOD
+    }
+
     /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's
     /// activation factor, the market order's id as its OrderReference.
     func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Date) async -> UFTPOrderLink {

@@ -338,7 +338,9 @@ public actor Marketplace {
         var order = MarketOrder(id: id, round: roundID, award: award, issuer: issuer.rawValue, day: round.day, pods: offer.pods,
                                 setPoints: [], alerts: [], created: Self.milliseconds(now))
         let podIDs = offer.pods.map(\.pod)
-        let baselines = try await baselinesByISP(pods: podIDs, day: round.day)
+        let baselines = config.baseline == .brp
+            ? try await baselinesByISP(pods: podIDs, day: round.day)
+            : try await prognosisBaselines(aggregator: award.aggregator, location: award.location, day: round.day, pods: offer.pods)
         var nodes: [String: String] = [:]
         for pod in podIDs {
             nodes[pod] = try await store.nodes(pod: pod).first { $0.quarantine == nil }?.id

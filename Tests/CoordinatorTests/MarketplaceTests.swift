@@ -21,7 +21,8 @@ import UFTP
 
     static func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
 
-    static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = []) async throws
+    static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = [],
+                    baseline: MarketConfig.BaselineSource = .brp, uftp: ((any SCDStore) -> UFTPActions)? = nil) async throws
         -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.file("scd.sqlite"))
@@ -34,12 +35,13 @@ import UFTP
         let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: .builtIn,
                                   limits: CongestionPointLimits(limitW: [:]), notifyURL: nil, setPointKeyFile: "", ackTimeoutSeconds: 60,
                                   realTimeIntervalSeconds: 300, penaltyPerMW: 0, settlementMinCoverage: 0.9,
-                                  uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs)
+                                  uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs, baseline: baseline)
         let outbox = Outbox()
         let key = SigningKey.generate()
         let market = Marketplace(store: store, config: config, topicPrefix: "lightnode/v1", setPointKey: key, outlets: .init(
             publish: { topic, payload in outbox.published.withLock { $0.append((topic, payload)) } },
-            notify: { event, _ in outbox.events.withLock { $0.append(event) } }), readingIntervalMs: 4000, logger: Logger(label: "test"))
+            notify: { event, _ in outbox.events.withLock { $0.append(event) } }), readingIntervalMs: 4000, uftp: uftp?(store),
+            logger: Logger(label: "test"))
         return (market, store, outbox, key, folder)
     }
 
@@ -196,5 +198,52 @@ import UFTP
         #expect(problems("roles = [\"DSO\"]", "uftp_aggregators = [\"not a domain\"]").contains("is not an internet domain"))
         let zones = problems("roles = [\"DSO\"]\nmarket_time_zone = \"Europe/London\"", "uftp_aggregators = [\"agr.example.com\"]")
         #expect(zones.contains("time_zone: the market's time zone and ISP (Europe/Amsterdam, 15 min) must be [uftp]'s (Europe/London, 15 min)"), "\(zones)")
+    }
+
+    @Test func aDPrognosisIsTheBaselineWhenConfigured() async throws {
+        let (market, store, _, _, folder) = try await Self.rig(
+            timeZone: TimeZone(identifier: "Europe/Amsterdam")!, uftpAggregators: [Self.agr.text], baseline: .dPrognosis,
+            uftp: { store in
+                UFTPActions(responder: UFTPResponder(domain: Self.dso, roles: [.dso], signingKey: SigningKey.generate(),
+                                                     directory: ParticipantsFile(participants: []), store: store,
+                                                     terms: MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!),
+                                                     logger: Logger(label: "test")))
+            })
+        _ = folder
+        for pod in ["POD-U", "POD-V"] {
+            try await store.upsertPOD(PODRecord(id: pod, congestionPoint: Self.entityAddress, aggregator: Self.agr.text, brp: "brp-1"))
+        }
+        // Revision 1 accepted (3,001 W over ISPs 40–41), revision 2 rejected: revision 1 is the baseline.
+        for (revision, power, result) in [(Int64(1), 3001, AcceptedRejected.accepted), (2, 9999, .rejected)] {
+            let prognosis = Self.uftp(DPrognosis(ispDuration: ISPDuration(minutes: 15), timeZone: try TimeZoneName(validating: "Europe/Amsterdam"),
+                                                 period: try Period(validating: "2026-11-27"),
+                                                 congestionPoint: try EntityAddress(validating: Self.entityAddress), revision: revision,
+                                                 isps: [.init(power: power, start: 40, duration: 2)]), from: Self.agr)
+            let response = Self.uftp(DPrognosisResponse(result: result, rejectionReason: nil, referencedMessageID: prognosis.metadata.messageID),
+                                     from: Self.dso)
+            for (message, direction) in [(prognosis, UFTPMessageRecord.Direction.inbound), (response, .outbound)] {
+                let record = UFTPMessageRecord(direction: direction, type: message.typeName, messageID: message.metadata.messageID.text,
+                                               conversationID: message.metadata.conversationID.text, senderDomain: message.metadata.senderDomain.text,
+                                               senderRole: direction == .inbound ? "AGR" : "DSO", recipientDomain: message.metadata.recipientDomain.text,
+                                               time: .now(), signed: UFTPCodec.encode(message), payload: UFTPCodec.encode(message))
+                if direction == .inbound { _ = try await store.addUFTPMessage(record) } else {
+                    _ = try await store.queueUFTPMessage(record, endpoint: "http://127.0.0.1:9/")
+                }
+            }
+        }
+        let morning = Self.date("2026-11-26T08:00:00Z")
+        _ = try await market.submitRequest(.init(session: .dayAhead, day: "2026-11-27", id: "r-p", area: [Self.entityAddress],
+                                                 isps: [.init(start: 40, minPower: -1000, maxPower: -1000)], priceLimit: nil),
+                                           buyer: .dso, participant: "dso-1", now: morning)
+        _ = try await market.submitOffer(.init(session: .dayAhead, day: "2026-11-27", id: "o-p", location: Self.entityAddress, price: 5,
+                                               minActivationFactor: nil, isps: [.init(start: 40, power: -1000)],
+                                               pods: [.init(pod: "POD-U"), .init(pod: "POD-V")], validUntil: nil),
+                                         aggregator: Self.agr.text, now: morning)
+        let round = try #require(try await market.clear(.dayAhead, day: "2026-11-27", now: Self.date("2026-11-26T11:00:00Z")))
+        #expect(round.final?.awards.count == 1)
+        let order = try await market.order(round: round.id, award: 0, issuer: .dso, now: Self.date("2026-11-26T11:00:00Z"))
+        let baselines = order.setPoints.compactMap(\.baseline)
+        #expect(baselines.count == 2 && baselines.reduce(0, +) == 3001 && Set(baselines).isSubset(of: [1500, 1501]), "\(order.setPoints)")
+        #expect(order.setPoints.allSatisfy { $0.w == ($0.baseline ?? 0) + $0.ordered } && order.setPoints.map(\.ordered).reduce(0, +) == -1000)
     }
 }
