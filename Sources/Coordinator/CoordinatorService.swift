@@ -203,15 +203,33 @@ public enum CoordinatorServer {
             exchange.receiver.register(on: router)
             services.append(.init(service: exchange.sender))
         }
+        let notifier = SystemdNotifier.fromEnvironment()
+        if notifier.watchdogIntervalMs != nil { services.append(.init(service: SystemdWatchdog(notifier: notifier))) }
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),
             onServerRunning: { channel in
                 logger.notice("HTTP API listening on \(channel.localAddress?.description ?? "?")")
+                notifier.ready(status: "HTTP API on \(channel.localAddress?.description ?? "?")")
             },
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: services + [.init(service: application)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// Pets systemd's watchdog (`WatchdogSec` in coordinator.service) from the service group: a
+/// coordinator whose tasks stall is restarted.
+struct SystemdWatchdog: Service {
+    let notifier: SystemdNotifier
+
+    func run() async throws {
+        let interval = notifier.watchdogIntervalMs ?? 1_000
+        while !Task.isShuttingDownGracefully {
+            notifier.watchdog()
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(interval)) }
+        }
+        notifier.stopping(status: "stopping")
     }
 }

@@ -22,10 +22,13 @@ public final class Agent {
 
     /// Called after every append (the publisher wakes up).
     private let appended: () -> Void
+    /// systemd (Type=notify): ready once reading, the watchdog petted by this loop.
+    private let notifier: SystemdNotifier
 
     public init(config: AgentConfig, ledger: Ledger, acquisition: Acquisition? = nil, logger: Logger,
-                appended: @escaping () -> Void = {}) {
+                notifier: SystemdNotifier = .fromEnvironment(), appended: @escaping () -> Void = {}) {
         self.appended = appended
+        self.notifier = notifier
         self.config = config
         self.ledger = ledger
         self.acquisition = acquisition ?? Acquisition(meters: config.meters)
@@ -49,9 +52,10 @@ public final class Agent {
             "node": "\(config.node.id)", "meters": "\(config.meters.count)", "interval_ms": "\(config.intervalMs)",
             "ledger_head": "\(head)",
         ])
+        notifier.ready(status: "reading \(config.meters.count) meter(s) every \(config.intervalMs) ms; ledger head \(head)")
         var deadline = Self.nextDeadline(after: .now(), intervalMs: config.intervalMs)
         var pending: [EntryBody] = []
-        while stop.wait(until: deadline) {
+        while wait(until: deadline, stop) {
             let late = StopSignal.nowNanoseconds() / 1000 - deadline.millisecondsSince1970 * 1000
             if late > interval * 500 {
                 // Woke more than half an interval late: this deadline has passed; never read it late.
@@ -67,9 +71,14 @@ public final class Agent {
             pending.removeAll()
             appended()
             cycles += 1
+            notifier.watchdog()
+            if cycles % 15 == 1 {
+                notifier.status("cycle \(cycles): ledger head \((try? ledger.head.seq).map { "\($0)" } ?? "?"), \(missedCycles) missed cycle(s)")
+            }
             deadline = deadline.adding(milliseconds: interval)
             if deadline <= .now() { deadline = recordMissed(from: deadline, into: &pending) }
         }
+        notifier.stopping(status: "stopping on signal \(stop.signal)")
         acquisition.disconnect()
         pending.append(.event(time: .now(), name: "stop", detail: "signal \(stop.signal)"))
         try ledger.append(contentsOf: pending)
@@ -79,6 +88,20 @@ public final class Agent {
             "lateness_p99_ms": "\(lateness.quantileMilliseconds(0.99))",
             "lateness_max_ms": "\(Double(lateness.maximumMicroseconds) / 1000)",
         ])
+    }
+
+    /// Waits for the deadline (false on a stop signal), petting the watchdog meanwhile when its
+    /// interval is shorter than the wait.
+    private func wait(until deadline: Timestamp, _ stop: StopSignal) -> Bool {
+        if let interval = notifier.watchdogIntervalMs {
+            while true {
+                let pet = Timestamp.now().adding(milliseconds: Int64(interval))
+                guard pet < deadline else { break }
+                guard stop.wait(until: pet) else { return false }
+                notifier.watchdog()
+            }
+        }
+        return stop.wait(until: deadline)
     }
 
     /// Notes the deadlines from `first` up to now as missed; returns the next one still ahead.

@@ -124,7 +124,7 @@ import UFTP
                   options: (0..<options).map { index in
                       FlexOffer.Option(optionReference: "O\(index)", price: try! CurrencyAmount(validating: "12.50"),
                                        minActivationFactor: try! ActivationFactor(validating: "0.50"),
-                                       isps: [PowerISP(power: -2000, start: try! PositiveInteger(40), duration: try! PositiveInteger(2))])
+                                       isps: [PowerISP(power: -2000, start: PositiveInteger(40), duration: PositiveInteger(2))])
                   })
     }
 
@@ -168,8 +168,8 @@ import UFTP
             ispDuration: ISPDuration(minutes: 15), timeZone: try TimeZoneName(validating: "Europe/Amsterdam"),
             period: try Period(validating: "2026-11-27"), congestionPoint: try EntityAddress(validating: Self.entityAddress), revision: 1,
             expirationDateTime: DateTime(Timestamp(rfc3339: "2026-11-26T11:00:00.000Z")!),
-            isps: [.init(disposition: .requested, minPower: -3000, maxPower: -1000, start: try PositiveInteger(40)),
-                   .init(disposition: .available, minPower: -500, maxPower: 0, start: try PositiveInteger(41))]), from: Self.dso)
+            isps: [.init(disposition: .requested, minPower: -3000, maxPower: -1000, start: PositiveInteger(40)),
+                   .init(disposition: .available, minPower: -500, maxPower: 0, start: PositiveInteger(41))]), from: Self.dso)
         #expect(try await market.intake(flexRequest, from: Self.dso, now: morning) == [])
         let request = try #require(try await store.record(MarketRequest.self, id: "uftp-" + flexRequest.metadata.messageID.text))
         #expect(request.entry.buyer == "DSO" && request.entry.area == [Self.entityAddress] && request.participant == Self.dso.text)

@@ -80,8 +80,9 @@ public final class CoordinatorProcess {
 
     /// Starts `coordinator serve` and waits until it is ready (`/readyz`), or, with
     /// `waitingForBroker: false`, only until its API answers (`/healthz`).
-    public func start(waitingForBroker: Bool = true) throws {
-        process = try RunningProcess(Paths.executable("coordinator"), ["serve", "--config", configPath], stderrPath: logPath)
+    public func start(waitingForBroker: Bool = true, environment: [String: String] = [:]) throws {
+        process = try RunningProcess(Paths.executable("coordinator"), ["serve", "--config", configPath], stderrPath: logPath,
+                                     environment: environment)
         let probe = waitingForBroker ? "/readyz" : "/healthz"
         let ready = waitUntil(timeoutSeconds: 60) { (try? get(probe).status) == 200 }
         guard ready else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "coordinator did not start:\n\(log)"]) }
