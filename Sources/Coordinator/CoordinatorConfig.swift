@@ -206,10 +206,9 @@ public struct CoordinatorConfig: Sendable {
         let marketSection = root.section("market", required: false)
         let market = MarketConfig.load(marketSection, resolve: resolve)
         // The market's entries over UFTP are numbered in UFTP's ISPs and Periods: the two must agree.
-        if let uftp, let market, !(market.uftpAggregators + market.uftpDSOs).isEmpty {
-            if uftp.marketTimeZone.identifier != market.calendar.timeZone.identifier || uftp.ispMinutes != market.calendar.ispMinutes {
-                marketSection?.problem("time_zone", "the market's time zone and ISP (\(market.calendar.timeZone.identifier), \(market.calendar.ispMinutes) min) must be [uftp]'s (\(uftp.marketTimeZone.identifier), \(uftp.ispMinutes) min)")
-            }
+        if let uftp, let market, !(market.uftpAggregators + market.uftpDSOs).isEmpty,
+           uftp.marketTimeZone.identifier != market.calendar.timeZone.identifier || uftp.ispMinutes != market.calendar.ispMinutes {
+            marketSection?.problem("time_zone", "the market's time zone and ISP (\(market.calendar.timeZone.identifier), \(market.calendar.ispMinutes) min) must be [uftp]'s (\(uftp.marketTimeZone.identifier), \(uftp.ispMinutes) min)")
         }
         for (key, domains, role) in [("uftp_aggregators", market?.uftpAggregators ?? [], USEFRole.dso),
                                      ("uftp_dsos", market?.uftpDSOs ?? [], USEFRole.agr)] where !domains.isEmpty {

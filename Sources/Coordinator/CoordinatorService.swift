@@ -193,7 +193,7 @@ public enum CoordinatorServer {
                                        uftp: responder.flatMap { $0.roles.contains(.dso) ? UFTPActions(responder: $0) : nil }, logger: logger)
         responder?.market = market.marketplace
         let exchange = config.uftp.flatMap { participant in
-            responder.map { UFTPExchange(config: participant, responder: $0, store: store, logger: logger) }
+            responder.map { UFTPExchange(config: participant, responder: $0, logger: logger) }
         }
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
                       uftpActions: exchange?.uftpActions, market: market.marketplace)
@@ -204,7 +204,9 @@ public enum CoordinatorServer {
             services.append(.init(service: exchange.sender))
         }
         let notifier = SystemdNotifier.fromEnvironment()
-        if notifier.watchdogIntervalMs != nil { services.append(.init(service: SystemdWatchdog(notifier: notifier))) }
+        if let interval = notifier.watchdogIntervalMs {
+            services.append(.init(service: SystemdWatchdog(notifier: notifier, intervalMs: interval)))
+        }
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(config.listenHost, port: config.listenPort), serverName: "coordinator"),
@@ -223,12 +225,12 @@ public enum CoordinatorServer {
 /// coordinator whose tasks stall is restarted.
 struct SystemdWatchdog: Service {
     let notifier: SystemdNotifier
+    let intervalMs: Int
 
     func run() async throws {
-        let interval = notifier.watchdogIntervalMs ?? 1_000
         while !Task.isShuttingDownGracefully {
             notifier.watchdog()
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(interval)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(intervalMs)) }
         }
         notifier.stopping(status: "stopping")
     }

@@ -14,7 +14,7 @@ extension Marketplace {
     /// uftp_dsos`, `uftp_aggregators`; others trade bilaterally); the reasons to reject it, if the
     /// market cannot take it (an entry it refuses is refused in UFTP too, with the same words).
     func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Date) async throws -> [String] {
-        let origin = UFTPOrigin(domain: sender.text, messageID: message.metadata.messageID.text)
+        var origin = UFTPOrigin(domain: sender.text, messageID: message.metadata.messageID.text)
         let trades = message.payload is FlexRequest ? config.uftpDSOs.contains(sender.text) : config.uftpAggregators.contains(sender.text)
         guard trades else { return [] }
         do {
@@ -44,13 +44,12 @@ extension Marketplace {
                 let pods = try await aggregatorPODs(sender.text, at: location, day: day)
                 guard !pods.isEmpty else { return ["\(sender.text) holds no POD at \(location) in the SCD"] }
                 let session = await session(day: day, isps: isps.map(\.start), now: now)
+                origin.optionReference = option.optionReference
                 _ = try await submitOffer(
                     OfferSubmission(session: session, day: day, id: "uftp-" + origin.messageID, location: location, price: price,
                                     minActivationFactor: option.minActivationFactor.map { NSDecimalNumber(decimal: $0.value).doubleValue },
                                     isps: isps, pods: pods.map { OfferPOD(pod: $0) }, validUntil: offer.expirationDateTime.text),
-                    aggregator: sender.text, origin: UFTPOrigin(domain: sender.text, messageID: origin.messageID,
-                                                                optionReference: option.optionReference),
-                    now: now)
+                    aggregator: sender.text, origin: origin, now: now)
             case let revocation as FlexOfferRevocation:
                 do {
                     _ = try await revokeOffer("uftp-" + revocation.flexOfferMessageID.text, aggregator: sender.text)
@@ -70,19 +69,23 @@ extension Marketplace {
     func received(_ message: UFTPMessage, now: Date) async throws {
         switch message.payload {
         case let response as FlexOrderResponse:
-            guard let (order, _) = try await sentMessage(FlexOrder.self, response.referencedMessageID),
+            guard let order = try await sentMessage(FlexOrder.self, response.referencedMessageID),
                   var record = try await store.record(MarketOrder.self, id: order.orderReference), var link = record.uftp else { return }
             link.state = response.result == .accepted ? .accepted : .rejected
             link.reason = response.rejectionReason
             record.uftp = link
+            var raised: MarketAlert?
             if response.result == .rejected {
-                let problem = "the aggregator rejected FlexOrder \(response.referencedMessageID.text): \(response.rejectionReason ?? "no reason given")"
-                record.alerts.append(alert(record, pod: "*", setPoint: nil, problem, now: now))
-                report(record.alerts[record.alerts.count - 1])
+                let rejection = alert(record, pod: "*", setPoint: nil,
+                                      "the aggregator rejected FlexOrder \(response.referencedMessageID.text): \(response.rejectionReason ?? "no reason given")",
+                                      now: now)
+                record.alerts.append(rejection)
+                raised = rejection
             }
             try await store.put(record, replace: true)
+            if let raised { report(raised) }
         case let response as FlexSettlementResponse:
-            guard let (settlement, _) = try await sentMessage(FlexSettlement.self, response.referencedMessageID) else { return }
+            guard let settlement = try await sentMessage(FlexSettlement.self, response.referencedMessageID) else { return }
             let statuses = Dictionary(response.orderStatuses.compactMap { status in status.orderReference.map { ($0, status) } },
                                       uniquingKeysWith: { first, _ in first })
             for reference in settlement.orderSettlements.compactMap(\.orderReference) {
@@ -115,13 +118,9 @@ extension Marketplace {
         return nil
     }
 
-    /// The day-ahead session while its gate is open, else the real-time session.
+    /// The day-ahead session while it admits the entry, else the real-time session.
     private func session(day: String, isps: [Int], now: Date) async -> SessionKind {
-        if config.rules.refusal(.dayAhead, day: day, isps: isps, now: now) == nil,
-           (try? await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now))) == .some(nil) {
-            return .dayAhead
-        }
-        return .realTime
+        (try? await admit(.dayAhead, day: day, isps: isps, now: now)) != nil ? .dayAhead : .realTime
     }
 
     /// The PODs an aggregator holds at a location: its registry entries and the day's customer list.
@@ -133,15 +132,15 @@ extension Marketplace {
         return pods.sorted()
     }
 
-    /// The message of type `T` with `id` this platform sent, as logged.
-    private func sentMessage<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue) async throws -> (T, UFTPMessageRecord)? {
+    /// The message of type `T` with `id` this platform sent, as logged; nil when it sent none
+    /// (a response to someone else's message).
+    private func sentMessage<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue) async throws -> T? {
         guard let uftp else { return nil }
-        let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: uftp.responder.domain.text, messageID: id.text,
-                                                                    type: T.elementName, limit: 10))
-        for record in records where record.direction == .outbound {
-            if let payload = try? UFTPCodec.decode(record.payload).payload as? T { return (payload, record) }
+        do {
+            return try await uftp.logged(T.self, id, .outbound).payload
+        } catch is UFTPActions.Refusal {
+            return nil
         }
-        return nil
     }
 
     /// Sends a market request to the UFTP aggregators holding PODs in its area: day-ahead
@@ -178,29 +177,19 @@ extension Marketplace {
         guard let uftp else { return [:] }
         let ours = uftp.responder.domain.text
         var accepted: Set<String> = []
-        var after: Int64?
-        while true {
-            let page = try await store.uftpMessages(UFTPMessageQuery(senderDomain: ours, type: DPrognosisResponse.elementName, after: after, limit: 1_000))
-            for record in page where record.direction == .outbound && record.recipientDomain == aggregator {
-                if let response = try? UFTPCodec.decode(record.payload).payload as? DPrognosisResponse, response.result == .accepted {
-                    accepted.insert(response.referencedMessageID.text)
-                }
+        for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: ours, type: DPrognosisResponse.elementName, limit: 1_000))
+        where record.direction == .outbound && record.recipientDomain == aggregator {
+            if let response = try? UFTPCodec.decode(record.payload).payload as? DPrognosisResponse, response.result == .accepted {
+                accepted.insert(response.referencedMessageID.text)
             }
-            guard page.count == 1_000, let last = page.last?.id else { break }
-            after = last
         }
         var latest: DPrognosis?
-        after = nil
-        while true {
-            let page = try await store.uftpMessages(UFTPMessageQuery(senderDomain: aggregator, type: DPrognosis.elementName, after: after, limit: 1_000))
-            for record in page where record.direction == .inbound && accepted.contains(record.messageID) {
-                guard let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
-                      prognosis.period.text == day, prognosis.congestionPoint.text == location,
-                      prognosis.revision > latest?.revision ?? .min else { continue }
-                latest = prognosis
-            }
-            guard page.count == 1_000, let last = page.last?.id else { break }
-            after = last
+        for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: aggregator, type: DPrognosis.elementName, limit: 1_000))
+        where record.direction == .inbound && accepted.contains(record.messageID) {
+            guard let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
+                  prognosis.period.text == day, prognosis.congestionPoint.text == location,
+                  prognosis.revision > latest?.revision ?? .min else { continue }
+            latest = prognosis
         }
         guard let latest else { return [:] }
         let weights = pods.map { $0.share ?? 1 }

@@ -149,7 +149,7 @@ public actor Marketplace {
     }
 
     /// The session's gate (docs/market.md, "Sessions"), and a day-ahead session not yet cleared.
-    private func admit(_ session: SessionKind, day: String, isps: [Int], now: Date) async throws {
+    func admit(_ session: SessionKind, day: String, isps: [Int], now: Date) async throws {
         if let refusal = config.rules.refusal(session, day: day, isps: isps, now: now) {
             throw MarketRefusal.invalid(field: refusal.hasPrefix("day:") ? "day" : "isps", refusal)
         }
@@ -262,17 +262,18 @@ public actor Marketplace {
         // What each offer gave, in hundredths, so that later real-time rounds offer only the rest.
         var awarded: [String: Int] = [:]
         for award in final.awards { awarded[award.offer, default: 0] += award.factor }
+        var overUFTP: Set<String> = []
         for (id, factor) in awarded {
             guard var offer = try await store.record(MarketOffer.self, id: id) else { continue }
             offer.awarded = min(100, offer.awarded + factor)
             try await store.put(offer, replace: true)
+            if offer.uftp != nil { overUFTP.insert(id) }
         }
         try await store.put(round, replace: true)
         logger.notice("market round \(round.id) final: \(final.awards.count) awards, \(final.rejected.count) rejected by \(participant)")
         notify(event: "final", round)
         // A UFTP aggregator's award is ordered at once: its FlexOrder is the final outcome it receives.
-        for (index, award) in final.awards.enumerated() {
-            guard try await store.record(MarketOffer.self, id: award.offer)?.uftp != nil else { continue }
+        for (index, award) in final.awards.enumerated() where overUFTP.contains(award.offer) {
             do { _ = try await order(round: round.id, award: index, issuer: .admin, now: Date()) } catch {
                 logger.error("market: ordering award \(index) of \(round.id) over UFTP failed: \(error)")
             }

@@ -629,7 +629,7 @@ public struct UFTPActions: Sendable {
     /// The message of type `T` with `id` that this platform received (`.inbound`) or sent
     /// (`.outbound`), as logged: its payload, the whole message and its record; `unknown` when
     /// the log has none.
-    private func logged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, _ direction: UFTPMessageRecord.Direction)
+    func logged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, _ direction: UFTPMessageRecord.Direction)
         async throws -> (payload: T, message: UFTPMessage, record: UFTPMessageRecord) {
         let ours = responder.domain.text
         let record = try await responder.store.uftpMessages(UFTPMessageQuery(messageID: id.text, type: T.elementName, limit: 10)).first {

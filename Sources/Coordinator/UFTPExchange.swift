@@ -169,16 +169,9 @@ struct UFTPResponder: Sendable {
     /// DSO placed that order with it for that Period and congestion point, else Disputed, why.
     func settlementStatuses(_ settlement: FlexSettlement, from sender: InternetDomain) async throws -> [FlexSettlementResponse.OrderStatus] {
         var orders: [String: FlexOrder] = [:]
-        var after: Int64?
-        let page = 1_000
-        while true {
-            let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: sender.text, type: FlexOrder.elementName,
-                                                                        after: after, limit: page))
-            for record in records where record.direction == .inbound && record.recipientDomain == domain.text {
-                if let order = try? UFTPCodec.decode(record.payload).payload as? FlexOrder { orders[order.orderReference] = order }
-            }
-            guard records.count == page, let last = records.last?.id else { break }
-            after = last
+        for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: sender.text, type: FlexOrder.elementName, limit: 1_000))
+        where record.direction == .inbound && record.recipientDomain == domain.text {
+            if let order = try? UFTPCodec.decode(record.payload).payload as? FlexOrder { orders[order.orderReference] = order }
         }
         return settlement.orderSettlements.map { settled in
             guard let reference = settled.orderReference, let order = orders[reference] else {
@@ -247,6 +240,20 @@ struct UFTPResponder: Sendable {
     }
 }
 
+extension SCDStore {
+    /// Every logged message matching `query`, read in pages of its `limit`.
+    func everyUFTPMessage(_ query: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
+        var page = query
+        var records: [UFTPMessageRecord] = []
+        while true {
+            let found = try await uftpMessages(page)
+            records += found
+            guard found.count == page.limit, let last = found.last?.id else { return records }
+            page.after = last
+        }
+    }
+}
+
 /// The outgoing queue in the SCD, for the sender.
 struct SCDOutbox: UFTPOutbox {
     let store: any SCDStore
@@ -276,12 +283,12 @@ struct UFTPExchange: Sendable {
     /// When this platform plays the DSO or AGR role.
     let uftpActions: UFTPActions?
 
-    init(config: CoordinatorConfig.UFTPParticipant, responder: UFTPResponder, store: any SCDStore, logger: Logger) {
+    init(config: CoordinatorConfig.UFTPParticipant, responder: UFTPResponder, logger: Logger) {
         let participants = responder.directory
-        receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: store, responder: responder, logger: logger),
+        receiver = UFTPReceiver(directory: participants, inbox: SCDInbox(store: responder.store, responder: responder, logger: logger),
                                 rateLimit: SenderRateLimit(perSecond: Double(config.rateLimitPerSecond),
                                                            burst: Double(2 * config.rateLimitPerSecond)))
-        sender = UFTPSender(outbox: SCDOutbox(store: store), directory: participants, logger: logger)
+        sender = UFTPSender(outbox: SCDOutbox(store: responder.store), directory: participants, logger: logger)
         uftpActions = config.roles.contains(.dso) || config.roles.contains(.agr) ? UFTPActions(responder: responder) : nil
         logger.notice("uftp: \(config.domain.text) as \(config.roles.map(\.rawValue).joined(separator: ", ")), public key \(responder.signingKey.publicKey.cs1)")
     }

@@ -29,8 +29,6 @@ public struct SystemdNotifier: Sendable {
         return SystemdNotifier(socketPath: variable("NOTIFY_SOCKET"), watchdogIntervalMs: interval)
     }
 
-    public var isActive: Bool { socketPath?.isEmpty == false }
-
     /// Start-up finished; `status` is what `systemctl status` shows.
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
 
@@ -48,26 +46,39 @@ public struct SystemdNotifier: Sendable {
     @discardableResult
     public func send(_ state: String) -> Bool {
         guard let socketPath, !socketPath.isEmpty else { return false }
-        var path = Array(socketPath.utf8)
-        let abstract = path.first == UInt8(ascii: "@")
-        if abstract { path[0] = 0 }
-        var address = sockaddr_un()
-        guard path.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: path) }
-        // An abstract name is exactly its bytes; a path ends with its NUL.
-        let length = socklen_t(MemoryLayout<sa_family_t>.size + path.count + (abstract ? 0 : 1))
-        #if canImport(Glibc)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        #else
-        let fd = socket(AF_UNIX, SOCK_DGRAM, 0)
-        #endif
+        let fd = UnixSocketAddress.datagramSocket()
         guard fd >= 0 else { return false }
         defer { close(fd) }
         let message = Array(state.utf8)
-        let sent = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), $0, length) }
+        let sent = UnixSocketAddress.with(socketPath) { address, length in
+            sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), address, length)
         }
         return sent == message.count
+    }
+}
+
+/// A Unix-domain socket address: a path, or `@name` in the abstract namespace.
+public enum UnixSocketAddress {
+    /// Calls `body` with the address of `path` and its length; nil when the path is too long.
+    public static func with<Result>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Result) -> Result? {
+        var bytes = Array(path.utf8)
+        let abstract = bytes.first == UInt8(ascii: "@")
+        if abstract { bytes[0] = 0 }
+        var address = sockaddr_un()
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
+        // An abstract name is exactly its bytes; a path ends with its NUL.
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+        return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
+    }
+
+    /// A new datagram socket, closed on exec; negative on failure.
+    public static func datagramSocket() -> Int32 {
+        #if canImport(Glibc)
+        socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        #else
+        socket(AF_UNIX, SOCK_DGRAM, 0)
+        #endif
     }
 }

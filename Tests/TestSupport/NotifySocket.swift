@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,18 +12,11 @@ public final class NotifySocket {
 
     public init(in folder: TemporaryDirectory) throws {
         path = folder.file("notify.sock")
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard fd >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "no socket at \(path)"])
+        fd = UnixSocketAddress.datagramSocket()
+        let socketFD = fd
+        guard fd >= 0, UnixSocketAddress.with(path, { bind(socketFD, $0, $1) }) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "bind \(path): errno \(errno)"])
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "bind \(path): errno \(errno)"]) }
     }
 
     deinit { close(fd) }
