@@ -43,10 +43,13 @@ test: deps venv
 		echo "---- failures (repeated from above) ----"; \
 		grep -E "✘|recorded an issue|error:|Fatal error|Expectation failed" .build/test.log | head -60; exit 1; }
 
-## The main job on embedded defaults: the agent against three simulated meters, every 4 s,
-## into its certified ledger under run/ (Ctrl-C to stop; RUN_SECONDS=N to stop by itself).
-run: release
-	scripts/run-demo.sh
+## The main job on embedded defaults: one compressed market day on loopback (scripts/demo_day.py):
+## broker, coordinator, three simulated sites and their Light Nodes on a clock 60x fast; the services
+## keep running until Ctrl-C (ARGS=--once, or CI=true, exits after the summary and its checks).
+DEMO_PROGRAMS := lightnode coordinator meter-sim
+run: deps
+	@for product in $(DEMO_PROGRAMS); do $(SWIFT) build -c release --product $$product || exit 1; done
+	python3 scripts/demo_day.py $(ARGS)
 
 ## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
 ## the MQTT latency run 7, the coordinator's stream run (100,000 nodes) about 10.

@@ -1,4 +1,5 @@
 import ConfigFile
+import GridCore
 import Foundation
 import MQTT
 import UFTP
@@ -80,6 +81,8 @@ public struct CoordinatorConfig: Sendable {
     public let certification: Certification
     public let uftp: UFTPParticipant?
     public let market: MarketConfig
+    /// `[clock]`: a simulated wall clock (demonstrations, training), nil for the real one.
+    public let clock: SimulatedClock?
 
     public static func load(file: String) throws(ConfigError) -> CoordinatorConfig {
         let issues = ConfigIssues()
@@ -217,6 +220,22 @@ public struct CoordinatorConfig: Sendable {
                 marketSection?.problem(key, "\"\(domain)\" is not an internet domain")
             }
         }
+        var clock: SimulatedClock?
+        if let section = root.section("clock", required: false) {
+            func instant(_ key: String, required: Bool) -> Timestamp? {
+                guard let text = section.string(key, required: required) else { return nil }
+                guard let value = Timestamp(rfc3339: text) else {
+                    section.problem(key, "must be an RFC 3339 time such as 2026-11-25T22:15:00Z, not \"\(text)\"")
+                    return nil
+                }
+                return value
+            }
+            let start = instant("start", required: true)
+            let realStart = instant("real_start", required: false) ?? Timestamp.realNow()
+            let speed = section.int("speed", in: 1...3600, default: 1)
+            section.rejectUnknownKeys()
+            if let start, let speed { clock = SimulatedClock(start: start, realStart: realStart, speed: Double(speed)) }
+        }
         root.rejectUnknownKeys()
 
         try issues.throwIfAny()
@@ -227,6 +246,6 @@ public struct CoordinatorConfig: Sendable {
             ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
                            commitIntervalMs: commitMs),
             certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval),
-            uftp: uftp, market: market!)
+            uftp: uftp, market: market!, clock: clock)
     }
 }

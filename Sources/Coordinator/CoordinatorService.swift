@@ -179,6 +179,10 @@ final class IngestQueue: Sendable {
 /// graceful shutdown on SIGTERM and SIGINT.
 public enum CoordinatorServer {
     public static func run(config: CoordinatorConfig, logger: Logger) async throws {
+        if let clock = config.clock {
+            SimulatedClock.install(clock)
+            logger.warning("the wall clock is simulated: \(clock.start) at \(clock.realStart) real, \(Int(clock.speed))x (log lines keep real time)")
+        }
         let store = try await openStore(config, logger: logger)
         let registry = PrometheusCollectorRegistry()
         let metrics = IngestMetrics(registry: registry)

@@ -12,14 +12,14 @@ extension API {
             let submission = try await decode(Marketplace.RequestSubmission.self, request)
             let buyer: Buyer = caller.role == .dso ? .dso : .tso
             return try await answer(status: .created) {
-                try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: Date())
+                try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: Date(.now()))
             }
         }
         api.post("/market/offers") { request, context in
             try require(context, [.aggregator])
             guard let aggregator = try caller(context).participant else { throw Problem(.forbidden, "the token names no aggregator") }
             let submission = try await decode(Marketplace.OfferSubmission.self, request)
-            return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: Date()) }
+            return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: Date(.now())) }
         }
         api.delete("/market/offers/:id") { _, context in
             try require(context, [.aggregator, .admin])
@@ -41,7 +41,7 @@ extension API {
             let day = try context.parameters.require("day")
             guard market.calendar.start(of: day) != nil else { throw Problem(.badRequest, "day must be YYYY-MM-DD", field: "day") }
             return try await answer(status: .created) {
-                guard let round = try await market.clear(session, day: day, now: Date()) else {
+                guard let round = try await market.clear(session, day: day, now: Date(.now())) else {
                     throw MarketRefusal.conflict("the \(session.rawValue) session of \(day) has no open request")
                 }
                 return round
@@ -74,7 +74,7 @@ extension API {
             try require(context, [.admin, .dso, .tso])
             let role = try caller(context).role
             let input = try await decode(OrderInput.self, request)
-            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, issuer: role, now: Date()) }
+            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, issuer: role, now: Date(.now())) }
         }
         api.get("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
@@ -95,7 +95,7 @@ extension API {
         api.post("/market/settlements/:month/flex-settlements") { _, context in
             try require(context, [.admin, .marketOperator])
             let month = try context.parameters.require("month")
-            return try await answer { try await market.sendFlexSettlements(month: month, now: Date()) }
+            return try await answer { try await market.sendFlexSettlements(month: month, now: Date(.now())) }
         }
         api.get("/market/settlements/:month") { request, context in
             try require(context, [.admin, .dso, .marketOperator, .aggregator])

@@ -57,17 +57,17 @@ public struct MarketService: Service {
                         let levels = message.topic.split(separator: "/")
                         guard levels.count >= 3 else { continue }
                         do {
-                            try await marketplace.acknowledge(node: String(levels[levels.count - 3]), payload: message.payload, now: Date())
+                            try await marketplace.acknowledge(node: String(levels[levels.count - 3]), payload: message.payload, now: Date(.now()))
                         } catch {
                             logger.error("market: recording an acknowledgement failed: \(error)")
                         }
                     }
                 }
                 group.addTask {
-                    var lastRealTime = Date()
+                    var lastRealTime = Date(.now())
                     while !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .seconds(1))
-                        let now = Date()
+                        let now = Date(.now())
                         let due = now.timeIntervalSince(lastRealTime) >= Double(interval)
                         if due { lastRealTime = now }
                         await marketplace.tick(now: now, realTimeDue: due)

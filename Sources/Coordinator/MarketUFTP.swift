@@ -321,7 +321,7 @@ extension Marketplace {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let parts = month.split(separator: "-").compactMap { Int($0) }
-        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date()
+        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date(.now())
         let days = calendar.range(of: .day, in: .month, for: first)?.count ?? 28
         return month + String(format: "-%02d", days)
     }

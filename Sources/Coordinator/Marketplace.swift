@@ -274,7 +274,7 @@ public actor Marketplace {
         notify(event: "final", round)
         // A UFTP aggregator's award is ordered at once: its FlexOrder is the final outcome it receives.
         for (index, award) in final.awards.enumerated() where overUFTP.contains(award.offer) {
-            do { _ = try await order(round: round.id, award: index, issuer: .admin, now: Date()) } catch {
+            do { _ = try await order(round: round.id, award: index, issuer: .admin, now: Date(.now())) } catch {
                 logger.error("market: ordering award \(index) of \(round.id) over UFTP failed: \(error)")
             }
         }

@@ -10,7 +10,7 @@ import Synchronization
 public final class SetPointInbox: Sendable {
     static let capacity = 64
     private let queue = Mutex<(messages: [[UInt8]], dropped: Int)>(([], 0))
-    let wake = DispatchSemaphore(value: 0)
+    let wake = Doorbell()
 
     public init() {}
 
@@ -19,7 +19,7 @@ public final class SetPointInbox: Sendable {
         queue.withLock { queue in
             if queue.messages.count < Self.capacity { queue.messages.append(payload) } else { queue.dropped += 1 }
         }
-        wake.signal()
+        wake.ring()
     }
 
     func take() -> (messages: [[UInt8]], dropped: Int) {
@@ -117,16 +117,14 @@ public final class SetPointController: @unchecked Sendable {
     /// still in force is applied again at the next start) and stops the targets.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
-        inbox.wake.signal()
+        inbox.wake.ring()
         finished.wait()
     }
 
     private func run() {
         reconcile()
         while !stopping.load(ordering: .relaxed) {
-            let wakeAt = nextTransition()
-            let waitMs = max(0, min(60_000, wakeAt.millisecondsSince1970 - Timestamp.now().millisecondsSince1970))
-            _ = inbox.wake.wait(wallTimeout: .now() + .milliseconds(Int(waitMs)))
+            _ = inbox.wake.wait(until: nextTransition())
             let (messages, dropped) = inbox.take()
             if dropped > 0 { logger.warning("set-point messages dropped: inbox full", metadata: ["dropped": "\(dropped)"]) }
             for message in messages { handle(message) }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import ConfigFile
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import GridCore
 import MeterSimulator
 import Modbus
@@ -10,7 +13,8 @@ import Modbus
 ///
 /// Prints one line `listening tcp HOST:PORT` (or `listening rtu DEVICE unit N`) when ready.
 /// Commands on stdin: `fault none|timeout|delay MS|exception N|drop|garbage`, `quit`.
-/// Holding-register writes are printed as `write ADDRESS WORD…`.
+/// Holding-register writes are printed as `write ADDRESS WORD…` (and, with `--write-log`, appended
+/// to a file with the simulator's time: what a BMS did when).
 @main
 struct MeterSim: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "meter-sim",
@@ -31,6 +35,8 @@ struct MeterSim: ParsableCommand {
     @Option(help: "Extra writable holding registers FIRST-LAST (a BMS set-point block).") var holding: String?
     @Option(help: "The site's power follows the int32 (big-endian) set-point written at this holding register; 0 returns it to the profile.")
     var follow: Int?
+    @Option(help: "Also append each holding-register write to this file as `TIME ADDRESS WORD…` (TIME: RFC 3339, UTC, ms).")
+    var writeLog: String?
 
     func run() throws {
         unblockTerminationSignals()  // SIGTERM must stop it whatever mask the parent left
@@ -69,8 +75,19 @@ struct MeterSim: ParsableCommand {
         let server = try SimulatorServer(meter: meter, transport: transport, extraHoldingRegisters: extra)
         server.fault.withLock { $0 = initialFault }
         server.follow = follow
-        server.onWrite = { address, words in
-            StandardStream.output.write("write \(address) \(words.map(String.init).joined(separator: " "))\n")
+        var logDescriptor: Int32?
+        if let writeLog {
+            let descriptor = open(writeLog, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw ValidationError("--write-log \(writeLog): \(String(cString: strerror(errno)))") }
+            logDescriptor = descriptor
+        }
+        server.onWrite = { [logDescriptor] address, words in
+            let values = words.map(String.init).joined(separator: " ")
+            StandardStream.output.write("write \(address) \(values)\n")
+            if let logDescriptor {
+                var line = "\(Timestamp.now().rfc3339) \(address) \(values)\n"
+                _ = line.withUTF8 { writeAll(descriptor: logDescriptor, UnsafeRawBufferPointer($0)) }
+            }
         }
         StandardStream.output.write("listening \(try server.open())\n")
         DispatchQueue.global().async {
