@@ -1,3 +1,4 @@
+import ConfigFile
 import Foundation
 import GridCore
 import Logging
@@ -198,6 +199,32 @@ import UFTP
         #expect(problems("roles = [\"DSO\"]", "uftp_aggregators = [\"not a domain\"]").contains("is not an internet domain"))
         let zones = problems("roles = [\"DSO\"]\nmarket_time_zone = \"Europe/London\"", "uftp_aggregators = [\"agr.example.com\"]")
         #expect(zones.contains("time_zone: the market's time zone and ISP (Europe/Amsterdam, 15 min) must be [uftp]'s (Europe/London, 15 min)"), "\(zones)")
+    }
+
+    /// `[clock]`: a simulated wall clock from `start` (at `real_start`, default the moment the
+    /// configuration is loaded) at `speed`.
+    @Test func aSimulatedClockIsConfiguredWhole() throws {
+        let folder = TemporaryDirectory("clock-config")
+        func load(_ clock: String) -> Result<CoordinatorConfig, ConfigError> {
+            let text = "[scd]\nurl = \"sqlite://scd.sqlite\"\n[mqtt]\nhost = \"127.0.0.1\"\nport = 1883\nshare_group = \"g\"\n"
+                + "[http]\nlisten = \"127.0.0.1:0\"\n\(clock)\n"
+            try? text.write(toFile: folder.file("coordinator.toml"), atomically: true, encoding: .utf8)
+            return Result { () throws(ConfigError) in try CoordinatorConfig.load(file: folder.file("coordinator.toml")) }
+        }
+        #expect(try load("").get().clock == nil)
+        let clock = try #require(try load("[clock]\nstart = \"2026-11-25T22:15:00Z\"\nreal_start = \"2025-01-01T00:00:00Z\"\nspeed = 60").get().clock)
+        #expect(clock == SimulatedClock(start: Timestamp(rfc3339: "2026-11-25T22:15:00Z")!,
+                                        realStart: Timestamp(rfc3339: "2025-01-01T00:00:00Z")!, speed: 60))
+        let defaulted = try #require(try load("[clock]\nstart = \"2026-11-25T22:15:00Z\"").get().clock)
+        #expect(defaulted.speed == 1 && abs(defaulted.realStart.millisecondsSince1970 - Timestamp.realNow().millisecondsSince1970) < 60_000)
+        func problem(_ clock: String) -> String {
+            if case .failure(let error) = load(clock) { return error.description }
+            return ""
+        }
+        #expect(problem("[clock]\nspeed = 60").contains("start"))
+        #expect(problem("[clock]\nstart = \"tomorrow\"").contains("must be an RFC 3339 time"))
+        #expect(problem("[clock]\nstart = \"2026-11-25T22:15:00Z\"\nspeed = 0").contains("speed"))
+        #expect(problem("[clock]\nstart = \"2026-11-25T22:15:00Z\"\nrate = 2").contains("rate"))
     }
 
     @Test func aDPrognosisIsTheBaselineWhenConfigured() async throws {
