@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlit
                 mosquitto mosquitto-clients postgresql python3-venv faketime dnsmasq-base
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv build release bench clean
+.PHONY: run test deps venv build release bench deb deb-check clean
 
 ## Install the Debian packages that are missing (idempotent; nothing to do when all are there).
 deps:
@@ -32,8 +32,11 @@ $(VENV)/.installed: Tests/python/requirements.txt | deps
 build: deps
 	$(SWIFT) build
 
+## Release builds link the Swift runtime in (what the Debian packages ship; one build serves
+## make run, make deb and the benchmarks).
+RELEASE := -c release --static-swift-stdlib
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 ## All tests: unit and integration (real processes, the Python verifier, kill -9 loops).
 ## CI shows only the tail of the output, so failures are repeated at the end.
@@ -48,7 +51,7 @@ test: deps venv
 ## keep running until Ctrl-C (ARGS=--once, or CI=true, exits after the summary and its checks).
 DEMO_PROGRAMS := lightnode coordinator meter-sim
 run: deps
-	@for product in $(DEMO_PROGRAMS); do $(SWIFT) build -c release --product $$product || exit 1; done
+	@for product in $(DEMO_PROGRAMS); do $(SWIFT) build $(RELEASE) --product $$product || exit 1; done
 	python3 scripts/demo_day.py $(ARGS)
 
 ## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
@@ -65,5 +68,13 @@ bench: release
 	.build/release/uftp-bench http
 	.build/release/ingest-bench stream
 
+## Debian packages of the agent and the coordinator into dist/ (docs/operations.md).
+deb: deps
+	SWIFT=$(SWIFT) packaging/build-deb.sh
+
+## Installs the packages into a throw-away root and checks them (CI).
+deb-check: deb
+	packaging/check-deb.sh
+
 clean:
-	rm -rf .build .build-static $(RUN_DIR)
+	rm -rf .build .build-static $(RUN_DIR) dist
