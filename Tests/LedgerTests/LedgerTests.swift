@@ -110,6 +110,26 @@ import TestSupport
         #expect(throws: LedgerError.self) { try reader.append(LedgerFixtures.reading(3)) }
     }
 
+    /// `lightnode ledger verify` on a live ledger: what it reports checked is exactly the range it
+    /// reports, however many entries the agent appends meanwhile.
+    @Test func verifyingALedgerBeingAppendedReportsTheRangeItChecked() throws {
+        let writer = try LedgerFixtures.filledLedger(in: folder.path, count: 50)
+        let reader = try Ledger(readingFile: writer.path)
+        let appended = DispatchSemaphore(value: 0)
+        let appender = Thread {
+            for index in 51...2_000 { _ = try? writer.append(LedgerFixtures.reading(index)) }
+            appended.signal()
+        }
+        appender.start()
+        for _ in 0..<40 {
+            let result = try reader.verify()
+            #expect(result.fault == nil)
+            #expect(UInt64(result.entriesChecked) == result.head.seq - result.anchor.seq,
+                    "\(result.entriesChecked) entries reported for seq \(result.anchor.seq + 1)…\(result.head.seq)")
+        }
+        #expect(appended.wait(timeout: .now() + 120) == .success)
+    }
+
     @Test func corruptOrForeignFilesAreNamed() throws {
         let garbage = folder.file("garbage.sqlite")
         try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: garbage))

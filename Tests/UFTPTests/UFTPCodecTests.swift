@@ -302,7 +302,8 @@ import TestSupport
             }
             #expect(direct == viaCodable, "\(T.self) \(attributes) \(child ?? "")")
             let usage = ElementUsage()
-            if let value = try? Holder<T>(from: ElementDecoder(root: holder, usage: usage)).isps[0] {
+            let decoded = Result { try Holder<T>(from: ElementDecoder(root: holder, usage: usage)) }
+            if case .success(let read) = decoded, let value = read.isps.first {
                 let viaCodable = ElementBuilder(name: "ISP"), viaWriter = ElementBuilder(name: "ISP")
                 try value.encode(to: ElementEncoder(builder: viaCodable))
                 value.write(AttributeWriter(builder: viaWriter))
