@@ -35,6 +35,7 @@ build: deps
 ## Release builds link the Swift runtime in (what the Debian packages ship; one build serves
 ## make run, make deb and the benchmarks).
 RELEASE := -c release --static-swift-stdlib
+build-release = @for product in $(1); do $(SWIFT) build $(RELEASE) --product $$product || exit 1; done
 release: deps
 	$(SWIFT) build $(RELEASE)
 
@@ -51,7 +52,7 @@ test: deps venv
 ## keep running until Ctrl-C (ARGS=--once, or CI=true, exits after the summary and its checks).
 DEMO_PROGRAMS := lightnode coordinator meter-sim
 run: deps
-	@for product in $(DEMO_PROGRAMS); do $(SWIFT) build $(RELEASE) --product $$product || exit 1; done
+	$(call build-release,$(DEMO_PROGRAMS))
 	python3 scripts/demo_day.py $(ARGS)
 
 ## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
@@ -70,7 +71,8 @@ bench: release
 
 ## Debian packages of the agent and the coordinator into dist/ (docs/operations.md).
 deb: deps
-	SWIFT=$(SWIFT) packaging/build-deb.sh
+	$(call build-release,lightnode coordinator)
+	packaging/build-deb.sh
 
 ## Installs the packages into a throw-away root and checks them (CI).
 deb-check: deb

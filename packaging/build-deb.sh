@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # `make deb`: Debian packages of the agent and the coordinator, into dist/ (docs/operations.md,
-# "Debian packages"). Both programs are built with the Swift runtime linked in
-# (--static-swift-stdlib): a board needs no Swift toolchain, only the C libraries the package
-# depends on, found from the binary's own NEEDED entries.
+# "Debian packages"), from the release build in .build/release that `make deb` makes first: the
+# Swift runtime linked in (--static-swift-stdlib), so a board needs no Swift toolchain, only the
+# C libraries the package depends on, found from the binary's own NEEDED entries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SWIFT=${SWIFT:-swift}
 OUT=${OUT:-dist}
 ARCH=$(dpkg --print-architecture)
 VERSION=$(cat packaging/version)
@@ -32,7 +31,7 @@ depends() {
 # with the binary, unit, system user, example configuration and maintainer scripts, and builds it.
 package() {
   local name=$1 description=$2 extra_group=$3 root=$work/$1
-  $SWIFT build -c release --static-swift-stdlib --product "$name"  # the flags of make release: nothing rebuilt
+  [ -x ".build/release/$name" ] || { echo "build-deb: .build/release/$name is missing (make deb builds it)" >&2; exit 1; }
   install -D -m 0755 ".build/release/$name" "$root/usr/bin/$name"
   strip --strip-unneeded "$root/usr/bin/$name"
   install -D -m 0644 "systemd/$name.service" "$root/lib/systemd/system/$name.service"

@@ -56,7 +56,7 @@ public final class Agent {
         var deadline = Self.nextDeadline(after: .now(), intervalMs: config.intervalMs)
         var pending: [EntryBody] = []
         while wait(until: deadline, stop) {
-            let late = StopSignal.nowNanoseconds() / 1000 - deadline.millisecondsSince1970 * 1000
+            let late = Doorbell.nowNanoseconds() / 1000 - deadline.millisecondsSince1970 * 1000
             if late > interval * 500 {
                 // Woke more than half an interval late: this deadline has passed; never read it late.
                 deadline = recordMissed(from: deadline, into: &pending)

@@ -42,7 +42,4 @@ public final class StopSignal: Sendable {
         }
         return false
     }
-
-    /// Nanoseconds of the wall clock (CLOCK_REALTIME), for sub-millisecond deadlines.
-    static func nowNanoseconds() -> Int64 { Doorbell.nowNanoseconds() }
 }
