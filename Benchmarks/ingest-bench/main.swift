@@ -236,7 +236,7 @@ func coordinatorRun(_ messages: [[(topic: String, payload: [UInt8])]], fleet: Fl
         commit_interval_ms = 250
         """, folder: folder)
     try coordinator.start()
-    let pid = coordinator.process!.process.processIdentifier
+    let pid = coordinator.process!.child.pid
     let total = Double(messages.reduce(0) { $0 + $1.count })
     let cpuBefore = cpuSeconds(pid)
     let start = MonotonicClock.nanoseconds()

@@ -57,7 +57,7 @@ public final class MeterSimulatorProcess {
         process = try RunningProcess(Paths.executable("meter-sim"), ["--map", map] + arguments
             + (arguments.contains("--rtu") ? [] : ["--listen", "127.0.0.1:\(port)"]), environment: environment)
         guard let ready = process.readLine(), ready.hasPrefix("listening ") else {
-            throw ProcessError.timedOut("meter-sim did not start", seconds: 0)
+            throw ProcessError.failed("meter-sim did not start")
         }
         self.port = ready.hasPrefix("listening tcp") ? Int(ready.split(separator: ":").last!) : nil
     }
@@ -98,7 +98,7 @@ public final class BMSSimulatorProcess: @unchecked Sendable {
         process = try RunningProcess(Paths.executable("meter-sim"),
                                      ["--map", map, "--holding", "\(holding.lowerBound)-\(holding.upperBound)", "--listen", "127.0.0.1:0"])
         guard let ready = process.readLine(), ready.hasPrefix("listening tcp"), let port = Int(ready.split(separator: ":").last!) else {
-            throw ProcessError.timedOut("meter-sim (BMS) did not start", seconds: 0)
+            throw ProcessError.failed("meter-sim (BMS) did not start")
         }
         self.port = port
         nonisolated(unsafe) let process = self.process  // read only by this thread from now on
@@ -135,7 +135,7 @@ public final class PyModbusServer {
     public let port: Int
 
     public init(registers: [[String: Any]], unit: Int = 1) throws {
-        let python = try Paths.python ?? { throw ProcessError.timedOut("no Python venv for pymodbus", seconds: 0) }()
+        let python = try Paths.python ?? { throw ProcessError.failed("no Python venv for pymodbus") }()
         port = FreePort.allocate()
         let spec = try JSONSerialization.data(withJSONObject: registers)
         process = try RunningProcess(python, [Paths.pythonScript("modbus_peer.py"), "--port", String(port),
@@ -242,11 +242,7 @@ public final class DNSServer {
             "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file", "--log-facility=-", "--log-queries",
         ] + txt.map { "--txt-record=\($0.0),\($0.1)" } + hosts.map { "--host-record=\($0.0),\($0.1)" }
           + cname.map { "--cname=\($0.0),\($0.1)" }
-        // Under a shell that stays its parent: dnsmasq closes every inherited descriptor as it
-        // starts, and Foundation takes its status pipe closing for the child's exit, then blocks
-        // in waitpid for it, noticing no other child's end. The shell passes SIGTERM on.
-        process = try RunningProcess("/bin/sh", ["-c", #"/usr/sbin/dnsmasq "$@" & child=$!; trap 'kill $child; wait $child; exit 0' TERM; wait $child"#,
-                                                 "dnsmasq"] + arguments, stderrPath: log)
+        process = try RunningProcess("/usr/sbin/dnsmasq", arguments, stderrPath: log)
         // It logs "started" once its sockets are bound.
         guard waitUntil(timeoutSeconds: 60, { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("started") == true }) else {
             throw ProcessError.timedOut("dnsmasq on port \(port): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")", seconds: 60)
@@ -274,10 +270,10 @@ public final class ReferencePeer {
     private var lines: [[String: Any]] = []
 
     public init(script: String, _ arguments: [String], log logPath: String, limit: Double) throws {
-        guard let python = Paths.python else { throw ProcessError.timedOut("no Python venv for \(script)", seconds: 0) }
+        guard let python = Paths.python else { throw ProcessError.failed("no Python venv for \(script)") }
         self.logPath = logPath
         process = try RunningProcess(python, [Paths.pythonScript(script)] + arguments, stderrPath: logPath)
-        let pid = process.process.processIdentifier
+        let pid = process.child.pid
         watchdog = DispatchWorkItem {
             _ = kill(pid, SIGUSR1)  // its threads' stacks, in its log
             Thread.sleep(forTimeInterval: 1)

@@ -25,7 +25,7 @@ public final class PostgresServer {
     public func url(database: String = "postgres") -> String { "postgres://\(Self.user)@127.0.0.1:\(port)/\(database)" }
 
     public init() throws {
-        guard let binaries = Self.binaries else { throw ProcessError.timedOut("no PostgreSQL server installed", seconds: 0) }
+        guard let binaries = Self.binaries else { throw ProcessError.failed("no PostgreSQL server installed") }
         folder = TemporaryDirectory("postgres")
         port = FreePort.allocate()
         let data = folder.file("data")
@@ -41,7 +41,7 @@ public final class PostgresServer {
         let (initdb, initArguments) = command("initdb", ["-D", data, "-U", Self.user, "-A", "trust", "-E", "UTF8",
                                                          "--locale=C", "--no-sync"])
         let created = try Processes.run(initdb, initArguments)
-        guard created.status == 0 else { throw ProcessError.timedOut("initdb failed: \(created.stderr)", seconds: 0) }
+        guard created.status == 0 else { throw ProcessError.failed("initdb failed: \(created.stderr)") }
         server = command("postgres", ["-D", data, "-p", String(port), "-k", folder.path,
                                       "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
         try start()
