@@ -4,6 +4,10 @@
 // everything `lightnode` links stays free of SwiftNIO, Hummingbird and AsyncHTTPClient.
 import PackageDescription
 
+/// The operator console's templates and style sheet (Sources/Coordinator/Console).
+let consolePages = ["layout.mustache", "login.mustache", "message.mustache", "fleet.mustache", "node.mustache", "proof.mustache",
+                    "market.mustache", "order.mustache", "settlement.mustache", "console.css"]
+
 let package = Package(
     name: "lightnode",
     platforms: [.macOS(.v15)],
@@ -22,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -75,8 +80,10 @@ let package = Package(
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Mustache", package: "swift-mustache"),
                            .product(name: "Logging", package: "swift-log")],
-            resources: [.copy("openapi.yaml")]
+            // Compiled in: an installed program has no resource bundle beside it.
+            resources: [.embedInCode("openapi.yaml")] + consolePages.map { .embedInCode("Console/\($0)") }
         ),
         .executableTarget(
             name: "coordinator",

@@ -12,6 +12,8 @@ import UFTP
 public struct APIContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     var caller: TokenRecord?
+    /// The console's session (console pages only).
+    var session: ConsoleSessions.Session?
 
     public init(source: Source) {
         coreContext = .init(source: source)
@@ -77,9 +79,8 @@ public struct API: Sendable {
     static let maximumRawSpanMs: Int64 = 2 * 86_400_000
     static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
 
-    /// docs/openapi.yaml (a link to the bundled copy), served as it is.
-    static let openAPIDocument: String = Bundle.module.url(forResource: "openapi", withExtension: "yaml")
-        .flatMap { try? String(contentsOf: $0, encoding: .utf8) } ?? "openapi: 3.1.0\n"
+    /// docs/openapi.yaml (a link to the copy compiled in), served as it is.
+    static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
 
     /// Page size of listings when the caller names none, and the most it may ask for.
     static let defaultPageSize = 100

@@ -77,6 +77,8 @@ public struct CoordinatorConfig: Sendable {
     public let listenHost: String
     public let listenPort: Int
     public let maxRequestBytes: Int
+    /// The console's session cookie carries `Secure` (TLS terminated in front of the coordinator).
+    public let secureCookies: Bool
     public let ingest: Ingest
     public let certification: Certification
     public let uftp: UFTPParticipant?
@@ -125,6 +127,7 @@ public struct CoordinatorConfig: Sendable {
             }
         }
         let maxRequestBytes = http?.int("max_request_bytes", in: 1024...(64 << 20), default: 1 << 20)
+        let secureCookies = http?.bool("secure_cookies", default: false) ?? false
         http?.rejectUnknownKeys()
 
         let ingestSection = root.section("ingest", required: false)
@@ -242,7 +245,7 @@ public struct CoordinatorConfig: Sendable {
         return CoordinatorConfig(
             file: file, store: store!, retentionDays: retentionDays!,
             mqtt: MQTT(broker: broker!, topicPrefix: prefix, shareGroup: group!, clientID: clientID),
-            listenHost: host!, listenPort: port!, maxRequestBytes: maxRequestBytes!,
+            listenHost: host!, listenPort: port!, maxRequestBytes: maxRequestBytes!, secureCookies: secureCookies,
             ingest: Ingest(certifyWithinSeconds: certifyWithin, intervalMs: intervalMs, maxPayloadBytes: maxPayload,
                            commitIntervalMs: commitMs),
             certification: Certification(signingKeyFile: keyFile, origin: origin, checkpointIntervalSeconds: checkpointInterval),

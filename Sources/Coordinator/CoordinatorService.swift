@@ -202,6 +202,9 @@ public enum CoordinatorServer {
         let api = API(store: store, log: log, metrics: registry, readiness: readiness, maxRequestBytes: config.maxRequestBytes,
                       uftpActions: exchange?.uftpActions, market: market.marketplace)
         let router = api.router()
+        try Console(store: store, ingest: ingest.ingest, market: market.marketplace, log: log, sessions: ConsoleSessions(),
+                    secureCookies: config.secureCookies, readingIntervalMs: Int64(config.ingest.intervalMs), logger: logger)
+            .register(on: router)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: ingest), .init(service: market)]
         if let exchange {
             exchange.receiver.register(on: router)

@@ -44,6 +44,11 @@ public actor Ingest {
     /// shorter block, so every certified reading gets its proof.
     private var partialSince: [String: Timestamp] = [:]
     private var nextQuietScan = Timestamp(millisecondsSince1970: 0)
+    /// When this instance last received a message from each node (the console's online state).
+    private var lastMessage: [String: Timestamp] = [:]
+    /// Entries stored in each of the last minute's seconds (the console's ingest rate).
+    private var storedPerSecond = [Int](repeating: 0, count: 60)
+    private var storedSecond: Int64 = 0
     private var measures: QuarterMeasures
     /// A live node certifies at least every `certify_within_s`; this much silence means it stopped.
     static let quietSealMs: Int64 = 15 * 60_000
@@ -225,6 +230,8 @@ public actor Ingest {
             }
         }
         metrics.stored.increment(by: Int64(stored))
+        lastMessage[id] = now
+        countStored(stored, now: now)
         if let lastTime = readings.last?.time {
             metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
         }
@@ -237,6 +244,45 @@ public actor Ingest {
         }
         unpersisted.insert(id)
         if hasUncertified { uncertified.insert(id) }
+    }
+
+    private func countStored(_ count: Int, now: Timestamp) {
+        let second = now.millisecondsSince1970 / 1000
+        if second > storedSecond {
+            for passed in (storedSecond + 1)...min(second, storedSecond + 60) { storedPerSecond[Int(passed % 60)] = 0 }
+            storedSecond = second
+        }
+        storedPerSecond[Int(second % 60)] += count
+    }
+
+    /// A Light Node as the fleet overview shows it.
+    public struct NodeStatus: Sendable {
+        public let node: NodeRecord
+        /// The newest entry held, and how far the chain is certified.
+        public let lastSeq: UInt64?
+        public let certifiedThrough: UInt64?
+        /// Seqs missing below the newest (a backlog not yet delivered).
+        public let gaps: [ClosedRange<UInt64>]
+        public let uncertifiedSince: Timestamp?
+        public let lastMessage: Timestamp?
+        public let quarantine: String?
+    }
+
+    /// Every registered node's chain and when it was last heard of, and the entries stored a
+    /// second over the last minute.
+    public func fleet(now: Timestamp) -> (nodes: [NodeStatus], entriesPerSecond: Double) {
+        countStored(0, now: now)
+        let nodes = registry.values.sorted { $0.id < $1.id }.map { node in
+            let chain = chains[node.id]
+            return NodeStatus(node: node, lastSeq: chain?.segments.last?.last,
+                              certifiedThrough: chain?.segments.last(where: { $0.certifiedThrough > 0 })?.certifiedThrough,
+                              gaps: chain?.gaps ?? [], uncertifiedSince: chain?.uncertifiedSince, lastMessage: lastMessage[node.id],
+                              quarantine: chain?.quarantine ?? node.quarantine)
+        }
+        // The current second is still filling: the rate is over the 59 before it.
+        let current = Int((now.millisecondsSince1970 / 1000) % 60)
+        let total = storedPerSecond.enumerated().reduce(0) { $0 + ($1.offset == current ? 0 : $1.element) }
+        return (nodes, Double(total) / 59)
     }
 
     /// Quarantines a node for a fork found by the store (an entry or link another instance holds differently).

@@ -1,0 +1,311 @@
+import Foundation
+import GridCore
+import Hummingbird
+import Market
+import SCD
+
+/// The market's screens: a day's requests against offers and its clearing, an order's activation,
+/// and a month's settlement.
+extension Console {
+    static let marketRoles: Set<Role> = [.admin, .dso, .tso, .marketOperator, .aggregator]
+
+    // MARK: Market day
+
+    struct MarketPage {
+        struct Need {
+            let id: String
+            let buyer: String
+            let participant: String?
+            let area: String
+            let session: String
+            let isps: [ISPRow]
+            let priceLimit: String
+            let status: String
+            let served: String
+        }
+        struct ISPRow {
+            let isps: String
+            let span: String
+            let power: String
+        }
+        struct Offer {
+            let id: String
+            let aggregator: String
+            let location: String
+            let session: String
+            let price: String
+            let isps: [ISPRow]
+            let status: String
+            let awarded: String
+        }
+        struct Round {
+            let id: String
+            let session: String
+            let cleared: String
+            let state: String
+            let validatedBy: String?
+            let awards: [AwardRow]
+            let rejected: [AwardRow]
+            let final: Bool
+        }
+        struct AwardRow {
+            let index: Int
+            let request: String
+            let offer: String
+            let aggregator: String
+            let location: String
+            let factor: String
+            let isps: String
+            let energy: String
+            let price: String
+            let margin: Bool
+            let reason: String?
+            let order: String?
+            /// The caller may order it (the award's buyer, not yet ordered, in a final outcome).
+            let orderable: Bool
+        }
+        let chrome: Chrome
+        let day: String
+        let previousDay: String?
+        let nextDay: String?
+        let zone: String
+        let needs: [Need]
+        let offers: [Offer]
+        let rounds: [Round]
+        let aggregatorView: Bool
+    }
+
+    func marketDay(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.marketRoles, "the market")
+        let day = try context.parameters.require("day")
+        let calendar = market.calendar
+        guard let start = calendar.start(of: day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.") }
+        let book = try await market.book(day: day, aggregator: scope(session))
+        let orders = try await market.orders(days: day...day)
+        let time = self.time
+        func span(_ isps: Range<Int>) -> String {
+            guard let first = calendar.interval(day: day, isp: isps.lowerBound), let last = calendar.interval(day: day, isp: isps.upperBound - 1) else { return "" }
+            return "\(time.clock(first.start).prefix(5))–\(time.clock(last.end).prefix(5))"
+        }
+        func ispNumbers(_ isps: Range<Int>) -> String { isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)" }
+        let buyers = Dictionary(book.requests.map { ($0.entry.id, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
+        let role = session.caller.role
+        func awardRow(_ award: Award, index: Int, round: ClearingRound, reason: String?, final: Bool) -> MarketPage.AwardRow {
+            let order = orders.first { $0.round == round.id && $0.award == award }
+            let buyerRole: Role? = buyers[award.request].flatMap { $0.uppercased() == "DSO" ? .dso : $0.uppercased() == "TSO" ? .tso : nil }
+            let mayOrder = role == .admin || role == buyerRole
+            return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
+                         factor: "\(award.factor) %",
+                         isps: award.isps.map { "\(ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
+                         energy: Units.wattHours(Double(award.energyWh)), price: "€ \(String(format: "%.2f", award.price))/MWh", margin: award.margin,
+                         reason: reason, order: order?.id, orderable: final && reason == nil && order == nil && mayOrder)
+        }
+        let needs = book.requests.map { request in
+            let outcome = book.rounds.compactMap { $0.preliminary.requests.first { $0.request == request.entry.id } }.last
+            return MarketPage.Need(
+                id: request.entry.id, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
+                session: request.session.rawValue,
+                isps: request.entry.isps.map { isp in
+                    let range = isp.start..<(isp.start + (isp.duration ?? 1))
+                    return .init(isps: ispNumbers(range), span: span(range),
+                                 power: "\(Units.watts(Double(isp.minPower))) to \(Units.watts(Double(isp.maxPower)))")
+                },
+                priceLimit: request.entry.priceLimit.map { "€ \(String(format: "%.2f", $0))/MWh" } ?? "none",
+                status: request.status.rawValue,
+                served: outcome.map { $0.satisfied ? "in full" : $0.served.isEmpty ? "not served" : "in part" } ?? "not cleared yet")
+        }
+        let offers = book.offers.map { offer in
+            MarketPage.Offer(
+                id: offer.entry.id, aggregator: offer.entry.aggregator, location: offer.entry.location, session: offer.session.rawValue,
+                price: "€ \(String(format: "%.2f", offer.entry.price))/MWh",
+                isps: offer.entry.isps.map { isp in
+                    let range = isp.start..<(isp.start + (isp.duration ?? 1))
+                    return .init(isps: ispNumbers(range), span: span(range), power: Units.watts(Double(isp.power)))
+                },
+                status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
+        }
+        let rounds = book.rounds.map { round in
+            let final = round.final
+            let shown = final?.awards ?? round.preliminary.awards
+            return MarketPage.Round(
+                id: round.id, session: round.session.rawValue, cleared: time.format(Date(timeIntervalSince1970: Double(round.cleared) / 1000)),
+                state: round.state.rawValue, validatedBy: round.validatedBy,
+                awards: shown.enumerated().map { awardRow($0.element, index: $0.offset, round: round, reason: nil, final: final != nil) },
+                rejected: (final?.rejected ?? []).enumerated().map {
+                    awardRow($0.element.award, index: $0.offset, round: round, reason: $0.element.reason, final: true)
+                },
+                final: final != nil)
+        }
+        return html(render("market", MarketPage(
+            chrome: chrome(session, "Market day \(day)", "market"), day: day, previousDay: calendar.day(after: day, by: -1),
+            nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start), needs: needs, offers: offers, rounds: rounds,
+            aggregatorView: role == .aggregator)))
+    }
+
+    struct OrderForm: Decodable {
+        var round: String
+        var award: Int
+    }
+
+    /// The operator orders a final award (as `POST /api/v1/market/orders` does).
+    func placeOrder(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, [.admin, .dso, .tso], "ordering")
+        let form = try await form(OrderForm.self, request, context)
+        let order = try await market.order(round: form.round, award: form.award, issuer: session.caller.role, now: Date(.now()))
+        logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") ordered award \(form.award) of \(form.round): \(order.id)")
+        return try Self.redirect("/console/orders/\(order.id)")
+    }
+
+    // MARK: Activation (an order)
+
+    struct OrderPage {
+        struct SetPointRow {
+            let pod: String
+            let node: String?
+            let isp: Int
+            let span: String
+            let mode: String
+            let watts: String
+            let ordered: String
+            let baseline: String
+            let status: String
+            let reason: String?
+            let seq: String
+        }
+        struct Delivery {
+            let pod: String
+            let isp: Int
+            let ordered: String
+            let delivered: String
+            let deficiency: String
+            let verified: Bool
+            let net: String
+        }
+        struct Alert {
+            let time: String
+            let pod: String
+            let problem: String
+        }
+        let chrome: Chrome
+        let id: String
+        let round: String
+        let day: String
+        let aggregator: String
+        let issuer: String
+        let created: String
+        let award: String
+        let setPoints: [SetPointRow]
+        let alerts: [Alert]
+        let deliveries: [Delivery]
+        let delivered: String
+        let deficiency: String
+        let fee: String
+        let penalty: String
+        let net: String
+        let unverified: Int
+        let uftp: String?
+    }
+
+    func order(_ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.marketRoles, "an order")
+        let id = try context.parameters.require("id")
+        guard let order = try await market.order(id) else { throw Problem(.notFound, "There is no order \(id).") }
+        if let aggregator = scope(session), order.award.aggregator != aggregator {
+            denied(session, "order \(id) of \(order.award.aggregator)")
+            throw Problem(.notFound, "There is no order \(id).")
+        }
+        let settled = try await market.settle(order)
+        let time = self.time
+        func local(_ text: String) -> String { Timestamp(rfc3339: text).map { time.clock(Date($0)) } ?? text }
+        return html(render("order", OrderPage(
+            chrome: chrome(session, "Order \(order.id)", "market"), id: order.id, round: order.round, day: order.day,
+            aggregator: order.award.aggregator, issuer: order.issuer,
+            created: time.format(Date(timeIntervalSince1970: Double(order.created) / 1000), seconds: true),
+            award: "\(order.award.offer) for \(order.award.request), \(order.award.factor) %, \(Units.wattHours(Double(order.award.energyWh)))",
+            setPoints: order.setPoints.map {
+                .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(local($0.from))–\(local($0.until))", mode: $0.mode,
+                      watts: $0.w.map { Units.watts(Double($0)) } ?? "—", ordered: Units.watts(Double($0.ordered)),
+                      baseline: $0.baseline.map { Units.watts(Double($0)) } ?? "—", status: $0.status.rawValue, reason: $0.reason,
+                      seq: $0.seq.map(String.init) ?? "—")
+            },
+            alerts: order.alerts.map { .init(time: local($0.t), pod: $0.pod, problem: $0.problem) },
+            deliveries: settled.pods.flatMap { row in
+                row.isps.map { .init(pod: row.pod, isp: $0.isp, ordered: Units.watts(Double($0.ordered)), delivered: Units.watts(Double($0.delivered)),
+                                     deficiency: Units.watts(Double($0.deficiency)), verified: $0.verified, net: Units.euros($0.net)) }
+            },
+            delivered: Units.wattHours(Double(settled.delivered)), deficiency: Units.wattHours(Double(settled.deficiency)),
+            fee: Units.euros(settled.fee), penalty: Units.euros(settled.penalty), net: Units.euros(settled.net), unverified: settled.unverified.count,
+            uftp: order.uftp.map { "FlexOrder \($0.flexOrder ?? "—"): \($0.state.rawValue)" + ($0.disposition.map { ", settlement \($0)" } ?? "") })))
+    }
+
+    // MARK: Monthly settlement
+
+    struct SettlementPage {
+        struct AggregatorRow {
+            let aggregator: String
+            let orders: Int
+            let delivered: String
+            let deficiency: String
+            let fee: String
+            let penalty: String
+            let net: String
+            let unverified: Int
+        }
+        struct OrderRow {
+            let id: String
+            let day: String
+            let aggregator: String
+            let delivered: String
+            let deficiency: String
+            let net: String
+            let unverified: Int
+        }
+        let chrome: Chrome
+        let month: String
+        let previousMonth: String
+        let nextMonth: String
+        let aggregators: [AggregatorRow]
+        let orders: [OrderRow]
+        let csv: String
+        let aggregatorView: Bool
+    }
+
+    func settlement(_ request: Request, _ context: APIContext, csv: Bool) async throws -> Response {
+        let session = try require(context, [.admin, .dso, .marketOperator, .aggregator], "the settlement")
+        let month = try context.parameters.require("month")
+        var aggregator = request.uri.queryParameters["aggregator"].map(String.init)
+        if let own = scope(session) {
+            if let asked = aggregator, asked != own {
+                denied(session, "the settlement of \(asked)")
+                throw Problem(.forbidden, "An aggregator sees its own settlement only.")
+            }
+            aggregator = own
+        }
+        let report = try await market.monthlyReport(month: month, aggregator: aggregator)
+        if csv {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/csv; charset=utf-8"
+            headers[.contentDisposition] = "attachment; filename=\"settlement-\(month)\(aggregator.map { "-\($0)" } ?? "").csv\""
+            Self.hardened(&headers)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.csv)))
+        }
+        func shift(_ months: Int) -> String {
+            let parts = month.split(separator: "-").compactMap { Int($0) }
+            let index = parts[0] * 12 + parts[1] - 1 + months
+            return String(format: "%04d-%02d", index / 12, index % 12 + 1)
+        }
+        return html(render("settlement", SettlementPage(
+            chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: shift(-1), nextMonth: shift(1),
+            aggregators: report.aggregators.map {
+                .init(aggregator: $0.aggregator, orders: $0.orders, delivered: Units.wattHours(Double($0.deliveredWh)),
+                      deficiency: Units.wattHours(Double($0.deficiencyWh)), fee: Units.euros($0.fee), penalty: Units.euros($0.penalty),
+                      net: Units.euros($0.net), unverified: $0.unverified)
+            },
+            orders: report.orders.map {
+                .init(id: $0.order, day: $0.day, aggregator: $0.aggregator, delivered: Units.wattHours(Double($0.delivered)),
+                      deficiency: Units.wattHours(Double($0.deficiency)), net: Units.euros($0.net), unverified: $0.unverified.count)
+            },
+            csv: "/console/settlements/\(month)/csv" + (aggregator.map { "?aggregator=\($0)" } ?? ""),
+            aggregatorView: session.caller.role == .aggregator)))
+    }
+}

@@ -1,0 +1,243 @@
+import Certification
+import Foundation
+import GridCore
+import Hummingbird
+import Ledger
+import Market
+import SCD
+import Sodium
+
+/// The console's screens: what each shows, gathered from the store, the ingest and the market.
+extension Console {
+    static let platformRoles: Set<Role> = [.admin, .dso, .marketOperator]
+    static let fleetPageSize = 100
+
+    // MARK: Fleet overview
+
+    struct FleetPage {
+        struct Row {
+            let node: String
+            let pod: String
+            let customer: String?
+            let online: Bool
+            let state: String
+            let lastHeard: String
+            let lastSeq: String
+            let certifiedThrough: String
+            let lag: String
+            let gaps: String
+        }
+        struct Quarantined {
+            let node: String
+            let pod: String
+            let reason: String
+        }
+        let chrome: Chrome
+        let total: Int
+        let online: Int
+        let offline: Int
+        let rate: String
+        let lag: String
+        let quarantined: [Quarantined]
+        struct Filter {
+            let value: String
+            let label: String
+            let selected: Bool
+        }
+        let rows: [Row]
+        let filters: [Filter]
+        let previous: String?
+        let next: String?
+        let range: String
+    }
+
+    func fleet(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.platformRoles, "the fleet overview")
+        let now = Timestamp.now()
+        let (nodes, rate) = await ingest.fleet(now: now)
+        let query = request.uri.queryParameters
+        let filter = query["show"].map(String.init).flatMap { ["offline", "quarantined"].contains($0) ? $0 : nil } ?? "all"
+        func online(_ status: Ingest.NodeStatus) -> Bool {
+            status.lastMessage.map { now.millisecondsSince1970 - $0.millisecondsSince1970 < Self.onlineWithinMs } ?? false
+        }
+        let shown = nodes.filter {
+            switch filter {
+            case "offline": !online($0)
+            case "quarantined": $0.quarantine != nil
+            default: true
+            }
+        }
+        let page = max(0, query["page"].flatMap { Int($0) } ?? 0)
+        let slice = shown.dropFirst(page * Self.fleetPageSize).prefix(Self.fleetPageSize)
+        var pods: [String: PODRecord] = [:]
+        for status in slice where pods[status.node.pod] == nil { pods[status.node.pod] = try await store.pod(status.node.pod) }
+        let oldest = nodes.compactMap(\.uncertifiedSince).min()
+        let onlineCount = nodes.filter(online).count
+        func link(_ page: Int) -> String { "/console/fleet?show=\(filter)&page=\(page)" }
+        let rows = slice.map { status in
+            let isOnline = online(status)
+            return FleetPage.Row(
+                node: status.node.id, pod: status.node.pod, customer: pods[status.node.pod]?.customer, online: isOnline,
+                state: status.quarantine != nil ? "quarantined" : isOnline ? "online" : "offline",
+                lastHeard: status.lastMessage.map { "\(Units.duration(ms: now.millisecondsSince1970 - $0.millisecondsSince1970)) ago" } ?? "not since start",
+                lastSeq: status.lastSeq.map { Units.grouped(Double($0)) } ?? "—",
+                certifiedThrough: status.certifiedThrough.map { Units.grouped(Double($0)) } ?? "—",
+                lag: status.uncertifiedSince.map { Units.duration(ms: now.millisecondsSince1970 - $0.millisecondsSince1970) } ?? "none",
+                gaps: status.gaps.isEmpty ? "none" : status.gaps.prefix(3).map { "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ")
+                    + (status.gaps.count > 3 ? " …" : ""))
+        }
+        let first = page * Self.fleetPageSize
+        return html(render("fleet", FleetPage(
+            chrome: chrome(session, "Fleet", "fleet"), total: nodes.count, online: onlineCount, offline: nodes.count - onlineCount,
+            rate: "\(Units.grouped(rate)) readings/s",
+            lag: oldest.map { Units.duration(ms: now.millisecondsSince1970 - $0.millisecondsSince1970) } ?? "none",
+            quarantined: nodes.compactMap { status in status.quarantine.map { .init(node: status.node.id, pod: status.node.pod, reason: $0) } },
+            rows: Array(rows),
+            filters: [("all", "all"), ("offline", "offline only"), ("quarantined", "quarantined only")].map {
+                .init(value: $0.0, label: $0.1, selected: $0.0 == filter)
+            }, previous: page > 0 ? link(page - 1) : nil,
+            next: shown.count > first + Self.fleetPageSize ? link(page + 1) : nil,
+            range: shown.isEmpty ? "" : "\(first + 1)–\(first + rows.count) of \(shown.count)")))
+    }
+
+    // MARK: Light Node detail
+
+    struct NodePage {
+        struct Gap {
+            let from: String
+            let until: String
+            let length: String
+        }
+        struct SetPointRow {
+            let order: String
+            let isp: Int
+            let span: String
+            let mode: String
+            let watts: String
+            let status: String
+            let reason: String?
+            let seq: String
+        }
+        let chrome: Chrome
+        let node: String
+        let pod: String
+        let customer: String?
+        let congestionPoint: String?
+        let aggregator: String?
+        let meter: String
+        let quarantine: String?
+        let day: String
+        let previousDay: String?
+        let nextDay: String?
+        let readings: String
+        let certified: String
+        let chart: String?
+        let minimum: String
+        let maximum: String
+        let gaps: [Gap]
+        let moreGaps: Int
+        let lastSeq: String
+        let certifiedThrough: String
+        let setPoints: [SetPointRow]
+        let proofSeq: String
+    }
+
+    func node(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.platformRoles, "a Light Node's page")
+        let id = try context.parameters.require("node")
+        guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
+        let calendar = market.calendar
+        let day = request.uri.queryParameters["day"].map(String.init) ?? calendar.day(of: Date(.now()))
+        guard let start = calendar.start(of: day), let end = calendar.day(after: day).flatMap(calendar.start(of:)) else {
+            throw Problem(.badRequest, "day must be a date YYYY-MM-DD")
+        }
+        let from = Timestamp(millisecondsSince1970: Int64(start.timeIntervalSince1970 * 1000))
+        let to = Timestamp(millisecondsSince1970: Int64(end.timeIntervalSince1970 * 1000))
+        let readings = try await store.readings(node: node.id, meter: node.meter, from: from, to: to)
+        let points = readings.compactMap { item in item.reading.activePower.map { (t: item.reading.time.millisecondsSince1970, w: $0) } }
+        // A silence of more than two and a half intervals is a gap (one reading missed is not).
+        var gaps: [(Int64, Int64)] = []
+        var previous = from.millisecondsSince1970
+        let horizon = min(to.millisecondsSince1970, Timestamp.now().millisecondsSince1970)
+        for reading in readings.map({ $0.reading.time.millisecondsSince1970 }) + [horizon] {
+            if reading - previous > readingIntervalMs * 5 / 2 { gaps.append((previous, reading)) }
+            previous = max(previous, reading)
+        }
+        let status = await ingest.fleet(now: .now()).nodes.first { $0.node.id == node.id }
+        let pod = try await store.pod(node.pod)
+        let orders = try await market.orders(days: day...day)
+        let setPoints = orders.flatMap { order in order.setPoints.filter { $0.pod == node.pod }.map { (order.id, $0) } }
+        let time = self.time
+        func local(_ text: String) -> String { Timestamp(rfc3339: text).map { time.clock(Date($0)) } ?? text }
+        let chart = points.isEmpty ? nil : PowerChart(from: from.millisecondsSince1970, to: to.millisecondsSince1970, time: time)
+            .svg(points, gaps: gaps, title: "Active power of \(node.pod) on \(day)")
+        return html(render("node", NodePage(
+            chrome: chrome(session, "Light Node \(node.id)", "fleet"), node: node.id, pod: node.pod, customer: pod?.customer,
+            congestionPoint: pod?.congestionPoint, aggregator: pod?.aggregator, meter: node.meter, quarantine: status?.quarantine ?? node.quarantine,
+            day: day, previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day),
+            readings: Units.grouped(Double(readings.count)), certified: Units.grouped(Double(readings.filter(\.certified).count)),
+            chart: chart, minimum: points.map(\.w).min().map(Units.watts) ?? "—", maximum: points.map(\.w).max().map(Units.watts) ?? "—",
+            gaps: gaps.prefix(50).map { .init(from: time.clock(Date(Timestamp(millisecondsSince1970: $0.0))),
+                                              until: time.clock(Date(Timestamp(millisecondsSince1970: $0.1))),
+                                              length: Units.duration(ms: $0.1 - $0.0)) },
+            moreGaps: max(0, gaps.count - 50),
+            lastSeq: status?.lastSeq.map { Units.grouped(Double($0)) } ?? "—",
+            certifiedThrough: status?.certifiedThrough.map { Units.grouped(Double($0)) } ?? "—",
+            setPoints: setPoints.map { order, point in
+                .init(order: order, isp: point.isp, span: "\(local(point.from))–\(local(point.until))", mode: point.mode,
+                      watts: point.w.map { Units.watts(Double($0)) } ?? "—", status: point.status.rawValue, reason: point.reason,
+                      seq: point.seq.map(String.init) ?? "—")
+            },
+            proofSeq: readings.last(where: \.certified).map { String($0.seq) } ?? "")))
+    }
+
+    // MARK: Proof of a reading
+
+    struct ProofPage {
+        struct Entry {
+            let seq: String
+            let body: String
+            let hash: String
+        }
+        let chrome: Chrome
+        let node: String
+        let pod: String
+        let seq: String
+        let entries: [Entry]
+        let signature: String
+        let key: String
+        let leaf: String
+        let leafIndex: String
+        let treeSize: String
+        let inclusion: [String]
+        let checkpoint: String
+        let api: String
+    }
+
+    func proof(_ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.platformRoles, "a reading's proof")
+        let id = try context.parameters.require("node")
+        guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
+        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), seq >= 1 else {
+            throw Problem(.badRequest, "The reading's number is a ledger seq, 1 or more.")
+        }
+        let proof: CertificationLog.ReadingProof
+        do {
+            proof = try await log.proof(node: node, seq: seq)
+        } catch CertificationLog.ProofUnavailable.notSealed {
+            throw Problem(.notFound, "Seq \(seq) of \(node.id) is not in a sealed block: not certified yet, or past raw retention.")
+        } catch CertificationLog.ProofUnavailable.notCheckpointed {
+            throw Problem(.conflict, "Seq \(seq) is sealed but not yet under a signed checkpoint; try again after the next one.")
+        }
+        guard let tip = proof.entries.last, proof.entries.first?.seq == seq else {
+            throw Problem(.notFound, "Seq \(seq) of \(node.id) is not held.")
+        }
+        return html(render("proof", ProofPage(
+            chrome: chrome(session, "Proof of \(node.id) #\(seq)", "fleet"), node: node.id, pod: node.pod, seq: String(seq),
+            entries: proof.entries.map { .init(seq: String($0.seq), body: $0.bodyText, hash: Hex.encode($0.hash.bytes)) },
+            signature: Base64.encode(tip.signature.bytes), key: proof.key.map { Base64.encode($0.bytes) } ?? "none of the node's keys verifies it",
+            leaf: String(decoding: LogLeaf.data(node: node.id, seq: tip.seq, hash: tip.hash), as: UTF8.self),
+            leafIndex: String(proof.leafIndex), treeSize: String(proof.checkpoint.size), inclusion: proof.inclusion.map(\.base64),
+            checkpoint: proof.checkpoint.note, api: "/api/v1/pods/\(node.pod)/nodes/\(node.id)/readings/\(seq)/proof")))
+    }
+}

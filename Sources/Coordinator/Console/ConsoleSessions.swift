@@ -1,0 +1,74 @@
+import GridCore
+import SCD
+import Sodium
+
+/// The console's logged-in operators. A session is made only by a login that presented a valid
+/// API token, under an identifier made here (a cookie value the browser brought is never adopted:
+/// no session fixation), and carries its own CSRF token for every form. Kept in memory: a
+/// restart logs everyone out, and instances behind one address need sticky sessions.
+public actor ConsoleSessions {
+    public struct Session: Sendable {
+        public let id: String
+        public let caller: TokenRecord
+        /// Echoed by every form of the session.
+        public let csrf: String
+        let created: Int64
+        var lastSeen: Int64
+    }
+
+    /// Ends a session this long after its last request…
+    let idleMs: Int64
+    /// …and this long after the login, however active.
+    let lifetimeMs: Int64
+    /// The most held at once; beyond, the least recently used is ended.
+    let capacity: Int
+    private var sessions: [String: Session] = [:]
+
+    public init(idleMinutes: Int = 30, lifetimeHours: Int = 12, capacity: Int = 10_000) {
+        idleMs = Int64(idleMinutes) * 60_000
+        lifetimeMs = Int64(lifetimeHours) * 3_600_000
+        self.capacity = capacity
+    }
+
+    /// A new session for `caller` (ending `previous`, the one the browser had, if any).
+    public func open(for caller: TokenRecord, replacing previous: String?, now: Int64) -> Session {
+        if let previous { sessions[previous] = nil }
+        if sessions.count >= capacity, let oldest = sessions.values.min(by: { $0.lastSeen < $1.lastSeen }) {
+            sessions[oldest.id] = nil
+        }
+        let session = Session(id: Self.secret(), caller: caller, csrf: Self.secret(), created: now, lastSeen: now)
+        sessions[session.id] = session
+        return session
+    }
+
+    /// The live session with this identifier, its idle time restarted; nil if unknown or expired.
+    public func session(_ id: String, now: Int64) -> Session? {
+        guard var session = sessions[id] else { return nil }
+        guard now - session.lastSeen < idleMs, now - session.created < lifetimeMs else {
+            sessions[id] = nil
+            return nil
+        }
+        session.lastSeen = now
+        sessions[id] = session
+        return session
+    }
+
+    public func close(_ id: String) {
+        sessions[id] = nil
+    }
+
+    var count: Int { sessions.count }
+
+    /// 256 random bits, URL-safe base64 (a cookie value and a form field as they are).
+    static func secret() -> String {
+        Base64.encode(RandomBytes.make(32)).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Compares secrets in time independent of where they differ.
+    static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

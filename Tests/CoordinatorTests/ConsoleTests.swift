@@ -1,0 +1,234 @@
+import Certification
+@testable import Coordinator
+import Foundation
+import GridCore
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Logging
+import Market
+import Prometheus
+import SCD
+import Sodium
+import Synchronization
+import Testing
+import TestSupport
+
+/// The console's sessions, forms and scoping, on the real router (pages rendered from the real
+/// templates); the browser tests (Tests/python) drive the same pages from Chromium.
+@Suite struct ConsoleTests {
+    /// Log lines, to see that refusals are logged.
+    final class Lines: Sendable {
+        let lines = Mutex<[String]>([])
+        var all: [String] { lines.withLock { $0 } }
+    }
+
+    struct Recorder: LogHandler {
+        let sink: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            sink.lines.withLock { $0.append("\(event.level) \(event.message)") }
+        }
+    }
+
+    static let tokens: [String: (Role, String?)] = [
+        "scd_dso": (.dso, "dso-1"), "scd_tso": (.tso, "tso-1"), "scd_mo": (.marketOperator, nil),
+        "scd_agr1": (.aggregator, "agr-1"), "scd_agr2": (.aggregator, "agr-2"), "scd_brp": (.brp, "brp-1"),
+    ]
+
+    /// The market rig's two PODs (one customer named with markup), a cleared day with a final
+    /// award to order, and a token per role.
+    static func application() async throws -> (Application<RouterResponder<APIContext>>, Lines, String, TemporaryDirectory) {
+        let (market, store, _, _, folder) = try await MarketplaceTests.rig()
+        try await store.upsertPOD(PODRecord(id: "POD-1", customer: "<script>alert(1)</script>", congestionPoint: "cp-1", aggregator: "agr-1", brp: "brp-1"))
+        for (token, (role, participant)) in tokens {
+            try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))
+        }
+        // An hour of 4-s readings of ln-1 on the market day, with ten minutes missing.
+        let key = SigningKey.generate()
+        var commit = IngestCommit()
+        var prev = SHA256Digest.zero
+        var entries: [LedgerEntry] = []
+        for step in 0..<900 where !(450..<600).contains(step) {
+            let time = Timestamp(millisecondsSince1970: 1_795_651_200_000 + Int64(step) * 4000)  // 2026-11-26T00:00:00Z
+            let body = Array(#"{"t":"\#(time.rfc3339)","k":"reading","m":"main","q":"good","v":{"active_power":\#(1000 + step)}}"#.utf8)
+            let entry = LedgerEntry.make(seq: UInt64(entries.count + 1), body: body, prev: prev, signer: key)
+            prev = entry.hash
+            entries.append(entry)
+            commit.entries.append(StagedEntry(node: "ln-1", entry: entry, reading: try ReadingBody(parsing: body)))
+        }
+        commit.chains = [ChainState(node: "ln-1", holding: entries, certifiedThrough: UInt64(entries.count))]
+        _ = try await store.commit(commit)
+        let morning = MarketplaceTests.date("2026-11-25T08:00:00Z")
+        _ = try await market.submitRequest(MarketplaceTests.request(.dayAhead, "r1", min: -600, max: -600), buyer: .dso, participant: "dso-1", now: morning)
+        _ = try await market.submitOffer(.init(session: .dayAhead, day: "2026-11-26", id: "o1", location: "cp-1", price: 10, minActivationFactor: 0.2,
+                                              isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1"), .init(pod: "POD-2")],
+                                              validUntil: nil), aggregator: "agr-1", now: morning)
+        let round = try #require(try await market.clear(.dayAhead, day: "2026-11-26", now: MarketplaceTests.date("2026-11-25T12:00:00Z")))
+        let lines = Lines()
+        let logger = Logger(label: "console") { _ in Recorder(sink: lines) }
+        let registry = PrometheusCollectorRegistry()
+        let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)
+        let ingest = Ingest(store: store, settings: settings, topicPrefix: "lightnode/v1", metrics: IngestMetrics(registry: registry), logger: logger)
+        try await ingest.restore(now: .now())
+        let log = try CertificationLog(store: store, signer: SigningKey.generate(), origin: "test.example/log")
+        let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
+        try Console(store: store, ingest: ingest, market: market, log: log, sessions: ConsoleSessions(), secureCookies: false,
+                    readingIntervalMs: 4000, logger: logger).register(on: router)
+        return (Application(router: router), lines, round.id, folder)
+    }
+
+    /// A browser's cookie jar and the last page, over the test client.
+    struct Browser {
+        let client: any TestClientProtocol
+        var cookies: [String: String] = [:]
+        var setCookies: [String] = []
+
+        mutating func request(_ path: String, method: HTTPRequest.Method = .get, form: [String: String]? = nil,
+                              cookie override: String? = nil) async throws -> (status: Int, location: String?, body: String) {
+            var headers = HTTPFields()
+            let cookie = override ?? cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+            if !cookie.isEmpty { headers[.cookie] = cookie }
+            var body: ByteBuffer?
+            if let form {
+                headers[.contentType] = "application/x-www-form-urlencoded"
+                body = ByteBuffer(string: form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                    .joined(separator: "&"))
+            }
+            let (status, location, text, set) = try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
+                (Int(response.status.code), response.headers[.location], String(buffer: response.body), response.headers[values: .setCookie])
+            }
+            setCookies = set
+            for line in set {
+                let pair = line.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(pair[0]), value = pair.count > 1 ? String(pair[1]) : ""
+                cookies[name] = value.isEmpty ? nil : value
+            }
+            return (status, location, text)
+        }
+
+        /// Logs in through the form as a browser would: the login page first, then its form.
+        mutating func login(_ token: String) async throws -> Int {
+            let page = try await request("/console/login")
+            return try await request("/console/login", method: .post, form: ["token": token, "csrf": Self.field("csrf", in: page.body)]).status
+        }
+
+        static func field(_ name: String, in page: String) -> String {
+            guard let range = page.range(of: #"name="\#(name)" value=""#) else { return "" }
+            return String(page[range.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+
+    @Test func aLoginMakesAFreshStrictSessionAndEndsTheOneItReplaces() async throws {
+        let (app, _, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var browser = Browser(client: client)
+            let anonymous = try await browser.request("/console/fleet")
+            #expect(anonymous.status == 303 && anonymous.location == "/console/login")
+            // A forged login form (no matching cookie) and a wrong token are refused.
+            var stranger = Browser(client: client)
+            #expect(try await stranger.request("/console/login", method: .post, form: ["token": "scd_dso", "csrf": "guess"]).status == 403)
+            #expect(try await browser.login("scd_wrong") == 401)
+            // A session id planted before the login is not adopted.
+            browser.cookies["console_session"] = "planted-by-an-attacker"
+            #expect(try await browser.login("scd_dso") == 303)
+            let session = try #require(browser.cookies["console_session"])
+            #expect(session != "planted-by-an-attacker" && session.count >= 43)
+            let line = try #require(browser.setCookies.first { $0.hasPrefix("console_session=") })
+            #expect(line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/console") && !line.contains("Secure"))
+            let fleet = try await browser.request("/console/fleet")
+            #expect(fleet.status == 200 && fleet.body.contains("<h1>Fleet</h1>"))
+            // Logging in again replaces the session: the old id is dead.
+            #expect(try await browser.login("scd_mo") == 303)
+            #expect(browser.cookies["console_session"] != session)
+            #expect(try await browser.request("/console/fleet", cookie: "console_session=\(session)").status == 303)
+            // Logging out needs the session's CSRF token, and ends it.
+            let page = try await browser.request("/console/fleet")
+            let current = browser.cookies["console_session"]!
+            #expect(try await browser.request("/console/logout", method: .post, form: ["csrf": "nope"]).status == 403)
+            #expect(try await browser.request("/console/logout", method: .post, form: ["csrf": Browser.field("csrf", in: page.body)]).status == 303)
+            #expect(try await browser.request("/console/fleet", cookie: "console_session=\(current)").status == 303)
+        }
+    }
+
+    @Test func anOrderNeedsTheSessionsCSRFTokenAndTheAwardsBuyer() async throws {
+        let (app, _, round, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var tso = Browser(client: client)
+            #expect(try await tso.login("scd_tso") == 303)
+            let tsoPage = try await tso.request("/console/market/2026-11-26")
+            #expect(tsoPage.status == 200 && tsoPage.body.contains("r1") && !tsoPage.body.contains(">Order</button>"), "the DSO's award is not the TSO's to order")
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let page = try await dso.request("/console/market/2026-11-26")
+            #expect(page.body.contains(">Order</button>") && page.body.contains("ISP 40 (09:45–10:00)"))
+            let csrf = Browser.field("csrf", in: page.body)
+            let path = "/console/market/2026-11-26/orders"
+            #expect(try await dso.request(path, method: .post, form: ["round": round, "award": "0"]).status == 403)
+            #expect(try await dso.request(path, method: .post, form: ["round": round, "award": "0", "csrf": Browser.field("csrf", in: tsoPage.body)]).status == 403,
+                    "another session's token")
+            let placed = try await dso.request(path, method: .post, form: ["round": round, "award": "0", "csrf": csrf])
+            #expect(placed.status == 303 && placed.location?.hasPrefix("/console/orders/") == true)
+            let order = try await dso.request(placed.location!)
+            #expect(order.status == 200 && order.body.contains("POD-2") && order.body.contains("−450 W"))
+            let again = try await dso.request(path, method: .post, form: ["round": round, "award": "0", "csrf": csrf])
+            #expect(again.status == 409 && again.body.contains("is ordered"))
+        }
+    }
+
+    @Test func eachRoleSeesItsOwnAndRefusalsAreLogged() async throws {
+        let (app, lines, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var agr2 = Browser(client: client)
+            #expect(try await agr2.login("scd_agr2") == 303)
+            #expect(try await agr2.request("/console/fleet").status == 403)
+            #expect(try await agr2.request("/console/nodes/ln-1").status == 403)
+            let market = try await agr2.request("/console/market/2026-11-26")
+            #expect(market.status == 200 && !market.body.contains("o1"), "agr-1's offer")
+            #expect(try await agr2.request("/console/settlements/2026-11?aggregator=agr-1").status == 403)
+            #expect(try await agr2.request("/console/settlements/2026-11/csv?aggregator=agr-1").status == 403)
+            let own = try await agr2.request("/console/settlements/2026-11")
+            #expect(own.status == 200 && own.body.contains("No order was settled"))
+            var agr1 = Browser(client: client)
+            #expect(try await agr1.login("scd_agr1") == 303)
+            #expect(try await agr1.request("/console/market/2026-11-26").body.contains("o1"))
+            var brp = Browser(client: client)
+            #expect(try await brp.login("scd_brp") == 303)
+            #expect(try await brp.request("/console/market/2026-11-26").status == 403)
+        }
+        let refusals = lines.all.filter { $0.contains("was refused") }
+        #expect(refusals.contains { $0.contains("AGR agr-2 was refused the settlement of agr-1") })
+        #expect(refusals.contains { $0.contains("AGR agr-2 was refused the fleet overview") })
+    }
+
+    @Test func userTextIsEscapedAndPagesAreHardened() async throws {
+        let (app, _, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var mo = Browser(client: client)
+            #expect(try await mo.login("scd_mo") == 303)
+            let fleet = try await client.execute(uri: "/console/fleet", method: .get,
+                                                 headers: [.cookie: "console_session=\(mo.cookies["console_session"]!)"]) { $0 }
+            let body = String(buffer: fleet.body)
+            #expect(body.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !body.contains("<script>"))
+            #expect(fleet.headers[.contentSecurityPolicy]?.contains("default-src 'none'") == true)
+            #expect(fleet.headers[.xContentTypeOptions] == "nosniff" && fleet.headers[.cacheControl] == "no-store")
+            let node = try await mo.request("/console/nodes/ln-1?day=2026-11-26")
+            #expect(node.status == 200 && node.body.contains("&lt;script&gt;") && !node.body.contains("<script>"))
+            let desc = node.body.range(of: "<desc").map { String(node.body[$0.lowerBound...].prefix(140)) } ?? ""
+            #expect(node.body.contains("<svg class=\"chart\"") && desc.contains("750 readings from 1,000 W to 1,899 W;"), "\(desc)")
+            #expect(node.body.contains("<td>00:29:56</td><td>00:40:00</td><td>10 min</td>"), "the ten minutes missing")
+            #expect(try await mo.request("/console/nodes/ln-1?day=2026-11-27").body.contains("No reading of this node on 2026-11-27"))
+            #expect(try await mo.request("/console/nodes/ln-1?day=yesterday").status == 400)
+            #expect(try await mo.request("/console/nodes/nope").status == 404)
+        }
+    }
+}
