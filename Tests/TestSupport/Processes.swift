@@ -36,9 +36,9 @@ public final class ChildProcess: @unchecked Sendable {
     // glibc has it since 2.34, behind _GNU_SOURCE, which Swift's Glibc module is not built with.
     private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
     private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-    nonisolated(unsafe) private static let addCloseFrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
+    private static let addCloseFrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np")
         .map { unsafeBitCast($0, to: AddCloseFrom.self) }
-    nonisolated(unsafe) private static let addChdir = dlsym(nil, "posix_spawn_file_actions_addchdir_np")
+    private static let addChdir = dlsym(nil, "posix_spawn_file_actions_addchdir_np")
         .map { unsafeBitCast($0, to: AddChdir.self) }
 
     /// `environment`: variables added to the test's own. `stdin`/`stdout`/`stderr`: descriptors
