@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 
 /// What a finished child process did.
 public struct ProcessOutcome: Sendable {
@@ -140,7 +141,7 @@ public enum Processes {
             throw error
         }
         input.closeRead()
-        if let stdin { _ = writeAll(input.write, Array(stdin.utf8)) }
+        if let stdin { _ = Array(stdin.utf8).withUnsafeBytes { writeAll(descriptor: input.write, $0) } }
         input.closeWrite()
         guard child.wait(timeoutSeconds: Double(timeoutSeconds)) else {
             child.signal(SIGKILL)
@@ -174,17 +175,6 @@ struct Pipe2 {
     mutating func closeWrite() {
         if write >= 0 { close(write); write = -1 }
     }
-}
-
-private func writeAll(_ descriptor: Int32, _ bytes: [UInt8]) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-        let count = bytes[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        guard count > 0 else { return false }
-        offset += count
-    }
-    return true
 }
 
 /// A long-running child whose stdout is read line by line as it comes (e.g. to kill it mid-work)
@@ -235,7 +225,7 @@ public final class RunningProcess {
 
     /// Writes one line to the child's stdin.
     public func send(_ line: String) {
-        _ = writeAll(input.write, Array((line + "\n").utf8))
+        _ = Array((line + "\n").utf8).withUnsafeBytes { writeAll(descriptor: input.write, $0) }
     }
 
     public var isRunning: Bool { child.isRunning }
