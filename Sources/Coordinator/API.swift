@@ -55,7 +55,7 @@ struct BearerAuthentication: RouterMiddleware {
             throw Problem(.unauthorized, "a bearer token is required")
         }
         let token = header.dropFirst("Bearer ".count)
-        guard let record = try await store.token(hash: SHA256.hash(Array(token.utf8))) else {
+        guard let record = try await store.caller(presenting: token) else {
             throw Problem(.unauthorized, "the bearer token is not valid")
         }
         var context = context

@@ -272,17 +272,24 @@ public actor Ingest {
     /// second over the last minute.
     public func fleet(now: Timestamp) -> (nodes: [NodeStatus], entriesPerSecond: Double) {
         countStored(0, now: now)
-        let nodes = registry.values.sorted { $0.id < $1.id }.map { node in
-            let chain = chains[node.id]
-            return NodeStatus(node: node, lastSeq: chain?.segments.last?.last,
-                              certifiedThrough: chain?.segments.last(where: { $0.certifiedThrough > 0 })?.certifiedThrough,
-                              gaps: chain?.gaps ?? [], uncertifiedSince: chain?.uncertifiedSince, lastMessage: lastMessage[node.id],
-                              quarantine: chain?.quarantine ?? node.quarantine)
-        }
+        let nodes = registry.values.sorted { $0.id < $1.id }.map(status)
         // The current second is still filling: the rate is over the 59 before it.
         let current = Int((now.millisecondsSince1970 / 1000) % 60)
         let total = storedPerSecond.enumerated().reduce(0) { $0 + ($1.offset == current ? 0 : $1.element) }
         return (nodes, Double(total) / 59)
+    }
+
+    /// One registered node's status (nil if it is not registered).
+    public func status(of node: String) -> NodeStatus? {
+        registry[node].map(status)
+    }
+
+    private func status(_ node: NodeRecord) -> NodeStatus {
+        let chain = chains[node.id]
+        return NodeStatus(node: node, lastSeq: chain?.segments.last?.last,
+                          certifiedThrough: chain?.segments.last(where: { $0.certifiedThrough > 0 })?.certifiedThrough,
+                          gaps: chain?.gaps ?? [], uncertifiedSince: chain?.uncertifiedSince, lastMessage: lastMessage[node.id],
+                          quarantine: chain?.quarantine ?? node.quarantine)
     }
 
     /// Quarantines a node for a fork found by the store (an entry or link another instance holds differently).

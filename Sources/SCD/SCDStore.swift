@@ -17,6 +17,13 @@ public struct IngestCommit: Sendable {
 }
 
 extension SCDStore {
+    /// The record of an API token as presented (a bearer header, the console's login), or nil.
+    /// Only tokens' SHA-256 are stored; an implausibly long token is not even hashed.
+    public func caller(presenting token: some StringProtocol) async throws -> TokenRecord? {
+        guard token.utf8.count < 512 else { return nil }
+        return try await self.token(hash: SHA256.hash(Array(token.utf8)))
+    }
+
     public func addNode(_ node: NodeRecord) async throws {
         try await addNodes([node])
     }

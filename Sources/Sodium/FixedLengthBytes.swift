@@ -82,6 +82,13 @@ public enum SHA256 {
     }
 }
 
+/// Whether two byte strings are equal, in a time that does not depend on where they differ
+/// (libsodium's `sodium_memcmp`): for comparing a presented secret with the expected one.
+public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    ensureSodium()
+    return a.count == b.count && sodium_memcmp(a, b, a.count) == 0
+}
+
 /// Cryptographically secure random bytes (libsodium's `randombytes_buf`).
 public enum RandomBytes {
     public static func make(_ count: Int) -> [UInt8] {

@@ -64,30 +64,27 @@ public struct Console: Sendable {
         router.post("/console/login") { request, _ in try await login(request) }
         let pages = router.group("/console").add(middleware: ConsoleAuthentication(console: self))
         pages.get("/") { _, context in
-            try Self.redirect(try session(context).caller.role == .aggregator ? "/console/market" : "/console/fleet")
+            Self.redirect(try session(context).caller.role == .aggregator ? "/console/market" : "/console/fleet")
         }
         pages.post("/logout") { request, context in try await logout(request, context) }
         pages.get("/fleet") { request, context in try await fleet(request, context) }
         pages.get("/nodes/:node") { request, context in try await node(request, context) }
         pages.get("/nodes/:node/readings") { request, context in
-            _ = try session(context)
             guard let seq = request.uri.queryParameters["seq"].flatMap({ UInt64($0) }) else {
                 throw Problem(.badRequest, "The reading's number is a ledger seq, 1 or more.")
             }
-            return try Self.redirect("/console/nodes/\(try context.parameters.require("node"))/readings/\(seq)")
+            return Self.redirect("/console/nodes/\(try context.parameters.require("node"))/readings/\(seq)")
         }
         pages.get("/nodes/:node/readings/:seq") { _, context in try await proof(context) }
-        pages.get("/market") { request, context in
-            _ = try session(context)
+        pages.get("/market") { request, _ in
             let day = request.uri.queryParameters["day"].map(String.init).flatMap { market.calendar.start(of: $0) != nil ? $0 : nil }
-            return try Self.redirect("/console/market/\(day ?? market.calendar.day(of: Date(.now())))")
+            return Self.redirect("/console/market/\(day ?? market.calendar.day(of: Date(.now())))")
         }
         pages.get("/market/:day") { request, context in try await marketDay(request, context) }
         pages.post("/market/:day/orders") { request, context in try await placeOrder(request, context) }
         pages.get("/orders/:id") { _, context in try await order(context) }
-        pages.get("/settlements") { _, context in
-            _ = try session(context)
-            return try Self.redirect("/console/settlements/\(String(market.calendar.day(of: Date(.now())).prefix(7)))")
+        pages.get("/settlements") { _, _ in
+            Self.redirect("/console/settlements/\(String(market.calendar.day(of: Date(.now())).prefix(7)))")
         }
         pages.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
         pages.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
@@ -109,40 +106,45 @@ public struct Console: Sendable {
         return response
     }
 
-    struct LoginForm: Decodable {
+    struct LoginForm: ConsoleForm {
         var token: String
-        var csrf: String
+        var csrf: String?
     }
 
     private func login(_ request: Request) async throws -> Response {
         let form = try await decodeForm(LoginForm.self, request)
-        guard let expected = request.cookies[Self.loginCookie]?.value, ConsoleSessions.equal(expected, form.csrf) else {
+        guard let expected = request.cookies[Self.loginCookie]?.value, let presented = form.csrf,
+              ConsoleSessions.equal(presented, expected) else {
             logger.warning("console: login refused: the form's token does not match its cookie (stale page or cross-site post)")
             return loginPage(request, problem: "The login form expired. Please try again.", status: .forbidden)
         }
-        let token = form.token.trimmingCharacters(in: .whitespaces)
-        guard token.utf8.count < 512, let caller = try await store.token(hash: SHA256.hash(Array(token.utf8))) else {
+        guard let caller = try await store.caller(presenting: form.token.trimmingCharacters(in: .whitespaces)) else {
             logger.warning("console: login refused: unknown token")
             return loginPage(request, problem: "That token is not valid.", status: .unauthorized)
         }
         let session = await sessions.open(for: caller, replacing: request.cookies[Self.sessionCookie]?.value,
                                           now: Timestamp.realNow().millisecondsSince1970)
         logger.notice("console: \(caller.role.rawValue) \(caller.participant ?? "-") logged in")
-        var response = try Self.redirect(caller.role == .aggregator ? "/console/market" : "/console/fleet")
+        var response = Self.redirect(caller.role == .aggregator ? "/console/market" : "/console/fleet")
         response.setCookie(cookie(Self.sessionCookie, session.id, maxAge: nil))
         response.setCookie(cookie(Self.loginCookie, "", maxAge: 0))
         return response
     }
 
-    struct CSRFForm: Decodable {
-        var csrf: String
+    /// A form of the console: each carries a CSRF token (absent from a forged one).
+    protocol ConsoleForm: Decodable {
+        var csrf: String? { get }
+    }
+
+    struct LogoutForm: ConsoleForm {
+        var csrf: String?
     }
 
     private func logout(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try session(context)
-        _ = try await form(CSRFForm.self, request, context)
+        _ = try await form(LogoutForm.self, request, context)
         await sessions.close(session.id)
-        var response = try Self.redirect("/console/login")
+        var response = Self.redirect("/console/login")
         response.setCookie(cookie(Self.sessionCookie, "", maxAge: 0))
         return response
     }
@@ -152,21 +154,17 @@ public struct Console: Sendable {
     }
 
     /// A form posted by a page of this session: its CSRF token must be the session's.
-    func form<Form: Decodable>(_ type: Form.Type, _ request: Request, _ context: APIContext) async throws -> Form {
+    func form<Form: ConsoleForm>(_ type: Form.Type, _ request: Request, _ context: APIContext) async throws -> Form {
         let session = try session(context)
-        let (form, csrf) = try await decodeForm(type, request, csrf: true)
-        guard let csrf, ConsoleSessions.equal(csrf, session.csrf) else {
+        let form = try await decodeForm(type, request)
+        guard let csrf = form.csrf, ConsoleSessions.equal(csrf, session.csrf) else {
             logger.warning("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-"): a form without this session's CSRF token was refused: \(request.uri.path)")
             throw Problem(.forbidden, "the form's CSRF token is missing or not this session's; reload the page")
         }
         return form
     }
 
-    private func decodeForm<Form: Decodable>(_ type: Form.Type, _ request: Request) async throws -> Form {
-        try await decodeForm(type, request, csrf: false).0
-    }
-
-    private func decodeForm<Form: Decodable>(_ type: Form.Type, _ request: Request, csrf: Bool) async throws -> (Form, String?) {
+    private func decodeForm<Form: ConsoleForm>(_ type: Form.Type, _ request: Request) async throws -> Form {
         guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
             throw Problem(.unsupportedMediaType, "forms are posted as application/x-www-form-urlencoded")
         }
@@ -177,10 +175,8 @@ public struct Console: Sendable {
         } catch {
             throw Problem(.contentTooLarge, "a form is at most \(maxFormBytes) bytes")
         }
-        let text = String(buffer: bytes)
         do {
-            let form = try URLEncodedFormDecoder().decode(Form.self, from: text)
-            return (form, csrf ? (try? URLEncodedFormDecoder().decode(CSRFForm.self, from: text))?.csrf : nil)
+            return try URLEncodedFormDecoder().decode(Form.self, from: String(buffer: bytes))
         } catch {
             throw Problem(.badRequest, "the form is incomplete or malformed")
         }
@@ -218,7 +214,7 @@ public struct Console: Sendable {
             nav.append(.init(href: "/console/settlements", label: "Settlement", current: section == "settlement"))
         }
         return Chrome(title: title, role: role.rawValue, participant: session.caller.participant, csrf: session.csrf, nav: nav,
-                      zone: time.zoneLabel(at: Date(.now())), now: time.format(Date(.now())))
+                      zone: time.zoneLabel(at: Date(.now())))
     }
 
     func render(_ template: String, _ page: Any) -> String {
@@ -240,7 +236,7 @@ public struct Console: Sendable {
         headers[.cacheControl] = "no-store"
     }
 
-    static func redirect(_ location: String) throws -> Response {
+    static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
 
@@ -260,7 +256,7 @@ struct ConsoleAuthentication: RouterMiddleware {
     func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
         guard let id = request.cookies[Console.sessionCookie]?.value, id.utf8.count < 128,
               let session = await console.sessions.session(id, now: Timestamp.realNow().millisecondsSince1970) else {
-            if request.method == .get { return Response(status: .seeOther, headers: [.location: "/console/login"]) }
+            if request.method == .get { return Console.redirect("/console/login") }
             return console.errorPage(Problem(.unauthorized, "The session has ended; log in again."), context)
         }
         var context = context
@@ -294,7 +290,6 @@ struct Chrome {
     let csrf: String
     let nav: [Link]
     let zone: String
-    let now: String
 }
 
 struct LoginPage {
@@ -312,11 +307,13 @@ struct MessagePage {
 /// Times as the market reads them: local to its zone, with the UTC offset.
 struct MarketTime {
     let zone: TimeZone
+    private let calendar: Calendar
 
-    var calendar: Calendar {
+    init(zone: TimeZone) {
+        self.zone = zone
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = zone
-        return calendar
+        self.calendar = calendar
     }
 
     /// `2026-11-27 00:15`
@@ -330,6 +327,15 @@ struct MarketTime {
     func clock(_ date: Date) -> String {
         let parts = calendar.dateComponents([.hour, .minute, .second], from: date)
         return String(format: "%02d:%02d:%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
+    }
+
+    func clock(_ time: Timestamp) -> String {
+        clock(Date(time))
+    }
+
+    /// An RFC 3339 time as stored (set-points, alerts) on the clock; the text itself if it is none.
+    func clock(rfc3339 text: String) -> String {
+        Timestamp(rfc3339: text).map(clock) ?? text
     }
 
     /// `Europe/Rome (UTC+01:00)`

@@ -88,12 +88,15 @@ extension Console {
             return "\(time.clock(first.start).prefix(5))–\(time.clock(last.end).prefix(5))"
         }
         func ispNumbers(_ isps: Range<Int>) -> String { isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)" }
+        func ispRow(start: Int, duration: Int?, power: String) -> MarketPage.ISPRow {
+            let range = start..<(start + (duration ?? 1))
+            return .init(isps: ispNumbers(range), span: span(range), power: power)
+        }
         let buyers = Dictionary(book.requests.map { ($0.entry.id, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let role = session.caller.role
         func awardRow(_ award: Award, index: Int, round: ClearingRound, reason: String?, final: Bool) -> MarketPage.AwardRow {
             let order = orders.first { $0.round == round.id && $0.award == award }
-            let buyerRole: Role? = buyers[award.request].flatMap { $0.uppercased() == "DSO" ? .dso : $0.uppercased() == "TSO" ? .tso : nil }
-            let mayOrder = role == .admin || role == buyerRole
+            let mayOrder = Marketplace.mayOrder(buyer: buyers[award.request], issuer: role)
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
                          isps: award.isps.map { "\(ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
@@ -105,10 +108,8 @@ extension Console {
             return MarketPage.Need(
                 id: request.entry.id, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
                 session: request.session.rawValue,
-                isps: request.entry.isps.map { isp in
-                    let range = isp.start..<(isp.start + (isp.duration ?? 1))
-                    return .init(isps: ispNumbers(range), span: span(range),
-                                 power: "\(Units.watts(Double(isp.minPower))) to \(Units.watts(Double(isp.maxPower)))")
+                isps: request.entry.isps.map {
+                    ispRow(start: $0.start, duration: $0.duration, power: "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))")
                 },
                 priceLimit: request.entry.priceLimit.map { "€ \(String(format: "%.2f", $0))/MWh" } ?? "none",
                 status: request.status.rawValue,
@@ -118,10 +119,7 @@ extension Console {
             MarketPage.Offer(
                 id: offer.entry.id, aggregator: offer.entry.aggregator, location: offer.entry.location, session: offer.session.rawValue,
                 price: "€ \(String(format: "%.2f", offer.entry.price))/MWh",
-                isps: offer.entry.isps.map { isp in
-                    let range = isp.start..<(isp.start + (isp.duration ?? 1))
-                    return .init(isps: ispNumbers(range), span: span(range), power: Units.watts(Double(isp.power)))
-                },
+                isps: offer.entry.isps.map { ispRow(start: $0.start, duration: $0.duration, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
         let rounds = book.rounds.map { round in
@@ -142,9 +140,10 @@ extension Console {
             aggregatorView: role == .aggregator)))
     }
 
-    struct OrderForm: Decodable {
+    struct OrderForm: ConsoleForm {
         var round: String
         var award: Int
+        var csrf: String?
     }
 
     /// The operator orders a final award (as `POST /api/v1/market/orders` does).
@@ -153,7 +152,7 @@ extension Console {
         let form = try await form(OrderForm.self, request, context)
         let order = try await market.order(round: form.round, award: form.award, issuer: session.caller.role, now: Date(.now()))
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") ordered award \(form.award) of \(form.round): \(order.id)")
-        return try Self.redirect("/console/orders/\(order.id)")
+        return Self.redirect("/console/orders/\(order.id)")
     }
 
     // MARK: Activation (an order)
@@ -216,19 +215,18 @@ extension Console {
         }
         let settled = try await market.settle(order)
         let time = self.time
-        func local(_ text: String) -> String { Timestamp(rfc3339: text).map { time.clock(Date($0)) } ?? text }
         return html(render("order", OrderPage(
             chrome: chrome(session, "Order \(order.id)", "market"), id: order.id, round: order.round, day: order.day,
             aggregator: order.award.aggregator, issuer: order.issuer,
             created: time.format(Date(timeIntervalSince1970: Double(order.created) / 1000), seconds: true),
             award: "\(order.award.offer) for \(order.award.request), \(order.award.factor) %, \(Units.wattHours(Double(order.award.energyWh)))",
             setPoints: order.setPoints.map {
-                .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(local($0.from))–\(local($0.until))", mode: $0.mode,
+                .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(time.clock(rfc3339: $0.from))–\(time.clock(rfc3339: $0.until))", mode: $0.mode,
                       watts: $0.w.map { Units.watts(Double($0)) } ?? "—", ordered: Units.watts(Double($0.ordered)),
                       baseline: $0.baseline.map { Units.watts(Double($0)) } ?? "—", status: $0.status.rawValue, reason: $0.reason,
                       seq: $0.seq.map(String.init) ?? "—")
             },
-            alerts: order.alerts.map { .init(time: local($0.t), pod: $0.pod, problem: $0.problem) },
+            alerts: order.alerts.map { .init(time: time.clock(rfc3339: $0.t), pod: $0.pod, problem: $0.problem) },
             deliveries: settled.pods.flatMap { row in
                 row.isps.map { .init(pod: row.pod, isp: $0.isp, ordered: Units.watts(Double($0.ordered)), delivered: Units.watts(Double($0.delivered)),
                                      deficiency: Units.watts(Double($0.deficiency)), verified: $0.verified, net: Units.euros($0.net)) }

@@ -163,28 +163,30 @@ extension Console {
             if reading - previous > readingIntervalMs * 5 / 2 { gaps.append((previous, reading)) }
             previous = max(previous, reading)
         }
-        let status = await ingest.fleet(now: .now()).nodes.first { $0.node.id == node.id }
+        let status = await ingest.status(of: node.id)
         let pod = try await store.pod(node.pod)
         let orders = try await market.orders(days: day...day)
         let setPoints = orders.flatMap { order in order.setPoints.filter { $0.pod == node.pod }.map { (order.id, $0) } }
         let time = self.time
-        func local(_ text: String) -> String { Timestamp(rfc3339: text).map { time.clock(Date($0)) } ?? text }
-        let chart = points.isEmpty ? nil : PowerChart(from: from.millisecondsSince1970, to: to.millisecondsSince1970, time: time)
-            .svg(points, gaps: gaps, title: "Active power of \(node.pod) on \(day)")
+        let lowest = points.lazy.map(\.w).min(), highest = points.lazy.map(\.w).max()
+        let chart = lowest.flatMap { lowest in highest.map { highest in
+            PowerChart(from: from.millisecondsSince1970, to: to.millisecondsSince1970, time: time)
+                .svg(points, lowest: lowest, highest: highest, gaps: gaps, title: "Active power of \(node.pod) on \(day)")
+        } }
         return html(render("node", NodePage(
             chrome: chrome(session, "Light Node \(node.id)", "fleet"), node: node.id, pod: node.pod, customer: pod?.customer,
             congestionPoint: pod?.congestionPoint, aggregator: pod?.aggregator, meter: node.meter, quarantine: status?.quarantine ?? node.quarantine,
             day: day, previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day),
             readings: Units.grouped(Double(readings.count)), certified: Units.grouped(Double(readings.filter(\.certified).count)),
-            chart: chart, minimum: points.map(\.w).min().map(Units.watts) ?? "—", maximum: points.map(\.w).max().map(Units.watts) ?? "—",
-            gaps: gaps.prefix(50).map { .init(from: time.clock(Date(Timestamp(millisecondsSince1970: $0.0))),
-                                              until: time.clock(Date(Timestamp(millisecondsSince1970: $0.1))),
+            chart: chart, minimum: lowest.map(Units.watts) ?? "—", maximum: highest.map(Units.watts) ?? "—",
+            gaps: gaps.prefix(50).map { .init(from: time.clock(Timestamp(millisecondsSince1970: $0.0)),
+                                              until: time.clock(Timestamp(millisecondsSince1970: $0.1)),
                                               length: Units.duration(ms: $0.1 - $0.0)) },
             moreGaps: max(0, gaps.count - 50),
             lastSeq: status?.lastSeq.map { Units.grouped(Double($0)) } ?? "—",
             certifiedThrough: status?.certifiedThrough.map { Units.grouped(Double($0)) } ?? "—",
             setPoints: setPoints.map { order, point in
-                .init(order: order, isp: point.isp, span: "\(local(point.from))–\(local(point.until))", mode: point.mode,
+                .init(order: order, isp: point.isp, span: "\(time.clock(rfc3339: point.from))–\(time.clock(rfc3339: point.until))", mode: point.mode,
                       watts: point.w.map { Units.watts(Double($0)) } ?? "—", status: point.status.rawValue, reason: point.reason,
                       seq: point.seq.map(String.init) ?? "—")
             },

@@ -59,16 +59,13 @@ public actor ConsoleSessions {
 
     var count: Int { sessions.count }
 
-    /// 256 random bits, URL-safe base64 (a cookie value and a form field as they are).
+    /// 256 random bits in hex (a cookie value and a form field as they are).
     static func secret() -> String {
-        Base64.encode(RandomBytes.make(32)).replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Hex.encode(RandomBytes.make(32))
     }
 
-    /// Compares secrets in time independent of where they differ.
-    static func equal(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    /// Compares a presented secret with the expected one in constant time.
+    static func equal(_ presented: String, _ expected: String) -> Bool {
+        constantTimeEqual(Array(presented.utf8), Array(expected.utf8))
     }
 }

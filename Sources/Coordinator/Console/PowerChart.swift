@@ -13,7 +13,8 @@ struct PowerChart {
     let bottom = 24.0
     let top = 8.0
 
-    func svg(_ points: [(t: Int64, w: Double)], gaps: [(Int64, Int64)], title: String) -> String {
+    /// `lowest`/`highest`: the readings' extremes (the caller shows them too).
+    func svg(_ points: [(t: Int64, w: Double)], lowest: Double, highest: Double, gaps: [(Int64, Int64)], title: String) -> String {
         let columns = Int((width - left) / 2)
         var low = [Double](repeating: .infinity, count: columns), high = [Double](repeating: -.infinity, count: columns)
         var sum = [Double](repeating: 0, count: columns), count = [Int](repeating: 0, count: columns)
@@ -25,7 +26,7 @@ struct PowerChart {
             sum[column] += point.w
             count[column] += 1
         }
-        let minimum = min(0, points.map(\.w).min() ?? 0), maximum = max(0, points.map(\.w).max() ?? 0)
+        let minimum = min(0, lowest), maximum = max(0, highest)
         let (step, ticks) = Self.ticks(minimum, maximum)
         let yLow = ticks.first ?? minimum, yHigh = max(ticks.last ?? maximum, yLow + step)
         func x(_ column: Int) -> Double { left + Double(column) * 2 + 1 }
@@ -33,7 +34,7 @@ struct PowerChart {
         func xTime(_ t: Int64) -> Double { left + Double(t - from) / span * (width - left) }
         var svg = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-labelledby=\"chart-title chart-desc\">"
         svg += "<title id=\"chart-title\">\(escapeHTML(title))</title>"
-        svg += "<desc id=\"chart-desc\">\(points.count) readings from \(Units.watts(points.map(\.w).min() ?? 0)) to \(Units.watts(points.map(\.w).max() ?? 0)); \(gaps.count) gap\(gaps.count == 1 ? "" : "s") shaded.</desc>"
+        svg += "<desc id=\"chart-desc\">\(points.count) readings from \(Units.watts(lowest)) to \(Units.watts(highest)); \(gaps.count) gap\(gaps.count == 1 ? "" : "s") shaded.</desc>"
         for gap in gaps {
             let x0 = xTime(max(gap.0, from)), x1 = xTime(min(gap.1, to))
             svg += "<rect class=\"gap\" x=\"\(f(x0))\" y=\"\(f(top))\" width=\"\(f(max(1, x1 - x0)))\" height=\"\(f(height - top - bottom))\"/>"
