@@ -6,7 +6,8 @@ import PackageDescription
 
 /// The operator console's templates and style sheet (Sources/Coordinator/Console).
 let consolePages = ["layout.mustache", "login.mustache", "message.mustache", "fleet.mustache", "node.mustache", "proof.mustache",
-                    "market.mustache", "order.mustache", "settlement.mustache", "console.css"]
+                    "market.mustache", "order.mustache", "settlement.mustache", "congestion-index.mustache", "congestion.mustache",
+                    "console.css"]
 
 let package = Package(
     name: "lightnode",

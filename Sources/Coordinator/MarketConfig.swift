@@ -45,6 +45,9 @@ public struct MarketConfig: Sendable {
     /// UFTP DSOs (domains) whose FlexRequests are market requests; needs `[uftp]` with the AGR role.
     public var uftpDSOs: [String] = []
     public var baseline: BaselineSource = .brp
+    /// The most a congestion point carries, in W (FUSION's maximum load): the console sets the
+    /// forecast against it.
+    public var maxLoadW: [String: Int] = [:]
 
     public var calendar: MarketCalendar { rules.calendar }
 
@@ -71,12 +74,17 @@ public struct MarketConfig: Sendable {
         if !(0...1).contains(margin) { section?.problem("reliability_margin", "must be between 0 and 1") }
         let validation = section?.choice("validation", ValidationMode.allCases.map(\.rawValue), default: "built-in")
             .flatMap(ValidationMode.init(rawValue:)) ?? .builtIn
-        var limits: [String: Int] = [:]
-        if let table = section?.section("congestion_point_limits", required: false) {
+        /// A table of congestion point (entity address) = W.
+        func wattsByLocation(_ name: String) -> [String: Int] {
+            guard let table = section?.section(name, required: false) else { return [:] }
+            var watts: [String: Int] = [:]
             for location in table.dataKeys() {
-                if let watts = table.int(location, in: 0...Int(Int32.max)) { limits[location] = watts }
+                if let value = table.int(location, in: 0...Int(Int32.max)) { watts[location] = value }
             }
+            return watts
         }
+        let limits = wattsByLocation("congestion_point_limits")
+        let maxLoad = wattsByLocation("congestion_point_max_load")
         let notify = section?.string("notify_url", required: false)
         if let notify, !(notify.hasPrefix("http://") || notify.hasPrefix("https://")) || URL(string: notify) == nil {
             section?.problem("notify_url", "must be an http(s) URL, not \"\(notify)\"")
@@ -99,6 +107,6 @@ public struct MarketConfig: Sendable {
             reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
             setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
             penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage, uftpAggregators: aggregators,
-            uftpDSOs: dsos, baseline: baseline)
+            uftpDSOs: dsos, baseline: baseline, maxLoadW: maxLoad)
     }
 }

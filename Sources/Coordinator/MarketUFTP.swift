@@ -174,7 +174,22 @@ extension Marketplace {
     /// and day that this platform accepted (`[market] baseline = "d-prognosis"`), split over the
     /// PODs by their shares, else equally; none when it sent none.
     func prognosisBaselines(aggregator: String, location: String, day: String, pods: [OfferPOD]) async throws -> [String: [Int: Int]] {
-        guard let uftp else { return [:] }
+        guard let latest = try await latestPrognosis(aggregator: aggregator, location: location, day: day) else { return [:] }
+        let weights = pods.map { $0.share ?? 1 }
+        var byPOD: [String: [Int: Int]] = [:]
+        for isp in latest.isps {
+            for number in isp.start..<(isp.start + (isp.duration ?? 1)) {
+                for (index, part) in PODSplit.split(isp.power, weights: weights).enumerated() {
+                    byPOD[pods[index].pod, default: [:]][number] = part
+                }
+            }
+        }
+        return byPOD
+    }
+
+    /// The aggregator's latest accepted D-Prognosis (UFTP) for the congestion point and day.
+    func latestPrognosis(aggregator: String, location: String, day: String) async throws -> DPrognosis? {
+        guard let uftp else { return nil }
         let ours = uftp.responder.domain.text
         var accepted: Set<String> = []
         for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: ours, type: DPrognosisResponse.elementName, limit: 1_000))
@@ -191,17 +206,7 @@ extension Marketplace {
                   prognosis.revision > latest?.revision ?? .min else { continue }
             latest = prognosis
         }
-        guard let latest else { return [:] }
-        let weights = pods.map { $0.share ?? 1 }
-        var byPOD: [String: [Int: Int]] = [:]
-        for isp in latest.isps {
-            for number in isp.start..<(isp.start + (isp.duration ?? 1)) {
-                for (index, part) in PODSplit.split(isp.power, weights: weights).enumerated() {
-                    byPOD[pods[index].pod, default: [:]][number] = part
-                }
-            }
-        }
-        return byPOD
+        return latest
     }
 
     /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's

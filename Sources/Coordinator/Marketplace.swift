@@ -385,7 +385,7 @@ public actor Marketplace {
     }
 
     /// Baselines as W per ISP (the BRP's quarter-hour energies, I-03), by POD.
-    private func baselinesByISP(pods: [String], day: String) async throws -> [String: [Int: Int]] {
+    func baselinesByISP(pods: [String], day: String) async throws -> [String: [Int: Int]] {
         guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else { return [:] }
         // Baselines are kept per UTC day; a local day spans two.
         let utcDays = Set([start, start.addingTimeInterval(Double(count * calendar.ispMinutes * 60 - 1))].map {

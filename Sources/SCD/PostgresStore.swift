@@ -205,10 +205,15 @@ public final class PostgresStore: SCDStore {
         try await pods(id: nil, aggregator: aggregator, after: after, limit: limit)
     }
 
-    private func pods(id: String?, aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
+    public func pods(congestionPoint: String) async throws -> [PODRecord] {
+        try await pods(id: nil, aggregator: nil, congestionPoint: congestionPoint, after: nil, limit: Int(Int32.max))
+    }
+
+    private func pods(id: String?, aggregator: String?, congestionPoint: String? = nil, after: String?, limit: Int) async throws -> [PODRecord] {
         let rows = try await query("""
             SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
             WHERE (\(id)::text IS NULL OR id = \(id)) AND (\(aggregator)::text IS NULL OR aggregator = \(aggregator))
+              AND (\(congestionPoint)::text IS NULL OR congestion_point = \(congestionPoint))
               AND (\(after)::text IS NULL OR id > \(after)) ORDER BY id LIMIT \(Int64(limit))
             """, logger: logger)
         var pods: [PODRecord] = []
@@ -772,7 +777,7 @@ public final class PostgresStore: SCDStore {
 
     // MARK: Queries
 
-    public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+    public func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry] {
         let logger = logger
         let (blocks, staged) = try await transaction { db in
             var blocks: [RawBlock] = []
@@ -791,7 +796,7 @@ public final class PostgresStore: SCDStore {
             }
             return (blocks, staged)
         }
-        return try RawReading.collect(blocks: blocks, staged: staged, meter: meter, from: from, to: to)
+        return try RawEntry.collect(blocks: blocks, staged: staged, from: from, to: to)
     }
 
     public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {
@@ -982,5 +987,6 @@ enum PostgresSchema {
             """,
             "CREATE INDEX market_documents_day ON market_documents (kind, day, id)",
         ]),
+        ("PODs by congestion point", ["CREATE INDEX pods_congestion_point ON pods (congestion_point, id)"]),
     ]
 }

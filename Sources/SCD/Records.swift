@@ -105,6 +105,36 @@ public struct StagedEntry: Sendable, Equatable {
     }
 }
 
+/// A ledger entry in raw storage (sealed or staged), with the fields every body has parsed.
+public struct RawEntry: Sendable, Equatable {
+    public var seq: UInt64
+    public var body: [UInt8]
+    public var fields: ReadingBody
+    public var certified: Bool
+
+    /// The entries with `from <= t < to` among sealed blocks (certified) and staged entries,
+    /// ascending by seq; a damaged block throws.
+    static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)],
+                        from: Timestamp, to: Timestamp) throws -> [RawEntry] {
+        var entries: [RawEntry] = []
+        func add(seq: UInt64, body: [UInt8], certified: Bool) {
+            guard let fields = try? ReadingBody(parsing: body), fields.time >= from, fields.time < to else { return }
+            entries.append(RawEntry(seq: seq, body: body, fields: fields, certified: certified))
+        }
+        var sealed = Set<UInt64>()
+        for block in blocks {
+            for entry in try block.entries() {
+                sealed.insert(entry.seq)
+                add(seq: entry.seq, body: entry.body, certified: true)
+            }
+        }
+        // A backend may see an entry both sealed and still staged (sealed while it was read).
+        for entry in staged where !sealed.contains(entry.seq) { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
+        entries.sort { $0.seq < $1.seq }
+        return entries
+    }
+}
+
 /// One 4-s reading as the API serves it.
 public struct RawReading: Sendable, Equatable {
     public var seq: UInt64
@@ -117,27 +147,12 @@ public struct RawReading: Sendable, Equatable {
         self.certified = certified
     }
 
-    /// The readings of `meter` with `from <= t < to` among sealed blocks (certified) and staged
-    /// entries, ascending by seq; a damaged block throws.
-    static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)], meter: String,
-                        from: Timestamp, to: Timestamp) throws -> [RawReading] {
-        var readings: [RawReading] = []
-        func add(seq: UInt64, body: [UInt8], certified: Bool) {
-            guard let reading = try? ReadingBody(parsing: body), reading.kind == "reading", reading.meter == meter,
-                  reading.time >= from, reading.time < to else { return }
-            readings.append(RawReading(seq: seq, reading: reading, certified: certified))
+    /// The readings of `meter` among `entries`.
+    public static func of(_ entries: [RawEntry], meter: String) -> [RawReading] {
+        entries.compactMap { entry in
+            entry.fields.kind == "reading" && entry.fields.meter == meter
+                ? RawReading(seq: entry.seq, reading: entry.fields, certified: entry.certified) : nil
         }
-        var sealed = Set<UInt64>()
-        for block in blocks {
-            for entry in try block.entries() {
-                sealed.insert(entry.seq)
-                add(seq: entry.seq, body: entry.body, certified: true)
-            }
-        }
-        // A backend may see an entry both sealed and still staged (sealed while it was read).
-        for entry in staged where !sealed.contains(entry.seq) { add(seq: entry.seq, body: entry.body, certified: entry.certified) }
-        readings.sort { $0.seq < $1.seq }
-        return readings
     }
 }
 

@@ -120,6 +120,10 @@ enum SCDSchema {
          ) WITHOUT ROWID;
          CREATE INDEX market_documents_day ON market_documents (kind, day, id);
          """),
+        ("PODs by congestion point",
+         """
+         CREATE INDEX pods_congestion_point ON pods (congestion_point, id);
+         """),
     ]
 
     /// SQL true when the staged entry `e` (a row of raw_entries or staged_entries) lies in a certified stretch of a

@@ -32,6 +32,11 @@ extension SCDStore {
         try await pods(aggregator: aggregator, after: nil, limit: Int(Int32.max))
     }
 
+    /// Reading entries of `meter` on `node` with `from <= t < to`, ascending by seq.
+    public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+        RawReading.of(try await entries(node: node, from: from, to: to), meter: meter)
+    }
+
     public func baseline(pod: String, day: String) async throws -> Baseline? {
         try await baselines(pods: [pod], day: day).first
     }
@@ -65,6 +70,8 @@ public protocol SCDStore: Sendable {
     func pod(_ id: String) async throws -> PODRecord?
     /// PODs in id order (all, or one aggregator's), after `after`, at most `limit`.
     func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord]
+    /// The PODs behind one congestion point, in id order.
+    func pods(congestionPoint: String) async throws -> [PODRecord]
     func addToken(_ token: TokenRecord) async throws
     func token(hash: SHA256Digest) async throws -> TokenRecord?
 
@@ -98,8 +105,9 @@ public protocol SCDStore: Sendable {
     func expireRaw(before: Timestamp) async throws -> Int
 
     // Queries
-    /// Reading entries of `meter` on `node` with `from <= t < to`, ascending by seq.
-    func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading]
+    /// Entries of `node` (readings, set-point records and reports, events) with `from <= t < to`,
+    /// ascending by seq.
+    func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry]
     func upsertMeasures(_ measures: [QuarterMeasure]) async throws
     /// Measures of `pods` with `from <= start < to`, by POD (in `pods`' order) then start.
     func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]

@@ -158,11 +158,19 @@ public final class SQLiteStore: SCDStore {
         try reader.withLock { db in try Self.pods(db, id: nil, aggregator: aggregator, after: after, limit: limit) }
     }
 
-    private static func pods(_ db: Connection, id: String?, aggregator: String?, after: String?, limit: Int) throws -> [PODRecord] {
+    public func pods(congestionPoint: String) async throws -> [PODRecord] {
+        try reader.withLock { db in
+            try Self.pods(db, id: nil, aggregator: nil, congestionPoint: congestionPoint, after: nil, limit: Int(Int32.max))
+        }
+    }
+
+    private static func pods(_ db: Connection, id: String?, aggregator: String?, congestionPoint: String? = nil, after: String?,
+                             limit: Int) throws -> [PODRecord] {
         let query = try db.prepare("""
             SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
-            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4
-            """).bind(1, id).bind(2, aggregator).bind(3, after).bind(4, Int64(limit))
+            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) AND (?5 IS NULL OR congestion_point = ?5)
+              AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4
+            """).bind(1, id).bind(2, aggregator).bind(3, after).bind(4, Int64(limit)).bind(5, congestionPoint)
         var pods: [PODRecord] = []
         while try query.step() {
             pods.append(PODRecord(id: query.text(0), customer: query.optionalText(1), connectionEAN: query.optionalText(2),
@@ -833,7 +841,7 @@ public final class SQLiteStore: SCDStore {
 
     // MARK: Queries
 
-    public func readings(node: String, meter: String, from: Timestamp, to: Timestamp) async throws -> [RawReading] {
+    public func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry] {
         try requireService()
         // The index before the snapshot: an entry sealed in between is found in its block and in
         // its row (which the cut has not reached, or the row is gone); `collect` keeps it once.
@@ -862,7 +870,7 @@ public final class SQLiteStore: SCDStore {
                 return (blocks, staged)
             }
         }
-        return try RawReading.collect(blocks: blocks, staged: staged, meter: meter, from: from, to: to)
+        return try RawEntry.collect(blocks: blocks, staged: staged, from: from, to: to)
     }
 
     public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {

@@ -43,13 +43,16 @@ import TestSupport
 
     /// The market rig's two PODs (one customer named with markup), a cleared day with a final
     /// award to order, and a token per role.
-    static func application() async throws -> (Application<RouterResponder<APIContext>>, Lines, String, TemporaryDirectory) {
-        let (market, store, _, _, folder) = try await MarketplaceTests.rig()
+    static func application(validation: MarketConfig.ValidationMode = .builtIn) async throws
+        -> (Application<RouterResponder<APIContext>>, Lines, String, TemporaryDirectory) {
+        // Baselines of 1,000 W and 3,000 W under a maximum load of 3,500 W: 500 W short all day.
+        let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: validation, maxLoadW: ["cp-1": 3500])
         try await store.upsertPOD(PODRecord(id: "POD-1", customer: "<script>alert(1)</script>", congestionPoint: "cp-1", aggregator: "agr-1", brp: "brp-1"))
         for (token, (role, participant)) in tokens {
             try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))
         }
-        // An hour of 4-s readings of ln-1 on the market day, with ten minutes missing.
+        // An hour of 4-s readings of ln-1 on the market day, with ten minutes missing, then the
+        // node's report on a set-point.
         let key = SigningKey.generate()
         var commit = IngestCommit()
         var prev = SHA256Digest.zero
@@ -62,6 +65,10 @@ import TestSupport
             entries.append(entry)
             commit.entries.append(StagedEntry(node: "ln-1", entry: entry, reading: try ReadingBody(parsing: body)))
         }
+        let report = Array(#"{"t":"2026-11-26T01:00:00.000Z","k":"setpoint-report","id":"sp-9","from":"2026-11-26T00:00:00.000Z","until":"2026-11-26T00:15:00.000Z","mode":"max","w":1100,"m":"main","n":225,"coverage":1,"mean_w":1112,"energy_wh":278,"deviation_w":12,"deviation_wh":3}"#.utf8)
+        let reportEntry = LedgerEntry.make(seq: UInt64(entries.count + 1), body: report, prev: prev, signer: key)
+        entries.append(reportEntry)
+        commit.entries.append(StagedEntry(node: "ln-1", entry: reportEntry, reading: try ReadingBody(parsing: report)))
         commit.chains = [ChainState(node: "ln-1", holding: entries, certifiedThrough: UInt64(entries.count))]
         _ = try await store.commit(commit)
         let morning = MarketplaceTests.date("2026-11-25T08:00:00Z")
@@ -226,9 +233,75 @@ import TestSupport
             let desc = node.body.range(of: "<desc").map { String(node.body[$0.lowerBound...].prefix(140)) } ?? ""
             #expect(node.body.contains("<svg class=\"chart\"") && desc.contains("750 readings from 1,000 W to 1,899 W;"), "\(desc)")
             #expect(node.body.contains("<td>00:29:56</td><td>00:40:00</td><td>10 min</td>"), "the ten minutes missing")
+            #expect(node.body.contains("<td>sp-9</td><td>00:00:00–00:15:00</td><td>max</td><td class=\"num\">1,100 W</td><td class=\"num\">225</td><td class=\"num\">100 %</td><td class=\"num\">1,112 W</td><td>above by 12 W on average</td><td class=\"num\">3 Wh</td><td class=\"num\">751</td>"),
+                    "the node's set-point report")
             #expect(try await mo.request("/console/nodes/ln-1?day=2026-11-27").body.contains("No reading of this node on 2026-11-27"))
             #expect(try await mo.request("/console/nodes/ln-1?day=yesterday").status == 400)
             #expect(try await mo.request("/console/nodes/nope").status == 404)
+        }
+    }
+
+    @Test func theCongestionPointDaySetsTheForecastAgainstTheMaximumLoad() async throws {
+        let (app, lines, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let index = try await dso.request("/console/congestion")
+            #expect(index.status == 200 && index.body.contains(#"<a href="/console/congestion/cp-1?day="#) && index.body.contains("3,500 W"))
+            let day = try await dso.request("/console/congestion/cp-1?day=2026-11-26")
+            #expect(day.status == 200 && day.body.contains(#"<svg class="chart""#) && day.body.contains(#"class="limit""#))
+            #expect(day.body.contains(#"<td class="num">40</td><td>09:45–10:00</td><td class="num">4,000 W</td><td class="deficit">deficiency 500 W</td><td>−600 W to −600 W</td><td class="num">−400 W</td>"#),
+                    "ISP 40: the baselines' sum, 500 W over the maximum load, r1's need and what the award left of o1")
+            #expect(day.body.contains("<dt>ISPs in deficiency</dt><dd>96</dd>") && day.body.contains("<td>agr-1</td><td class=\"num\">2</td>"))
+            #expect(day.body.contains("none received"), "agr-1 sent no D-prognosis")
+            #expect(try await dso.request("/console/congestion/cp-9?day=2026-11-26").status == 404)
+            var agr1 = Browser(client: client)
+            #expect(try await agr1.login("scd_agr1") == 303)
+            #expect(try await agr1.request("/console/congestion/cp-1").status == 403)
+        }
+        #expect(lines.all.contains { $0.contains("AGR agr-1 was refused a congestion point's day") })
+    }
+
+    @Test func theDSOValidatesAPreliminaryRoundThroughItsForm() async throws {
+        let (app, _, round, folder) = try await Self.application(validation: .dso)
+        _ = folder
+        try await app.test(.router) { client in
+            var mo = Browser(client: client)
+            #expect(try await mo.login("scd_mo") == 303)
+            let seen = try await mo.request("/console/market/2026-11-26")
+            #expect(seen.body.contains("Awaiting the DSO's validation") && !seen.body.contains("Validate round"), "the market operator does not validate")
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let page = try await dso.request("/console/market/2026-11-26")
+            #expect(page.body.contains("Validate round \(round)") && !page.body.contains(">Order</button>"), "preliminary awards are not ordered")
+            let path = "/console/market/2026-11-26/rounds/\(round)/validation"
+            #expect(try await dso.request(path, method: .post, form: ["reject[0]": "transformer at its limit"]).status == 403)
+            let decided = try await dso.request(path, method: .post, form: ["reject[0]": "transformer at its limit", "csrf": Browser.field("csrf", in: page.body)])
+            #expect(decided.status == 303)
+            let after = try await dso.request("/console/market/2026-11-26")
+            #expect(after.body.contains("Rejected by the DSO's validation") && after.body.contains("<td>transformer at its limit</td>"))
+            #expect(after.body.contains("Validated by dso-1") && !after.body.contains("Validate round"))
+            let again = try await dso.request(path, method: .post, form: ["csrf": Browser.field("csrf", in: page.body)])
+            #expect(again.status == 409 && again.body.contains("is final"))
+        }
+    }
+
+    @Test func theSettlementTracksEachAggregatorsObligations() async throws {
+        let (app, _, round, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let market = try await dso.request("/console/market/2026-11-26")
+            _ = try await dso.request("/console/market/2026-11-26/orders", method: .post,
+                                      form: ["round": round, "award": "0", "csrf": Browser.field("csrf", in: market.body)])
+            let month = try await dso.request("/console/settlements/2026-11?point=cp-1")
+            #expect(month.status == 200 && month.body.contains("Obligations at cp-1") && month.body.contains(#"<option value="cp-1" selected>"#))
+            #expect(month.body.contains(#"<tr><td>agr-1</td><td class="num">1</td><td class="num">1</td><td class="num">100 %</td><td class="num">1</td><td class="num">0</td><td class="num">1</td>"#),
+                    "one request at cp-1, answered by o1, ordered once")
+            let elsewhere = try await dso.request("/console/settlements/2026-11?point=cp-9")
+            #expect(elsewhere.body.contains("Obligations at cp-9") && !elsewhere.body.contains("<td class=\"num\">100 %</td>"))
         }
     }
 }

@@ -23,7 +23,8 @@ import UFTP
     static func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
 
     static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = [],
-                    baseline: MarketConfig.BaselineSource = .brp, uftp: ((any SCDStore) -> UFTPActions)? = nil) async throws
+                    baseline: MarketConfig.BaselineSource = .brp, validation: MarketConfig.ValidationMode = .builtIn,
+                    maxLoadW: [String: Int] = [:], uftp: ((any SCDStore) -> UFTPActions)? = nil) async throws
         -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.file("scd.sqlite"))
@@ -33,10 +34,10 @@ import UFTP
             // 1,000 W and 3,000 W all day: POD-2 takes three quarters of an order without shares.
             try await store.putBaseline(Baseline(pod: pod, day: "2026-11-26", brp: "brp-1", energyWh: Array(repeating: index == 0 ? 250 : 750, count: 96)))
         }
-        let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: .builtIn,
+        let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: validation,
                                   limits: CongestionPointLimits(limitW: [:]), notifyURL: nil, setPointKeyFile: "", ackTimeoutSeconds: 60,
                                   realTimeIntervalSeconds: 300, penaltyPerMW: 0, settlementMinCoverage: 0.9,
-                                  uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs, baseline: baseline)
+                                  uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs, baseline: baseline, maxLoadW: maxLoadW)
         let outbox = Outbox()
         let key = SigningKey.generate()
         let market = Marketplace(store: store, config: config, topicPrefix: "lightnode/v1", setPointKey: key, outlets: .init(

@@ -45,7 +45,9 @@ public struct Console: Sendable {
                               ("message", PackageResources.message_mustache), ("fleet", PackageResources.fleet_mustache),
                               ("node", PackageResources.node_mustache), ("proof", PackageResources.proof_mustache),
                               ("market", PackageResources.market_mustache), ("order", PackageResources.order_mustache),
-                              ("settlement", PackageResources.settlement_mustache)] {
+                              ("settlement", PackageResources.settlement_mustache),
+                              ("congestion-index", PackageResources.congestion_index_mustache),
+                              ("congestion", PackageResources.congestion_mustache)] {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
         }
         self.library = library
@@ -80,8 +82,11 @@ public struct Console: Sendable {
             let day = request.uri.queryParameters["day"].map(String.init).flatMap { market.calendar.start(of: $0) != nil ? $0 : nil }
             return Self.redirect("/console/market/\(day ?? market.calendar.day(of: Date(.now())))")
         }
+        pages.get("/congestion") { request, context in try await congestionPoints(request, context) }
+        pages.get("/congestion/:point") { request, context in try await congestionDay(request, context) }
         pages.get("/market/:day") { request, context in try await marketDay(request, context) }
         pages.post("/market/:day/orders") { request, context in try await placeOrder(request, context) }
+        pages.post("/market/:day/rounds/:round/validation") { request, context in try await validateRound(request, context) }
         pages.get("/orders/:id") { _, context in try await order(context) }
         pages.get("/settlements") { _, _ in
             Self.redirect("/console/settlements/\(String(market.calendar.day(of: Date(.now())).prefix(7)))")
@@ -209,6 +214,9 @@ public struct Console: Sendable {
         let role = session.caller.role
         var nav: [Chrome.Link] = []
         if [.admin, .dso, .marketOperator].contains(role) { nav.append(.init(href: "/console/fleet", label: "Fleet", current: section == "fleet")) }
+        if Self.gridRoles.contains(role) {
+            nav.append(.init(href: "/console/congestion", label: "Congestion points", current: section == "grid"))
+        }
         if role != .brp { nav.append(.init(href: "/console/market", label: "Market", current: section == "market")) }
         if [.admin, .dso, .marketOperator, .aggregator].contains(role) {
             nav.append(.init(href: "/console/settlements", label: "Settlement", current: section == "settlement"))

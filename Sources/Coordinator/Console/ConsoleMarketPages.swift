@@ -47,6 +47,8 @@ extension Console {
             let awards: [AwardRow]
             let rejected: [AwardRow]
             let final: Bool
+            /// The caller may decide it (DSO validation of a preliminary round).
+            let validatable: Bool
         }
         struct AwardRow {
             let index: Int
@@ -132,12 +134,36 @@ extension Console {
                 rejected: (final?.rejected ?? []).enumerated().map {
                     awardRow($0.element.award, index: $0.offset, round: round, reason: $0.element.reason, final: true)
                 },
-                final: final != nil)
+                final: final != nil, validatable: final == nil && [.admin, .dso].contains(role))
         }
         return html(render("market", MarketPage(
             chrome: chrome(session, "Market day \(day)", "market"), day: day, previousDay: calendar.day(after: day, by: -1),
             nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start), needs: needs, offers: offers, rounds: rounds,
             aggregatorView: role == .aggregator)))
+    }
+
+    struct ValidationForm: ConsoleForm {
+        /// By award index, the reason it is rejected; an empty reason approves it.
+        var reject: [String]?
+        var csrf: String?
+    }
+
+    /// The DSO decides a preliminary round (as `PUT /api/v1/market/rounds/{id}/validation` does).
+    func validateRound(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, [.admin, .dso], "validating a round")
+        let day = try context.parameters.require("day"), round = try context.parameters.require("round")
+        let form = try await form(ValidationForm.self, request, context)
+        var rejections: [Int: String] = [:]
+        for (index, reason) in (form.reject ?? []).enumerated() {
+            let reason = reason.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !reason.isEmpty else { continue }
+            guard reason.utf8.count <= 512 else { throw Problem(.badRequest, "The reason for award \(index) is longer than 512 bytes.") }
+            rejections[index] = reason
+        }
+        let validator = session.caller.participant ?? session.caller.role.rawValue
+        let decided = try await market.validate(round: round, rejections: rejections, by: validator)
+        logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") validated \(decided.id): \(rejections.count) rejected")
+        return Self.redirect("/console/market/\(day)#round-\(decided.id)")
     }
 
     struct OrderForm: ConsoleForm {
@@ -266,6 +292,25 @@ extension Console {
         let orders: [OrderRow]
         let csv: String
         let aggregatorView: Bool
+        struct ObligationRow {
+            let aggregator: String
+            let requests: Int
+            let answered: Int
+            let responseRate: String
+            let short: Bool
+            let offers: Int
+            let revoked: Int
+            let orders: Int
+            let deliveryRate: String
+        }
+        struct PointChoice {
+            let id: String
+            let selected: Bool
+        }
+        let obligations: [ObligationRow]
+        let points: [PointChoice]
+        let point: String?
+        let aggregator: String?
     }
 
     func settlement(_ request: Request, _ context: APIContext, csv: Bool) async throws -> Response {
@@ -292,6 +337,9 @@ extension Console {
             let index = parts[0] * 12 + parts[1] - 1 + months
             return String(format: "%04d-%02d", index / 12, index % 12 + 1)
         }
+        let point = request.uri.queryParameters["point"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
+        let obligations = try await market.obligations(month: month, report: report, aggregator: aggregator, point: point)
+        func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
         return html(render("settlement", SettlementPage(
             chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: shift(-1), nextMonth: shift(1),
             aggregators: report.aggregators.map {
@@ -304,6 +352,13 @@ extension Console {
                       deficiency: Units.wattHours(Double($0.deficiency)), net: Units.euros($0.net), unverified: $0.unverified.count)
             },
             csv: "/console/settlements/\(month)/csv" + (aggregator.map { "?aggregator=\($0)" } ?? ""),
-            aggregatorView: session.caller.role == .aggregator)))
+            aggregatorView: session.caller.role == .aggregator,
+            obligations: obligations.aggregators.map {
+                .init(aggregator: $0.aggregator, requests: $0.requests, answered: $0.answered, responseRate: $0.responseRate.map(percent) ?? "—",
+                      short: $0.answered < $0.requests, offers: $0.offers, revoked: $0.revoked, orders: $0.orders,
+                      deliveryRate: $0.deliveryRate.map(percent) ?? "—")
+            },
+            points: obligations.points.map { .init(id: $0, selected: $0 == point) }, point: point,
+            aggregator: scope(session) == nil ? aggregator : nil)))
     }
 }

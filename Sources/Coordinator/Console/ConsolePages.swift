@@ -139,6 +139,20 @@ extension Console {
         let lastSeq: String
         let certifiedThrough: String
         let setPoints: [SetPointRow]
+        struct ReportRow {
+            let setPoint: String
+            let order: String?
+            let span: String
+            let mode: String
+            let watts: String
+            let samples: Int
+            let coverage: String
+            let mean: String
+            let followed: String
+            let deviation: String
+            let seq: String
+        }
+        let reports: [ReportRow]
         let proofSeq: String
     }
 
@@ -153,7 +167,8 @@ extension Console {
         }
         let from = Timestamp(millisecondsSince1970: Int64(start.timeIntervalSince1970 * 1000))
         let to = Timestamp(millisecondsSince1970: Int64(end.timeIntervalSince1970 * 1000))
-        let readings = try await store.readings(node: node.id, meter: node.meter, from: from, to: to)
+        let entries = try await store.entries(node: node.id, from: from, to: to)
+        let readings = RawReading.of(entries, meter: node.meter)
         let points = readings.compactMap { item in item.reading.activePower.map { (t: item.reading.time.millisecondsSince1970, w: $0) } }
         // A silence of more than two and a half intervals is a gap (one reading missed is not).
         var gaps: [(Int64, Int64)] = []
@@ -167,6 +182,11 @@ extension Console {
         let pod = try await store.pod(node.pod)
         let orders = try await market.orders(days: day...day)
         let setPoints = orders.flatMap { order in order.setPoints.filter { $0.pod == node.pod }.map { (order.id, $0) } }
+        let orderOfSetPoint = Dictionary(setPoints.map { ($0.1.id, $0.0) }, uniquingKeysWith: { first, _ in first })
+        let decoder = JSONDecoder()
+        let reports = entries.filter { $0.fields.kind == "setpoint-report" }.compactMap { entry in
+            (try? decoder.decode(SetPointReportBody.self, from: Data(entry.body))).map { (entry.seq, $0) }
+        }
         let time = self.time
         let lowest = points.lazy.map(\.w).min(), highest = points.lazy.map(\.w).max()
         let chart = lowest.flatMap { lowest in highest.map { highest in
@@ -190,7 +210,39 @@ extension Console {
                       watts: point.w.map { Units.watts(Double($0)) } ?? "—", status: point.status.rawValue, reason: point.reason,
                       seq: point.seq.map(String.init) ?? "—")
             },
+            reports: reports.map { seq, report in
+                .init(setPoint: report.id, order: orderOfSetPoint[report.id],
+                      span: "\(time.clock(rfc3339: report.from))–\(time.clock(rfc3339: report.until))", mode: report.mode,
+                      watts: Units.watts(Double(report.w)), samples: report.n, coverage: "\(Int((report.coverage * 100).rounded())) %",
+                      mean: report.meanW.map(Units.watts) ?? "—", followed: report.verdict,
+                      deviation: report.deviationWh.map { Units.wattHours($0) } ?? "—", seq: String(seq))
+            },
             proofSeq: readings.last(where: \.certified).map { String($0.seq) } ?? "")))
+    }
+
+    /// A `setpoint-report` ledger entry (docs/setpoints.md): how far the site followed a set-point.
+    struct SetPointReportBody: Decodable {
+        let id: String
+        let from: String
+        let until: String
+        let mode: String
+        let w: Int
+        let n: Int
+        let coverage: Double
+        let meanW: Double?
+        let deviationW: Double?
+        let deviationWh: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case id, from, until, mode, w, n, coverage, meanW = "mean_w", deviationW = "deviation_w", deviationWh = "deviation_wh"
+        }
+
+        /// The mean deviation in words: 0 is followed; positive is above the instruction.
+        var verdict: String {
+            guard let deviationW else { return "no reading in the window" }
+            if abs(deviationW) < 0.5 { return "followed" }
+            return deviationW > 0 ? "above by \(Units.watts(deviationW)) on average" : "below by \(Units.watts(-deviationW)) on average"
+        }
     }
 
     // MARK: Proof of a reading

@@ -79,6 +79,55 @@ struct PowerChart {
     }
 }
 
+/// A congestion point's day per ISP as inline SVG: the forecast as steps, the maximum load as a
+/// dashed line, the ISPs where the forecast exceeds it shaded (its deficiency).
+struct ProfileChart {
+    let width = 960.0
+    let height = 260.0
+    let left = 64.0
+    let bottom = 24.0
+    let top = 8.0
+
+    /// `labels[i]`: the local start time of ISP i + 1, shown every few hours.
+    func svg(forecast: [Int?], maxLoad: Int?, labels: [String], title: String, description: String) -> String {
+        let values = forecast.compactMap { $0 }.map(Double.init) + (maxLoad.map { [Double($0)] } ?? [])
+        let (step, ticks) = PowerChart.ticks(min(0, values.min() ?? 0), max(0, values.max() ?? 1))
+        let yLow = ticks.first ?? 0, yHigh = max(ticks.last ?? 1, yLow + step)
+        let count = max(1, forecast.count), slot = (width - left) / Double(count)
+        func x(_ index: Int) -> Double { left + Double(index) * slot }
+        func y(_ watts: Double) -> Double { top + (yHigh - watts) / (yHigh - yLow) * (height - top - bottom) }
+        func f(_ value: Double) -> String { String(format: "%.1f", value) }
+        var svg = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-labelledby=\"profile-title profile-desc\">"
+        svg += "<title id=\"profile-title\">\(escapeHTML(title))</title><desc id=\"profile-desc\">\(escapeHTML(description))</desc>"
+        if let maxLoad {
+            for (index, value) in forecast.enumerated() where (value ?? .min) > maxLoad {
+                svg += "<rect class=\"gap\" x=\"\(f(x(index)))\" y=\"\(f(top))\" width=\"\(f(slot))\" height=\"\(f(height - top - bottom))\"/>"
+            }
+        }
+        for tick in ticks {
+            svg += "<line class=\"grid\" x1=\"\(f(left))\" x2=\"\(f(width))\" y1=\"\(f(y(tick)))\" y2=\"\(f(y(tick)))\"/>"
+            svg += "<text class=\"axis\" x=\"\(f(left - 6))\" y=\"\(f(y(tick) + 4))\" text-anchor=\"end\">\(PowerChart.label(tick, step: step))</text>"
+        }
+        // A label every three hours of ISPs.
+        let every = max(1, labels.count / 8)
+        for (index, label) in labels.enumerated() where index % every == 0 {
+            svg += "<text class=\"axis\" x=\"\(f(x(index)))\" y=\"\(f(height - 6))\" text-anchor=\"middle\">\(escapeHTML(label))</text>"
+        }
+        var line = "", pen = false
+        for (index, value) in forecast.enumerated() {
+            guard let value else { pen = false; continue }
+            line += (pen ? "L" : "M") + "\(f(x(index))) \(f(y(Double(value))))H\(f(x(index + 1)))"
+            pen = true
+        }
+        svg += "<path class=\"line\" d=\"\(line)\"/>"
+        if let maxLoad {
+            svg += "<line class=\"limit\" x1=\"\(f(left))\" x2=\"\(f(width))\" y1=\"\(f(y(Double(maxLoad))))\" y2=\"\(f(y(Double(maxLoad))))\"/>"
+        }
+        svg += "<line class=\"zero\" x1=\"\(f(left))\" x2=\"\(f(width))\" y1=\"\(f(y(0)))\" y2=\"\(f(y(0)))\"/></svg>"
+        return svg
+    }
+}
+
 /// Text for HTML (outside the templates, which escape by themselves).
 func escapeHTML(_ text: String) -> String {
     var escaped = ""

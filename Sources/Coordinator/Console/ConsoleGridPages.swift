@@ -1,0 +1,213 @@
+import Foundation
+import GridCore
+import Hummingbird
+import Market
+import SCD
+import UFTP
+
+/// The DSO's view of its congestion points (FUSION FR24, FR25, FR35, FR36): the day's forecast
+/// against the maximum load, the deficiency/availability profile, who sent a D-prognosis, and the
+/// requests and open offers there.
+extension Console {
+    static let gridRoles: Set<Role> = [.admin, .dso, .marketOperator]
+
+    struct CongestionIndexPage {
+        struct Point {
+            let id: String
+            let pods: Int
+            let aggregators: String
+            let maxLoad: String
+            let flexLimit: String
+        }
+        let chrome: Chrome
+        let day: String
+        let points: [Point]
+    }
+
+    /// Every congestion point the platform knows: from the PODs' registry and the `[market]` tables.
+    func congestionPoints(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.gridRoles, "the congestion points")
+        let config = market.config
+        var pods: [String: Int] = [:], aggregators: [String: Set<String>] = [:]
+        for pod in try await store.pods(aggregator: nil) {
+            guard let point = pod.congestionPoint else { continue }
+            pods[point, default: 0] += 1
+            if let aggregator = pod.aggregator { aggregators[point, default: []].insert(aggregator) }
+        }
+        let ids = Set(pods.keys).union(config.maxLoadW.keys).union(config.limits.limitW.keys).sorted()
+        let tomorrow = market.calendar.day(after: market.calendar.day(of: Date(.now()))) ?? ""
+        return html(render("congestion-index", CongestionIndexPage(
+            chrome: chrome(session, "Congestion points", "grid"), day: tomorrow,
+            points: ids.map { id in
+                .init(id: id, pods: pods[id] ?? 0, aggregators: aggregators[id]?.sorted().joined(separator: ", ") ?? "—",
+                      maxLoad: config.maxLoadW[id].map { Units.watts(Double($0)) } ?? "not set",
+                      flexLimit: config.limits.limitW[id].map { Units.watts(Double($0)) } ?? "none")
+            })))
+    }
+
+    struct CongestionPage {
+        struct ISPRow {
+            let isp: Int
+            let span: String
+            let forecast: String
+            let headroom: String
+            let deficit: Bool
+            let requested: String
+            let offered: String
+        }
+        struct Aggregator {
+            let name: String
+            let pods: Int
+            let prognosis: String?
+        }
+        struct RequestRow {
+            let id: String
+            let buyer: String
+            let session: String
+            let isps: String
+            let status: String
+        }
+        struct OfferRow {
+            let id: String
+            let aggregator: String
+            let session: String
+            let price: String
+            let isps: String
+            let left: String
+        }
+        let chrome: Chrome
+        let point: String
+        let day: String
+        let previousDay: String?
+        let nextDay: String?
+        let zone: String
+        let includePrognoses: Bool
+        let pods: Int
+        let withBaseline: Int
+        let maxLoad: String?
+        let flexLimit: String?
+        let chart: String?
+        let deficitISPs: Int
+        let worstDeficit: String
+        let rows: [ISPRow]
+        let aggregators: [Aggregator]
+        let requests: [RequestRow]
+        let offers: [OfferRow]
+    }
+
+    func congestionDay(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, Self.gridRoles, "a congestion point's day")
+        let point = try context.parameters.require("point")
+        let calendar = market.calendar
+        // FR25: the day to plan is tomorrow unless the operator picks another.
+        let day = request.uri.queryParameters["day"].map(String.init)
+            ?? calendar.day(after: calendar.day(of: Date(.now()))) ?? calendar.day(of: Date(.now()))
+        guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else {
+            throw Problem(.badRequest, "The day is a date YYYY-MM-DD.")
+        }
+        let includePrognoses = request.uri.queryParameters["prognoses"] == "include"
+        let pods = try await store.pods(congestionPoint: point)
+        var members: [String: Set<String>] = [:]
+        for pod in pods { if let aggregator = pod.aggregator { members[aggregator, default: []].insert(pod.id) } }
+        for entry in try await store.customerList(day: day, aggregator: nil) where entry.congestionPoint == point {
+            members[entry.aggregator, default: []].insert(entry.pod)
+        }
+        let config = market.config
+        guard !pods.isEmpty || !members.isEmpty || config.maxLoadW[point] != nil || config.limits.limitW[point] != nil else {
+            throw Problem(.notFound, "No POD is behind \"\(point)\" and no [market] table names it.")
+        }
+        var prognoses: [String: DPrognosis] = [:]
+        for aggregator in members.keys {
+            prognoses[aggregator] = try await market.latestPrognosis(aggregator: aggregator, location: point, day: day)
+        }
+        // The forecast: the BRP's baselines of the point's PODs; with the D-prognoses, an
+        // aggregator that sent one stands for its PODs with it.
+        let replaced = includePrognoses ? Set(prognoses.keys.flatMap { members[$0] ?? [] }) : []
+        let baselines = try await market.baselinesByISP(pods: pods.map(\.id), day: day)
+        var forecast = [Int?](repeating: nil, count: count)
+        for (pod, byISP) in baselines where !replaced.contains(pod) {
+            for (isp, watts) in byISP where (1...count).contains(isp) { forecast[isp - 1] = (forecast[isp - 1] ?? 0) + watts }
+        }
+        if includePrognoses {
+            for prognosis in prognoses.values {
+                for span in prognosis.isps {
+                    for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
+                        forecast[isp - 1] = (forecast[isp - 1] ?? 0) + span.power
+                    }
+                }
+            }
+        }
+        let book = try await market.book(day: day, aggregator: nil)
+        let requests = book.requests.filter { $0.entry.area.contains(point) }
+        let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 }
+        var requestedLow = [Int](repeating: 0, count: count), requestedHigh = [Int](repeating: 0, count: count)
+        var requestedAny = [Bool](repeating: false, count: count)
+        for request in requests {
+            for span in request.entry.isps {
+                for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
+                    requestedLow[isp - 1] += span.minPower
+                    requestedHigh[isp - 1] += span.maxPower
+                    requestedAny[isp - 1] = true
+                }
+            }
+        }
+        var offered = [Int](repeating: 0, count: count)
+        for offer in offers {
+            for span in offer.entry.isps {
+                for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
+                    offered[isp - 1] += span.power * (100 - offer.awarded) / 100
+                }
+            }
+        }
+        let time = self.time
+        let maxLoad = config.maxLoadW[point]
+        var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
+        var deficits = 0, worst = 0
+        for isp in 1...count {
+            let interval = calendar.interval(day: day, isp: isp)
+            let from = interval.map { String(time.clock($0.start).prefix(5)) } ?? ""
+            labels.append(from)
+            let headroom = maxLoad.flatMap { limit in forecast[isp - 1].map { limit - $0 } }
+            if let headroom, headroom < 0 {
+                deficits += 1
+                worst = min(worst, headroom)
+            }
+            rows.append(.init(
+                isp: isp, span: "\(from)–\(interval.map { String(time.clock($0.end).prefix(5)) } ?? "")",
+                forecast: forecast[isp - 1].map { Units.watts(Double($0)) } ?? "—",
+                headroom: headroom.map { $0 < 0 ? "deficiency \(Units.watts(Double(-$0)))" : "available \(Units.watts(Double($0)))" } ?? "—",
+                deficit: (headroom ?? 0) < 0,
+                requested: requestedAny[isp - 1] ? "\(Units.watts(Double(requestedLow[isp - 1]))) to \(Units.watts(Double(requestedHigh[isp - 1])))" : "—",
+                offered: offered[isp - 1] != 0 ? Units.watts(Double(offered[isp - 1])) : "—"))
+        }
+        let withBaseline = baselines.count
+        func spans(_ isps: [(start: Int, duration: Int?, text: String)]) -> String {
+            isps.map { "ISP \($0.start)\(($0.duration ?? 1) > 1 ? "–\($0.start + ($0.duration ?? 1) - 1)" : ""): \($0.text)" }.joined(separator: "; ")
+        }
+        let chart = forecast.contains { $0 != nil } ? ProfileChart().svg(
+            forecast: forecast, maxLoad: maxLoad, labels: labels,
+            title: "Forecast at \(point) on \(day)\(includePrognoses ? " with D-prognoses" : "")",
+            description: "\(count) ISPs; \(maxLoad.map { "maximum load \(Units.watts(Double($0))), dashed; " } ?? "")\(deficits) ISP\(deficits == 1 ? "" : "s") in deficiency, shaded.") : nil
+        return html(render("congestion", CongestionPage(
+            chrome: chrome(session, "Congestion point \(point)", "grid"), point: point, day: day,
+            previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start),
+            includePrognoses: includePrognoses, pods: pods.count, withBaseline: withBaseline,
+            maxLoad: maxLoad.map { Units.watts(Double($0)) }, flexLimit: config.limits.limitW[point].map { Units.watts(Double($0)) },
+            chart: chart, deficitISPs: deficits, worstDeficit: Units.watts(Double(-worst)), rows: rows,
+            aggregators: members.keys.sorted().map { name in
+                .init(name: name, pods: members[name]?.count ?? 0,
+                      prognosis: prognoses[name].map { "revision \($0.revision), \($0.isps.count) ISP span\($0.isps.count == 1 ? "" : "s")" })
+            },
+            requests: requests.map {
+                .init(id: $0.entry.id, buyer: $0.entry.buyer, session: $0.session.rawValue,
+                      isps: spans($0.entry.isps.map { ($0.start, $0.duration, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),
+                      status: $0.status.rawValue)
+            },
+            offers: offers.map {
+                .init(id: $0.entry.id, aggregator: $0.entry.aggregator, session: $0.session.rawValue,
+                      price: "€ \(String(format: "%.2f", $0.entry.price))/MWh",
+                      isps: spans($0.entry.isps.map { ($0.start, $0.duration, Units.watts(Double($0.power))) }),
+                      left: "\(100 - $0.awarded) %")
+            })))
+    }
+}
