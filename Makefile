@@ -7,7 +7,7 @@ SWIFT ?= swift
 VENV := .venv
 RUN_DIR := run
 APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlite3-dev libxml2-dev zlib1g-dev socat \
-                mosquitto mosquitto-clients postgresql python3-venv faketime dnsmasq-base tzdata
+                mosquitto mosquitto-clients postgresql python3-venv faketime dnsmasq-base tzdata chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test deps venv build release bench deb deb-check clean

@@ -153,7 +153,10 @@ let package = Package(
         .executableTarget(name: "market-bench", dependencies: ["Market", "TestSupport"], path: "Benchmarks/market-bench"),
         .executableTarget(
             name: "settlement-bench",
-            dependencies: ["Coordinator", "Market", "SCD", "GridCore", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Coordinator", "Market", "SCD", "GridCore", "Ledger", "Sodium", "TestSupport",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "Prometheus", package: "swift-prometheus")],
             path: "Benchmarks/settlement-bench"
         ),
 

@@ -12,6 +12,9 @@ certified, each set-point written to the BMS at its ISP's start and reverted at 
 settlement equal to what the site profiles give) and prints the summary.
 
 Afterwards the services keep running (Ctrl-C stops them all) unless `--once` or CI=true.
+`--then COMMAND` runs a command on the running services after the day (the console's browser
+tests), its outcome one more check: it gets CONSOLE_API, CONSOLE_TOKENS, CONSOLE_DAY, CONSOLE_DIR
+and DEMO_CLOCK ("<simulated start> <real start> <speed>", epoch seconds) in its environment.
 Exit status: 0 when every check passed, 1 when one failed, 2 when the day could not be run.
 Standard library only: `make run` needs no venv.
 """
@@ -22,6 +25,7 @@ import glob
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -37,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ZONE = zoneinfo.ZoneInfo("Europe/Rome")
 LOCATION = "cp-centro"
+MAX_LOAD_W = 10_000
 BMS_REGISTER = 100          # the BMS set-point (int32, big-endian words) the sites follow
 GATE_CLOSURE = (23, 30)     # D-1, local
 CLOCK_START = (23, 15)      # D-1, local: a quarter hour to set up before the gate closes
@@ -339,6 +344,9 @@ real_time_interval_s = 86400   # the market operator clears real-time sessions h
 ack_timeout_s = 300
 penalty_per_mw = 11
 settlement_min_coverage = 0.9
+
+[market.congestion_point_max_load]
+"{LOCATION}" = {MAX_LOAD_W}    # below the three sites' 11,600 W: the console shows the deficiency
 """)
         # The set-point key, made here so the nodes can trust its public half before anything starts.
         self.setpoint_key = folder / "setpoint.key"
@@ -735,6 +743,19 @@ retries = 1
         print(f"  {len(self.checks) - len(failed)} of {len(self.checks)} checks passed; the whole day in {self.folder / 'day.json'}")
         return 1 if failed else 0
 
+    def then(self, command):
+        """Runs `command` on the running services; its exit status is one more check of the day."""
+        print(f"\nthen: {command}", flush=True)
+        environment = dict(os.environ, CONSOLE_API=self.api.base, CONSOLE_TOKENS=str(self.folder / "tokens.json"),
+                           CONSOLE_DAY=self.day, CONSOLE_DIR=str(self.folder),
+                           DEMO_CLOCK=f"{self.clock.origin} {self.clock.real_origin} {self.options.speed}")
+        status = subprocess.run(shlex.split(command), stdin=subprocess.DEVNULL, env=environment).returncode
+        self.check(f"then: {command}", status == 0, f"exit status {status}")
+        report = json.loads((self.folder / "day.json").read_text())
+        report["checks"] = self.checks
+        (self.folder / "day.json").write_text(json.dumps(report, indent=2) + "\n")
+        return status == 0
+
 
 def local(day, hour_minute, days=0):
     """`hour_minute` (a pair) on `day` (YYYY-MM-DD) moved by `days`, in the market's time zone."""
@@ -757,6 +778,7 @@ def main():
     parser.add_argument("--speed", type=int, default=60, help="simulated seconds per real second (default 60)")
     parser.add_argument("--once", action="store_true", default=os.environ.get("CI") == "true",
                         help="exit after the summary (default with CI=true)")
+    parser.add_argument("--then", metavar="COMMAND", help="run COMMAND on the running services after the day, then exit")
     options = parser.parse_args()
     if not 1 <= options.speed <= 240:
         parser.error("--speed must be between 1 and 240")
@@ -767,6 +789,8 @@ def main():
     signal.signal(signal.SIGTERM, terminate)
     try:
         status = demo.play()
+        if options.then:
+            return status if demo.then(options.then) else 1
         if not options.once:
             print(f"\nThe services keep running (the clock still x{options.speed}): API {demo.api.base}, "
                   f"tokens in {demo.folder / 'tokens.json'}, logs in {demo.folder}. Ctrl-C stops them.")

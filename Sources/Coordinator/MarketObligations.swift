@@ -48,9 +48,7 @@ extension Marketplace {
         let offers = try await store.records(MarketOffer.self, days: days).filter {
             (aggregator == nil || $0.entry.aggregator == aggregator) && (point == nil || $0.entry.location == point)
         }
-        let locations = Dictionary(try await store.records(MarketOrder.self, days: days).map { ($0.id, $0.award.location) },
-                                   uniquingKeysWith: { first, _ in first })
-        let orders = report.orders.filter { point == nil || locations[$0.order] == point }
+        let orders = report.orders.filter { point == nil || $0.location == point }
         let names = Set(points.keys).union(offers.map(\.entry.aggregator)).union(orders.map(\.aggregator))
             .filter { aggregator == nil || $0 == aggregator }
         let hours = Double(calendar.ispMinutes) / 60

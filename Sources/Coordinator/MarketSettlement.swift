@@ -21,6 +21,8 @@ public struct SettledOrder: Encodable, Sendable {
     public var order: String
     public var day: String
     public var aggregator: String
+    /// The congestion point of the order's award.
+    public var location: String
     public var price: Double
     public var delivered: Int
     public var deficiency: Int
@@ -99,7 +101,8 @@ extension Marketplace {
         }
         let rates = SettlementRates.payAsBid(price: Decimal(order.award.price), orderedW: order.setPoints.map(\.ordered),
                                              penaltyPerW: config.penaltyPerMW / 1_000_000)
-        var result = SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, price: order.award.price,
+        var result = SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, location: order.award.location,
+                                  price: order.award.price,
                                   delivered: 0, deficiency: 0, fee: 0, penalty: 0, net: 0, pods: [], unverified: [])
         for pod in pods {
             var measurements: [ISPMeasurement] = []
@@ -163,6 +166,12 @@ extension Marketplace {
 }
 
 extension MonthlyReport {
+    /// The report of one aggregator.
+    public func only(aggregator: String) -> MonthlyReport {
+        MonthlyReport(month: month, aggregators: aggregators.filter { $0.aggregator == aggregator },
+                      orders: orders.filter { $0.aggregator == aggregator })
+    }
+
     /// One line per order, POD and ISP.
     public var csv: String {
         var lines = ["order,day,aggregator,pod,isp,baseline_w,ordered_w,allocation_w,realized_w,delivered_w,deficiency_w,fee,penalty,net,verified"]
@@ -176,5 +185,44 @@ extension MonthlyReport {
             }
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// The console's monthly reports, kept between views: settling a month of 10,000 PODs reads and
+/// settles every order (seconds), too slow for a page. A view older than `maxAge` is answered
+/// from the kept report while one recomputation runs (stale-while-revalidate); the page says when
+/// the figures were settled. The API and the CSV always settle afresh.
+public actor SettlementSnapshots {
+    public struct Snapshot: Sendable {
+        public let report: MonthlyReport
+        /// Milliseconds since 1970.
+        public let settled: Int64
+    }
+
+    private var kept: [String: Snapshot] = [:]
+    private var refreshing: Set<String> = []
+    let maxAgeMs: Int64
+
+    public init(maxAgeSeconds: Int = 60) {
+        maxAgeMs = Int64(maxAgeSeconds) * 1000
+    }
+
+    /// The month's report: kept (recomputed behind it when old), or settled now when none is kept.
+    func report(month: String, now: Int64, settle: @escaping @Sendable () async throws -> MonthlyReport) async throws -> Snapshot {
+        if let snapshot = kept[month] {
+            if now - snapshot.settled > maxAgeMs, refreshing.insert(month).inserted {
+                Task { await self.refresh(month, settle: settle) }
+            }
+            return snapshot
+        }
+        let snapshot = Snapshot(report: try await settle(), settled: now)
+        kept[month] = snapshot
+        return snapshot
+    }
+
+    private func refresh(_ month: String, settle: @Sendable () async throws -> MonthlyReport) async {
+        defer { refreshing.remove(month) }
+        let started = Timestamp.realNow().millisecondsSince1970
+        if let report = try? await settle() { kept[month] = Snapshot(report: report, settled: started) }
     }
 }

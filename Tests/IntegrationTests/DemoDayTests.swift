@@ -19,8 +19,14 @@ struct DemoDayTests {
         let folder = TemporaryDirectory("demo-day")
         let day = folder.file("day")
         let script = Paths.packageRoot.appendingPathComponent("scripts/demo_day.py").path
-        let outcome = try Processes.run("/usr/bin/python3", [script, "--once", "--speed", "30", "--dir", day,
-                                                             "--bin", Paths.products.path], timeoutSeconds: 1200)
+        var arguments = [script, "--once", "--speed", "30", "--dir", day, "--bin", Paths.products.path]
+        let browser = Paths.pythonTestsEnabled
+        if browser {
+            let shots = Paths.packageRoot.appendingPathComponent(".build/console-screenshots").path
+            let command = [Paths.python ?? "python-venv-missing", Paths.pythonScript("console_browser.py"), "--shots", shots]
+            arguments += ["--then", command.map { "'\($0.replacingOccurrences(of: "'", with: #"'\''"#))'" }.joined(separator: " ")]
+        }
+        let outcome = try Processes.run("/usr/bin/python3", arguments, timeoutSeconds: 1500)
         let logs = (try? FileManager.default.contentsOfDirectory(atPath: day))?.filter { $0.hasSuffix(".log") } ?? []
         let tails = logs.sorted().map { name in
             let text = (try? String(contentsOfFile: day + "/" + name, encoding: .utf8)) ?? ""
@@ -31,8 +37,8 @@ struct DemoDayTests {
         let data = try #require(FileManager.default.contents(atPath: day + "/day.json"), "no report: \(outcome.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let checks = try #require(report["checks"] as? [[String: Any]])
-        // 3 nodes × (certified, ledger) + 3 sites' BMS + 3 orders + 2 aggregators.
-        #expect(checks.count == 14, "\(checks)")
+        // 3 nodes × (certified, ledger) + 3 sites' BMS + 3 orders + 2 aggregators (+ the console in a browser).
+        #expect(checks.count == 14 + (browser ? 1 : 0), "\(checks)")
         for check in checks where check["passed"] as? Bool != true {
             Issue.record("\(check["check"] ?? "?"): \(check["detail"] ?? "")")
         }

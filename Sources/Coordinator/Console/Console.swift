@@ -23,6 +23,8 @@ public struct Console: Sendable {
     let readingIntervalMs: Int64
     let logger: Logger
     let library: MustacheLibrary
+    /// Monthly settlements kept between views of the settlement screen.
+    let settlements = SettlementSnapshots()
     let maxFormBytes = 16 << 10
 
     static let sessionCookie = "console_session"

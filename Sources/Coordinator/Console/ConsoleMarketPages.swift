@@ -257,9 +257,14 @@ extension Console {
                 row.isps.map { .init(pod: row.pod, isp: $0.isp, ordered: Units.watts(Double($0.ordered)), delivered: Units.watts(Double($0.delivered)),
                                      deficiency: Units.watts(Double($0.deficiency)), verified: $0.verified, net: Units.euros($0.net)) }
             },
-            delivered: Units.wattHours(Double(settled.delivered)), deficiency: Units.wattHours(Double(settled.deficiency)),
+            delivered: energy(settled.delivered), deficiency: energy(settled.deficiency),
             fee: Units.euros(settled.fee), penalty: Units.euros(settled.penalty), net: Units.euros(settled.net), unverified: settled.unverified.count,
             uftp: order.uftp.map { "FlexOrder \($0.flexOrder ?? "—"): \($0.state.rawValue)" + ($0.disposition.map { ", settlement \($0)" } ?? "") })))
+    }
+
+    /// An order's settled power (W summed over its ISPs) as energy.
+    func energy(_ ispWatts: Int) -> String {
+        Units.wattHours((Double(ispWatts) * Double(market.calendar.ispMinutes) / 60).rounded())
     }
 
     // MARK: Monthly settlement
@@ -307,6 +312,7 @@ extension Console {
             let id: String
             let selected: Bool
         }
+        let settledAgo: String
         let obligations: [ObligationRow]
         let points: [PointChoice]
         let point: String?
@@ -324,14 +330,18 @@ extension Console {
             }
             aggregator = own
         }
-        let report = try await market.monthlyReport(month: month, aggregator: aggregator)
         if csv {
+            let report = try await market.monthlyReport(month: month, aggregator: aggregator)
             var headers = HTTPFields()
             headers[.contentType] = "text/csv; charset=utf-8"
             headers[.contentDisposition] = "attachment; filename=\"settlement-\(month)\(aggregator.map { "-\($0)" } ?? "").csv\""
             Self.hardened(&headers)
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.csv)))
         }
+        let market = self.market
+        let now = Timestamp.realNow().millisecondsSince1970
+        let snapshot = try await settlements.report(month: month, now: now) { try await market.monthlyReport(month: month, aggregator: nil) }
+        let report = aggregator.map { snapshot.report.only(aggregator: $0) } ?? snapshot.report
         func shift(_ months: Int) -> String {
             let parts = month.split(separator: "-").compactMap { Int($0) }
             let index = parts[0] * 12 + parts[1] - 1 + months
@@ -348,11 +358,11 @@ extension Console {
                       net: Units.euros($0.net), unverified: $0.unverified)
             },
             orders: report.orders.map {
-                .init(id: $0.order, day: $0.day, aggregator: $0.aggregator, delivered: Units.wattHours(Double($0.delivered)),
-                      deficiency: Units.wattHours(Double($0.deficiency)), net: Units.euros($0.net), unverified: $0.unverified.count)
+                .init(id: $0.order, day: $0.day, aggregator: $0.aggregator, delivered: energy($0.delivered),
+                      deficiency: energy($0.deficiency), net: Units.euros($0.net), unverified: $0.unverified.count)
             },
             csv: "/console/settlements/\(month)/csv" + (aggregator.map { "?aggregator=\($0)" } ?? ""),
-            aggregatorView: session.caller.role == .aggregator,
+            aggregatorView: session.caller.role == .aggregator, settledAgo: Units.duration(ms: max(0, now - snapshot.settled)),
             obligations: obligations.aggregators.map {
                 .init(aggregator: $0.aggregator, requests: $0.requests, answered: $0.answered, responseRate: $0.responseRate.map(percent) ?? "—",
                       short: $0.answered < $0.requests, offers: $0.offers, revoked: $0.revoked, orders: $0.orders,
