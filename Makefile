@@ -32,12 +32,15 @@ $(VENV)/.installed: Tests/python/requirements.txt | deps
 build: deps
 	$(SWIFT) build
 
-## Release builds link the Swift runtime in (what the Debian packages ship; one build serves
-## make run, make deb and the benchmarks).
+## Release builds of the programs link the Swift runtime in (what the Debian packages ship; one
+## build serves make run and make deb). The benchmarks link it dynamically: their test support
+## uses Foundation's URLSession, whose static form needs libcurl's.
 RELEASE := -c release --static-swift-stdlib
 build-release = @for product in $(1); do $(SWIFT) build $(RELEASE) --product $$product || exit 1; done
+PROGRAMS := lightnode coordinator meter-sim
+BENCHMARKS := ledger-bench modbus-bench mqtt-bench ingest-bench uftp-bench market-bench settlement-bench
 release: deps
-	$(SWIFT) build $(RELEASE)
+	$(call build-release,$(PROGRAMS))
 
 ## All tests: unit and integration (real processes, the Python verifier, kill -9 loops).
 ## CI shows only the tail of the output, so failures are repeated at the end.
@@ -50,14 +53,14 @@ test: deps venv
 ## The main job on embedded defaults: one compressed market day on loopback (scripts/demo_day.py):
 ## broker, coordinator, three simulated sites and their Light Nodes on a clock 60x fast; the services
 ## keep running until Ctrl-C (ARGS=--once, or CI=true, exits after the summary and its checks).
-DEMO_PROGRAMS := lightnode coordinator meter-sim
 run: deps
-	$(call build-release,$(DEMO_PROGRAMS))
+	$(call build-release,$(PROGRAMS))
 	python3 scripts/demo_day.py $(ARGS)
 
 ## Benchmarks beside their baselines (numbers for docs/benchmarks.md); footprint takes 10 min,
 ## the MQTT latency run 7, the coordinator's stream run (100,000 nodes) about 10.
 bench: release
+	@for product in $(BENCHMARKS); do $(SWIFT) build -c release --product $$product || exit 1; done
 	.build/release/ledger-bench
 	.build/release/modbus-bench
 	.build/release/mqtt-bench drain
@@ -68,6 +71,9 @@ bench: release
 	.build/release/uftp-bench
 	.build/release/uftp-bench http
 	.build/release/ingest-bench stream
+	.build/release/market-bench
+	.build/release/settlement-bench both
+	.build/release/settlement-bench console
 
 ## Debian packages of the agent and the coordinator into dist/ (docs/operations.md).
 deb: deps

@@ -336,7 +336,7 @@ public actor Marketplace {
         if !Self.mayOrder(buyer: request?.entry.buyer, issuer: issuer) {
             throw MarketRefusal.forbidden("award \(index) of \(roundID) answers a \(request?.entry.buyer ?? "?") request")
         }
-        let id = "\(roundID).\(index)"
+        let id = Self.orderID(round: roundID, award: index)
         if try await store.marketDocument(kind: .order, id: id) != nil { throw MarketRefusal.conflict("award \(index) of \(roundID) is ordered") }
         guard let offer = try await store.record(MarketOffer.self, id: award.offer) else {
             throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
@@ -515,6 +515,27 @@ public actor Marketplace {
 
     func orders(days: ClosedRange<String>) async throws -> [MarketOrder] {
         try await store.records(MarketOrder.self, days: days)
+    }
+
+    /// An order of award n of a round is `<round>.<n>`.
+    static func orderID(round: String, award index: Int) -> String { "\(round).\(index)" }
+
+    /// The ids of the day's orders (the orders themselves are large: a set-point per POD and ISP).
+    nonisolated func orderIDs(day: String) async throws -> Set<String> {
+        Set(try await store.marketDocumentIDs(kind: .order, days: day...day))
+    }
+
+    /// The day's orders of awards whose offer includes `pod`: only those are read.
+    nonisolated func orders(day: String, pod: String) async throws -> [MarketOrder] {
+        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { $0.pod == pod } }.map(\.entry.id))
+        guard !offers.isEmpty else { return [] }
+        var orders: [MarketOrder] = []
+        for round in try await store.records(ClearingRound.self, days: day...day) {
+            for (index, award) in (round.final?.awards ?? []).enumerated() where offers.contains(award.offer) {
+                if let order = try await store.record(MarketOrder.self, id: Self.orderID(round: round.id, award: index)) { orders.append(order) }
+            }
+        }
+        return orders
     }
 
     // MARK: Helpers

@@ -214,11 +214,19 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Disconnects cleanly (no will) and stops the network thread.
-    public func stop() {
+    /// Disconnects cleanly (no will) and stops the network thread. The thread ends when the
+    /// broker closes the connection on the DISCONNECT; a DISCONNECT that could not be sent (the
+    /// client between connections) would leave it reconnecting for ever, and joining it would
+    /// hang the program's exit, so after a grace period of `graceMs` the thread is cancelled.
+    public func stop(graceMs: Int = 5000) {
         shared.stopped.withLock { $0 = true }
-        mosquitto_disconnect(handle)
-        mosquitto_loop_stop(handle, false)
+        var disconnected = false
+        if mosquitto_disconnect(handle) == MOSQ_ERR_SUCCESS.rawValue {
+            let deadline = DispatchTime.now() + .milliseconds(graceMs)
+            while isConnected, shared.connectionEvents.wait(timeout: deadline) == .success {}
+            disconnected = !isConnected
+        }
+        mosquitto_loop_stop(handle, !disconnected)
     }
 
     public var isConnected: Bool { shared.connected.load(ordering: .acquiring) }

@@ -317,6 +317,16 @@ public final class PostgresStore: SCDStore {
         return documents
     }
 
+    public func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String] {
+        var ids: [String] = []
+        for try await id in try await query("""
+            SELECT id FROM market_documents WHERE kind = \(kind.rawValue) AND day >= \(days.lowerBound) AND day <= \(days.upperBound) ORDER BY day, id
+            """, logger: logger).decode(String.self) {
+            ids.append(id)
+        }
+        return ids
+    }
+
     // MARK: UFTP message log
 
     public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {

@@ -161,6 +161,8 @@ public protocol SCDStore: Sendable {
     func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument?
     /// Documents of `kind` whose day lies in `days`, by day then id.
     func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument]
+    /// The ids of those documents, without their bodies.
+    func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String]
 }
 
 /// Entries per sealed block at most: about 4 minutes of 4-s readings, which bounds the staging

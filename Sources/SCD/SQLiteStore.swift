@@ -271,6 +271,16 @@ public final class SQLiteStore: SCDStore {
         }
     }
 
+    public func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String] {
+        try reader.withLock { db in
+            let query = try db.prepare("SELECT id FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
+                .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
+            var ids: [String] = []
+            while try query.step() { ids.append(query.text(0)) }
+            return ids
+        }
+    }
+
     // MARK: Ingest
 
     public func chainStates() async throws -> [ChainState] {

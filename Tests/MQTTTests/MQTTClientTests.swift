@@ -46,4 +46,21 @@ import TestSupport
         #expect(client.waitForConnection(timeoutMs: 60_000), "no reconnect after the broker came back")
         #expect(try client.publish(topic: "after/restart", payload: [1]).wait(timeoutMs: 30_000))
     }
+
+    /// A program stopping while its broker is gone must still exit: stop() returns, whatever the
+    /// network thread is doing (a DISCONNECT that cannot be sent, a reconnect under way).
+    @Test func stopReturnsWhileTheBrokerIsDown() throws {
+        let broker = try MosquittoBroker()
+        let client = try MQTTClient(options: MQTTOptions(host: "127.0.0.1", port: broker.port, clientID: "leaving"))
+        try client.start()
+        #expect(client.waitForConnection(timeoutMs: 30_000))
+        broker.stop()
+        #expect(waitUntil { !client.isConnected })
+        let stopped = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            client.stop(graceMs: 1000)
+            stopped.signal()
+        }
+        #expect(stopped.wait(timeout: .now() + 60) == .success, "stop() did not return with the broker down")
+    }
 }

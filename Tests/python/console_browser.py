@@ -268,7 +268,7 @@ def run(b: Browser):
     WebDriverWait(driver, 30).until(lambda d: "/console/orders/" in d.current_url)
     order_id = driver.current_url.rsplit("/", 1)[1]
     order = api("GET", f"/api/v1/market/orders/{order_id}", "DSO")
-    rows = driver.find_elements(By.XPATH, "//section[@aria-labelledby='setpoints']//tbody/tr")
+    rows = driver.find_elements(By.XPATH, "//section[@aria-labelledby='activation']//tbody/tr")
     check("order through the form: the set-points shown are the API's", order["round"] == round_id and len(rows) == len(order["setpoints"]),
           f"{len(rows)} rows vs {len(order['setpoints'])}")
     b.shot("order-placed")

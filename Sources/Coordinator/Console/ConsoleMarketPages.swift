@@ -83,7 +83,7 @@ extension Console {
         let calendar = market.calendar
         guard let start = calendar.start(of: day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.") }
         let book = try await market.book(day: day, aggregator: scope(session))
-        let orders = try await market.orders(days: day...day)
+        let ordered = try await market.orderIDs(day: day)
         let time = self.time
         func span(_ isps: Range<Int>) -> String {
             guard let first = calendar.interval(day: day, isp: isps.lowerBound), let last = calendar.interval(day: day, isp: isps.upperBound - 1) else { return "" }
@@ -97,13 +97,14 @@ extension Console {
         let buyers = Dictionary(book.requests.map { ($0.entry.id, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let role = session.caller.role
         func awardRow(_ award: Award, index: Int, round: ClearingRound, reason: String?, final: Bool) -> MarketPage.AwardRow {
-            let order = orders.first { $0.round == round.id && $0.award == award }
+            let id = Marketplace.orderID(round: round.id, award: index)
+            let order = reason == nil && ordered.contains(id) ? id : nil
             let mayOrder = Marketplace.mayOrder(buyer: buyers[award.request], issuer: role)
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
                          isps: award.isps.map { "\(ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
                          energy: Units.wattHours(Double(award.energyWh)), price: "€ \(String(format: "%.2f", award.price))/MWh", margin: award.margin,
-                         reason: reason, order: order?.id, orderable: final && reason == nil && order == nil && mayOrder)
+                         reason: reason, order: order, orderable: final && reason == nil && order == nil && mayOrder)
         }
         let needs = book.requests.map { request in
             let outcome = book.rounds.compactMap { $0.preliminary.requests.first { $0.request == request.entry.id } }.last

@@ -180,7 +180,7 @@ extension Console {
         }
         let status = await ingest.status(of: node.id)
         let pod = try await store.pod(node.pod)
-        let orders = try await market.orders(days: day...day)
+        let orders = try await market.orders(day: day, pod: node.pod)
         let setPoints = orders.flatMap { order in order.setPoints.filter { $0.pod == node.pod }.map { (order.id, $0) } }
         let orderOfSetPoint = Dictionary(setPoints.map { ($0.1.id, $0.0) }, uniquingKeysWith: { first, _ in first })
         let decoder = JSONDecoder()

@@ -80,7 +80,7 @@ struct PowerChart {
 }
 
 /// A congestion point's day per ISP as inline SVG: the forecast as steps, the maximum load as a
-/// dashed line, the ISPs where the forecast exceeds it shaded (its deficiency).
+/// dashed line, the deficiency (the forecast above it) shaded.
 struct ProfileChart {
     let width = 960.0
     let height = 260.0
@@ -100,8 +100,10 @@ struct ProfileChart {
         var svg = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-labelledby=\"profile-title profile-desc\">"
         svg += "<title id=\"profile-title\">\(escapeHTML(title))</title><desc id=\"profile-desc\">\(escapeHTML(description))</desc>"
         if let maxLoad {
+            // The deficiency: between the maximum load and the forecast above it.
             for (index, value) in forecast.enumerated() where (value ?? .min) > maxLoad {
-                svg += "<rect class=\"gap\" x=\"\(f(x(index)))\" y=\"\(f(top))\" width=\"\(f(slot))\" height=\"\(f(height - top - bottom))\"/>"
+                let upper = y(Double(value ?? maxLoad)), lower = y(Double(maxLoad))
+                svg += "<rect class=\"gap\" x=\"\(f(x(index)))\" y=\"\(f(upper))\" width=\"\(f(slot))\" height=\"\(f(lower - upper))\"/>"
             }
         }
         for tick in ticks {
