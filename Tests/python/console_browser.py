@@ -143,7 +143,7 @@ def run(b: Browser):
     b.shot("login", full=False)
     driver.find_element(By.NAME, "token").send_keys("scd_not-a-token")
     driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    check("a wrong token is refused", "not valid" in driver.page_source)
+    check("a wrong token is refused", wait_for(lambda: "not valid" in driver.page_source, "the refusal"))
 
     # The market operator: fleet, node, proof, congestion point, market, orders, settlement ---
     b.login("MO")
@@ -179,6 +179,7 @@ def run(b: Browser):
     seq_field.clear()
     seq_field.send_keys("1")
     driver.find_element(By.CSS_SELECTOR, "form.proof-form button").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/readings/1"))
     proof = api("GET", f"/api/v1/pods/{site['pod']}/nodes/{site['node']}/readings/1/proof", "MO")
     shown = b.figure("Leaf index / tree size").split(" / ")[0]
     check("proof: the leaf index equals the API's", shown == str(proof["leaf_index"]), f"{shown} vs {proof['leaf_index']}")
@@ -297,6 +298,7 @@ def run(b: Browser):
     b.open(f"/console/market/{DAY}")
     check("BRP: the market is forbidden", b.status_heading() == "Forbidden", b.status_heading())
     driver.find_element(By.XPATH, "//form[@action='/console/logout']//button").click()
+    WebDriverWait(driver, 30).until(lambda d: d.current_url.endswith("/console/login"))
     b.open("/console/fleet")
     check("logging out ends the session", driver.current_url.endswith("/console/login"))
 
