@@ -82,11 +82,12 @@ class Browser:
         return self
 
     def shot(self, name, full=True):
-        """A screenshot of the whole page (the window grown to the page's height), 1280 px wide."""
-        height = self.driver.execute_script("return document.documentElement.scrollHeight") if full else 1000
-        self.driver.set_window_size(1280, min(max(height, 600), 4000))
+        """A screenshot of the whole page (the viewport grown to the page's height), 1280 px wide."""
+        height = self.driver.execute_script("return document.documentElement.scrollHeight") if full else 800
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": min(max(height, 600), 4000), "deviceScaleFactor": 1, "mobile": False})
         self.driver.save_screenshot(str(self.shots / f"{name}.png"))
-        self.driver.set_window_size(1280, 1000)
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     def text(self, xpath):
         return self.driver.find_element(By.XPATH, xpath).text
@@ -183,7 +184,7 @@ def run(b: Browser):
     proof = api("GET", f"/api/v1/pods/{site['pod']}/nodes/{site['node']}/readings/1/proof", "MO")
     shown = b.figure("Leaf index / tree size").split(" / ")[0]
     check("proof: the leaf index equals the API's", shown == str(proof["leaf_index"]), f"{shown} vs {proof['leaf_index']}")
-    b.shot("proof")
+    b.shot("proof", full=False)
 
     b.open(f"/console/congestion/{LOCATION}?day={DAY}")
     # ISP 9 starts two hours into the day; baselines are per UTC day, Wh per quarter.

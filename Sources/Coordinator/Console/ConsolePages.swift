@@ -135,7 +135,8 @@ extension Console {
         let minimum: String
         let maximum: String
         let gaps: [Gap]
-        let moreGaps: Int
+        /// Gaps beyond those listed (nil: none; Mustache takes 0 as true).
+        let moreGaps: Int?
         let lastSeq: String
         let certifiedThrough: String
         let setPoints: [SetPointRow]
@@ -202,7 +203,7 @@ extension Console {
             gaps: gaps.prefix(50).map { .init(from: time.clock(Timestamp(millisecondsSince1970: $0.0)),
                                               until: time.clock(Timestamp(millisecondsSince1970: $0.1)),
                                               length: Units.duration(ms: $0.1 - $0.0)) },
-            moreGaps: max(0, gaps.count - 50),
+            moreGaps: gaps.count > 50 ? gaps.count - 50 : nil,
             lastSeq: status?.lastSeq.map { Units.grouped(Double($0)) } ?? "—",
             certifiedThrough: status?.certifiedThrough.map { Units.grouped(Double($0)) } ?? "—",
             setPoints: setPoints.map { order, point in
