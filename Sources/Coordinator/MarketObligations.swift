@@ -61,10 +61,10 @@ extension Marketplace {
                 let area = Set(request.entry.area).intersection(held)
                 guard !area.isEmpty else { continue }
                 obligation.requests += 1
-                let asked = Set(request.entry.isps.flatMap { $0.start..<($0.start + ($0.duration ?? 1)) })
+                let asked = Set(request.entry.isps.flatMap(\.range))
                 if own.contains(where: { offer in
                     offer.day == request.day && offer.session == request.session && area.contains(offer.entry.location)
-                        && offer.entry.isps.contains { !asked.isDisjoint(with: $0.start..<($0.start + ($0.duration ?? 1))) }
+                        && offer.entry.isps.contains { !asked.isDisjoint(with: $0.range) }
                 }) {
                     obligation.answered += 1
                 }

@@ -9,6 +9,8 @@ public struct RequestEntry: Codable, Sendable, Equatable {
         public var duration: Int?
         public var minPower: Int
         public var maxPower: Int
+        /// The ISP numbers it spans.
+        public var range: Range<Int> { start..<(start + (duration ?? 1)) }
         enum CodingKeys: String, CodingKey { case start, duration, minPower = "min_power", maxPower = "max_power" }
 
         public init(start: Int, duration: Int? = nil, minPower: Int, maxPower: Int) {
@@ -62,6 +64,8 @@ public struct OfferEntry: Codable, Sendable, Equatable {
         public var start: Int
         public var duration: Int?
         public var power: Int
+        /// The ISP numbers it spans.
+        public var range: Range<Int> { start..<(start + (duration ?? 1)) }
 
         public init(start: Int, duration: Int? = nil, power: Int) {
             self.start = start

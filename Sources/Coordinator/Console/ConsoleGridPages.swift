@@ -144,7 +144,7 @@ extension Console {
         var requestedAny = [Bool](repeating: false, count: count)
         for request in requests {
             for span in request.entry.isps {
-                for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
+                for isp in span.range where (1...count).contains(isp) {
                     requestedLow[isp - 1] += span.minPower
                     requestedHigh[isp - 1] += span.maxPower
                     requestedAny[isp - 1] = true
@@ -154,7 +154,7 @@ extension Console {
         var offered = [Int](repeating: 0, count: count)
         for offer in offers {
             for span in offer.entry.isps {
-                for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
+                for isp in span.range where (1...count).contains(isp) {
                     offered[isp - 1] += span.power * (100 - offer.awarded) / 100
                 }
             }
@@ -181,8 +181,8 @@ extension Console {
                 offered: offered[isp - 1] != 0 ? Units.watts(Double(offered[isp - 1])) : "—"))
         }
         let withBaseline = baselines.count
-        func spans(_ isps: [(start: Int, duration: Int?, text: String)]) -> String {
-            isps.map { "ISP \($0.start)\(($0.duration ?? 1) > 1 ? "–\($0.start + ($0.duration ?? 1) - 1)" : ""): \($0.text)" }.joined(separator: "; ")
+        func spans(_ isps: [(range: Range<Int>, text: String)]) -> String {
+            isps.map { "\(Self.ispNumbers($0.range)): \($0.text)" }.joined(separator: "; ")
         }
         let chart = forecast.contains { $0 != nil } ? ProfileChart().svg(
             forecast: forecast, maxLoad: maxLoad, labels: labels,
@@ -200,13 +200,13 @@ extension Console {
             },
             requests: requests.map {
                 .init(id: $0.entry.id, buyer: $0.entry.buyer, session: $0.session.rawValue,
-                      isps: spans($0.entry.isps.map { ($0.start, $0.duration, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),
+                      isps: spans($0.entry.isps.map { ($0.range, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),
                       status: $0.status.rawValue)
             },
             offers: offers.map {
                 .init(id: $0.entry.id, aggregator: $0.entry.aggregator, session: $0.session.rawValue,
                       price: "€ \(String(format: "%.2f", $0.entry.price))/MWh",
-                      isps: spans($0.entry.isps.map { ($0.start, $0.duration, Units.watts(Double($0.power))) }),
+                      isps: spans($0.entry.isps.map { ($0.range, Units.watts(Double($0.power))) }),
                       left: "\(100 - $0.awarded) %")
             })))
     }

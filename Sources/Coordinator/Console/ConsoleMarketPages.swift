@@ -9,6 +9,11 @@ import SCD
 extension Console {
     static let marketRoles: Set<Role> = [.admin, .dso, .tso, .marketOperator, .aggregator]
 
+    /// `ISP 40` or `ISPs 40–43`.
+    static func ispNumbers(_ isps: Range<Int>) -> String {
+        isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)"
+    }
+
     // MARK: Market day
 
     struct MarketPage {
@@ -89,10 +94,8 @@ extension Console {
             guard let first = calendar.interval(day: day, isp: isps.lowerBound), let last = calendar.interval(day: day, isp: isps.upperBound - 1) else { return "" }
             return "\(time.clock(first.start).prefix(5))–\(time.clock(last.end).prefix(5))"
         }
-        func ispNumbers(_ isps: Range<Int>) -> String { isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)" }
-        func ispRow(start: Int, duration: Int?, power: String) -> MarketPage.ISPRow {
-            let range = start..<(start + (duration ?? 1))
-            return .init(isps: ispNumbers(range), span: span(range), power: power)
+        func ispRow(_ range: Range<Int>, power: String) -> MarketPage.ISPRow {
+            .init(isps: Self.ispNumbers(range), span: span(range), power: power)
         }
         let buyers = Dictionary(book.requests.map { ($0.entry.id, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let role = session.caller.role
@@ -102,7 +105,7 @@ extension Console {
             let mayOrder = Marketplace.mayOrder(buyer: buyers[award.request], issuer: role)
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
-                         isps: award.isps.map { "\(ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
+                         isps: award.isps.map { "\(Self.ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
                          energy: Units.wattHours(Double(award.energyWh)), price: "€ \(String(format: "%.2f", award.price))/MWh", margin: award.margin,
                          reason: reason, order: order, orderable: final && reason == nil && order == nil && mayOrder)
         }
@@ -112,7 +115,7 @@ extension Console {
                 id: request.entry.id, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
                 session: request.session.rawValue,
                 isps: request.entry.isps.map {
-                    ispRow(start: $0.start, duration: $0.duration, power: "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))")
+                    ispRow($0.range, power: "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))")
                 },
                 priceLimit: request.entry.priceLimit.map { "€ \(String(format: "%.2f", $0))/MWh" } ?? "none",
                 status: request.status.rawValue,
@@ -122,7 +125,7 @@ extension Console {
             MarketPage.Offer(
                 id: offer.entry.id, aggregator: offer.entry.aggregator, location: offer.entry.location, session: offer.session.rawValue,
                 price: "€ \(String(format: "%.2f", offer.entry.price))/MWh",
-                isps: offer.entry.isps.map { ispRow(start: $0.start, duration: $0.duration, power: Units.watts(Double($0.power))) },
+                isps: offer.entry.isps.map { ispRow($0.range, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
         let rounds = book.rounds.map { round in
