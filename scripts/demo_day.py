@@ -749,8 +749,12 @@ retries = 1
         environment = dict(os.environ, CONSOLE_API=self.api.base, CONSOLE_TOKENS=str(self.folder / "tokens.json"),
                            CONSOLE_DAY=self.day, CONSOLE_DIR=str(self.folder),
                            DEMO_CLOCK=f"{self.clock.origin} {self.clock.real_origin} {self.options.speed}")
-        status = subprocess.run(shlex.split(command), stdin=subprocess.DEVNULL, env=environment).returncode
-        self.check(f"then: {command}", status == 0, f"exit status {status}")
+        try:
+            status = subprocess.run(shlex.split(command), stdin=subprocess.DEVNULL, env=environment).returncode
+            detail = f"exit status {status}"
+        except OSError as error:
+            status, detail = None, f"could not start: {error}"
+        self.check(f"then: {command}", status == 0, detail)
         report = json.loads((self.folder / "day.json").read_text())
         report["checks"] = self.checks
         (self.folder / "day.json").write_text(json.dumps(report, indent=2) + "\n")
