@@ -81,13 +81,26 @@ class Browser:
         self.driver.get(API + path)
         return self
 
-    def shot(self, name, full=True):
-        """A screenshot of the whole page (the viewport grown to the page's height), 1280 px wide."""
+    def shot(self, name, full=True, width=1280):
+        """A screenshot of the whole page (the viewport grown to the page's height)."""
+        self.viewport(width)
         height = self.driver.execute_script("return document.documentElement.scrollHeight") if full else 800
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 1280, "height": min(max(height, 600), 4000), "deviceScaleFactor": 1, "mobile": False})
+            "width": width, "height": min(max(height, 600), 4000), "deviceScaleFactor": 1, "mobile": False})
         self.driver.save_screenshot(str(self.shots / f"{name}.png"))
         self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+    def viewport(self, width):
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False})
+
+    def overflow(self, path, width):
+        """How many pixels `path` is wider than a viewport `width` wide (0: it reflows)."""
+        self.viewport(width)
+        self.open(path)
+        spill = self.driver.execute_script("return document.documentElement.scrollWidth") - width
+        self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        return max(0, spill)
 
     def text(self, xpath):
         return self.driver.find_element(By.XPATH, xpath).text
@@ -244,6 +257,15 @@ def run(b: Browser):
     csv_file = wait_for(lambda: next((f for f in downloads_of(b) if f.suffix == ".csv"), None), "the CSV download")
     expected = api("GET", f"/api/v1/market/settlements/{month}?format=csv", "MO")
     check("settlement: the CSV downloaded equals the API's", csv_file is not None and csv_file.read_text() == expected)
+
+    # A tablet held upright (820 px): every screen reflows, none scrolls sideways.
+    screens = ["/console/fleet", f"/console/nodes/{site['node']}?day={DAY}", f"/console/nodes/{site['node']}/readings/1",
+               "/console/congestion", f"/console/congestion/{LOCATION}?day={DAY}", f"/console/market/{DAY}",
+               f"/console/orders/{report['orders'][0]['order']}", f"/console/settlements/{month}"]
+    wide = {path: spill for path in screens if (spill := b.overflow(path, 820))}
+    check("every screen fits a tablet 820 px wide", not wide, f"wider by: {wide}")
+    b.open(f"/console/market/{DAY}")
+    b.shot("market-tablet", width=820)
 
     # The DSO: a real-time request met by agr-beta, validated and ordered through the forms ----
     now = simulated_now()
