@@ -25,6 +25,7 @@ from pathlib import Path
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 API = os.environ["CONSOLE_API"]
@@ -115,11 +116,15 @@ class Browser:
         # textContent: rows in a closed <details> have no rendered text.
         return [" ".join((c.get_attribute("textContent") or "").split()) for c in cells]
 
-    def login(self, role):
+    def login(self, role, keyboard=False):
         self.driver.delete_all_cookies()
         self.open("/console/login")
-        self.driver.find_element(By.NAME, "token").send_keys(TOKENS[role])
-        self.driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+        field = self.driver.find_element(By.NAME, "token")
+        if keyboard:  # Enter in the field submits the form
+            field.send_keys(TOKENS[role] + Keys.ENTER)
+        else:
+            field.send_keys(TOKENS[role])
+            self.driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
         WebDriverWait(self.driver, 30).until(lambda d: "/console/login" not in d.current_url)
 
     def status_heading(self):
@@ -160,8 +165,10 @@ def run(b: Browser):
     check("a wrong token is refused", wait_for(lambda: "not valid" in driver.page_source, "the refusal"))
 
     # The market operator: fleet, node, proof, congestion point, market, orders, settlement ---
-    b.login("MO")
+    b.login("MO", keyboard=True)
     check("the market operator lands on the fleet", driver.current_url.endswith("/console/fleet"))
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    check("keyboard: the first Tab reaches the skip link", driver.switch_to.active_element.get_attribute("href").endswith("#main"))
     nodes = api("GET", "/api/v1/nodes", "MO")
     items = nodes["items"] if isinstance(nodes, dict) else nodes
     check("fleet: as many Light Nodes as the API lists", number(b.figure("Light Nodes")) == len(items),
