@@ -196,13 +196,17 @@ class Fleet:
                 raise DemoError(f"{name} exited ({process.returncode}); see {self.folder / (name + '.log')}")
 
     def stop(self):
+        # One after the other, each gone before the next is asked: the Light Nodes say `offline`
+        # to a broker still there. Stopped together, a node's last publish waits for an
+        # acknowledgement that never comes, and a timed semaphore wait does not time out under
+        # libfaketime's sped-up clock: each node hung until killed.
         for name, process in reversed(self.running):
             if process.poll() is None:
                 process.terminate()
-        for name, process in reversed(self.running):
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                print(f"{name} did not stop within 30 s of SIGTERM; killed", file=sys.stderr)
                 process.kill()
                 process.wait()
         self.running = []
