@@ -177,11 +177,9 @@ extension Marketplace {
         guard let latest = try await latestPrognosis(aggregator: aggregator, location: location, day: day) else { return [:] }
         let weights = pods.map { $0.share ?? 1 }
         var byPOD: [String: [Int: Int]] = [:]
-        for isp in latest.isps {
-            for number in isp.start..<(isp.start + (isp.duration ?? 1)) {
-                for (index, part) in PODSplit.split(isp.power, weights: weights).enumerated() {
-                    byPOD[pods[index].pod, default: [:]][number] = part
-                }
+        for (number, power) in latest.powerByISP {
+            for (index, part) in PODSplit.split(power, weights: weights).enumerated() {
+                byPOD[pods[index].pod, default: [:]][number] = part
             }
         }
         return byPOD

@@ -317,14 +317,14 @@ public actor Marketplace {
 
     // MARK: Dispatch
 
-    /// An order (I-09) for award `index` of a final round: split over the offer's PODs (by the
-    /// aggregator's shares, else by each POD's baseline) and sent as one signed set-point per POD
-    /// and ISP: at most (less consumption) or at least (more) the POD's baseline plus its part.
     /// An award is ordered by its request's buyer (a DSO's by a DSO), or by the administrator.
     static func mayOrder(buyer: String?, issuer: Role) -> Bool {
         issuer == .admin || buyer == issuer.rawValue
     }
 
+    /// An order (I-09) for award `index` of a final round: split over the offer's PODs (by the
+    /// aggregator's shares, else by each POD's baseline) and sent as one signed set-point per POD
+    /// and ISP: at most (less consumption) or at least (more) the POD's baseline plus its part.
     func order(round roundID: String, award index: Int, issuer: Role, now: Date) async throws -> MarketOrder {
         let round = try await round(roundID)
         guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }

@@ -92,6 +92,15 @@ public struct DPrognosis: RevisionedMessage, UFTPRequest {
 
     public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start, $0.duration ?? 1) } }
 
+    /// The prognosed power of each ISP, by its number (spans expanded).
+    public var powerByISP: [Int: Int] {
+        var power: [Int: Int] = [:]
+        for isp in isps {
+            for number in isp.start..<(isp.start + (isp.duration ?? 1)) { power[number] = isp.power }
+        }
+        return power
+    }
+
     public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DPrognosisResponse {
         DPrognosisResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
     }

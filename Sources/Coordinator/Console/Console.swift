@@ -302,6 +302,13 @@ struct Chrome {
     let zone: String
 }
 
+/// An option of a form's select: its value, what it shows, and whether it is the one chosen.
+struct Choice {
+    let value: String
+    let label: String
+    let selected: Bool
+}
+
 struct LoginPage {
     let csrf: String
     let problem: String?
@@ -331,6 +338,10 @@ struct MarketTime {
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         let text = String(format: "%04d-%02d-%02d %02d:%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0)
         return seconds ? text + String(format: ":%02d", parts.second ?? 0) : text
+    }
+
+    func format(_ time: Timestamp, seconds: Bool = false) -> String {
+        format(Date(time), seconds: seconds)
     }
 
     /// `14:05:12`
@@ -377,6 +388,11 @@ enum Units {
 
     static func euros(_ value: Decimal) -> String {
         String(format: "€ %.2f", NSDecimalNumber(decimal: value).doubleValue)
+    }
+
+    /// A price or price limit: `€ 45.00/MWh`.
+    static func perMWh(_ price: Double) -> String {
+        String(format: "€ %.2f/MWh", price)
     }
 
     static func duration(ms: Int64) -> String {

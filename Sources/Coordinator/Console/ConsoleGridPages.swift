@@ -130,10 +130,8 @@ extension Console {
         }
         if includePrognoses {
             for prognosis in prognoses.values {
-                for span in prognosis.isps {
-                    for isp in span.start..<(span.start + (span.duration ?? 1)) where (1...count).contains(isp) {
-                        forecast[isp - 1] = (forecast[isp - 1] ?? 0) + span.power
-                    }
+                for (isp, power) in prognosis.powerByISP where (1...count).contains(isp) {
+                    forecast[isp - 1] = (forecast[isp - 1] ?? 0) + power
                 }
             }
         }
@@ -205,7 +203,7 @@ extension Console {
             },
             offers: offers.map {
                 .init(id: $0.entry.id, aggregator: $0.entry.aggregator, session: $0.session.rawValue,
-                      price: "€ \(String(format: "%.2f", $0.entry.price))/MWh",
+                      price: Units.perMWh($0.entry.price),
                       isps: spans($0.entry.isps.map { ($0.range, Units.watts(Double($0.power))) }),
                       left: "\(100 - $0.awarded) %")
             })))

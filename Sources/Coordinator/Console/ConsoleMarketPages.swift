@@ -106,7 +106,7 @@ extension Console {
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
                          isps: award.isps.map { "\(Self.ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
-                         energy: Units.wattHours(Double(award.energyWh)), price: "€ \(String(format: "%.2f", award.price))/MWh", margin: award.margin,
+                         energy: Units.wattHours(Double(award.energyWh)), price: Units.perMWh(award.price), margin: award.margin,
                          reason: reason, order: order, orderable: final && reason == nil && order == nil && mayOrder)
         }
         let needs = book.requests.map { request in
@@ -117,14 +117,14 @@ extension Console {
                 isps: request.entry.isps.map {
                     ispRow($0.range, power: "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))")
                 },
-                priceLimit: request.entry.priceLimit.map { "€ \(String(format: "%.2f", $0))/MWh" } ?? "none",
+                priceLimit: request.entry.priceLimit.map(Units.perMWh) ?? "none",
                 status: request.status.rawValue,
                 served: outcome.map { $0.satisfied ? "in full" : $0.served.isEmpty ? "not served" : "in part" } ?? "not cleared yet")
         }
         let offers = book.offers.map { offer in
             MarketPage.Offer(
                 id: offer.entry.id, aggregator: offer.entry.aggregator, location: offer.entry.location, session: offer.session.rawValue,
-                price: "€ \(String(format: "%.2f", offer.entry.price))/MWh",
+                price: Units.perMWh(offer.entry.price),
                 isps: offer.entry.isps.map { ispRow($0.range, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
@@ -132,7 +132,7 @@ extension Console {
             let final = round.final
             let shown = final?.awards ?? round.preliminary.awards
             return MarketPage.Round(
-                id: round.id, session: round.session.rawValue, cleared: time.format(Date(timeIntervalSince1970: Double(round.cleared) / 1000)),
+                id: round.id, session: round.session.rawValue, cleared: time.format(Timestamp(millisecondsSince1970: round.cleared)),
                 state: round.state.rawValue, validatedBy: round.validatedBy,
                 awards: shown.enumerated().map { awardRow($0.element, index: $0.offset, round: round, reason: nil, final: final != nil) },
                 rejected: (final?.rejected ?? []).enumerated().map {
@@ -248,7 +248,7 @@ extension Console {
         return html(render("order", OrderPage(
             chrome: chrome(session, "Order \(order.id)", "market"), id: order.id, round: order.round, day: order.day,
             aggregator: order.award.aggregator, issuer: order.issuer,
-            created: time.format(Date(timeIntervalSince1970: Double(order.created) / 1000), seconds: true),
+            created: time.format(Timestamp(millisecondsSince1970: order.created), seconds: true),
             award: "\(order.award.offer) for \(order.award.request), \(order.award.factor) %, \(Units.wattHours(Double(order.award.energyWh)))",
             setPoints: order.setPoints.map {
                 .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(time.clock(rfc3339: $0.from))–\(time.clock(rfc3339: $0.until))", mode: $0.mode,
@@ -312,13 +312,9 @@ extension Console {
             let orders: Int
             let deliveryRate: String
         }
-        struct PointChoice {
-            let id: String
-            let selected: Bool
-        }
         let settledAgo: String
         let obligations: [ObligationRow]
-        let points: [PointChoice]
+        let points: [Choice]
         let point: String?
         let aggregator: String?
     }
@@ -372,7 +368,7 @@ extension Console {
                       short: $0.answered < $0.requests, offers: $0.offers, revoked: $0.revoked, orders: $0.orders,
                       deliveryRate: $0.deliveryRate.map(percent) ?? "—")
             },
-            points: obligations.points.map { .init(id: $0, selected: $0 == point) }, point: point,
+            points: obligations.points.map { .init(value: $0, label: $0, selected: $0 == point) }, point: point,
             aggregator: scope(session) == nil ? aggregator : nil)))
     }
 }

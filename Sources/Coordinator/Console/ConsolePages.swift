@@ -39,13 +39,8 @@ extension Console {
         let rate: String
         let lag: String
         let quarantined: [Quarantined]
-        struct Filter {
-            let value: String
-            let label: String
-            let selected: Bool
-        }
         let rows: [Row]
-        let filters: [Filter]
+        let filters: [Choice]
         let previous: String?
         let next: String?
         let range: String
@@ -166,8 +161,8 @@ extension Console {
         guard let start = calendar.start(of: day), let end = calendar.day(after: day).flatMap(calendar.start(of:)) else {
             throw Problem(.badRequest, "day must be a date YYYY-MM-DD")
         }
-        let from = Timestamp(millisecondsSince1970: Int64(start.timeIntervalSince1970 * 1000))
-        let to = Timestamp(millisecondsSince1970: Int64(end.timeIntervalSince1970 * 1000))
+        let from = Timestamp(millisecondsSince1970: Marketplace.milliseconds(start))
+        let to = Timestamp(millisecondsSince1970: Marketplace.milliseconds(end))
         let entries = try await store.entries(node: node.id, from: from, to: to)
         let readings = RawReading.of(entries, meter: node.meter)
         let points = readings.compactMap { item in item.reading.activePower.map { (t: item.reading.time.millisecondsSince1970, w: $0) } }
