@@ -51,7 +51,6 @@ extension Marketplace {
         let orders = report.orders.filter { point == nil || $0.location == point }
         let names = Set(points.keys).union(offers.map(\.entry.aggregator)).union(orders.map(\.aggregator))
             .filter { aggregator == nil || $0 == aggregator }
-        let hours = Double(calendar.ispMinutes) / 60
         return ObligationReport(points: every.sorted(), aggregators: names.sorted().map { name in
             let held = points[name] ?? []
             let own = offers.filter { $0.entry.aggregator == name }
@@ -71,8 +70,8 @@ extension Marketplace {
             }
             for order in orders where order.aggregator == name {
                 obligation.orders += 1
-                obligation.deliveredWh += Int((Double(order.delivered) * hours).rounded())
-                obligation.deficiencyWh += Int((Double(order.deficiency) * hours).rounded())
+                obligation.deliveredWh += energyWh(order.delivered)
+                obligation.deficiencyWh += energyWh(order.deficiency)
             }
             return obligation
         })

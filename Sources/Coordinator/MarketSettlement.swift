@@ -141,20 +141,24 @@ extension Marketplace {
     }
 
     /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.
+    /// Watts summed over ISPs (a settled order's delivered or missing power) as energy, Wh.
+    nonisolated func energyWh(_ ispWatts: Int) -> Int {
+        Int((Double(ispWatts) * Double(config.calendar.ispMinutes) / 60).rounded())
+    }
+
     public nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
         guard month.utf8.count == 7, config.calendar.start(of: month + "-01") != nil else {
             throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
         }
         var orders = try await settle(days: (month + "-01")...(month + "-31"))
         if let aggregator { orders = orders.filter { $0.aggregator == aggregator } }
-        let hours = Double(config.calendar.ispMinutes) / 60
         var reports: [String: AggregatorReport] = [:]
         for order in orders {
             var report = reports[order.aggregator] ?? AggregatorReport(aggregator: order.aggregator, orders: 0, deliveredWh: 0, deficiencyWh: 0,
                                                                        fee: 0, penalty: 0, net: 0, unverified: 0)
             report.orders += 1
-            report.deliveredWh += Int((Double(order.delivered) * hours).rounded())
-            report.deficiencyWh += Int((Double(order.deficiency) * hours).rounded())
+            report.deliveredWh += energyWh(order.delivered)
+            report.deficiencyWh += energyWh(order.deficiency)
             report.fee += order.fee
             report.penalty += order.penalty
             report.net += order.net

@@ -268,7 +268,7 @@ extension Console {
 
     /// An order's settled power (W summed over its ISPs) as energy.
     func energy(_ ispWatts: Int) -> String {
-        Units.wattHours((Double(ispWatts) * Double(market.calendar.ispMinutes) / 60).rounded())
+        Units.wattHours(Double(market.energyWh(ispWatts)))
     }
 
     // MARK: Monthly settlement
