@@ -73,7 +73,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         // The flexibility market's rules (pure): sessions, clearing, validation, per-POD split, settlement.
-        .target(name: "Market"),
+        .target(name: "Market", dependencies: ["GridCore"]),
         // The platform service: ingest, certification scheduler, REST API, metrics.
         .target(
             name: "Coordinator",

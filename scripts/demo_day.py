@@ -517,7 +517,7 @@ retries = 1
         self.say("cleared, DSO first: " + "; ".join(
             f"{a['request']} <- {a['offer']} at {a['factor']} %" for a in awards))
         rejected = [{"award": index, "reason": "feeder F2 would exceed its thermal limit at node 7"}
-                    for index, award in enumerate(awards) if award["request"] == "tso-da"]
+                    for index, award in enumerate(awards) if award["request"] == "tso-1:tso-da"]
         final = self.api.call("PUT", f"/api/v1/market/rounds/{round_id}/validation", "DSO", {"rejected": rejected})["final"]
         self.say(f"DSO validation: {len(rejected)} award rejected (the TSO's: feeder F2 at its limit); "
                  f"final: {len(final['awards'])} awards")

@@ -450,8 +450,8 @@ public struct API: Sendable {
     private func readingProof(_ context: APIContext) async throws -> Response {
         let pod = try await visiblePOD(context)
         let nodeID = try context.parameters.require("node")
-        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), seq >= 1 else {
-            throw Problem(.badRequest, "seq must be a ledger sequence number ≥ 1", field: "seq")
+        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
+            throw Problem(.badRequest, "seq must be a ledger sequence number from 1 to \(Bounds.seq.upperBound)", field: "seq")
         }
         guard let node = try await store.node(nodeID), node.pod == pod.id else {
             throw Problem(.notFound, "no node \"\(nodeID)\" on POD \(pod.id)", field: "node")

@@ -211,6 +211,8 @@ public struct CoordinatorConfig: Sendable {
         }
         let marketSection = root.section("market", required: false)
         let market = MarketConfig.load(marketSection, resolve: resolve)
+        // Without a [market] section its default time zone can only be missing from the system.
+        if market == nil, marketSection == nil { root.problem("market.time_zone", "the default Europe/Amsterdam is not a known time zone (install tzdata)") }
         // The market's entries over UFTP are numbered in UFTP's ISPs and Periods: the two must agree.
         if let uftp, let market, !(market.uftpAggregators + market.uftpDSOs).isEmpty,
            uftp.marketTimeZone.identifier != market.calendar.timeZone.identifier || uftp.ispMinutes != market.calendar.ispMinutes {

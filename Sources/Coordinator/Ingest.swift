@@ -221,7 +221,10 @@ public actor Ingest {
                 stored += 1
                 pending.entries.append(StagedEntry(node: id, entry: entry, reading: readings[index]))
                 pendingHashes[NodeSeq(node: id, seq: entry.seq)] = entry.hash
+                // A reading dated beyond tomorrow (a node's clock far ahead) is kept but not measured:
+                // its quarter would never be due, and would be held here for ever.
                 let measured = readings[index].kind == "reading" && readings[index].meter == node.meter
+                    && readings[index].time.millisecondsSince1970 <= now.millisecondsSince1970 + QuarterMeasures.aheadMs
                 measures.stored(node: id, pod: node.pod, seq: entry.seq, reading: measured ? readings[index] : nil)
             case .duplicate:
                 metrics.duplicates.increment()
@@ -249,10 +252,11 @@ public actor Ingest {
     private func countStored(_ count: Int, now: Timestamp) {
         let second = now.millisecondsSince1970 / 1000
         if second > storedSecond {
-            for passed in (storedSecond + 1)...min(second, storedSecond + 60) { storedPerSecond[Int(passed % 60)] = 0 }
+            for passed in (storedSecond + 1)...min(second, storedSecond + 60) { storedPerSecond[Int(Timestamp.floorDivide(passed, 60).remainder)] = 0 }
             storedSecond = second
         }
-        storedPerSecond[Int(second % 60)] += count
+        // Floored: a simulated clock may run before 1970.
+        storedPerSecond[Int(Timestamp.floorDivide(second, 60).remainder)] += count
     }
 
     /// A Light Node as the fleet overview shows it.

@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 import Hummingbird
 import Market
 import SCD
@@ -21,17 +22,20 @@ extension API {
             let submission = try await decode(Marketplace.OfferSubmission.self, request)
             return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: Date(.now())) }
         }
-        api.delete("/market/offers/:id") { _, context in
-            try require(context, [.aggregator, .admin])
-            let caller = try caller(context)
+        api.delete("/market/offers/:id") { request, context in
+            try require(context, [.aggregator, .marketOperator, .admin])
+            let party = try party(context)
+            guard party.role != .aggregator || party.participant != nil else { throw Problem(.forbidden, "the token names no aggregator") }
             let id = try context.parameters.require("id")
-            return try await answer { try await market.revokeOffer(id, aggregator: caller.role == .admin ? nil : caller.participant ?? "") }
+            let reason = request.uri.queryParameters["reason"].map(String.init)
+            if let reason, reason.isEmpty || reason.utf8.count > 512 { throw Problem(.badRequest, "reason: 1–512 bytes", field: "reason") }
+            return try await answer { try await market.revokeOffer(id, by: party, reason: reason, now: Date(.now())) }
         }
         api.get("/market/days/:day") { _, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
             let caller = try caller(context)
             let day = try context.parameters.require("day")
-            return try await answer { try await market.book(day: day, aggregator: caller.role == .aggregator ? caller.participant ?? "" : nil) }
+            return try await answer { try await market.book(day: day).visible(to: caller.role == .aggregator ? caller.participant ?? "" : nil) }
         }
         api.post("/market/sessions/:session/:day/clear") { _, context in
             try require(context, [.admin, .marketOperator])
@@ -55,10 +59,12 @@ extension API {
         }
         api.put("/market/rounds/:id/validation") { request, context in
             try require(context, [.admin, .dso])
-            let caller = try caller(context)
             let id = try context.parameters.require("id")
             let input = try await decode(ValidationInput.self, request)
             var rejections: [Int: String] = [:]
+            guard input.rejected.count <= Bounds.listItems else {
+                throw Problem(.badRequest, "rejected: at most \(Bounds.listItems) awards", field: "rejected")
+            }
             for (index, item) in input.rejected.enumerated() {
                 guard !item.reason.isEmpty, item.reason.utf8.count <= 512 else {
                     throw Problem(.badRequest, "rejected[\(index)].reason: 1–512 bytes", field: "rejected[\(index)].reason")
@@ -67,14 +73,13 @@ extension API {
                     throw Problem(.badRequest, "rejected[\(index)].award: award \(item.award) is listed twice", field: "rejected[\(index)].award")
                 }
             }
-            let validator = caller.participant ?? caller.role.rawValue
-            return try await answer { try await market.validate(round: id, rejections: rejections, by: validator) }
+            return try await answer { try await market.validate(round: id, rejections: rejections, by: party(context), now: Date(.now())) }
         }
         api.post("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso])
-            let role = try caller(context).role
+            let party = try party(context)
             let input = try await decode(OrderInput.self, request)
-            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, issuer: role, now: Date(.now())) }
+            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, by: party, now: Date(.now())) }
         }
         api.get("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
@@ -116,11 +121,13 @@ extension API {
     }
 
     struct ValidationInput: Decodable {
-        struct Rejection: Decodable {
-            var award: Int
-            var reason: String
-        }
-        var rejected: [Rejection]
+        var rejected: [AwardRejection]
+    }
+
+    /// The caller as a market party: its role and participant.
+    func party(_ context: APIContext) throws -> Marketplace.Party {
+        let caller = try caller(context)
+        return Marketplace.Party(role: caller.role, participant: caller.participant)
     }
 
     struct OrderInput: Decodable {
@@ -164,16 +171,30 @@ struct MarketBook: Encodable, Sendable {
     var requests: [MarketRequest]
     var offers: [MarketOffer]
     var rounds: [ClearingRound]
+    /// Sessions of the day the scheduler has failed to clear so far (not shown to aggregators).
+    var failures: [Marketplace.ClearingFailure]
+}
+
+extension MarketBook {
+    /// What an aggregator may see: every request (without the UFTP message it came in), its own
+    /// offers, and each round as `ClearingRound.visible(to:)` shows it.
+    func visible(to aggregator: String?) -> MarketBook {
+        guard let aggregator else { return self }
+        return MarketBook(day: day, requests: requests.map { request in
+            var shown = request
+            shown.uftp = nil
+            return shown
+        }, offers: offers.filter { $0.entry.aggregator == aggregator }, rounds: rounds.map { $0.visible(to: aggregator) }, failures: [])
+    }
 }
 
 extension Marketplace {
-    /// The day's requests, offers (an aggregator's own only) and rounds (an aggregator's awards only).
-    func book(day: String, aggregator: String?) async throws -> MarketBook {
+    /// The day's requests, offers and rounds.
+    func book(day: String) async throws -> MarketBook {
         guard calendar.start(of: day) != nil else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
-        let requests = try await store.records(MarketRequest.self, days: day...day)
-        let offers = try await store.records(MarketOffer.self, days: day...day)
-            .filter { aggregator == nil || $0.entry.aggregator == aggregator }
-        return MarketBook(day: day, requests: requests, offers: offers, rounds: try await rounds(day: day).map { $0.visible(to: aggregator) })
+        return MarketBook(day: day, requests: try await store.records(MarketRequest.self, days: day...day),
+                          offers: try await store.records(MarketOffer.self, days: day...day), rounds: try await rounds(day: day),
+                          failures: clearingFailures(day: day))
     }
 
     func order(_ id: String) async throws -> MarketOrder? {
@@ -182,13 +203,23 @@ extension Marketplace {
 }
 
 extension ClearingRound {
-    /// For an aggregator, only its own awards.
+    /// What an aggregator may see of a round: its own offers, awards and exclusions; of each
+    /// request, whether it was served in full, not by how much (others' volumes would follow).
     func visible(to aggregator: String?) -> ClearingRound {
         guard let aggregator else { return self }
         var round = self
+        let own = { (key: String) in MarketKey.owner(key) == aggregator }
+        round.offers = offers.filter(own)
         round.preliminary.awards = preliminary.awards.filter { $0.aggregator == aggregator }
+        round.preliminary.requests = preliminary.requests.map { outcome in
+            var shown = outcome
+            shown.served = []
+            return shown
+        }
+        round.preliminary.excluded = preliminary.excluded.filter { $0.kind == .offer && own($0.id) }
         round.final?.awards = final?.awards.filter { $0.aggregator == aggregator } ?? []
         round.final?.rejected = final?.rejected.filter { $0.award.aggregator == aggregator } ?? []
+        round.validations = nil
         return round
     }
 }

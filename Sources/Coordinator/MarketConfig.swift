@@ -1,5 +1,6 @@
 import ConfigFile
 import Foundation
+import GridCore
 import Market
 
 /// `[market]`: the local flexibility market (docs/market.md, docs/configuration.md). Every key
@@ -92,7 +93,7 @@ public struct MarketConfig: Sendable {
         let keyFile = resolve(section?.string("setpoint_key_file", required: false) ?? "setpoint.key")
         let ackTimeout = section?.int("ack_timeout_s", in: 1...3600, default: 60) ?? 60
         let penalty = section?.double("penalty_per_mw", default: 0) ?? 0
-        if penalty < 0 { section?.problem("penalty_per_mw", "must not be negative") }
+        if !Bounds.price.contains(penalty) { section?.problem("penalty_per_mw", "must be between 0 and \(Int(Bounds.price.upperBound))") }
         let coverage = section?.double("settlement_min_coverage", default: 0.9) ?? 0.9
         if !(0...1).contains(coverage) { section?.problem("settlement_min_coverage", "must be between 0 and 1") }
         let aggregators = section?.strings("uftp_aggregators", required: false) ?? []

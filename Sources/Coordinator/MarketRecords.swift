@@ -19,6 +19,24 @@ public enum MarketRefusal: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// Requests and offers are named per participant: the platform knows one as
+/// `<owner>:<id>`, its owner's name (participant, else the buyer's role) and the id the owner
+/// gave it, so that one participant's ids neither collide with nor reveal another's.
+enum MarketKey {
+    static func of(owner: String, id: String) -> String { owner + ":" + id }
+
+    /// The key a caller names by `text`: its own entry by its id alone, or any by its key.
+    static func named(_ text: String, owner: String?) -> String {
+        guard let owner, !text.contains(":") else { return text }
+        return of(owner: owner, id: text)
+    }
+
+    /// The owner a key names.
+    static func owner(_ key: String) -> String? {
+        key.firstIndex(of: ":").map { String(key[..<$0]) }
+    }
+}
+
 /// A DSO's or TSO's request for flexibility, as submitted and then cleared.
 struct MarketRequest: Codable, Sendable {
     enum Status: String, Codable, Sendable { case open, cleared }
@@ -33,6 +51,18 @@ struct MarketRequest: Codable, Sendable {
     var round: String?
     /// The FlexRequest it came in as, when a DSO sent it over UFTP.
     var uftp: UFTPOrigin?
+
+    /// Who owns it: the submitting participant, else the buyer's role (a token naming no participant).
+    var owner: String { participant ?? entry.buyer }
+    var key: String { MarketKey.of(owner: owner, id: entry.id) }
+}
+
+/// Who took an entry out of the market, when and why (an audit record on the entry).
+struct Withdrawal: Codable, Sendable {
+    /// The role and participant, e.g. `MO market-operator` or `AGR agr-alpha`.
+    var by: String
+    var t: String
+    var reason: String?
 }
 
 /// A market entry that came in over UFTP: the sender and its message (docs/market.md, "UFTP").
@@ -71,10 +101,14 @@ struct MarketOffer: Codable, Sendable {
     var awarded: Int
     /// The FlexOffer it came in as, when an aggregator sent it over UFTP.
     var uftp: UFTPOrigin?
+    /// Its revocation: by whom, when, why.
+    var revocation: Withdrawal?
 
     enum CodingKeys: String, CodingKey {
-        case entry, session, day, pods, validUntil = "valid_until", submitted, status, awarded, uftp
+        case entry, session, day, pods, validUntil = "valid_until", submitted, status, awarded, uftp, revocation
     }
+
+    var key: String { MarketKey.of(owner: entry.aggregator, id: entry.id) }
 }
 
 /// One clearing of a session: the book it cleared, the preliminary outcome (I-08) and, once
@@ -89,13 +123,28 @@ struct ClearingRound: Codable, Sendable {
     var offers: [String]
     var preliminary: ClearingOutcome
     var state: State
-    /// `built-in`, or the validating participant.
+    /// `built-in`, or the validating participants.
     var validatedBy: String?
     var final: FinalOutcome?
+    /// The DSOs' decisions so far, while another DSO's is still due (several DSOs' requests).
+    var validations: [DSOValidation]?
 
     enum CodingKeys: String, CodingKey {
-        case id, session, day, cleared, requests, offers, preliminary, state, validatedBy = "validated_by", final
+        case id, session, day, cleared, requests, offers, preliminary, state, validatedBy = "validated_by", final, validations
     }
+}
+
+/// One DSO's decision on the awards it validates: those of its own requests and the TSO's.
+struct DSOValidation: Codable, Sendable {
+    var by: String
+    var rejected: [AwardRejection]
+    var t: String
+}
+
+/// An award rejected by its index in the preliminary outcome, with the reason.
+struct AwardRejection: Codable, Sendable, Equatable {
+    var award: Int
+    var reason: String
 }
 
 /// A set-point sent for an order: one POD, one ISP.
@@ -196,8 +245,11 @@ public struct MarketOrder: Codable, Sendable {
     public var created: Int64
     /// The FlexOrder that carries it to a UFTP aggregator, and what became of it.
     var uftp: UFTPOrderLink?
+    /// Who placed it: the issuer's role and participant (`DSO dso-north`), or `built-in` for an
+    /// award ordered at once over UFTP.
+    var placedBy: String?
 
-    enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp }
+    enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp, placedBy = "placed_by" }
 
     public init(id: String, round: String, award: Award, issuer: String, day: String, pods: [OfferPOD], setPoints: [DispatchedSetPoint],
                 alerts: [MarketAlert] = [], created: Int64) {
@@ -241,12 +293,12 @@ protocol MarketRecord: Codable, Sendable {
 
 extension MarketRequest: MarketRecord {
     static var kind: MarketDocument.Kind { .request }
-    var recordID: String { entry.id }
+    var recordID: String { key }
 }
 
 extension MarketOffer: MarketRecord {
     static var kind: MarketDocument.Kind { .offer }
-    var recordID: String { entry.id }
+    var recordID: String { key }
 }
 
 extension ClearingRound: MarketRecord {

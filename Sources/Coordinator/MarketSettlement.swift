@@ -131,13 +131,14 @@ extension Marketplace {
         var total = 0.0
         for start in quarters {
             guard let measure = measures[start] else { return (nil, "no measurement") }
-            guard measure.certified else { return (Int(measure.averageW.rounded()), "not certified") }
+            guard let watts = Bounds.watts(measure.averageW) else { return (nil, "implausible measurement (\(measure.averageW) W)") }
+            guard measure.certified else { return (watts, "not certified") }
             guard measure.coverage >= config.settlementMinCoverage else {
-                return (Int(measure.averageW.rounded()), "incomplete (coverage \(Int(measure.coverage * 100)) %)")
+                return (watts, "incomplete (coverage \(Int((measure.coverage * 100).rounded(.down))) %)")
             }
             total += measure.averageW
         }
-        return (Int((total / Double(quarters.count)).rounded()), nil)
+        return (Bounds.watts(total / Double(quarters.count)), nil)
     }
 
     /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.

@@ -52,7 +52,8 @@ extension Marketplace {
                     aggregator: sender.text, origin: origin, now: now)
             case let revocation as FlexOfferRevocation:
                 do {
-                    _ = try await revokeOffer("uftp-" + revocation.flexOfferMessageID.text, aggregator: sender.text)
+                    _ = try await revokeOffer("uftp-" + revocation.flexOfferMessageID.text, by: Party(role: .aggregator, participant: sender.text),
+                                             reason: "FlexOfferRevocation \(origin.messageID)", now: now)
                 } catch MarketRefusal.notFound {
                     // The offer never entered the market (it was rejected): nothing to take back.
                 }
@@ -197,9 +198,12 @@ extension Marketplace {
             }
         }
         var latest: DPrognosis?
+        // Records come in arrival order: the first of a MessageID is the one its response
+        // accepted; a later one reusing the id was refused as a duplicate, unchecked.
+        var seen: Set<String> = []
         for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: aggregator, type: DPrognosis.elementName, limit: 1_000))
         where record.direction == .inbound && accepted.contains(record.messageID) {
-            guard let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
+            guard seen.insert(record.messageID).inserted, let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
                   prognosis.period.text == day, prognosis.congestionPoint.text == location,
                   prognosis.revision > latest?.revision ?? .min else { continue }
             latest = prognosis

@@ -34,6 +34,8 @@ public actor Marketplace {
     let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
     private var pendingOrders: Set<String> = []
+    /// Sessions the scheduler could not clear, by `<session> <day>`.
+    private var failures: [String: ClearingFailure] = [:]
     private var loadedPending = false
 
     public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
@@ -49,6 +51,19 @@ public actor Marketplace {
     }
 
     nonisolated var calendar: MarketCalendar { config.calendar }
+
+    /// Who acts in the market: a token's role and participant, or a UFTP sender as aggregator or DSO.
+    struct Party: Sendable, CustomStringConvertible {
+        var role: Role
+        var participant: String?
+
+        /// The name its requests and offers are kept under.
+        var owner: String { participant ?? role.rawValue }
+        var description: String { participant.map { "\(role.rawValue) \($0)" } ?? role.rawValue }
+
+        /// The platform itself, ordering a UFTP aggregator's award at once.
+        static let builtIn = Party(role: .admin, participant: "built-in")
+    }
 
     // MARK: Entries
 
@@ -80,14 +95,14 @@ public actor Marketplace {
     /// A DSO's or TSO's request (I-05/I-06), admitted when its session takes it.
     func submitRequest(_ submission: RequestSubmission, buyer: Buyer, participant: String?, origin: UFTPOrigin? = nil,
                        now: Date) async throws -> MarketRequest {
-        let id = try entryID(submission.id)
+        let id = try entryID(submission.id, overUFTP: origin != nil)
         let entry = RequestEntry(id: id, buyer: buyer.rawValue, area: submission.area, isps: submission.isps, priceLimit: submission.priceLimit)
         let request = try checked { () throws(Scenario.Problem) in try entry.checked("request", ispsPerDay: 100, sequence: 0) }
         try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
         let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
                                    submitted: Self.milliseconds(now), status: .open, round: nil, uftp: origin)
         guard try await store.put(record, replace: false) else {
-            throw MarketRefusal.conflict("a request \(id) exists")
+            throw MarketRefusal.conflict("you have a request \(id) already")
         }
         logger.info("market request \(id) (\(buyer.rawValue)) for \(submission.session.rawValue) \(submission.day)")
         await announce(record, now: now)
@@ -96,7 +111,10 @@ public actor Marketplace {
 
     /// An aggregator's offer (I-05): its PODs must be the aggregator's and at the offer's location.
     func submitOffer(_ submission: OfferSubmission, aggregator: String, origin: UFTPOrigin? = nil, now: Date) async throws -> MarketOffer {
-        let id = try entryID(submission.id)
+        let id = try entryID(submission.id, overUFTP: origin != nil)
+        guard submission.pods.count <= Bounds.offerPODs else {
+            throw MarketRefusal.invalid(field: "pods", "pods: at most \(Bounds.offerPODs) PODs")
+        }
         let entry = OfferEntry(id: id, aggregator: aggregator, location: submission.location, price: submission.price,
                                minActivationFactor: submission.minActivationFactor, isps: submission.isps)
         let offer = try checked { () throws(Scenario.Problem) in try entry.checked("offer", ispsPerDay: 100, sequence: 0) }
@@ -112,29 +130,38 @@ public actor Marketplace {
         let record = MarketOffer(entry: entry, session: submission.session, day: submission.day, pods: submission.pods,
                                  validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0, uftp: origin)
         guard try await store.put(record, replace: false) else {
-            throw MarketRefusal.conflict("an offer \(id) exists")
+            throw MarketRefusal.conflict("you have an offer \(id) already")
         }
         logger.info("market offer \(id) (\(aggregator)) for \(submission.session.rawValue) \(submission.day)")
         return record
     }
 
-    /// Revokes an open offer before it is cleared.
-    func revokeOffer(_ id: String, aggregator: String?) async throws -> MarketOffer {
-        guard var offer = try await store.record(MarketOffer.self, id: id) else { throw MarketRefusal.notFound("no offer \(id)") }
-        if let aggregator, offer.entry.aggregator != aggregator { throw MarketRefusal.notFound("no offer \(id)") }
-        guard offer.status == .open, offer.awarded == 0 else { throw MarketRefusal.conflict("offer \(id) is \(offer.awarded > 0 ? "awarded" : "revoked")") }
+    /// Revokes an open offer before it is cleared: its aggregator, by the offer's id; the market
+    /// operator or the administrator, any offer by its key (`<aggregator>:<id>`), with a reason
+    /// kept on the offer.
+    func revokeOffer(_ name: String, by party: Party, reason: String? = nil, now: Date) async throws -> MarketOffer {
+        let own = party.role == .aggregator
+        let key = MarketKey.named(name, owner: own ? party.owner : nil)
+        guard var offer = try await store.record(MarketOffer.self, id: key), !own || offer.entry.aggregator == party.owner else {
+            throw MarketRefusal.notFound("no offer \(name)")
+        }
+        guard offer.status == .open, offer.awarded == 0 else { throw MarketRefusal.conflict("offer \(name) is \(offer.awarded > 0 ? "awarded" : "revoked")") }
         let rounds = try await rounds(day: offer.day)
-        if rounds.contains(where: { $0.offers.contains(id) && $0.state == .preliminary }) {
-            throw MarketRefusal.conflict("offer \(id) is in a clearing awaiting validation")
+        if rounds.contains(where: { $0.offers.contains(key) && $0.state == .preliminary }) {
+            throw MarketRefusal.conflict("offer \(name) is in a clearing awaiting validation")
         }
         offer.status = .revoked
+        offer.revocation = Withdrawal(by: party.description, t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339, reason: reason)
         try await store.put(offer, replace: true)
+        logger.notice("market offer \(key) revoked by \(party)\(reason.map { ": \($0)" } ?? "")")
         return offer
     }
 
-    private func entryID(_ given: String?) throws -> String {
+    /// The id given, or a new one; `uftp-` is kept for entries that came in over UFTP.
+    private func entryID(_ given: String?, overUFTP: Bool) throws -> String {
         let id = given ?? UUID().uuidString.lowercased()
         guard Identifier.isValid(id) else { throw MarketRefusal.invalid(field: "id", "id must be \(Identifier.rule)") }
+        guard overUFTP || !id.hasPrefix("uftp-") else { throw MarketRefusal.invalid(field: "id", "ids starting uftp- name entries that came over UFTP") }
         return id
     }
 
@@ -208,25 +235,43 @@ public actor Marketplace {
                     && (offer.session == session || (session == .realTime && dayAheadFinal))
             }
         guard session == .dayAhead || !requests.isEmpty else { return nil }
-        let ordered = requests.sorted { ($0.submitted, $0.entry.id) < ($1.submitted, $1.entry.id) }
-        let book = offers.sorted { ($0.submitted, $0.entry.id) < ($1.submitted, $1.entry.id) }
+        let ordered = requests.sorted { ($0.submitted, $0.key) < ($1.submitted, $1.key) }
+        let book = offers.sorted { ($0.submitted, $0.key) < ($1.submitted, $1.key) }
         let ispsPerDay = calendar.ispCount(day) ?? 96
+        // An entry stored before today's checks (or written behind the market's back) that fails
+        // them is left out with its reason, not allowed to stop the day's clearing.
+        var excluded: [Exclusion] = []
         var flexRequests: [FlexibilityRequest] = []
         for (index, request) in ordered.enumerated() {
-            flexRequests.append(try checked { () throws(Scenario.Problem) in try request.entry.checked("request", ispsPerDay: ispsPerDay, sequence: index) })
+            do {
+                var checked = try request.entry.checked("request", ispsPerDay: ispsPerDay, sequence: index)
+                checked.id = request.key
+                flexRequests.append(checked)
+            } catch {
+                excluded.append(Exclusion(kind: .request, id: request.key, reason: error.description))
+            }
         }
         var flexOffers: [FlexibilityOffer] = []
         for (index, offer) in book.enumerated() {
-            flexOffers.append(try checked { () throws(Scenario.Problem) in
-                try offer.entry.checked("offer", ispsPerDay: ispsPerDay, sequence: index, available: 100 - offer.awarded)
-            })
+            do {
+                var checked = try offer.entry.checked("offer", ispsPerDay: ispsPerDay, sequence: index, available: 100 - offer.awarded)
+                checked.id = offer.key
+                flexOffers.append(checked)
+            } catch {
+                excluded.append(Exclusion(kind: .offer, id: offer.key, reason: error.description))
+            }
         }
-        let outcome = Clearing.clear(requests: flexRequests, offers: flexOffers,
+        var outcome = Clearing.clear(requests: flexRequests, offers: flexOffers,
                                      rules: ClearingRules(ispMinutes: calendar.ispMinutes, reliabilityMargin: config.reliabilityMargin))
-        var round = ClearingRound(id: id, session: session, day: day, cleared: Self.milliseconds(now), requests: ordered.map(\.entry.id),
-                                  offers: book.map(\.entry.id), preliminary: outcome, state: .preliminary, validatedBy: nil, final: nil)
+        outcome.excluded.insert(contentsOf: excluded, at: 0)
+        var round = ClearingRound(id: id, session: session, day: day, cleared: Self.milliseconds(now), requests: ordered.map(\.key),
+                                  offers: book.map(\.key), preliminary: outcome, state: .preliminary, validatedBy: nil, final: nil)
         guard try await store.put(round, replace: false) else {
             throw MarketRefusal.conflict("round \(id) exists")
+        }
+        for exclusion in outcome.excluded {
+            logger.error("market round \(id): \(exclusion.kind.rawValue) \(exclusion.id) left out: \(exclusion.reason)")
+            notify(event: "excluded", exclusion)
         }
         for var request in ordered {
             request.status = .cleared
@@ -243,14 +288,42 @@ public actor Marketplace {
         return round
     }
 
-    /// The DSO's decision on a preliminary round (I-07): rejected awards by index, with reasons.
-    func validate(round id: String, rejections: [Int: String], by participant: String) async throws -> ClearingRound {
-        let round = try await round(id)
+    /// A DSO's decision on a preliminary round (I-07): rejected awards by index, with reasons. A
+    /// DSO decides the awards of its own requests and of the TSO's; the round is final once every
+    /// DSO with awarded requests in it has decided (the administrator decides all at once).
+    func validate(round id: String, rejections: [Int: String], by party: Party, now: Date) async throws -> ClearingRound {
+        var round = try await round(id)
         guard round.state == .preliminary else { throw MarketRefusal.conflict("round \(id) is final") }
-        if let index = rejections.keys.first(where: { !round.preliminary.awards.indices.contains($0) }) {
-            throw MarketRefusal.invalid(field: "rejected", "round \(id) has no award \(index) (it has \(round.preliminary.awards.count))")
+        let awards = round.preliminary.awards
+        if let index = rejections.keys.first(where: { !awards.indices.contains($0) }) {
+            throw MarketRefusal.invalid(field: "rejected", "round \(id) has no award \(index) (it has \(awards.count))")
         }
-        return try await finalize(round, Validation: Validation(rejected: rejections), by: participant)
+        let buyers = Dictionary(round.preliminary.requests.map { ($0.request, $0.buyer) }, uniquingKeysWith: { first, _ in first })
+        if party.role != .admin, let index = rejections.keys.sorted().first(where: {
+            buyers[awards[$0].request] != .tso && MarketKey.owner(awards[$0].request) != party.owner
+        }) {
+            throw MarketRefusal.forbidden("award \(index) of \(id) answers another DSO's request")
+        }
+        let due = Set(awards.filter { buyers[$0.request] == .dso }.compactMap { MarketKey.owner($0.request) })
+        guard party.role == .admin || due.isEmpty || due.contains(party.owner) else {
+            throw MarketRefusal.forbidden("round \(id) holds no award of your requests to validate")
+        }
+        var validations = round.validations ?? []
+        guard !validations.contains(where: { $0.by == party.owner }) else { throw MarketRefusal.conflict("you have validated round \(id)") }
+        validations.append(DSOValidation(by: party.owner, rejected: rejections.sorted { $0.key < $1.key }.map { AwardRejection(award: $0.key, reason: $0.value) },
+                                         t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339))
+        round.validations = validations
+        let decided = validations.map(\.by)
+        guard party.role == .admin || due.isSubset(of: decided) else {
+            try await store.put(round, replace: true)
+            logger.notice("market round \(id): validated by \(party), awaiting \(due.subtracting(decided).sorted().joined(separator: ", "))")
+            return round
+        }
+        var rejected: [Int: String] = [:]
+        for validation in validations {
+            for rejection in validation.rejected where rejected[rejection.award] == nil { rejected[rejection.award] = rejection.reason }
+        }
+        return try await finalize(round, Validation: Validation(rejected: rejected), by: decided.joined(separator: ", "))
     }
 
     private func finalize(_ preliminary: ClearingRound, Validation validation: Validation, by participant: String) async throws -> ClearingRound {
@@ -274,7 +347,7 @@ public actor Marketplace {
         notify(event: "final", round)
         // A UFTP aggregator's award is ordered at once: its FlexOrder is the final outcome it receives.
         for (index, award) in final.awards.enumerated() where overUFTP.contains(award.offer) {
-            do { _ = try await order(round: round.id, award: index, issuer: .admin, now: Date(.now())) } catch {
+            do { _ = try await order(round: round.id, award: index, by: .builtIn, now: Date(.now())) } catch {
                 logger.error("market: ordering award \(index) of \(round.id) over UFTP failed: \(error)")
             }
         }
@@ -295,37 +368,90 @@ public actor Marketplace {
     func tick(now: Date, realTimeDue: Bool) async {
         let today = calendar.day(of: now)
         let days = [today] + [calendar.day(after: today)].compactMap { $0 }
+        failures = failures.filter { days.contains($0.value.day) }
         for day in days {
             guard let closure = config.rules.gateClosure(dayAhead: day), closure <= now else { continue }
-            do {
-                if try await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) == nil {
-                    _ = try await clear(.dayAhead, day: day, now: now)
+            await scheduledClearing(.dayAhead, day: day, now: now) { market in
+                if try await market.store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) == nil {
+                    _ = try await market.clear(.dayAhead, day: day, now: now)
                 }
-            } catch {
-                logger.error("market: clearing the day-ahead session of \(day) failed: \(error)")
             }
         }
         if realTimeDue {
             for day in days {
-                do { _ = try await clear(.realTime, day: day, now: now) } catch {
-                    logger.error("market: clearing the real-time session of \(day) failed: \(error)")
-                }
+                await scheduledClearing(.realTime, day: day, now: now) { market in _ = try await market.clear(.realTime, day: day, now: now) }
             }
         }
         do { try await sweepAcknowledgements(now: now) } catch { logger.error("market: acknowledgement sweep failed: \(error)") }
     }
 
+    /// A session the scheduler could not clear: why, since when, and when it is tried again.
+    struct ClearingFailure: Encodable, Sendable {
+        var session: SessionKind
+        var day: String
+        var reason: String
+        var since: String
+        var attempts: Int
+        var retryAt: Date
+
+        enum CodingKeys: String, CodingKey { case session, day, reason, since, attempts, retry }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(session, forKey: .session)
+            try container.encode(day, forKey: .day)
+            try container.encode(reason, forKey: .reason)
+            try container.encode(since, forKey: .since)
+            try container.encode(attempts, forKey: .attempts)
+            try container.encode(Timestamp(millisecondsSince1970: Marketplace.milliseconds(retryAt)).rfc3339, forKey: .retry)
+        }
+    }
+
+    /// The sessions of `day` the scheduler failed to clear, until it succeeds.
+    func clearingFailures(day: String) -> [ClearingFailure] {
+        failures.values.filter { $0.day == day }.sorted { $0.session.rawValue < $1.session.rawValue }
+    }
+
+    /// Runs a clearing for the scheduler. A failure stops neither the process nor the other
+    /// sessions: it is kept (`clearingFailures`), logged and notified (`clearing-failed`) once
+    /// per reason, and tried again after 1 s, doubling to 5 minutes.
+    private func scheduledClearing(_ session: SessionKind, day: String, now: Date, _ clearing: (isolated Marketplace) async throws -> Void) async {
+        let key = "\(session.rawValue) \(day)"
+        if let failure = failures[key], failure.retryAt > now { return }
+        do {
+            try await clearing(self)
+            if let failure = failures.removeValue(forKey: key) {
+                logger.notice("market: the \(key) session cleared after \(failure.attempts) failed attempts")
+            }
+        } catch {
+            let reason = "\(error)"
+            var failure = failures[key] ?? ClearingFailure(session: session, day: day, reason: reason,
+                                                           since: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339,
+                                                           attempts: 0, retryAt: now)
+            let changed = failure.attempts == 0 || failure.reason != reason
+            failure.attempts += 1
+            failure.reason = reason
+            failure.retryAt = now.addingTimeInterval(min(300, Double(1 << min(failure.attempts - 1, 9))))
+            failures[key] = failure
+            if changed {
+                logger.error("market: clearing the \(key) session failed: \(reason); retrying with back-off")
+                notify(event: "clearing-failed", failure)
+            }
+        }
+    }
+
     // MARK: Dispatch
 
-    /// An award is ordered by its request's buyer (a DSO's by a DSO), or by the administrator.
-    static func mayOrder(buyer: String?, issuer: Role) -> Bool {
-        issuer == .admin || buyer == issuer.rawValue
+    /// An award is ordered by the participant whose request it answers (a DSO's by that DSO), or
+    /// by the administrator.
+    static func mayOrder(request key: String, buyer: String?, by party: Party) -> Bool {
+        party.role == .admin || (buyer == party.role.rawValue && MarketKey.owner(key) == party.owner)
     }
 
     /// An order (I-09) for award `index` of a final round: split over the offer's PODs (by the
     /// aggregator's shares, else by each POD's baseline) and sent as one signed set-point per POD
     /// and ISP: at most (less consumption) or at least (more) the POD's baseline plus its part.
-    func order(round roundID: String, award index: Int, issuer: Role, now: Date) async throws -> MarketOrder {
+    func order(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
         let round = try await round(roundID)
         guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }
         guard final.awards.indices.contains(index) else {
@@ -333,16 +459,17 @@ public actor Marketplace {
         }
         let award = final.awards[index]
         let request = try await store.record(MarketRequest.self, id: award.request)
-        if !Self.mayOrder(buyer: request?.entry.buyer, issuer: issuer) {
-            throw MarketRefusal.forbidden("award \(index) of \(roundID) answers a \(request?.entry.buyer ?? "?") request")
+        if !Self.mayOrder(request: award.request, buyer: request?.entry.buyer, by: party) {
+            throw MarketRefusal.forbidden("award \(index) of \(roundID) answers another participant's request")
         }
         let id = Self.orderID(round: roundID, award: index)
         if try await store.marketDocument(kind: .order, id: id) != nil { throw MarketRefusal.conflict("award \(index) of \(roundID) is ordered") }
         guard let offer = try await store.record(MarketOffer.self, id: award.offer) else {
             throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
         }
-        var order = MarketOrder(id: id, round: roundID, award: award, issuer: issuer.rawValue, day: round.day, pods: offer.pods,
+        var order = MarketOrder(id: id, round: roundID, award: award, issuer: party.role.rawValue, day: round.day, pods: offer.pods,
                                 setPoints: [], alerts: [], created: Self.milliseconds(now))
+        order.placedBy = party.description
         let podIDs = offer.pods.map(\.pod)
         let baselines = config.baseline == .brp
             ? try await baselinesByISP(pods: podIDs, day: round.day)
@@ -527,7 +654,7 @@ public actor Marketplace {
 
     /// The day's orders of awards whose offer includes `pod`: only those are read.
     nonisolated func orders(day: String, pod: String) async throws -> [MarketOrder] {
-        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { $0.pod == pod } }.map(\.entry.id))
+        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { $0.pod == pod } }.map(\.key))
         guard !offers.isEmpty else { return [] }
         var orders: [MarketOrder] = []
         for round in try await store.records(ClearingRound.self, days: day...day) {

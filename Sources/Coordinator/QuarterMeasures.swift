@@ -10,6 +10,8 @@ import SCD
 struct QuarterMeasures {
     /// Measures are written this long after their quarter ends (the last readings in flight).
     static let graceMs: Int64 = 10_000
+    /// Readings dated further ahead of the platform's clock than this are not measured.
+    static let aheadMs: Int64 = 86_400_000
 
     /// A node's unbroken run of entries, as far as it goes.
     private struct Run {

@@ -122,7 +122,7 @@ public struct ReadingsMessage: Sendable, Equatable {
                 Rejection(reason: .malformedEntry, detail: "entries[\(index)]\(field.isEmpty ? "" : ".")\(field): \(problem)")
             }
             guard isObject else { throw fail("", "must be an object") }
-            guard let seq, seq >= 1 else { throw fail("seq", "must be an integer ≥ 1") }
+            guard let seq, Bounds.seq.contains(seq) else { throw fail("seq", "must be an integer from 1 to \(Bounds.seq.upperBound)") }
             guard let body else { throw fail("body", "must be a string") }
             guard let prev else { throw fail("prev", "must be 64 hex digits") }
             guard let hash else { throw fail("hash", "must be 64 hex digits") }

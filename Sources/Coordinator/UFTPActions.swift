@@ -466,6 +466,10 @@ public struct UFTPActions: Sendable {
         let outcome = try await responder.outcome(ofOffer: offerID, in: received.conversationID, madeBy: .inbound)
         if outcome.revoked { throw Refusal.conflict("the aggregator revoked the offer") }
         if let order = outcome.order { throw Refusal.conflict("the offer was ordered already (\(order))") }
+        // A stored offer is as its sender wrote it, rejected ones included.
+        guard option.isps.allSatisfy({ Bounds.powerW.contains($0.power) }) else {
+            throw Refusal.conflict("the offer's powers lie outside \(Bounds.text(Bounds.powerW)) W; it cannot be ordered")
+        }
         let scale = NSDecimalNumber(decimal: factor.value).doubleValue
         var price = option.price.value * factor.value
         var rounded = Decimal()

@@ -19,8 +19,9 @@ public indirect enum JSONValue: Sendable, Equatable {
         return nil
     }
 
+    /// A finite number: `1e999` is no reading of this world, and is refused like a non-number.
     public var double: Double? {
-        if case .number(let text) = self { return Double(text) }
+        if case .number(let text) = self, let value = Double(text), value.isFinite { return value }
         return nil
     }
 
@@ -230,10 +231,11 @@ public struct JSONReader {
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 
-    /// The next value as a Double; nil when it is not a number (the value is still read).
+    /// The next value as a finite Double; nil when it is not a number or overflows (`1e999`) (the
+    /// value is still read).
     public mutating func double() throws(JSONParseError) -> Double? {
         guard try peek() == .number else { try skip(); return nil }
-        return Double(try numberText())
+        return Double(try numberText()).flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// The next value as a non-negative integer without fraction or exponent; nil otherwise (the

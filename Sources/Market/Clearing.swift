@@ -1,3 +1,5 @@
+import GridCore
+
 /// The local flexibility market's clearing (PlatOne UC-IT-1, seed 004): DSO requests first, each
 /// served by the offers located in its area in merit order; then TSO requests with what is left.
 /// Pure and deterministic: the same book gives the same outcome, whatever order it came in.
@@ -70,6 +72,51 @@ public struct FlexibilityRequest: Sendable, Equatable {
         self.isps = isps
         self.priceLimitPerMWh = priceLimitPerMWh
         self.sequence = sequence
+    }
+}
+
+/// The ISPs the clearing works with: a day's 92, 96 or 100 at 15 minutes, fewer at longer ISPs.
+let clearingISPs = 1...100
+
+/// Why a span's ISPs cannot be cleared, nil when they lie within a day.
+private func outOfBounds(_ span: ISPSpan<some Sendable & Equatable & Codable>) -> String? {
+    guard clearingISPs.contains(span.start), span.duration >= 1, span.duration <= clearingISPs.upperBound - span.start + 1 else {
+        return "ISPs \(span.start)… (\(span.duration)) lie outside \(clearingISPs.lowerBound)…\(clearingISPs.upperBound)"
+    }
+    return nil
+}
+
+extension FlexibilityRequest {
+    /// Why the clearing cannot take it, nil when every number lies within `Bounds`.
+    var outOfBounds: String? {
+        if let limit = priceLimitPerMWh, !Bounds.price.contains(limit) { return "price limit \(limit) per MWh is outside \(Bounds.price)" }
+        guard !isps.isEmpty else { return "no ISP" }
+        let direction = isps[0].value.direction
+        for span in isps {
+            if let problem = Market.outOfBounds(span) { return problem }
+            let range = span.value
+            guard range.direction == direction, direction == 1 || direction == -1 else { return "ISP \(span.start): not one direction throughout" }
+            guard (0...Bounds.powerW.upperBound).contains(range.minimum), (0...Bounds.powerW.upperBound).contains(range.maximum),
+                  range.minimum <= range.maximum else {
+                return "ISP \(span.start): \(range.minimum)…\(range.maximum) W is outside 0…\(Bounds.powerW.upperBound) W"
+            }
+        }
+        return nil
+    }
+}
+
+extension FlexibilityOffer {
+    /// Why the clearing cannot take it, nil when every number lies within `Bounds`.
+    var outOfBounds: String? {
+        guard Bounds.price.contains(price) else { return "price \(price) is outside \(Bounds.price)" }
+        guard (1...100).contains(minimumFactor), (0...100).contains(available) else {
+            return "activation factors \(minimumFactor)/\(available) are outside 1…100 hundredths"
+        }
+        for span in isps {
+            if let problem = Market.outOfBounds(span) { return problem }
+            guard Bounds.powerW.contains(span.value) else { return "ISP \(span.start): \(span.value) W is outside \(Bounds.text(Bounds.powerW)) W" }
+        }
+        return nil
     }
 }
 
@@ -146,9 +193,41 @@ public struct RequestOutcome: Sendable, Equatable, Codable {
     public var satisfied: Bool
 }
 
+/// An entry the clearing left out, and why: its numbers lie outside `Bounds` (an entry the
+/// market's checks would have refused, from a store written before them, or built by hand).
+public struct Exclusion: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable { case request, offer }
+    public var kind: Kind
+    public var id: String
+    public var reason: String
+
+    public init(kind: Kind, id: String, reason: String) {
+        self.kind = kind
+        self.id = id
+        self.reason = reason
+    }
+}
+
 public struct ClearingOutcome: Sendable, Equatable, Codable {
     public var awards: [Award]
     public var requests: [RequestOutcome]
+    public var excluded: [Exclusion]
+
+    public init(awards: [Award], requests: [RequestOutcome], excluded: [Exclusion] = []) {
+        self.awards = awards
+        self.requests = requests
+        self.excluded = excluded
+    }
+
+    enum CodingKeys: String, CodingKey { case awards, requests, excluded }
+
+    /// Rounds stored before exclusions were recorded have none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        awards = try container.decode([Award].self, forKey: .awards)
+        requests = try container.decode([RequestOutcome].self, forKey: .requests)
+        excluded = try container.decodeIfPresent([Exclusion].self, forKey: .excluded) ?? []
+    }
 }
 
 public struct ClearingRules: Sendable {
@@ -166,7 +245,23 @@ public enum Clearing {
     /// Clears the book. Requests in clearing order: DSO before TSO, then the higher price limit
     /// (none counts highest), then submission, then id. Offers in merit order: price per MWh at
     /// full activation, then submission, then id.
+    /// Total: an entry whose numbers lie outside `Bounds` is left out with its reason, so that no
+    /// book, however it was made, stops the clearing.
     public static func clear(requests: [FlexibilityRequest], offers: [FlexibilityOffer], rules: ClearingRules) -> ClearingOutcome {
+        var excluded: [Exclusion] = []
+        let requests = requests.filter { request in
+            guard let reason = request.outOfBounds else { return true }
+            excluded.append(Exclusion(kind: .request, id: request.id, reason: reason))
+            return false
+        }
+        let offers = offers.filter { offer in
+            guard let reason = offer.outOfBounds else { return true }
+            excluded.append(Exclusion(kind: .offer, id: offer.id, reason: reason))
+            return false
+        }
+        var rules = rules
+        if !(0...1).contains(rules.reliabilityMargin) { rules.reliabilityMargin = 0 }
+        if ![15, 30, 60].contains(rules.ispMinutes) { rules.ispMinutes = 15 }
         let book = OfferBook(offers, ispMinutes: rules.ispMinutes)
         var awards: [Award] = []
         var outcomes: [RequestOutcome] = []
@@ -175,7 +270,7 @@ public enum Clearing {
             awards += granted
             outcomes.append(outcome)
         }
-        return ClearingOutcome(awards: awards, requests: outcomes)
+        return ClearingOutcome(awards: awards, requests: outcomes, excluded: excluded)
     }
 
     static func clearsBefore(_ a: FlexibilityRequest, _ b: FlexibilityRequest) -> Bool {

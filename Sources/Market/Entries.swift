@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 
 /// A request or an offer as written in a scenario file and in the REST API (docs/market.md),
 /// checked into the clearing's values with every fault named by its place.
@@ -37,14 +38,24 @@ public struct RequestEntry: Codable, Sendable, Equatable {
         self.priceLimit = priceLimit
     }
 
+    /// Whether it passes the checks on a day of the most ISPs (a stored entry from before them may not).
+    public var withinBounds: Bool { (try? checked("request", ispsPerDay: clearingISPs.upperBound, sequence: 0)) != nil }
+
     /// The clearing's request, or the first fault at `place`.
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int) throws(Scenario.Problem) -> FlexibilityRequest {
         guard let buyer = Buyer(rawValue: buyer) else { throw Scenario.Problem(description: "\(place).buyer: DSO or TSO") }
-        guard !area.isEmpty else { throw Scenario.Problem(description: "\(place).area: at least one location") }
+        guard (1...Bounds.areaLocations).contains(area.count) else {
+            throw Scenario.Problem(description: "\(place).area: 1 to \(Bounds.areaLocations) locations")
+        }
+        if let index = area.firstIndex(where: { $0.isEmpty || $0.utf8.count > Bounds.locationBytes }) {
+            throw Scenario.Problem(description: "\(place).area[\(index)]: a location of 1 to \(Bounds.locationBytes) bytes")
+        }
         guard !isps.isEmpty else { throw Scenario.Problem(description: "\(place).isps: at least one ISP") }
         var spans: [ISPSpan<PowerRange>] = []
         for (number, isp) in isps.enumerated() {
             let (start, duration) = try ISPSpans.bounds("\(place).isps[\(number)]", isp.start, isp.duration, ispsPerDay: ispsPerDay)
+            try ISPSpans.checkPower("\(place).isps[\(number)].min_power", isp.minPower)
+            try ISPSpans.checkPower("\(place).isps[\(number)].max_power", isp.maxPower)
             guard let range = PowerRange(minPower: isp.minPower, maxPower: isp.maxPower) else {
                 throw Scenario.Problem(description: "\(place).isps[\(number)]: min_power ≤ max_power, of one sign (a direction), not both 0")
             }
@@ -54,7 +65,9 @@ public struct RequestEntry: Codable, Sendable, Equatable {
         guard Set(spans.map(\.value.direction)).count == 1 else {
             throw Scenario.Problem(description: "\(place).isps: one direction throughout (a request up and one down are two requests)")
         }
-        if let priceLimit, !(priceLimit >= 0) { throw Scenario.Problem(description: "\(place).price_limit_per_mwh: not negative") }
+        if let priceLimit, !Bounds.price.contains(priceLimit) {
+            throw Scenario.Problem(description: "\(place).price_limit_per_mwh: between 0 and \(Int(Bounds.price.upperBound))")
+        }
         return FlexibilityRequest(id: id, buyer: buyer, area: Set(area), isps: spans, priceLimitPerMWh: priceLimit, sequence: sequence)
     }
 }
@@ -93,18 +106,27 @@ public struct OfferEntry: Codable, Sendable, Equatable {
         self.isps = isps
     }
 
+    /// Whether it passes the checks on a day of the most ISPs (a stored entry from before them may not).
+    public var withinBounds: Bool { (try? checked("offer", ispsPerDay: clearingISPs.upperBound, sequence: 0)) != nil }
+
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int, available: Int = 100) throws(Scenario.Problem) -> FlexibilityOffer {
+        guard !location.isEmpty, location.utf8.count <= Bounds.locationBytes else {
+            throw Scenario.Problem(description: "\(place).location: 1 to \(Bounds.locationBytes) bytes")
+        }
         guard !isps.isEmpty else { throw Scenario.Problem(description: "\(place).isps: at least one ISP") }
         var spans: [ISPSpan<Int>] = []
         for (number, isp) in isps.enumerated() {
             let (start, duration) = try ISPSpans.bounds("\(place).isps[\(number)]", isp.start, isp.duration, ispsPerDay: ispsPerDay)
+            try ISPSpans.checkPower("\(place).isps[\(number)].power", isp.power)
             spans.append(ISPSpan(start: start, duration: duration, value: isp.power))
         }
         try ISPSpans.checkNoOverlap(spans.map(\.isps), place + ".isps")
         guard !(spans.contains { $0.value > 0 } && spans.contains { $0.value < 0 }), spans.contains(where: { $0.value != 0 }) else {
             throw Scenario.Problem(description: "\(place).isps: powers of one sign, not all 0")
         }
-        guard price >= 0, price.isFinite else { throw Scenario.Problem(description: "\(place).price: not negative") }
+        guard Bounds.price.contains(price) else {
+            throw Scenario.Problem(description: "\(place).price: between 0 and \(Int(Bounds.price.upperBound))")
+        }
         let factor = minActivationFactor ?? 1
         guard (0.01...1).contains(factor) else { throw Scenario.Problem(description: "\(place).min_activation_factor: between 0.01 and 1") }
         return FlexibilityOffer(id: id, aggregator: aggregator, location: location, isps: spans, price: price,
@@ -119,6 +141,13 @@ enum ISPSpans {
             throw Scenario.Problem(description: "\(place): ISPs \(start)… must lie within 1…\(ispsPerDay)")
         }
         return (start, duration)
+    }
+
+    /// A power within `Bounds.powerW`, so that no sum or product of the clearing overflows.
+    static func checkPower(_ place: String, _ watts: Int) throws(Scenario.Problem) {
+        guard Bounds.powerW.contains(watts) else {
+            throw Scenario.Problem(description: "\(place): \(watts) W is outside \(Bounds.text(Bounds.powerW)) W")
+        }
     }
 
     /// Each ISP once (UFTP's "ISP conflict").

@@ -87,10 +87,10 @@ public struct Scenario: Sendable {
         public var final: FinalOutcome
 
         /// As JSON, keys sorted: the same scenario prints the same bytes.
-        public func json() -> String {
+        public func json() throws -> String {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+            return String(decoding: try encoder.encode(self), as: UTF8.self)
         }
     }
 

@@ -121,10 +121,11 @@ public enum PODSplit {
     /// remainder; ties to the earlier POD). Equal parts when the weights are all 0 or not finite.
     public static func split(_ watts: Int, weights: [Double]) -> [Int] {
         guard !weights.isEmpty else { return [] }
-        let usable = weights.allSatisfy { $0.isFinite && $0 >= 0 } && weights.contains { $0 > 0 }
+        let usable = weights.allSatisfy { $0.isFinite && $0 >= 0 } && weights.contains { $0 > 0 } && weights.reduce(0, +).isFinite
         let shares = usable ? weights : Array(repeating: 1, count: weights.count)
         let total = shares.reduce(0, +)
-        let magnitude = abs(watts), sign = watts < 0 ? -1 : 1
+        // Powers are within `Bounds.powerW`; clamped, Int.min cannot trap here either.
+        let magnitude = Int(clamping: watts.magnitude), sign = watts < 0 ? -1 : 1
         let exact = shares.map { Double(magnitude) * $0 / total }
         var parts = exact.map { Int($0.rounded(.down)) }
         let order = exact.indices.sorted { a, b in

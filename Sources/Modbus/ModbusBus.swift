@@ -73,6 +73,9 @@ public final class ModbusBus {
                 guard let value = register.decode(request.words(of: register, in: words)) else {
                     return .failed("bad value \(register.quantity.rawValue)")
                 }
+                guard register.quantity.plausible.contains(value) else {
+                    return .failed("implausible value \(register.quantity.rawValue)")
+                }
                 values[register.quantity] = value
             }
         }

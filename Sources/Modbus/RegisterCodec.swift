@@ -27,15 +27,17 @@ extension Register {
             let raw = Float(bitPattern: UInt32(truncatingIfNeeded: bits))
             guard raw.isFinite else { return nil }
             // Float's shortest form is the value the meter meant; scaling keeps float32 precision.
-            return Double(Float(Double(raw) * scale + offset).description)
+            return Double(Float(Double(raw) * scale + offset).description).flatMap { $0.isFinite ? $0 : nil }
         case .float64:
             let raw = Double(bitPattern: bits)
             guard raw.isFinite else { return nil }
-            return raw * scale + offset
+            let value = raw * scale + offset
+            return value.isFinite ? value : nil
         }
         guard scaled.isFinite else { return nil }
         let factor = decimalFactor
-        return factor == 1 ? scaled.rounded() : (scaled * factor).rounded() / factor
+        let value = factor == 1 ? scaled.rounded() : (scaled * factor).rounded() / factor
+        return value.isFinite ? value : nil
     }
 
     /// Encodes a value in the canonical unit into register words: raw = (value − offset) / scale,
@@ -45,7 +47,9 @@ extension Register {
         guard raw.isFinite else { return nil }
         let bits: UInt64
         switch type {
-        case .float32: bits = UInt64(Float(raw).bitPattern)
+        case .float32:
+            guard Float(raw).isFinite else { return nil }
+            bits = UInt64(Float(raw).bitPattern)
         case .float64: bits = raw.bitPattern
         case .int16: guard let v = Int16(exactly: raw.rounded()) else { return nil }; bits = UInt64(UInt16(bitPattern: v))
         case .uint16: guard let v = UInt16(exactly: raw.rounded()) else { return nil }; bits = UInt64(v)

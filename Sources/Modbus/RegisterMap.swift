@@ -1,4 +1,5 @@
 import ConfigFile
+import GridCore
 
 /// What a register measures. Names are the ledger's `v` keys (docs/ledger-format.md); every
 /// quantity has one canonical unit that the map's `scale` must produce.
@@ -28,6 +29,15 @@ public enum Quantity: String, CaseIterable, Sendable, Comparable {
         case .frequency: return "Hz"
         case .powerFactor: return ""
         case .energyImport, .energyExport: return "Wh"
+        }
+    }
+
+    /// The values a meter can give for it (`Bounds`): beyond, a register decoded wrong or a meter
+    /// that lies, and the read fails rather than sign a reading no settlement could use.
+    public var plausible: ClosedRange<Double> {
+        switch self {
+        case .energyImport, .energyExport: Bounds.energyWh
+        default: Bounds.readingValue
         }
     }
 

@@ -877,9 +877,10 @@ public final class PostgresStore: SCDStore {
     }
 
     public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
+        guard let seqColumn = Bounds.seq(seq) else { return nil }
         for try await row in try await query("""
             SELECT \(unescaped: Self.blockColumns), log_index FROM raw_blocks
-            WHERE node = \(node) AND first_seq <= \(Int64(seq)) ORDER BY first_seq DESC LIMIT 1
+            WHERE node = \(node) AND first_seq <= \(seqColumn) ORDER BY first_seq DESC LIMIT 1
             """, logger: logger).decode((Int64, Int32, Int64, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, Int64).self) {
             let block = Self.block((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7), node: node)
             return seq <= block.lastSeq ? SealedBlock(block: block, logIndex: UInt64(row.8)) : nil

@@ -58,10 +58,12 @@ public struct ReadingBody: Sendable, Equatable {
         guard kind == "reading" else { return }
         self.meter = meter
         good = quality == "good"
+        // A value no meter gives (a lying meter, an old agent) is kept in the body but not
+        // measured: it is absent here, so no measure, settlement or chart is made from it.
         if good {
-            activePower = power
-            self.energyImport = energyImport
-            self.energyExport = energyExport
+            activePower = power.flatMap { Bounds.readingValue.contains($0) ? $0 : nil }
+            self.energyImport = energyImport.flatMap { Bounds.energyWh.contains($0) ? $0 : nil }
+            self.energyExport = energyExport.flatMap { Bounds.energyWh.contains($0) ? $0 : nil }
         }
     }
 }

@@ -642,11 +642,12 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
-        try reader.withLock { db in
+        guard let seqColumn = Bounds.seq(seq) else { return nil }
+        return try reader.withLock { db in
             let query = try db.prepare("""
                 SELECT \(Self.blockColumns), log_index FROM raw_blocks WHERE node = ? AND first_seq <= ?
                 ORDER BY first_seq DESC LIMIT 1
-                """).bind(1, node).bind(2, Int64(seq))
+                """).bind(1, node).bind(2, seqColumn)
             guard try query.step(), !query.isNull(8) else { return nil }
             let block = Self.block(query, node: node)
             return seq <= block.lastSeq ? SealedBlock(block: block, logIndex: UInt64(query.int64(8))) : nil

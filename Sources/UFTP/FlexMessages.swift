@@ -11,11 +11,23 @@ public protocol FlexMessage: UFTPPayload {
     /// The ISPs of each alternative the message holds: a FlexOffer's options (mutually
     /// exclusive, so they may cover the same ISPs), else one.
     var ispAlternatives: [[(start: Int, count: Int)]] { get }
+    /// Every power the message gives (W), for the bounds check.
+    var powers: [Int] { get }
 }
 
 extension FlexMessage {
     public var ispAlternatives: [[(start: Int, count: Int)]] { [ispRanges] }
 }
+
+/// ISP numbers `start ..< start + count` of a message's ISP, as far as any day reaches: numbers
+/// from a message are arbitrary integers, and a range past a day's ISPs is out of bounds anyway.
+public func ispNumbers(_ start: Int, _ count: Int) -> Range<Int> {
+    let first = min(max(start, 0), ispNumberLimit), length = min(max(count, 0), ispNumberLimit)
+    return first..<(first + length)
+}
+
+/// Beyond any day's ISPs (100 at 15 minutes), so that clamping to it changes no valid range.
+let ispNumberLimit = 10_000
 
 /// A message sent in revisions (D-Prognosis, FlexRequest): each revision for a congestion point
 /// and Period replaces the one before, and one lower than a revision already processed from the
@@ -96,10 +108,12 @@ public struct DPrognosis: RevisionedMessage, UFTPRequest {
     public var powerByISP: [Int: Int] {
         var power: [Int: Int] = [:]
         for isp in isps {
-            for number in isp.start..<(isp.start + (isp.duration ?? 1)) { power[number] = isp.power }
+            for number in ispNumbers(isp.start, isp.duration ?? 1) { power[number] = isp.power }
         }
         return power
     }
+
+    public var powers: [Int] { isps.map(\.power) }
 
     public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DPrognosisResponse {
         DPrognosisResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
@@ -172,6 +186,7 @@ public struct FlexReservationUpdate: FlexMessage, UFTPRequest {
     }
 
     public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+    public var powers: [Int] { isps.map(\.power) }
 
     enum CodingKeys: String, CodingKey {
         case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
@@ -237,6 +252,7 @@ public struct FlexRequest: RevisionedMessage, UFTPRequest {
     }
 
     public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+    public var powers: [Int] { isps.flatMap { [$0.minPower, $0.maxPower] } }
 
     enum CodingKeys: String, CodingKey {
         case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"
@@ -314,6 +330,8 @@ public struct FlexOffer: FlexMessage, UFTPRequest {
     public var ispRanges: [(start: Int, count: Int)] {
         options.flatMap { $0.isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
     }
+
+    public var powers: [Int] { options.flatMap { $0.isps.map(\.power) } }
 
     public var ispAlternatives: [[(start: Int, count: Int)]] {
         options.map { $0.isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
@@ -406,6 +424,7 @@ public struct FlexOrder: FlexMessage, UFTPRequest {
     }
 
     public var ispRanges: [(start: Int, count: Int)] { isps.map { ($0.start.value, $0.duration?.value ?? 1) } }
+    public var powers: [Int] { isps.map(\.power) }
 
     enum CodingKeys: String, CodingKey {
         case ispDuration = "ISP-Duration", timeZone = "TimeZone", period = "Period", congestionPoint = "CongestionPoint"

@@ -286,13 +286,14 @@ public struct ISPDuration: UFTPSimpleType {
     public init(minutes: Int) { self.minutes = minutes }
 
     public init(validating text: String) throws(UFTPValueError) {
-        // PT[nH][nM][nS] with a whole, positive number of minutes.
+        // PT[nH][nM][nS] with a whole, positive number of minutes, at most a day's.
         var minutes = 0, seconds = 0
         var number = ""
         var units: [Character] = []
         for character in text.dropFirst(2) {
             if character.isASCII && character.isNumber { number.append(character); continue }
-            guard let value = Int(number), !units.contains(character) else { number = ""; units = ["x"]; break }
+            // Four digits are enough for a day in any unit; more could overflow the sums below.
+            guard number.count <= 5, let value = Int(number), !units.contains(character) else { number = ""; units = ["x"]; break }
             switch character {
             case "H": minutes += value * 60
             case "M": minutes += value
@@ -303,8 +304,8 @@ public struct ISPDuration: UFTPSimpleType {
             number = ""
         }
         guard text.hasPrefix("PT"), number.isEmpty, !units.isEmpty, !units.contains("x"), seconds % 60 == 0,
-              minutes + seconds / 60 > 0 else {
-            throw UFTPValueError("must be a duration of whole minutes such as PT15M, not \"\(text)\"")
+              (1...1440).contains(minutes + seconds / 60) else {
+            throw UFTPValueError("must be a duration of whole minutes up to a day, such as PT15M, not \"\(text)\"")
         }
         self.minutes = minutes + seconds / 60
     }
@@ -352,7 +353,11 @@ public struct CurrencyAmount: UFTPSimpleType, Comparable {
     public var value: Decimal { decimal.value }
 
     public init(_ value: Decimal) throws(UFTPValueError) { try self.init(validating: DecimalValue(value).description) }
-    public init(validating text: String) throws(UFTPValueError) { decimal = try DecimalValue(parsing: text, fractionDigits: 4) }
+    /// At most 15 integer digits: beyond, no amount of this market, and Decimal to Double conversions lose it.
+    public init(validating text: String) throws(UFTPValueError) {
+        decimal = try DecimalValue(parsing: text, fractionDigits: 4)
+        guard decimal.value.magnitude < 1_000_000_000_000_000 else { throw UFTPValueError("must be below 10^15, not \(text.prefix(40))") }
+    }
     public var text: String { decimal.description }
     public static func < (lhs: CurrencyAmount, rhs: CurrencyAmount) -> Bool { lhs.decimal < rhs.decimal }
 }

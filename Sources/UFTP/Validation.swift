@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 
 /// What a receiver agreed for its market: the ISP length and the time zone whose UTC offset
 /// messages must use.
@@ -50,6 +51,8 @@ public enum RejectionReason {
     public static let expirationOutOfBounds = "ExpirationDateTime out of bounds"
     public static let unsupportedVersion = "Unsupported version"
     public static let subordinateSequenceNumber = "Subordinate sequence number"
+    /// Not in UFTP's table: a power beyond any grid's (`Bounds.powerW`, ±1 GW).
+    public static let powerOutOfBounds = "Power out of bounds"
     public static func unknownReference(_ field: String) -> String { "Unknown reference \(field)" }
 }
 
@@ -85,7 +88,7 @@ public enum GenericValidation {
         for alternative in message.ispAlternatives {
             var covered = Set<Int>()
             for range in alternative {
-                if range.start < 1 || range.count < 1 || range.start + range.count - 1 > count {
+                guard within(range, count) else {
                     outOfBounds = true
                     continue
                 }
@@ -94,13 +97,21 @@ public enum GenericValidation {
         }
         if outOfBounds { reasons.append(RejectionReason.ispsOutOfBounds) }
         if conflict { reasons.append(RejectionReason.ispConflict) }
+        if message.powers.contains(where: { !Bounds.powerW.contains($0) }) { reasons.append(RejectionReason.powerOutOfBounds) }
         return reasons
     }
 
-    /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers.
+    /// Whether ISPs `start ..< start + count` lie within a day of `ispCount` (no sum of them overflows).
+    static func within(_ range: (start: Int, count: Int), _ ispCount: Int) -> Bool {
+        range.start >= 1 && range.count >= 1 && range.start <= ispCount && range.count <= ispCount - range.start + 1
+    }
+
+    /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers (of
+    /// those within the day: the others are out of bounds already).
     public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
         let expires = Date(expiration.timestamp)
-        let lastISP = message.ispRanges.map { $0.start + $0.count - 1 }.max() ?? 0
+        let count = terms.ispCount(message.period)
+        let lastISP = message.ispRanges.filter { within($0, count) }.map { $0.start + $0.count - 1 }.max() ?? count
         let end = terms.start(of: lastISP + 1, in: message.period)
         return expires <= now || expires > end ? [RejectionReason.expirationOutOfBounds] : []
     }
@@ -146,7 +157,7 @@ public enum UseCaseValidation {
     /// A D-Prognosis must hold a power for every ISP of its Period.
     public static func prognosis(_ prognosis: DPrognosis, terms: MarketTerms) -> [String] {
         let count = terms.ispCount(prognosis.period)
-        let covered = Set(prognosis.ispRanges.flatMap { $0.start..<($0.start + max($0.count, 0)) })
+        let covered = Set(prognosis.ispRanges.filter { GenericValidation.within($0, count) }.flatMap { ispNumbers($0.start, $0.count) })
         return covered.isSuperset(of: 1...count) ? [] : [lackingISPs]
     }
 
@@ -161,9 +172,9 @@ public enum UseCaseValidation {
         return reasons
     }
 
-    /// ISP numbers `start ..< start + duration` (duration 1 when absent).
+    /// ISP numbers `start ..< start + duration` (duration 1 when absent), as far as a day reaches.
     public static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
-        start.value..<(start.value + (duration?.value ?? 1))
+        ispNumbers(start.value, duration?.value ?? 1)
     }
 
     /// An offer answering a FlexRequest must cover at least one of its requested ISPs.
@@ -193,8 +204,9 @@ public enum UseCaseValidation {
         if factor < (option.minActivationFactor?.value ?? 1) { reasons.append(powerMismatch) }
         let scale = NSDecimalNumber(decimal: factor).doubleValue
         // Rounding is unspecified (integer watts): a watt either way is accepted.
+        // In Double: the powers are a peer's, and their difference may not fit an integer.
         let scaledPowersMatch = offered.allSatisfy { number, power in
-            abs((ordered[number] ?? 0) - Int((Double(power) * scale).rounded())) <= 1
+            abs(Double(ordered[number] ?? 0) - (Double(power) * scale).rounded()) <= 1
         }
         if !scaledPowersMatch && !reasons.contains(powerMismatch) { reasons.append(powerMismatch) }
         let expectedPrice = option.price.value * factor

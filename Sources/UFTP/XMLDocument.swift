@@ -37,11 +37,15 @@ public struct XMLLimits: Sendable {
     public var maxBytes: Int
     public var maxDepth: Int
     public var maxElements: Int
+    /// Attributes of one element (UFTP's widest has 17): libxml2 before 2.12 compares an
+    /// element's attributes pairwise, so one with 400,000 takes minutes to parse.
+    public var maxAttributes: Int
 
-    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 8, maxElements: Int = 200_000) {
+    public init(maxBytes: Int = 4 << 20, maxDepth: Int = 8, maxElements: Int = 200_000, maxAttributes: Int = 64) {
         self.maxBytes = maxBytes
         self.maxDepth = maxDepth
         self.maxElements = maxElements
+        self.maxAttributes = maxAttributes
     }
 }
 
@@ -178,6 +182,9 @@ public enum XMLDocument {
         if contains(bytes, "<!DOCTYPE") || contains(bytes, "<!ENTITY") {
             throw XMLError(path: "", problem: "a DOCTYPE or entity declaration is not allowed")
         }
+        if mostAttributes(bytes) > limits.maxAttributes {
+            throw XMLError(path: "", problem: "an element has more than \(limits.maxAttributes) attributes")
+        }
         shim_xml_silence()
         let builder = TreeBuilder(limits: limits)
         var handler = TreeBuilder.handler()
@@ -218,6 +225,26 @@ public enum XMLDocument {
     }
 
     /// Whether `needle` (which starts with "<") occurs: memchr to each "<", then a comparison.
+    /// The most `name="value"` pairs in one tag, counted before libxml2 parses (an upper bound:
+    /// a comment's or processing instruction's `=` count too).
+    static func mostAttributes(_ bytes: [UInt8]) -> Int {
+        var most = 0, count = 0, inTag = false, quote: UInt8 = 0
+        for byte in bytes {
+            if quote != 0 {
+                if byte == quote { quote = 0 }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "<"): inTag = true; count = 0
+            case UInt8(ascii: ">"): inTag = false; most = max(most, count)
+            case UInt8(ascii: "\""), UInt8(ascii: "'"): if inTag { quote = byte }
+            case UInt8(ascii: "="): if inTag { count += 1 }
+            default: break
+            }
+        }
+        return max(most, count)
+    }
+
     private static func contains(_ bytes: [UInt8], _ needle: StaticString) -> Bool {
         let pattern = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
         return bytes.withUnsafeBufferPointer { buffer in

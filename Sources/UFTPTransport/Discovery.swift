@@ -108,6 +108,8 @@ public final class DNSDiscovery: ParticipantDirectory {
             }
             throw Failure(description: "\(name): \(why)")
         }
+        // Over TCP glibc reports an answer's whole length even when it did not fit the buffer.
+        guard Int(length) <= buffer.count else { throw Failure(description: "\(name): an answer of \(length) bytes, more than \(buffer.count)") }
         return try buffer.withUnsafeBufferPointer { bytes throws(Failure) in try Self.parse(bytes, count: Int(length), name: name, type: type,
                                                                                                requireDNSSEC: options.requireDNSSEC) }
     }

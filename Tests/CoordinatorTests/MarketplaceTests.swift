@@ -75,12 +75,16 @@ import UFTP
         _ = try await market.submitRequest(Self.request(.realTime, "r2", min: -1000, max: -200), buyer: .tso, participant: "tso-1", now: nextMorning)
         let realTime = try #require(try await market.clear(.realTime, day: "2026-11-26", now: nextMorning))
         #expect(realTime.id == "rt-2026-11-26-080000")
-        #expect(realTime.final?.awards.map { "\($0.offer) \($0.factor) \($0.isps[0].value)" } == ["o1 40 -400"])
+        #expect(realTime.final?.awards.map { "\($0.offer) \($0.factor) \($0.isps[0].value)" } == ["agr-1:o1 40 -400"])
         #expect(try await market.clear(.realTime, day: "2026-11-26", now: nextMorning.addingTimeInterval(1)) == nil, "nothing left open")
 
         // The TSO orders its award: -400 W split 1:3 by the PODs' baselines, each as "at most baseline + part".
-        await #expect(throws: MarketRefusal.self) { try await market.order(round: realTime.id, award: 0, issuer: .dso, now: nextMorning) }
-        let order = try await market.order(round: realTime.id, award: 0, issuer: .tso, now: nextMorning)
+        await #expect(throws: MarketRefusal.self) { try await market.order(round: realTime.id, award: 0, by: .init(role: .dso, participant: "dso-1"), now: nextMorning) }
+        await #expect(throws: MarketRefusal.self, "another TSO's request") {
+            try await market.order(round: realTime.id, award: 0, by: .init(role: .tso, participant: "tso-2"), now: nextMorning)
+        }
+        let order = try await market.order(round: realTime.id, award: 0, by: .init(role: .tso, participant: "tso-1"), now: nextMorning)
+        #expect(order.placedBy == "TSO tso-1")
         #expect(order.setPoints.map(\.ordered) == [-100, -300] && order.setPoints.map(\.w) == [900, 2700] && order.alerts.isEmpty)
         let sent = outbox.published.withLock { $0 }
         #expect(sent.map(\.topic) == ["lightnode/v1/ln-1/setpoints", "lightnode/v1/ln-2/setpoints"])
@@ -140,7 +144,7 @@ import UFTP
         // An offer of one option at the aggregator's PODs: a day-ahead market offer, priced as a whole.
         let offer = Self.uftp(Self.flexOffer(), from: Self.agr)
         #expect(try await market.intake(offer, from: Self.agr, now: morning) == [])
-        let entered = try #require(try await store.record(MarketOffer.self, id: "uftp-" + offer.metadata.messageID.text))
+        let entered = try #require(try await store.record(MarketOffer.self, id: "\(Self.agr.text):uftp-" + offer.metadata.messageID.text))
         #expect(entered.session == .dayAhead && entered.day == "2026-11-27" && entered.entry.aggregator == Self.agr.text)
         #expect(entered.entry.price == 12.5 && entered.entry.minActivationFactor == 0.5 && entered.pods.map(\.pod) == ["POD-U"])
         #expect(entered.entry.isps == [.init(start: 40, duration: 2, power: -2000)] && entered.uftp?.optionReference == "O0")
@@ -163,7 +167,8 @@ import UFTP
         // A revocation revokes the market offer.
         let revocation = Self.uftp(FlexOfferRevocation(flexOfferMessageID: offer.metadata.messageID), from: Self.agr)
         #expect(try await market.intake(revocation, from: Self.agr, now: morning) == [])
-        #expect(try await store.record(MarketOffer.self, id: entered.entry.id)?.status == .revoked)
+        let revoked = try await store.record(MarketOffer.self, id: entered.key)
+        #expect(revoked?.status == .revoked && revoked?.revocation?.by == "AGR \(Self.agr.text)")
 
         // A DSO's FlexRequest: its Requested ISPs are a DSO request at the congestion point.
         let flexRequest = Self.uftp(FlexRequest(
@@ -173,7 +178,7 @@ import UFTP
             isps: [.init(disposition: .requested, minPower: -3000, maxPower: -1000, start: PositiveInteger(40)),
                    .init(disposition: .available, minPower: -500, maxPower: 0, start: PositiveInteger(41))]), from: Self.dso)
         #expect(try await market.intake(flexRequest, from: Self.dso, now: morning) == [])
-        let request = try #require(try await store.record(MarketRequest.self, id: "uftp-" + flexRequest.metadata.messageID.text))
+        let request = try #require(try await store.record(MarketRequest.self, id: "\(Self.dso.text):uftp-" + flexRequest.metadata.messageID.text))
         #expect(request.entry.buyer == "DSO" && request.entry.area == [Self.entityAddress] && request.participant == Self.dso.text)
         #expect(request.entry.isps == [.init(start: 40, minPower: -3000, maxPower: -1000)] && request.session == .dayAhead)
     }
@@ -269,7 +274,7 @@ import UFTP
                                          aggregator: Self.agr.text, now: morning)
         let round = try #require(try await market.clear(.dayAhead, day: "2026-11-27", now: Self.date("2026-11-26T11:00:00Z")))
         #expect(round.final?.awards.count == 1)
-        let order = try await market.order(round: round.id, award: 0, issuer: .dso, now: Self.date("2026-11-26T11:00:00Z"))
+        let order = try await market.order(round: round.id, award: 0, by: .init(role: .dso, participant: "dso-1"), now: Self.date("2026-11-26T11:00:00Z"))
         let baselines = order.setPoints.compactMap(\.baseline)
         #expect(baselines.count == 2 && baselines.reduce(0, +) == 3001 && Set(baselines).isSubset(of: [1500, 1501]), "\(order.setPoints)")
         #expect(order.setPoints.allSatisfy { $0.w == ($0.baseline ?? 0) + $0.ordered } && order.setPoints.map(\.ordered).reduce(0, +) == -1000)

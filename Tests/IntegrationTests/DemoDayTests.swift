@@ -45,7 +45,7 @@ struct DemoDayTests {
         // The day-ahead round: the TSO's award rejected by the DSO, the DSO's two kept.
         let rounds = try #require(report["rounds"] as? [String: [String: Any]])
         let dayAhead = try #require(rounds.first { $0.key.hasPrefix("da-") }?.value)
-        #expect((dayAhead["awards"] as? [[String: Any]])?.compactMap { $0["request"] as? String } == ["dso-da", "dso-da"])
+        #expect((dayAhead["awards"] as? [[String: Any]])?.compactMap { $0["request"] as? String } == ["dso-1:dso-da", "dso-1:dso-da"])
         #expect((dayAhead["rejected"] as? [[String: Any]])?.count == 1)
         #expect((report["orders"] as? [String])?.count == 3)
         // Readings flowed the whole time: a simulated two hours at one per 4 s per node.

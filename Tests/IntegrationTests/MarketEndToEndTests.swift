@@ -105,14 +105,14 @@ import TestSupport
         let round = try #require(cleared.json as? [String: Any])
         #expect(round["state"] as? String == "preliminary")
         let preliminary = try #require((round["preliminary"] as? [String: Any])?["awards"] as? [[String: Any]])
-        #expect(preliminary.map { "\($0["request"]!) \($0["offer"]!) \($0["factor"]!)" } == ["r1 o1 100", "t1 o2 100"])
+        #expect(preliminary.map { "\($0["request"]!) \($0["offer"]!) \($0["factor"]!)" } == ["dso-1:r1 agr-1:o1 100", "tso-1:t1 agr-1:o2 100"])
         #expect(try rig.call("POST", "/api/v1/market/offers", as: "AGR", offer("o4", 1, -100)).status == 400, "the gate is closed")
         // The DSO's technical platform rejects the TSO's award (I-07); the rest is final.
         let validated = try rig.call("PUT", "/api/v1/market/rounds/da-\(tomorrow)/validation", as: "DSO",
                                      ["rejected": [["award": 1, "reason": "voltage limit at node 7"]]])
         #expect(validated.status == 200, "\(validated)")
         let final = try #require((validated.json as? [String: Any])?["final"] as? [String: Any])
-        #expect((final["awards"] as? [[String: Any]])?.map { $0["offer"] as? String } == ["o1"])
+        #expect((final["awards"] as? [[String: Any]])?.map { $0["offer"] as? String } == ["agr-1:o1"])
         #expect(((final["rejected"] as? [[String: Any]])?.first?["reason"]) as? String == "voltage limit at node 7")
         #expect(try rig.call("PUT", "/api/v1/market/rounds/da-\(tomorrow)/validation", as: "DSO", ["rejected": []]).status == 409)
         let seenByOther = try rig.call("GET", "/api/v1/market/rounds/da-\(tomorrow)", as: "AGR2")

@@ -74,8 +74,8 @@ public struct Console: Sendable {
         pages.get("/fleet") { request, context in try await fleet(request, context) }
         pages.get("/nodes/:node") { request, context in try await node(request, context) }
         pages.get("/nodes/:node/readings") { request, context in
-            guard let seq = request.uri.queryParameters["seq"].flatMap({ UInt64($0) }) else {
-                throw Problem(.badRequest, "The reading's number is a ledger seq, 1 or more.")
+            guard let seq = request.uri.queryParameters["seq"].flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
+                throw Problem(.badRequest, "The reading's number is a ledger seq, 1 to \(Bounds.seq.upperBound).", field: "seq")
             }
             return Self.redirect("/console/nodes/\(try context.parameters.require("node"))/readings/\(seq)")
         }
@@ -375,9 +375,13 @@ enum Units {
     static func watts(_ value: Double) -> String { "\(grouped(value)) W" }
     static func wattHours(_ value: Double) -> String { "\(grouped(value)) Wh" }
 
+    /// Stored values from before today's bounds may be anything: what no counter of this world
+    /// reaches is shown in scientific notation, a non-number as such.
     static func grouped(_ value: Double) -> String {
+        guard value.isFinite else { return "not a number" }
+        guard abs(value) < 1e18 else { return String(format: "%.3e", value) }
         let rounded = Int64(value.rounded())
-        let digits = String(abs(rounded))
+        let digits = String(rounded.magnitude)
         var text = ""
         for (index, character) in digits.enumerated() {
             if index > 0 && (digits.count - index) % 3 == 0 { text.append(",") }

@@ -135,9 +135,10 @@ extension Console {
                 }
             }
         }
-        let book = try await market.book(day: day, aggregator: nil)
-        let requests = book.requests.filter { $0.entry.area.contains(point) }
-        let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 }
+        // Entries outside today's bounds (kept from before them) are left out of the sums, as the clearing leaves them out.
+        let book = try await market.book(day: day)
+        let requests = book.requests.filter { $0.entry.area.contains(point) && $0.entry.withinBounds }
+        let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 && $0.entry.withinBounds }
         var requestedLow = [Int](repeating: 0, count: count), requestedHigh = [Int](repeating: 0, count: count)
         var requestedAny = [Bool](repeating: false, count: count)
         for request in requests {

@@ -87,7 +87,11 @@ extension Console {
         let day = try context.parameters.require("day")
         let calendar = market.calendar
         guard let start = calendar.start(of: day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.") }
-        let book = try await market.book(day: day, aggregator: scope(session))
+        // Awards are numbered in the whole round (an order is `<round>.<award>`); an aggregator is
+        // shown its own rows of them, and otherwise the book as the API shows it.
+        let whole = try await market.book(day: day)
+        let aggregator = scope(session)
+        let book = whole.visible(to: aggregator)
         let ordered = try await market.orderIDs(day: day)
         let time = self.time
         func span(_ isps: Range<Int>) -> String {
@@ -97,12 +101,13 @@ extension Console {
         func ispRow(_ range: Range<Int>, power: String) -> MarketPage.ISPRow {
             .init(isps: Self.ispNumbers(range), span: span(range), power: power)
         }
-        let buyers = Dictionary(book.requests.map { ($0.entry.id, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
+        let buyers = Dictionary(book.requests.map { ($0.key, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let role = session.caller.role
+        let party = Marketplace.Party(role: role, participant: session.caller.participant)
         func awardRow(_ award: Award, index: Int, round: ClearingRound, reason: String?, final: Bool) -> MarketPage.AwardRow {
             let id = Marketplace.orderID(round: round.id, award: index)
             let order = reason == nil && ordered.contains(id) ? id : nil
-            let mayOrder = Marketplace.mayOrder(buyer: buyers[award.request], issuer: role)
+            let mayOrder = Marketplace.mayOrder(request: award.request, buyer: buyers[award.request], by: party)
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
                          isps: award.isps.map { "\(Self.ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
@@ -110,7 +115,7 @@ extension Console {
                          reason: reason, order: order, orderable: final && reason == nil && order == nil && mayOrder)
         }
         let needs = book.requests.map { request in
-            let outcome = book.rounds.compactMap { $0.preliminary.requests.first { $0.request == request.entry.id } }.last
+            let outcome = book.rounds.compactMap { $0.preliminary.requests.first { $0.request == request.key } }.last
             return MarketPage.Need(
                 id: request.entry.id, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
                 session: request.session.rawValue,
@@ -119,7 +124,7 @@ extension Console {
                 },
                 priceLimit: request.entry.priceLimit.map(Units.perMWh) ?? "none",
                 status: request.status.rawValue,
-                served: outcome.map { $0.satisfied ? "in full" : $0.served.isEmpty ? "not served" : "in part" } ?? "not cleared yet")
+                served: outcome.map(Self.served) ?? "not cleared yet")
         }
         let offers = book.offers.map { offer in
             MarketPage.Offer(
@@ -128,14 +133,17 @@ extension Console {
                 isps: offer.entry.isps.map { ispRow($0.range, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
-        let rounds = book.rounds.map { round in
+        let rounds = whole.rounds.map { round in
             let final = round.final
             let shown = final?.awards ?? round.preliminary.awards
+            let own = { (award: Award) in aggregator == nil || award.aggregator == aggregator }
             return MarketPage.Round(
                 id: round.id, session: round.session.rawValue, cleared: time.format(Timestamp(millisecondsSince1970: round.cleared)),
                 state: round.state.rawValue, validatedBy: round.validatedBy,
-                awards: shown.enumerated().map { awardRow($0.element, index: $0.offset, round: round, reason: nil, final: final != nil) },
-                rejected: (final?.rejected ?? []).enumerated().map {
+                awards: shown.enumerated().filter { own($0.element) }.map {
+                    awardRow($0.element, index: $0.offset, round: round, reason: nil, final: final != nil)
+                },
+                rejected: (final?.rejected ?? []).enumerated().filter { own($0.element.award) }.map {
                     awardRow($0.element.award, index: $0.offset, round: round, reason: $0.element.reason, final: true)
                 },
                 final: final != nil, validatable: final == nil && [.admin, .dso].contains(role))
@@ -144,6 +152,13 @@ extension Console {
             chrome: chrome(session, "Market day \(day)", "market"), day: day, previousDay: calendar.day(after: day, by: -1),
             nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start), needs: needs, offers: offers, rounds: rounds,
             aggregatorView: role == .aggregator)))
+    }
+
+    /// How far a request was served: an aggregator is told only whether in full.
+    static func served(_ outcome: RequestOutcome) -> String {
+        if outcome.satisfied { return "in full" }
+        if outcome.served.isEmpty { return "not in full" }
+        return outcome.served.allSatisfy { $0.value == 0 } ? "not served" : "in part"
     }
 
     struct ValidationForm: ConsoleForm {
@@ -164,8 +179,9 @@ extension Console {
             guard reason.utf8.count <= 512 else { throw Problem(.badRequest, "The reason for award \(index) is longer than 512 bytes.") }
             rejections[index] = reason
         }
-        let validator = session.caller.participant ?? session.caller.role.rawValue
-        let decided = try await market.validate(round: round, rejections: rejections, by: validator)
+        let decided = try await market.validate(round: round, rejections: rejections,
+                                                by: Marketplace.Party(role: session.caller.role, participant: session.caller.participant),
+                                                now: Date(.now()))
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") validated \(decided.id): \(rejections.count) rejected")
         return Self.redirect("/console/market/\(day)#round-\(decided.id)")
     }
@@ -180,7 +196,9 @@ extension Console {
     func placeOrder(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try require(context, [.admin, .dso, .tso], "ordering")
         let form = try await form(OrderForm.self, request, context)
-        let order = try await market.order(round: form.round, award: form.award, issuer: session.caller.role, now: Date(.now()))
+        let order = try await market.order(round: form.round, award: form.award,
+                                           by: Marketplace.Party(role: session.caller.role, participant: session.caller.participant),
+                                           now: Date(.now()))
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") ordered award \(form.award) of \(form.round): \(order.id)")
         return Self.redirect("/console/orders/\(order.id)")
     }

@@ -62,7 +62,12 @@ extension Console {
             default: true
             }
         }
-        let page = max(0, query["page"].flatMap { Int($0) } ?? 0)
+        let page = try query["page"].map { text in
+            guard let page = Int(text), Bounds.page.contains(page) else {
+                throw Problem(.badRequest, "The page is a number from 0 to \(Bounds.page.upperBound).", field: "page")
+            }
+            return page
+        } ?? 0
         let slice = shown.dropFirst(page * Self.fleetPageSize).prefix(Self.fleetPageSize)
         var pods: [String: PODRecord] = [:]
         for status in slice where pods[status.node.pod] == nil { pods[status.node.pod] = try await store.pod(status.node.pod) }
@@ -268,8 +273,8 @@ extension Console {
         let session = try require(context, Self.platformRoles, "a reading's proof")
         let id = try context.parameters.require("node")
         guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
-        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), seq >= 1 else {
-            throw Problem(.badRequest, "The reading's number is a ledger seq, 1 or more.")
+        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
+            throw Problem(.badRequest, "The reading's number is a ledger seq, 1 to \(Bounds.seq.upperBound).", field: "seq")
         }
         let proof: CertificationLog.ReadingProof
         do {

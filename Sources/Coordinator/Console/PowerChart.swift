@@ -58,6 +58,8 @@ struct ChartFrame {
 
     /// A round step giving four to eight gridlines over `minimum…maximum`, and the lines.
     static func ticks(_ minimum: Double, _ maximum: Double) -> (Double, [Double]) {
+        // A non-number would make the stride below endless.
+        guard minimum.isFinite, maximum.isFinite, (maximum - minimum).isFinite else { return (1, [0]) }
         let range = max(maximum - minimum, 1)
         let magnitude = pow(10, floor(log10(range / 5)))
         let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { range / $0 <= 8 } ?? magnitude * 10
