@@ -327,4 +327,15 @@ extension SCDStore {
     func records<Record: MarketRecord>(_ type: Record.Type, days: ClosedRange<String>) async throws -> [Record] {
         try await marketDocuments(kind: Record.kind, days: days).map { try MarketJSON.decode(Record.self, $0) }
     }
+
+    /// The readable records of `days`, and the ids of those that are not, with why (a document
+    /// written behind the market's back, or by a later version).
+    func readableRecords<Record: MarketRecord>(_ type: Record.Type, days: ClosedRange<String>) async throws
+        -> (records: [Record], unreadable: [(id: String, reason: String)]) {
+        var records: [Record] = [], unreadable: [(id: String, reason: String)] = []
+        for document in try await marketDocuments(kind: Record.kind, days: days) {
+            do { records.append(try MarketJSON.decode(Record.self, document)) } catch { unreadable.append((document.id, "\(error)")) }
+        }
+        return (records, unreadable)
+    }
 }

@@ -119,14 +119,14 @@ public struct SessionRules: Sendable {
 public enum PODSplit {
     /// `watts` in parts proportional to `weights` that sum to `watts` exactly (largest
     /// remainder; ties to the earlier POD). Equal parts when the weights are all 0 or not finite.
+    /// Exact up to 2^53 W, far beyond `Bounds.powerW`; more is split as 2^53, never a trap.
     public static func split(_ watts: Int, weights: [Double]) -> [Int] {
         guard !weights.isEmpty else { return [] }
         let usable = weights.allSatisfy { $0.isFinite && $0 >= 0 } && weights.contains { $0 > 0 } && weights.reduce(0, +).isFinite
         let shares = usable ? weights : Array(repeating: 1, count: weights.count)
         let total = shares.reduce(0, +)
-        // Powers are within `Bounds.powerW`; clamped, Int.min cannot trap here either.
-        let magnitude = Int(clamping: watts.magnitude), sign = watts < 0 ? -1 : 1
-        let exact = shares.map { Double(magnitude) * $0 / total }
+        let magnitude = Int(min(watts.magnitude, 1 << 53)), sign = watts < 0 ? -1 : 1
+        let exact = shares.map { Double(magnitude) * ($0 / total) }
         var parts = exact.map { Int($0.rounded(.down)) }
         let order = exact.indices.sorted { a, b in
             let ra = exact[a] - Double(parts[a]), rb = exact[b] - Double(parts[b])
