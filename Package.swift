@@ -46,8 +46,10 @@ let package = Package(
         .target(name: "Sodium", dependencies: ["CSodium"]),
         // Thin SQLite wrapper shared by the ledger and the SCD's embedded backend.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
-        // The append-only certified ledger (contract v1, docs/ledger-format.md).
+        // The append-only certified ledger (contract v1, docs/ledger-format.md) and its entry bodies.
         .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
+        // The MQTT contract (v1, docs/mqtt.md) as the platform reads it: readings messages, set-point acknowledgements.
+        .target(name: "Wire", dependencies: ["GridCore", "Ledger", "Sodium"]),
         // TOML configuration files read with every problem reported at once, by key path.
         .target(name: "ConfigFile", dependencies: ["TOMLKit", "GridCore"]),
         // libmodbus client, register maps, read planning and decoding.
@@ -77,7 +79,7 @@ let package = Package(
         // The platform service: ingest, certification scheduler, REST API, metrics.
         .target(
             name: "Coordinator",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport", "Market",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Wire", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport", "Market",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
@@ -184,7 +186,7 @@ let package = Package(
         .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport",
+            dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log"), "UFTP", "UFTPTransport"]

@@ -6,6 +6,7 @@ import MQTT
 import Prometheus
 import SCD
 import Sodium
+import Wire
 
 /// A node's entry: the key of entries pending their commit.
 struct NodeSeq: Hashable {

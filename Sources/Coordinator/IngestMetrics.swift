@@ -1,4 +1,5 @@
 import Prometheus
+import Wire
 
 /// The ingest's Prometheus series (served at `/metrics`).
 public final class IngestMetrics: Sendable {

@@ -4,6 +4,7 @@ import Logging
 import Market
 import SCD
 import Sodium
+import Wire
 
 /// The local flexibility market on the SCD (PlatOne UC-IT-1; docs/market.md): entries into the
 /// day-ahead and real-time sessions, clearing at gate closure, validation by the DSO (or the
@@ -565,17 +566,10 @@ public actor Marketplace {
         return nil
     }
 
-    struct Acknowledgement: Decodable {
-        var id: String
-        var status: String
-        var reason: String?
-        var seq: Int64?
-    }
-
     /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on its order;
     /// a rejection or failure is an alert.
     func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
-        guard payload.count <= 4096, let ack = try? JSONDecoder().decode(Acknowledgement.self, from: Data(payload)),
+        guard let ack = SetPointAcknowledgement(payload: payload),
               let status = DispatchedSetPoint.Status(rawValue: ack.status), status != .sent, status != .unacknowledged, status != .undeliverable else {
             logger.warning("market: an unreadable set-point acknowledgement from \(node) was ignored")
             return
@@ -594,7 +588,7 @@ public actor Marketplace {
         guard !order.setPoints[index].isFinal else { return }
         order.setPoints[index].status = status
         order.setPoints[index].reason = ack.reason
-        order.setPoints[index].seq = ack.seq
+        order.setPoints[index].seq = ack.seq.map(Int64.init)
         var raised: [MarketAlert] = []
         if [.rejected, .failed].contains(status) || (status == .expired && before != .applied) {
             raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: ack.id,

@@ -1,4 +1,5 @@
 import GridCore
+import Ledger
 import SCD
 
 /// Which quarter-hour measures are due and where each comes from. A quarter whose readings all

@@ -1,4 +1,5 @@
 import GridCore
+import Ledger
 
 /// Quarter-hour measures from 4-s readings (PlatOne I-01).
 public enum QuarterHours {

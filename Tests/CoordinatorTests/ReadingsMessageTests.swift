@@ -3,6 +3,7 @@ import GridCore
 import Ledger
 import Sodium
 import Testing
+import Wire
 
 /// A readings payload is checked field by field; each fault is refused with its reason and a
 /// detail naming the place.

@@ -20,6 +20,11 @@ public enum DropReason: String, Sendable, CaseIterable {
 public struct Rejection: Error, Sendable, Equatable {
     public let reason: DropReason
     public let detail: String
+
+    public init(reason: DropReason, detail: String) {
+        self.reason = reason
+        self.detail = detail
+    }
 }
 
 /// A `{prefix}/{node}/readings` payload (MQTT contract v1), checked field by field.
