@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlit
                 mosquitto mosquitto-clients postgresql python3-venv faketime dnsmasq-base tzdata chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps venv build release bench deb deb-check clean
+.PHONY: run test fuzz deps venv build release bench deb deb-check clean
 
 ## Install the Debian packages that are missing (idempotent; nothing to do when all are there).
 deps:
@@ -42,13 +42,20 @@ BENCHMARKS := ledger-bench modbus-bench mqtt-bench ingest-bench uftp-bench marke
 release: deps
 	$(call build-release,$(PROGRAMS))
 
-## All tests: unit and integration (real processes, the Python verifier, kill -9 loops).
-## CI shows only the tail of the output, so failures are repeated at the end.
+## All tests: unit and integration (real processes, the Python verifier, kill -9 loops), then
+## a short libFuzzer run of every parser. CI shows only the tail of the output, so failures are
+## repeated at the end.
 test: deps venv
 	$(SWIFT) build --build-tests
 	@mkdir -p .build; set -o pipefail; $(SWIFT) test 2>&1 | tee .build/test.log || { \
 		echo "---- failures (repeated from above) ----"; \
 		grep -E "✘|recorded an issue|error:|Fatal error|Expectation failed" .build/test.log | head -60; exit 1; }
+	scripts/fuzz.sh
+
+## libFuzzer over the parsers of external input: FUZZ_SECONDS (5) a target, FUZZ_ASAN=1 adds
+## AddressSanitizer (docs/operations.md, "Fuzzing").
+fuzz: deps
+	scripts/fuzz.sh
 
 ## The main job on embedded defaults: one compressed market day on loopback (scripts/demo_day.py):
 ## broker, coordinator, three simulated sites and their Light Nodes on a clock 60x fast; the services

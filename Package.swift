@@ -162,6 +162,14 @@ let package = Package(
             path: "Benchmarks/settlement-bench"
         ),
 
+        // libFuzzer targets over the parsers of every external input (scripts/fuzz.sh builds it with
+        // --sanitize fuzzer; built plainly, it does nothing).
+        .executableTarget(
+            name: "fuzz-parsers",
+            dependencies: ["ConfigFile", "GridCore", "Ledger", "LightNode", "Market", "Modbus", "Sodium", "UFTP", "Wire"],
+            path: "Fuzz/fuzz-parsers"
+        ),
+
         // A process that appends to a ledger until it is killed: the crash-safety tests' victim.
         .executableTarget(
             name: "ledger-append-loop",

@@ -78,6 +78,10 @@ public final class ConfigSection {
             issues.add(file, "", problem.message)
             return nil
         }
+        if let line = TableHeaders.badHeaderLine(text) {
+            issues.add(file, "", "line \(line): a table header must name a table (a key or a quoted key after \"[\")")
+            return nil
+        }
         do {
             return ConfigSection(file: file, path: "", table: try TOMLTable(string: text), issues: issues)
         } catch let error as TOMLParseError {
@@ -221,9 +225,12 @@ public struct FileProblem: Error, Sendable {
 
 /// Reads a whole text file (at most `limit` bytes) without Foundation.
 public func readTextFile(_ path: String, limit: Int) -> Result<String, FileProblem> {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+    // Non-blocking: a FIFO or device named by mistake must not hang the reader.
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard descriptor >= 0 else { return .failure(FileProblem(message: "cannot open: \(String(cString: strerror(errno)))")) }
     defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return .failure(FileProblem(message: "is not a regular file")) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16384)
     while true {
