@@ -67,4 +67,48 @@ import Wire
             try ReadingsMessage(topic: Self.topic, payload: Array("not json at".utf8), prefix: IngestTests.prefix, maxBytes: 10)
         }
     }
+
+    /// Sequence numbers at and past the bounds, refused naming the field: beyond 2^62 a `seq + 1`
+    /// or a signed 64-bit column would overflow somewhere downstream.
+    @Test func extremeSeqsAreRefused() {
+        for seq in ["0", "-1", "4611686018427387905", "9223372036854775807", "9223372036854775808", "18446744073709551615",
+                    "18446744073709551616", "1e3", "1.0", "-0", "\"1\""] {
+            #expect(throws: Rejection.self, "\(seq)") { try Self.parse(Self.payload([Self.entry(1, replacing: "seq", with: seq)])) }
+        }
+        // The bound itself is in (the hash does not match, which the chain checks later, not the parser).
+        #expect((try? Self.parse(Self.payload([Self.entry(1, replacing: "seq", with: "4611686018427387904")])))?.entries[0].seq == 1 << 62)
+    }
+
+    /// A set-point acknowledgement as the market reads it: extremes are refused, not trusted.
+    @Test(arguments: [
+        (#"{"id":"a","status":"applied","seq":42}"#, 42 as UInt64?, true),
+        (#"{"id":"a","status":"applied","seq":0,"reason":"not recorded"}"#, nil, true),
+        (#"{"id":"a","status":"applied"}"#, nil, true),
+        (#"{"id":"a","status":"applied","seq":4611686018427387905}"#, nil, false),
+        (#"{"id":"a","status":"applied","seq":18446744073709551616}"#, nil, false),
+        (#"{"id":"a","status":"applied","seq":-1}"#, nil, false),
+        (#"{"id":"a","status":"applied","seq":1e308}"#, nil, false),
+        (#"{"id":"a","status":"applied","reason":7}"#, nil, false),
+        (#"{"id":1,"status":"applied"}"#, nil, false),
+        (#"[]"#, nil, false),
+    ] as [(String, UInt64?, Bool)])
+    func acknowledgements(text: String, seq: UInt64?, read: Bool) {
+        let ack = SetPointAcknowledgement(payload: Array(text.utf8))
+        #expect((ack != nil) == read && ack?.seq == seq)
+        #expect(SetPointAcknowledgement(payload: Array(repeating: UInt8(ascii: " "), count: 4097)) == nil)
+    }
+
+    /// A reading's values beyond any meter's are kept in the body but not measured.
+    @Test func implausibleReadingValuesAreNotMeasured() throws {
+        func power(_ value: String) throws -> Double? {
+            try ReadingBody(parsing: Array(#"{"t":"2026-11-24T10:00:00Z","k":"reading","m":"main","q":"good","v":{"active_power":\#(value)}}"#.utf8)).activePower
+        }
+        #expect(try power("1534.2") == 1534.2)
+        #expect(try power("-0") == 0)
+        #expect(try power("1e9") == 1e9)
+        for value in ["1e999", "-1e999", "1e308", "1000000000.5", "-9223372036854775808", "\"1\"", "null"] {
+            #expect(try power(value) == nil, "\(value)")
+        }
+        #expect(throws: JSONParseError.self) { try power("NaN") }
+    }
 }

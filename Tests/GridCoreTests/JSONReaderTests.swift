@@ -78,4 +78,23 @@ import Testing
             }
         }
     }
+
+    /// Numbers at the edges: out-of-range doubles and integers read as absent, never as infinity
+    /// or a wrapped value; huge arrays and long strings are read whole within the input's size.
+    @Test func extremeNumbersReadAsAbsent() throws {
+        let value = try parse(#"{"big":1e999,"small":-1e999,"max":1e308,"zero":-0,"i":9223372036854775808,"u":18446744073709551616,"n":-9223372036854775808}"#)
+        #expect(value["big"]?.double == nil && value["small"]?.double == nil)
+        #expect(value["max"]?.double == 1e308 && value["zero"]?.double == 0)
+        #expect(value["i"]?.int64 == nil && value["i"]?.uint64 == 9_223_372_036_854_775_808)
+        #expect(value["u"]?.uint64 == nil && value["n"]?.int64 == .min && value["n"]?.uint64 == nil)
+        let overflowed = try Array("1e999".utf8).withUnsafeBufferPointer { bytes throws(JSONParseError) in
+            var reader = JSONReader(bytes)
+            return try reader.double()
+        }
+        #expect(overflowed == nil)
+        let wide = try parse("[" + Array(repeating: "0", count: 100_000).joined(separator: ",") + "]")
+        #expect(wide.array?.count == 100_000)
+        #expect(throws: JSONParseError.self) { try parse("NaN") }
+        #expect(throws: JSONParseError.self) { try parse("[1e]") }
+    }
 }

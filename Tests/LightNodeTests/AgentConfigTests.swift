@@ -112,6 +112,37 @@ import TestSupport
         }
     }
 
+    /// toml++ (in TOMLKit) would abort the process on these headers; they are refused with their
+    /// line. Valid nested arrays, strings and comments with brackets pass.
+    @Test func aHeaderThatNamesNoTableIsRefusedNotFatal() throws {
+        for (text, line) in [("[node]\nid = \"a\"\n[=]\n", 3), ("[.]\n", 1), ("a = 1\n[\n", 2), ("  [[ =]]\n", 1), ("[ \t\n", 1)] {
+            let error = #expect(throws: ConfigError.self) { try AgentConfig.load(file: write(text)) }
+            #expect(error?.description.contains("line \(line): a table header must name a table") == true, "\(text)")
+        }
+        let fine = write("""
+            a = [
+              [1, 2],
+              ["[=]", '[.]'],
+            ] # [=]
+            b = \"\"\"
+            [=]
+            \"\"\"
+            [node]
+            """)
+        let error = #expect(throws: ConfigError.self) { try AgentConfig.load(file: fine) }
+        #expect(error?.description.contains("table header") == false && error?.description.contains("unknown key") == true,
+                "\(String(describing: error))")
+    }
+
+    @Test func aFileThatIsNoRegularFileIsRefused() throws {
+        let fifo = folder.file("map.fifo")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let path = write("[node]\nid = \"ln-1\"\npod = \"P\"\ndata_dir = \"d\"\nkey_file = \"k\"\n[[meters]]\nname = \"m\"\ntransport = \"tcp\"\n"
+                         + "host = \"127.0.0.1\"\nport = 502\nregister_map = \"\(fifo)\"\n")
+        let error = #expect(throws: ConfigError.self) { try AgentConfig.load(file: path) }
+        #expect(error?.description.contains("is not a regular file") == true, "\(String(describing: error))")
+    }
+
     @Test func refusesABusThatCannotBeReadWithinTheInterval() {
         let meters = (1...3).map { index in
             """

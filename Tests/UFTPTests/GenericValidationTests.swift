@@ -124,3 +124,56 @@ import UFTP
         #expect(UseCaseValidation.order(try order(nil, powers: [-5000, -5000], price: "10", starts: [70, 71]), against: offer) == [UseCaseValidation.ispMismatch])
     }
 }
+
+/// Numbers at the edges of their types, and markup floods, in messages from peers.
+@Suite struct ExtremeValueTests {
+    /// Numbers a peer may put in any message, at the edges of their types: each is refused or
+    /// answered with a reason, none traps, none makes the checks allocate beyond a day's ISPs.
+    @Test func extremeNumbersAreRefusedNotFatal() throws {
+        for text in ["PT9223372036854775807H", "PT1H9223372036854775807M", "PT9223372036854775807M60S", "PT99999M", "PT1441M", "PT0M"] {
+            #expect(throws: UFTPValueError.self, "\(text)") { try ISPDuration(validating: text) }
+        }
+        #expect(try ISPDuration(validating: "PT24H").minutes == 1440)
+        #expect(try ISPDuration(validating: "PT900S").minutes == 15)
+        #expect(throws: UFTPValueError.self) { try CurrencyAmount(validating: "1000000000000000") }
+        #expect(throws: UFTPValueError.self) { try CurrencyAmount(validating: "-" + String(repeating: "9", count: 160)) }
+        #expect(try CurrencyAmount(validating: "999999999999999.9999").text == "999999999999999.9999")
+
+        let terms = GenericValidationTests.amsterdam, now = Date(timeIntervalSince1970: 1_795_600_000)
+        for (start, duration) in [(Int.max, 1), (1, Int.max), (Int.max, Int.max), (96, Int.max - 95), (1_000_000_000, 1)] {
+            let request = try GenericValidationTests().request(period: "2026-11-26", isps: [(start, duration)])
+            #expect(GenericValidation.isps(request, terms: terms) == [RejectionReason.ispsOutOfBounds])
+            _ = GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: now)
+            let prognosis = DPrognosis(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+                                       revision: 1, isps: [.init(power: 1, start: start, duration: duration), .init(power: 1, start: -start, duration: duration)])
+            #expect(UseCaseValidation.prognosis(prognosis, terms: terms) == [UseCaseValidation.lackingISPs])
+            #expect(prognosis.powerByISP.count <= 20_000)
+            #expect(UseCaseValidation.numbers(try PositiveInteger(start), try PositiveInteger(duration)).count <= 10_000)
+        }
+        var request = try GenericValidationTests().request(period: "2026-11-26", isps: [(1, 1)])
+        for power in [Int.min, Int.max, Bounds.powerW.lowerBound - 1] {
+            request.isps = [.init(disposition: .requested, minPower: power, maxPower: -1, start: 1)]
+            #expect(GenericValidation.isps(request, terms: terms).contains(RejectionReason.powerOutOfBounds))
+        }
+        request.isps = [.init(disposition: .requested, minPower: Bounds.powerW.lowerBound, maxPower: -1, start: 1)]
+        #expect(GenericValidation.isps(request, terms: terms).isEmpty)
+
+        // An order of extreme powers against an offer of the other extreme: a mismatch, not a trap.
+        let offer = FlexOffer(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+                              expirationDateTime: Examples.expiry, currency: Examples.eur,
+                              options: [.init(optionReference: "A", price: Examples.amount("10"), isps: [.init(power: Int.max, start: 70)])])
+        let order = FlexOrder(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+                              flexOfferMessageID: Examples.id(7), price: Examples.amount("10"), currency: Examples.eur, orderReference: "O",
+                              optionReference: "A", isps: [.init(power: Int.min, start: 70)])
+        #expect(UseCaseValidation.order(order, against: offer) == [UseCaseValidation.powerMismatch])
+    }
+
+    /// libxml2 compares an element's attributes pairwise: a flood of them is refused before parsing.
+    @Test func anAttributeFloodIsRefusedBeforeParsing() {
+        let flood = "<TestMessage " + (0..<65).map { "a\($0)=\"\"" }.joined(separator: " ") + "/>"
+        let error = #expect(throws: XMLError.self) { try XMLDocument.parse(Array(flood.utf8)) }
+        #expect(error?.problem.contains("more than 64 attributes") == true)
+        let fine = "<TestMessage " + (0..<64).map { "a\($0)='>'" }.joined(separator: " ") + "/>"
+        #expect((try? XMLDocument.parse(Array(fine.utf8))) != nil)
+    }
+}
