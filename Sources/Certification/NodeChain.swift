@@ -49,7 +49,14 @@ public struct NodeChain: Sendable {
         /// Already held with the same hash (at-least-once delivery, a replayed batch).
         case duplicate
         case rejected(String)
+        /// Not taken: it would open a run beyond `maximumRuns` (a chain published piecemeal on
+        /// purpose); the runs held are kept, and the entry is taken once the gaps around it fill.
+        case tooFragmented
     }
+
+    /// Runs of a chain held apart at once: a backlog drained in batches leaves a few; beyond this
+    /// many, each would cost every later entry a search, and memory without end.
+    public static let maximumRuns = 1_000
 
     public let node: String
     /// The node's registered keys, newest first (rotation: older entries verify under older keys).
@@ -115,6 +122,7 @@ public struct NodeChain: Sendable {
             if let right, segments[right].firstPrev != entry.hash {
                 return fork("seq \(entry.seq + 1) does not link to seq \(entry.seq)")
             }
+            if left == nil && right == nil && segments.count >= Self.maximumRuns { return .tooFragmented }
             insert(entry, left: left, right: right, now: now)
             return .stored
         }

@@ -100,14 +100,27 @@ struct CommonReference: Sendable {
                             || point.endPeriod.map({ end in connection.endPeriod.map { $0 > end } ?? true }) == true {
                     reasons.append("Connection period outside its congestion point's: [\(row.connection)] at [\(ea)]")
                 }
-                if let other = placed[row.connection]?.first(where: { $0.overlaps(row) }) {
-                    reasons.append(connectionConflict(row.connection, at: other.holder))
+                let earlier = placed[row.connection] ?? []
+                // Each listing is compared with the connection's earlier ones: a connection listed
+                // without end would make that quadratic.
+                if earlier.count < Self.listingsPerConnection {
+                    if let other = earlier.first(where: { $0.overlaps(row) }) { reasons.append(connectionConflict(row.connection, at: other.holder)) }
+                } else if earlier.count == Self.listingsPerConnection {
+                    reasons.append("Connection listed more than \(Self.listingsPerConnection) times: [\(row.connection)]")
+                } else {
+                    continue
                 }
                 placed[row.connection, default: []].append(row)
             }
         }
-        return reasons
+        return reasons.count > Self.reasonsShown ? reasons.prefix(Self.reasonsShown) + ["and \(reasons.count - Self.reasonsShown) more"] : reasons
     }
+
+    /// Periods of one connection in one update (a connection moving between congestion points
+    /// lists a few).
+    static let listingsPerConnection = 100
+    /// Reasons given in one rejection.
+    static let reasonsShown = 100
 
     /// The reason for a period that ends before it begins.
     static func backwards(_ start: Period, _ end: Period?, at place: String) -> String? {

@@ -231,6 +231,9 @@ public actor Ingest {
                 metrics.duplicates.increment()
             case .rejected(let reason):
                 drop(Rejection(reason: quarantine != nil ? .fork : .badHash, detail: reason), count: 1, topic: topic)
+            case .tooFragmented:
+                drop(Rejection(reason: .tooFragmented, detail: "seq \(entry.seq) would open run \(NodeChain.maximumRuns + 1) of \(id)"),
+                     count: 1, topic: topic)
             }
         }
         metrics.stored.increment(by: Int64(stored))

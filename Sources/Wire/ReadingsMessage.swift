@@ -14,6 +14,8 @@ public enum DropReason: String, Sendable, CaseIterable {
     case badHash = "bad_hash"
     case fork
     case badSignature = "bad_signature"
+    /// An entry that would open a run beyond `NodeChain.maximumRuns`.
+    case tooFragmented = "too_fragmented"
 }
 
 /// A failure to accept a message, with what to count and what to log.

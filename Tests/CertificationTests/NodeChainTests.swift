@@ -104,4 +104,17 @@ import Testing
         _ = chain.receive(Self.chain(3, signer: old), now: Self.t0) { _ in nil }
         #expect(chain.certify(now: Self.t0.adding(milliseconds: 30_000), certifyAfterMs: 30_000) == [1...3])
     }
+
+    /// A chain published piecemeal on purpose: runs beyond the most held apart are refused, not
+    /// kept, while entries that join runs are still taken.
+    @Test func runsHeldApartAreBounded() {
+        let entries = Self.chain(2 * NodeChain.maximumRuns + 3)
+        var platform = Platform()
+        for index in stride(from: 0, to: 2 * NodeChain.maximumRuns, by: 2) { _ = platform.receive([entries[index]]) }
+        #expect(platform.chain.segments.count == NodeChain.maximumRuns)
+        #expect(platform.receive([entries[2 * NodeChain.maximumRuns]]) == [.tooFragmented])
+        #expect(platform.receive([entries[1]]) == [.stored], "seq 2 joins the runs of 1 and 3")
+        #expect(platform.chain.segments.count == NodeChain.maximumRuns - 1)
+        #expect(platform.receive([entries[2 * NodeChain.maximumRuns]]) == [.stored])
+    }
 }

@@ -113,6 +113,12 @@ import UFTPTransport
         #expect(outside.rejectionReason == "Connection period outside its congestion point's: [\(Self.ea("c-1").text)] at [\(Self.ea("cp-1").text)]")
         let twice = try await rig.represent(Self.agrA, [("c-1", today, nil), ("c-1", today.adding(days: 3), nil)])
         #expect(twice.rejectionReason == "Connection listed twice: [\(Self.ea("c-1").text)]")
+        // One connection listed day by day for ten years: refused after 100 listings, each compared
+        // with at most 100 earlier ones, and the reasons given are bounded.
+        let flood = try await rig.declare(Self.dsoA, "cp-1", connections: (0..<3650).map { ("c-1", today.adding(days: $0), today.adding(days: $0)) })
+        #expect(flood.rejectionReason == "Connection listed more than 100 times: [\(Self.ea("c-1").text)]")
+        let conflicts = try await rig.declare(Self.dsoA, "cp-1", connections: (0..<600).map { ("c-\($0 / 2)", today, nil) })
+        #expect(conflicts.rejectionReason?.hasSuffix("; and 200 more") == true, "\(conflicts.rejectionReason?.suffix(80) ?? "")")
     }
 
     /// FR12, FR13: one aggregator a connection at a time; connections left out of an aggregator's
