@@ -224,7 +224,7 @@ public struct UFTPActions: Sendable {
             let field = "orders[\(index)]"
             let orderID: UUIDValue = try Self.value(field + ".order_message_id", entry.orderMessageID)
             let (order, decoded, sent) = try await logged(FlexOrder.self, orderID, .outbound)
-            let answer = try await responder.conversation(sent.conversationID).first { record, payload in
+            let answer = try await responder.conversation(sent.conversationID, of: [FlexOrderResponse.self]).first { record, payload in
                 record.direction == .inbound && (payload as? FlexOrderResponse)?.referencedMessageID == orderID
             }
             guard (answer?.payload as? FlexOrderResponse)?.result == .accepted else {

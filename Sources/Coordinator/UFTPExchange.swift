@@ -200,17 +200,20 @@ struct UFTPResponder: Sendable {
         async throws -> (revoked: Bool, order: String?) {
         var revoked = false
         var order: String?
-        for (record, payload) in try await conversation(conversationID) {
+        for (record, payload) in try await conversation(conversationID, of: [FlexOfferRevocation.self, FlexOrder.self]) {
             if record.direction == maker, (payload as? FlexOfferRevocation)?.flexOfferMessageID == id { revoked = true }
             if record.direction != maker, order == nil, (payload as? FlexOrder)?.flexOfferMessageID == id { order = record.messageID }
         }
         return (revoked, order)
     }
 
-    /// The messages of a conversation, decoded (one the log holds but cannot decode is left out).
-    func conversation(_ id: String) async throws -> [(record: UFTPMessageRecord, payload: any UFTPPayload)] {
-        try await store.uftpMessages(UFTPMessageQuery(conversationID: id, limit: 10_000)).compactMap { record in
-            (try? UFTPCodec.decode(record.payload)).map { (record, $0.payload) }
+    /// The messages of `types` in a conversation, decoded (one the log holds but cannot decode is
+    /// left out). Only those are decoded: a peer chooses the conversation, and may have filled it.
+    func conversation(_ id: String, of types: [any UFTPPayload.Type]) async throws -> [(record: UFTPMessageRecord, payload: any UFTPPayload)] {
+        let names = Set(types.map { $0.elementName })
+        return try await store.uftpMessages(UFTPMessageQuery(conversationID: id, limit: 10_000)).compactMap { record in
+            guard names.contains(record.type) else { return nil }
+            return (try? UFTPCodec.decode(record.payload)).map { (record, $0.payload) }
         }
     }
 

@@ -15,8 +15,10 @@ import UFTP
 /// The endpoint is `https://<host>/shapeshifter/api/v<major>/message` (the template can say
 /// otherwise, for a test or a proxy). The specification requires DNSSEC: by default an answer
 /// the resolver has not validated (no AD bit) is not used. Answers are kept for their TTL (at
-/// least a minute, at most an hour); a failed lookup is not kept, and is a temporary failure
-/// (the receiver answers 419, the sender tries again).
+/// least a minute, at most an hour); a failed lookup is a temporary failure (the receiver
+/// answers 419, the sender tries again) and is kept for half a minute, so that unsigned
+/// messages naming new domains cannot make the platform query DNS without end; at most 16
+/// lookups run at once, beyond that a lookup fails at once.
 public final class DNSDiscovery: ParticipantDirectory {
     public struct Options: Sendable {
         /// A resolver to ask instead of /etc/resolv.conf's (IPv4 address and port).
@@ -41,7 +43,12 @@ public final class DNSDiscovery: ParticipantDirectory {
     }
 
     private let options: Options
-    private let cache = Mutex<[String: (participant: Participant, expires: UInt64)]>([:])
+    private let cache = Mutex<[String: (found: Result<Participant, Failure>, expires: UInt64)]>([:])
+    private let running = Atomic<Int>(0)
+    static let concurrentLookups = 16
+    static let failureSeconds: UInt64 = 30
+    /// Entries kept; past it, expired ones are dropped.
+    static let cacheSize = 10_000
     /// DNS queries block: they run here, not on the cooperative pool.
     private let queue = DispatchQueue(label: "uftp.dns", attributes: .concurrent)
 
@@ -52,13 +59,21 @@ public final class DNSDiscovery: ParticipantDirectory {
     public func participant(domain: InternetDomain, role: USEFRole) async throws -> Participant? {
         let key = "\(role.rawValue) \(domain.text)"
         let now = MonotonicClock.nanoseconds()
-        if let cached = cache.withLock({ $0[key] }), cached.expires > now { return cached.participant }
-        let (participant, ttl) = try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try self.discover(domain: domain, role: role) }) }
+        if let cached = cache.withLock({ $0[key] }), cached.expires > now { return try cached.found.get() }
+        guard running.add(1, ordering: .relaxed).newValue <= Self.concurrentLookups else {
+            running.subtract(1, ordering: .relaxed)
+            throw Failure(description: "\(domain.text): too many lookups at once; try again")
         }
-        let seconds = UInt64(min(max(ttl, 60), 3_600))
-        cache.withLock { $0[key] = (participant, now + seconds * 1_000_000_000) }
-        return participant
+        defer { running.subtract(1, ordering: .relaxed) }
+        let found: Result<(Participant, UInt32), Failure> = await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: Result { () throws(Failure) in try self.discover(domain: domain, role: role) }) }
+        }
+        let seconds = (try? found.get()).map { UInt64(min(max($0.1, 60), 3_600)) } ?? Self.failureSeconds
+        cache.withLock { cache in
+            if cache.count >= Self.cacheSize { cache = cache.filter { $0.value.expires > now } }
+            cache[key] = (found.map(\.0), now + seconds * 1_000_000_000)
+        }
+        return try found.get().0
     }
 
     /// The three lookups, and the shortest TTL among their answers.
@@ -79,6 +94,10 @@ public final class DNSDiscovery: ParticipantDirectory {
         let http = try query("_http.\(label)", type: ns_t_cname)
         guard var host = http.names.first else { throw Failure(description: "_http.\(label) has no CNAME") }
         if host.hasSuffix(".") { host.removeLast() }
+        // Spliced into a URL: a host name, nothing that could name a port, a path or a query.
+        guard (try? InternetDomain(validating: host)) != nil else {
+            throw Failure(description: "_http.\(label) CNAME \(host.prefix(80)) is not a host name")
+        }
         let endpoint = options.endpointTemplate.replacingOccurrences(of: "{host}", with: host)
             .replacingOccurrences(of: "{major}", with: String(major))
         return (Participant(domain: domain, role: role, endpoint: endpoint, keys: publicKeys), min(version.ttl, keys.ttl, http.ttl))

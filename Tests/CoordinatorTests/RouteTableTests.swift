@@ -332,3 +332,73 @@ import UFTP
         }
     }
 }
+
+/// Every JSON body the API takes, its numbers replaced one at a time by the edges of their
+/// types (and beyond), its arrays by long ones, its strings by huge ones, sent by a caller the
+/// route serves: refused or taken, never a 5xx, and the application still answering.
+@Suite struct ExtremeBodyTests {
+    static let numbers = ["-9223372036854775808", "9223372036854775807", "18446744073709551616", "-0", "1e308", "-1e308", "1e999",
+                          "4611686018427387905", "0.5", "-1"]
+
+    /// The template's JSON with the `index`th leaf (in document order) replaced by `replacement` text.
+    static func variants(of template: String) -> [String] {
+        guard let json = try? JSONSerialization.jsonObject(with: Data(template.utf8)) else { return [] }
+        var leaves = 0
+        func count(_ value: Any) {
+            switch value {
+            case let object as [String: Any]: object.values.forEach(count)
+            case let array as [Any]: leaves += 1; array.forEach(count)
+            default: leaves += 1
+            }
+        }
+        count(json)
+        var variants: [String] = []
+        for target in 0..<leaves {
+            for replacement in numbers + ["\"\(String(repeating: "x", count: 100_000))\"", "[]", "null", "{}"] {
+                var position = 0
+                func render(_ value: Any) -> String {
+                    let here = position
+                    switch value {
+                    case let object as [String: Any]:
+                        return "{" + object.keys.sorted().map { "\"\($0)\":" + render(object[$0]!) }.joined(separator: ",") + "}"
+                    case let array as [Any]:
+                        position += 1
+                        if here == target { return "[" + Array(repeating: array.first.map(render) ?? "1", count: 10_000).joined(separator: ",") + "]" }
+                        return "[" + array.map(render).joined(separator: ",") + "]"
+                    default:
+                        position += 1
+                        if here == target { return replacement }
+                        let data = try! JSONSerialization.data(withJSONObject: [value], options: [.fragmentsAllowed])
+                        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
+                    }
+                }
+                variants.append(render(json))
+            }
+        }
+        return variants
+    }
+
+    @Test func noBodyMakesAServerError() async throws {
+        let (app, folder) = try await RouteTableTests.application()
+        _ = folder
+        let (failures, sent) = try await app.test(.router) { client in
+            var failures: [String] = [], sent = 0
+            for test in RouteTableTests.cases where !test.console && test.body != nil && test.body != "{}" {
+                guard let caller = RouteTableTests.Caller.allCases.first(where: { (200..<300).contains(test.expected[$0] ?? test.otherwise) })
+                else { continue }
+                for body in Self.variants(of: test.body!) {
+                    sent += 1
+                    let status = try await client.execute(uri: test.path, method: test.method,
+                                                          headers: [.authorization: "Bearer \(caller.token)", .contentType: "application/json"],
+                                                          body: ByteBuffer(string: body)) { Int($0.status.code) }
+                    if status >= 500 { failures.append("\(test.route) \(status): \(body.prefix(300))") }
+                }
+            }
+            let health = try await client.execute(uri: "/healthz", method: .get) { Int($0.status.code) }
+            #expect(health == 200)
+            return (failures, sent)
+        }
+        #expect(sent > 500)
+        #expect(failures.isEmpty, "\(failures.prefix(20).joined(separator: "\n"))")
+    }
+}
