@@ -173,6 +173,8 @@ struct MarketBook: Encodable, Sendable {
     var rounds: [ClearingRound]
     /// Sessions of the day the scheduler has failed to clear so far (not shown to aggregators).
     var failures: [Marketplace.ClearingFailure]
+    /// Documents of the day that cannot be read, by kind and key, with why (not shown to aggregators).
+    var unreadable: [Exclusion] = []
 }
 
 extension MarketBook {
@@ -184,17 +186,23 @@ extension MarketBook {
             var shown = request
             shown.uftp = nil
             return shown
-        }, offers: offers.filter { $0.entry.aggregator == aggregator }, rounds: rounds.map { $0.visible(to: aggregator) }, failures: [])
+        }, offers: offers.filter { $0.entry.aggregator == aggregator }, rounds: rounds.map { $0.visible(to: aggregator) }, failures: [],
+           unreadable: [])
     }
 }
 
 extension Marketplace {
-    /// The day's requests, offers and rounds.
+    /// The day's requests, offers and rounds; a document that cannot be read is listed, not fatal.
     func book(day: String) async throws -> MarketBook {
         guard calendar.start(of: day) != nil else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
-        return MarketBook(day: day, requests: try await store.records(MarketRequest.self, days: day...day),
-                          offers: try await store.records(MarketOffer.self, days: day...day), rounds: try await rounds(day: day),
-                          failures: clearingFailures(day: day))
+        let requests = try await store.readableRecords(MarketRequest.self, days: day...day)
+        let offers = try await store.readableRecords(MarketOffer.self, days: day...day)
+        let rounds = try await store.readableRecords(ClearingRound.self, days: day...day)
+        let unreadable = requests.unreadable.map { Exclusion(kind: .request, id: $0.id, reason: $0.reason) }
+            + offers.unreadable.map { Exclusion(kind: .offer, id: $0.id, reason: $0.reason) }
+        return MarketBook(day: day, requests: requests.records, offers: offers.records, rounds: rounds.records,
+                          failures: clearingFailures(day: day),
+                          unreadable: unreadable + rounds.unreadable.map { Exclusion(kind: .round, id: $0.id, reason: $0.reason) })
     }
 
     func order(_ id: String) async throws -> MarketOrder? {

@@ -196,7 +196,8 @@ public struct RequestOutcome: Sendable, Equatable, Codable {
 /// An entry the clearing left out, and why: its numbers lie outside `Bounds` (an entry the
 /// market's checks would have refused, from a store written before them, or built by hand).
 public struct Exclusion: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable { case request, offer }
+    /// A round is never cleared; a day's book lists an unreadable one the same way.
+    public enum Kind: String, Sendable, Codable { case request, offer, round }
     public var kind: Kind
     public var id: String
     public var reason: String

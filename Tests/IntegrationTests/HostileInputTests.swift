@@ -27,7 +27,7 @@ import TestSupport
         try coordinator.succeed(["node", "add", "--node", "ln-h", "--pod", Self.pod, "--key", Base64.encode(SigningKey.generate().publicKey.bytes)])
         try coordinator.succeed(["pod", "set", "--pod", Self.pod, "--aggregator", "agr-1", "--congestion-point", "cp-1"])
         let tokens = try ["DSO": coordinator.addToken(role: "DSO", participant: "dso-1"), "AGR": coordinator.addToken(role: "AGR", participant: "agr-1"),
-                          "MO": coordinator.addToken(role: "MO")]
+                          "AGR2": coordinator.addToken(role: "AGR", participant: "agr-2"), "MO": coordinator.addToken(role: "MO")]
         try coordinator.start()
         defer { coordinator.stop() }
         func call(_ method: String, _ path: String, as role: String, _ body: String? = nil) throws -> (status: Int, text: String) {
@@ -85,6 +85,14 @@ import TestSupport
         }
         #expect(try coordinator.get("/healthz").status == 200, "still serving")
         #expect(coordinator.log.contains("left out:"))
+        // The market operator sees what was left out and why on the console; another aggregator does not.
+        let operatorView = ConsoleBrowser(port: coordinator.httpPort)
+        #expect(try operatorView.login(token: tokens["MO"]!) == 303)
+        let page = try operatorView.request("/console/market/\(Self.days[1])").body
+        #expect(page.contains("Left out of the clearing") && page.contains("offer agr-1:min-\(Self.days[1])") && page.contains("W is outside"), "\(page)")
+        let stranger = ConsoleBrowser(port: coordinator.httpPort)
+        #expect(try stranger.login(token: tokens["AGR2"]!) == 303)
+        #expect(!(try stranger.request("/console/market/\(Self.days[1])").body.contains("agr-1:")))
         // The market operator takes a poisoned offer out, on record.
         let revoked = try call("DELETE", "/api/v1/market/offers/agr-1:min-\(Self.days[1])?reason=out%20of%20bounds", as: "MO")
         #expect(revoked.status == 200 && revoked.text.contains(#""by":"MO""#) && revoked.text.contains("out of bounds"), "\(revoked)")

@@ -54,6 +54,19 @@ extension Console {
             let final: Bool
             /// The caller may decide it (DSO validation of a preliminary round).
             let validatable: Bool
+            /// Entries the clearing left out, and why.
+            let excluded: [Excluded]
+        }
+        struct Excluded {
+            let kind: String
+            let id: String
+            let reason: String
+        }
+        struct Failure {
+            let session: String
+            let reason: String
+            let since: String
+            let attempts: Int
         }
         struct AwardRow {
             let index: Int
@@ -79,6 +92,10 @@ extension Console {
         let needs: [Need]
         let offers: [Offer]
         let rounds: [Round]
+        /// Sessions of the day the scheduler has failed to clear so far.
+        let failures: [Failure]
+        /// Documents of the day that cannot be read.
+        let unreadable: [Excluded]
         let aggregatorView: Bool
     }
 
@@ -133,6 +150,7 @@ extension Console {
                 isps: offer.entry.isps.map { ispRow($0.range, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
+        let excluded = Dictionary(book.rounds.map { ($0.id, $0.preliminary.excluded) }, uniquingKeysWith: { first, _ in first })
         let rounds = whole.rounds.map { round in
             let final = round.final
             let shown = final?.awards ?? round.preliminary.awards
@@ -146,11 +164,14 @@ extension Console {
                 rejected: (final?.rejected ?? []).enumerated().filter { own($0.element.award) }.map {
                     awardRow($0.element.award, index: $0.offset, round: round, reason: $0.element.reason, final: true)
                 },
-                final: final != nil, validatable: final == nil && [.admin, .dso].contains(role))
+                final: final != nil, validatable: final == nil && [.admin, .dso].contains(role),
+                excluded: (excluded[round.id] ?? []).map { .init(kind: $0.kind.rawValue, id: $0.id, reason: $0.reason) })
         }
         return html(render("market", MarketPage(
             chrome: chrome(session, "Market day \(day)", "market"), day: day, previousDay: calendar.day(after: day, by: -1),
             nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start), needs: needs, offers: offers, rounds: rounds,
+            failures: book.failures.map { .init(session: $0.session.rawValue, reason: $0.reason, since: $0.since, attempts: $0.attempts) },
+            unreadable: book.unreadable.map { .init(kind: $0.kind.rawValue, id: $0.id, reason: $0.reason) },
             aggregatorView: role == .aggregator)))
     }
 
