@@ -195,14 +195,11 @@ extension Marketplace {
     /// The day's requests, offers and rounds; a document that cannot be read is listed, not fatal.
     func book(day: String) async throws -> MarketBook {
         guard calendar.start(of: day) != nil else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
-        let requests = try await store.readableRecords(MarketRequest.self, days: day...day)
-        let offers = try await store.readableRecords(MarketOffer.self, days: day...day)
-        let rounds = try await store.readableRecords(ClearingRound.self, days: day...day)
-        let unreadable = requests.unreadable.map { Exclusion(kind: .request, id: $0.id, reason: $0.reason) }
-            + offers.unreadable.map { Exclusion(kind: .offer, id: $0.id, reason: $0.reason) }
+        let requests = try await store.readableRecords(MarketRequest.self, as: .request, days: day...day)
+        let offers = try await store.readableRecords(MarketOffer.self, as: .offer, days: day...day)
+        let rounds = try await store.readableRecords(ClearingRound.self, as: .round, days: day...day)
         return MarketBook(day: day, requests: requests.records, offers: offers.records, rounds: rounds.records,
-                          failures: clearingFailures(day: day),
-                          unreadable: unreadable + rounds.unreadable.map { Exclusion(kind: .round, id: $0.id, reason: $0.reason) })
+                          failures: clearingFailures(day: day), unreadable: requests.unreadable + offers.unreadable + rounds.unreadable)
     }
 
     func order(_ id: String) async throws -> MarketOrder? {

@@ -328,13 +328,17 @@ extension SCDStore {
         try await marketDocuments(kind: Record.kind, days: days).map { try MarketJSON.decode(Record.self, $0) }
     }
 
-    /// The readable records of `days`, and the ids of those that are not, with why (a document
-    /// written behind the market's back, or by a later version).
-    func readableRecords<Record: MarketRecord>(_ type: Record.Type, days: ClosedRange<String>) async throws
-        -> (records: [Record], unreadable: [(id: String, reason: String)]) {
-        var records: [Record] = [], unreadable: [(id: String, reason: String)] = []
+    /// The readable records of `days`, and those that are not (a document written behind the
+    /// market's back, or by another version) as `kind` with why.
+    func readableRecords<Record: MarketRecord>(_ type: Record.Type, as kind: Exclusion.Kind, days: ClosedRange<String>) async throws
+        -> (records: [Record], unreadable: [Exclusion]) {
+        var records: [Record] = [], unreadable: [Exclusion] = []
         for document in try await marketDocuments(kind: Record.kind, days: days) {
-            do { records.append(try MarketJSON.decode(Record.self, document)) } catch { unreadable.append((document.id, "\(error)")) }
+            do {
+                records.append(try MarketJSON.decode(Record.self, document))
+            } catch {
+                unreadable.append(Exclusion(kind: kind, id: document.id, reason: "\(error)"))
+            }
         }
         return (records, unreadable)
     }

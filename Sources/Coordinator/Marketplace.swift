@@ -227,10 +227,10 @@ public actor Marketplace {
     func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
         let id = Self.roundID(session, day: day, at: now)
         if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
-        let storedRequests = try await store.readableRecords(MarketRequest.self, days: day...day)
+        let storedRequests = try await store.readableRecords(MarketRequest.self, as: .request, days: day...day)
         let requests = storedRequests.records.filter { $0.session == session && $0.status == .open }
         let dayAheadFinal = try await rounds(day: day).contains { $0.session == .dayAhead && $0.state == .final }
-        let storedOffers = try await store.readableRecords(MarketOffer.self, days: day...day)
+        let storedOffers = try await store.readableRecords(MarketOffer.self, as: .offer, days: day...day)
         let offers = storedOffers.records
             .filter { offer in
                 offer.status == .open && offer.awarded < 100 && (offer.validUntil ?? .max) > Self.milliseconds(now)
@@ -242,8 +242,7 @@ public actor Marketplace {
         let ispsPerDay = calendar.ispCount(day) ?? 96
         // An entry stored before today's checks (or written behind the market's back) that fails
         // them, or cannot be read at all, is left out with its reason: it never stops the day's clearing.
-        var excluded = storedRequests.unreadable.map { Exclusion(kind: .request, id: $0.id, reason: $0.reason) }
-            + storedOffers.unreadable.map { Exclusion(kind: .offer, id: $0.id, reason: $0.reason) }
+        var excluded = storedRequests.unreadable + storedOffers.unreadable
         var flexRequests: [FlexibilityRequest] = []
         for (index, request) in ordered.enumerated() {
             do {

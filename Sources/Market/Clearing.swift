@@ -80,7 +80,7 @@ let clearingISPs = 1...100
 
 /// Why a span's ISPs cannot be cleared, nil when they lie within a day.
 private func outOfBounds(_ span: ISPSpan<some Sendable & Equatable & Codable>) -> String? {
-    guard clearingISPs.contains(span.start), span.duration >= 1, span.duration <= clearingISPs.upperBound - span.start + 1 else {
+    guard ISPNumbers.within(start: span.start, count: span.duration, ispCount: clearingISPs.upperBound) else {
         return "ISPs \(span.start)… (\(span.duration)) lie outside \(clearingISPs.lowerBound)…\(clearingISPs.upperBound)"
     }
     return nil

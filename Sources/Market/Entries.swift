@@ -11,7 +11,7 @@ public struct RequestEntry: Codable, Sendable, Equatable {
         public var minPower: Int
         public var maxPower: Int
         /// The ISP numbers it spans.
-        public var range: Range<Int> { start..<(start + (duration ?? 1)) }
+        public var range: Range<Int> { ISPNumbers.clamped(start: start, count: duration ?? 1) }
         enum CodingKeys: String, CodingKey { case start, duration, minPower = "min_power", maxPower = "max_power" }
 
         public init(start: Int, duration: Int? = nil, minPower: Int, maxPower: Int) {
@@ -78,7 +78,7 @@ public struct OfferEntry: Codable, Sendable, Equatable {
         public var duration: Int?
         public var power: Int
         /// The ISP numbers it spans.
-        public var range: Range<Int> { start..<(start + (duration ?? 1)) }
+        public var range: Range<Int> { ISPNumbers.clamped(start: start, count: duration ?? 1) }
 
         public init(start: Int, duration: Int? = nil, power: Int) {
             self.start = start
@@ -137,7 +137,7 @@ public struct OfferEntry: Codable, Sendable, Equatable {
 enum ISPSpans {
     static func bounds(_ place: String, _ start: Int, _ duration: Int?, ispsPerDay: Int) throws(Scenario.Problem) -> (Int, Int) {
         let duration = duration ?? 1
-        guard start >= 1, duration >= 1, start <= ispsPerDay, duration <= ispsPerDay - start + 1 else {
+        guard ISPNumbers.within(start: start, count: duration, ispCount: ispsPerDay) else {
             throw Scenario.Problem(description: "\(place): ISPs \(start)… must lie within 1…\(ispsPerDay)")
         }
         return (start, duration)

@@ -1,3 +1,4 @@
+import GridCore
 // AGR ↔ DSO messages (UFTP-agr-dso.xsd, UFTP-metering.xsd).
 
 /// `FlexMessageType`: the messages about one congestion point's ISPs on one Period.
@@ -19,15 +20,6 @@ extension FlexMessage {
     public var ispAlternatives: [[(start: Int, count: Int)]] { [ispRanges] }
 }
 
-/// ISP numbers `start ..< start + count` of a message's ISP, as far as any day reaches: numbers
-/// from a message are arbitrary integers, and a range past a day's ISPs is out of bounds anyway.
-public func ispNumbers(_ start: Int, _ count: Int) -> Range<Int> {
-    let first = min(max(start, 0), ispNumberLimit), length = min(max(count, 0), ispNumberLimit)
-    return first..<(first + length)
-}
-
-/// Beyond any day's ISPs (100 at 15 minutes), so that clamping to it changes no valid range.
-let ispNumberLimit = 10_000
 
 /// A message sent in revisions (D-Prognosis, FlexRequest): each revision for a congestion point
 /// and Period replaces the one before, and one lower than a revision already processed from the
@@ -108,7 +100,7 @@ public struct DPrognosis: RevisionedMessage, UFTPRequest {
     public var powerByISP: [Int: Int] {
         var power: [Int: Int] = [:]
         for isp in isps {
-            for number in ispNumbers(isp.start, isp.duration ?? 1) { power[number] = isp.power }
+            for number in ISPNumbers.clamped(start: isp.start, count: isp.duration ?? 1) { power[number] = isp.power }
         }
         return power
     }

@@ -88,7 +88,7 @@ public enum GenericValidation {
         for alternative in message.ispAlternatives {
             var covered = Set<Int>()
             for range in alternative {
-                guard within(range, count) else {
+                guard ISPNumbers.within(start: range.start, count: range.count, ispCount: count) else {
                     outOfBounds = true
                     continue
                 }
@@ -101,17 +101,12 @@ public enum GenericValidation {
         return reasons
     }
 
-    /// Whether ISPs `start ..< start + count` lie within a day of `ispCount` (no sum of them overflows).
-    static func within(_ range: (start: Int, count: Int), _ ispCount: Int) -> Bool {
-        range.start >= 1 && range.count >= 1 && range.start <= ispCount && range.count <= ispCount - range.start + 1
-    }
-
     /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers (of
     /// those within the day: the others are out of bounds already).
     public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
         let expires = Date(expiration.timestamp)
         let count = terms.ispCount(message.period)
-        let lastISP = message.ispRanges.filter { within($0, count) }.map { $0.start + $0.count - 1 }.max() ?? count
+        let lastISP = message.ispRanges.filter { ISPNumbers.within(start: $0.start, count: $0.count, ispCount: count) }.map { $0.start + $0.count - 1 }.max() ?? count
         let end = terms.start(of: lastISP + 1, in: message.period)
         return expires <= now || expires > end ? [RejectionReason.expirationOutOfBounds] : []
     }
@@ -157,7 +152,7 @@ public enum UseCaseValidation {
     /// A D-Prognosis must hold a power for every ISP of its Period.
     public static func prognosis(_ prognosis: DPrognosis, terms: MarketTerms) -> [String] {
         let count = terms.ispCount(prognosis.period)
-        let covered = Set(prognosis.ispRanges.filter { GenericValidation.within($0, count) }.flatMap { ispNumbers($0.start, $0.count) })
+        let covered = Set(prognosis.ispRanges.filter { ISPNumbers.within(start: $0.start, count: $0.count, ispCount: count) }.flatMap { $0.start..<($0.start + $0.count) })
         return covered.isSuperset(of: 1...count) ? [] : [lackingISPs]
     }
 
@@ -174,7 +169,7 @@ public enum UseCaseValidation {
 
     /// ISP numbers `start ..< start + duration` (duration 1 when absent), as far as a day reaches.
     public static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
-        ispNumbers(start.value, duration?.value ?? 1)
+        ISPNumbers.clamped(start: start.value, count: duration?.value ?? 1)
     }
 
     /// An offer answering a FlexRequest must cover at least one of its requested ISPs.

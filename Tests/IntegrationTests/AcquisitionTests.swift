@@ -12,16 +12,18 @@ let allTypes: [(quantity: String, function: String, address: Int, type: String, 
     ("active_power_l1", "input", 2, "float32", "little", 1, 0, 512.3),
     ("active_power_l2", "input", 4, "int32", "big", 1, 0, -40000),
     ("active_power_l3", "input", 6, "int32", "little", 1, 0, -123_456),
-    ("reactive_power", "input", 8, "uint32", "big", 1, 0, 4_000_000_000),
+    // Raw 4,000,000,000: past Int32's range, at a plausible 400 Mvar.
+    ("reactive_power", "input", 8, "uint32", "big", 0.1, 0, 400_000_000),
     ("voltage_l1", "input", 10, "uint32", "little", 0.1, 0, 231.7),
     ("voltage_l2", "input", 12, "int16", "big", 0.1, 0, -12.5),
     ("voltage_l3", "input", 13, "uint16", "big", 0.1, 0, 6553.5),
     ("current_l1", "input", 14, "float64", "big", 1, 0, 3.14159265358979),
     ("current_l2", "input", 18, "float64", "little", 1, 0, -2.5),
-    ("current_l3", "input", 22, "int64", "big", 0.001, 0, 1_234_567_890.123),
+    ("current_l3", "input", 22, "int64", "big", 0.001, 0, 987_654_321.123),
     ("frequency", "input", 26, "int64", "little", 0.01, 0, 49.99),
     ("power_factor", "input", 30, "int16", "big", 0.001, 0.5, -0.487),
-    ("energy_import", "holding", 40, "uint64", "big", 1, 0, 18_000_000_000_000_000_000),
+    // Raw 10^19: past Int64's range, at the most a meter may count (10^15 Wh, docs/acquisition.md).
+    ("energy_import", "holding", 40, "uint64", "big", 0.0001, 0, 1_000_000_000_000_000),
     ("energy_export", "holding", 44, "uint64", "little", 1, 0, 123_456_789_012),
 ]
 
@@ -51,6 +53,18 @@ func probedValues(_ output: String) -> [String: Double] {
         for row in allTypes {
             #expect(values[row.quantity] == expectedValue(row), "\(row.quantity) (\(row.type) \(row.order))")
         }
+    }
+
+    /// A meter that lies: a value no meter gives fails the read, naming the quantity, instead of
+    /// being signed into the ledger as a reading.
+    @Test func anImplausibleValueFailsTheRead() throws {
+        let simulator = try MeterSimulatorProcess(map: allTypesMap, arguments: allTypes.flatMap {
+            ["--set", "\($0.quantity)=\($0.quantity == "active_power_l3" ? 2_000_000_000 : $0.value)"]
+        })
+        defer { simulator.stop() }
+        let agent = try AgentProcess(meters: [.init(name: "all", link: .tcp(port: simulator.port!), map: allTypesMap)], intervalMs: 1000)
+        let probe = try agent.command("probe")
+        #expect(probe.status == 1 && probe.stdout.contains("FAILED: implausible value active_power_l3"), "\(probe.stdout) \(probe.stderr)")
     }
 
     @Test(.enabled(if: Paths.pythonTestsEnabled, "no test venv (.venv) for pymodbus"))
