@@ -152,7 +152,7 @@ let package = Package(
             path: "Benchmarks/uftp-bench"
         ),
 
-        .executableTarget(name: "market-bench", dependencies: ["Market", "TestSupport"], path: "Benchmarks/market-bench"),
+        .executableTarget(name: "market-bench", dependencies: ["Market", "GridCore", "TestSupport"], path: "Benchmarks/market-bench"),
         .executableTarget(
             name: "settlement-bench",
             dependencies: ["Coordinator", "Market", "SCD", "GridCore", "Ledger", "Sodium", "TestSupport",
@@ -184,7 +184,7 @@ let package = Package(
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore"]),
-        .testTarget(name: "MarketTests", dependencies: ["Market", "TestSupport"]),
+        .testTarget(name: "MarketTests", dependencies: ["Market", "GridCore", "TestSupport"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "TestSupport"]),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),

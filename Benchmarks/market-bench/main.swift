@@ -4,6 +4,7 @@
 // `wide`: every request's area is every congestion point (each request sees all offers).
 // Run: swift run -c release market-bench [OFFERS] [REQUESTS] [wide]
 import Foundation
+import GridCore
 import Market
 import TestSupport
 
@@ -19,7 +20,7 @@ let offers = (0..<offerCount).map { index in
     let duration = random.below(10) == 0 ? 97 - start : min(1 + random.below(16), 97 - start)
     return FlexibilityOffer(id: "o\(index)", aggregator: "agr-\(random.below(50))", location: points[random.below(points.count)],
                             isps: [ISPSpan(start: start, duration: duration, value: -(100 + random.below(20_000)))],
-                            price: Double(1 + random.below(500)), minimumFactor: [1, 25, 50, 100][random.below(4)], sequence: index)
+                            price: Money(cents: Int64(1 + random.below(500)) * 100), minimumFactor: [1, 25, 50, 100][random.below(4)], sequence: index)
 }
 let requests = (0..<requestCount).map { index in
     let tso = index % 5 == 4
@@ -29,7 +30,7 @@ let requests = (0..<requestCount).map { index in
     let high = 10_000 + random.below(200_000)
     return FlexibilityRequest(id: "r\(index)", buyer: tso ? .tso : .dso, area: area,
                               isps: [ISPSpan(start: start, duration: duration, value: PowerRange(minPower: -high, maxPower: -high / 10)!)],
-                              priceLimitPerMWh: random.below(4) == 0 ? nil : Double(50_000 + random.below(400_000)), sequence: index)
+                              priceLimitPerMWh: random.below(4) == 0 ? nil : Money(cents: Int64(50_000 + random.below(400_000)) * 100), sequence: index)
 }
 let machine = "\(ProcessInfo.processInfo.activeProcessorCount)-core \((try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?")"
 var best = Double.infinity

@@ -7,6 +7,7 @@
 //      swift run -c release settlement-bench console [sqlite|postgres] [RENDERS]
 import Coordinator
 import Foundation
+import GridCore
 import Logging
 
 let arguments = CommandLine.arguments
@@ -38,7 +39,7 @@ for backend in backends {
     let settled = report!
     let rows = settled.orders.reduce(0) { $0 + $1.pods.reduce(0) { $0 + $1.isps.count } }
     let unverified = settled.aggregators.reduce(0) { $0 + $1.unverified }
-    let net = settled.aggregators.reduce(Decimal(0)) { $0 + $1.net }
+    let net = settled.aggregators.reduce(Money.zero) { $0 + $1.net }
     print("\(backend): month settled in \(String(format: "%.2f", best)) s (best of 3): \(settled.orders.count) orders, \(rows) POD ISPs "
           + "(\(String(format: "%.0f", Double(rows) / best)) a second), \(unverified) unverified, net \(net) to \(settled.aggregators.count) aggregators")
 }

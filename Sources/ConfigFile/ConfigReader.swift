@@ -158,6 +158,17 @@ public final class ConfigSection {
         return nil
     }
 
+    /// An amount of money: a number with at most two decimals, within `range`.
+    public func money(_ key: String, in range: ClosedRange<Money>, default fallback: Money) -> Money {
+        guard has(key), let number = double(key) else { return fallback }
+        let cents = (number * 100).rounded()
+        guard abs(number * 100 - cents) < 1e-6, Double(range.lowerBound.cents)...Double(range.upperBound.cents) ~= cents else {
+            problem(key, "must be an amount from \(range.lowerBound) to \(range.upperBound) with at most two decimals, not \(number)")
+            return fallback
+        }
+        return Money(cents: Int64(cents))
+    }
+
     public func bool(_ key: String, default fallback: Bool? = nil) -> Bool? {
         guard let value = value(key, required: fallback == nil) else { return fallback }
         guard let bool = value.bool else {

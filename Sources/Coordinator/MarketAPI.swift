@@ -13,23 +13,26 @@ extension API {
             let submission = try await decode(Marketplace.RequestSubmission.self, request)
             let buyer: Buyer = caller.role == .dso ? .dso : .tso
             return try await answer(status: .created) {
-                try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: Date(.now()))
+                try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: market.clock())
             }
         }
         api.post("/market/offers") { request, context in
             try require(context, [.aggregator])
             guard let aggregator = try caller(context).participant else { throw Problem(.forbidden, "the token names no aggregator") }
             let submission = try await decode(Marketplace.OfferSubmission.self, request)
-            return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: Date(.now())) }
+            return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: market.clock()) }
+        }
+        api.delete("/market/requests/:id") { request, context in
+            try require(context, [.dso, .tso, .marketOperator, .admin])
+            let id = try context.parameters.require("id"), reason = try reason(request)
+            return try await answer { try await market.withdrawRequest(id, by: party(context), reason: reason, now: market.clock()) }
         }
         api.delete("/market/offers/:id") { request, context in
             try require(context, [.aggregator, .marketOperator, .admin])
             let party = try party(context)
             guard party.role != .aggregator || party.participant != nil else { throw Problem(.forbidden, "the token names no aggregator") }
-            let id = try context.parameters.require("id")
-            let reason = request.uri.queryParameters["reason"].map(String.init)
-            if let reason, reason.isEmpty || reason.utf8.count > 512 { throw Problem(.badRequest, "reason: 1–512 bytes", field: "reason") }
-            return try await answer { try await market.revokeOffer(id, by: party, reason: reason, now: Date(.now())) }
+            let id = try context.parameters.require("id"), reason = try reason(request)
+            return try await answer { try await market.revokeOffer(id, by: party, reason: reason, now: market.clock()) }
         }
         api.get("/market/days/:day") { _, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
@@ -45,7 +48,7 @@ extension API {
             let day = try context.parameters.require("day")
             guard market.calendar.start(of: day) != nil else { throw Problem(.badRequest, "day must be YYYY-MM-DD", field: "day") }
             return try await answer(status: .created) {
-                guard let round = try await market.clear(session, day: day, now: Date(.now())) else {
+                guard let round = try await market.clear(session, day: day, now: market.clock()) else {
                     throw MarketRefusal.conflict("the \(session.rawValue) session of \(day) has no open request")
                 }
                 return round
@@ -73,13 +76,13 @@ extension API {
                     throw Problem(.badRequest, "rejected[\(index)].award: award \(item.award) is listed twice", field: "rejected[\(index)].award")
                 }
             }
-            return try await answer { try await market.validate(round: id, rejections: rejections, by: party(context), now: Date(.now())) }
+            return try await answer { try await market.validate(round: id, rejections: rejections, by: party(context), now: market.clock()) }
         }
         api.post("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso])
             let party = try party(context)
             let input = try await decode(OrderInput.self, request)
-            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, by: party, now: Date(.now())) }
+            return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, by: party, now: market.clock()) }
         }
         api.get("/market/orders") { request, context in
             try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
@@ -94,13 +97,25 @@ extension API {
         api.get("/market/orders/:id") { _, context in
             try await answer { try await visibleOrder(market, context) }
         }
+        api.delete("/market/orders/:id") { request, context in
+            try require(context, [.admin, .dso, .tso])
+            let id = try context.parameters.require("id"), reason = try reason(request)
+            return try await answer { try await market.cancel(order: id, by: party(context), reason: reason, now: market.clock()) }
+        }
+        api.get("/market/notifications") { request, context in
+            try require(context, [.admin, .marketOperator])
+            guard let day = request.uri.queryParameters["day"].map(String.init), market.calendar.start(of: day) != nil else {
+                throw Problem(.badRequest, "day=YYYY-MM-DD is required", field: "day")
+            }
+            return try await answer { Items(items: try await market.notifications(day: day)) }
+        }
         api.get("/market/orders/:id/settlement") { _, context in
             try await answer { try await market.settle(try await visibleOrder(market, context)) }
         }
         api.post("/market/settlements/:month/flex-settlements") { _, context in
             try require(context, [.admin, .marketOperator])
             let month = try context.parameters.require("month")
-            return try await answer { try await market.sendFlexSettlements(month: month, now: Date(.now())) }
+            return try await answer { try await market.sendFlexSettlements(month: month, now: market.clock()) }
         }
         api.get("/market/settlements/:month") { request, context in
             try require(context, [.admin, .dso, .marketOperator, .aggregator])
@@ -122,6 +137,13 @@ extension API {
 
     struct ValidationInput: Decodable {
         var rejected: [AwardRejection]
+    }
+
+    /// `?reason=`, kept on a withdrawal, revocation or cancellation: 1–512 bytes.
+    func reason(_ request: Request) throws -> String? {
+        let reason = request.uri.queryParameters["reason"].map(String.init)
+        if let reason, reason.isEmpty || reason.utf8.count > 512 { throw Problem(.badRequest, "reason: 1–512 bytes", field: "reason") }
+        return reason
     }
 
     /// The caller as a market party: its role and participant.

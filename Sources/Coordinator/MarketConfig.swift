@@ -13,6 +13,14 @@ public struct MarketConfig: Sendable {
         case dso
     }
 
+    /// What a preliminary round becomes when no DSO validates it within `validation_timeout_s`.
+    public enum ValidationFallback: String, Sendable, CaseIterable {
+        /// The built-in validator with `[market.congestion_point_limits]`.
+        case builtIn = "built-in"
+        /// Every award rejected: their offers are free again.
+        case rejectAll = "reject-all"
+    }
+
     /// What an order's set-points and settlement take as the power expected without it.
     public enum BaselineSource: String, Sendable, CaseIterable {
         /// The BRP's quarter-hour energies per POD (I-03).
@@ -35,8 +43,8 @@ public struct MarketConfig: Sendable {
     public let ackTimeoutSeconds: Int
     /// Real-time sessions are cleared this often.
     public let realTimeIntervalSeconds: Int
-    /// Currency units per MW of deficiency per ISP.
-    public let penaltyPerMW: Decimal
+    /// Charged per MW of deficiency per ISP.
+    public let penaltyPerMW: Money
     /// A quarter-hour measure settles an ISP only when certified and covering at least this share.
     public let settlementMinCoverage: Double
     /// UFTP aggregators (domains) trading in the market: sent a FlexRequest for each market
@@ -49,6 +57,13 @@ public struct MarketConfig: Sendable {
     /// The most a congestion point carries, in W (FUSION's maximum load): the console sets the
     /// forecast against it.
     public var maxLoadW: [String: Int] = [:]
+    /// An order dispatches only the ISPs that begin at least this long after it is placed.
+    public var dispatchLeadSeconds = 60
+    /// The share of a cancelled ISP's price still paid, in hundredths.
+    public var cancellationFeePercent = 0
+    /// A round still preliminary this long after its clearing falls back to `validationFallback`.
+    public var validationTimeoutSeconds = 3_600
+    public var validationFallback: ValidationFallback = .builtIn
 
     public var calendar: MarketCalendar { rules.calendar }
 
@@ -92,8 +107,12 @@ public struct MarketConfig: Sendable {
         }
         let keyFile = resolve(section?.string("setpoint_key_file", required: false) ?? "setpoint.key")
         let ackTimeout = section?.int("ack_timeout_s", in: 1...3600, default: 60) ?? 60
-        let penalty = section?.double("penalty_per_mw", default: 0) ?? 0
-        if !Bounds.price.contains(penalty) { section?.problem("penalty_per_mw", "must be between 0 and \(Int(Bounds.price.upperBound))") }
+        let penalty = section?.money("penalty_per_mw", in: Bounds.price, default: .zero) ?? .zero
+        let dispatchLead = section?.int("dispatch_lead_s", in: 0...3_600, default: 60) ?? 60
+        let cancellation = section?.money("cancellation_fee_share", in: .zero...Money(cents: 100), default: .zero) ?? .zero
+        let timeout = section?.int("validation_timeout_s", in: 1...86_400, default: 3_600) ?? 3_600
+        let fallback = section?.choice("validation_fallback", ValidationFallback.allCases.map(\.rawValue), default: "built-in")
+            .flatMap(ValidationFallback.init(rawValue:)) ?? .builtIn
         let coverage = section?.double("settlement_min_coverage", default: 0.9) ?? 0.9
         if !(0...1).contains(coverage) { section?.problem("settlement_min_coverage", "must be between 0 and 1") }
         let aggregators = section?.strings("uftp_aggregators", required: false) ?? []
@@ -107,7 +126,8 @@ public struct MarketConfig: Sendable {
                                 realTimeLeadMinutes: lead, realTimeHorizonMinutes: horizon),
             reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
             setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
-            penaltyPerMW: Decimal(penalty), settlementMinCoverage: coverage, uftpAggregators: aggregators,
-            uftpDSOs: dsos, baseline: baseline, maxLoadW: maxLoad)
+            penaltyPerMW: penalty, settlementMinCoverage: coverage, uftpAggregators: aggregators,
+            uftpDSOs: dsos, baseline: baseline, maxLoadW: maxLoad, dispatchLeadSeconds: dispatchLead,
+            cancellationFeePercent: Int(cancellation.cents), validationTimeoutSeconds: timeout, validationFallback: fallback)
     }
 }

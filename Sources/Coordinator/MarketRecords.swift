@@ -37,9 +37,9 @@ enum MarketKey {
     }
 }
 
-/// A DSO's or TSO's request for flexibility, as submitted and then cleared.
+/// A DSO's or TSO's request for flexibility, as submitted and then cleared (or withdrawn before).
 struct MarketRequest: Codable, Sendable {
-    enum Status: String, Codable, Sendable { case open, cleared }
+    enum Status: String, Codable, Sendable { case open, cleared, withdrawn }
     var entry: RequestEntry
     var session: SessionKind
     var day: String
@@ -51,6 +51,8 @@ struct MarketRequest: Codable, Sendable {
     var round: String?
     /// The FlexRequest it came in as, when a DSO sent it over UFTP.
     var uftp: UFTPOrigin?
+    /// Its withdrawal before the clearing: by whom, when, why.
+    var withdrawal: Withdrawal?
 
     /// Who owns it: the submitting participant, else the buyer's role (a token naming no participant).
     var owner: String { participant ?? entry.buyer }
@@ -147,7 +149,9 @@ struct AwardRejection: Codable, Sendable, Equatable {
     var reason: String
 }
 
-/// A set-point sent for an order: one POD, one ISP.
+/// An order's part at one POD and ISP, and the set-point that carries it to the node: the set-point
+/// a node holds for a POD and ISP carries every standing order's part there (docs/market.md,
+/// "Dispatch").
 public struct DispatchedSetPoint: Codable, Sendable {
     public enum Status: String, Codable, Sendable {
         /// Published, no acknowledgement yet.
@@ -159,8 +163,14 @@ public struct DispatchedSetPoint: Codable, Sendable {
         case undeliverable
         /// Not sent: the aggregator activates its PODs itself on the order's FlexOrder (UFTP).
         case delegated
+        /// Not dispatched: its ISP began within `dispatch_lead_s` of the order, or an order the
+        /// other way stands at the POD and ISP (the reason says which).
+        case trimmed
+        /// Withdrawn by the order's buyer before its ISP began.
+        case cancelled
     }
 
+    /// `<order>.<POD index>.<ISP>`: this part of its order.
     public var id: String
     public var pod: String
     public var node: String?
@@ -168,7 +178,7 @@ public struct DispatchedSetPoint: Codable, Sendable {
     public var from: String
     public var until: String
     public var mode: String
-    /// The set-point's watts: the POD's baseline plus its part of the order.
+    /// The watts of the set-point carrying it: the POD's baseline plus every standing part there.
     public var w: Int?
     /// The POD's part of the ordered power (W, signed).
     public var ordered: Int
@@ -178,6 +188,14 @@ public struct DispatchedSetPoint: Codable, Sendable {
     public var sent: Int64?
     /// The node's ledger seq recording it, from the acknowledgement.
     public var seq: Int64?
+    /// The id of the set-point carrying it (`IssuedSetPoint`), once one was sent.
+    public var setPoint: String?
+    /// When the node reported it applied (ms since 1970).
+    public var applied: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, pod, node, isp, from, until, mode, w, ordered, baseline, status, reason, sent, seq, setPoint = "setpoint", applied
+    }
 
     public init(id: String, pod: String, node: String?, isp: Int, from: String, until: String, mode: String, w: Int?, ordered: Int,
                 baseline: Int?, status: Status, reason: String? = nil, sent: Int64? = nil, seq: Int64? = nil) {
@@ -198,7 +216,43 @@ public struct DispatchedSetPoint: Codable, Sendable {
     }
 
     /// Nothing more is expected from the node (`applied` still ends with `expired` and its report).
-    var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable, .delegated].contains(status) }
+    var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable, .delegated, .trimmed, .cancelled].contains(status) }
+
+    /// Still ordered: its part counts in the set-point its POD and ISP hold.
+    var isStanding: Bool { ![.trimmed, .cancelled, .delegated].contains(status) }
+
+    /// How settlement takes it: dispatched only when a node took it (or a UFTP aggregator
+    /// activates it itself); a node's `failed` (the site could not follow) stays the aggregator's risk.
+    var standing: PODInterval.Standing {
+        switch status {
+        case .accepted, .applied, .failed, .delegated: .dispatched
+        case .expired where applied != nil: .dispatched
+        case .expired: .notDispatched(reason.map { "expired before it was applied: \($0)" } ?? "expired before it was applied")
+        case .cancelled: .cancelled
+        case .sent: .notDispatched("awaiting the node's acknowledgement")
+        case .unacknowledged, .undeliverable, .rejected, .trimmed: .notDispatched(reason ?? status.rawValue)
+        }
+    }
+}
+
+/// A set-point the market sent a node for one POD and ISP: the baseline plus every standing order's
+/// part there (`orders`), or `release` when none stands. A newer one for the same POD and ISP
+/// replaces it at the node (the node's replacement rule).
+struct IssuedSetPoint: Codable, Sendable {
+    var id: String
+    var day: String
+    var pod: String
+    var node: String
+    var isp: Int
+    var from: String
+    var until: String
+    var mode: String
+    var w: Int?
+    var orders: [String]
+    var issued: Int64
+    var status: DispatchedSetPoint.Status
+    var reason: String?
+    var seq: Int64?
 }
 
 /// A dispatch problem, reported to the aggregator and the DSO.
@@ -248,8 +302,12 @@ public struct MarketOrder: Codable, Sendable {
     /// Who placed it: the issuer's role and participant (`DSO dso-north`), or `built-in` for an
     /// award ordered at once over UFTP.
     var placedBy: String?
+    /// Its cancellation (of the ISPs not begun): by whom, when, why.
+    var cancellation: Withdrawal?
 
-    enum CodingKeys: String, CodingKey { case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp, placedBy = "placed_by" }
+    enum CodingKeys: String, CodingKey {
+        case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp, placedBy = "placed_by", cancellation
+    }
 
     public init(id: String, round: String, award: Award, issuer: String, day: String, pods: [OfferPOD], setPoints: [DispatchedSetPoint],
                 alerts: [MarketAlert] = [], created: Int64) {
@@ -308,6 +366,11 @@ extension ClearingRound: MarketRecord {
 
 extension MarketOrder: MarketRecord {
     static var kind: MarketDocument.Kind { .order }
+    var recordID: String { id }
+}
+
+extension IssuedSetPoint: MarketRecord {
+    static var kind: MarketDocument.Kind { .setPoint }
     var recordID: String { id }
 }
 

@@ -29,13 +29,9 @@ public struct MarketService: Service {
         acknowledgements = stream
         endAcknowledgements = continuation
         let client = client
-        let notifyURL = config.market.notifyURL
         let outlets = Marketplace.Outlets(
             publish: { topic, payload in _ = try client.publish(topic: topic, payload: payload) },
-            notify: { event, payload in
-                guard let notifyURL else { return }
-                Task { await Self.post(payload, to: notifyURL, event: event, logger: logger) }
-            })
+            post: { url, body, headers in try await Self.post(body, to: url, headers: headers) })
         marketplace = Marketplace(store: store, config: config.market, topicPrefix: prefix, setPointKey: key, outlets: outlets,
                                   readingIntervalMs: config.ingest.intervalMs, uftp: uftp, logger: logger)
         realTimeIntervalSeconds = config.market.realTimeIntervalSeconds
@@ -64,6 +60,13 @@ public struct MarketService: Service {
                     }
                 }
                 group.addTask {
+                    // Webhook deliveries in their own loop: a slow receiver does not hold up the scheduler.
+                    while !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .seconds(1))
+                        await marketplace.deliverNotifications(now: Date(.now()))
+                    }
+                }
+                group.addTask {
                     var lastRealTime = Date(.now())
                     while !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .seconds(1))
@@ -80,19 +83,13 @@ public struct MarketService: Service {
         }
     }
 
-    /// POSTs an event to the webhook; a failure is logged (the records stay readable over REST).
-    static func post(_ payload: [UInt8], to url: String, event: String, logger: Logger) async {
+    /// POSTs a notification to the webhook: the HTTP status it answered.
+    static func post(_ payload: [UInt8], to url: String, headers: [(name: String, value: String)]) async throws -> Int {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
+        for header in headers { request.headers.add(name: header.name, value: header.value) }
         request.body = .bytes(ByteBuffer(bytes: payload))
-        do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            if !(200..<300).contains(response.status.code) {
-                logger.warning("market webhook \(event): \(url) answered \(response.status.code)")
-            }
-        } catch {
-            logger.warning("market webhook \(event): \(url) failed: \(error)")
-        }
+        return Int(try await HTTPClient.shared.execute(request, timeout: .seconds(10)).status.code)
     }
 }

@@ -3,16 +3,17 @@ import GridCore
 import Market
 import SCD
 
-/// Settlement of orders from certified quarter-hour measurements against the BRP baselines
-/// (I-03), per POD and ISP (UFTP §2.6, docs/market.md), and the monthly report per aggregator
-/// (I-15) with its CSV.
+/// Settlement of orders from certified quarter-hour measurements against their baselines
+/// (I-03), per POD and ISP across every order standing there (UFTP §2.6, docs/market.md), and
+/// the monthly report per aggregator (I-15) with its CSV. Amounts in cents.
 public struct SettledOrder: Encodable, Sendable {
     public struct PODRow: Encodable, Sendable {
         public var pod: String
         public var isps: [SettledISP]
     }
 
-    public struct Unverified: Encodable, Sendable {
+    /// A POD's ISP not settled as measured, and why.
+    public struct Unsettled: Encodable, Sendable {
         public var pod: String
         public var isp: Int
         public var reason: String
@@ -23,15 +24,22 @@ public struct SettledOrder: Encodable, Sendable {
     public var aggregator: String
     /// The congestion point of the order's award.
     public var location: String
-    public var price: Double
+    public var price: Money
     public var delivered: Int
     public var deficiency: Int
-    public var fee: Decimal
-    public var penalty: Decimal
-    public var net: Decimal
+    public var fee: Money
+    public var penalty: Money
+    public var net: Money
     public var pods: [PODRow]
     /// POD ISPs without a certified, complete measure (or a baseline): neither paid nor charged.
-    public var unverified: [Unverified]
+    public var unverified: [Unsettled]
+    /// POD ISPs never dispatched to the site (trimmed, undeliverable, refused or unacknowledged
+    /// by the node): neither paid nor charged.
+    public var notDispatched: [Unsettled]
+
+    enum CodingKeys: String, CodingKey {
+        case order, day, aggregator, location, price, delivered, deficiency, fee, penalty, net, pods, unverified, notDispatched = "not_dispatched"
+    }
 }
 
 public struct AggregatorReport: Encodable, Sendable {
@@ -40,9 +48,9 @@ public struct AggregatorReport: Encodable, Sendable {
     /// Energy delivered, Wh (the delivered W over each ISP's length).
     public var deliveredWh: Int
     public var deficiencyWh: Int
-    public var fee: Decimal
-    public var penalty: Decimal
-    public var net: Decimal
+    public var fee: Money
+    public var penalty: Money
+    public var net: Money
     public var unverified: Int
 
     enum CodingKeys: String, CodingKey {
@@ -57,39 +65,90 @@ public struct MonthlyReport: Encodable, Sendable {
 }
 
 extension Marketplace {
-    /// Settles every order of the market days in `days`.
-    nonisolated func settle(days: ClosedRange<String>) async throws -> [SettledOrder] {
-        var settled: [SettledOrder] = []
-        for order in try await store.records(MarketOrder.self, days: days) {
-            settled.append(try await settle(order))
-        }
-        return settled
+    nonisolated var settlementTerms: SettlementTerms {
+        SettlementTerms(penaltyPerMW: config.penaltyPerMW, cancellationFeePercent: config.cancellationFeePercent)
     }
 
+    /// Settles every order of the market days in `days`.
+    nonisolated func settle(days: ClosedRange<String>) async throws -> [SettledOrder] {
+        let orders = try await store.records(MarketOrder.self, days: days)
+        return try await settle(orders, among: orders)
+    }
+
+    /// Settles one order, with the other orders of its day at its PODs.
     nonisolated func settle(_ order: MarketOrder) async throws -> SettledOrder {
+        var others: [String: MarketOrder] = [order.id: order]
+        for pod in Set(order.setPoints.map(\.pod)) {
+            for other in try await orders(day: order.day, pod: pod) { others[other.id] = other }
+        }
+        return try await settle([order], among: Array(others.values))[0]
+    }
+
+    /// Settles `orders`, sharing each POD and ISP's measurement among every order of `among`
+    /// standing there (a superset of `orders` holding all of them at their PODs and days).
+    nonisolated func settle(_ orders: [MarketOrder], among all: [MarketOrder]) async throws -> [SettledOrder] {
         let calendar = config.calendar
-        let rows = Dictionary(grouping: order.setPoints, by: \.pod)
-        let pods = order.pods.map(\.pod)
-        // Each ISP's quarter-hour starts (ms), worked out once for the order's PODs.
+        // Each POD and ISP's parts, in the orders' creation order.
+        var parts: [String: [(order: MarketOrder, part: DispatchedSetPoint)]] = [:]
+        for order in all.sorted(by: { ($0.created, $0.id) < ($1.created, $1.id) }) {
+            for part in order.setPoints { parts[Self.place(order.day, part.pod, part.isp), default: []].append((order, part)) }
+        }
+        var lines: [String: SettledISP] = [:]
+        for (day, dayOrders) in Dictionary(grouping: orders, by: \.day) {
+            let places = Set(dayOrders.flatMap { $0.setPoints.map { Self.place(day, $0.pod, $0.isp) } })
+            let measures = try await quarterMeasures(day: day, parts: places.flatMap { parts[$0] ?? [] }.map(\.part))
+            for place in places.sorted() {
+                guard let standing = parts[place], let first = standing.first else { continue }
+                let quarters = calendar.interval(day: day, isp: first.part.isp).map { interval in
+                    (0..<(calendar.ispMinutes / 15)).map { Self.milliseconds(interval.start) + Int64($0) * 900_000 }
+                }
+                let baseline = (standing.first { $0.part.standing == .dispatched } ?? first).part.baseline
+                var (allocation, problem) = allocation(quarters: quarters, measures: measures[first.part.pod] ?? [:])
+                if baseline == nil { problem = "no baseline" }
+                let interval = PODInterval(pod: first.part.pod, isp: first.part.isp, baseline: baseline ?? 0, allocation: allocation,
+                                           unverified: problem, parts: standing.map { .init(order: $0.order.id, ordered: $0.part.ordered, standing: $0.part.standing) })
+                for (line, part) in zip(Settlement.share(interval), standing) { lines[part.part.id] = line }
+            }
+        }
+        let terms = settlementTerms
+        return orders.map { order in
+            let priced = Settlement.price(order.setPoints.compactMap { lines[$0.id] }, price: order.award.price, terms: terms)
+            let byPOD = Dictionary(grouping: priced.isps, by: \.pod)
+            func unsettled(_ status: SettledISP.Status) -> [SettledOrder.Unsettled] {
+                priced.isps.filter { $0.status == status }.map { .init(pod: $0.pod, isp: $0.isp, reason: $0.reason ?? status.rawValue) }
+            }
+            return SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, location: order.award.location,
+                                price: order.award.price, delivered: priced.delivered, deficiency: priced.deficiency, fee: priced.fee,
+                                penalty: priced.penalty, net: priced.net,
+                                pods: order.pods.map { SettledOrder.PODRow(pod: $0.pod, isps: byPOD[$0.pod] ?? []) },
+                                unverified: unsettled(.unverified), notDispatched: unsettled(.notDispatched))
+        }
+    }
+
+    private static func place(_ day: String, _ pod: String, _ isp: Int) -> String { "\(day) \(pod) \(isp)" }
+
+    /// The quarter-hour measures of the PODs and ISPs of `parts` on `day`, by POD and quarter start
+    /// (ms). A quarter is measured 10 s after it ends; one not measured yet is measured here the
+    /// same way, from its readings so far (a running ISP settles provisionally, as its coverage shows).
+    private nonisolated func quarterMeasures(day: String, parts: [DispatchedSetPoint]) async throws -> [String: [Int64: QuarterMeasure]] {
+        let calendar = config.calendar
         var quarters: [Int: [Int64]] = [:]
-        for isp in Set(order.setPoints.map(\.isp)) {
-            guard let interval = calendar.interval(day: order.day, isp: isp) else { continue }
-            let start = Self.milliseconds(interval.start)
-            quarters[isp] = (0..<(calendar.ispMinutes / 15)).map { start + Int64($0) * 900_000 }
+        for isp in Set(parts.map(\.isp)) {
+            guard let interval = calendar.interval(day: day, isp: isp) else { continue }
+            quarters[isp] = (0..<(calendar.ispMinutes / 15)).map { Self.milliseconds(interval.start) + Int64($0) * 900_000 }
         }
         var measures: [String: [Int64: QuarterMeasure]] = [:]
         let starts = quarters.values.flatMap { $0 }
+        let pods = Array(Set(parts.map(\.pod))).sorted()
         if let first = starts.min(), let last = starts.max() {
             for measure in try await store.measures(pods: pods, from: Timestamp(millisecondsSince1970: first),
                                                     to: Timestamp(millisecondsSince1970: last + 900_000)) {
                 measures[measure.pod, default: [:]][measure.start.millisecondsSince1970] = measure
             }
         }
-        // A quarter is measured 10 s after it ends; one not measured yet is measured here the same
-        // way, from its readings so far (a running ISP settles provisionally, as its coverage shows).
-        for (pod, points) in rows {
-            let missing = Set(points.flatMap { quarters[$0.isp] ?? [] }).filter { measures[pod]?[$0] == nil }.sorted()
-            guard !missing.isEmpty, let nodeID = points.first(where: { $0.node != nil })?.node,
+        for (pod, podParts) in Dictionary(grouping: parts, by: \.pod) {
+            let missing = Set(podParts.flatMap { quarters[$0.isp] ?? [] }).filter { measures[pod]?[$0] == nil }.sorted()
+            guard !missing.isEmpty, let nodeID = podParts.first(where: { $0.node != nil })?.node,
                   let node = try await store.node(nodeID) else { continue }
             for start in missing.map({ Timestamp(millisecondsSince1970: $0) }) {
                 let readings = try await store.readings(node: node.id, meter: node.meter, from: start.adding(milliseconds: -900_000),
@@ -99,29 +158,7 @@ extension Marketplace {
                 }
             }
         }
-        let rates = SettlementRates.payAsBid(price: Decimal(order.award.price), orderedW: order.setPoints.map(\.ordered),
-                                             penaltyPerW: config.penaltyPerMW / 1_000_000)
-        var result = SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, location: order.award.location,
-                                  price: order.award.price,
-                                  delivered: 0, deficiency: 0, fee: 0, penalty: 0, net: 0, pods: [], unverified: [])
-        for pod in pods {
-            var measurements: [ISPMeasurement] = []
-            for setPoint in (rows[pod] ?? []).sorted(by: { $0.isp < $1.isp }) {
-                let (allocation, problem) = allocation(quarters: quarters[setPoint.isp], measures: measures[pod] ?? [:])
-                let reason = setPoint.baseline == nil ? "no baseline" : problem
-                measurements.append(ISPMeasurement(isp: setPoint.isp, baseline: setPoint.baseline ?? 0, ordered: setPoint.ordered,
-                                                   allocation: allocation, certified: reason == nil))
-                if let reason { result.unverified.append(.init(pod: pod, isp: setPoint.isp, reason: reason)) }
-            }
-            let settled = Settlement.settle(order: measurements, rates: rates)
-            result.delivered += settled.delivered
-            result.deficiency += settled.deficiency
-            result.fee += settled.fee
-            result.penalty += settled.penalty
-            result.net += settled.net
-            result.pods.append(.init(pod: pod, isps: settled.isps))
-        }
-        return result
+        return measures
     }
 
     /// The ISP's average power from its quarter-hour measures (`quarters`: their starts), if every
@@ -179,13 +216,13 @@ extension MonthlyReport {
 
     /// One line per order, POD and ISP.
     public var csv: String {
-        var lines = ["order,day,aggregator,pod,isp,baseline_w,ordered_w,allocation_w,realized_w,delivered_w,deficiency_w,fee,penalty,net,verified"]
+        var lines = ["order,day,aggregator,pod,isp,baseline_w,ordered_w,allocation_w,realized_w,delivered_w,deficiency_w,fee,penalty,net,status"]
         for order in orders {
             for pod in order.pods {
                 for isp in pod.isps {
                     lines.append([order.order, order.day, order.aggregator, pod.pod, "\(isp.isp)", "\(isp.baseline)", "\(isp.ordered)",
                                   isp.allocation.map(String.init) ?? "", "\(isp.realized)", "\(isp.delivered)", "\(isp.deficiency)",
-                                  "\(isp.fee)", "\(isp.penalty)", "\(isp.net)", isp.verified ? "true" : "false"].joined(separator: ","))
+                                  "\(isp.fee)", "\(isp.penalty)", "\(isp.net)", isp.status.rawValue].joined(separator: ","))
                 }
             }
         }

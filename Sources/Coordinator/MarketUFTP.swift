@@ -37,8 +37,10 @@ extension Marketplace {
                     return ["the market takes one OfferOption per FlexOffer (this one has \(offer.options.count))"]
                 }
                 let isps = option.isps.map { OfferEntry.ISP(start: $0.start.value, duration: $0.duration?.value, power: $0.power) }
-                // The option's price is the whole offer's at full activation, as the market's.
-                let price = NSDecimalNumber(decimal: option.price.value).doubleValue
+                // The option's price is the whole offer's at full activation, as the market's, in cents.
+                guard let price = Money(exactly: option.price.value) else {
+                    return ["the market's prices are in cents: \(option.price.text) has more decimals"]
+                }
                 let day = offer.period.text
                 let location = offer.congestionPoint.text
                 let pods = try await aggregatorPODs(sender.text, at: location, day: day)
@@ -84,7 +86,7 @@ extension Marketplace {
                 raised = rejection
             }
             try await store.put(record, replace: true)
-            if let raised { report(raised) }
+            if let raised { await report(raised) }
         case let response as FlexSettlementResponse:
             guard let settlement = try await sentMessage(FlexSettlement.self, response.referencedMessageID) else { return }
             let statuses = Dictionary(response.orderStatuses.compactMap { status in status.orderReference.map { ($0, status) } },
@@ -102,7 +104,7 @@ extension Marketplace {
                 try await store.put(record, replace: true)
                 if link.disposition != AcceptedDisputed.accepted.rawValue {
                     logger.warning("market: \(link.aggregator) \(link.disposition ?? "?") the settlement of order \(reference): \(link.disputeReason ?? "no reason given")")
-                    notify(event: "dispute", link)
+                    await notify(event: "dispute", link)
                 }
             }
         default:
@@ -296,7 +298,7 @@ extension Marketplace {
                     result.held.append(.init(order: order.id, reason: "no ISP verified yet (\(settled.unverified.count) POD ISPs unverified)"))
                     continue
                 }
-                orders.append(.init(orderMessageID: flexOrder, price: Self.amount(settled.fee), penalty: Self.amount(settled.penalty), isps: isps))
+                orders.append(.init(orderMessageID: flexOrder, price: settled.fee.description, penalty: settled.penalty.description, isps: isps))
                 included.append(order)
             }
             guard !orders.isEmpty else { continue }
@@ -333,11 +335,4 @@ extension Marketplace {
         return month + String(format: "-%02d", days)
     }
 
-    /// A UFTP currency amount: four decimals at most.
-    private nonisolated static func amount(_ value: Decimal) -> String {
-        var input = value
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &input, 4, .plain)
-        return NSDecimalNumber(decimal: rounded).stringValue
-    }
 }

@@ -11,15 +11,16 @@ import Wire
 /// built-in validator), orders dispatched per POD as signed set-points, acknowledgements and
 /// alerts. One actor per coordinator: the market's writes are serialised here.
 public actor Marketplace {
-    /// How set-points and notifications leave: the MQTT publish (topic, payload) and the webhook.
+    /// How set-points and notifications leave: the MQTT publish (topic, payload) and the webhook's
+    /// POST (URL, body, headers), which answers the HTTP status.
     public struct Outlets: Sendable {
         public var publish: @Sendable (String, [UInt8]) throws -> Void
-        public var notify: @Sendable (String, [UInt8]) -> Void
+        public var post: @Sendable (String, [UInt8], [(name: String, value: String)]) async throws -> Int
 
         public init(publish: @escaping @Sendable (String, [UInt8]) throws -> Void,
-                    notify: @escaping @Sendable (String, [UInt8]) -> Void) {
+                    post: @escaping @Sendable (String, [UInt8], [(name: String, value: String)]) async throws -> Int) {
             self.publish = publish
-            self.notify = notify
+            self.post = post
         }
     }
 
@@ -34,14 +35,18 @@ public actor Marketplace {
     /// The platform's UFTP actions (as DSO), when the market speaks UFTP with aggregators.
     let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
-    private var pendingOrders: Set<String> = []
+    var pendingOrders: Set<String> = []
     /// Sessions the scheduler could not clear, by `<session> <day>`.
     private var failures: [String: ClearingFailure] = [:]
-    private var loadedPending = false
+    /// Notifications not yet delivered (rebuilt from the last two days at start).
+    var owed: [String: MarketNotification] = [:]
+    var loadedOwed = false
+    var loadedPending = false
 
     public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
-                readingIntervalMs: Int, uftp: UFTPActions? = nil, logger: Logger) {
+                readingIntervalMs: Int, uftp: UFTPActions? = nil, clock: @escaping @Sendable () -> Date = Marketplace.wallClock, logger: Logger) {
         self.store = store
+        self.clock = clock
         self.uftp = uftp
         self.readingIntervalMs = readingIntervalMs
         self.config = config
@@ -52,6 +57,12 @@ public actor Marketplace {
     }
 
     nonisolated var calendar: MarketCalendar { config.calendar }
+
+    /// The time participants act at (the API's and console's "now"): the wall clock, or the
+    /// simulated one; a fixed one in tests.
+    nonisolated let clock: @Sendable () -> Date
+
+    public static let wallClock: @Sendable () -> Date = { Date(.now()) }
 
     /// Who acts in the market: a token's role and participant, or a UFTP sender as aggregator or DSO.
     struct Party: Sendable, CustomStringConvertible {
@@ -74,7 +85,7 @@ public actor Marketplace {
         var id: String?
         var area: [String]
         var isps: [RequestEntry.ISP]
-        var priceLimit: Double?
+        var priceLimit: Money?
         enum CodingKeys: String, CodingKey { case session, day, id, area, isps, priceLimit = "price_limit_per_mwh" }
     }
 
@@ -83,7 +94,7 @@ public actor Marketplace {
         var day: String
         var id: String?
         var location: String
-        var price: Double
+        var price: Money
         var minActivationFactor: Double?
         var isps: [OfferEntry.ISP]
         var pods: [OfferPOD]
@@ -158,6 +169,22 @@ public actor Marketplace {
         return offer
     }
 
+    /// Withdraws an open request before its clearing: its buyer, by the request's id; the market
+    /// operator or the administrator, any by its key, with a reason kept on the request.
+    func withdrawRequest(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketRequest {
+        let own = [.dso, .tso].contains(party.role)
+        let key = MarketKey.named(name, owner: own ? party.owner : nil)
+        guard var request = try await store.record(MarketRequest.self, id: key), !own || request.owner == party.owner else {
+            throw MarketRefusal.notFound("no request \(name)")
+        }
+        guard request.status == .open else { throw MarketRefusal.conflict("request \(name) is \(request.status.rawValue)") }
+        request.status = .withdrawn
+        request.withdrawal = Withdrawal(by: party.description, t: Self.rfc3339(now), reason: reason)
+        try await store.put(request, replace: true)
+        logger.notice("market request \(key) withdrawn by \(party)\(reason.map { ": \($0)" } ?? "")")
+        return request
+    }
+
     /// The id given, or a new one; `uftp-` is kept for entries that came in over UFTP.
     private func entryID(_ given: String?, overUFTP: Bool) throws -> String {
         let id = given ?? UUID().uuidString.lowercased()
@@ -181,7 +208,7 @@ public actor Marketplace {
         if let refusal = config.rules.refusal(session, day: day, isps: isps, now: now) {
             throw MarketRefusal.invalid(field: refusal.hasPrefix("day:") ? "day" : "isps", refusal)
         }
-        if session == .dayAhead, try await store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) != nil {
+        if session == .dayAhead, try await dayAheadCleared(day) {
             throw MarketRefusal.invalid(field: "day", "the day-ahead session of \(day) is cleared (gate closed)")
         }
     }
@@ -210,14 +237,17 @@ public actor Marketplace {
 
     // MARK: Clearing
 
-    /// `da-YYYY-MM-DD`; a real-time round by its day and clearing time (UTC), `rt-YYYY-MM-DD-HHMMSS`.
+    /// A round by its session, its market day and when it was cleared (UTC):
+    /// `da-2026-11-26-20261125T110000Z`, `rt-2026-11-26-20261126T080000Z`.
     static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
-        switch session {
-        case .dayAhead: return "da-\(day)"
-        case .realTime:
-            let text = Timestamp(millisecondsSince1970: milliseconds(time)).rfc3339
-            return "rt-\(day)-" + text.dropFirst(11).prefix(8).replacingOccurrences(of: ":", with: "")
-        }
+        let text = rfc3339(time)  // 2026-11-25T11:00:00.000Z
+        let clock = text.prefix(19).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
+        return "\(session == .dayAhead ? "da" : "rt")-\(day)-\(clock)Z"
+    }
+
+    /// Whether the day-ahead session of `day` is cleared (its gate closed).
+    func dayAheadCleared(_ day: String) async throws -> Bool {
+        try await rounds(day: day).contains { $0.session == .dayAhead }
     }
 
     /// Clears a session's open book now: the day-ahead session of `day` (at its gate closure, or
@@ -227,6 +257,7 @@ public actor Marketplace {
     func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
         let id = Self.roundID(session, day: day, at: now)
         if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
+        if session == .dayAhead, try await dayAheadCleared(day) { throw MarketRefusal.conflict("the day-ahead session of \(day) is cleared") }
         let storedRequests = try await store.readableRecords(MarketRequest.self, as: .request, days: day...day)
         let requests = storedRequests.records.filter { $0.session == session && $0.status == .open }
         let dayAheadFinal = try await rounds(day: day).contains { $0.session == .dayAhead && $0.state == .final }
@@ -273,7 +304,7 @@ public actor Marketplace {
         }
         for exclusion in outcome.excluded {
             logger.error("market round \(id): \(exclusion.kind.rawValue) \(exclusion.id) left out: \(exclusion.reason)")
-            notify(event: "excluded", exclusion)
+            await notify(event: "excluded", exclusion)
         }
         for var request in ordered {
             request.status = .cleared
@@ -281,7 +312,7 @@ public actor Marketplace {
             try await store.put(request, replace: true)
         }
         logger.notice("market round \(id): \(flexRequests.count) requests, \(flexOffers.count) offers, \(outcome.awards.count) awards (preliminary)")
-        notify(event: "preliminary", round)
+        await notify(event: "preliminary", round)
         if config.validation == .builtIn {
             round = try await finalize(round, Validation: config.limits.validate(outcome), by: "built-in")
         } else if outcome.awards.isEmpty {
@@ -346,10 +377,10 @@ public actor Marketplace {
         }
         try await store.put(round, replace: true)
         logger.notice("market round \(round.id) final: \(final.awards.count) awards, \(final.rejected.count) rejected by \(participant)")
-        notify(event: "final", round)
+        await notify(event: "final", round)
         // A UFTP aggregator's award is ordered at once: its FlexOrder is the final outcome it receives.
         for (index, award) in final.awards.enumerated() where overUFTP.contains(award.offer) {
-            do { _ = try await order(round: round.id, award: index, by: .builtIn, now: Date(.now())) } catch {
+            do { _ = try await order(round: round.id, award: index, by: .builtIn, now: clock()) } catch {
                 logger.error("market: ordering award \(index) of \(round.id) over UFTP failed: \(error)")
             }
         }
@@ -374,7 +405,7 @@ public actor Marketplace {
         for day in days {
             guard let closure = config.rules.gateClosure(dayAhead: day), closure <= now else { continue }
             await scheduledClearing(.dayAhead, day: day, now: now) { market in
-                if try await market.store.marketDocument(kind: .round, id: Self.roundID(.dayAhead, day: day, at: now)) == nil {
+                if try await !market.dayAheadCleared(day) {
                     _ = try await market.clear(.dayAhead, day: day, now: now)
                 }
             }
@@ -384,7 +415,30 @@ public actor Marketplace {
                 await scheduledClearing(.realTime, day: day, now: now) { market in _ = try await market.clear(.realTime, day: day, now: now) }
             }
         }
+        for day in days {
+            do {
+                for round in try await rounds(day: day) where round.state == .preliminary
+                    && Self.milliseconds(now) - round.cleared >= Int64(config.validationTimeoutSeconds) * 1000 {
+                    _ = try await fallBack(round)
+                }
+            } catch {
+                logger.error("market: the validation timeout of \(day)'s rounds failed: \(error)")
+            }
+        }
         do { try await sweepAcknowledgements(now: now) } catch { logger.error("market: acknowledgement sweep failed: \(error)") }
+    }
+
+    /// A round no DSO decided within `validation_timeout_s` is decided by `validation_fallback`
+    /// (`built-in`: the congestion point limits; `reject-all`: every award rejected, its offer
+    /// free again), keeping the rejections the DSOs that did answer gave.
+    func fallBack(_ round: ClearingRound) async throws -> ClearingRound {
+        var rejected = config.validationFallback == .builtIn ? config.limits.validate(round.preliminary).rejected
+            : Dictionary(uniqueKeysWithValues: round.preliminary.awards.indices.map { ($0, "not validated within \(config.validationTimeoutSeconds) s") })
+        for validation in round.validations ?? [] {
+            for rejection in validation.rejected where rejected[rejection.award] == nil { rejected[rejection.award] = rejection.reason }
+        }
+        logger.warning("market round \(round.id): not validated within \(config.validationTimeoutSeconds) s, decided by \(config.validationFallback.rawValue)")
+        return try await finalize(round, Validation: Validation(rejected: rejected), by: "timeout (\(config.validationFallback.rawValue))")
     }
 
     /// A session the scheduler could not clear: why, since when, and when it is tried again.
@@ -437,238 +491,12 @@ public actor Marketplace {
             failures[key] = failure
             if changed {
                 logger.error("market: clearing the \(key) session failed: \(reason); retrying with back-off")
-                notify(event: "clearing-failed", failure)
+                await notify(event: "clearing-failed", failure)
             }
         }
-    }
-
-    // MARK: Dispatch
-
-    /// An award is ordered by the participant whose request it answers (a DSO's by that DSO), or
-    /// by the administrator.
-    static func mayOrder(request key: String, buyer: String?, by party: Party) -> Bool {
-        party.role == .admin || (buyer == party.role.rawValue && MarketKey.owner(key) == party.owner)
-    }
-
-    /// An order (I-09) for award `index` of a final round: split over the offer's PODs (by the
-    /// aggregator's shares, else by each POD's baseline) and sent as one signed set-point per POD
-    /// and ISP: at most (less consumption) or at least (more) the POD's baseline plus its part.
-    func order(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
-        let round = try await round(roundID)
-        guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }
-        guard final.awards.indices.contains(index) else {
-            throw MarketRefusal.invalid(field: "award", "round \(roundID) has no final award \(index) (it has \(final.awards.count))")
-        }
-        let award = final.awards[index]
-        let request = try await store.record(MarketRequest.self, id: award.request)
-        if !Self.mayOrder(request: award.request, buyer: request?.entry.buyer, by: party) {
-            throw MarketRefusal.forbidden("award \(index) of \(roundID) answers another participant's request")
-        }
-        let id = Self.orderID(round: roundID, award: index)
-        if try await store.marketDocument(kind: .order, id: id) != nil { throw MarketRefusal.conflict("award \(index) of \(roundID) is ordered") }
-        guard let offer = try await store.record(MarketOffer.self, id: award.offer) else {
-            throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
-        }
-        var order = MarketOrder(id: id, round: roundID, award: award, issuer: party.role.rawValue, day: round.day, pods: offer.pods,
-                                setPoints: [], alerts: [], created: Self.milliseconds(now))
-        order.placedBy = party.description
-        let podIDs = offer.pods.map(\.pod)
-        let baselines = config.baseline == .brp
-            ? try await baselinesByISP(pods: podIDs, day: round.day)
-            : try await prognosisBaselines(aggregator: award.aggregator, location: award.location, day: round.day, pods: offer.pods)
-        var nodes: [String: String] = [:]
-        for pod in podIDs {
-            nodes[pod] = try await store.nodes(pod: pod).first { $0.quarantine == nil }?.id
-        }
-        for span in award.isps where span.value != 0 {
-            for isp in span.isps {
-                guard let interval = calendar.interval(day: round.day, isp: isp) else { continue }
-                let weights = offer.pods.map { item in item.share ?? baselines[item.pod]?[isp].map { Double(abs($0)) } ?? 0 }
-                let parts = PODSplit.split(span.value, weights: weights)
-                for (podIndex, pod) in podIDs.enumerated() {
-                    let baseline = baselines[pod]?[isp]
-                    let mode = span.value < 0 ? "max" : "min"
-                    var setPoint = DispatchedSetPoint(
-                        id: "\(id).\(podIndex).\(isp)", pod: pod, node: nodes[pod], isp: isp,
-                        from: Timestamp(millisecondsSince1970: Self.milliseconds(interval.start)).rfc3339,
-                        until: Timestamp(millisecondsSince1970: Self.milliseconds(interval.end)).rfc3339,
-                        mode: mode, w: baseline.map { $0 + parts[podIndex] }, ordered: parts[podIndex], baseline: baseline,
-                        status: .sent, reason: nil, sent: nil, seq: nil)
-                    if offer.uftp != nil {
-                        setPoint.status = .delegated
-                    } else if let problem = send(&setPoint, now: now) {
-                        setPoint.status = .undeliverable
-                        setPoint.reason = problem
-                        order.alerts.append(alert(order, pod: pod, setPoint: setPoint.id, problem, now: now))
-                    }
-                    order.setPoints.append(setPoint)
-                }
-            }
-        }
-        if let origin = offer.uftp { order.uftp = await sendFlexOrder(order, offer: origin, now: now) }
-        try await store.put(order, replace: false)
-        if order.pending { pendingOrders.insert(id) }
-        for alert in order.alerts { report(alert) }
-        logger.notice("market order \(id): \(order.setPoints.count) set-points to \(podIDs.count) PODs, \(order.alerts.count) alerts")
-        return order
-    }
-
-    /// Baselines as W per ISP (the BRP's quarter-hour energies, I-03), by POD.
-    func baselinesByISP(pods: [String], day: String) async throws -> [String: [Int: Int]] {
-        guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else { return [:] }
-        // Baselines are kept per UTC day; a local day spans two.
-        let utcDays = Set([start, start.addingTimeInterval(Double(count * calendar.ispMinutes * 60 - 1))].map {
-            Timestamp(millisecondsSince1970: Self.milliseconds($0)).rfc3339.prefix(10).description
-        })
-        var quarterEnergy: [String: [Int64: Double]] = [:]
-        for utcDay in utcDays {
-            guard let midnight = Timestamp(rfc3339: utcDay + "T00:00:00.000Z") else { continue }
-            for baseline in try await store.baselines(pods: pods, day: utcDay) {
-                for (quarter, energy) in baseline.energyWh.enumerated() {
-                    quarterEnergy[baseline.pod, default: [:]][midnight.millisecondsSince1970 + Int64(quarter) * 900_000] = energy
-                }
-            }
-        }
-        // ISPs follow one another from the day's start: ISP n's quarters start (n − 1) ISPs later.
-        let dayStart = Self.milliseconds(start), ispMs = Int64(calendar.ispMinutes) * 60_000
-        let quarters = calendar.ispMinutes / 15
-        var byISP: [String: [Int: Int]] = [:]
-        for (pod, energies) in quarterEnergy {
-            for isp in 1...count {
-                let first = dayStart + Int64(isp - 1) * ispMs
-                let values = (0..<quarters).compactMap { energies[first + Int64($0) * 900_000] }
-                guard values.count == quarters else { continue }
-                // Wh per quarter → average W over the ISP.
-                byISP[pod, default: [:]][isp] = Int((values.reduce(0, +) * 4 / Double(quarters)).rounded())
-            }
-        }
-        return byISP
-    }
-
-    /// Signs and publishes a set-point (DESIGN §5); the problem when it cannot be sent.
-    private func send(_ setPoint: inout DispatchedSetPoint, now: Date) -> String? {
-        guard let node = setPoint.node else { return "no active Light Node meters POD \(setPoint.pod)" }
-        guard let w = setPoint.w else { return "no baseline of POD \(setPoint.pod) for ISP \(setPoint.isp): the set-point cannot be computed" }
-        let issued = Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339
-        let text = #"{"id":"\#(setPoint.id)","node":"\#(node)","issued":"\#(issued)","from":"\#(setPoint.from)","#
-            + #""until":"\#(setPoint.until)","mode":"\#(setPoint.mode)","w":\#(w),"order":"\#(setPoint.id.split(separator: ".").dropLast(2).joined(separator: "."))"}"#
-        let signature = Base64.encode(setPointKey.sign(Array(text.utf8)).bytes)
-        var writer = JSONObjectWriter()
-        writer.string("sp", text)
-        writer.string("sig", signature)
-        do {
-            try outlets.publish("\(topicPrefix)/\(node)/setpoints", writer.finish())
-        } catch {
-            return "the broker did not take the set-point: \(error)"
-        }
-        setPoint.sent = Self.milliseconds(now)
-        return nil
-    }
-
-    /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on its order;
-    /// a rejection or failure is an alert.
-    func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
-        guard let ack = SetPointAcknowledgement(payload: payload),
-              let status = DispatchedSetPoint.Status(rawValue: ack.status), status != .sent, status != .unacknowledged, status != .undeliverable else {
-            logger.warning("market: an unreadable set-point acknowledgement from \(node) was ignored")
-            return
-        }
-        let parts = ack.id.split(separator: ".")
-        guard parts.count >= 3 else { return }  // not one of the market's set-points
-        let orderID = parts.dropLast(2).joined(separator: ".")
-        guard var order = try await store.record(MarketOrder.self, id: orderID) else { return }
-        guard let index = order.setPoints.firstIndex(where: { $0.id == ack.id }), order.setPoints[index].node == node else {
-            logger.warning("market: \(node) acknowledged \(ack.id.prefix(64)), which was not sent to it")
-            return
-        }
-        let before = order.setPoints[index].status
-        // accepted → applied → expired (its end, with the node's report); a late acknowledgement
-        // still counts after `unacknowledged`; nothing moves a final status.
-        guard !order.setPoints[index].isFinal else { return }
-        order.setPoints[index].status = status
-        order.setPoints[index].reason = ack.reason
-        order.setPoints[index].seq = ack.seq.map(Int64.init)
-        var raised: [MarketAlert] = []
-        if [.rejected, .failed].contains(status) || (status == .expired && before != .applied) {
-            raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: ack.id,
-                                "set-point \(status.rawValue) by \(node): \(ack.reason ?? "no reason given")", now: now))
-        }
-        order.alerts += raised
-        try await store.put(order, replace: true)
-        if !order.pending { pendingOrders.remove(orderID) }
-        for alert in raised { report(alert) }
-    }
-
-    /// Set-points sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
-    func sweepAcknowledgements(now: Date) async throws {
-        if !loadedPending {
-            let today = calendar.day(of: now)
-            let days = (calendar.day(after: today, by: -2) ?? today)...(calendar.day(after: today, by: 2) ?? today)
-            for order in try await store.records(MarketOrder.self, days: days) where order.pending { pendingOrders.insert(order.id) }
-            loadedPending = true
-        }
-        let deadline = Self.milliseconds(now) - Int64(config.ackTimeoutSeconds) * 1000
-        for id in pendingOrders.sorted() {
-            guard var order = try await store.record(MarketOrder.self, id: id) else { pendingOrders.remove(id); continue }
-            var raised: [MarketAlert] = []
-            for index in order.setPoints.indices where order.setPoints[index].status == .sent && (order.setPoints[index].sent ?? 0) <= deadline {
-                order.setPoints[index].status = .unacknowledged
-                raised.append(alert(order, pod: order.setPoints[index].pod, setPoint: order.setPoints[index].id,
-                                    "set-point not acknowledged by \(order.setPoints[index].node ?? "?") within \(config.ackTimeoutSeconds) s",
-                                    now: now))
-            }
-            guard !raised.isEmpty else { continue }
-            order.alerts += raised
-            try await store.put(order, replace: true)
-            if !order.pending { pendingOrders.remove(id) }
-            for alert in raised { report(alert) }
-        }
-    }
-
-    func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
-        MarketAlert(t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339, order: order.id, aggregator: order.award.aggregator,
-                    pod: pod, setPoint: setPoint, problem: problem)
-    }
-
-    func report(_ alert: MarketAlert) {
-        logger.warning("market alert: order \(alert.order), POD \(alert.pod): \(alert.problem)")
-        notify(event: "alert", alert)
-    }
-
-    func orders(days: ClosedRange<String>) async throws -> [MarketOrder] {
-        try await store.records(MarketOrder.self, days: days)
-    }
-
-    /// An order of award n of a round is `<round>.<n>`.
-    static func orderID(round: String, award index: Int) -> String { "\(round).\(index)" }
-
-    /// The ids of the day's orders (the orders themselves are large: a set-point per POD and ISP).
-    nonisolated func orderIDs(day: String) async throws -> Set<String> {
-        Set(try await store.marketDocumentIDs(kind: .order, days: day...day))
-    }
-
-    /// The day's orders of awards whose offer includes `pod`: only those are read.
-    nonisolated func orders(day: String, pod: String) async throws -> [MarketOrder] {
-        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { $0.pod == pod } }.map(\.key))
-        guard !offers.isEmpty else { return [] }
-        var orders: [MarketOrder] = []
-        for round in try await store.records(ClearingRound.self, days: day...day) {
-            for (index, award) in (round.final?.awards ?? []).enumerated() where offers.contains(award.offer) {
-                if let order = try await store.record(MarketOrder.self, id: Self.orderID(round: round.id, award: index)) { orders.append(order) }
-            }
-        }
-        return orders
     }
 
     // MARK: Helpers
-
-    func notify(event: String, _ value: some Encodable) {
-        guard let body = try? MarketJSON.encode(value) else { return }
-        var payload = Array(#"{"event":""#.utf8) + Array(event.utf8) + Array(#"","data":"#.utf8)
-        payload += body
-        payload.append(UInt8(ascii: "}"))
-        outlets.notify(event, payload)
-    }
 
     static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 }

@@ -14,7 +14,7 @@ public enum Bounds {
     /// 146,000 years), and leaving room for `seq + 1` in a signed 64-bit column.
     public static let seq: ClosedRange<UInt64> = 1...(1 << 62)
     /// Currency amounts: an offer's price, a price limit per MWh, a penalty rate (10⁹ units).
-    public static let price: ClosedRange<Double> = 0...1_000_000_000
+    public static let price: ClosedRange<Money> = .zero...Money(cents: 100_000_000_000)
     /// Page numbers of listings (0-based).
     public static let page: ClosedRange<Int> = 0...1_000_000
     /// Grid locations a request names, PODs an offer names.

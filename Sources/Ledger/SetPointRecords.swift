@@ -18,6 +18,9 @@ public enum SetPointMode: String, Sendable, CaseIterable {
     case max
     /// Keep the site's active power at or above `w`.
     case min
+    /// No constraint over the window (MQTT contract v1.1): the targets hold their idle value; a
+    /// cancellation of what an older set-point asked there. It carries no `w`.
+    case release
 }
 
 /// An accepted set-point as the node keeps it: its window, its instruction, and its state.

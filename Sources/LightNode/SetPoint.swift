@@ -16,7 +16,7 @@ public struct SetPoint: Sendable, Equatable {
     public let from: Timestamp
     public let until: Timestamp
     public let mode: SetPointMode
-    /// Watts; positive = consumption/import, negative = production/export.
+    /// Watts; positive = consumption/import, negative = production/export (0 for a release).
     public let w: Int64
     /// The exact `sp` text the signature covers, recorded verbatim in the ledger.
     public let text: String
@@ -74,7 +74,7 @@ public struct SetPointRules: Sendable {
         let from: String
         let until: String
         let mode: String
-        let w: Int64
+        let w: Int64?
     }
 
     private struct IDOnly: Decodable {
@@ -126,8 +126,13 @@ public struct SetPointRules: Sendable {
         }
         let (issued, from, until) = (times[0], times[1], times[2])
         guard let mode = SetPointMode(rawValue: fields.mode) else {
-            return reject("malformed", "sp.mode must be target, max or min, not \"\(fields.mode.prefix(20))\"")
+            return reject("malformed", "sp.mode must be target, max, min or release, not \"\(fields.mode.prefix(20))\"")
         }
+        // A release carries no watts; every other mode does.
+        guard (mode == .release) == (fields.w == nil) else {
+            return reject("malformed", mode == .release ? "sp.w must be absent from a release" : "sp.w is missing")
+        }
+        let w = fields.w ?? 0
         guard fields.node == node else { return reject("wrong node", "for \"\(fields.node.prefix(64))\", this is \(node)") }
         guard from < until else { return reject("invalid window", "from \(from) is not before until \(until)") }
         guard until > now else { return reject("expired", "until \(until) has passed") }
@@ -137,11 +142,11 @@ public struct SetPointRules: Sendable {
         guard issued.millisecondsSince1970 <= now.millisecondsSince1970 + maxAgeMs else {
             return reject("stale", "issued \(issued), more than max_age_s = \(maxAgeMs / 1000) in the future (clock?)")
         }
-        guard (minW...maxW).contains(fields.w) else {
-            return reject("out of limits", "w = \(fields.w) W is outside [\(minW), \(maxW)]")
+        guard mode == .release || (minW...maxW).contains(w) else {
+            return reject("out of limits", "w = \(w) W is outside [\(minW), \(maxW)]")
         }
         return .success(SetPoint(id: id, node: fields.node, issued: issued, from: from, until: until, mode: mode,
-                                 w: fields.w, text: envelope.sp, signature: signature))
+                                 w: w, text: envelope.sp, signature: signature))
     }
 
     private static let idCharacters = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:")

@@ -247,7 +247,8 @@ public final class SetPointController: @unchecked Sendable {
         guard applied != .some(inForce?.id) else { return }
         if let retry, retry.at > now, retry.id == inForce?.id { return }
         retry = nil
-        let failures = applyToTargets(inForce)
+        // A release holds the idle value over its window.
+        let failures = applyToTargets(inForce?.mode == .release ? nil : inForce)
         let previous = applied
         if failures.isEmpty { applied = .some(inForce?.id) } else { retry = (now.adding(milliseconds: Self.retryMs), inForce?.id) }
 

@@ -41,6 +41,7 @@ public struct SetPointReport: Sendable, Equatable {
             case .target: return p - w
             case .max: return max(0, p - w)
             case .min: return min(0, p - w)
+            case .release: return 0
             }
         }
         let deviation = deviations.reduce(0, +) / Double(deviations.count)
@@ -59,7 +60,7 @@ public struct SetPointReport: Sendable, Equatable {
             body.timestamp("from", record.from)
             body.timestamp("until", record.end)
             body.string("mode", record.mode.rawValue)
-            body.integer("w", record.w)
+            if record.mode != .release { body.integer("w", record.w) }
             body.string("m", meter)
             body.integer("n", Int64(samples))
             body.number("coverage", Self.rounded(coverage))

@@ -60,12 +60,12 @@ public struct FlexibilityRequest: Sendable, Equatable {
     /// The grid locations (congestion points or grid nodes) whose offers can serve it.
     public var area: Set<String>
     public var isps: [ISPSpan<PowerRange>]
-    /// The most it pays, in currency units per MWh (nil: any price).
-    public var priceLimitPerMWh: Double?
+    /// The most it pays per MWh of what it is delivered within its ISPs (nil: any price).
+    public var priceLimitPerMWh: Money?
     /// Submission order within the session (earlier first among equals).
     public var sequence: Int
 
-    public init(id: String, buyer: Buyer, area: Set<String>, isps: [ISPSpan<PowerRange>], priceLimitPerMWh: Double? = nil, sequence: Int = 0) {
+    public init(id: String, buyer: Buyer, area: Set<String>, isps: [ISPSpan<PowerRange>], priceLimitPerMWh: Money? = nil, sequence: Int = 0) {
         self.id = id
         self.buyer = buyer
         self.area = area
@@ -89,7 +89,7 @@ private func outOfBounds(_ span: ISPSpan<some Sendable & Equatable & Codable>) -
 extension FlexibilityRequest {
     /// Why the clearing cannot take it, nil when every number lies within `Bounds`.
     var outOfBounds: String? {
-        if let limit = priceLimitPerMWh, !Bounds.price.contains(limit) { return "price limit \(limit) per MWh is outside \(Bounds.price)" }
+        if let limit = priceLimitPerMWh, !Bounds.price.contains(limit) { return "price limit \(limit) per MWh is outside 0…\(Bounds.price.upperBound)" }
         guard !isps.isEmpty else { return "no ISP" }
         let direction = isps[0].value.direction
         for span in isps {
@@ -108,7 +108,7 @@ extension FlexibilityRequest {
 extension FlexibilityOffer {
     /// Why the clearing cannot take it, nil when every number lies within `Bounds`.
     var outOfBounds: String? {
-        guard Bounds.price.contains(price) else { return "price \(price) is outside \(Bounds.price)" }
+        guard Bounds.price.contains(price) else { return "price \(price) is outside 0…\(Bounds.price.upperBound)" }
         guard (1...100).contains(minimumFactor), (0...100).contains(available) else {
             return "activation factors \(minimumFactor)/\(available) are outside 1…100 hundredths"
         }
@@ -127,8 +127,8 @@ public struct FlexibilityOffer: Sendable, Equatable {
     public var location: String
     /// Power per ISP at full activation, one sign throughout.
     public var isps: [ISPSpan<Int>]
-    /// The whole offer's price at full activation (pay-as-bid), currency units.
-    public var price: Double
+    /// The whole offer's price at full activation (pay-as-bid).
+    public var price: Money
     /// The least activation factor it accepts, in hundredths (1...100; 100: all or nothing).
     public var minimumFactor: Int
     /// What is still to be awarded, in hundredths: less than 100 when an earlier session (the
@@ -136,7 +136,7 @@ public struct FlexibilityOffer: Sendable, Equatable {
     public var available: Int
     public var sequence: Int
 
-    public init(id: String, aggregator: String, location: String, isps: [ISPSpan<Int>], price: Double, minimumFactor: Int = 100,
+    public init(id: String, aggregator: String, location: String, isps: [ISPSpan<Int>], price: Money, minimumFactor: Int = 100,
                 available: Int = 100, sequence: Int = 0) {
         self.id = id
         self.aggregator = aggregator
@@ -150,7 +150,7 @@ public struct FlexibilityOffer: Sendable, Equatable {
 }
 
 /// An offer awarded to a request at an activation factor: the powers it then delivers, the energy
-/// and the price paid (the offer's price scaled by the factor).
+/// and the price paid (the offer's price scaled by the factor, to the cent).
 public struct Award: Sendable, Equatable, Codable {
     public var request: String
     public var offer: String
@@ -161,17 +161,20 @@ public struct Award: Sendable, Equatable, Codable {
     public var factor: Int
     public var isps: [ISPSpan<Int>]
     public var energyWh: Int
-    public var price: Double
+    public var price: Money
+    /// The merit-order figure it was ranked by for its request: the offer's price over the
+    /// energy it gives within the request's ISPs (nil in rounds cleared before it was kept).
+    public var pricePerMWh: Money?
     /// Beyond the request's maximum: the reliability margin, held in reserve for the DSO's
     /// validation to fall back on.
     public var margin: Bool
 
     enum CodingKeys: String, CodingKey {
-        case request, offer, aggregator, location, factor, isps, energyWh = "energy_wh", price, margin
+        case request, offer, aggregator, location, factor, isps, energyWh = "energy_wh", price, pricePerMWh = "price_per_mwh", margin
     }
 
     public init(request: String, offer: String, aggregator: String, location: String, factor: Int, isps: [ISPSpan<Int>], energyWh: Int,
-                price: Double, margin: Bool) {
+                price: Money, pricePerMWh: Money? = nil, margin: Bool) {
         self.request = request
         self.offer = offer
         self.aggregator = aggregator
@@ -180,6 +183,7 @@ public struct Award: Sendable, Equatable, Codable {
         self.isps = isps
         self.energyWh = energyWh
         self.price = price
+        self.pricePerMWh = pricePerMWh
         self.margin = margin
     }
 }
@@ -263,7 +267,7 @@ public enum Clearing {
         var rules = rules
         if !(0...1).contains(rules.reliabilityMargin) { rules.reliabilityMargin = 0 }
         if ![15, 30, 60].contains(rules.ispMinutes) { rules.ispMinutes = 15 }
-        let book = OfferBook(offers, ispMinutes: rules.ispMinutes)
+        let book = OfferBook(offers)
         var awards: [Award] = []
         var outcomes: [RequestOutcome] = []
         for request in requests.sorted(by: clearsBefore) {
@@ -276,15 +280,18 @@ public enum Clearing {
 
     static func clearsBefore(_ a: FlexibilityRequest, _ b: FlexibilityRequest) -> Bool {
         if a.buyer != b.buyer { return a.buyer == .dso }
-        let limitA = a.priceLimitPerMWh ?? .infinity, limitB = b.priceLimitPerMWh ?? .infinity
-        if limitA != limitB { return limitA > limitB }
+        if a.priceLimitPerMWh != b.priceLimitPerMWh {
+            guard let limitA = a.priceLimitPerMWh else { return true }  // none counts highest
+            guard let limitB = b.priceLimitPerMWh else { return false }
+            return limitA > limitB
+        }
         if a.sequence != b.sequence { return a.sequence < b.sequence }
         return a.id < b.id
     }
 
-    /// One request against the book: offers of its area in merit order, each at the largest
-    /// factor that stays within what the request still needs at every ISP they share (and within
-    /// what is left of the offer), skipped below its minimum factor.
+    /// One request against the book: offers of its area in its merit order (`OfferBook.ranked`),
+    /// each at the largest factor that stays within what the request still needs at every ISP
+    /// they share (and within what is left of the offer), skipped below its minimum factor.
     static func serve(_ request: FlexibilityRequest, from book: OfferBook, rules: ClearingRules) -> ([Award], RequestOutcome) {
         // Need per ISP, in magnitude; 0 where the request asks nothing.
         let last = request.isps.map { $0.start + $0.duration - 1 }.max() ?? 0
@@ -292,13 +299,10 @@ public enum Clearing {
         for span in request.isps {
             for isp in span.isps where isp >= 1 { need[isp] = span.value.maximum }
         }
-        let direction = request.isps.first?.value.direction ?? 0
         let maximum = need
         var served = [Int](repeating: 0, count: last + 1)
         var awards: [Award] = []
-        let first = request.isps.map(\.start).min() ?? 0
-        let candidates = book.candidates(in: request.area, direction: direction, priceLimit: request.priceLimitPerMWh,
-                                         overlapping: max(first, 1)...max(last, 1))
+        let candidates = book.ranked(for: request, ispMinutes: rules.ispMinutes)
         var unmet = need.count { $0 > 0 }
         // The request itself, then (DSO only) the margin: extra offers up to that share of the maximum.
         let passes = request.buyer == .dso && rules.reliabilityMargin > 0 ? [false, true] : [false]
@@ -308,22 +312,19 @@ public enum Clearing {
                 unmet = need.count { $0 > 0 }
             }
             guard unmet > 0 else { continue }
-            for index in candidates {
-                let offer = book.offers[index]
-                let left = book.remaining[index]
+            for candidate in candidates {
+                let offer = book.offers[candidate.index]
+                let left = book.remaining[candidate.index]
                 guard left >= offer.minimumFactor else { continue }
                 // The largest factor (hundredths) no shared ISP overshoots.
-                var factor = left, shares = false
+                var factor = left
                 for span in offer.isps {
                     let magnitude = abs(span.value)
                     guard magnitude > 0 else { continue }
-                    for isp in span.isps where isp < need.count && maximum[isp] > 0 {
-                        shares = true
-                        factor = min(factor, need[isp] * 100 / magnitude)
-                    }
+                    for isp in span.isps where isp < need.count && maximum[isp] > 0 { factor = min(factor, need[isp] * 100 / magnitude) }
                 }
-                guard shares, factor >= offer.minimumFactor, factor > 0 else { continue }
-                book.remaining[index] -= factor
+                guard factor >= offer.minimumFactor, factor > 0 else { continue }
+                book.remaining[candidate.index] -= factor
                 let powers = offer.isps.map { ISPSpan(start: $0.start, duration: $0.duration, value: $0.value * factor / 100) }
                 for span in powers {
                     for isp in span.isps where isp < need.count && maximum[isp] > 0 {
@@ -335,7 +336,8 @@ public enum Clearing {
                 }
                 let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
                 awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, location: offer.location, factor: factor,
-                                    isps: powers, energyWh: energy, price: offer.price * Double(factor) / 100, margin: margin))
+                                    isps: powers, energyWh: energy, price: offer.price.share(Int64(factor), of: 100),
+                                    pricePerMWh: candidate.pricePerMWh(offer.price, ispMinutes: rules.ispMinutes), margin: margin))
                 if unmet == 0 { break }
             }
         }
@@ -344,62 +346,5 @@ public enum Clearing {
             span.isps.filter { $0 >= 1 }.map { ISPSpan(start: $0, value: served[$0] * span.value.direction) }
         }
         return (awards, RequestOutcome(request: request.id, buyer: request.buyer, served: servedSpans, satisfied: satisfied))
-    }
-}
-
-/// The offers in merit order, indexed by location, with what is left of each (in hundredths):
-/// so that a request looks only at the offers of its area that could serve it.
-final class OfferBook {
-    let offers: [FlexibilityOffer]
-    var remaining: [Int]
-    /// Location → offer positions, in merit order.
-    private let byLocation: [String: [Int]]
-    private let location: [String]
-    private let pricePerMWh: [Double]
-    private let direction: [Int]
-    /// Each offer's first and last ISP.
-    private let bounds: [ClosedRange<Int>]
-
-    init(_ unsorted: [FlexibilityOffer], ispMinutes: Int) {
-        func energyMWh(_ offer: FlexibilityOffer) -> Double {
-            Double(offer.isps.reduce(0) { $0 + abs($1.value) * $1.duration }) * Double(ispMinutes) / 60 / 1_000_000
-        }
-        let priced = unsorted.map { offer in
-            let energy = energyMWh(offer)
-            return (offer, energy > 0 ? offer.price / energy : .infinity)
-        }
-        let sorted = priced.sorted { a, b in
-            if a.1 != b.1 { return a.1 < b.1 }
-            if a.0.sequence != b.0.sequence { return a.0.sequence < b.0.sequence }
-            return a.0.id < b.0.id
-        }
-        offers = sorted.map(\.0)
-        pricePerMWh = sorted.map(\.1)
-        location = offers.map(\.location)
-        direction = offers.map { offer in offer.isps.first { $0.value != 0 }.map { $0.value > 0 ? 1 : -1 } ?? 0 }
-        bounds = offers.map { offer in
-            (offer.isps.map(\.start).min() ?? 0)...(offer.isps.map { $0.start + $0.duration - 1 }.max() ?? 0)
-        }
-        remaining = offers.map(\.available)
-        var index: [String: [Int]] = [:]
-        for (position, offer) in offers.enumerated() { index[offer.location, default: []].append(position) }
-        byLocation = index
-    }
-
-    /// The offers a request may use, in merit order: in its area and direction, within its price
-    /// limit, sharing an ISP with its span. A wide area is read off the whole book in order; a
-    /// narrow one from its locations' lists, merged.
-    func candidates(in area: Set<String>, direction wanted: Int, priceLimit: Double?, overlapping span: ClosedRange<Int>) -> [Int] {
-        let limit = priceLimit ?? .infinity
-        func usable(_ index: Int) -> Bool {
-            direction[index] == wanted && pricePerMWh[index] <= limit && bounds[index].overlaps(span) && remaining[index] > 0
-        }
-        let inArea = area.reduce(0) { $0 + (byLocation[$1]?.count ?? 0) }
-        if inArea * 8 > offers.count {
-            return offers.indices.filter { usable($0) && area.contains(location[$0]) }
-        }
-        var merged = area.flatMap { byLocation[$0] ?? [] }.filter(usable)
-        merged.sort()  // positions are merit order
-        return merged
     }
 }

@@ -27,10 +27,10 @@ public struct RequestEntry: Codable, Sendable, Equatable {
     public var buyer: String
     public var area: [String]
     public var isps: [ISP]
-    public var priceLimit: Double?
+    public var priceLimit: Money?
     enum CodingKeys: String, CodingKey { case id, buyer, area, isps, priceLimit = "price_limit_per_mwh" }
 
-    public init(id: String, buyer: String, area: [String], isps: [ISP], priceLimit: Double?) {
+    public init(id: String, buyer: String, area: [String], isps: [ISP], priceLimit: Money?) {
         self.id = id
         self.buyer = buyer
         self.area = area
@@ -66,7 +66,7 @@ public struct RequestEntry: Codable, Sendable, Equatable {
             throw Scenario.Problem(description: "\(place).isps: one direction throughout (a request up and one down are two requests)")
         }
         if let priceLimit, !Bounds.price.contains(priceLimit) {
-            throw Scenario.Problem(description: "\(place).price_limit_per_mwh: between 0 and \(Int(Bounds.price.upperBound))")
+            throw Scenario.Problem(description: "\(place).price_limit_per_mwh: between 0 and \(Bounds.price.upperBound)")
         }
         return FlexibilityRequest(id: id, buyer: buyer, area: Set(area), isps: spans, priceLimitPerMWh: priceLimit, sequence: sequence)
     }
@@ -90,14 +90,14 @@ public struct OfferEntry: Codable, Sendable, Equatable {
     public var id: String
     public var aggregator: String
     public var location: String
-    public var price: Double
+    public var price: Money
     public var minActivationFactor: Double?
     public var isps: [ISP]
     enum CodingKeys: String, CodingKey {
         case id, aggregator, location, price, minActivationFactor = "min_activation_factor", isps
     }
 
-    public init(id: String, aggregator: String, location: String, price: Double, minActivationFactor: Double?, isps: [ISP]) {
+    public init(id: String, aggregator: String, location: String, price: Money, minActivationFactor: Double?, isps: [ISP]) {
         self.id = id
         self.aggregator = aggregator
         self.location = location
@@ -108,6 +108,13 @@ public struct OfferEntry: Codable, Sendable, Equatable {
 
     /// Whether it passes the checks on a day of the most ISPs (a stored entry from before them may not).
     public var withinBounds: Bool { (try? checked("offer", ispsPerDay: clearingISPs.upperBound, sequence: 0)) != nil }
+
+    /// The whole offer's price per MWh of its energy at full activation (a request ranks it by
+    /// the energy within its own ISPs: docs/market.md, "Clearing").
+    public func pricePerMWh(ispMinutes: Int) -> Money? {
+        price.perMWh(wattISPs: isps.reduce(0) { $0 + Int($1.power.magnitude) * ISPNumbers.clamped(start: $1.start, count: $1.duration ?? 1).count },
+                     ispMinutes: ispMinutes)
+    }
 
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int, available: Int = 100) throws(Scenario.Problem) -> FlexibilityOffer {
         guard !location.isEmpty, location.utf8.count <= Bounds.locationBytes else {
@@ -125,7 +132,7 @@ public struct OfferEntry: Codable, Sendable, Equatable {
             throw Scenario.Problem(description: "\(place).isps: powers of one sign, not all 0")
         }
         guard Bounds.price.contains(price) else {
-            throw Scenario.Problem(description: "\(place).price: between 0 and \(Int(Bounds.price.upperBound))")
+            throw Scenario.Problem(description: "\(place).price: between 0 and \(Bounds.price.upperBound)")
         }
         let factor = minActivationFactor ?? 1
         guard (0.01...1).contains(factor) else { throw Scenario.Problem(description: "\(place).min_activation_factor: between 0.01 and 1") }

@@ -42,6 +42,8 @@ public struct Scenario: Sendable {
             throw Problem(description: "\(Self.path(context.codingPath + [key])): is required")
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context) {
             throw Problem(description: "\(Self.path(context.codingPath)): has the wrong type")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            throw Problem(description: "\(Self.path(context.codingPath)): \(context.debugDescription)")
         } catch {
             throw Problem(description: "not a JSON scenario: \(error)")
         }

@@ -259,11 +259,14 @@ public struct Baseline: Sendable, Equatable {
     }
 }
 
-/// A record of the flexibility market (a request, an offer, a clearing round, an order) as the
-/// coordinator's market keeps it: JSON, found by kind and id or by kind and market day.
+/// A record of the flexibility market (a request, an offer, a clearing round, an order, a
+/// set-point it issued, a notification it owes) as the coordinator's market keeps it: JSON,
+/// found by kind and id or by kind and market day.
 public struct MarketDocument: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case request, offer, round, order
+        case setPoint = "setpoint"
+        case notification
     }
 
     public var kind: Kind

@@ -46,7 +46,8 @@ import TestSupport
     static func application(validation: MarketConfig.ValidationMode = .builtIn) async throws
         -> (Application<RouterResponder<APIContext>>, Lines, String, TemporaryDirectory) {
         // Baselines of 1,000 W and 3,000 W under a maximum load of 3,500 W: 500 W short all day.
-        let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: validation, maxLoadW: ["cp-1": 3500])
+        let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: validation, maxLoadW: ["cp-1": 3500],
+                                                                           clock: { MarketplaceTests.date("2026-11-25T13:00:00Z") })
         try await store.upsertPOD(PODRecord(id: "POD-1", customer: "<script>alert(1)</script>", congestionPoint: "cp-1", aggregator: "agr-1", brp: "brp-1"))
         for (token, (role, participant)) in tokens {
             try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))

@@ -1,5 +1,6 @@
 @testable import Coordinator
 import Foundation
+import GridCore
 import Market
 import SCD
 import Testing
@@ -13,13 +14,13 @@ import TestSupport
     static let morning = MarketplaceTests.date("2026-11-25T08:00:00Z")
     static let gate = MarketplaceTests.date("2026-11-25T12:00:00Z")
 
-    static func offer(_ id: String, pod: String = "POD-1", price: Double = 10, power: Int = -500) -> Marketplace.OfferSubmission {
+    static func offer(_ id: String, pod: String = "POD-1", price: Money = 10, power: Int = -500) -> Marketplace.OfferSubmission {
         .init(session: .dayAhead, day: day, id: id, location: "cp-1", price: price, minActivationFactor: nil,
               isps: [.init(start: 40, power: power)], pods: [.init(pod: pod)], validUntil: nil)
     }
 
     /// A stored offer as a store written before today's checks may hold it.
-    static func stored(_ id: String, power: Int, price: Double) throws -> MarketDocument {
+    static func stored(_ id: String, power: Int, price: Money) throws -> MarketDocument {
         let entry = OfferEntry(id: id, aggregator: "agr-1", location: "cp-1", price: price, minActivationFactor: nil,
                                isps: [.init(start: 40, power: power)])
         let offer = MarketOffer(entry: entry, session: .dayAhead, day: day, pods: [.init(pod: "POD-1")], validUntil: nil, submitted: 0,
@@ -33,17 +34,17 @@ import TestSupport
         _ = try await market.submitRequest(MarketplaceTests.request(.dayAhead, "r1", min: -500, max: -500), buyer: .dso, participant: "dso-1", now: Self.morning)
         _ = try await market.submitOffer(Self.offer("good"), aggregator: "agr-1", now: Self.morning)
         _ = try await store.putMarketDocument(try Self.stored("min", power: Int.min, price: 1), replace: false)
-        _ = try await store.putMarketDocument(try Self.stored("huge", power: -500, price: 1e308), replace: false)
+        _ = try await store.putMarketDocument(try Self.stored("huge", power: -500, price: Money(cents: 999_999_999_999_999_999)), replace: false)
         _ = try await store.putMarketDocument(MarketDocument(kind: .offer, id: "agr-1:garbage", day: Self.day, body: Array("{\"entry\":".utf8)),
                                               replace: false)
         // The scheduler's tick at gate closure clears the day as if the three were not there.
         await market.tick(now: Self.gate, realTimeDue: false)
-        let round = try await market.round("da-\(Self.day)")
+        let round = try await market.round(Marketplace.roundID(.dayAhead, day: Self.day, at: Self.gate))
         #expect(round.final?.awards.map(\.offer) == ["agr-1:good"])
         #expect(round.preliminary.excluded.map(\.id).sorted() == ["agr-1:garbage", "agr-1:huge", "agr-1:min"])
         #expect(round.preliminary.excluded.first { $0.id == "agr-1:min" }?.reason.contains("-9223372036854775808 W is outside") == true)
         #expect(round.preliminary.excluded.first { $0.id == "agr-1:huge" }?.reason.contains("price: between 0 and") == true)
-        #expect(outbox.events.withLock { $0 }.filter { $0 == "excluded" }.count == 3)
+        #expect(await outbox.events(market).filter { $0 == "excluded" }.count == 3)
         // The market operator removes one, on record.
         let revoked = try await market.revokeOffer("agr-1:min", by: .init(role: .marketOperator, participant: "mo-1"),
                                                    reason: "power out of bounds", now: Self.gate)
@@ -66,7 +67,7 @@ import TestSupport
         await market.tick(now: Self.gate.addingTimeInterval(1), realTimeDue: false)
         failures = await market.clearingFailures(day: Self.day)
         #expect(failures[0].attempts == 2 && failures[0].retryAt == Self.gate.addingTimeInterval(3))
-        #expect(outbox.events.withLock { $0 }.filter { $0 == "clearing-failed" }.count == 1)
+        #expect(await outbox.events(market).filter { $0 == "clearing-failed" }.count == 1)
         let book = MarketBook(day: Self.day, requests: [], offers: [], rounds: [], failures: failures)
         #expect(book.visible(to: nil).failures.count == 1 && book.visible(to: "agr-1").failures.isEmpty, "not an aggregator's business")
         // Once the document is mended, the next attempt clears the day.
@@ -76,7 +77,7 @@ import TestSupport
                                               replace: true)
         await market.tick(now: Self.gate.addingTimeInterval(3), realTimeDue: false)
         #expect(await market.clearingFailures(day: Self.day).isEmpty)
-        #expect(try await market.round("da-\(Self.day)").state == .final)
+        #expect(try await market.round(Marketplace.roundID(.dayAhead, day: Self.day, at: Self.gate.addingTimeInterval(3))).state == .final)
 
     }
 

@@ -54,12 +54,15 @@ import UFTP
     }
 
     static let d = "2026-11-26", e = "2026-11-27", f = "2026-11-28"
-    static let order = "da-\(d).0"
+    /// The day-ahead rounds of d and e, cleared at their gates.
+    static let roundD = "da-\(d)-20261125T120000Z", roundE = "da-\(e)-20261126T120000Z"
+    static let order = "\(roundD).0"
     static let platform: [Caller: Int] = [.admin: 200, .dsoA: 200, .dsoB: 200, .tso: 200, .mo: 200]
     static let market: [Caller: Int] = platform.merging([.agrA: 200, .agrB: 200]) { $1 }
     static let console: [Caller: Int] = [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .anonymous: 303]
-    /// A day whose day-ahead session is open whenever the test runs.
-    static let open = MarketCalendar(timeZone: .gmt).day(of: Date().addingTimeInterval(3 * 86_400))
+    /// The market's time: after d's day-ahead orders, before any of its ISPs; f's day-ahead session is open.
+    static let now = MarketplaceTests.date("2026-11-25T13:00:00Z")
+    static let open = f
     static let baseline = #"{"energy_wh":[\#(Array(repeating: "250.5", count: 96).joined(separator: ","))]}"#
 
     static let cases: [Case] = [
@@ -107,25 +110,35 @@ import UFTP
              expected: [.agrA: 200, .agrB: 404, .mo: 200, .admin: 200, .anonymous: 401], otherwise: 403),
         Case(route: "DELETE /api/v1/market/offers/{id}", path: "/api/v1/market/offers/o-late", fresh: true,
              expected: [.agrA: 200, .agrB: 404, .mo: 404, .admin: 404, .anonymous: 401], otherwise: 403),
+        // dso-1's open request r-late: its buyer withdraws it by its id; the market operator by its key.
+        Case(route: "DELETE /api/v1/market/requests/{id}", path: "/api/v1/market/requests/r-late", fresh: true,
+             expected: [.dsoA: 200, .dsoB: 404, .tso: 404, .mo: 404, .admin: 404, .anonymous: 401], otherwise: 403),
+        Case(route: "DELETE /api/v1/market/requests/{id}", path: "/api/v1/market/requests/dso-1:r-late", fresh: true,
+             expected: [.dsoA: 200, .dsoB: 404, .tso: 404, .mo: 200, .admin: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/market/notifications", path: "/api/v1/market/notifications?day=\(d)",
+             expected: [.admin: 200, .mo: 200, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/days/{day}", path: "/api/v1/market/days/\(d)",
              expected: market.merging([.anonymous: 401]) { $1 }, otherwise: 403),
         Case(route: "POST /api/v1/market/sessions/{session}/{day}/clear", path: "/api/v1/market/sessions/day-ahead/\(f)/clear", fresh: true,
              expected: [.admin: 201, .mo: 201, .anonymous: 401], otherwise: 403),
-        Case(route: "GET /api/v1/market/rounds/{id}", path: "/api/v1/market/rounds/da-\(d)",
+        Case(route: "GET /api/v1/market/rounds/{id}", path: "/api/v1/market/rounds/\(roundD)",
              expected: market.merging([.anonymous: 401]) { $1 }, otherwise: 403),
         // Each DSO decides the awards of its own requests: dso-1 may not reject dso-2's (award 1).
-        Case(route: "PUT /api/v1/market/rounds/{id}/validation", path: "/api/v1/market/rounds/da-\(e)/validation", body: #"{"rejected":[]}"#,
+        Case(route: "PUT /api/v1/market/rounds/{id}/validation", path: "/api/v1/market/rounds/\(roundE)/validation", body: #"{"rejected":[]}"#,
              fresh: true, expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .anonymous: 401], otherwise: 403),
-        Case(route: "PUT /api/v1/market/rounds/{id}/validation", path: "/api/v1/market/rounds/da-\(e)/validation",
+        Case(route: "PUT /api/v1/market/rounds/{id}/validation", path: "/api/v1/market/rounds/\(roundE)/validation",
              body: #"{"rejected":[{"award":1,"reason":"feeder at its limit"}]}"#,
              fresh: true, expected: [.admin: 200, .dsoB: 200, .anonymous: 401], otherwise: 403),
         // Award 1 answers dso-2's request: only dso-2 (or the administrator) orders it.
-        Case(route: "POST /api/v1/market/orders", path: "/api/v1/market/orders", body: #"{"round":"da-\#(d)","award":1}"#, fresh: true,
+        Case(route: "POST /api/v1/market/orders", path: "/api/v1/market/orders", body: #"{"round":"\#(roundD)","award":1}"#, fresh: true,
              expected: [.admin: 201, .dsoB: 201, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/orders", path: "/api/v1/market/orders?day=\(d)",
              expected: market.merging([.anonymous: 401]) { $1 }, otherwise: 403),
         Case(route: "GET /api/v1/market/orders/{id}", path: "/api/v1/market/orders/\(order)",
              expected: platform.merging([.agrA: 200, .agrB: 404, .anonymous: 401]) { $1 }, otherwise: 403),
+        // Its buyer cancels it before its ISP begins.
+        Case(route: "DELETE /api/v1/market/orders/{id}", path: "/api/v1/market/orders/\(order)", fresh: true,
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 404, .tso: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/orders/{id}/settlement", path: "/api/v1/market/orders/\(order)/settlement",
              expected: platform.merging([.agrA: 200, .agrB: 404, .anonymous: 401]) { $1 }, otherwise: 403),
         Case(route: "POST /api/v1/market/settlements/{month}/flex-settlements", path: "/api/v1/market/settlements/2026-11/flex-settlements",
@@ -149,12 +162,17 @@ import UFTP
         Case(route: "GET /console/congestion/{point}", path: "/console/congestion/cp-1?day=\(d)", console: true, expected: console, otherwise: 403),
         Case(route: "GET /console/market/{day}", path: "/console/market/\(d)", console: true,
              expected: market.merging([.anonymous: 303]) { $1 }, otherwise: 403),
-        Case(route: "POST /console/market/{day}/orders", path: "/console/market/\(d)/orders", body: "round=da-\(d)&award=1", console: true,
+        Case(route: "POST /console/market/{day}/orders", path: "/console/market/\(d)/orders", body: "round=\(roundD)&award=1", console: true,
              fresh: true, expected: [.admin: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
-        Case(route: "POST /console/market/{day}/rounds/{round}/validation", path: "/console/market/\(e)/rounds/da-\(e)/validation", body: "",
+        Case(route: "POST /console/market/{day}/rounds/{round}/validation", path: "/console/market/\(e)/rounds/\(roundE)/validation", body: "",
              console: true, fresh: true, expected: [.admin: 303, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
         Case(route: "GET /console/orders/{id}", path: "/console/orders/\(order)", console: true,
              expected: platform.merging([.agrA: 200, .agrB: 404, .anonymous: 303]) { $1 }, otherwise: 403),
+        Case(route: "POST /console/orders/{id}/cancellation", path: "/console/orders/\(order)/cancellation", body: "", console: true,
+             fresh: true, expected: [.admin: 303, .dsoA: 303, .dsoB: 404, .tso: 404, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /console/market/{day}/requests/{request}/withdrawal", path: "/console/market/\(f)/requests/dso-1:r-late/withdrawal",
+             body: "", console: true, fresh: true,
+             expected: [.admin: 303, .dsoA: 303, .mo: 303, .dsoB: 404, .tso: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /console/settlements", path: "/console/settlements", console: true, expected: [:], otherwise: 303),
         Case(route: "GET /console/settlements/{month}", path: "/console/settlements/2026-11", console: true,
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
@@ -170,9 +188,9 @@ import UFTP
     /// Three market days around two DSOs' requests (`r-a` of dso-1, `r-b` of dso-2, `t-1` of the
     /// TSO) and two aggregators' offers (`o-a` of agr-1 at POD-1, `o-b` of agr-2 at POD-3): on the
     /// first, a final round with award 0 (dso-1's, agr-1's) ordered; on the second, a preliminary
-    /// round; on the third, agr-1's offer `o-late` open. A node with a sealed, checkpointed block.
+    /// round; on the third, agr-1's offer `o-late` and dso-1's request `r-late` open. A node with a sealed, checkpointed block.
     static func application() async throws -> (Application<RouterResponder<APIContext>>, TemporaryDirectory) {
-        let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: .dso)
+        let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: .dso, clock: { now })
         try await store.upsertPOD(PODRecord(id: "POD-3", congestionPoint: "cp-1", aggregator: "agr-2", brp: "brp-2"))
         let key = SigningKey.generate()
         try await store.addNode(NodeRecord(id: "ln-9", pod: "POD-1", meter: "aux", keys: [key.publicKey]))
@@ -201,7 +219,7 @@ import UFTP
             func request(_ id: String, isp: Int) -> Marketplace.RequestSubmission {
                 .init(session: .dayAhead, day: day, id: "\(id)-\(day.suffix(2))", area: ["cp-1"], isps: [.init(start: isp, minPower: -500, maxPower: -500)], priceLimit: nil)
             }
-            func offer(_ id: String, price: Double, pod: String) -> Marketplace.OfferSubmission {
+            func offer(_ id: String, price: Money, pod: String) -> Marketplace.OfferSubmission {
                 .init(session: .dayAhead, day: day, id: "\(id)-\(day.suffix(2))", location: "cp-1", price: price, minActivationFactor: nil,
                       isps: [.init(start: 40, power: -500)], pods: [.init(pod: pod)], validUntil: nil)
             }
@@ -216,11 +234,14 @@ import UFTP
                         == ["dso-1:r-a-\(suffix) agr-1:o-a-\(suffix)", "dso-2:r-b-\(suffix) agr-2:o-b-\(suffix)"])
         }
         let admin = Marketplace.Party(role: .admin, participant: nil)
-        _ = try await market.validate(round: "da-\(d)", rejections: [:], by: admin, now: MarketplaceTests.date("2026-11-25T13:00:00Z"))
-        _ = try await market.order(round: "da-\(d)", award: 0, by: admin, now: MarketplaceTests.date("2026-11-25T13:00:00Z"))
+        _ = try await market.validate(round: "\(roundD)", rejections: [:], by: admin, now: now)
+        _ = try await market.order(round: "\(roundD)", award: 0, by: admin, now: now)
         _ = try await market.submitOffer(.init(session: .dayAhead, day: f, id: "o-late", location: "cp-1", price: 10, minActivationFactor: nil,
                                                isps: [.init(start: 40, power: -500)], pods: [.init(pod: "POD-1")], validUntil: nil),
                                          aggregator: "agr-1", now: MarketplaceTests.date("2026-11-26T08:00:00Z"))
+        _ = try await market.submitRequest(.init(session: .dayAhead, day: f, id: "r-late", area: ["cp-1"],
+                                                 isps: [.init(start: 40, minPower: -500, maxPower: -500)], priceLimit: nil),
+                                           buyer: .dso, participant: "dso-1", now: MarketplaceTests.date("2026-11-26T08:00:00Z"))
         let registry = PrometheusCollectorRegistry()
         let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
         let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)

@@ -11,13 +11,13 @@ import TestSupport
     static let extremeIntegers = [Int.min, Int.min + 1, -1_000_000_001, 1_000_000_001, Int.max - 1, Int.max]
     static let extremeDoubles = [Double.nan, .infinity, -.infinity, 1e308, -1e308, .greatestFiniteMagnitude, 1_000_000_000.5, -0.5]
 
-    static func offer(power: Int = -500, price: Double = 10, factor: Double? = nil, start: Int = 40, duration: Int? = nil,
+    static func offer(power: Int = -500, price: Money = 10, factor: Double? = nil, start: Int = 40, duration: Int? = nil,
                       location: String = "cp-1") -> OfferEntry {
         OfferEntry(id: "o", aggregator: "a", location: location, price: price, minActivationFactor: factor,
                    isps: [.init(start: start, duration: duration, power: power)])
     }
 
-    static func request(min: Int = -500, max: Int = -100, limit: Double? = nil, start: Int = 40, duration: Int? = nil,
+    static func request(min: Int = -500, max: Int = -100, limit: Money? = nil, start: Int = 40, duration: Int? = nil,
                         area: [String] = ["cp-1"]) -> RequestEntry {
         RequestEntry(id: "r", buyer: "DSO", area: area, isps: [.init(start: start, duration: duration, minPower: min, maxPower: max)],
                      priceLimit: limit)
@@ -47,15 +47,17 @@ import TestSupport
     }
 
     @Test func extremePricesFactorsAndSpansAreRefused() {
-        for value in Self.extremeDoubles {
+        for value in [Money(cents: .min), Money(cents: -1), Money(cents: Bounds.price.upperBound.cents + 1), Money(cents: .max)] {
             #expect(Self.problem { _ = try Self.offer(price: value).checked("offer", ispsPerDay: 96, sequence: 0) }?
                 .hasPrefix("offer.price: between 0 and") == true, "price \(value)")
             #expect(Self.problem { _ = try Self.request(limit: value).checked("request", ispsPerDay: 96, sequence: 0) }?
                 .hasPrefix("request.price_limit_per_mwh") == true, "limit \(value)")
+        }
+        for value in Self.extremeDoubles {
             #expect(Self.problem { _ = try Self.offer(factor: value).checked("offer", ispsPerDay: 96, sequence: 0) }?
                 .hasPrefix("offer.min_activation_factor") == true, "factor \(value)")
         }
-        #expect(Self.problem { _ = try Self.offer(price: -0.0).checked("offer", ispsPerDay: 96, sequence: 0) } == nil, "-0 is 0")
+        #expect(Self.problem { _ = try Self.offer(price: Bounds.price.upperBound).checked("offer", ispsPerDay: 96, sequence: 0) } == nil)
         for (start, duration) in [(Int.max, nil), (Int.min, nil), (1, Int.max), (96, Int.max), (50, Int.min), (0, 1), (97, 1)] as [(Int, Int?)] {
             #expect(Self.problem { _ = try Self.offer(start: start, duration: duration).checked("offer", ispsPerDay: 96, sequence: 0) }?
                 .hasPrefix("offer.isps[0]: ISPs") == true, "\(start) \(String(describing: duration))")
@@ -74,6 +76,10 @@ import TestSupport
              "offers[0].isps[0].power"),
             (#"{"requests": [], "offers": [{"id": "o", "aggregator": "a", "location": "x", "price": 1e308, "isps": [{"start": 1, "power": -5}]}]}"#,
              "offers[0].price"),
+            (#"{"requests": [], "offers": [{"id": "o", "aggregator": "a", "location": "x", "price": 10.005, "isps": [{"start": 1, "power": -5}]}]}"#,
+             "offers[0].price"),
+            (#"{"requests": [], "offers": [{"id": "o", "aggregator": "a", "location": "x", "price": 1000000000.01, "isps": [{"start": 1, "power": -5}]}]}"#,
+             "offers[0].price: between 0 and"),
             (#"{"requests": [{"id": "r", "buyer": "DSO", "area": ["x"], "isps": [{"start": 1, "min_power": -9223372036854775808, "max_power": -1}]}], "offers": []}"#,
              "requests[0].isps[0].min_power"),
             (#"{"requests": [], "offers": [{"id": "o", "aggregator": "a", "location": "x", "price": 1, "isps": [{"start": 1, "power": 9223372036854775808}]}]}"#,
@@ -98,7 +104,7 @@ import TestSupport
                 var offer = FlexibilityOffer(id: "bad-o\(index)", aggregator: "x", location: "cp-0", isps: [ISPSpan(start: 1, value: -5)], price: 1)
                 switch random.below(5) {
                 case 0: offer.isps = [ISPSpan(start: 1, value: Int.min)]
-                case 1: offer.price = [Double.nan, .infinity, 1e308][random.below(3)]
+                case 1: offer.price = [Money(cents: -1), Money(cents: .max), Money(cents: Bounds.price.upperBound.cents + 1)][random.below(3)]
                 case 2: offer.isps = [ISPSpan(start: Int.max, duration: 2, value: -5)]
                 case 3: offer.minimumFactor = [0, -1, 101, Int.max][random.below(4)]
                 default: offer.isps = [ISPSpan(start: 1, duration: Int.max, value: -5)]
@@ -110,7 +116,7 @@ import TestSupport
                 var request = FlexibilityRequest(id: "bad-r\(index)", buyer: .dso, area: ["cp-0"], isps: [ISPSpan(start: 1, value: PowerRange(minPower: -5, maxPower: -1)!)])
                 switch random.below(3) {
                 case 0: request.isps[0].value.maximum = Int.max
-                case 1: request.priceLimitPerMWh = .nan
+                case 1: request.priceLimitPerMWh = Money(cents: -1)
                 default: request.isps[0].start = Int.min
                 }
                 requests.insert(request, at: random.below(requests.count + 1))

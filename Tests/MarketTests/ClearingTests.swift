@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 import Market
 import Testing
 import TestSupport
@@ -25,7 +26,7 @@ import TestSupport
         // (3,000 of its 4,000 W); then the TSO's from what is left: o3 (o2's quarter is below its minimum).
         #expect(outcome.awards.map { "\($0.request) \($0.offer) \($0.factor)" } == ["r1 o1 100", "r1 o2 75", "t1 o3 100"])
         #expect(outcome.awards[1].isps == [ISPSpan(start: 40, duration: 2, value: -3000)])
-        #expect(outcome.awards[1].energyWh == 1500 && outcome.awards[1].price == 22.5)
+        #expect(outcome.awards[1].energyWh == 1500 && outcome.awards[1].price == Money("22.50"))
         #expect(outcome.requests.map(\.satisfied) == [true, true])
         #expect(outcome.requests[0].served == [ISPSpan(start: 40, value: -5000), ISPSpan(start: 41, value: -5000)])
         #expect(outcome.requests[1].served == [ISPSpan(start: 40, value: -3000), ISPSpan(start: 41, value: -3000)])
@@ -33,7 +34,7 @@ import TestSupport
 
     @Test func theReliabilityMarginAddsReservesToDSORequestsOnly() {
         let offers = (1...4).map { FlexibilityOffer(id: "o\($0)", aggregator: "a", location: "cp", isps: [ISPSpan(start: 1, value: -500)],
-                                                  price: Double($0), minimumFactor: 100) }
+                                                  price: Money(cents: Int64($0) * 100), minimumFactor: 100) }
         let requests = [FlexibilityRequest(id: "d", buyer: .dso, area: ["cp"], isps: [ISPSpan(start: 1, value: Self.range(-1000, -1000))])]
         let outcome = Clearing.clear(requests: requests, offers: offers, rules: ClearingRules(reliabilityMargin: 0.5))
         #expect(outcome.awards.map { "\($0.offer) \($0.margin)" } == ["o1 false", "o2 false", "o3 true"])
@@ -73,7 +74,7 @@ import TestSupport
             let sign = random.below(4) == 0 ? 1 : -1
             return FlexibilityOffer(id: "o\(index)", aggregator: "a\(random.below(3))", location: locations[random.below(locations.count)],
                                     isps: spans { sign * (1 + random.below(5000)) },
-                                    price: Double(random.below(1000)) / 10, minimumFactor: [1, 10, 50, 100][random.below(4)],
+                                    price: Money(cents: Int64(random.below(1000)) * 10), minimumFactor: [1, 10, 50, 100][random.below(4)],
                                     sequence: random.below(5))
         }
         let requests = (0..<random.below(12)).map { index in
@@ -82,7 +83,7 @@ import TestSupport
             return FlexibilityRequest(id: "r\(index)", buyer: random.below(2) == 0 ? .dso : .tso,
                                       area: Set((0..<(1 + random.below(3))).map { _ in locations[random.below(locations.count)] }),
                                       isps: spans { PowerRange(minPower: sign < 0 ? -high : low, maxPower: sign < 0 ? -low : high)! },
-                                      priceLimitPerMWh: random.below(3) == 0 ? Double(random.below(200_000)) : nil, sequence: random.below(5))
+                                      priceLimitPerMWh: random.below(3) == 0 ? Money(cents: Int64(random.below(200_000)) * 100) : nil, sequence: random.below(5))
         }
         return (requests, offers, ClearingRules(ispMinutes: ispMinutes, reliabilityMargin: [0, 0, 0.1, 0.5][random.below(4)]))
     }

@@ -1,11 +1,12 @@
 import Foundation
+import GridCore
 import Market
 import Testing
 
 /// Preliminary to final: the DSO rejects an award, the request's margin makes up for it; the
 /// built-in validator rejects what exceeds a congestion point's limit.
 @Suite struct OutcomeTests {
-    static func offer(_ id: String, _ power: Int, price: Double, at location: String = "cp") -> FlexibilityOffer {
+    static func offer(_ id: String, _ power: Int, price: Money, at location: String = "cp") -> FlexibilityOffer {
         FlexibilityOffer(id: id, aggregator: "agr", location: location, isps: [ISPSpan(start: 10, duration: 2, value: power)], price: price)
     }
 

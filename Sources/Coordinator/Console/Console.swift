@@ -90,6 +90,8 @@ public struct Console: Sendable {
         pages.post("/market/:day/orders") { request, context in try await placeOrder(request, context) }
         pages.post("/market/:day/rounds/:round/validation") { request, context in try await validateRound(request, context) }
         pages.get("/orders/:id") { _, context in try await order(context) }
+        pages.post("/orders/:id/cancellation") { request, context in try await cancelOrder(request, context) }
+        pages.post("/market/:day/requests/:request/withdrawal") { request, context in try await withdrawRequest(request, context) }
         pages.get("/settlements") { _, _ in
             Self.redirect("/console/settlements/\(String(market.calendar.day(of: Date(.now())).prefix(7)))")
         }
@@ -333,11 +335,11 @@ struct MarketTime {
         self.calendar = calendar
     }
 
-    /// `2026-11-27 00:15`
+    /// `2026-11-27 00:15` (with its offset on a day the clocks change)
     func format(_ date: Date, seconds: Bool = false) -> String {
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
         let text = String(format: "%04d-%02d-%02d %02d:%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0)
-        return seconds ? text + String(format: ":%02d", parts.second ?? 0) : text
+        return (seconds ? text + String(format: ":%02d", parts.second ?? 0) : text) + offsetNote(date)
     }
 
     func format(_ time: Timestamp, seconds: Bool = false) -> String {
@@ -354,9 +356,27 @@ struct MarketTime {
         clock(Date(time))
     }
 
-    /// An RFC 3339 time as stored (set-points, alerts) on the clock; the text itself if it is none.
-    func clock(rfc3339 text: String) -> String {
-        Timestamp(rfc3339: text).map(clock) ?? text
+    /// A time as the console shows it: `14:05:12` or `14:05`, and on a day the clocks change its
+    /// offset too, `02:15 UTC+01:00` (that day has two 02:15s, or none).
+    func shown(_ date: Date, seconds: Bool = true) -> String {
+        (seconds ? clock(date) : String(clock(date).prefix(5))) + offsetNote(date)
+    }
+
+    func shown(_ time: Timestamp, seconds: Bool = true) -> String {
+        shown(Date(time), seconds: seconds)
+    }
+
+    /// An RFC 3339 time as stored (set-points, alerts), shown; the text itself if it is none.
+    func shown(rfc3339 text: String) -> String {
+        Timestamp(rfc3339: text).map { shown($0) } ?? text
+    }
+
+    /// ` UTC+02:00` on a local day whose offset changes, else nothing.
+    private func offsetNote(_ date: Date) -> String {
+        let start = calendar.startOfDay(for: date)
+        guard let next = calendar.date(byAdding: .day, value: 1, to: start),
+              zone.secondsFromGMT(for: start) != zone.secondsFromGMT(for: next.addingTimeInterval(-1)) else { return "" }
+        return " " + offset(at: date)
     }
 
     /// `Europe/Rome (UTC+01:00)`
@@ -390,13 +410,19 @@ enum Units {
         return rounded < 0 ? "−" + text : text
     }
 
-    static func euros(_ value: Decimal) -> String {
-        String(format: "€ %.2f", NSDecimalNumber(decimal: value).doubleValue)
+    /// An amount: `€ 1,234.50`, `−€ 3.10`.
+    static func euros(_ value: Money) -> String {
+        let text = "\(Money(cents: Int64(value.cents.magnitude)))"
+        let whole = grouped(Double(text.prefix { $0 != "." }) ?? 0)
+        return (value.cents < 0 ? "−" : "") + "€ " + whole + "." + text.suffix(2)
     }
 
-    /// A price or price limit: `€ 45.00/MWh`.
-    static func perMWh(_ price: Double) -> String {
-        String(format: "€ %.2f/MWh", price)
+    /// A price per MWh (a request's limit, a ranking figure): `€ 45.00/MWh`.
+    static func perMWh(_ price: Money) -> String { euros(price) + "/MWh" }
+
+    /// A whole price with its figure per MWh: `€ 45.00 (€ 30,000.00/MWh)`.
+    static func price(_ total: Money, perMWh: Money?) -> String {
+        euros(total) + (perMWh.map { " (\(Self.perMWh($0)))" } ?? "")
     }
 
     static func duration(ms: Int64) -> String {

@@ -164,7 +164,7 @@ extension Console {
         var deficits = 0, worst = 0
         for isp in 1...count {
             let interval = calendar.interval(day: day, isp: isp)
-            let from = interval.map { String(time.clock($0.start).prefix(5)) } ?? ""
+            let from = interval.map { time.shown($0.start, seconds: false) } ?? ""
             labels.append(from)
             let headroom = maxLoad.flatMap { limit in forecast[isp - 1].map { limit - $0 } }
             if let headroom, headroom < 0 {
@@ -172,7 +172,7 @@ extension Console {
                 worst = min(worst, headroom)
             }
             rows.append(.init(
-                isp: isp, span: "\(from)–\(interval.map { String(time.clock($0.end).prefix(5)) } ?? "")",
+                isp: isp, span: "\(from)–\(interval.map { time.shown($0.end, seconds: false) } ?? "")",
                 forecast: forecast[isp - 1].map { Units.watts(Double($0)) } ?? "—",
                 headroom: headroom.map { $0 < 0 ? "deficiency \(Units.watts(Double(-$0)))" : "available \(Units.watts(Double($0)))" } ?? "—",
                 deficit: (headroom ?? 0) < 0,
@@ -204,7 +204,7 @@ extension Console {
             },
             offers: offers.map {
                 .init(id: $0.entry.id, aggregator: $0.entry.aggregator, session: $0.session.rawValue,
-                      price: Units.perMWh($0.entry.price),
+                      price: Units.price($0.entry.price, perMWh: $0.entry.pricePerMWh(ispMinutes: calendar.ispMinutes)),
                       isps: spans($0.entry.isps.map { ($0.range, Units.watts(Double($0.power))) }),
                       left: "\(100 - $0.awarded) %")
             })))

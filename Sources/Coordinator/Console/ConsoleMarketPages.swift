@@ -113,14 +113,14 @@ extension Console {
         let time = self.time
         func span(_ isps: Range<Int>) -> String {
             guard let first = calendar.interval(day: day, isp: isps.lowerBound), let last = calendar.interval(day: day, isp: isps.upperBound - 1) else { return "" }
-            return "\(time.clock(first.start).prefix(5))–\(time.clock(last.end).prefix(5))"
+            return "\(time.shown(first.start, seconds: false))–\(time.shown(last.end, seconds: false))"
         }
         func ispRow(_ range: Range<Int>, power: String) -> MarketPage.ISPRow {
             .init(isps: Self.ispNumbers(range), span: span(range), power: power)
         }
         let buyers = Dictionary(book.requests.map { ($0.key, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let role = session.caller.role
-        let party = Marketplace.Party(role: role, participant: session.caller.participant)
+        let party = party(session)
         func awardRow(_ award: Award, index: Int, round: ClearingRound, reason: String?, final: Bool) -> MarketPage.AwardRow {
             let id = Marketplace.orderID(round: round.id, award: index)
             let order = reason == nil && ordered.contains(id) ? id : nil
@@ -128,7 +128,7 @@ extension Console {
             return .init(index: index, request: award.request, offer: award.offer, aggregator: award.aggregator, location: award.location,
                          factor: "\(award.factor) %",
                          isps: award.isps.map { "\(Self.ispNumbers($0.isps)) \(span($0.isps)): \(Units.watts(Double($0.value)))" }.joined(separator: "; "),
-                         energy: Units.wattHours(Double(award.energyWh)), price: Units.perMWh(award.price), margin: award.margin,
+                         energy: Units.wattHours(Double(award.energyWh)), price: Units.price(award.price, perMWh: award.pricePerMWh), margin: award.margin,
                          reason: reason, order: order, orderable: final && reason == nil && order == nil && mayOrder)
         }
         let needs = book.requests.map { request in
@@ -146,7 +146,7 @@ extension Console {
         let offers = book.offers.map { offer in
             MarketPage.Offer(
                 id: offer.entry.id, aggregator: offer.entry.aggregator, location: offer.entry.location, session: offer.session.rawValue,
-                price: Units.perMWh(offer.entry.price),
+                price: Units.price(offer.entry.price, perMWh: offer.entry.pricePerMWh(ispMinutes: calendar.ispMinutes)),
                 isps: offer.entry.isps.map { ispRow($0.range, power: Units.watts(Double($0.power))) },
                 status: offer.status.rawValue, awarded: offer.awarded > 0 ? "\(offer.awarded) %" : "—")
         }
@@ -200,9 +200,7 @@ extension Console {
             guard reason.utf8.count <= 512 else { throw Problem(.badRequest, "The reason for award \(index) is longer than 512 bytes.") }
             rejections[index] = reason
         }
-        let decided = try await market.validate(round: round, rejections: rejections,
-                                                by: Marketplace.Party(role: session.caller.role, participant: session.caller.participant),
-                                                now: Date(.now()))
+        let decided = try await market.validate(round: round, rejections: rejections, by: party(session), now: market.clock())
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") validated \(decided.id): \(rejections.count) rejected")
         return Self.redirect("/console/market/\(day)#round-\(decided.id)")
     }
@@ -217,9 +215,7 @@ extension Console {
     func placeOrder(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try require(context, [.admin, .dso, .tso], "ordering")
         let form = try await form(OrderForm.self, request, context)
-        let order = try await market.order(round: form.round, award: form.award,
-                                           by: Marketplace.Party(role: session.caller.role, participant: session.caller.participant),
-                                           now: Date(.now()))
+        let order = try await market.order(round: form.round, award: form.award, by: party(session), now: market.clock())
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") ordered award \(form.award) of \(form.round): \(order.id)")
         return Self.redirect("/console/orders/\(order.id)")
     }
@@ -246,7 +242,8 @@ extension Console {
             let ordered: String
             let delivered: String
             let deficiency: String
-            let verified: Bool
+            /// How it was settled: `settled`, `unverified`, `not-dispatched`, `cancelled`, and why.
+            let status: String
             let net: String
         }
         struct Alert {
@@ -271,7 +268,10 @@ extension Console {
         let penalty: String
         let net: String
         let unverified: Int
+        let notDispatched: Int
         let uftp: String?
+        /// The caller may cancel what has not begun.
+        let cancellable: Bool
     }
 
     func order(_ context: APIContext) async throws -> Response {
@@ -286,23 +286,68 @@ extension Console {
         let time = self.time
         return html(render("order", OrderPage(
             chrome: chrome(session, "Order \(order.id)", "market"), id: order.id, round: order.round, day: order.day,
-            aggregator: order.award.aggregator, issuer: order.issuer,
+            aggregator: order.award.aggregator, issuer: order.placedBy ?? order.issuer,
             created: time.format(Timestamp(millisecondsSince1970: order.created), seconds: true),
             award: "\(order.award.offer) for \(order.award.request), \(order.award.factor) %, \(Units.wattHours(Double(order.award.energyWh)))",
             setPoints: order.setPoints.map {
-                .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(time.clock(rfc3339: $0.from))–\(time.clock(rfc3339: $0.until))", mode: $0.mode,
+                .init(pod: $0.pod, node: $0.node, isp: $0.isp, span: "\(time.shown(rfc3339: $0.from))–\(time.shown(rfc3339: $0.until))", mode: $0.mode,
                       watts: $0.w.map { Units.watts(Double($0)) } ?? "—", ordered: Units.watts(Double($0.ordered)),
                       baseline: $0.baseline.map { Units.watts(Double($0)) } ?? "—", status: $0.status.rawValue, reason: $0.reason,
                       seq: $0.seq.map(String.init) ?? "—")
             },
-            alerts: order.alerts.map { .init(time: time.clock(rfc3339: $0.t), pod: $0.pod, problem: $0.problem) },
+            alerts: order.alerts.map { .init(time: time.shown(rfc3339: $0.t), pod: $0.pod, problem: $0.problem) },
             deliveries: settled.pods.flatMap { row in
                 row.isps.map { .init(pod: row.pod, isp: $0.isp, ordered: Units.watts(Double($0.ordered)), delivered: Units.watts(Double($0.delivered)),
-                                     deficiency: Units.watts(Double($0.deficiency)), verified: $0.verified, net: Units.euros($0.net)) }
+                                     deficiency: Units.watts(Double($0.deficiency)),
+                                     status: $0.status.rawValue + ($0.reason.map { ": \($0)" } ?? ""), net: Units.euros($0.net)) }
             },
             delivered: energy(settled.delivered), deficiency: energy(settled.deficiency),
             fee: Units.euros(settled.fee), penalty: Units.euros(settled.penalty), net: Units.euros(settled.net), unverified: settled.unverified.count,
-            uftp: order.uftp.map { "FlexOrder \($0.flexOrder ?? "—"): \($0.state.rawValue)" + ($0.disposition.map { ", settlement \($0)" } ?? "") })))
+            notDispatched: settled.notDispatched.count,
+            uftp: order.uftp.map { "FlexOrder \($0.flexOrder ?? "—"): \($0.state.rawValue)" + ($0.disposition.map { ", settlement \($0)" } ?? "") },
+            cancellable: try await market.mayCancel(order, by: party(session)))))
+    }
+
+    struct CancelForm: ConsoleForm {
+        var reason: String?
+        var csrf: String?
+    }
+
+    /// The buyer cancels an order's ISPs that have not begun (as `DELETE /api/v1/market/orders/{id}` does).
+    func cancelOrder(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, [.admin, .dso, .tso], "cancelling an order")
+        let id = try context.parameters.require("id")
+        let form = try await form(CancelForm.self, request, context)
+        let reason = try Self.reason(form.reason)
+        let order = try await market.cancel(order: id, by: party(session), reason: reason, now: market.clock())
+        logger.notice("console: \(party(session)) cancelled what had not begun of \(order.id)")
+        return Self.redirect("/console/orders/\(order.id)")
+    }
+
+    struct WithdrawForm: ConsoleForm {
+        var reason: String?
+        var csrf: String?
+    }
+
+    /// A buyer (or the market operator) withdraws an open request (as `DELETE /api/v1/market/requests/{id}` does).
+    func withdrawRequest(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try require(context, [.admin, .dso, .tso, .marketOperator], "withdrawing a request")
+        let day = try context.parameters.require("day"), key = try context.parameters.require("request")
+        let form = try await form(WithdrawForm.self, request, context)
+        let withdrawn = try await market.withdrawRequest(key, by: party(session), reason: try Self.reason(form.reason), now: market.clock())
+        logger.notice("console: \(party(session)) withdrew request \(withdrawn.key)")
+        return Self.redirect("/console/market/\(day)")
+    }
+
+    /// A form's reason: none when left empty, else 1–512 bytes.
+    static func reason(_ text: String?) throws -> String? {
+        guard let text = text?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        guard text.utf8.count <= 512 else { throw Problem(.badRequest, "The reason is longer than 512 bytes.") }
+        return text
+    }
+
+    func party(_ session: ConsoleSessions.Session) -> Marketplace.Party {
+        Marketplace.Party(role: session.caller.role, participant: session.caller.participant)
     }
 
     /// An order's settled power (W summed over its ISPs) as energy.

@@ -200,20 +200,20 @@ extension Console {
             day: day, previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day),
             readings: Units.grouped(Double(readings.count)), certified: Units.grouped(Double(readings.filter(\.certified).count)),
             chart: chart, minimum: lowest.map(Units.watts) ?? "—", maximum: highest.map(Units.watts) ?? "—",
-            gaps: gaps.prefix(50).map { .init(from: time.clock(Timestamp(millisecondsSince1970: $0.0)),
-                                              until: time.clock(Timestamp(millisecondsSince1970: $0.1)),
+            gaps: gaps.prefix(50).map { .init(from: time.shown(Timestamp(millisecondsSince1970: $0.0)),
+                                              until: time.shown(Timestamp(millisecondsSince1970: $0.1)),
                                               length: Units.duration(ms: $0.1 - $0.0)) },
             moreGaps: gaps.count > 50 ? gaps.count - 50 : nil,
             lastSeq: status?.lastSeq.map { Units.grouped(Double($0)) } ?? "—",
             certifiedThrough: status?.certifiedThrough.map { Units.grouped(Double($0)) } ?? "—",
             setPoints: setPoints.map { order, point in
-                .init(order: order, isp: point.isp, span: "\(time.clock(rfc3339: point.from))–\(time.clock(rfc3339: point.until))", mode: point.mode,
+                .init(order: order, isp: point.isp, span: "\(time.shown(rfc3339: point.from))–\(time.shown(rfc3339: point.until))", mode: point.mode,
                       watts: point.w.map { Units.watts(Double($0)) } ?? "—", status: point.status.rawValue, reason: point.reason,
                       seq: point.seq.map(String.init) ?? "—")
             },
             reports: reports.map { seq, report in
                 .init(setPoint: report.id, order: orderOfSetPoint[report.id],
-                      span: "\(time.clock(rfc3339: report.from))–\(time.clock(rfc3339: report.until))", mode: report.mode,
+                      span: "\(time.shown(rfc3339: report.from))–\(time.shown(rfc3339: report.until))", mode: report.mode,
                       watts: Units.watts(Double(report.w)), samples: report.n, coverage: "\(Int((report.coverage * 100).rounded())) %",
                       mean: report.meanW.map(Units.watts) ?? "—", followed: report.verdict,
                       deviation: report.deviationWh.map { Units.wattHours($0) } ?? "—", seq: String(seq))
