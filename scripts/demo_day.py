@@ -509,18 +509,23 @@ retries = 1
             "min_activation_factor": 1, "isps": [dict(isps, power=-1200)], "pods": [{"pod": SITES[2].pod}]})
         self.say("offers: agr-alpha 3,000 W for 45.00 (household 40 %, office 60 %; from 20 %), "
                  "agr-beta 1,200 W for 12.00 (heat pump; all or nothing)")
+        self.api.call("POST", "/api/v1/market/requests", "DSO", {
+            "session": "day-ahead", "day": day, "id": "dso-da-spare", "area": [LOCATION],
+            "isps": [dict(isps, min_power=-500, max_power=-300)]})
+        withdrawn = self.api.call("DELETE", "/api/v1/market/requests/dso-da-spare?reason=forecast+revised", "DSO")
+        self.say(f"the DSO withdraws a third request, dso-da-spare, before the gate: {withdrawn['status']}")
         self.wait_until(local(day, GATE_CLOSURE, days=-1).timestamp(), "the day-ahead gate closure: the coordinator clears the session")
-        round_id = f"da-{day}"
-        found = wait_for(f"round {round_id}", lambda: self.api.get(f"/api/v1/market/rounds/{round_id}", "MO", missing=True),
-                         timeout_s=120, poll_s=0.25)
+
+        def day_ahead_round():
+            rounds = self.api.get(f"/api/v1/market/days/{day}", "MO")["rounds"]
+            return next((r for r in rounds if r["session"] == "day-ahead"), None)
+        found = wait_for("the day-ahead round", day_ahead_round, timeout_s=120, poll_s=0.25)
+        round_id = found["id"]
         awards = found["preliminary"]["awards"]
-        self.say("cleared, DSO first: " + "; ".join(
+        self.say(f"cleared {round_id}, DSO first: " + "; ".join(
             f"{a['request']} <- {a['offer']} at {a['factor']} %" for a in awards))
-        rejected = [{"award": index, "reason": "feeder F2 would exceed its thermal limit at node 7"}
-                    for index, award in enumerate(awards) if award["request"] == "tso-1:tso-da"]
-        final = self.api.call("PUT", f"/api/v1/market/rounds/{round_id}/validation", "DSO", {"rejected": rejected})["final"]
-        self.say(f"DSO validation: {len(rejected)} award rejected (the TSO's: feeder F2 at its limit); "
-                 f"final: {len(final['awards'])} awards")
+        final = self.api.call("PUT", f"/api/v1/market/rounds/{round_id}/validation", "DSO", {"rejected": []})["final"]
+        self.say(f"DSO validation: every award stands; final: {len(final['awards'])} awards")
         self.rounds[round_id] = final
         self.order(round_id, final)
 
@@ -540,9 +545,18 @@ retries = 1
                 rows.append(dict(point, order=order_id, alerts=order.get("alerts", [])))
         return rows
 
+    def standing(self):
+        """The orders' parts that stand (not cancelled, not trimmed), one row per POD and ISP:
+        the set-point the node holds there combines every order standing on it."""
+        rows = {}
+        for row in self.setpoints():
+            if row["status"] not in ("cancelled", "trimmed"):
+                rows.setdefault((row["pod"], row["isp"]), row)
+        return list(rows.values())
+
     def setpoints_acknowledged(self):
         """Every set-point ordered so far, once each has an acknowledgement; a failed one stops the day."""
-        rows = self.setpoints()
+        rows = [r for r in self.setpoints() if r["status"] not in ("cancelled", "trimmed")]
         if any(r["status"] in ("rejected", "failed", "undeliverable", "unacknowledged") for r in rows):
             raise DemoError("a set-point failed: " + json.dumps([r for r in rows if r["status"] not in ("accepted", "applied", "expired")]))
         return rows if rows and all(r["status"] != "sent" for r in rows) else None
@@ -551,12 +565,23 @@ retries = 1
         start = self.at(day, isp)
         self.wait_until(start, f"ISP {isp}: the nodes apply their set-points")
         def applied_now():
-            rows = [r for r in self.setpoints() if r["isp"] == isp]
+            rows = [r for r in self.standing() if r["isp"] == isp]
             return rows if rows and all(r["status"] in ("applied", "expired") for r in rows) else None
         applied = wait_for(f"set-points of ISP {isp} applied", applied_now, timeout_s=120, poll_s=0.25)
         by_pod = {r["pod"]: r["w"] for r in applied}
         self.say(f"ISP {isp} running: " + ", ".join(f"{s.label} held at {by_pod[s.pod]:,} W (baseline {s.mean_w:,})"
                                                    for s in SITES if s.pod in by_pod))
+
+    def cancel(self, day):
+        """The TSO cancels what has not begun of its day-ahead order: the nodes get the DSO's
+        part alone for those ISPs, as new set-points that replace the combined ones."""
+        order_id = next((o for o in self.orders if "tso-1:tso-da" == self.api.get(f"/api/v1/market/orders/{o}", "MO")["award"]["request"]), None)
+        if order_id is None:
+            raise DemoError("the TSO's day-ahead award was not ordered")
+        order = self.api.call("DELETE", f"/api/v1/market/orders/{order_id}?reason=frequency+restored", "TSO")
+        cancelled = sorted({p["isp"] for p in order["setpoints"] if p["status"] == "cancelled"})
+        self.say(f"the TSO cancels {order_id} for ISPs {', '.join(map(str, cancelled))} (not begun): the nodes get the DSO's part alone")
+        wait_for("the nodes to accept the re-combined set-points", self.setpoints_acknowledged, timeout_s=120, poll_s=0.25)
 
     def real_time(self, day):
         isp = REAL_TIME_ISP
@@ -584,7 +609,7 @@ retries = 1
             result = {}
             for order_id in self.orders:
                 settlement = self.api.get(f"/api/v1/market/orders/{order_id}/settlement", "MO")
-                if not all(row["verified"] for pod in settlement["pods"] for row in pod["isps"]):
+                if any(row["status"] == "unverified" for pod in settlement["pods"] for row in pod["isps"]):
                     return None
                 result[order_id] = settlement
             return result
@@ -638,7 +663,7 @@ retries = 1
     def check_bms(self):
         """Each set-point was written to its site's BMS at its ISP's start and the idle value
         restored at the end of its block of ISPs; nothing else but idle was ever written."""
-        points = self.setpoints()
+        points = self.standing()
         for site in SITES:
             writes = []
             log = self.folder / f"{site.name}-bms-writes.log"
@@ -664,33 +689,50 @@ retries = 1
                        "; ".join(problems) or f"{len(mine)} set-point(s), {len(writes)} writes, each within {WRITE_TOLERANCE_S} s")
 
     def check_settlement(self):
-        """The settlement against the profiles: without its set-point a site averages its mean
-        power over every ISP (each ISP holds whole periods of its sine), with it the site follows
-        the set-point; so each POD delivers its mean minus its set-point, and the fee is the
-        award's price times the share of the ordered power delivered."""
+        """The settlement against the profiles, per POD and ISP across the orders standing there:
+        without a set-point a site averages its mean power over every ISP (each ISP holds whole
+        periods of its sine), with one it follows the set-point, which combines every standing
+        order; so the POD delivers its mean minus its set-point, at most the orders' total, shared
+        by the orders pro rata to their parts. An order's fee is its price times its share of
+        what it ordered delivered; cancelled ISPs settle at nothing."""
         by_pod = {site.pod: site for site in SITES}
+        setpoint = {(r["pod"], r["isp"]): r["w"] for r in self.standing()}
+        places = {}
+        for order_id, settlement in self.settlements.items():
+            for pod in settlement["pods"]:
+                for row in pod["isps"]:
+                    if row["status"] == "settled":
+                        places.setdefault((pod["pod"], row["isp"]), []).append((order_id, row))
+        expected_delivered = {order_id: 0.0 for order_id in self.settlements}
+        problems, shared = [], 0
+        for (pod, isp), rows in sorted(places.items()):
+            site = by_pod[pod]
+            ordered = sum(abs(row["ordered"]) for _, row in rows)
+            expected = max(0, min(site.mean_w - setpoint[(pod, isp)], ordered))
+            delivered = sum(row["delivered"] for _, row in rows)
+            shared += len(rows) > 1
+            if any(row["baseline"] != site.mean_w for _, row in rows):
+                problems.append(f"{site.label} ISP {isp}: a baseline other than the profile's mean {site.mean_w} W")
+            if abs(delivered - expected) > SETTLEMENT_TOLERANCE * ordered:
+                problems.append(f"{site.label} ISP {isp}: delivered {delivered} W over {len(rows)} order(s), expected {expected} W")
+            if any(row["delivered"] > abs(row["ordered"]) for _, row in rows):
+                problems.append(f"{site.label} ISP {isp}: an order credited beyond its part")
+            for order_id, row in rows:
+                expected_delivered[order_id] += expected * abs(row["ordered"]) / ordered
+        self.check("delivered per POD and ISP as the profiles give, across orders", not problems and shared > 0,
+                   "; ".join(problems) or f"{len(places)} POD-ISPs verified, {shared} of them shared by two orders")
         expected_fees = {}
         for order_id, settlement in self.settlements.items():
-            order = self.api.get(f"/api/v1/market/orders/{order_id}", "MO")
-            setpoint = {(p["pod"], p["isp"]): p["w"] for p in order["setpoints"]}
-            problems, ordered_total, expected_total, rows = [], 0, 0, 0
-            for pod in settlement["pods"]:
-                site = by_pod[pod["pod"]]
-                for row in pod["isps"]:
-                    rows += 1
-                    expected = max(0, min(site.mean_w - setpoint[(site.pod, row["isp"])], abs(row["ordered"])))
-                    ordered_total += abs(row["ordered"])
-                    expected_total += expected
-                    if row["baseline"] != site.mean_w:
-                        problems.append(f"{site.label} ISP {row['isp']}: baseline {row['baseline']} W, the profile's mean is {site.mean_w} W")
-                    if abs(row["delivered"] - expected) > SETTLEMENT_TOLERANCE * abs(row["ordered"]):
-                        problems.append(f"{site.label} ISP {row['isp']}: delivered {row['delivered']} W, expected {expected} W")
-            fee, expected_fee = float(settlement["fee"]), settlement["price"] * expected_total / ordered_total
+            lines = [row for pod in settlement["pods"] for row in pod["isps"]]
+            ordered_total = sum(abs(row["ordered"]) for row in lines)
+            cancelled = sum(row["status"] == "cancelled" for row in lines)
+            fee = float(settlement["fee"])
+            expected_fee = float(settlement["price"]) * expected_delivered[order_id] / ordered_total
             expected_fees[settlement["aggregator"]] = expected_fees.get(settlement["aggregator"], 0) + expected_fee
-            if abs(fee - expected_fee) > SETTLEMENT_TOLERANCE * expected_fee:
-                problems.append(f"fee {fee:.2f}, expected {expected_fee:.2f}")
-            self.check(f"order {order_id}: settlement as the profiles give", not problems,
-                       "; ".join(problems) or f"{rows} POD-ISPs verified, fee {fee:.2f} (expected {expected_fee:.2f})")
+            passed = abs(fee - expected_fee) <= SETTLEMENT_TOLERANCE * max(expected_fee, 0.01) and \
+                all(row["fee"] == "0.00" for row in lines if row["status"] == "cancelled")
+            self.check(f"order {order_id}: fee as the profiles give", passed,
+                       f"fee {fee:.2f} (expected {expected_fee:.2f}); {cancelled} cancelled POD-ISPs at nothing")
         for entry in self.report["aggregators"]:
             fee, expected = float(entry["fee"]), expected_fees.get(entry["aggregator"], 0)
             self.check(f"{entry['aggregator']}: the month's fees as the profiles give",
@@ -710,6 +752,7 @@ retries = 1
         self.baselines(day)
         self.day_ahead(day)
         self.watch_activation(day, DAY_AHEAD_ISPS[0])
+        self.cancel(day)
         self.wait_until(self.at(day, REAL_TIME_ISP) - 30 * 60, "the real-time session, half an hour ahead")
         self.real_time(day)
         self.watch_activation(day, REAL_TIME_ISP)

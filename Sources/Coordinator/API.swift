@@ -602,6 +602,9 @@ public struct API: Sendable {
         } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw Problem(.badRequest, "\(field) has the wrong type", field: field)
+        } catch DecodingError.dataCorrupted(let context) where !context.codingPath.isEmpty {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw Problem(.badRequest, "\(field): \(context.debugDescription)", field: field)
         } catch {
             throw Problem(.badRequest, "the body is not valid JSON")
         }

@@ -21,6 +21,23 @@ extension Marketplace {
     /// the set-point of its POD and ISP. ISPs that begin within `dispatch_lead_s` are trimmed
     /// (never dispatched, never settled), with an alert.
     func order(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
+        try await dispatching { try await placeOrder(round: roundID, award: index, by: party, now: now) }
+    }
+
+    /// Runs `body` holding the dispatch lock (DispatchLock).
+    func dispatching<T>(_ body: () async throws -> T) async throws -> T {
+        await dispatchLock.acquire()
+        do {
+            let value = try await body()
+            await dispatchLock.release()
+            return value
+        } catch {
+            await dispatchLock.release()
+            throw error
+        }
+    }
+
+    private func placeOrder(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
         let round = try await round(roundID)
         guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }
         guard final.awards.indices.contains(index) else {
@@ -98,6 +115,10 @@ extension Marketplace {
     /// each POD and ISP's set-point is issued again with what still stands there, `release` when
     /// nothing does. UFTP has no way to withdraw a FlexOrder: a UFTP aggregator's order stands.
     func cancel(order id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
+        try await dispatching { try await cancelOrder(id, by: party, reason: reason, now: now) }
+    }
+
+    private func cancelOrder(_ id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
         guard var order = try await store.record(MarketOrder.self, id: id) else { throw MarketRefusal.notFound("no order \(id)") }
         let request = try await store.record(MarketRequest.self, id: order.award.request)
         guard Self.mayOrder(request: order.award.request, buyer: request?.entry.buyer, by: party) else {
@@ -178,18 +199,11 @@ extension Marketplace {
         let issued = IssuedSetPoint(id: UUID().uuidString.lowercased(), day: day, pod: pod, node: template.node ?? "", isp: isp, from: template.from,
                                     until: template.until, mode: mode, w: w, orders: Array(Set(standing.map { orders[$0.order].id })).sorted(),
                                     issued: Self.milliseconds(now), status: .sent)
-        let problem = template.node == nil ? "no active Light Node meters POD \(pod)"
-            : mode != "release" && w == nil ? "no baseline of POD \(pod) for ISP \(isp): the set-point cannot be computed"
-            : publish(issued, now: now)
-        if let problem {
-            for (o, p) in standing where orders[o].setPoints[p].setPoint == nil && orders[o].setPoints[p].status != .undeliverable {
-                orders[o].setPoints[p].status = .undeliverable
-                orders[o].setPoints[p].reason = problem
-                raised.append(alert(orders[o], pod: pod, setPoint: orders[o].setPoints[p].id, problem, now: now))
-                orders[o].alerts.append(raised.last!)
-                changed.insert(o)
-            }
-        } else {
+        // Recorded before it is sent: the node's acknowledgement may come back at once.
+        let before = orders
+        var problem = template.node == nil ? "no active Light Node meters POD \(pod)"
+            : mode != "release" && w == nil ? "no baseline of POD \(pod) for ISP \(isp): the set-point cannot be computed" : nil
+        if problem == nil {
             try await store.put(issued, replace: false)
             for (o, p) in standing {
                 orders[o].setPoints[p].setPoint = issued.id
@@ -203,6 +217,20 @@ extension Marketplace {
                 orders[o].setPoints[p].baseline = baseline
                 changed.insert(o)
                 pendingOrders.insert(orders[o].id)
+            }
+            for o in changed.sorted() { try await store.put(orders[o], replace: true) }
+            problem = publish(issued, now: now)
+        }
+        if let problem {
+            // The parts keep what carried them before; a part nothing carried yet is undeliverable.
+            for (o, p) in standing {
+                orders[o].setPoints[p] = before[o].setPoints[p]
+                guard orders[o].setPoints[p].setPoint == nil, orders[o].setPoints[p].status != .undeliverable else { continue }
+                orders[o].setPoints[p].status = .undeliverable
+                orders[o].setPoints[p].reason = problem
+                raised.append(alert(orders[o], pod: pod, setPoint: orders[o].setPoints[p].id, problem, now: now))
+                orders[o].alerts.append(raised.last!)
+                changed.insert(o)
             }
         }
         for o in changed.sorted() { try await store.put(orders[o], replace: true) }
@@ -237,6 +265,10 @@ extension Marketplace {
     /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on the set-point
     /// and on the parts it carries; a rejection, a failure or an expiry before it applied is an alert.
     func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
+        try await dispatching { try await record(acknowledgement: payload, from: node, now: now) }
+    }
+
+    private func record(acknowledgement payload: [UInt8], from node: String, now: Date) async throws {
         guard let ack = SetPointAcknowledgement(payload: payload), let status = DispatchedSetPoint.Status(rawValue: ack.status),
               [.accepted, .applied, .rejected, .expired, .failed].contains(status) else {
             logger.warning("market: an unreadable set-point acknowledgement from \(node) was ignored")
@@ -276,6 +308,10 @@ extension Marketplace {
 
     /// Parts sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
     func sweepAcknowledgements(now: Date) async throws {
+        try await dispatching { try await sweep(now: now) }
+    }
+
+    private func sweep(now: Date) async throws {
         if !loadedPending {
             let today = calendar.day(of: now)
             let days = (calendar.day(after: today, by: -2) ?? today)...(calendar.day(after: today, by: 2) ?? today)

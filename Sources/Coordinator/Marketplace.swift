@@ -36,6 +36,7 @@ public actor Marketplace {
     let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
     var pendingOrders: Set<String> = []
+    let dispatchLock = DispatchLock()
     /// Sessions the scheduler could not clear, by `<session> <day>`.
     private var failures: [String: ClearingFailure] = [:]
     /// Notifications not yet delivered (rebuilt from the last two days at start).
@@ -314,9 +315,9 @@ public actor Marketplace {
         logger.notice("market round \(id): \(flexRequests.count) requests, \(flexOffers.count) offers, \(outcome.awards.count) awards (preliminary)")
         await notify(event: "preliminary", round)
         if config.validation == .builtIn {
-            round = try await finalize(round, Validation: config.limits.validate(outcome), by: "built-in")
+            round = try await finalize(round, validation: config.limits.validate(outcome), by: "built-in")
         } else if outcome.awards.isEmpty {
-            round = try await finalize(round, Validation: Validation(), by: "nothing to validate")
+            round = try await finalize(round, validation: Validation(), by: "nothing to validate")
         }
         return round
     }
@@ -356,10 +357,10 @@ public actor Marketplace {
         for validation in validations {
             for rejection in validation.rejected where rejected[rejection.award] == nil { rejected[rejection.award] = rejection.reason }
         }
-        return try await finalize(round, Validation: Validation(rejected: rejected), by: decided.joined(separator: ", "))
+        return try await finalize(round, validation: Validation(rejected: rejected), by: decided.joined(separator: ", "))
     }
 
-    private func finalize(_ preliminary: ClearingRound, Validation validation: Validation, by participant: String) async throws -> ClearingRound {
+    private func finalize(_ preliminary: ClearingRound, validation: Validation, by participant: String) async throws -> ClearingRound {
         var round = preliminary
         let final = round.preliminary.finalize(validation)
         round.final = final
@@ -438,7 +439,7 @@ public actor Marketplace {
             for rejection in validation.rejected where rejected[rejection.award] == nil { rejected[rejection.award] = rejection.reason }
         }
         logger.warning("market round \(round.id): not validated within \(config.validationTimeoutSeconds) s, decided by \(config.validationFallback.rawValue)")
-        return try await finalize(round, Validation: Validation(rejected: rejected), by: "timeout (\(config.validationFallback.rawValue))")
+        return try await finalize(round, validation: Validation(rejected: rejected), by: "timeout (\(config.validationFallback.rawValue))")
     }
 
     /// A session the scheduler could not clear: why, since when, and when it is tried again.

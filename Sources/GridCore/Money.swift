@@ -51,26 +51,28 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     }
 
     /// `self × numerator ÷ denominator`, rounded half to even to the cent (exact in 128 bits; a
-    /// zero denominator gives zero).
+    /// zero denominator gives zero; beyond 64 bits of cents, the nearest bound).
     public func share(_ numerator: Int64, of denominator: Int64) -> Money {
         guard denominator != 0 else { return .zero }
-        return Money(cents: Self.roundedHalfEven(Int128(cents) * Int128(numerator), Int128(denominator)))
+        return Money(cents: Int64(clamping: Self.roundedHalfEven(Int128(cents) * Int128(numerator), Int128(denominator))))
     }
 
     /// This price per MWh of the energy of `wattISPs` watts summed over ISPs of `ispMinutes`
-    /// minutes each, to the cent; nil for no energy.
+    /// minutes each, to the cent; nil for no energy, or a figure beyond 64 bits of cents.
     public func perMWh(wattISPs: Int, ispMinutes: Int) -> Money? {
         guard wattISPs > 0, ispMinutes > 0 else { return nil }
-        return Money(cents: Self.roundedHalfEven(Int128(cents) * 60_000_000, Int128(wattISPs) * Int128(ispMinutes)))
+        return Int64(exactly: Self.roundedHalfEven(Int128(cents) * 60_000_000, Int128(wattISPs) * Int128(ispMinutes))).map(Money.init(cents:))
     }
 
-    /// `value ÷ divisor` to the nearest integer, ties to the even one.
-    public static func roundedHalfEven(_ value: Int128, _ divisor: Int128) -> Int64 {
-        let sign: Int128 = (value < 0) != (divisor < 0) ? -1 : 1
+    /// `value ÷ divisor` to the nearest integer, ties to the even one (`divisor` not zero; the
+    /// magnitudes of 128-bit products of 64-bit numbers, as here, cannot overflow).
+    public static func roundedHalfEven(_ value: Int128, _ divisor: Int128) -> Int128 {
+        let negative = (value < 0) != (divisor < 0)
         let (quotient, remainder) = value.magnitude.quotientAndRemainder(dividingBy: divisor.magnitude)
         let twice = remainder * 2
         let up = twice > divisor.magnitude || (twice == divisor.magnitude && quotient % 2 == 1)
-        return Int64(sign * Int128(up ? quotient + 1 : quotient))
+        let magnitude = Int128(up ? quotient + 1 : quotient)
+        return negative ? -magnitude : magnitude
     }
 
     /// `total` spread over parts proportional to `weights`, each whole cents, adding up to

@@ -111,9 +111,11 @@ public struct OfferEntry: Codable, Sendable, Equatable {
 
     /// The whole offer's price per MWh of its energy at full activation (a request ranks it by
     /// the energy within its own ISPs: docs/market.md, "Clearing").
+    /// Nil for an offer outside the bounds (shown, never cleared).
     public func pricePerMWh(ispMinutes: Int) -> Money? {
-        price.perMWh(wattISPs: isps.reduce(0) { $0 + Int($1.power.magnitude) * ISPNumbers.clamped(start: $1.start, count: $1.duration ?? 1).count },
-                     ispMinutes: ispMinutes)
+        guard isps.count <= Bounds.listItems, isps.allSatisfy({ Bounds.powerW.contains($0.power) }) else { return nil }
+        return price.perMWh(wattISPs: isps.reduce(0) { $0 + abs($1.power) * ISPNumbers.clamped(start: $1.start, count: $1.duration ?? 1).count },
+                            ispMinutes: ispMinutes)
     }
 
     public func checked(_ place: String, ispsPerDay: Int, sequence: Int, available: Int = 100) throws(Scenario.Problem) -> FlexibilityOffer {

@@ -18,6 +18,8 @@ import UFTP
     final class Outbox: Sendable {
         let published = Mutex<[(topic: String, payload: [UInt8])]>([])
         let posted = Mutex<[(body: [UInt8], headers: [(name: String, value: String)])]>([])
+        /// The webhook's answers, in turn; 204 once they run out.
+        let answers = Mutex<[Int]>([])
 
         /// The events delivered to the webhook so far, after delivering what is due.
         func events(_ market: Marketplace) async -> [String] {
@@ -33,7 +35,7 @@ import UFTP
     static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = [],
                     baseline: MarketConfig.BaselineSource = .brp, validation: MarketConfig.ValidationMode = .builtIn,
                     maxLoadW: [String: Int] = [:], uftp: ((any SCDStore) -> UFTPActions)? = nil,
-                    clock: @escaping @Sendable () -> Date = { Date() }) async throws
+                    clock: @escaping @Sendable () -> Date = { Date() }, configure: (inout MarketConfig) -> Void = { _ in }) async throws
         -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.file("scd.sqlite"))
@@ -43,17 +45,18 @@ import UFTP
             // 1,000 W and 3,000 W all day: POD-2 takes three quarters of an order without shares.
             try await store.putBaseline(Baseline(pod: pod, day: "2026-11-26", brp: "brp-1", energyWh: Array(repeating: index == 0 ? 250 : 750, count: 96)))
         }
-        let config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: validation,
+        var config = MarketConfig(rules: SessionRules(calendar: MarketCalendar(timeZone: timeZone)), reliabilityMargin: 0, validation: validation,
                                   limits: CongestionPointLimits(limitW: [:]), notifyURL: "http://hooks.test/market", setPointKeyFile: "", ackTimeoutSeconds: 60,
                                   realTimeIntervalSeconds: 300, penaltyPerMW: 0, settlementMinCoverage: 0.9,
                                   uftpAggregators: uftpAggregators, uftpDSOs: uftpDSOs, baseline: baseline, maxLoadW: maxLoadW)
+        configure(&config)
         let outbox = Outbox()
         let key = SigningKey.generate()
         let market = Marketplace(store: store, config: config, topicPrefix: "lightnode/v1", setPointKey: key, outlets: .init(
             publish: { topic, payload in outbox.published.withLock { $0.append((topic, payload)) } },
             post: { _, body, headers in
                 outbox.posted.withLock { $0.append((body, headers)) }
-                return 204
+                return outbox.answers.withLock { $0.isEmpty ? 204 : $0.removeFirst() }
             }), readingIntervalMs: 4000, uftp: uftp?(store), clock: clock,
             logger: Logger(label: "test"))
         return (market, store, outbox, key, folder)

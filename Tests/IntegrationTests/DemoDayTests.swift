@@ -10,8 +10,9 @@ import TestSupport
 /// What the day must show: every reading of every ledger certified in the SCD; each set-point
 /// written to its site's BMS within 20 simulated seconds of its ISP's start and the idle value
 /// restored at the end (nothing else written); the settlement per POD and ISP, per order and per
-/// aggregator within 3 % of what the site profiles give (baseline = the profile's mean, actual =
-/// the set-point the site followed); the DSO's validation rejecting the TSO's award.
+/// aggregator within 3 % of what the site profiles give, per POD and ISP across the orders standing
+/// there (baseline = the profile's mean, actual = the combined set-point the site followed); both
+/// awards of the split day-ahead offer standing, a withdrawn request and a cancelled order.
 @Suite(.enabled(if: Faketime.available && FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto"),
                 "libfaketime or Mosquitto is missing (Debian packages faketime, mosquitto)"))
 struct DemoDayTests {
@@ -37,17 +38,20 @@ struct DemoDayTests {
         let data = try #require(FileManager.default.contents(atPath: day + "/day.json"), "no report: \(outcome.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let checks = try #require(report["checks"] as? [[String: Any]])
-        // 3 nodes × (certified, ledger) + 3 sites' BMS + 3 orders + 2 aggregators (+ the console in a browser).
-        #expect(checks.count == 14 + (browser ? 1 : 0), "\(checks)")
+        // 3 nodes × (certified, ledger) + 3 sites' BMS + the POD-ISPs shared by orders + 4 orders + 2 aggregators
+        // (+ the console in a browser).
+        #expect(checks.count == 16 + (browser ? 1 : 0), "\(checks)")
         for check in checks where check["passed"] as? Bool != true {
             Issue.record("\(check["check"] ?? "?"): \(check["detail"] ?? "")")
         }
-        // The day-ahead round: the TSO's award rejected by the DSO, the DSO's two kept.
+        // The day-ahead round: every award stands, agr-alpha's offer split between the DSO and the TSO.
         let rounds = try #require(report["rounds"] as? [String: [String: Any]])
         let dayAhead = try #require(rounds.first { $0.key.hasPrefix("da-") }?.value)
-        #expect((dayAhead["awards"] as? [[String: Any]])?.compactMap { $0["request"] as? String } == ["dso-1:dso-da", "dso-1:dso-da"])
-        #expect((dayAhead["rejected"] as? [[String: Any]])?.count == 1)
-        #expect((report["orders"] as? [String])?.count == 3)
+        let awards = try #require(dayAhead["awards"] as? [[String: Any]])
+        #expect(awards.compactMap { $0["request"] as? String } == ["dso-1:dso-da", "dso-1:dso-da", "tso-1:tso-da"])
+        #expect(awards.compactMap { $0["offer"] as? String }.filter { $0 == "agr-alpha:alpha-da" }.count == 2)
+        #expect((dayAhead["rejected"] as? [[String: Any]])?.isEmpty == true)
+        #expect((report["orders"] as? [String])?.count == 4)
         // Readings flowed the whole time: a simulated two hours at one per 4 s per node.
         let readings = try #require(report["readings"] as? [String: [String: Int]])
         #expect(readings.count == 3)

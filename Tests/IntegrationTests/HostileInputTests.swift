@@ -73,9 +73,10 @@ import TestSupport
         for (index, day) in Self.days.enumerated() {
             var round: [String: Any]?
             #expect(waitUntil(timeoutSeconds: 60) {
-                round = (try? call("GET", "/api/v1/market/rounds/da-\(day)", as: "MO")).flatMap { answer in
+                let book = (try? call("GET", "/api/v1/market/days/\(day)", as: "MO")).flatMap { answer in
                     answer.status == 200 ? try? JSONSerialization.jsonObject(with: Data(answer.text.utf8)) as? [String: Any] : nil
                 }
+                round = (book?["rounds"] as? [[String: Any]])?.first { $0["session"] as? String == "day-ahead" }
                 return round != nil
             }, "the round of \(day)")
             let final = round?["final"] as? [String: Any], preliminary = round?["preliminary"] as? [String: Any]

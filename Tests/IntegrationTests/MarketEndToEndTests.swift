@@ -8,7 +8,8 @@ import TestSupport
 /// session (requests, offers, clearing, the DSO rejecting one award, final outcome), a real-time
 /// activation reaching the Light Node as a signed set-point with acknowledgements, alerts for
 /// set-points the node refuses, and settlement from the node's certified readings.
-@Suite(.serialized) struct MarketEndToEndTests {
+@Suite(.serialized, .enabled(if: Faketime.available, "libfaketime is missing (Debian package faketime)"))
+struct MarketEndToEndTests {
     static let pod = "IT001E00000077"
     static let location = "cp-1"
 
@@ -26,7 +27,7 @@ import TestSupport
         }
     }
 
-    static func rig() throws -> Rig {
+    static func rig(clock: ShiftedClock) throws -> Rig {
         let broker = try MosquittoBroker()
         let site = try MeterSimulatorProcess(map: PublisherTests.map, arguments: ["--holding", "100-101", "--follow", "100"])
         let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
@@ -41,6 +42,7 @@ import TestSupport
             settlement_min_coverage = 0
             ack_timeout_s = 60
             penalty_per_mw = 11
+            \(clock.coordinatorSection)
             """)
         let setPointKey = SigningKey.generate()
         try setPointKey.write(toNewFile: coordinator.folder.file("setpoint.key"))
@@ -61,13 +63,15 @@ import TestSupport
     static func utcDay(_ date: Date) -> String { String(date.ISO8601Format().prefix(10)) }
 
     @Test func aDayAheadSessionAndARealTimeActivationSettledFromCertifiedReadings() throws {
-        let rig = try Self.rig()
+        // Two and a half minutes before a quarter hour: the real-time order below is for the ISP beginning then.
+        let clock = ShiftedClock(secondsBeforeQuarterHour: 150)
+        let rig = try Self.rig(clock: clock)
         defer { rig.site.stop() }
         try rig.coordinator.start()
         defer { rig.coordinator.stop() }
-        try rig.agent.start()
+        try rig.agent.start(environment: clock.environment)
         defer { _ = rig.agent.stop() }
-        let now = Date()
+        let now = clock.now
         // The day-ahead session open now: the day after tomorrow's (tomorrow's closed at noon today, UTC).
         let today = Self.utcDay(now), tomorrow = Self.utcDay(now.addingTimeInterval(2 * 86_400))
         // The BRP's baselines (I-03): 1,500 W today; 30,000 W on the day-ahead session's day, which no set-point may reach.
@@ -103,39 +107,39 @@ import TestSupport
         let cleared = try rig.call("POST", "/api/v1/market/sessions/day-ahead/\(tomorrow)/clear", as: "MO")
         #expect(cleared.status == 201, "\(cleared)")
         let round = try #require(cleared.json as? [String: Any])
+        let dayAhead = try #require(round["id"] as? String)
         #expect(round["state"] as? String == "preliminary")
         let preliminary = try #require((round["preliminary"] as? [String: Any])?["awards"] as? [[String: Any]])
         #expect(preliminary.map { "\($0["request"]!) \($0["offer"]!) \($0["factor"]!)" } == ["dso-1:r1 agr-1:o1 100", "tso-1:t1 agr-1:o2 100"])
         #expect(try rig.call("POST", "/api/v1/market/offers", as: "AGR", offer("o4", 1, -100)).status == 400, "the gate is closed")
         // The DSO's technical platform rejects the TSO's award (I-07); the rest is final.
-        let validated = try rig.call("PUT", "/api/v1/market/rounds/da-\(tomorrow)/validation", as: "DSO",
+        let validated = try rig.call("PUT", "/api/v1/market/rounds/\(dayAhead)/validation", as: "DSO",
                                      ["rejected": [["award": 1, "reason": "voltage limit at node 7"]]])
         #expect(validated.status == 200, "\(validated)")
         let final = try #require((validated.json as? [String: Any])?["final"] as? [String: Any])
         #expect((final["awards"] as? [[String: Any]])?.map { $0["offer"] as? String } == ["agr-1:o1"])
         #expect(((final["rejected"] as? [[String: Any]])?.first?["reason"]) as? String == "voltage limit at node 7")
-        #expect(try rig.call("PUT", "/api/v1/market/rounds/da-\(tomorrow)/validation", as: "DSO", ["rejected": []]).status == 409)
-        let seenByOther = try rig.call("GET", "/api/v1/market/rounds/da-\(tomorrow)", as: "AGR2")
+        #expect(try rig.call("PUT", "/api/v1/market/rounds/\(dayAhead)/validation", as: "DSO", ["rejected": []]).status == 409)
+        let seenByOther = try rig.call("GET", "/api/v1/market/rounds/\(dayAhead)", as: "AGR2")
         #expect(((seenByOther.json as? [String: Any])?["final"] as? [String: Any])?["awards"] as? [Any] != nil)
         #expect((((seenByOther.json as? [String: Any])?["final"] as? [String: Any])?["awards"] as? [Any])?.isEmpty == true)
 
         // Ordering the day-ahead award: the node refuses 29,400 W (beyond its max_w): alerts.
-        #expect(try rig.call("POST", "/api/v1/market/orders", as: "TSO", ["round": "da-\(tomorrow)", "award": 0]).status == 403)
-        #expect(try rig.call("POST", "/api/v1/market/orders", as: "DSO", ["round": "da-\(tomorrow)", "award": 0]).status == 201)
+        #expect(try rig.call("POST", "/api/v1/market/orders", as: "TSO", ["round": "\(dayAhead)", "award": 0]).status == 403)
+        #expect(try rig.call("POST", "/api/v1/market/orders", as: "DSO", ["round": "\(dayAhead)", "award": 0]).status == 201)
         let refusedAlerts = waitUntil(timeoutSeconds: 60, pollMilliseconds: 250) {
-            let order = try? rig.call("GET", "/api/v1/market/orders/da-\(tomorrow).0", as: "AGR").json as? [String: Any]
+            let order = try? rig.call("GET", "/api/v1/market/orders/\(dayAhead).0", as: "AGR").json as? [String: Any]
             return (order?["alerts"] as? [[String: Any]])?.count == 2
         }
         #expect(refusedAlerts, "\(rig.coordinator.log)")
-        let refused = try rig.call("GET", "/api/v1/market/orders/da-\(tomorrow).0", as: "DSO").json as? [String: Any]
+        let refused = try rig.call("GET", "/api/v1/market/orders/\(dayAhead).0", as: "DSO").json as? [String: Any]
         let refusedPoints = refused?["setpoints"] as? [[String: Any]] ?? []
         #expect(refusedPoints.allSatisfy { $0["status"] as? String == "rejected" && $0["w"] as? Int == 29_400 }, "\(refusedPoints)")
         #expect((refused?["alerts"] as? [[String: Any]])?.allSatisfy { ($0["problem"] as? String)?.contains("out of limits") == true } == true)
 
-        // Real-time: the ISP running now (or the next one, when this one is nearly over).
+        // Real-time: the next ISP that begins more than dispatch_lead_s (60 s) from now.
         let quarter = 900.0
-        var start = (Date().timeIntervalSince1970 / quarter).rounded(.down) * quarter
-        if start + quarter - Date().timeIntervalSince1970 < 120 { start += quarter }
+        let start = ((clock.now.timeIntervalSince1970 + 75) / quarter).rounded(.up) * quarter
         let isp = Int((start - (start / 86_400).rounded(.down) * 86_400) / quarter) + 1
         let day = Self.utcDay(Date(timeIntervalSince1970: start))
         #expect(try rig.call("POST", "/api/v1/market/requests", as: "DSO", ["session": "real-time", "day": day, "id": "r-now", "area": [Self.location],
@@ -150,8 +154,8 @@ import TestSupport
         #expect(ordered.status == 201, "\(ordered)")
         let orderID = "\(roundID).0"
         // The node accepts and applies it (1,500 W baseline − 500 W: at most 1,000 W); the site follows.
-        // (The ISP may be the next one, up to two minutes away: the node applies it when it starts.)
-        let applied = waitUntil(timeoutSeconds: 240, pollMilliseconds: 250) {
+        // (The ISP begins two and a half minutes after the start: the node applies it then.)
+        let applied = waitUntil(timeoutSeconds: 420, pollMilliseconds: 250) {
             let order = try? rig.call("GET", "/api/v1/market/orders/\(orderID)", as: "AGR").json as? [String: Any]
             return (order?["setpoints"] as? [[String: Any]])?.first?["status"] as? String == "applied"
         }
@@ -168,7 +172,7 @@ import TestSupport
             guard let body = response?.body, let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
                   let row = ((json["pods"] as? [[String: Any]])?.first?["isps"] as? [[String: Any]])?.first else { return false }
             settled = row
-            return row["verified"] as? Bool == true && (row["delivered"] as? Int ?? 0) > 0
+            return row["status"] as? String == "settled" && (row["delivered"] as? Int ?? 0) > 0
         }
         #expect(delivered, "\(answer)\n\(rig.coordinator.log)")
         let allocation = try #require(settled["allocation"] as? Int)

@@ -8,7 +8,8 @@ import TestSupport
 /// FlexOffer becomes a market offer, the final award becomes a FlexOrder, which it accepts; the
 /// order is settled from the certified readings of its POD's Light Node (real `lightnode`, meter
 /// simulator, Mosquitto) and sent as a FlexSettlement, whose disputes are recorded on the order.
-@Suite(.serialized, .enabled(if: Paths.pythonTestsEnabled, "needs the test venv (make test)"))
+@Suite(.serialized, .enabled(if: Paths.pythonTestsEnabled, "needs the test venv (make test)"),
+       .enabled(if: Faketime.available, "libfaketime is missing (Debian package faketime)"))
 struct MarketUFTPTests {
     static let pod = "IT001E00000055"
     static let location = "ean.871685900012636543"
@@ -25,6 +26,8 @@ struct MarketUFTPTests {
         // The site draws a constant 1,000 W: against a 1,500 W baseline, 500 W of the 1,000 W ordered.
         let site = try MeterSimulatorProcess(map: PublisherTests.map, arguments: ["--profile", "constant:1000"])
         defer { site.stop() }
+        // Three minutes before a quarter hour: the FlexOrder below is for the ISP beginning then.
+        let clock = ShiftedClock(secondsBeforeQuarterHour: 180)
         let coordinator = try CoordinatorProcess(mqttPort: broker.port, extraConfig: """
             [ingest]
             certify_within_s = 2
@@ -40,6 +43,7 @@ struct MarketUFTPTests {
             settlement_min_coverage = 0
             penalty_per_mw = 2000
             uftp_aggregators = ["agr.example.com"]
+            \(clock.coordinatorSection)
             """, folder: folder)
         let agent = try AgentProcess(meters: [.init(name: "main", link: .tcp(port: site.port!), map: PublisherTests.map)],
                                      intervalMs: 250, mqttPort: broker.port)
@@ -50,7 +54,7 @@ struct MarketUFTPTests {
         let brp = try coordinator.addToken(role: "BRP", participant: "brp-1")
         try coordinator.start()
         defer { coordinator.stop() }
-        try agent.start()
+        try agent.start(environment: clock.environment)
         defer { _ = agent.stop() }
         let endpoint = "http://127.0.0.1:\(coordinator.httpPort)/shapeshifter/api/v3/message"
         let agr = try ReferencePeer(script: "uftp_agr_peer.py", [
@@ -63,11 +67,10 @@ struct MarketUFTPTests {
         }
         func diagnostics() -> String { "\(coordinator.log)\n\(agr.log)" }
 
-        // The ISP running now (or the next, when this one is nearly over), in the market's day
+        // The next ISP that begins more than dispatch_lead_s (60 s) from now, in the market's day
         // (Europe/Amsterdam, the default of [market] and [uftp]).
         let quarter = 900.0
-        var start = (Date().timeIntervalSince1970 / quarter).rounded(.down) * quarter
-        if start + quarter - Date().timeIntervalSince1970 < 120 { start += quarter }
+        let start = ((clock.now.timeIntervalSince1970 + 75) / quarter).rounded(.up) * quarter
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "Europe/Amsterdam")!
         let midnight = calendar.startOfDay(for: Date(timeIntervalSince1970: start))
@@ -114,16 +117,20 @@ struct MarketUFTPTests {
         #expect(setPoints.count == 1 && setPoints.allSatisfy { $0["status"] as? String == "delegated" && $0["ordered"] as? Int == -1000 })
 
         // Settled from the certified readings (1,000 W): 500 W delivered, 500 W short.
-        // (The ISP may be the next one, up to two minutes away: its readings begin when it starts.)
+        // (The ISP begins up to three minutes from now: its readings begin when it starts.)
         let verified = waitUntil(timeoutSeconds: 300, pollMilliseconds: 500) {
             let settled = try? call("GET", "\(orderPath)/settlement", operatorToken).json
             let row = ((settled?["pods"] as? [[String: Any]])?.first?["isps"] as? [[String: Any]])?.first
-            return row?["verified"] as? Bool == true && row?["allocation"] as? Int == 1000
+            return row?["status"] as? String == "settled" && row?["allocation"] as? Int == 1000
         }
         #expect(verified, "\(diagnostics())")
         let month = String(day.prefix(7))
-        let sent = try call("POST", "/api/v1/market/settlements/\(month)/flex-settlements", operatorToken)
-        #expect(sent.status == 200, "\(sent)")
+        // A running ISP settles provisionally: sent once the readings so far are certified too.
+        var sent: (status: Int, json: [String: Any]) = (0, [:])
+        #expect(waitUntil(timeoutSeconds: 60, pollMilliseconds: 500) {
+            sent = (try? call("POST", "/api/v1/market/settlements/\(month)/flex-settlements", operatorToken)) ?? (0, [:])
+            return sent.status == 200 && (sent.json["sent"] as? [Any])?.isEmpty == false
+        }, "\(sent)")
         #expect((sent.json["sent"] as? [[String: Any]])?.first?["orders"] as? [String] == ["\(roundID).0"], "\(sent)")
         let settlement = try #require(agr.line { $0["type"] as? String == "FlexSettlement" }, "\(diagnostics())")
         let settledOrder = (settlement["orders"] as? [[String: Any]])?.first

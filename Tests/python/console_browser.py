@@ -303,6 +303,14 @@ def run(b: Browser):
     check("order through the form: the set-points shown are the API's", order["round"] == round_id and len(rows) == len(order["setpoints"]),
           f"{len(rows)} rows vs {len(order['setpoints'])}")
     b.shot("order-placed")
+    form = driver.find_element(By.XPATH, f"//form[contains(@action, '/console/orders/{order_id}/cancellation')]")
+    form.find_element(By.NAME, "reason").send_keys("forecast revised")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(lambda d: not d.find_elements(By.XPATH, "//form[contains(@action, '/cancellation')]"))
+    cancelled = api("GET", f"/api/v1/market/orders/{order_id}", "DSO")
+    check("cancellation through the form: every ISP of the order cancelled, on record",
+          (cancelled.get("cancellation") or {}).get("reason") == "forecast revised"
+          and all(p["status"] == "cancelled" for p in cancelled["setpoints"]), json.dumps(cancelled)[:300])
 
     # An aggregator: its own offers only; another's pages refused and logged -------------------
     b.login("agr-beta")

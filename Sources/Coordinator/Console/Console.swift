@@ -412,7 +412,7 @@ enum Units {
 
     /// An amount: `€ 1,234.50`, `−€ 3.10`.
     static func euros(_ value: Money) -> String {
-        let text = "\(Money(cents: Int64(value.cents.magnitude)))"
+        let text = value.description.trimmingPrefix("-")
         let whole = grouped(Double(text.prefix { $0 != "." }) ?? 0)
         return (value.cents < 0 ? "−" : "") + "€ " + whole + "." + text.suffix(2)
     }

@@ -19,6 +19,7 @@ extension Console {
     struct MarketPage {
         struct Need {
             let id: String
+            let key: String
             let buyer: String
             let participant: String?
             let area: String
@@ -27,6 +28,8 @@ extension Console {
             let priceLimit: String
             let status: String
             let served: String
+            /// The caller may withdraw it (its buyer, or the market operator, while it is open).
+            let withdrawable: Bool
         }
         struct ISPRow {
             let isps: String
@@ -133,15 +136,16 @@ extension Console {
         }
         let needs = book.requests.map { request in
             let outcome = book.rounds.compactMap { $0.preliminary.requests.first { $0.request == request.key } }.last
+            let mayWithdraw = [.admin, .marketOperator].contains(role) || ([.dso, .tso].contains(role) && request.owner == party.owner)
             return MarketPage.Need(
-                id: request.entry.id, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
+                id: request.entry.id, key: request.key, buyer: request.entry.buyer, participant: request.participant, area: request.entry.area.joined(separator: ", "),
                 session: request.session.rawValue,
                 isps: request.entry.isps.map {
                     ispRow($0.range, power: "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))")
                 },
                 priceLimit: request.entry.priceLimit.map(Units.perMWh) ?? "none",
                 status: request.status.rawValue,
-                served: outcome.map(Self.served) ?? "not cleared yet")
+                served: outcome.map(Self.served) ?? "not cleared yet", withdrawable: request.status == .open && mayWithdraw)
         }
         let offers = book.offers.map { offer in
             MarketPage.Offer(
