@@ -21,6 +21,7 @@ Standard library only: `make run` needs no venv.
 import argparse
 import ctypes
 import datetime as dt
+from decimal import Decimal
 import glob
 import json
 import math
@@ -606,15 +607,23 @@ retries = 1
         self.wait_until(last_end, "the last activated ISP to end")
 
         def settled():
+            # The last ISP is measured a little after it ends: until then it settles provisionally,
+            # from the readings certified so far. Settled is when no line is unverified and the
+            # month's report (settled afresh) agrees with the orders to the cent.
             result = {}
             for order_id in self.orders:
                 settlement = self.api.get(f"/api/v1/market/orders/{order_id}/settlement", "MO")
                 if any(row["status"] == "unverified" for pod in settlement["pods"] for row in pod["isps"]):
                     return None
                 result[order_id] = settlement
-            return result
-        self.settlements = wait_for("every activated ISP to be measured and certified", settled, timeout_s=300, poll_s=0.5)
-        self.report = self.api.get(f"/api/v1/market/settlements/{day[:7]}", "MO")
+            report = self.api.get(f"/api/v1/market/settlements/{day[:7]}", "MO")
+            fees = {}
+            for settlement in result.values():
+                fees[settlement["aggregator"]] = fees.get(settlement["aggregator"], Decimal(0)) + Decimal(settlement["fee"])
+            if any(Decimal(entry["fee"]) != fees.get(entry["aggregator"], Decimal(0)) for entry in report["aggregators"]):
+                return None
+            return result, report
+        self.settlements, self.report = wait_for("every activated ISP to be measured and certified", settled, timeout_s=300, poll_s=0.5)
         self.say("settled from certified readings: " + "; ".join(
             f"{a['aggregator']} delivered {a['delivered_wh']:,} Wh, net {float(a['net']):.2f}" for a in self.report["aggregators"]))
 

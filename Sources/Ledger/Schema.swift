@@ -86,6 +86,25 @@ enum Schema {
         );
         CREATE INDEX setpoints_open ON setpoints (state) WHERE state <> 'done';
         """),
+        ("v3: release set-points", """
+        -- DESIGN §5 v1.1: a `release` (no constraint; w is 0 in the record). SQLite cannot change
+        -- a CHECK in place: the table is copied into one that allows it.
+        CREATE TABLE setpoints_v3 (
+            id TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            issued_ms INTEGER NOT NULL,
+            from_ms INTEGER NOT NULL,
+            until_ms INTEGER NOT NULL,
+            end_ms INTEGER NOT NULL,
+            mode TEXT NOT NULL CHECK (mode IN ('target', 'max', 'min', 'release')),
+            w INTEGER NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('scheduled', 'active', 'done'))
+        );
+        INSERT INTO setpoints_v3 SELECT id, seq, issued_ms, from_ms, until_ms, end_ms, mode, w, state FROM setpoints;
+        DROP TABLE setpoints;
+        ALTER TABLE setpoints_v3 RENAME TO setpoints;
+        CREATE INDEX setpoints_open ON setpoints (state) WHERE state <> 'done';
+        """),
     ]
 
     /// Brings a writable connection's schema up to date; refuses files that are not ledgers.

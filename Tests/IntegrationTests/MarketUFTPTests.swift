@@ -134,8 +134,8 @@ struct MarketUFTPTests {
         #expect((sent.json["sent"] as? [[String: Any]])?.first?["orders"] as? [String] == ["\(roundID).0"], "\(sent)")
         let settlement = try #require(agr.line { $0["type"] as? String == "FlexSettlement" }, "\(diagnostics())")
         let settledOrder = (settlement["orders"] as? [[String: Any]])?.first
-        // Fee 6.25 × 500/1,000; penalty 500 W × 2,000 per MW.
-        #expect(settledOrder?["order_reference"] as? String == "\(roundID).0" && (settledOrder?["net_settlement"] as? String).flatMap { Decimal(string: $0) } == 2.125,
+        // Fee 6.25 × 500/1,000 = 3.125, rounded half to even to 3.12; penalty 500 W × 2,000 per MW = 1.00.
+        #expect(settledOrder?["order_reference"] as? String == "\(roundID).0" && (settledOrder?["net_settlement"] as? String).flatMap { Decimal(string: $0) } == Decimal(string: "2.12"),
                 "\(settlement)")
         // The aggregator disputes it: recorded on the order.
         let disputed = waitUntil(timeoutSeconds: 60, pollMilliseconds: 250) {

@@ -263,6 +263,30 @@ final class SetPointPlatform: Sendable {
                 "the older one's window ends where the newer one's begins")
     }
 
+    /// DESIGN §5 v1.1: the platform withdraws a set-point in force with a newer `release` over its
+    /// window: the node writes the idle value from the release's start, and nothing else after it.
+    @Test func aReleaseLiftsASetPointInForceAndTheIdleValueIsWritten() throws {
+        let (broker, meter, bms, platform, agent) = try Self.rig()
+        defer { meter.stop(); bms.stop(); _ = broker }
+        try agent.start()
+        #expect(platform.waitForOnline())
+        let start = Timestamp.now()
+        let held = try platform.send(from: start.adding(milliseconds: 500), until: start.adding(milliseconds: 600_000), w: 1000, mode: "max")
+        #expect(platform.ack(held, "applied") != nil)
+        let from = Timestamp.now().adding(milliseconds: 1000)
+        let release = SetPointPlatform.text(id: "sp-release", node: "ln-test", issued: .now(), from: from, until: from.adding(milliseconds: 600_000),
+                                            mode: "release", w: 0).replacingOccurrences(of: #","w":0"#, with: "")
+        try platform.send(platform.envelope(release))
+        let accepted = try #require(platform.ack("sp-release", "accepted"), "\(platform.acks.filter { $0["id"] as? String == "sp-release" })")
+        #expect(accepted["reason"] as? String == "recorded; supersedes \(held)")
+        #expect(platform.ack("sp-release", "applied") != nil)
+        #expect(waitUntil { bms.int32Writes(at: 100).prefix(3) == [0, 1000, 0] }, "\(bms.int32Writes(at: 100))")
+        agent.stop()
+        #expect(bms.int32Writes(at: 100).dropFirst(2).allSatisfy { $0 == 0 }, "nothing but idle after the release")
+        let recorded = try agent.entries().filter { $0.kind == "setpoint" }.compactMap { $0.body["sp"] as? String }
+        #expect(recorded.contains(release), "recorded verbatim, as signed")
+    }
+
     @Test func anUnreachableBMSIsReportedAsFailedWhileReadingsContinue() throws {
         let deadPort = FreePort.allocate()
         let (broker, meter, bms, platform, agent) = try Self.rig(bmsPort: deadPort)

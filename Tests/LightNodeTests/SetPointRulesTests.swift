@@ -68,6 +68,19 @@ import TestSupport
         #expect(reason?.hasPrefix(code + ": ") == true, "\(reason ?? "accepted") for \(sp)")
     }
 
+    /// DESIGN §5 v1.1: a release lifts the constraint over its window; it carries no watts.
+    @Test func aReleaseHasNoWattsAndEveryOtherModeHas() throws {
+        let release = Self.text(mode: "\"release\"").replacingOccurrences(of: #","w":5000"#, with: "")
+        guard case .success(let setPoint) = Self.rules.check(Self.payload(release), now: Self.now) else {
+            Issue.record("a release was rejected")
+            return
+        }
+        #expect(setPoint.mode == .release && setPoint.text == release)
+        #expect(Self.reason(Self.payload(Self.text(mode: "\"release\""))) == "malformed: sp.w must be absent from a release")
+        let capWithoutWatts = Self.text().replacingOccurrences(of: #","w":5000"#, with: "")
+        #expect(Self.reason(Self.payload(capWithoutWatts)) == "malformed: sp.w is missing")
+    }
+
     @Test func envelopeProblemsAreRejectedBeforeAnythingIsTrusted() {
         #expect(Self.reason(Self.payload(Self.text(), signer: .generate()))?.hasPrefix("bad signature: ") == true)
         #expect(Self.reason(Array("not json".utf8))?.hasPrefix("malformed: ") == true)

@@ -229,8 +229,9 @@ def run(b: Browser):
             cells = driver.find_elements(By.XPATH, f"//article[h3[starts-with(., 'Round {round_['id']} ')]]//table[caption='Final awards']//tbody/tr[{index + 1}]/td")
             check(f"market: award {index} of {round_['id']}: energy equals the API's",
                   len(cells) > 6 and number(cells[6].text) == award["energy_wh"], f"{[c.text for c in cells]} vs {award['energy_wh']}")
-    rejected = driver.find_elements(By.XPATH, "//table[caption=\"Rejected by the DSO's validation\"]//tbody/tr")
-    check("market: the DSO's rejection of the TSO's award is shown", len(rejected) == 1)
+    withdrawn = driver.find_elements(By.XPATH, "//section[@aria-labelledby='needs']//tbody/tr[td[1]='dso-da-spare']/td")
+    check("market: the request the DSO withdrew is shown withdrawn", len(withdrawn) > 6 and withdrawn[6].text.startswith("withdrawn"),
+          str([c.text for c in withdrawn]))
     b.shot("market")
 
     report = api("GET", f"/api/v1/market/settlements/{month}", "MO")
