@@ -11,6 +11,11 @@ final class OfferBook {
     private let direction: [Int]
     /// Each offer's first and last ISP.
     private let bounds: [ClosedRange<Int>]
+    /// Each offer's price (cents), submission and rank by id: the merit order's keys, read
+    /// without touching the offers (a wide request compares thousands of them).
+    private let price: [Int64]
+    private let sequence: [Int]
+    private let idRank: [Int]
 
     init(_ offers: [FlexibilityOffer]) {
         self.offers = offers
@@ -20,6 +25,11 @@ final class OfferBook {
             (offer.isps.map(\.start).min() ?? 0)...(offer.isps.map { $0.start + $0.duration - 1 }.max() ?? 0)
         }
         remaining = offers.map(\.available)
+        price = offers.map(\.price.cents)
+        sequence = offers.map(\.sequence)
+        var rank = [Int](repeating: 0, count: offers.count)
+        for (position, index) in offers.indices.sorted(by: { offers[$0].id < offers[$1].id }).enumerated() { rank[index] = position }
+        idRank = rank
         var index: [String: [Int]] = [:]
         for (position, offer) in offers.enumerated() { index[offer.location, default: []].append(position) }
         byLocation = index
@@ -30,6 +40,18 @@ final class OfferBook {
     struct Candidate {
         let index: Int
         let wattISPs: Int
+        let price: Int64
+        let sequence: Int
+        let idRank: Int
+
+        /// Cheaper per MWh of what the request needs (exactly: cross-multiplied in 128 bits),
+        /// then submitted earlier, then the lower id.
+        static func precedes(_ a: Candidate, _ b: Candidate) -> Bool {
+            let costA = Int128(a.price) * Int128(b.wattISPs), costB = Int128(b.price) * Int128(a.wattISPs)
+            if costA != costB { return costA < costB }
+            if a.sequence != b.sequence { return a.sequence < b.sequence }
+            return a.idRank < b.idRank
+        }
 
         /// `price` per MWh of that energy, to the cent (half to even).
         func pricePerMWh(_ price: Money, ispMinutes: Int) -> Money? {
@@ -52,18 +74,12 @@ final class OfferBook {
             let wattISPs = Self.wattISPs(offers[index], within: request.isps)
             guard wattISPs > 0 else { continue }
             if let limit = request.priceLimitPerMWh,
-               Int128(offers[index].price.cents) * Self.wattMinutesPerMWh > Int128(limit.cents) * Int128(wattISPs) * Int128(ispMinutes) {
+               Int128(price[index]) * Self.wattMinutesPerMWh > Int128(limit.cents) * Int128(wattISPs) * Int128(ispMinutes) {
                 continue
             }
-            candidates.append(Candidate(index: index, wattISPs: wattISPs))
+            candidates.append(Candidate(index: index, wattISPs: wattISPs, price: price[index], sequence: sequence[index], idRank: idRank[index]))
         }
-        candidates.sort { a, b in
-            let offerA = offers[a.index], offerB = offers[b.index]
-            let costA = Int128(offerA.price.cents) * Int128(b.wattISPs), costB = Int128(offerB.price.cents) * Int128(a.wattISPs)
-            if costA != costB { return costA < costB }
-            if offerA.sequence != offerB.sequence { return offerA.sequence < offerB.sequence }
-            return offerA.id < offerB.id
-        }
+        candidates.sort(by: Candidate.precedes)
         return candidates
     }
 
