@@ -21,18 +21,18 @@ extension Marketplace {
     /// the set-point of its POD and ISP. ISPs that begin within `dispatch_lead_s` are trimmed
     /// (never dispatched, never settled), with an alert.
     func order(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
-        try await dispatching { try await placeOrder(round: roundID, award: index, by: party, now: now) }
+        try await holding(dispatchLock) { try await placeOrder(round: roundID, award: index, by: party, now: now) }
     }
 
-    /// Runs `body` holding the dispatch lock (DispatchLock).
-    func dispatching<T>(_ body: () async throws -> T) async throws -> T {
-        await dispatchLock.acquire()
+    /// Runs `body` holding `lock` (MarketLock).
+    func holding<T>(_ lock: MarketLock, _ body: () async throws -> T) async throws -> T {
+        await lock.acquire()
         do {
             let value = try await body()
-            await dispatchLock.release()
+            await lock.release()
             return value
         } catch {
-            await dispatchLock.release()
+            await lock.release()
             throw error
         }
     }
@@ -115,7 +115,7 @@ extension Marketplace {
     /// each POD and ISP's set-point is issued again with what still stands there, `release` when
     /// nothing does. UFTP has no way to withdraw a FlexOrder: a UFTP aggregator's order stands.
     func cancel(order id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
-        try await dispatching { try await cancelOrder(id, by: party, reason: reason, now: now) }
+        try await holding(dispatchLock) { try await cancelOrder(id, by: party, reason: reason, now: now) }
     }
 
     private func cancelOrder(_ id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
@@ -265,7 +265,7 @@ extension Marketplace {
     /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on the set-point
     /// and on the parts it carries; a rejection, a failure or an expiry before it applied is an alert.
     func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
-        try await dispatching { try await record(acknowledgement: payload, from: node, now: now) }
+        try await holding(dispatchLock) { try await record(acknowledgement: payload, from: node, now: now) }
     }
 
     private func record(acknowledgement payload: [UInt8], from node: String, now: Date) async throws {
@@ -308,7 +308,7 @@ extension Marketplace {
 
     /// Parts sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
     func sweepAcknowledgements(now: Date) async throws {
-        try await dispatching { try await sweep(now: now) }
+        try await holding(dispatchLock) { try await sweep(now: now) }
     }
 
     private func sweep(now: Date) async throws {

@@ -36,7 +36,10 @@ public actor Marketplace {
     let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
     var pendingOrders: Set<String> = []
-    let dispatchLock = DispatchLock()
+    /// Orders, set-points and acknowledgements (MarketDispatch).
+    let dispatchLock = MarketLock()
+    /// The book: clearing, validation, withdrawals and revocations.
+    let bookLock = MarketLock()
     /// Sessions the scheduler could not clear, by `<session> <day>`.
     private var failures: [String: ClearingFailure] = [:]
     /// Notifications not yet delivered (rebuilt from the last two days at start).
@@ -153,6 +156,10 @@ public actor Marketplace {
     /// operator or the administrator, any offer by its key (`<aggregator>:<id>`), with a reason
     /// kept on the offer.
     func revokeOffer(_ name: String, by party: Party, reason: String? = nil, now: Date) async throws -> MarketOffer {
+        try await holding(bookLock) { try await revoke(name, by: party, reason: reason, now: now) }
+    }
+
+    private func revoke(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketOffer {
         let own = party.role == .aggregator
         let key = MarketKey.named(name, owner: own ? party.owner : nil)
         guard var offer = try await store.record(MarketOffer.self, id: key), !own || offer.entry.aggregator == party.owner else {
@@ -173,6 +180,10 @@ public actor Marketplace {
     /// Withdraws an open request before its clearing: its buyer, by the request's id; the market
     /// operator or the administrator, any by its key, with a reason kept on the request.
     func withdrawRequest(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketRequest {
+        try await holding(bookLock) { try await withdraw(name, by: party, reason: reason, now: now) }
+    }
+
+    private func withdraw(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketRequest {
         let own = [.dso, .tso].contains(party.role)
         let key = MarketKey.named(name, owner: own ? party.owner : nil)
         guard var request = try await store.record(MarketRequest.self, id: key), !own || request.owner == party.owner else {
@@ -256,6 +267,10 @@ public actor Marketplace {
     /// requests of `day`, with the real-time offers and what final day-ahead outcomes left of
     /// the day-ahead offers). Nil when there was nothing to clear.
     func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
+        try await holding(bookLock) { try await clearSession(session, day: day, now: now) }
+    }
+
+    private func clearSession(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
         let id = Self.roundID(session, day: day, at: now)
         if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
         if session == .dayAhead, try await dayAheadCleared(day) { throw MarketRefusal.conflict("the day-ahead session of \(day) is cleared") }
@@ -326,6 +341,10 @@ public actor Marketplace {
     /// DSO decides the awards of its own requests and of the TSO's; the round is final once every
     /// DSO with awarded requests in it has decided (the administrator decides all at once).
     func validate(round id: String, rejections: [Int: String], by party: Party, now: Date) async throws -> ClearingRound {
+        try await holding(bookLock) { try await decide(round: id, rejections: rejections, by: party, now: now) }
+    }
+
+    private func decide(round id: String, rejections: [Int: String], by party: Party, now: Date) async throws -> ClearingRound {
         var round = try await round(id)
         guard round.state == .preliminary else { throw MarketRefusal.conflict("round \(id) is final") }
         let awards = round.preliminary.awards
@@ -416,11 +435,16 @@ public actor Marketplace {
                 await scheduledClearing(.realTime, day: day, now: now) { market in _ = try await market.clear(.realTime, day: day, now: now) }
             }
         }
-        for day in days {
+        // Yesterday's too: a round cleared late in the day times out after midnight.
+        for day in [calendar.day(after: today, by: -1)].compactMap({ $0 }) + days {
             do {
                 for round in try await rounds(day: day) where round.state == .preliminary
                     && Self.milliseconds(now) - round.cleared >= Int64(config.validationTimeoutSeconds) * 1000 {
-                    _ = try await fallBack(round)
+                    try await holding(bookLock) {
+                        // A DSO may have decided it meanwhile.
+                        let current = try await self.round(round.id)
+                        if current.state == .preliminary { _ = try await fallBack(current) }
+                    }
                 }
             } catch {
                 logger.error("market: the validation timeout of \(day)'s rounds failed: \(error)")

@@ -289,6 +289,13 @@ public enum Clearing {
         return a.id < b.id
     }
 
+    /// An award's price: the offer's price × its factor, taken as the difference of what the
+    /// offer's awards are worth after it and before it (each rounded half to even), so that the
+    /// awards of one offer, in any number of rounds, add up to its price × what was awarded.
+    static func price(of offer: FlexibilityOffer, factor: Int, awardedAfter: Int) -> Money {
+        offer.price.share(Int64(awardedAfter), of: 100) - offer.price.share(Int64(awardedAfter - factor), of: 100)
+    }
+
     /// One request against the book: offers of its area in its merit order (`OfferBook.ranked`),
     /// each at the largest factor that stays within what the request still needs at every ISP
     /// they share (and within what is left of the offer), skipped below its minimum factor.
@@ -336,7 +343,7 @@ public enum Clearing {
                 }
                 let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
                 awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, location: offer.location, factor: factor,
-                                    isps: powers, energyWh: energy, price: offer.price.share(Int64(factor), of: 100),
+                                    isps: powers, energyWh: energy, price: Self.price(of: offer, factor: factor, awardedAfter: 100 - book.remaining[candidate.index]),
                                     pricePerMWh: candidate.pricePerMWh(offer.price, ispMinutes: rules.ispMinutes), margin: margin))
                 if unmet == 0 { break }
             }

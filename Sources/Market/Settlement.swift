@@ -122,7 +122,8 @@ public enum Settlement {
     public static func share(_ interval: PODInterval) -> [SettledISP] {
         let dispatched = interval.parts.indices.filter { interval.parts[$0].standing == .dispatched }
         let total = dispatched.reduce(0) { $0 + abs(interval.parts[$1].ordered) }
-        let direction = dispatched.first.map { interval.parts[$0].ordered < 0 ? -1 : 1 } ?? 1
+        // The orders' way, from the first part that has one (a 0 W part has none).
+        let direction = dispatched.first { interval.parts[$0].ordered != 0 }.map { interval.parts[$0].ordered < 0 ? -1 : 1 } ?? 1
         let measured = interval.unverified == nil ? interval.allocation : nil
         let realized = measured.map { ($0 - interval.baseline) * direction } ?? 0
         let weights = dispatched.map { Double(abs(interval.parts[$0].ordered)) }

@@ -99,6 +99,24 @@ import TestSupport
         #expect(settled.fee == Money("2.00") && settled.delivered == 0 && settled.penalty == .zero, "20 % of 10.00, nothing delivered or short")
     }
 
+    /// The scheduler at gate closure and the market operator a second later: one round, not two
+    /// selling the same offers.
+    @Test func aSessionClearedTwiceAtOnceGivesOneRound() async throws {
+        let (market, _, _, _, folder) = try await MarketplaceTests.rig()
+        _ = folder
+        _ = try await market.submitRequest(.init(session: .dayAhead, day: Self.day, id: "r1", area: ["cp-1"],
+                                                 isps: [.init(start: 40, minPower: -1000, maxPower: -500)], priceLimit: nil),
+                                           buyer: .dso, participant: "dso-1", now: Self.eve)
+        _ = try await market.submitOffer(.init(session: .dayAhead, day: Self.day, id: "o1", location: "cp-1", price: 10, minActivationFactor: nil,
+                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1")], validUntil: nil),
+                                         aggregator: "agr-1", now: Self.eve)
+        async let first = try? market.clear(.dayAhead, day: Self.day, now: Self.gate)
+        async let second = try? market.clear(.dayAhead, day: Self.day, now: Self.gate.addingTimeInterval(1))
+        let cleared = await [first, second].compactMap { $0 ?? nil }
+        #expect(cleared.count == 1)
+        #expect(try await market.rounds(day: Self.day).count == 1)
+    }
+
     @Test func aRequestIsWithdrawnByItsBuyerBeforeItsClearing() async throws {
         let (market, _, _, _, folder) = try await MarketplaceTests.rig()
         _ = folder
