@@ -226,7 +226,8 @@ public struct DispatchedSetPoint: Codable, Sendable {
     var standing: PODInterval.Standing {
         switch status {
         case .accepted, .applied, .failed, .delegated: .dispatched
-        case .expired where applied != nil: .dispatched
+        // Parts from before composition (no `setPoint`) recorded no application time.
+        case .expired where applied != nil || setPoint == nil: .dispatched
         case .expired: .notDispatched(reason.map { "expired before it was applied: \($0)" } ?? "expired before it was applied")
         case .cancelled: .cancelled
         case .sent: .notDispatched("awaiting the node's acknowledgement")
@@ -335,7 +336,9 @@ public enum MarketJSON {
 
     static func decode<T: Decodable>(_ type: T.Type, _ document: MarketDocument) throws -> T {
         do {
-            return try JSONDecoder().decode(T.self, from: Data(document.body))
+            let decoder = JSONDecoder()
+            decoder.userInfo[Money.storedBeforeCents] = true
+            return try decoder.decode(T.self, from: Data(document.body))
         } catch {
             throw SCDError("market \(document.kind.rawValue) \(document.id) is not readable: \(error)")
         }

@@ -42,6 +42,23 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
         self = money
     }
 
+    /// A decimal rounded half to even to the cent; nil beyond 16 integer digits.
+    public init?(rounding decimal: Decimal) {
+        guard decimal.isFinite else { return nil }
+        let text = "\(decimal)"  // plain digits: `-3.3033`
+        if let exact = Money(text) {
+            self = exact
+            return
+        }
+        let negative = text.hasPrefix("-")
+        let parts = (negative ? text.dropFirst() : Substring(text)).split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, parts[1].count > 2, let truncated = Money(parts[0] + "." + parts[1].prefix(2)) else { return nil }
+        let beyond = parts[1].dropFirst(2)
+        let half = beyond.first == "5", more = beyond.first.map { $0 > "5" } ?? false
+        let up = more || (half && (beyond.dropFirst().contains { $0 != "0" } || truncated.cents % 2 == 1))
+        cents = (truncated.cents + (up ? 1 : 0)) * (negative ? -1 : 1)
+    }
+
     public var decimal: Decimal { Decimal(cents) / 100 }
 
     public var description: String {
@@ -103,11 +120,18 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     public static prefix func - (a: Money) -> Money { Money(cents: -a.cents) }
     public static func < (a: Money, b: Money) -> Bool { a.cents < b.cents }
 
+    /// A decoder's `userInfo` key: the document was stored before amounts were cents (market
+    /// documents of earlier versions hold binary floating point such as `3.3033`), so a number
+    /// with more decimals is rounded half to even to the cent instead of refused.
+    public static let storedBeforeCents = CodingUserInfoKey(rawValue: "money.storedBeforeCents")!
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         // A number too large for Decimal fails to decode at all: refused like any other amount.
         let money = if let text = try? container.decode(String.self) { Money(text) } else {
-            (try? container.decode(Decimal.self)).flatMap(Money.init(exactly:))
+            (try? container.decode(Decimal.self)).flatMap { decimal in
+                decoder.userInfo[Self.storedBeforeCents] as? Bool == true ? Money(rounding: decimal) : Money(exactly: decimal)
+            }
         }
         guard let money else {
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "an amount with at most two decimals and 16 digits before them")

@@ -22,6 +22,17 @@ import TestSupport
         }
     }
 
+    /// Market documents stored before amounts were cents hold binary floating point: read
+    /// rounded half to even, where input would be refused.
+    @Test func amountsStoredBeforeCentsAreRoundedHalfToEven() throws {
+        let decoder = JSONDecoder()
+        decoder.userInfo[Money.storedBeforeCents] = true
+        let stored = try decoder.decode([Money].self, from: Data(#"[3.3033, 3.305, 3.315, 3.3051, -2.675, 9.9999999999999999, "1.5", 7]"#.utf8))
+        #expect(stored.map(\.cents) == [330, 330, 332, 331, -268, 1000, 150, 700])
+        #expect(throws: DecodingError.self) { try decoder.decode([Money].self, from: Data(#"[1e20]"#.utf8)) }
+        #expect(throws: DecodingError.self, "input stays strict") { try JSONDecoder().decode([Money].self, from: Data(#"[3.3033]"#.utf8)) }
+    }
+
     @Test func aShareIsRoundedOnceHalfToEven() {
         #expect(Money(cents: 1).share(1, of: 2).cents == 0, "0.5 cent: to the even 0")
         #expect(Money(cents: 3).share(1, of: 2).cents == 2, "1.5 cents: to the even 2")
