@@ -276,11 +276,18 @@ public actor Marketplace {
         if session == .dayAhead, try await dayAheadCleared(day) { throw MarketRefusal.conflict("the day-ahead session of \(day) is cleared") }
         let storedRequests = try await store.readableRecords(MarketRequest.self, as: .request, days: day...day)
         let requests = storedRequests.records.filter { $0.session == session && $0.status == .open }
-        let dayAheadFinal = try await rounds(day: day).contains { $0.session == .dayAhead && $0.state == .final }
+        let dayRounds = try await rounds(day: day)
+        let dayAheadFinal = dayRounds.contains { $0.session == .dayAhead && $0.state == .final }
+        // What rounds awaiting validation awarded is spoken for until they are decided.
+        var reserved: [String: Int] = [:]
+        for round in dayRounds where round.state == .preliminary {
+            for award in round.preliminary.awards { reserved[award.offer, default: 0] += award.factor }
+        }
+        func available(_ offer: MarketOffer) -> Int { max(0, 100 - offer.awarded - (reserved[offer.key] ?? 0)) }
         let storedOffers = try await store.readableRecords(MarketOffer.self, as: .offer, days: day...day)
         let offers = storedOffers.records
             .filter { offer in
-                offer.status == .open && offer.awarded < 100 && (offer.validUntil ?? .max) > Self.milliseconds(now)
+                offer.status == .open && available(offer) > 0 && (offer.validUntil ?? .max) > Self.milliseconds(now)
                     && (offer.session == session || (session == .realTime && dayAheadFinal))
             }
         guard session == .dayAhead || !requests.isEmpty else { return nil }
@@ -303,7 +310,7 @@ public actor Marketplace {
         var flexOffers: [FlexibilityOffer] = []
         for (index, offer) in book.enumerated() {
             do {
-                var checked = try offer.entry.checked("offer", ispsPerDay: ispsPerDay, sequence: index, available: 100 - offer.awarded)
+                var checked = try offer.entry.checked("offer", ispsPerDay: ispsPerDay, sequence: index, available: available(offer))
                 checked.id = offer.key
                 flexOffers.append(checked)
             } catch {

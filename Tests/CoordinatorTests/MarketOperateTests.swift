@@ -117,6 +117,24 @@ import TestSupport
         #expect(try await market.rounds(day: Self.day).count == 1)
     }
 
+    /// A real-time round awaiting the DSO's validation holds what it awarded: the next round
+    /// does not sell it again.
+    @Test func whatARoundAwaitingValidationAwardedIsNotSoldAgain() async throws {
+        let (market, _, _, _, folder) = try await MarketplaceTests.rig(validation: .dso)
+        _ = folder
+        let morning = MarketplaceTests.date("2026-11-26T08:00:00Z")
+        _ = try await market.submitOffer(.init(session: .realTime, day: Self.day, id: "o1", location: "cp-1", price: 10, minActivationFactor: nil,
+                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1")], validUntil: nil),
+                                         aggregator: "agr-1", now: morning)
+        for (index, minute) in [0, 5].enumerated() {
+            _ = try await market.submitRequest(.init(session: .realTime, day: Self.day, id: "r\(index)", area: ["cp-1"],
+                                                     isps: [.init(start: 40, minPower: -1000, maxPower: -1000)], priceLimit: nil),
+                                               buyer: .dso, participant: "dso-1", now: morning.addingTimeInterval(Double(minute * 60)))
+            let round = try await market.clear(.realTime, day: Self.day, now: morning.addingTimeInterval(Double(minute * 60)))
+            #expect(round?.preliminary.awards.map(\.offer) == (index == 0 ? ["agr-1:o1"] : []), "round \(index)")
+        }
+    }
+
     @Test func aRequestIsWithdrawnByItsBuyerBeforeItsClearing() async throws {
         let (market, _, _, _, folder) = try await MarketplaceTests.rig()
         _ = folder
