@@ -27,6 +27,16 @@ import TestSupport
         return try #require(try await market.clear(.dayAhead, day: day, now: gate))
     }
 
+    /// dso-1's request r1 for 500–1,000 W less at ISP 40 and agr-1's offer o1 of 1,000 W at POD-1.
+    static func oneISPBook(_ market: Marketplace) async throws {
+        _ = try await market.submitRequest(.init(session: .dayAhead, day: Self.day, id: "r1", area: ["cp-1"],
+                                                 isps: [.init(start: 40, minPower: -1000, maxPower: -500)], priceLimit: nil),
+                                           buyer: .dso, participant: "dso-1", now: Self.eve)
+        _ = try await market.submitOffer(.init(session: .dayAhead, day: Self.day, id: "o1", location: "cp-1", price: 10, minActivationFactor: nil,
+                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1")], validUntil: nil),
+                                         aggregator: "agr-1", now: Self.eve)
+    }
+
     @Test func anOrderPlacedLateDispatchesOnlyTheISPsAheadOfTheLead() async throws {
         let (market, _, outbox, _, folder) = try await MarketplaceTests.rig()
         _ = folder
@@ -104,12 +114,7 @@ import TestSupport
     @Test func aSessionClearedTwiceAtOnceGivesOneRound() async throws {
         let (market, _, _, _, folder) = try await MarketplaceTests.rig()
         _ = folder
-        _ = try await market.submitRequest(.init(session: .dayAhead, day: Self.day, id: "r1", area: ["cp-1"],
-                                                 isps: [.init(start: 40, minPower: -1000, maxPower: -500)], priceLimit: nil),
-                                           buyer: .dso, participant: "dso-1", now: Self.eve)
-        _ = try await market.submitOffer(.init(session: .dayAhead, day: Self.day, id: "o1", location: "cp-1", price: 10, minActivationFactor: nil,
-                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1")], validUntil: nil),
-                                         aggregator: "agr-1", now: Self.eve)
+        try await Self.oneISPBook(market)
         async let first = try? market.clear(.dayAhead, day: Self.day, now: Self.gate)
         async let second = try? market.clear(.dayAhead, day: Self.day, now: Self.gate.addingTimeInterval(1))
         let cleared = await [first, second].compactMap { $0 ?? nil }
@@ -138,12 +143,7 @@ import TestSupport
     @Test func aRequestIsWithdrawnByItsBuyerBeforeItsClearing() async throws {
         let (market, _, _, _, folder) = try await MarketplaceTests.rig()
         _ = folder
-        _ = try await market.submitRequest(.init(session: .dayAhead, day: Self.day, id: "r1", area: ["cp-1"],
-                                                 isps: [.init(start: 40, minPower: -1000, maxPower: -500)], priceLimit: nil),
-                                           buyer: .dso, participant: "dso-1", now: Self.eve)
-        _ = try await market.submitOffer(.init(session: .dayAhead, day: Self.day, id: "o1", location: "cp-1", price: 10, minActivationFactor: nil,
-                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1")], validUntil: nil),
-                                         aggregator: "agr-1", now: Self.eve)
+        try await Self.oneISPBook(market)
         await #expect(throws: MarketRefusal.self, "not dso-2's") {
             try await market.withdrawRequest("r1", by: .init(role: .dso, participant: "dso-2"), reason: nil, now: Self.eve)
         }
