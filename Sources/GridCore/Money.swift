@@ -78,8 +78,11 @@ public struct Money: Sendable, Hashable, Comparable, Codable, CustomStringConver
     /// minutes each, to the cent; nil for no energy, or a figure beyond 64 bits of cents.
     public func perMWh(wattISPs: Int, ispMinutes: Int) -> Money? {
         guard wattISPs > 0, ispMinutes > 0 else { return nil }
-        return Int64(exactly: Self.roundedHalfEven(Int128(cents) * 60_000_000, Int128(wattISPs) * Int128(ispMinutes))).map(Money.init(cents:))
+        return Int64(exactly: Self.roundedHalfEven(Int128(cents) * Self.wattMinutesPerMWh, Int128(wattISPs) * Int128(ispMinutes))).map(Money.init(cents:))
     }
+
+    /// W·min in a MWh.
+    public static let wattMinutesPerMWh: Int128 = 60_000_000
 
     /// `value ÷ divisor` to the nearest integer, ties to the even one (`divisor` not zero; the
     /// magnitudes of 128-bit products of 64-bit numbers, as here, cannot overflow).

@@ -344,7 +344,7 @@ public enum Clearing {
                 let energy = powers.reduce(0) { $0 + abs($1.value) * $1.duration } * rules.ispMinutes / 60
                 awards.append(Award(request: request.id, offer: offer.id, aggregator: offer.aggregator, location: offer.location, factor: factor,
                                     isps: powers, energyWh: energy, price: Self.price(of: offer, factor: factor, awardedAfter: 100 - book.remaining[candidate.index]),
-                                    pricePerMWh: candidate.pricePerMWh(offer.price, ispMinutes: rules.ispMinutes), margin: margin))
+                                    pricePerMWh: candidate.pricePerMWh(ispMinutes: rules.ispMinutes), margin: margin))
                 if unmet == 0 { break }
             }
         }

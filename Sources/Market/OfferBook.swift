@@ -54,13 +54,10 @@ final class OfferBook {
         }
 
         /// `price` per MWh of that energy, to the cent (half to even).
-        func pricePerMWh(_ price: Money, ispMinutes: Int) -> Money? {
-            price.perMWh(wattISPs: wattISPs, ispMinutes: ispMinutes)
+        func pricePerMWh(ispMinutes: Int) -> Money? {
+            Money(cents: price).perMWh(wattISPs: wattISPs, ispMinutes: ispMinutes)
         }
     }
-
-    /// W·min in a MWh.
-    static let wattMinutesPerMWh: Int128 = 60_000_000
 
     /// The request's merit order (docs/market.md, "Clearing"): the offers of its area and
     /// direction that give it energy within its ISPs and cost at most its price limit per MWh of
@@ -74,7 +71,7 @@ final class OfferBook {
             let wattISPs = Self.wattISPs(offers[index], within: request.isps)
             guard wattISPs > 0 else { continue }
             if let limit = request.priceLimitPerMWh,
-               Int128(price[index]) * Self.wattMinutesPerMWh > Int128(limit.cents) * Int128(wattISPs) * Int128(ispMinutes) {
+               Int128(price[index]) * Money.wattMinutesPerMWh > Int128(limit.cents) * Int128(wattISPs) * Int128(ispMinutes) {
                 continue
             }
             candidates.append(Candidate(index: index, wattISPs: wattISPs, price: price[index], sequence: sequence[index], idRank: idRank[index]))
