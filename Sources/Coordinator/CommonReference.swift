@@ -21,6 +21,7 @@ struct CommonReference: Sendable {
 
     static let unauthorized = "Unauthorized"
     static let noConnections = "No connections available"
+    static let noneInACongestionPoint = "No connections in a congestion point"
     static func connectionConflict(_ connection: String, at place: String) -> String {
         "Connection conflict: [\(connection)] at [\(place)]"
     }
@@ -236,14 +237,14 @@ struct CommonReference: Sendable {
             }
             portfolios.append(.init(dsoDomain: try InternetDomain(validating: dso), congestionPoints: congestionPoints))
         }
+        // The XSD wants at least one DSO portfolio in a view: with none, connections in no
+        // congestion point cannot be listed.
+        guard !portfolios.isEmpty else { throw Refusal(reasons: [Self.noneInACongestionPoint]) }
         let placedConnections = Set(placed.map(\.connection))
         let unplaced = try represented.filter { !placedConnections.contains($0) }.sorted()
             .map { AGRPortfolioQueryResponse.ConnectionRef(entityAddress: try EntityAddress(validating: $0)) }
-        // The XSD wants at least one DSO portfolio in a view: with none, connections in no
-        // congestion point cannot be listed.
         return AGRPortfolioQueryResponse(result: .accepted, timeZone: query.timeZone, referencedMessageID: messageID,
-                                         period: query.period,
-                                         dsoViews: portfolios.isEmpty ? [] : [.init(dsoPortfolios: portfolios, connections: unplaced)])
+                                         period: query.period, dsoViews: [.init(dsoPortfolios: portfolios, connections: unplaced)])
     }
 
     /// The connections of one of the DSO's congestion points on the Period, each with the

@@ -276,7 +276,6 @@ extension Marketplace {
         }
         for aggregator in byAggregator.keys.sorted() {
             var orders: [UFTPActions.FlexSettlementDraft.Order] = []
-            var reservations: [String: [UFTPActions.FlexSettlementDraft.Contract.Day.ISP]] = [:]
             var included: [MarketOrder] = []
             for (order, settled, flexOrder) in byAggregator[aggregator] ?? [] {
                 // An ISP is settled when every POD's is verified; its powers are the PODs' sums.
@@ -291,8 +290,6 @@ extension Marketplace {
                                       actualPower: parts.reduce(0) { $0 + ($1.allocation ?? 0) },
                                       deliveredFlexPower: direction * parts.reduce(0) { $0 + $1.delivered },
                                       powerDeficiency: parts.reduce(0) { $0 + $1.deficiency }))
-                    reservations[order.day, default: []].append(.init(start: isp, duration: nil, reservedPower: 0, requestedPower: nil,
-                                                                      availablePower: nil, offeredPower: nil, orderedPower: ordered))
                 }
                 guard !isps.isEmpty else {
                     result.held.append(.init(order: order.id, reason: "no ISP verified yet (\(settled.unverified.count) POD ISPs unverified)"))
@@ -302,16 +299,11 @@ extension Marketplace {
                 included.append(order)
             }
             guard !orders.isEmpty else { continue }
-            // The XSDs require a ContractSettlement: without a bilateral contract, nothing was
-            // reserved; it states the power ordered per ISP.
-            let contract = UFTPActions.FlexSettlementDraft.Contract(contractID: nil, periods: reservations.keys.sorted().map { day in
-                .init(period: day, isps: (reservations[day] ?? []).sorted { $0.start < $1.start })
-            })
             let receipt: UFTPActions.Receipt
             do {
                 receipt = try await uftp.flexSettlement(UFTPActions.FlexSettlementDraft(
                     periodStart: month + "-01", periodEnd: Self.lastDay(ofMonth: month), orders: orders,
-                    contracts: [contract]), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+                    contracts: nil), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
             } catch let refusal as UFTPActions.Refusal {
                 throw MarketRefusal.conflict("the FlexSettlement to \(aggregator) is not sent: \(refusal)")
             }

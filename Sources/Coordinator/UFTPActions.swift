@@ -286,11 +286,31 @@ public struct UFTPActions: Sendable {
             guard !days.isEmpty else { throw Refusal.invalid(field: "contracts[\(index)].periods", "contracts[\(index)].periods: at least one") }
             contracts.append(FlexSettlement.ContractSettlement(contractID: contract.contractID, periods: days))
         }
+        if contracts.isEmpty { contracts = [Self.orderedContract(settlements)] }
         let message = UFTPMessage(metadata: Metadata(senderDomain: responder.domain, recipientDomain: recipient, timeStamp: DateTime(now),
                                                      conversationID: .random()),
                                   payload: FlexSettlement(periodStart: first, periodEnd: last, currency: currency,
                                                           orderSettlements: settlements, contractSettlements: contracts))
         return try await queue(message, now: now)
+    }
+
+    /// The ContractSettlement of a settlement without a bilateral contract: the XSDs require one
+    /// where the specification has it only for such contracts, so it says that nothing was
+    /// reserved and states the power ordered per ISP of each day.
+    static func orderedContract(_ settlements: [FlexSettlement.OrderSettlement]) -> FlexSettlement.ContractSettlement {
+        var ordered: [Period: [PositiveInteger: (duration: PositiveInteger?, power: Int)]] = [:]
+        for settlement in settlements {
+            for isp in settlement.isps {
+                let earlier = ordered[settlement.period, default: [:]][isp.start]?.power ?? 0
+                // Ordered powers are within Bounds.power (±1 GW): their sum cannot overflow.
+                ordered[settlement.period, default: [:]][isp.start] = (isp.duration, earlier + isp.orderedFlexPower)
+            }
+        }
+        return FlexSettlement.ContractSettlement(contractID: nil, periods: ordered.keys.sorted().map { period in
+            FlexSettlement.ContractSettlementPeriod(period: period, isps: (ordered[period] ?? [:]).sorted { $0.key < $1.key }.map {
+                FlexSettlement.ContractSettlementISP(start: $0.key, duration: $0.value.duration, reservedPower: 0, orderedPower: $0.value.power)
+            })
+        })
     }
 
     /// A FlexReservationUpdate (UFTP §2.4.2, FUSION FR18): how much of the flexibility reserved

@@ -6,6 +6,13 @@ import Sodium
 import UFTP
 import UFTPTransport
 
+/// A message of ours that the strict decoder refuses: a fault of this platform, not sent.
+struct InvalidOutgoingMessage: Error, CustomStringConvertible {
+    let type: String
+    let problem: String
+    var description: String { "the \(type) would not validate: \(problem)" }
+}
+
 /// Received UFTP messages go to the SCD's message log before the sender gets its 200; a request
 /// is then answered with its `*Response`, queued in the same log.
 struct SCDInbox: UFTPInbox {
@@ -88,8 +95,12 @@ struct UFTPResponder: Sendable {
             answered = FlexSettlementResponse(result: .accepted, referencedMessageID: metadata.messageID,
                                               orderStatuses: try await settlementStatuses(settlement, from: inbound.signed.senderDomain))
         }
-        let response = answered ?? request.response(reasons.isEmpty ? .accepted : .rejected,
-                                                    reason: reasons.isEmpty ? nil : reasons.joined(separator: "; "), to: metadata.messageID)
+        let reason = reasons.isEmpty ? nil : reasons.joined(separator: "; ")
+        guard let response = answered ?? request.response(reasons.isEmpty ? .accepted : .rejected, reason: reason, to: metadata.messageID) else {
+            // Kept in the log all the same; the sender learns the outcome from the HTTP answer.
+            logger.info("uftp: \(inbound.message.typeName) \(metadata.messageID.text) refused over HTTP: \(reason ?? "accepted")")
+            throw TransportRefusal(status: 400, reason: "\(inbound.message.typeName) \(reason == nil ? "Accepted" : "Rejected: " + (reason ?? ""))")
+        }
         let outgoing = UFTPMessage(
             metadata: Metadata(version: metadata.version, senderDomain: domain, recipientDomain: metadata.senderDomain,
                                timeStamp: DateTime(now), conversationID: metadata.conversationID),
@@ -116,11 +127,20 @@ struct UFTPResponder: Sendable {
             endpoint = PendingEndpoint.make(domain: recipient, role: recipientRole)
         }
         let signed = SignedMessage(sealing: message, role: role, key: signingKey)
+        let payload = Array(signed.sealedBody.dropFirst(64))
+        // What is sent must pass the checks a receiver makes (the XSD's facets and cardinalities
+        // for its version): the strict decoder reads it back first, and a message it refuses is
+        // a fault here, never sent.
+        do {
+            _ = try UFTPCodec.decode(payload)
+        } catch {
+            logger.critical("uftp: \(message.typeName) \(message.metadata.messageID.text) is not sent, it would not validate: \(error)")
+            throw InvalidOutgoingMessage(type: message.typeName, problem: "\(error)")
+        }
         let id = try await store.queueUFTPMessage(UFTPMessageRecord(
             direction: .outbound, type: message.typeName, messageID: message.metadata.messageID.text,
             conversationID: message.metadata.conversationID.text, senderDomain: domain.text, senderRole: role.rawValue,
-            recipientDomain: recipient.text, time: now, signed: signed.encode(),
-            payload: Array(signed.sealedBody.dropFirst(64))), endpoint: endpoint)
+            recipientDomain: recipient.text, time: now, signed: signed.encode(), payload: payload), endpoint: endpoint)
         logger.info("uftp: queued \(message.typeName) \(message.metadata.messageID.text) for \(recipient.text) as #\(id)")
         return id
     }

@@ -403,11 +403,13 @@ public final class PostgresStore: SCDStore {
     }
 
     public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
-        // SKIP LOCKED: instances claiming at once take different messages.
+        // The first due message of each endpoint (UFTPOutbox.claim); SKIP LOCKED: instances
+        // claiming at once take different messages.
         let rows = try await query("""
             UPDATE uftp_outbox o SET next_attempt = \(now.millisecondsSince1970 + leaseMs) FROM uftp_messages m
             WHERE m.id = o.message AND o.message IN (
-              SELECT message FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= \(now.millisecondsSince1970)
+              SELECT message FROM uftp_outbox WHERE message IN (
+                SELECT min(message) FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= \(now.millisecondsSince1970) GROUP BY endpoint)
               ORDER BY next_attempt LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
             RETURNING o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
             """, logger: logger)

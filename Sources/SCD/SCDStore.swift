@@ -135,9 +135,9 @@ public protocol SCDStore: Sendable {
     /// Stores an outgoing message and queues it for `endpoint` (first attempt at its time), in
     /// one transaction: a message is never queued unlogged or logged unqueued.
     func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64
-    /// Claims up to `limit` pending deliveries due at `now` by moving their next attempt `leaseMs`
-    /// ahead: one sender (of several instances) attempts each, and a sender that dies mid-attempt
-    /// leaves it due again when the lease runs out.
+    /// Claims up to `limit` pending deliveries due at `now`, the first queued of each endpoint's,
+    /// by moving their next attempt `leaseMs` ahead: one sender (of several instances) attempts
+    /// each, and a sender that dies mid-attempt leaves it due again when the lease runs out.
     func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery]
     /// Records an attempt's outcome.
     func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws

@@ -731,7 +731,8 @@ public final class SQLiteStore: SCDStore {
                 let due = try db.prepare("""
                     SELECT o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
                     FROM uftp_outbox o JOIN uftp_messages m ON m.id = o.message
-                    WHERE o.state = 'pending' AND o.next_attempt <= ? ORDER BY o.next_attempt LIMIT ?
+                    WHERE o.message IN (SELECT min(message) FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= ? GROUP BY endpoint)
+                    ORDER BY o.next_attempt LIMIT ?
                     """).bind(1, now.millisecondsSince1970).bind(2, Int64(limit))
                 var claimed: [UFTPDelivery] = []
                 while try due.step() {

@@ -107,7 +107,7 @@ public struct DPrognosis: RevisionedMessage, UFTPRequest {
 
     public var powers: [Int] { isps.map(\.power) }
 
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DPrognosisResponse {
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DPrognosisResponse? {
         DPrognosisResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
     }
 
@@ -436,8 +436,8 @@ public enum FlexOrderResponseKind: PlainResponseKind {
 public typealias FlexOrderResponse = PlainResponse<FlexOrderResponseKind>
 
 /// The monthly settlement of the DSO's orders. The 3.0.0 and 3.1.0 XSDs derive it from the
-/// response type, so it carries a Result; they also require a ContractSettlement, which exists
-/// only for bilateral contracts: 0..n here (docs/uftp.md, deviations).
+/// response type, so it carries a Result; they also require a ContractSettlement, even where the
+/// specification has one only for bilateral contracts (docs/uftp.md, "DSO actions").
 public struct FlexSettlement: UFTPRequest {
     public static let elementName = "FlexSettlement"
     public static let senderRole: USEFRole? = .dso
@@ -558,10 +558,10 @@ public struct FlexSettlement: UFTPRequest {
     public var periodEnd: Period
     public var currency: CurrencyCode
     @OneOrMore public var orderSettlements: [OrderSettlement]
-    public var contractSettlements: [ContractSettlement]
+    @OneOrMore public var contractSettlements: [ContractSettlement]
 
     public init(periodStart: Period, periodEnd: Period, currency: CurrencyCode, orderSettlements: [OrderSettlement],
-                contractSettlements: [ContractSettlement] = []) {
+                contractSettlements: [ContractSettlement]) {
         self.result = .accepted
         self.periodStart = periodStart
         self.periodEnd = periodEnd
@@ -570,8 +570,11 @@ public struct FlexSettlement: UFTPRequest {
         self.contractSettlements = contractSettlements
     }
 
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> FlexSettlementResponse {
-        FlexSettlementResponse(result: result, rejectionReason: reason, referencedMessageID: messageID)
+    /// The XSD wants a status per order in a rejection too: each order is disputed with the reason.
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> FlexSettlementResponse? {
+        FlexSettlementResponse(result: result, rejectionReason: reason, referencedMessageID: messageID, orderStatuses: orderSettlements.map {
+            .init(orderReference: $0.orderReference, disposition: result == .accepted ? .accepted : .disputed, disputeReason: reason)
+        })
     }
 
     enum CodingKeys: String, CodingKey {
@@ -600,11 +603,10 @@ public struct FlexSettlementResponse: UFTPResponse {
     public var result: AcceptedRejected
     public var rejectionReason: String?
     public var referencedMessageID: UUIDValue
-    /// One per settled order when accepted; none in a rejection (the XSD's 1..n cannot be met
-    /// there: 0..n here).
-    public var orderStatuses: [OrderStatus]
+    /// One per settled order, in a rejection too (each disputed with the reason).
+    @OneOrMore public var orderStatuses: [OrderStatus]
 
-    public init(result: AcceptedRejected, rejectionReason: String? = nil, referencedMessageID: UUIDValue, orderStatuses: [OrderStatus] = []) {
+    public init(result: AcceptedRejected, rejectionReason: String? = nil, referencedMessageID: UUIDValue, orderStatuses: [OrderStatus]) {
         self.result = result
         self.rejectionReason = rejectionReason
         self.referencedMessageID = referencedMessageID

@@ -128,8 +128,9 @@ public typealias DSOPortfolioUpdateResponse = PlainResponse<DSOPortfolioUpdateRe
 public protocol UFTPRequest: UFTPPayload {
     associatedtype Response: UFTPPayload
     /// The response to this request, with what the request itself determines; content only the
-    /// answering role knows (a portfolio, settlement dispositions) is added by it.
-    func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> Response
+    /// answering role knows (a portfolio, settlement dispositions) is added by it. Nil where the
+    /// XSD leaves no valid form for an answer made of the outcome alone.
+    func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> Response?
 }
 
 /// A response made from the outcome and the reference alone.
@@ -140,7 +141,7 @@ public protocol OutcomeOnlyResponse: UFTPResponse {
 extension PlainResponse: OutcomeOnlyResponse {}
 
 extension UFTPRequest where Response: OutcomeOnlyResponse {
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> Response {
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> Response? {
         Response(result: result, rejectionReason: reason, referencedMessageID: messageID)
     }
 }
@@ -154,7 +155,7 @@ public struct TestMessage: UFTPRequest {
     public init() {}
 
     /// Always answered, and without an outcome.
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> TestMessageResponse {
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> TestMessageResponse? {
         TestMessageResponse()
     }
 }
@@ -214,10 +215,9 @@ public struct AGRPortfolioQuery: UFTPRequest {
         self.period = period
     }
 
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> AGRPortfolioQueryResponse {
-        AGRPortfolioQueryResponse(result: result, rejectionReason: reason, timeZone: timeZone, referencedMessageID: messageID,
-                                  period: period, dsoViews: [])
-    }
+    /// None: the XSD wants a DSO-View with at least one congestion point and connection in every
+    /// AGRPortfolioQueryResponse, a rejection too; only the CRO's portfolio makes one.
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> AGRPortfolioQueryResponse? { nil }
 
     enum CodingKeys: String, CodingKey { case timeZone = "TimeZone", period = "Period" }
 }
@@ -285,9 +285,9 @@ public struct AGRPortfolioQueryResponse: UFTPResponse {
     public var timeZone: TimeZoneName
     public var referencedMessageID: UUIDValue
     public var period: Period
-    /// The XSD requires one or more, even in a rejection, which has none to give: 0..n here
-    /// (docs/uftp.md, deviations).
-    public var dsoViews: [DSOView]
+    /// One or more, even in a rejection: a query with no portfolio to give has no valid
+    /// response (docs/uftp.md, "Common Reference").
+    @OneOrMore public var dsoViews: [DSOView]
 
     public init(result: AcceptedRejected, rejectionReason: String? = nil, timeZone: TimeZoneName, referencedMessageID: UUIDValue,
                 period: Period, dsoViews: [DSOView]) {
@@ -368,7 +368,7 @@ public struct DSOPortfolioQuery: UFTPRequest {
         self.entityAddress = entityAddress
     }
 
-    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DSOPortfolioQueryResponse {
+    public func response(_ result: AcceptedRejected, reason: String?, to messageID: UUIDValue) -> DSOPortfolioQueryResponse? {
         DSOPortfolioQueryResponse(result: result, rejectionReason: reason, referencedMessageID: messageID, timeZone: timeZone, period: period)
     }
 

@@ -23,9 +23,22 @@ public struct InboundMessage: Sendable {
 }
 
 /// Where accepted messages go: stored before the sender gets its 200, so an HTTP 200 means the
-/// message is kept. A throw answers 503, which the sender retries.
+/// message is kept. A throw answers 503, which the sender retries; a `TransportRefusal`, its own status.
 public protocol UFTPInbox: Sendable {
     func deliver(_ message: InboundMessage) async throws
+}
+
+/// Thrown by an inbox that kept a message whose answer no valid response message can carry
+/// (UFTP's XSDs leave none for some outcomes): the transport says it instead, with `status` and
+/// the reason in words.
+public struct TransportRefusal: Error, Sendable {
+    public let status: Int
+    public let reason: String
+
+    public init(status: Int, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
 }
 
 /// The transport's synchronous answer (UFTP 3.0 §3.1, Appendix 4): 200 once the message is
@@ -101,6 +114,8 @@ public struct UFTPReceiver: Sendable {
         }
         do {
             try await inbox.deliver(InboundMessage(signed: signed, document: body, payload: payload, message: message, received: now))
+        } catch let refusal as TransportRefusal {
+            return TransportAnswer(status: refusal.status, reason: refusal.reason)
         } catch {
             return TransportAnswer(status: 503, reason: "the message could not be stored; send it again later")
         }

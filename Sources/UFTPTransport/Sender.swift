@@ -31,7 +31,11 @@ public struct OutgoingMessage: Sendable {
 /// (of this side or the receiver) loses no outgoing message.
 public protocol UFTPOutbox: Sendable {
     /// Messages due at `now`, each claimed for `leaseMs` (another sender, or this one after a
-    /// crash, attempts it again only once the claim runs out).
+    /// crash, attempts it again only once the claim runs out): for each endpoint with messages
+    /// due, the one queued first. So an endpoint gets one message at a time, in the order
+    /// queued (a conversation's messages arrive in order, and receivers that take one message at
+    /// a time, such as the reference implementation, which refuses some that arrive together, are
+    /// served), while a message waiting to be retried holds up none queued after it.
     func claim(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [OutgoingMessage]
     func record(_ message: OutgoingMessage, attempts: Int, outcome: DeliveryOutcome) async throws
 }
@@ -77,7 +81,7 @@ public struct DeliveryPolicy: Sendable {
 }
 
 /// Posts queued messages to their endpoints (AsyncHTTPClient: `text/xml; charset=utf-8`,
-/// Content-Length, redirects followed), a few at a time, as they fall due.
+/// Content-Length, redirects followed), a few endpoints at a time, as they fall due.
 public final class UFTPSender: Service {
     let outbox: any UFTPOutbox
     let policy: DeliveryPolicy

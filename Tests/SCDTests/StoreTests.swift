@@ -374,6 +374,31 @@ final class StoreFixture: @unchecked Sendable {
         #expect(try await store.uftpMessages(UFTPMessageQuery(conversationID: "c-9")).first?.delivery?.state == .delivered)
     }
 
+    /// An endpoint gets one message at a time, the first queued; one waiting for its retry holds
+    /// up none queued after it, and other endpoints are served alongside.
+    @Test(arguments: Backend.available)
+    func eachEndpointIsClaimedOneMessageAtATimeInQueueOrder(_ backend: Backend) async throws {
+        let fixture = try await StoreFixture(backend)
+        let store = fixture.store
+        func queue(_ name: String, to endpoint: String) async throws -> Int64 {
+            try await store.queueUFTPMessage(UFTPMessageRecord(
+                direction: .outbound, type: "TestMessage", messageID: name, conversationID: name, senderDomain: "dso.example.com",
+                senderRole: "DSO", recipientDomain: "agr.example.com", time: Self.t0, signed: Array(name.utf8), payload: Array(name.utf8)),
+                endpoint: endpoint)
+        }
+        let a1 = try await queue("a-1", to: "http://a"), a2 = try await queue("a-2", to: "http://a"), a3 = try await queue("a-3", to: "http://a")
+        let b1 = try await queue("b-1", to: "http://b")
+        func claim(at ms: Int64) async throws -> [Int64] {
+            try await store.claimUFTPDeliveries(now: Self.t0.adding(milliseconds: ms), leaseMs: 60_000, limit: 10).map(\.message).sorted()
+        }
+        #expect(try await claim(at: 0) == [a1, b1])
+        try await store.recordUFTPDelivery(message: a1, UFTPDeliveryStatus(state: .delivered, attempts: 1, nextAttempt: Self.t0))
+        #expect(try await claim(at: 1) == [a2], "b-1 is leased; a-2 is next once a-1 is delivered")
+        try await store.recordUFTPDelivery(message: a2, UFTPDeliveryStatus(state: .pending, attempts: 1,
+                                                                            nextAttempt: Self.t0.adding(milliseconds: 500_000), problem: "HTTP 503"))
+        #expect(try await claim(at: 2) == [a3], "a-2 waits for its retry; a-3 goes ahead")
+    }
+
     @Test(.enabled(if: PostgresServer.available, "needs Debian's postgresql server"))
     func postgresInstancesKeepTheirOwnChainStateAndMigrateOnce() async throws {
         let first = try await StoreFixture(.postgres, instance: "coordinator-a")
