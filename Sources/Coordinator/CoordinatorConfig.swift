@@ -68,6 +68,9 @@ public struct CoordinatorConfig: Sendable {
         public let rateLimitPerSecond: Int
         /// As CRO: whether only registered DSOs and aggregators may use the Common Reference.
         let croMode: CommonReference.Mode
+        /// As DSO: the CRO whose Common Reference aggregators' D-Prognoses and offers are checked
+        /// against (this platform's own domain when it plays the CRO), or nil for no such check.
+        let croDomain: InternetDomain?
     }
 
     public let file: String
@@ -201,12 +204,18 @@ public struct CoordinatorConfig: Sendable {
             let rate = section.int("rate_limit_per_s", in: 1...1_000_000, default: 500)
             let croMode = section.choice("cro_mode", CommonReference.Mode.allCases.map(\.rawValue), default: "closed")
                 .flatMap(CommonReference.Mode.init(rawValue:))
+            var croDomain: InternetDomain?
+            if let text = section.string("cro_domain", required: false) {
+                do { croDomain = try InternetDomain(validating: text) } catch { section.problem("cro_domain", error.problem) }
+                if !roles.contains(.dso) { section.problem("cro_domain", "applies only with the DSO role") }
+                if croDomain == domain && !roles.contains(.cro) { section.problem("cro_domain", "names this platform, which does not play the CRO role") }
+            }
             section.rejectUnknownKeys()
             if let domain, !roles.isEmpty, let keyFile, participants != nil || discover, let ispMinutes, let zone, let rate, let croMode {
                 uftp = UFTPParticipant(domain: domain, roles: roles, signingKeyFile: resolve(keyFile),
                                        participantsFile: participants.map(resolve), dnsDiscovery: dns, barredSenders: barred,
                                        ispMinutes: ispMinutes, marketTimeZone: zone,
-                                       rateLimitPerSecond: rate, croMode: croMode)
+                                       rateLimitPerSecond: rate, croMode: croMode, croDomain: croDomain)
             }
         }
         let marketSection = root.section("market", required: false)

@@ -155,9 +155,10 @@ extension Marketplace {
             ? config.rules.gateClosure(dayAhead: request.day)
             : calendar.interval(day: request.day, isp: last)?.end
         guard let expiration else { return }
-        let isps = request.entry.isps.map {
+        let requested = request.entry.isps.map {
             UFTPActions.FlexRequestDraft.ISP(start: $0.start, duration: $0.duration, minPower: $0.minPower, maxPower: $0.maxPower)
         }
+        let isps = (try? Period(validating: request.day)).map { Self.withAvailable(requested, ispCount: uftp.responder.terms.ispCount($0)) } ?? requested
         for aggregator in config.uftpAggregators where aggregator != request.participant {
             for location in request.entry.area {
                 do {
@@ -171,6 +172,23 @@ extension Marketplace {
                 }
             }
         }
+    }
+
+    /// The requested ISPs and, as UFTP asks (§4.2.18), the Period's other ISPs as `Available`,
+    /// in runs. The market knows no headroom there, so it states none: MinPower = MaxPower = 0.
+    nonisolated static func withAvailable(_ requested: [UFTPActions.FlexRequestDraft.ISP], ispCount: Int) -> [UFTPActions.FlexRequestDraft.ISP] {
+        var taken = Set<Int>()
+        for isp in requested { taken.formUnion(ISPNumbers.clamped(start: isp.start, count: isp.duration ?? 1)) }
+        var isps = requested
+        var number = 1
+        while number <= ispCount {
+            guard !taken.contains(number) else { number += 1; continue }
+            var end = number
+            while end + 1 <= ispCount && !taken.contains(end + 1) { end += 1 }
+            isps.append(.init(start: number, duration: end - number + 1, minPower: 0, maxPower: 0, disposition: AvailableRequested.available.rawValue))
+            number = end + 1
+        }
+        return isps.sorted { $0.start < $1.start }
     }
 
     /// Baselines as W per ISP from the aggregator's latest D-Prognosis for the congestion point
@@ -191,26 +209,8 @@ extension Marketplace {
     /// The aggregator's latest accepted D-Prognosis (UFTP) for the congestion point and day.
     func latestPrognosis(aggregator: String, location: String, day: String) async throws -> DPrognosis? {
         guard let uftp else { return nil }
-        let ours = uftp.responder.domain.text
-        var accepted: Set<String> = []
-        for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: ours, type: DPrognosisResponse.elementName, limit: 1_000))
-        where record.direction == .outbound && record.recipientDomain == aggregator {
-            if let response = try? UFTPCodec.decode(record.payload).payload as? DPrognosisResponse, response.result == .accepted {
-                accepted.insert(response.referencedMessageID.text)
-            }
-        }
-        var latest: DPrognosis?
-        // Records come in arrival order: the first of a MessageID is the one its response
-        // accepted; a later one reusing the id was refused as a duplicate, unchecked.
-        var seen: Set<String> = []
-        for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: aggregator, type: DPrognosis.elementName, limit: 1_000))
-        where record.direction == .inbound && accepted.contains(record.messageID) {
-            guard seen.insert(record.messageID).inserted, let prognosis = try? UFTPCodec.decode(record.payload).payload as? DPrognosis,
-                  prognosis.period.text == day, prognosis.congestionPoint.text == location,
-                  prognosis.revision > latest?.revision ?? .min else { continue }
-            latest = prognosis
-        }
-        return latest
+        return try await uftp.responder.acceptedPrognoses(from: aggregator, congestionPoint: location, period: day)
+            .map(\.prognosis).max { $0.revision < $1.revision }
     }
 
     /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's

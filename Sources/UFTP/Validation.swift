@@ -148,6 +148,10 @@ public enum UseCaseValidation {
     public static let priceMismatch = "Price mismatch"
     public static let requestMismatch = "Request mismatch"
     public static let flexibilityProcured = "Flexibility procured"
+    /// FUSION FR31/FR38's "power value rejection": a D-Prognosis that does not reflect an order.
+    public static func orderNotReflected(_ orders: [UUIDValue]) -> String {
+        "Power value rejection: does not reflect FlexOrder \(orders.map(\.text).joined(separator: ", "))"
+    }
 
     /// A D-Prognosis must hold a power for every ISP of its Period.
     public static func prognosis(_ prognosis: DPrognosis, terms: MarketTerms) -> [String] {
@@ -170,6 +174,48 @@ public enum UseCaseValidation {
     /// ISP numbers `start ..< start + duration` (duration 1 when absent), as far as a day reaches.
     public static func numbers(_ start: PositiveInteger, _ duration: PositiveInteger?) -> Range<Int> {
         ISPNumbers.clamped(start: start.value, count: duration?.value ?? 1)
+    }
+
+    /// An order the DSO placed, with the D-Prognosis it was based on (nil when none is known).
+    public struct PlacedOrder: Sendable {
+        public var messageID: UUIDValue
+        public var order: FlexOrder
+        public var baseline: DPrognosis?
+
+        public init(messageID: UUIDValue, order: FlexOrder, baseline: DPrognosis?) {
+            self.messageID = messageID
+            self.order = order
+            self.baseline = baseline
+        }
+    }
+
+    /// Whether an updated D-Prognosis reflects each earlier order of its congestion point and
+    /// Period (UFTP §4.2.17 FlexOrderStatus; FUSION FR31/FR38): at every ordered ISP from
+    /// `firstOpenISP` on (those begun are ignored, as the specification asks), the prognosis is
+    /// the order's baseline plus the power ordered. `orders` in the order they were placed: where
+    /// a later order covers an ISP again, its baseline (which reflects the earlier one) is the
+    /// one checked. An order without a known baseline cannot be validated.
+    public static func orderStatuses(of prognosis: DPrognosis, orders: [PlacedOrder],
+                                     firstOpenISP: Int) -> [DPrognosisResponse.FlexOrderStatus] {
+        let predicted = prognosis.powerByISP
+        var expected: [Int: Int?] = [:]
+        for placed in orders {
+            for isp in placed.order.isps {
+                for number in numbers(isp.start, isp.duration) where number >= firstOpenISP {
+                    // Peers' powers: a sum that overflows is no power a prognosis can match.
+                    let sum = placed.baseline?.powerByISP[number].map { $0.addingReportingOverflow(isp.power) }
+                    expected[number] = sum.flatMap { $0.overflow ? nil : $0.partialValue }
+                }
+            }
+        }
+        return orders.map { placed in
+            let reflected = placed.order.isps.allSatisfy { isp in
+                numbers(isp.start, isp.duration).allSatisfy { number in
+                    number < firstOpenISP || (expected[number] ?? nil).map { $0 == predicted[number] } == true
+                }
+            }
+            return DPrognosisResponse.FlexOrderStatus(flexOrderMessageID: placed.messageID, isValidated: reflected)
+        }
     }
 
     /// An offer answering a FlexRequest must cover at least one of its requested ISPs.

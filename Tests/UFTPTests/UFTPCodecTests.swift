@@ -37,12 +37,13 @@ import TestSupport
             let schema30 = try #require(SchemaValidator(version: "3.0.0", file: Examples.schemaFile30(name)))
             #expect(schema30.problems(xml30) == nil, "3.0.0 \(name): \(schema30.problems(xml30) ?? "")")
         }
-        // The validator does object: a settlement without contracts is one of the documented
-        // departures from the XSD's cardinalities.
+        // The validator does object, and so does the decoder: a list the XSD requires one of,
+        // left empty, is refused by both.
         var settlement = try #require(Examples.payloads.first { $0 is FlexSettlement } as? FlexSettlement)
         settlement.contractSettlements = []
-        let departure = UFTPCodec.encode(UFTPMessage(metadata: Examples.metadata(), payload: settlement))
-        #expect(schema.problems(departure)?.contains("ContractSettlement") == true)
+        let empty = UFTPCodec.encode(UFTPMessage(metadata: Examples.metadata(), payload: settlement))
+        #expect(schema.problems(empty)?.contains("ContractSettlement") == true)
+        #expect(throws: XMLError.self) { try UFTPCodec.decode(empty) }
     }
 
     /// The Java reference library's serializer samples: each decodes, and writes back to a
