@@ -178,7 +178,7 @@ let package = Package(
         ),
 
         // Shared test fixtures: built executables, processes with timeouts, the Python venv, shared/.
-        .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "UFTP", "CLibXML2"], path: "Tests/TestSupport"),
 
         .testTarget(name: "UFTPTests", dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport", "CLibXML2"]),
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),

@@ -2,6 +2,7 @@ import Foundation
 import GridCore
 import Sodium
 import Testing
+import TestSupport
 import UFTP
 
 @Suite struct GenericValidationTests {

@@ -3,24 +3,24 @@ import UFTP
 
 /// One message of every type, with every optional attribute set (and, where a list may be
 /// empty, one without), as test material.
-enum Examples {
-    static func domain(_ text: String) -> InternetDomain { try! InternetDomain(validating: text) }
-    static func id(_ n: Int) -> UUIDValue { try! UUIDValue(validating: "00000000-0000-4000-8000-\(String(repeating: "0", count: 12 - String(n).count))\(n)") }
-    static let cp = try! EntityAddress(validating: "ea1.2023-01.com.example.dso:cp-1")
-    static let ean = try! EntityAddress(validating: "ean.871685900012636543")
-    static let zone = try! TimeZoneName(validating: "Europe/Amsterdam")
-    static let day = try! Period(validating: "2026-11-26")
-    static let eur = try! CurrencyCode(validating: "EUR")
-    static let quarter = ISPDuration(minutes: 15)
-    static let expiry = try! DateTime(validating: "2026-11-25T18:00:00Z")
-    static func amount(_ text: String) -> CurrencyAmount { try! CurrencyAmount(validating: text) }
+public enum Examples {
+    public static func domain(_ text: String) -> InternetDomain { try! InternetDomain(validating: text) }
+    public static func id(_ n: Int) -> UUIDValue { try! UUIDValue(validating: "00000000-0000-4000-8000-\(String(repeating: "0", count: 12 - String(n).count))\(n)") }
+    public static let cp = try! EntityAddress(validating: "ea1.2023-01.com.example.dso:cp-1")
+    public static let ean = try! EntityAddress(validating: "ean.871685900012636543")
+    public static let zone = try! TimeZoneName(validating: "Europe/Amsterdam")
+    public static let day = try! Period(validating: "2026-11-26")
+    public static let eur = try! CurrencyCode(validating: "EUR")
+    public static let quarter = ISPDuration(minutes: 15)
+    public static let expiry = try! DateTime(validating: "2026-11-25T18:00:00Z")
+    public static func amount(_ text: String) -> CurrencyAmount { try! CurrencyAmount(validating: text) }
 
-    static func metadata(_ version: SpecVersion = .v3_1_0, from sender: String = "agr.example.com", to recipient: String = "dso.example.com") -> Metadata {
+    public static func metadata(_ version: SpecVersion = .v3_1_0, from sender: String = "agr.example.com", to recipient: String = "dso.example.com") -> Metadata {
         Metadata(version: version, senderDomain: domain(sender), recipientDomain: domain(recipient),
                  timeStamp: try! DateTime(validating: "2026-11-25T10:00:00.123Z"), messageID: id(1), conversationID: id(2))
     }
 
-    static var payloads: [any UFTPPayload] {
+    public static var payloads: [any UFTPPayload] {
         [
             TestMessage(), TestMessageResponse(),
             AGRPortfolioUpdate(timeZone: zone, connections: [.init(entityAddress: ean, startPeriod: day, endPeriod: day.adding(days: 30))]),
@@ -90,7 +90,7 @@ enum Examples {
     }
 
     /// The XSD file of 3.0.0 that defines a message (3.0.0 has no aggregate schema).
-    static func schemaFile30(_ name: String) -> String {
+    public static func schemaFile30(_ name: String) -> String {
         switch name {
         case "TestMessage", "TestMessageResponse": "UFTP-common.xsd"
         case let name where name.hasPrefix("AGRPortfolio"): "UFTP-agr-cro.xsd"

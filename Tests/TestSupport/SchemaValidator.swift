@@ -1,14 +1,13 @@
 import CLibXML2
 import Foundation
-import TestSupport
 
 /// The official UFTP XSDs (../shared/anchors/uftp-xsd), read by libxml2's schema validator: the
 /// tests check what the codec writes against them (the project does not carry the XSDs).
-final class SchemaValidator: @unchecked Sendable {
+public final class SchemaValidator: @unchecked Sendable {
     private let schema: xmlSchemaPtr
 
     /// `version` "3.1.0" uses the aggregate UFTP.xsd; "3.0.0" the per-role file named.
-    init?(version: String, file: String = "UFTP.xsd") {
+    public init?(version: String, file: String = "UFTP.xsd") {
         guard let shared = Paths.shared else { return nil }
         let path = shared.appendingPathComponent("anchors/uftp-xsd/v\(version)/\(file)").path
         guard let context = xmlSchemaNewParserCtxt(path) else { return nil }
@@ -19,8 +18,14 @@ final class SchemaValidator: @unchecked Sendable {
 
     deinit { xmlSchemaFree(schema) }
 
+    /// The schema a message of `type` (its root element) is checked against in `version`:
+    /// 3.1.0's aggregate schema, or the 3.0.0 file that defines it; nil without ../shared.
+    public static func of(version: String, type: String) -> SchemaValidator? {
+        SchemaValidator(version: version, file: version == "3.0.0" ? Examples.schemaFile30(type) : "UFTP.xsd")
+    }
+
     /// nil when valid, else libxml2's first complaint.
-    func problems(_ xml: [UInt8]) -> String? {
+    public func problems(_ xml: [UInt8]) -> String? {
         let document = xml.withUnsafeBufferPointer { buffer in
             buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
                 xmlReadMemory($0, Int32(buffer.count), nil, nil, Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue))
