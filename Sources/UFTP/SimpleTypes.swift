@@ -160,14 +160,16 @@ public struct EntityAddress: UFTPSimpleType {
     }
 }
 
-/// `EANType` of the Metering message: `[Ee][0-9]{16}`.
+/// `EANType` of the Metering message: `[Ee][0-9]{16}` in the XSD; 18 digits read too.
 public struct MeteringEAN: UFTPSimpleType {
     public let text: String
 
     public init(validating text: String) throws(UFTPValueError) {
         let bytes = Array(text.utf8)
-        guard bytes.count == 17, bytes[0] | 0x20 == UInt8(ascii: "e"), Lexical.digits(bytes[1...]) else {
-            throw UFTPValueError("must be E followed by 16 digits, not \"\(text)\"")
+        // The XSD's E + 16 digits, and E + 18: the length of an EAN-18 connection code, which the
+        // reference implementation requires (docs/uftp.md, "XML codec").
+        guard bytes.count == 17 || bytes.count == 19, bytes[0] | 0x20 == UInt8(ascii: "e"), Lexical.digits(bytes[1...]) else {
+            throw UFTPValueError("must be E followed by 16 or 18 digits, not \"\(text)\"")
         }
         self.text = text
     }

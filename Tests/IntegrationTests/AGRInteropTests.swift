@@ -10,8 +10,9 @@ import UFTP
 /// DSO: the reference DSO's FlexRequest is stored and accepted; our D-Prognosis and our offer
 /// answering the request, drafted through the REST API, reach it and are accepted; it orders the
 /// offer, our AGR checks the order against the offer and accepts it; it settles the order; our
-/// second offer is revoked, and its order placed after the revocation is refused. Both ends' records are asserted: what the reference DSO received and
-/// answered, and what our message log holds.
+/// second offer is revoked, and its order placed after the revocation is refused; its reservation
+/// update and TestMessage are answered; no message of ours is refused. Both ends' records are
+/// asserted: what the reference DSO received and answered, and what our message log holds.
 @Suite(.enabled(if: Paths.pythonTestsEnabled, "needs the test venv (make test)"))
 struct AGRInteropTests {
     @Test(arguments: ["3.0.0", "3.1.0"])
@@ -111,6 +112,13 @@ struct AGRInteropTests {
                                    "\(diagnostics())")
         #expect(refusal["result"] as? String == "Rejected" && refusal["rejection_reason"] as? String == RejectionReason.referenceMessageRevoked,
                 "\(refusal)")
+
+        // Their reservation update and TestMessage are answered too, and the reference took every
+        // message our AGR sent.
+        let reservation = try #require(line { $0["reservation_sent"] != nil }, "\(diagnostics())")
+        #expect(line { $0["type"] as? String == "FlexReservationUpdateResponse" && $0["referenced_message_id"] as? String == reservation["reservation_sent"] as? String }?["result"] as? String == "Accepted", "\(diagnostics())")
+        #expect(line { $0["type"] as? String == "TestMessageResponse" } != nil, "\(diagnostics())")
+        #expect(coordinator.refusedDeliveries.isEmpty, "\(diagnostics())")
 
         // Every response of their DSO arrived, Accepted, and our log holds the conversation with
         // each message's answer.

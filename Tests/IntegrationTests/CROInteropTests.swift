@@ -45,6 +45,7 @@ struct CROInteropTests {
         ], timeoutSeconds: 240)
         let diagnostics = "\(outcome.stdout)\n\(outcome.stderr)\n\(coordinator.log)"
         #expect(outcome.status == 0, "\(diagnostics)")
+        #expect(coordinator.refusedDeliveries.isEmpty, "\(diagnostics)")
         let result = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: [String: Any]],
                                   "\(diagnostics)")
         func ea(_ name: String) -> String { "ea1.2023-01.com.example.dso:\(name)" }

@@ -90,6 +90,11 @@ struct MarketUFTPTests {
         #expect(request.status == 201, "\(request)")
         let flexRequest = agr.line { $0["type"] as? String == "FlexRequest" }
         #expect(flexRequest != nil, "\(diagnostics())")
+        // The ISP requested, and the day's others as Available (UFTP §4.2.18).
+        let dispositions = flexRequest?["dispositions"] as? [[String: Any]] ?? []
+        #expect(dispositions.filter { $0["disposition"] as? String == "Requested" }.map { $0["start"] as? Int } == [isp], "\(flexRequest ?? [:])")
+        #expect(dispositions.filter { $0["disposition"] as? String == "Available" }.reduce(0) { $0 + ($1["duration"] as? Int ?? 1) } >= 91,
+                "\(flexRequest ?? [:])")
         let offerSent = try #require(agr.line { $0["offer_sent"] != nil }, "\(diagnostics())")
         #expect(offerSent["status"] as? Int == 200)
         let offerID = "uftp-\(try #require(offerSent["offer_sent"] as? String))"
@@ -146,5 +151,6 @@ struct MarketUFTPTests {
         // An order is settled in UFTP once.
         let again = try call("POST", "/api/v1/market/settlements/\(month)/flex-settlements", operatorToken)
         #expect((again.json["sent"] as? [Any])?.isEmpty == true && (again.json["held"] as? [[String: Any]])?.count == 1, "\(again)")
+        #expect(coordinator.refusedDeliveries.isEmpty, "\(diagnostics())")
     }
 }

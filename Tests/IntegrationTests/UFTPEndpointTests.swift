@@ -187,6 +187,7 @@ struct UFTPEndpointTests {
         #expect(line { $0["type"] as? String == "FlexReservationUpdate" } != nil, "\(diagnostics())")
         let beyond = release.replacingOccurrences(of: #""start":40,"#, with: #""start":120,"#)
         #expect(try rig.coordinator.request("POST", "/api/v1/uftp/flex-reservation-updates", token: rig.token, body: Data(beyond.utf8)).status == 400)
+        #expect(rig.coordinator.refusedDeliveries.isEmpty, "\(diagnostics())")
     }
 
     /// `coordinator uftp request` beside the serving coordinator: the draft is queued in the SCD

@@ -98,6 +98,9 @@ public final class CoordinatorProcess {
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// The UFTP messages it gave up delivering (a peer refused them, 4xx), as its log says.
+    public var refusedDeliveries: [String] { log.split(separator: "\n").filter { $0.contains("uftp: giving up") }.map(String.init) }
+
     /// A blocking GET on the API (tests only): status and body.
     public func get(_ path: String, token: String? = nil) throws -> (status: Int, body: Data) {
         try request("GET", path, token: token)

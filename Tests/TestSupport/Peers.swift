@@ -298,6 +298,9 @@ public final class ReferencePeer {
         return nil
     }
 
+    /// The lines it printed, as far as they were read.
+    public var printed: [[String: Any]] { lines }
+
     /// Its log, and the lines it printed as far as they were read.
     public var log: String {
         let printed = lines.compactMap { try? JSONSerialization.data(withJSONObject: $0) }.map { String(decoding: $0, as: UTF8.self) }

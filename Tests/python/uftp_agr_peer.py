@@ -22,7 +22,7 @@ from shapeshifter_uftp import (
     FlexOffer, FlexOfferOption, FlexOfferOptionISP, FlexOrderResponse, FlexOrderSettlementStatus, FlexSettlementResponse,
     ShapeshifterAgrDsoClient, ShapeshifterAgrService,
 )
-from uftp_peer import OneAtATime, describe, emit, lookups, send
+from uftp_peer import describe, emit, lookups, send
 
 port, agr_domain, secret, dso_domain, dso_public, dso_endpoint = sys.argv[1:7]
 # SIGUSR1 prints every thread's stack to stderr: the test's watchdog asks before it kills.
@@ -35,6 +35,9 @@ def report(message):
         line.update(flex_offer_message_id=message.flex_offer_message_id, price=str(message.price),
                     powers=[isp.power for isp in message.isps], option_reference=message.option_reference,
                     order_reference=message.order_reference)
+    if type(message).__name__ == "FlexRequest":
+        line.update(dispositions=[{"disposition": getattr(isp.disposition, "value", isp.disposition), "start": isp.start,
+                                   "duration": isp.duration or 1} for isp in message.isps])
     if type(message).__name__ == "FlexSettlement":
         line.update(orders=[{"order_reference": order.order_reference, "net_settlement": str(order.net_settlement),
                              "ordered": ",".join(str(isp.ordered_flex_power) for isp in order.isps)}
@@ -86,7 +89,7 @@ def client(version):
                                     recipient_endpoint=dso_endpoint, version=version)
 
 
-class Peer(OneAtATime, ShapeshifterAgrService):
+class Peer(ShapeshifterAgrService):
     def process_d_prognosis_response(self, message):
         report(message)
 

@@ -9,7 +9,8 @@ does, through the reference client: a D-Prognosis, a FlexOffer and a FlexOfferRe
 accepted; an offer's option "A" is ordered as offered ({"order_sent": …}), and so is a revoked
 offer's first option, after the revocation is accepted (which the AGR must refuse); an order the AGR
 accepts is settled ({"settlement_sent": …, "order_reference": …}: price 6.25, penalty 1.25); the
-settlement's answer is reported with each order's status."""
+settlement's answer is reported with each order's status, and then a reservation is released
+({"reservation_sent": …}) and a TestMessage sent ({"test_sent": …})."""
 import faulthandler
 import logging
 import signal
@@ -22,9 +23,10 @@ from uuid import uuid4
 from shapeshifter_uftp import (
     ContractSettlement, ContractSettlementISP, ContractSettlementPeriod, DPrognosisResponse, FlexOfferResponse,
     FlexOfferRevocationResponse, FlexOrder, FlexOrderISP, FlexOrderSettlement, FlexOrderSettlementISP, FlexRequest,
-    FlexRequestISP, FlexSettlement, ShapeshifterDsoAgrClient, ShapeshifterDsoService,
+    FlexRequestISP, FlexReservationUpdate, FlexReservationUpdateISP, FlexSettlement, ShapeshifterDsoAgrClient,
+    ShapeshifterDsoService, TestMessage,
 )
-from uftp_peer import OneAtATime, describe, emit, lookups, send
+from uftp_peer import describe, emit, lookups, send
 
 port, dso_domain, secret, agr_domain, agr_public, agr_endpoint, version, period = sys.argv[1:9]
 faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -91,12 +93,22 @@ def settle(order_id):
     send("settlement_sent", client().send_flex_settlement, message, order_reference=sent.order_reference)
 
 
+def release():
+    """Releases a reservation and sends a TestMessage: the AGR answers both."""
+    update = FlexReservationUpdate(message_id=str(uuid4()), conversation_id=str(uuid4()), isp_duration="PT15M",
+                                   time_zone="Europe/Amsterdam", period=period, congestion_point=congestion_point,
+                                   contract_id="c-1", reference="r-1", isps=[FlexReservationUpdateISP(power=0, start=40, duration=2)])
+    send("reservation_sent", client().send_flex_reservation_update, update)
+    test = TestMessage(message_id=str(uuid4()), conversation_id=str(uuid4()))
+    send("test_sent", client()._send_message, test)
+
+
 def accept(message, response_type, reference, send_method):
     response = response_type(conversation_id=message.conversation_id, result="Accepted", **{reference: message.message_id})
     send("accepted", getattr(client(), send_method), response, of=message.message_id)
 
 
-class Peer(OneAtATime, ShapeshifterDsoService):
+class Peer(ShapeshifterDsoService):
     # Each answer from another thread: the AGR's 200 does not wait for it.
     def process_d_prognosis(self, message):
         report(message)
@@ -131,8 +143,12 @@ class Peer(OneAtATime, ShapeshifterDsoService):
     def process_flex_request_response(self, message):
         report(message)
 
+    def process_flex_settlement_response(self, message):
+        report(message)
+        threading.Thread(target=release).start()
+
     process_flex_reservation_update_response = process_flex_request_response
-    process_flex_settlement_response = process_flex_request_response
+    process_test_message_response = process_flex_request_response
     process_dso_portfolio_query_response = process_flex_request_response
     process_dso_portfolio_update_response = process_flex_request_response
     process_metering = process_flex_request_response

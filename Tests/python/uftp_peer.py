@@ -1,13 +1,11 @@
 """What the reference-implementation peers (uftp_agr_peer.py, uftp_dso_peer.py) share: JSON
 lines on stdout, the line describing a received message, a send through the reference client
-reported with its HTTP status, one message received at a time, and the lookups of the one
-counterparty they know."""
+reported with its HTTP status, and the lookups of the one counterparty they know."""
 import json
 import sys
 import threading
 
 from shapeshifter_uftp.exceptions import ClientTransportException
-from shapeshifter_uftp.uftp import SignedMessage
 
 _lock = threading.Lock()
 
@@ -40,17 +38,6 @@ def send(name, method, message, **extra):
     except ClientTransportException as error:
         status = error.response.status_code
     emit({name: message.message_id, "conversation_id": message.conversation_id, "status": status, **extra})
-
-
-class OneAtATime:
-    """Mixed into a reference service: one message at a time. shapeshifter-uftp 2.4.0 parses
-    concurrent requests unsafely (two responses arriving together were refused 400, "No class
-    found matching root: D-PrognosisResponse", about one run in four)."""
-    _receiving = threading.Lock()
-
-    def _receive_message(self, message: SignedMessage):
-        with self._receiving:
-            return super()._receive_message(message)
 
 
 def lookups(domain, public_key, endpoint):
