@@ -220,6 +220,24 @@ import UFTP
         #expect(problems("roles = [\"DSO\"]", "uftp_aggregators = [\"not a domain\"]").contains("is not an internet domain"))
         let zones = problems("roles = [\"DSO\"]\nmarket_time_zone = \"Europe/London\"", "uftp_aggregators = [\"agr.example.com\"]")
         #expect(zones.contains("time_zone: the market's time zone and ISP (Europe/Amsterdam, 15 min) must be [uftp]'s (Europe/London, 15 min)"), "\(zones)")
+        // The Common Reference a DSO checks aggregators against: a CRO's domain, its own only as CRO.
+        #expect(problems("roles = [\"DSO\"]\ncro_domain = \"cro.example.com\"", "") == "")
+        #expect(problems("roles = [\"DSO\", \"CRO\"]\ncro_domain = \"dso.example.com\"", "") == "")
+        #expect(problems("roles = [\"DSO\"]\ncro_domain = \"dso.example.com\"", "").contains("cro_domain: names this platform, which does not play the CRO role"))
+        #expect(problems("roles = [\"AGR\"]\ncro_domain = \"cro.example.com\"", "").contains("cro_domain: applies only with the DSO role"))
+        #expect(problems("roles = [\"DSO\"]\ncro_domain = \"CRO\"", "").contains("cro_domain:"))
+    }
+
+    /// A market FlexRequest names the requested ISPs and, as UFTP asks, the Period's others as
+    /// Available (no headroom stated), in runs that cover the day once.
+    @Test func aFlexRequestOffersTheRestOfTheDayAsAvailable() {
+        let requested: [UFTPActions.FlexRequestDraft.ISP] = [.init(start: 40, duration: 2, minPower: -5000, maxPower: -1000),
+                                                              .init(start: 60, duration: nil, minPower: -800, maxPower: -800)]
+        let isps = Marketplace.withAvailable(requested, ispCount: 100)
+        #expect(isps.map { "\($0.start)+\($0.duration ?? 1) \($0.disposition ?? "Requested")" }
+                == ["1+39 Available", "40+2 Requested", "42+18 Available", "60+1 Requested", "61+40 Available"])
+        #expect(isps.filter { $0.disposition != nil }.allSatisfy { $0.minPower == 0 && $0.maxPower == 0 })
+        #expect(Marketplace.withAvailable([.init(start: 1, duration: 96, minPower: -1, maxPower: -1)], ispCount: 96).count == 1)
     }
 
     /// `[clock]`: a simulated wall clock from `start` (at `real_start`, default the moment the

@@ -16,6 +16,8 @@ import UFTPTransport
     static let agr = try! InternetDomain(validating: "agr.example.com")
     static let dso = try! InternetDomain(validating: "dso.example.com")
     static let agrKey = SigningKey.generate()
+    static let cro = try! InternetDomain(validating: "cro.example.com")
+    static let croKey = SigningKey.generate()
 
     struct Rig {
         let folder = TemporaryDirectory()
@@ -23,16 +25,18 @@ import UFTPTransport
         let receiver: UFTPReceiver
         let actions: UFTPActions
 
-        init(barring barred: Set<InternetDomain> = []) throws {
+        init(barring barred: Set<InternetDomain> = [], croDomain: InternetDomain? = nil) throws {
             store = try SQLiteStore(path: folder.path + "/scd.sqlite")
             let directory = ParticipantsFile(participants: [
                 Participant(domain: UFTPResponderTests.agr, role: .agr, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message",
                             keys: [UFTPResponderTests.agrKey.publicKey]),
+                Participant(domain: UFTPResponderTests.cro, role: .cro, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message",
+                            keys: [UFTPResponderTests.croKey.publicKey]),
             ])
             let responder = UFTPResponder(domain: UFTPResponderTests.dso, roles: [.dso], signingKey: SigningKey.generate(),
                                           directory: directory, store: store,
                                           terms: MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!),
-                                          logger: Logger(label: "test"), barredSenders: barred)
+                                          logger: Logger(label: "test"), barredSenders: barred, croDomain: croDomain)
             receiver = UFTPReceiver(directory: directory, inbox: SCDInbox(store: store, responder: responder, logger: Logger(label: "test")))
             actions = UFTPActions(responder: responder)
         }
@@ -43,9 +47,11 @@ import UFTPTransport
             return try UFTPCodec.decode(try #require(queued).payload)
         }
 
-        /// Posts a D-Prognosis (as the AGR signed it) and returns the response queued for it.
+        /// Posts a message (as the AGR, or the CRO, signed it) and returns the response queued for it.
         func answer(to message: UFTPMessage) async throws -> (any UFTPResponse)? {
-            let document = SignedMessage(sealing: message, role: .agr, key: UFTPResponderTests.agrKey).encode()
+            let fromCRO = message.metadata.senderDomain == UFTPResponderTests.cro
+            let document = SignedMessage(sealing: message, role: fromCRO ? .cro : .agr,
+                                         key: fromCRO ? UFTPResponderTests.croKey : UFTPResponderTests.agrKey).encode()
             let answer = await receiver.receive(contentType: "text/xml", contentLength: document.count, body: document, now: .now())
             #expect(answer == .stored)
             let queued = try await store.uftpMessages(UFTPMessageQuery(limit: 1000)).last { $0.direction == .outbound }
@@ -101,6 +107,42 @@ import UFTPTransport
         let outgoing = try await rig.store.uftpMessages(UFTPMessageQuery(limit: 1000)).filter { $0.direction == .outbound }
         #expect(outgoing.count == 4 && outgoing.allSatisfy { $0.delivery?.state == .pending && $0.senderRole == "DSO" })
         #expect(outgoing.allSatisfy { $0.type == "D-PrognosisResponse" && $0.recipientDomain == "agr.example.com" })
+    }
+
+    /// With a remote CRO (`cro_domain`), an aggregator's D-Prognosis is checked against the CRO's
+    /// latest answer for its congestion point and Period: without one it is refused and the CRO
+    /// asked (once an hour); once the CRO lists the aggregator there, it is accepted; a later
+    /// answer without it refuses again.
+    @Test func aRemoteCommonReferenceIsAskedAndFollowed() async throws {
+        let rig = try Rig(croDomain: Self.cro)
+        func queries() async throws -> [DSOPortfolioQuery] {
+            try await rig.store.uftpMessages(UFTPMessageQuery(type: "DSOPortfolioQuery"))
+                .compactMap { try UFTPCodec.decode($0.payload).payload as? DSOPortfolioQuery }
+        }
+        let unknown = try #require(try await rig.answer(to: Self.prognosis()))
+        #expect(unknown.result == .rejected && unknown.rejectionReason?.hasPrefix(RejectionReason.invalidCongestionPoint) == true, "\(unknown)")
+        let asked = try await queries()
+        #expect(asked.map(\.entityAddress.text) == [Self.congestionPoint] && asked.first?.period == Self.period(days: 1))
+        _ = try await rig.answer(to: Self.prognosis())
+        #expect(try await queries().count == 1, "asked once an hour")
+
+        func croAnswers(_ aggregator: InternetDomain?) async throws {
+            let query = try #require(try await rig.store.uftpMessages(UFTPMessageQuery(type: "DSOPortfolioQuery")).first)
+            let response = UFTPMessage(
+                metadata: Metadata(senderDomain: Self.cro, recipientDomain: Self.dso, timeStamp: DateTime(.now()),
+                                   conversationID: try UUIDValue(validating: query.conversationID)),
+                payload: DSOPortfolioQueryResponse(
+                    result: .accepted, referencedMessageID: try UUIDValue(validating: query.messageID),
+                    timeZone: try TimeZoneName(validating: "Europe/Amsterdam"), period: Self.period(days: 1),
+                    congestionPoint: .init(entityAddress: try EntityAddress(validating: Self.congestionPoint),
+                                           connections: [.init(entityAddress: try EntityAddress(validating: "ean.871685900012636543"),
+                                                               agrDomain: aggregator)])))
+            _ = try await rig.answer(to: response)
+        }
+        try await croAnswers(Self.agr)
+        #expect(try await rig.answer(to: Self.prognosis())?.result == .accepted)
+        try await croAnswers(nil)
+        #expect(try await rig.answer(to: Self.prognosis(revision: 2))?.rejectionReason?.hasPrefix(RejectionReason.invalidCongestionPoint) == true)
     }
 
     static let terms = MarketTerms(ispMinutes: 15, timeZone: TimeZone(identifier: "Europe/Amsterdam")!)

@@ -104,6 +104,72 @@ import UFTP
         #expect(UseCaseValidation.request(request) == [UseCaseValidation.requestedPowerDiscrepancy, UseCaseValidation.powerDiscrepancy])
     }
 
+    static func prognosis(_ power: (Int) -> Int) -> DPrognosis {
+        DPrognosis(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp, revision: 1,
+                   isps: (1...96).map { .init(power: power($0), start: $0) })
+    }
+
+    static func placed(_ n: Int, baseline: DPrognosis?, isps: [(start: Int, count: Int, power: Int)]) -> UseCaseValidation.PlacedOrder {
+        UseCaseValidation.PlacedOrder(messageID: Examples.id(n), order: FlexOrder(
+            ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
+            flexOfferMessageID: Examples.id(100 + n), price: Examples.amount("1"), currency: Examples.eur, orderReference: "O-\(n)",
+            isps: isps.map { .init(power: $0.power, start: try! PositiveInteger($0.start), duration: try! PositiveInteger($0.count)) }),
+            baseline: baseline)
+    }
+
+    /// FR31/FR38: an updated D-Prognosis reflects an order when, at each ordered ISP not yet
+    /// begun, it is the order's baseline plus the power ordered; a later order of the same ISPs
+    /// is checked against its own baseline; an order without one cannot be validated.
+    @Test func anUpdatedPrognosisReflectsTheOrders() {
+        let baseline = Self.prognosis { _ in 1000 }
+        let first = Self.placed(1, baseline: baseline, isps: [(40, 2, -500)])
+        func statuses(_ prognosis: DPrognosis, _ orders: [UseCaseValidation.PlacedOrder], from open: Int = 1) -> [Bool] {
+            UseCaseValidation.orderStatuses(of: prognosis, orders: orders, firstOpenISP: open).map(\.isValidated)
+        }
+        let reflecting = Self.prognosis { [40, 41].contains($0) ? 500 : 1000 }
+        #expect(statuses(reflecting, [first]) == [true])
+        #expect(statuses(baseline, [first]) == [false])
+        #expect(statuses(Self.prognosis { $0 == 41 ? 500 : 1000 }, [first], from: 41) == [true], "ISP 40 has begun: ignored")
+        #expect(statuses(Self.prognosis { $0 == 41 ? 500 : 1000 }, [first], from: 40) == [false])
+        // A second order of ISP 41, placed on the prognosis that reflects the first.
+        let second = Self.placed(2, baseline: reflecting, isps: [(41, 1, -200)])
+        #expect(statuses(Self.prognosis { $0 == 40 ? 500 : $0 == 41 ? 300 : 1000 }, [first, second]) == [true, true])
+        #expect(statuses(reflecting, [first, second]) == [false, false])
+        #expect(statuses(reflecting, [Self.placed(3, baseline: nil, isps: [(40, 2, -500)])]) == [false], "no baseline")
+    }
+
+    /// Over random orders and powers (a peer's, to the extremes of Int): one status per order, no
+    /// trap, and a prognosis made as the orders ask is validated for each.
+    @Test func orderStatusesHoldOverRandomOrders() {
+        var random = SplitMix64(seed: 26)
+        for _ in 0..<500 {
+            let extreme = random.next() % 4 == 0
+            func power() -> Int { extreme ? [Int.max, Int.min, 0, -1][Int(random.next() % 4)] : Int(random.next() % 20_001) - 10_000 }
+            let baselinePowers = (1...96).map { _ in power() }
+            let baseline = Self.prognosis { baselinePowers[$0 - 1] }
+            var expected = baselinePowers
+            var orders: [UseCaseValidation.PlacedOrder] = []
+            var overflow = false
+            for n in 0..<Int(random.next() % 4) {
+                let start = Int(random.next() % 90) + 1, count = Int(random.next() % 6) + 1, ordered = power()
+                orders.append(Self.placed(n, baseline: baseline, isps: [(start, count, ordered)]))
+                for isp in start..<min(start + count, 97) {
+                    let (sum, wrapped) = baselinePowers[isp - 1].addingReportingOverflow(ordered)
+                    overflow = overflow || wrapped
+                    expected[isp - 1] = sum
+                }
+            }
+            let open = Int(random.next() % 97) + 1
+            let statuses = UseCaseValidation.orderStatuses(of: Self.prognosis { expected[$0 - 1] }, orders: orders, firstOpenISP: open)
+            #expect(statuses.map(\.flexOrderMessageID) == orders.map(\.messageID))
+            // Where orders overlap the later one's sum is the prognosis, which its baseline (the
+            // same here) makes the earlier one's expectation too: every order is validated.
+            for index in orders.indices where !overflow {
+                #expect(statuses[index].isValidated, "order \(index) of \(orders.count), open from \(open)")
+            }
+        }
+    }
+
     /// Partial activation (§2.4.4): 80% of the offer is every ISP at 80% and the price at 80%.
     @Test func anOrderRepeatsTheOfferScaledByItsActivationFactor() throws {
         let offer = FlexOffer(ispDuration: Examples.quarter, timeZone: Examples.zone, period: Examples.day, congestionPoint: Examples.cp,
