@@ -147,8 +147,9 @@ let package = Package(
 
         .executableTarget(
             name: "uftp-bench",
-            dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport",
-                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["UFTP", "UFTPTransport", "SCD", "Sodium", "GridCore", "TestSupport",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/uftp-bench"
         ),
 

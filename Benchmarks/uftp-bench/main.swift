@@ -8,6 +8,8 @@
 //        signed FlexOffers (distinct MessageIDs) posted over loopback to `coordinator serve`'s UFTP
 //        endpoint (SQLite: stored, answered, the response queued) and to the reference's DSO
 //        service, CONCURRENCY requests in flight; accepted (HTTP 200) messages per second
+//      swift run -c release uftp-bench deliver [MESSAGES] [ENDPOINTS] [LATENCY_MS]
+//        queued messages delivered by the coordinator's sender (Delivery.swift)
 import AsyncHTTPClient
 import Foundation
 import GridCore
@@ -34,6 +36,12 @@ let key = SigningKey.generate()
 
 if httpMode {
     try await httpBenchmark()
+    exit(0)
+}
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "deliver" {
+    let numbers = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+    try await deliveryBenchmark(messages: numbers.first ?? 2_000, endpoints: numbers.dropFirst().first ?? 1,
+                                latencyMs: numbers.dropFirst(2).first ?? 0)
     exit(0)
 }
 

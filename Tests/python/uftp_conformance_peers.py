@@ -103,6 +103,13 @@ def in_thread(function, *args):
     threading.Thread(target=function, args=args).start()
 
 
+def accept(peer, step, client, message, response_type, reference):
+    """Reports a message and accepts it with its plain response, from another thread."""
+    received(peer, message)
+    in_thread(send, step, client, response_type(conversation_id=message.conversation_id, result="Accepted",
+                                                **{reference: message.message_id}))
+
+
 class Agr(ShapeshifterAgrService):
     def process_flex_request(self, message):
         received("agr", message)
@@ -148,10 +155,8 @@ class Agr(ShapeshifterAgrService):
         in_thread(send, "settlement_response", self.dso_client(domain, version=message.version), response)
 
     def process_flex_reservation_update(self, message):
-        received("agr", message)
-        response = FlexReservationUpdateResponse(conversation_id=message.conversation_id, result="Accepted",
-                                                 flex_reservation_update_message_id=message.message_id)
-        in_thread(send, "reservation_response", self.dso_client(domain, version=message.version), response)
+        accept("agr", "reservation_response", self.dso_client(domain, version=message.version), message,
+               FlexReservationUpdateResponse, "flex_reservation_update_message_id")
 
     def process_agr_portfolio_query_response(self, message):
         received("agr", message)
@@ -173,10 +178,8 @@ class Grid(ShapeshifterDsoService):
 
 class Cro(ShapeshifterCroService):
     def process_dso_portfolio_update(self, message):
-        received("cro", message)
-        response = DsoPortfolioUpdateResponse(conversation_id=message.conversation_id, result="Accepted",
-                                              dso_portfolio_update_message_id=message.message_id)
-        in_thread(send, "cro_update_response", self.dso_client(domain, version=message.version), response)
+        accept("cro", "cro_update_response", self.dso_client(domain, version=message.version), message,
+               DsoPortfolioUpdateResponse, "dso_portfolio_update_message_id")
 
     def process_dso_portfolio_query(self, message):
         received("cro", message)
