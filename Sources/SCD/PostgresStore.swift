@@ -406,10 +406,10 @@ public final class PostgresStore: SCDStore {
         // The first due message of each endpoint (UFTPOutbox.claim); SKIP LOCKED: instances
         // claiming at once take different messages.
         let rows = try await query("""
+            WITH RECURSIVE \(unescaped: SCDSchema.pendingEndpoints)
             UPDATE uftp_outbox o SET next_attempt = \(now.millisecondsSince1970 + leaseMs) FROM uftp_messages m
             WHERE m.id = o.message AND o.message IN (
-              SELECT message FROM uftp_outbox WHERE message IN (
-                SELECT min(message) FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= \(now.millisecondsSince1970) GROUP BY endpoint)
+              SELECT message FROM uftp_outbox WHERE message IN (\(unescaped: SCDSchema.firstDue(String(now.millisecondsSince1970))))
               ORDER BY next_attempt LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
             RETURNING o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
             """, logger: logger)
@@ -1001,5 +1001,7 @@ enum PostgresSchema {
             "CREATE INDEX market_documents_day ON market_documents (kind, day, id)",
         ]),
         ("PODs by congestion point", ["CREATE INDEX pods_congestion_point ON pods (congestion_point, id)"]),
+        // The sender claims each endpoint's first due message: read from this index alone.
+        ("UFTP outbox by endpoint", ["CREATE INDEX uftp_outbox_endpoint ON uftp_outbox (state, endpoint, message, next_attempt)"]),
     ]
 }

@@ -6,6 +6,25 @@ enum SCDSchema {
     /// `PRAGMA application_id` of an SCD file: "SCD1".
     static let applicationID: Int64 = 0x5343_4431
 
+    /// The endpoints with pending messages, found by seeking `uftp_outbox_endpoint` once per
+    /// endpoint (a loose index scan: a claim costs the endpoints, not the messages waiting).
+    /// Both backends' claims use it (SQL both read alike).
+    static let pendingEndpoints = """
+        ends(endpoint) AS (
+          SELECT min(endpoint) FROM uftp_outbox WHERE state = 'pending'
+          UNION ALL
+          SELECT (SELECT min(endpoint) FROM uftp_outbox WHERE state = 'pending' AND endpoint > ends.endpoint)
+          FROM ends WHERE endpoint IS NOT NULL)
+        """
+
+    /// The first due message of each endpoint of `ends` (at `now`, an SQL expression).
+    static func firstDue(_ now: String) -> String {
+        """
+        SELECT (SELECT min(message) FROM uftp_outbox WHERE state = 'pending' AND endpoint = ends.endpoint AND next_attempt <= \(now))
+        FROM ends WHERE endpoint IS NOT NULL
+        """
+    }
+
     static let migrations: [(name: String, sql: String)] = [
         ("registry and raw storage",
          """
@@ -123,6 +142,11 @@ enum SCDSchema {
         ("PODs by congestion point",
          """
          CREATE INDEX pods_congestion_point ON pods (congestion_point, id);
+         """),
+        // The sender claims each endpoint's first due message: read from this index alone.
+        ("UFTP outbox by endpoint",
+         """
+         CREATE INDEX uftp_outbox_endpoint ON uftp_outbox (state, endpoint, message, next_attempt);
          """),
     ]
 

@@ -729,9 +729,10 @@ public final class SQLiteStore: SCDStore {
         try writer.withLock { db in
             try db.transaction {
                 let due = try db.prepare("""
+                    WITH RECURSIVE \(SCDSchema.pendingEndpoints)
                     SELECT o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
                     FROM uftp_outbox o JOIN uftp_messages m ON m.id = o.message
-                    WHERE o.message IN (SELECT min(message) FROM uftp_outbox WHERE state = 'pending' AND next_attempt <= ? GROUP BY endpoint)
+                    WHERE o.message IN (\(SCDSchema.firstDue("?")))
                     ORDER BY o.next_attempt LIMIT ?
                     """).bind(1, now.millisecondsSince1970).bind(2, Int64(limit))
                 var claimed: [UFTPDelivery] = []
