@@ -77,6 +77,8 @@ bench: release
 	.build/release/ingest-bench store 25000 40
 	.build/release/uftp-bench
 	.build/release/uftp-bench http
+	.build/release/uftp-bench deliver 2000 1 0
+	.build/release/uftp-bench deliver 400 1 10
 	.build/release/ingest-bench stream
 	.build/release/market-bench
 	.build/release/settlement-bench both
