@@ -10,7 +10,7 @@ APT_PACKAGES := pkg-config libmodbus-dev libmosquitto-dev libsodium-dev libsqlit
                 mosquitto mosquitto-clients postgresql python3-venv faketime dnsmasq-base tzdata chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test fuzz deps venv build release bench deb deb-check clean
+.PHONY: run test check fuzz deps venv build release bench deb deb-check clean
 
 ## Install the Debian packages that are missing (idempotent; nothing to do when all are there).
 deps:
@@ -47,10 +47,19 @@ release: deps
 ## repeated at the end.
 test: deps venv
 	$(SWIFT) build --build-tests
+	scripts/check-edge.py
 	@mkdir -p .build; set -o pipefail; $(SWIFT) test 2>&1 | tee .build/test.log || { \
 		echo "---- failures (repeated from above) ----"; \
 		grep -E "✘|recorded an issue|error:|Fatal error|Expectation failed" .build/test.log | head -60; exit 1; }
 	scripts/fuzz.sh
+
+## The inner loop: unit tests only (no real processes, no Python peers), the edge's links, and
+## the layout's figures (docs/architecture.md).
+check: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip IntegrationTests
+	scripts/check-edge.py
+	scripts/size-report.py --report
 
 ## libFuzzer over the parsers of external input: FUZZ_SECONDS (5) a target, FUZZ_ASAN=1 adds
 ## AddressSanitizer (docs/operations.md, "Fuzzing").

@@ -4,7 +4,7 @@
 // everything `lightnode` links stays free of SwiftNIO, Hummingbird and AsyncHTTPClient.
 import PackageDescription
 
-/// The operator console's templates and style sheet (Sources/Coordinator/Console).
+/// The operator console's templates and style sheet (Sources/OperatorConsole).
 let consolePages = ["layout.mustache", "login.mustache", "message.mustache", "fleet.mustache", "node.mustache", "proof.mustache",
                     "market.mustache", "order.mustache", "settlement.mustache", "congestion-index.mustache", "congestion.mustache",
                     "console.css"]
@@ -13,9 +13,9 @@ let package = Package(
     name: "lightnode",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "lightnode", targets: ["lightnode"]),
-        .executable(name: "meter-sim", targets: ["meter-sim"]),
-        .executable(name: "coordinator", targets: ["coordinator"]),
+        .executable(name: "lightnode", targets: ["LightNodeCLI"]),
+        .executable(name: "meter-sim", targets: ["MeterSimCLI"]),
+        .executable(name: "coordinator", targets: ["CoordinatorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -76,28 +76,72 @@ let package = Package(
         ),
         // The flexibility market's rules (pure): sessions, clearing, validation, per-POD split, settlement.
         .target(name: "Market", dependencies: ["GridCore"]),
-        // The platform service: ingest, certification scheduler, REST API, metrics.
+        // Readings ingest: the broker subscription, verification and certification, quarter-hour
+        // measures, and the certification log service.
+        .target(
+            name: "ReadingsIngest",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Wire", "Certification", "SCD", "MQTT", "ConfigFile",
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // The platform as a UFTP participant: responder, actions, Common Reference (CRO), exchange;
+        // reaches the market only through its `UFTPMarket` port.
+        .target(
+            name: "UFTPGateway",
+            dependencies: ["GridCore", "Sodium", "SCD", "UFTP", "UFTPTransport", "ConfigFile",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // The market as a service: book, clearing rounds, dispatch as set-points, acknowledgements,
+        // settlement and notifications; speaks UFTP through the gateway's actions.
+        .target(
+            name: "MarketOperations",
+            dependencies: ["GridCore", "Sodium", "Market", "SCD", "Wire", "MQTT", "ConfigFile", "UFTP", "UFTPGateway",
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+        // REST under /api/v1: request context, token and session authentication, role checks, resources.
+        .target(
+            name: "PlatformAPI",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "Market", "UFTP", "ReadingsIngest",
+                           "MarketOperations", "UFTPGateway",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "Logging", package: "swift-log")],
+            // Compiled in: an installed program has no resource bundle beside it.
+            resources: [.embedInCode("openapi.yaml")]
+        ),
+        // The operator console under /console: pages, templates, SVG charts.
+        .target(
+            name: "OperatorConsole",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Certification", "SCD", "Market", "UFTP", "ReadingsIngest",
+                           "MarketOperations", "PlatformAPI",
+                           .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "Logging", package: "swift-log")],
+            resources: consolePages.map { .embedInCode($0) }
+        ),
+        // The coordinator: configuration (each section read by the module it configures) and wiring.
         .target(
             name: "Coordinator",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Wire", "Certification", "SCD", "MQTT", "ConfigFile", "UFTP", "UFTPTransport", "Market",
+            dependencies: ["GridCore", "Sodium", "SCD", "ConfigFile", "UFTP", "ReadingsIngest", "UFTPGateway", "MarketOperations",
+                           "PlatformAPI", "OperatorConsole",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Prometheus", package: "swift-prometheus"),
-                           .product(name: "Mustache", package: "swift-mustache"),
-                           .product(name: "Logging", package: "swift-log")],
-            // Compiled in: an installed program has no resource bundle beside it.
-            resources: [.embedInCode("openapi.yaml")] + consolePages.map { .embedInCode("Console/\($0)") }
+                           .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
-            name: "coordinator",
-            dependencies: ["Coordinator", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP", "Market",
+            name: "CoordinatorCLI",
+            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP", "Market",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
         .target(name: "MeterSimulator", dependencies: ["CModbus", "Modbus", "GridCore", "ConfigFile"]),
         .executableTarget(
-            name: "meter-sim",
+            name: "MeterSimCLI",
             dependencies: ["MeterSimulator", "Modbus", "ConfigFile", "GridCore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
@@ -109,7 +153,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
-            name: "lightnode",
+            name: "LightNodeCLI",
             dependencies: [
                 "GridCore", "Sodium", "Ledger", "Modbus", "ConfigFile", "LightNode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -156,7 +200,7 @@ let package = Package(
         .executableTarget(name: "market-bench", dependencies: ["Market", "GridCore", "TestSupport"], path: "Benchmarks/market-bench"),
         .executableTarget(
             name: "settlement-bench",
-            dependencies: ["Coordinator", "Market", "SCD", "GridCore", "Ledger", "Sodium", "TestSupport",
+            dependencies: ["Coordinator", "ReadingsIngest", "MarketOperations", "PlatformAPI", "OperatorConsole", "Market", "SCD", "GridCore", "Ledger", "Sodium", "TestSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
@@ -195,7 +239,7 @@ let package = Package(
         .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire",
+            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire", "Market",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log"), "UFTP", "UFTPTransport"]

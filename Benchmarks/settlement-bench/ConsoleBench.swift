@@ -6,7 +6,11 @@ import Hummingbird
 import HummingbirdTesting
 import Ledger
 import Logging
+import MarketOperations
+import OperatorConsole
+import PlatformAPI
 import Prometheus
+import ReadingsIngest
 import SCD
 import Sodium
 

@@ -3,6 +3,7 @@ import Foundation
 import GridCore
 import Logging
 import Market
+import MarketOperations
 import SCD
 import TestSupport
 

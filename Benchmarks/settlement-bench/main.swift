@@ -5,10 +5,10 @@
 // `console`: every screen of the operator console (issue 9) rendered on that month (ConsoleBench).
 // Run: swift run -c release settlement-bench [sqlite|postgres|both] [PODS] [DAYS]
 //      swift run -c release settlement-bench console [sqlite|postgres] [RENDERS]
-import Coordinator
 import Foundation
 import GridCore
 import Logging
+import MarketOperations
 
 let arguments = CommandLine.arguments
 let logger = Logger(label: "settlement-bench")

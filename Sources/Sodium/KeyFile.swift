@@ -78,6 +78,15 @@ extension SigningKey {
         }
     }
 
+    /// The key in `path`, or a new one written there when no file exists (services that make
+    /// their own key on first start); `created` says which, for the caller to log.
+    public static func loadOrCreate(file path: String) throws(SodiumError) -> (key: SigningKey, created: Bool) {
+        if access(path, F_OK) == 0 { return (try SigningKey(contentsOfFile: path), false) }
+        let key = SigningKey.generate()
+        try key.write(toNewFile: path)
+        return (key, true)
+    }
+
     /// Writes the key to a new file with mode 0600; never replaces an existing file.
     public func write(toNewFile path: String) throws(SodiumError) {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)

@@ -1,4 +1,3 @@
-@testable import Coordinator
 import Foundation
 import GridCore
 import Logging
@@ -7,6 +6,7 @@ import Sodium
 import Testing
 import TestSupport
 import UFTP
+@testable import UFTPGateway
 import UFTPTransport
 
 /// The CRO: portfolio updates keep a connection in one congestion point and with one aggregator

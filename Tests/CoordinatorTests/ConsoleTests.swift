@@ -7,7 +7,11 @@ import HummingbirdTesting
 import Ledger
 import Logging
 import Market
+@testable import MarketOperations
+@testable import OperatorConsole
+@testable import PlatformAPI
 import Prometheus
+@testable import ReadingsIngest
 import SCD
 import Sodium
 import Synchronization
@@ -81,7 +85,7 @@ import TestSupport
         let lines = Lines()
         let logger = Logger(label: "console") { _ in Recorder(sink: lines) }
         let registry = PrometheusCollectorRegistry()
-        let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)
+        let settings = IngestSettings(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)
         let ingest = Ingest(store: store, settings: settings, topicPrefix: "lightnode/v1", metrics: IngestMetrics(registry: registry), logger: logger)
         try await ingest.restore(now: .now())
         let log = try CertificationLog(store: store, signer: SigningKey.generate(), origin: "test.example/log")

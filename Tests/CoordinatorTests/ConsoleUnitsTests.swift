@@ -1,7 +1,7 @@
-@testable import Coordinator
 import Foundation
 import GridCore
 import Market
+@testable import OperatorConsole
 import Testing
 
 /// What the console shows carries its unit and, on the days the clocks change, its own offset.

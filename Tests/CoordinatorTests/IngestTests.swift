@@ -4,6 +4,7 @@ import GridCore
 import Ledger
 import Logging
 import Prometheus
+@testable import ReadingsIngest
 import SCD
 import Sodium
 import Testing
@@ -43,7 +44,7 @@ import TestSupport
         let folder: TemporaryDirectory
         let store: SQLiteStore
         let registry = PrometheusCollectorRegistry()
-        let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 256 << 10,
+        let settings = IngestSettings(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 256 << 10,
                                                 commitIntervalMs: 250)
         let ingest: Ingest
 

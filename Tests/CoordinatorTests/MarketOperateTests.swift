@@ -1,7 +1,7 @@
-@testable import Coordinator
 import Foundation
 import GridCore
 import Market
+@testable import MarketOperations
 import SCD
 import Sodium
 import Testing

@@ -1,15 +1,17 @@
 import ConfigFile
+@testable import Coordinator
 import Foundation
 import GridCore
 import Logging
-@testable import Coordinator
 import Market
+@testable import MarketOperations
 import SCD
 import Sodium
 import Synchronization
 import Testing
 import TestSupport
 import UFTP
+@testable import UFTPGateway
 
 /// The market's bookkeeping on a real SQLite SCD, with the broker and webhook replaced by
 /// recorders: a real-time round offers what the day-ahead outcome left of an offer; an order's

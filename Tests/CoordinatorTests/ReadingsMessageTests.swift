@@ -1,4 +1,3 @@
-@testable import Coordinator
 import GridCore
 import Ledger
 import Sodium

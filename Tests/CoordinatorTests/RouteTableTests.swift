@@ -7,12 +7,17 @@ import HummingbirdTesting
 import Ledger
 import Logging
 import Market
+@testable import MarketOperations
+@testable import OperatorConsole
+@testable import PlatformAPI
 import Prometheus
+@testable import ReadingsIngest
 import SCD
 import Sodium
 import Testing
 import TestSupport
 import UFTP
+@testable import UFTPGateway
 
 /// Every route of the REST API and the console × every kind of caller × their own and another
 /// participant's objects. A route added without a row here fails `everyRouteHasARow`.
@@ -244,7 +249,7 @@ import UFTP
                                            buyer: .dso, participant: "dso-1", now: MarketplaceTests.date("2026-11-26T08:00:00Z"))
         let registry = PrometheusCollectorRegistry()
         let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
-        let settings = CoordinatorConfig.Ingest(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)
+        let settings = IngestSettings(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)
         let ingest = Ingest(store: store, settings: settings, topicPrefix: "lightnode/v1", metrics: IngestMetrics(registry: registry),
                             logger: Self.quiet)
         try await ingest.restore(now: .now())
