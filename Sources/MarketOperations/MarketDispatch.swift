@@ -152,7 +152,7 @@ extension Marketplace {
     }
 
     /// The parts of `order` still standing whose ISP has not begun at `now`.
-    package static func partsNotBegun(_ order: MarketOrder, at now: Date) -> [Int] {
+    static func partsNotBegun(_ order: MarketOrder, at now: Date) -> [Int] {
         let nowMs = milliseconds(now)
         return order.setPoints.indices.filter { index in
             order.setPoints[index].isStanding && (Timestamp(rfc3339: order.setPoints[index].from)?.millisecondsSince1970 ?? 0) > nowMs
@@ -170,7 +170,7 @@ extension Marketplace {
     /// sent). A part the other way from those standing before it is trimmed. The standing parts
     /// are carried by it from now; when it cannot be sent they keep what carried them, and a
     /// part nothing carried yet is undeliverable, with an alert.
-    package func compose(pod: String, isp: Int, day: String, now: Date) async throws {
+    func compose(pod: String, isp: Int, day: String, now: Date) async throws {
         var orders = try await orders(day: day, pod: pod).sorted { ($0.created, $0.id) < ($1.created, $1.id) }
         var standing: [(order: Int, part: Int)] = [], changed: Set<Int> = [], raised: [MarketAlert] = []
         var direction = 0, template: DispatchedSetPoint?, everSent = false
@@ -308,7 +308,7 @@ extension Marketplace {
     }
 
     /// Parts sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
-    package func sweepAcknowledgements(now: Date) async throws {
+    func sweepAcknowledgements(now: Date) async throws {
         try await holding(dispatchLock) { try await sweep(now: now) }
     }
 
@@ -337,7 +337,7 @@ extension Marketplace {
         }
     }
 
-    package func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
+    func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
         MarketAlert(t: Self.rfc3339(now), order: order.id, aggregator: order.award.aggregator, pod: pod, setPoint: setPoint, problem: problem)
     }
 

@@ -8,7 +8,7 @@ package actor MarketLock {
     private var held = false
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    package func acquire() async {
+    func acquire() async {
         guard held else {
             held = true
             return

@@ -18,11 +18,11 @@ package struct MarketNotification: Codable, Sendable, MarketRecord {
     package var attempts: Int
     package var nextAttempt: Int64
     package var delivered: Int64?
-    package var lastError: String?
+    var lastError: String?
     /// Given up: not delivered within `deliveryWindowMs`.
     package var failed: Bool
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case id, day, event, body, created, attempts, nextAttempt = "next_attempt", delivered, lastError = "last_error", failed
     }
 
@@ -32,7 +32,7 @@ package struct MarketNotification: Codable, Sendable, MarketRecord {
 
 extension Marketplace {
     /// Retries after 1 s, doubling to an hour; a notification not delivered within a day is given up.
-    package static let deliveryWindowMs: Int64 = 86_400_000
+    static let deliveryWindowMs: Int64 = 86_400_000
 
     /// Raises an event: owed to `notify_url` when one is configured, kept until delivered.
     package func notify(event: String, _ value: some Encodable) async {
@@ -52,14 +52,14 @@ extension Marketplace {
 
     /// The POST's headers: `Signature: t=<ms>,ed25519=<base64>`, the set-point key's signature of
     /// `<ms>.<body>` (the time in it bounds a replay).
-    package func signatureHeader(_ notification: MarketNotification, at now: Date) -> (name: String, value: String) {
+    func signatureHeader(_ notification: MarketNotification, at now: Date) -> (name: String, value: String) {
         let stamp = "\(Self.milliseconds(now))"
         let signature = setPointKey.sign(Array((stamp + "." + notification.body).utf8))
         return ("Signature", "t=\(stamp),ed25519=\(Base64.encode(signature.bytes))")
     }
 
     /// Delivers what is due to `notify_url`, one at a time in the order raised.
-    package func deliverNotifications(now: Date) async {
+    func deliverNotifications(now: Date) async {
         if !loadedOwed {
             let today = calendar.day(of: now)
             let days = (calendar.day(after: today, by: -1) ?? today)...today

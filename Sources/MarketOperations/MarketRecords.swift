@@ -75,7 +75,7 @@ package struct UFTPOrigin: Codable, Sendable {
     /// An offer's OfferOption.
     package var optionReference: String?
 
-    package enum CodingKeys: String, CodingKey { case domain, messageID = "message_id", optionReference = "option_reference" }
+    enum CodingKeys: String, CodingKey { case domain, messageID = "message_id", optionReference = "option_reference" }
 }
 
 /// A POD of an offer, with its share of the offer's power when the aggregator gives a breakdown.
@@ -97,7 +97,7 @@ package struct MarketOffer: Codable, Sendable {
     package var day: String
     package var pods: [OfferPOD]
     /// After this (ms since 1970) the offer is not cleared.
-    package var validUntil: Int64?
+    var validUntil: Int64?
     package var submitted: Int64
     package var status: Status
     /// Hundredths of it awarded by final outcomes: a real-time session offers the rest.
@@ -107,7 +107,7 @@ package struct MarketOffer: Codable, Sendable {
     /// Its revocation: by whom, when, why.
     package var revocation: Withdrawal?
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case entry, session, day, pods, validUntil = "valid_until", submitted, status, awarded, uftp, revocation
     }
 
@@ -132,7 +132,7 @@ package struct ClearingRound: Codable, Sendable {
     /// The DSOs' decisions so far, while another DSO's is still due (several DSOs' requests).
     package var validations: [DSOValidation]?
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case id, session, day, cleared, requests, offers, preliminary, state, validatedBy = "validated_by", final, validations
     }
 }
@@ -194,7 +194,7 @@ public struct DispatchedSetPoint: Codable, Sendable {
     /// When the node reported it applied (ms since 1970).
     public var applied: Int64?
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case id, pod, node, isp, from, until, mode, w, ordered, baseline, status, reason, sent, seq, setPoint = "setpoint", applied
     }
 
@@ -220,7 +220,7 @@ public struct DispatchedSetPoint: Codable, Sendable {
     package var isFinal: Bool { [.rejected, .expired, .failed, .undeliverable, .delegated, .trimmed, .cancelled].contains(status) }
 
     /// Still ordered: its part counts in the set-point its POD and ISP hold.
-    package var isStanding: Bool { ![.trimmed, .cancelled, .delegated].contains(status) }
+    var isStanding: Bool { ![.trimmed, .cancelled, .delegated].contains(status) }
 
     /// How settlement takes it: dispatched only when a node took it (or a UFTP aggregator
     /// activates it itself); a node's `failed` (the site could not follow) stays the aggregator's risk.
@@ -266,7 +266,7 @@ public struct MarketAlert: Codable, Sendable {
     package var setPoint: String?
     package var problem: String
 
-    package enum CodingKeys: String, CodingKey { case t, order, aggregator, pod, setPoint = "setpoint", problem }
+    enum CodingKeys: String, CodingKey { case t, order, aggregator, pod, setPoint = "setpoint", problem }
 }
 
 /// An order's life in UFTP: its FlexOrder to the aggregator, the aggregator's answer, and the
@@ -282,7 +282,7 @@ package struct UFTPOrderLink: Codable, Sendable {
     package var disposition: String?
     package var disputeReason: String?
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case aggregator, flexOrder = "flex_order", state, reason, flexSettlement = "flex_settlement", disposition
         case disputeReason = "dispute_reason"
     }
@@ -307,7 +307,7 @@ public struct MarketOrder: Codable, Sendable {
     /// Its cancellation (of the ISPs not begun): by whom, when, why.
     package var cancellation: Withdrawal?
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case id, round, award, issuer, day, pods, setPoints = "setpoints", alerts, created, uftp, placedBy = "placed_by", cancellation
     }
 
@@ -397,7 +397,7 @@ extension SCDStore {
 
     /// The readable records of `days`, and those that are not (a document written behind the
     /// market's back, or by another version) as `kind` with why.
-    package func readableRecords<Record: MarketRecord>(_ type: Record.Type, as kind: Exclusion.Kind, days: ClosedRange<String>) async throws
+    func readableRecords<Record: MarketRecord>(_ type: Record.Type, as kind: Exclusion.Kind, days: ClosedRange<String>) async throws
         -> (records: [Record], unreadable: [Exclusion]) {
         var records: [Record] = [], unreadable: [Exclusion] = []
         for document in try await marketDocuments(kind: Record.kind, days: days) {

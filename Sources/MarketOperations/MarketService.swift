@@ -14,9 +14,9 @@ import UFTPGateway
 public struct MarketService: Service {
     public let marketplace: Marketplace
     package let client: MQTTClient
-    package let acknowledgements: AsyncStream<MQTTClient.Message>
-    package let endAcknowledgements: AsyncStream<MQTTClient.Message>.Continuation
-    package let realTimeIntervalSeconds: Int
+    let acknowledgements: AsyncStream<MQTTClient.Message>
+    let endAcknowledgements: AsyncStream<MQTTClient.Message>.Continuation
+    let realTimeIntervalSeconds: Int
     package let logger: Logger
 
     /// `clientID`: the market's own broker session; `readingIntervalMs`: the Light Nodes'

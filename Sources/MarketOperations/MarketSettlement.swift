@@ -38,7 +38,7 @@ public struct SettledOrder: Encodable, Sendable {
     /// by the node): neither paid nor charged.
     public var notDispatched: [Unsettled]
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case order, day, aggregator, location, price, delivered, deficiency, fee, penalty, net, pods, unverified, notDispatched = "not_dispatched"
     }
 }
@@ -54,7 +54,7 @@ public struct AggregatorReport: Encodable, Sendable {
     public var net: Money
     public var unverified: Int
 
-    package enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey {
         case aggregator, orders, deliveredWh = "delivered_wh", deficiencyWh = "deficiency_wh", fee, penalty, net, unverified
     }
 }
@@ -66,7 +66,7 @@ public struct MonthlyReport: Encodable, Sendable {
 }
 
 extension Marketplace {
-    package nonisolated var settlementTerms: SettlementTerms {
+    nonisolated var settlementTerms: SettlementTerms {
         SettlementTerms(penaltyPerMW: config.penaltyPerMW, cancellationFeePercent: config.cancellationFeePercent)
     }
 

@@ -149,7 +149,7 @@ extension Marketplace: UFTPMarket {
 
     /// Sends a market request to the UFTP aggregators holding PODs in its area: day-ahead
     /// requests expire at the gate closure, real-time ones at the end of their last ISP.
-    package func announce(_ request: MarketRequest, now: Date) async {
+    func announce(_ request: MarketRequest, now: Date) async {
         guard let uftp, !config.uftpAggregators.isEmpty else { return }
         let last = request.entry.isps.map { $0.start + ($0.duration ?? 1) - 1 }.max() ?? 1
         let expiration = request.session == .dayAhead
@@ -177,7 +177,7 @@ extension Marketplace: UFTPMarket {
 
     /// The requested ISPs and, as UFTP asks (§4.2.18), the Period's other ISPs as `Available`,
     /// in runs. The market knows no headroom there, so it states none: MinPower = MaxPower = 0.
-    package nonisolated static func withAvailable(_ requested: [UFTPActions.FlexRequestDraft.ISP], ispCount: Int) -> [UFTPActions.FlexRequestDraft.ISP] {
+    nonisolated static func withAvailable(_ requested: [UFTPActions.FlexRequestDraft.ISP], ispCount: Int) -> [UFTPActions.FlexRequestDraft.ISP] {
         var taken = Set<Int>()
         for isp in requested { taken.formUnion(ISPNumbers.clamped(start: isp.start, count: isp.duration ?? 1)) }
         var isps = requested
@@ -195,7 +195,7 @@ extension Marketplace: UFTPMarket {
     /// Baselines as W per ISP from the aggregator's latest D-Prognosis for the congestion point
     /// and day that this platform accepted (`[market] baseline = "d-prognosis"`), split over the
     /// PODs by their shares, else equally; none when it sent none.
-    package func prognosisBaselines(aggregator: String, location: String, day: String, pods: [OfferPOD]) async throws -> [String: [Int: Int]] {
+    func prognosisBaselines(aggregator: String, location: String, day: String, pods: [OfferPOD]) async throws -> [String: [Int: Int]] {
         guard let latest = try await latestPrognosis(aggregator: aggregator, location: location, day: day) else { return [:] }
         let weights = pods.map { $0.share ?? 1 }
         var byPOD: [String: [Int: Int]] = [:]
@@ -216,7 +216,7 @@ extension Marketplace: UFTPMarket {
 
     /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's
     /// activation factor, the market order's id as its OrderReference.
-    package func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Date) async -> UFTPOrderLink {
+    func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Date) async -> UFTPOrderLink {
         var link = UFTPOrderLink(aggregator: origin.domain, state: .unsent)
         guard let uftp else {
             link.reason = "this platform plays no DSO role in UFTP"
@@ -243,7 +243,7 @@ extension Marketplace: UFTPMarket {
             package var aggregator: String
             package var messageID: String
             package var orders: [String]
-            package enum CodingKeys: String, CodingKey { case aggregator, messageID = "message_id", orders }
+            enum CodingKeys: String, CodingKey { case aggregator, messageID = "message_id", orders }
         }
 
         package struct Held: Encodable, Sendable {

@@ -28,25 +28,25 @@ public actor Marketplace {
     nonisolated package let store: any SCDStore
     nonisolated package let config: MarketConfig
     package let topicPrefix: String
-    package let setPointKey: SigningKey
-    package let outlets: Outlets
+    let setPointKey: SigningKey
+    let outlets: Outlets
     /// The Light Nodes' acquisition interval (`[ingest] interval_ms`): the samples a quarter should hold.
     nonisolated package let readingIntervalMs: Int
     package let logger: Logger
     /// The platform's UFTP actions (as DSO), when the market speaks UFTP with aggregators.
     package let uftp: UFTPActions?
     /// Orders with set-points awaiting acknowledgement (rebuilt from recent days at start).
-    package var pendingOrders: Set<String> = []
+    var pendingOrders: Set<String> = []
     /// Orders, set-points and acknowledgements (MarketDispatch).
-    package let dispatchLock = MarketLock()
+    let dispatchLock = MarketLock()
     /// The book: clearing, validation, withdrawals and revocations.
-    package let bookLock = MarketLock()
+    let bookLock = MarketLock()
     /// Sessions the scheduler could not clear, by `<session> <day>`.
     private var failures: [String: ClearingFailure] = [:]
     /// Notifications not yet delivered (rebuilt from the last two days at start).
-    package var owed: [String: MarketNotification] = [:]
-    package var loadedOwed = false
-    package var loadedPending = false
+    var owed: [String: MarketNotification] = [:]
+    var loadedOwed = false
+    var loadedPending = false
 
     public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
                 readingIntervalMs: Int, uftp: UFTPActions? = nil, clock: @escaping @Sendable () -> Date = Marketplace.wallClock, logger: Logger) {
@@ -79,7 +79,7 @@ public actor Marketplace {
         package var description: String { participant.map { "\(role.rawValue) \($0)" } ?? role.rawValue }
 
         /// The platform itself, ordering a UFTP aggregator's award at once.
-        package static let builtIn = Party(role: .admin, participant: "built-in")
+        static let builtIn = Party(role: .admin, participant: "built-in")
 
         package init(role: Role, participant: String? = nil) {
             self.role = role
@@ -96,7 +96,7 @@ public actor Marketplace {
         package var area: [String]
         package var isps: [RequestEntry.ISP]
         package var priceLimit: Money?
-        package enum CodingKeys: String, CodingKey { case session, day, id, area, isps, priceLimit = "price_limit_per_mwh" }
+        enum CodingKeys: String, CodingKey { case session, day, id, area, isps, priceLimit = "price_limit_per_mwh" }
     }
 
     package struct OfferSubmission: Decodable {
@@ -108,8 +108,8 @@ public actor Marketplace {
         package var minActivationFactor: Double?
         package var isps: [OfferEntry.ISP]
         package var pods: [OfferPOD]
-        package var validUntil: String?
-        package enum CodingKeys: String, CodingKey {
+        var validUntil: String?
+        enum CodingKeys: String, CodingKey {
             case session, day, id, location, price, minActivationFactor = "min_activation_factor", isps, pods, validUntil = "valid_until"
         }
     }
@@ -257,14 +257,14 @@ public actor Marketplace {
 
     /// A round by its session, its market day and when it was cleared (UTC):
     /// `da-2026-11-26-20261125T110000Z`, `rt-2026-11-26-20261126T080000Z`.
-    package static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
+    static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
         let text = rfc3339(time)  // 2026-11-25T11:00:00.000Z
         let clock = text.prefix(19).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
         return "\(session == .dayAhead ? "da" : "rt")-\(day)-\(clock)Z"
     }
 
     /// Whether the day-ahead session of `day` is cleared (its gate closed).
-    package func dayAheadCleared(_ day: String) async throws -> Bool {
+    func dayAheadCleared(_ day: String) async throws -> Bool {
         try await rounds(day: day).contains { $0.session == .dayAhead }
     }
 
@@ -469,7 +469,7 @@ public actor Marketplace {
     /// A round no DSO decided within `validation_timeout_s` is decided by `validation_fallback`
     /// (`built-in`: the congestion point limits; `reject-all`: every award rejected, its offer
     /// free again), keeping the rejections the DSOs that did answer gave.
-    package func fallBack(_ round: ClearingRound) async throws -> ClearingRound {
+    func fallBack(_ round: ClearingRound) async throws -> ClearingRound {
         var rejected = config.validationFallback == .builtIn ? config.limits.validate(round.preliminary).rejected
             : Dictionary(uniqueKeysWithValues: round.preliminary.awards.indices.map { ($0, "not validated within \(config.validationTimeoutSeconds) s") })
         for validation in round.validations ?? [] {
@@ -486,9 +486,9 @@ public actor Marketplace {
         package var reason: String
         package var since: String
         package var attempts: Int
-        package var retryAt: Date
+        var retryAt: Date
 
-        package enum CodingKeys: String, CodingKey { case session, day, reason, since, attempts, retry }
+        enum CodingKeys: String, CodingKey { case session, day, reason, since, attempts, retry }
 
         package func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -502,7 +502,7 @@ public actor Marketplace {
     }
 
     /// The sessions of `day` the scheduler failed to clear, until it succeeds.
-    package func clearingFailures(day: String) -> [ClearingFailure] {
+    func clearingFailures(day: String) -> [ClearingFailure] {
         failures.values.filter { $0.day == day }.sorted { $0.session.rawValue < $1.session.rawValue }
     }
 

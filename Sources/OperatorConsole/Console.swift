@@ -28,12 +28,12 @@ public struct Console: Sendable {
     package let library: MustacheLibrary
     /// Monthly settlements kept between views of the settlement screen.
     package let settlements = SettlementSnapshots()
-    package let maxFormBytes = 16 << 10
+    let maxFormBytes = 16 << 10
 
-    package static let sessionCookie = "console_session"
-    package static let loginCookie = "console_login"
+    static let sessionCookie = "console_session"
+    static let loginCookie = "console_login"
     /// A node heard from within this long is online.
-    package static let onlineWithinMs: Int64 = 60_000
+    static let onlineWithinMs: Int64 = 60_000
 
     public init(store: any SCDStore, ingest: Ingest, market: Marketplace, log: CertificationLog, sessions: ConsoleSessions,
                 secureCookies: Bool, readingIntervalMs: Int64, logger: Logger) throws {
@@ -206,7 +206,7 @@ public struct Console: Sendable {
         return session
     }
 
-    package func denied(_ session: ConsoleSessions.Session, _ what: String) {
+    func denied(_ session: ConsoleSessions.Session, _ what: String) {
         logger.warning("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") was refused \(what)")
     }
 
@@ -217,7 +217,7 @@ public struct Console: Sendable {
 
     // MARK: Rendering
 
-    package func chrome(_ session: ConsoleSessions.Session, _ title: String, _ section: String) -> Chrome {
+    func chrome(_ session: ConsoleSessions.Session, _ title: String, _ section: String) -> Chrome {
         let role = session.caller.role
         var nav: [Chrome.Link] = []
         if [.admin, .dso, .marketOperator].contains(role) { nav.append(.init(href: "/console/fleet", label: "Fleet", current: section == "fleet")) }
@@ -236,7 +236,7 @@ public struct Console: Sendable {
         library.render(page, withTemplate: template) ?? ""
     }
 
-    package func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+    func html(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
         Self.hardened(&headers)
@@ -244,19 +244,19 @@ public struct Console: Sendable {
     }
 
     /// Only this origin's style sheet and forms; no script, frame or plug-in; nothing cached.
-    package static func hardened(_ headers: inout HTTPFields) {
+    static func hardened(_ headers: inout HTTPFields) {
         headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         headers[.xContentTypeOptions] = "nosniff"
         headers[HTTPField.Name("Referrer-Policy")!] = "same-origin"
         headers[.cacheControl] = "no-store"
     }
 
-    package static func redirect(_ location: String) -> Response {
+    static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }
 
     /// A refusal or failure as a page of the console (the API's problems, rendered).
-    package func errorPage(_ problem: Problem, _ context: APIContext) -> Response {
+    func errorPage(_ problem: Problem, _ context: APIContext) -> Response {
         let page = MessagePage(chrome: context.session.map { chrome($0, problem.status.reasonPhrase, "") }, heading: problem.status.reasonPhrase,
                                detail: problem.detail)
         return html(render("message", page), status: problem.status)
@@ -295,7 +295,7 @@ package struct ConsoleAuthentication: RouterMiddleware {
 /// Every page's frame: title, who is logged in, navigation, the market's time zone.
 package struct Chrome {
     package struct Link {
-        package let href: String
+        let href: String
         package let label: String
         package let current: Bool
     }
@@ -303,7 +303,7 @@ package struct Chrome {
     package let role: String
     package let participant: String?
     package let csrf: String
-    package let nav: [Link]
+    let nav: [Link]
     package let zone: String
 }
 
@@ -321,8 +321,8 @@ package struct LoginPage {
 }
 
 package struct MessagePage {
-    package let chrome: Chrome?
-    package let heading: String
+    let chrome: Chrome?
+    let heading: String
     package let detail: String
 }
 
@@ -383,7 +383,7 @@ package struct MarketTime {
     }
 
     /// `Europe/Rome (UTC+01:00)`
-    package func zoneLabel(at date: Date) -> String {
+    func zoneLabel(at date: Date) -> String {
         "\(zone.identifier) (\(offset(at: date)))"
     }
 
@@ -396,7 +396,7 @@ package struct MarketTime {
 /// Numbers with their units, grouped in thousands.
 package enum Units {
     package static func watts(_ value: Double) -> String { "\(grouped(value)) W" }
-    package static func wattHours(_ value: Double) -> String { "\(grouped(value)) Wh" }
+    static func wattHours(_ value: Double) -> String { "\(grouped(value)) Wh" }
 
     /// Stored values from before today's bounds may be anything: what no counter of this world
     /// reaches is shown in scientific notation, a non-number as such.

@@ -12,7 +12,7 @@ import UFTP
 /// against the maximum load, the deficiency/availability profile, who sent a D-prognosis, and the
 /// requests and open offers there.
 extension Console {
-    package static let gridRoles: Set<Role> = [.admin, .dso, .marketOperator]
+    static let gridRoles: Set<Role> = [.admin, .dso, .marketOperator]
 
     package struct CongestionIndexPage {
         package struct Point {
@@ -20,9 +20,9 @@ extension Console {
             package let pods: Int
             package let aggregators: String
             package let maxLoad: String
-            package let flexLimit: String
+            let flexLimit: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let day: String
         package let points: [Point]
     }
@@ -54,7 +54,7 @@ extension Console {
             package let span: String
             package let forecast: String
             package let headroom: String
-            package let deficit: Bool
+            let deficit: Bool
             package let requested: String
             package let offered: String
         }
@@ -78,27 +78,27 @@ extension Console {
             package let isps: String
             package let left: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let point: String
         package let day: String
-        package let previousDay: String?
-        package let nextDay: String?
+        let previousDay: String?
+        let nextDay: String?
         package let zone: String
-        package let includePrognoses: Bool
+        let includePrognoses: Bool
         package let pods: Int
-        package let withBaseline: Int
+        let withBaseline: Int
         package let maxLoad: String?
-        package let flexLimit: String?
+        let flexLimit: String?
         package let chart: String?
-        package let deficitISPs: Int
-        package let worstDeficit: String
+        let deficitISPs: Int
+        let worstDeficit: String
         package let rows: [ISPRow]
         package let aggregators: [Aggregator]
         package let requests: [RequestRow]
         package let offers: [OfferRow]
     }
 
-    package func congestionDay(_ request: Request, _ context: APIContext) async throws -> Response {
+    func congestionDay(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try require(context, Self.gridRoles, "a congestion point's day")
         let point = try context.parameters.require("point")
         let calendar = market.calendar

@@ -10,10 +10,10 @@ import SCD
 /// The market's screens: a day's requests against offers and its clearing, an order's activation,
 /// and a month's settlement.
 extension Console {
-    package static let marketRoles: Set<Role> = [.admin, .dso, .tso, .marketOperator, .aggregator]
+    static let marketRoles: Set<Role> = [.admin, .dso, .tso, .marketOperator, .aggregator]
 
     /// `ISP 40` or `ISPs 40–43`.
-    package static func ispNumbers(_ isps: Range<Int>) -> String {
+    static func ispNumbers(_ isps: Range<Int>) -> String {
         isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)"
     }
 
@@ -32,7 +32,7 @@ extension Console {
             package let status: String
             package let served: String
             /// The caller may withdraw it (its buyer, or the market operator, while it is open).
-            package let withdrawable: Bool
+            let withdrawable: Bool
         }
         package struct ISPRow {
             package let isps: String
@@ -59,7 +59,7 @@ extension Console {
             package let rejected: [AwardRow]
             package let final: Bool
             /// The caller may decide it (DSO validation of a preliminary round).
-            package let validatable: Bool
+            let validatable: Bool
             /// Entries the clearing left out, and why.
             package let excluded: [Excluded]
         }
@@ -88,12 +88,12 @@ extension Console {
             package let reason: String?
             package let order: String?
             /// The caller may order it (the award's buyer, not yet ordered, in a final outcome).
-            package let orderable: Bool
+            let orderable: Bool
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let day: String
-        package let previousDay: String?
-        package let nextDay: String?
+        let previousDay: String?
+        let nextDay: String?
         package let zone: String
         package let needs: [Need]
         package let offers: [Offer]
@@ -102,10 +102,10 @@ extension Console {
         package let failures: [Failure]
         /// Documents of the day that cannot be read.
         package let unreadable: [Excluded]
-        package let aggregatorView: Bool
+        let aggregatorView: Bool
     }
 
-    package func marketDay(_ request: Request, _ context: APIContext) async throws -> Response {
+    func marketDay(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try require(context, Self.marketRoles, "the market")
         let day = try context.parameters.require("day")
         let calendar = market.calendar
@@ -196,7 +196,7 @@ extension Console {
     }
 
     /// The DSO decides a preliminary round (as `PUT /api/v1/market/rounds/{id}/validation` does).
-    package func validateRound(_ request: Request, _ context: APIContext) async throws -> Response {
+    func validateRound(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try require(context, [.admin, .dso], "validating a round")
         let day = try context.parameters.require("day"), round = try context.parameters.require("round")
         let form = try await form(ValidationForm.self, request, context)
@@ -258,7 +258,7 @@ extension Console {
             package let pod: String
             package let problem: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let id: String
         package let round: String
         package let day: String
@@ -278,7 +278,7 @@ extension Console {
         package let notDispatched: Int
         package let uftp: String?
         /// The caller may cancel what has not begun.
-        package let cancellable: Bool
+        let cancellable: Bool
     }
 
     package func order(_ context: APIContext) async throws -> Response {
@@ -384,14 +384,14 @@ extension Console {
             package let net: String
             package let unverified: Int
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let month: String
-        package let previousMonth: String
-        package let nextMonth: String
+        let previousMonth: String
+        let nextMonth: String
         package let aggregators: [AggregatorRow]
         package let orders: [OrderRow]
         package let csv: String
-        package let aggregatorView: Bool
+        let aggregatorView: Bool
         package struct ObligationRow {
             package let aggregator: String
             package let requests: Int
@@ -403,7 +403,7 @@ extension Console {
             package let orders: Int
             package let deliveryRate: String
         }
-        package let settledAgo: String
+        let settledAgo: String
         package let obligations: [ObligationRow]
         package let points: [Choice]
         package let point: String?

@@ -12,8 +12,8 @@ import Sodium
 
 /// The console's screens: what each shows, gathered from the store, the ingest and the market.
 extension Console {
-    package static let platformRoles: Set<Role> = [.admin, .dso, .marketOperator]
-    package static let fleetPageSize = 100
+    static let platformRoles: Set<Role> = [.admin, .dso, .marketOperator]
+    static let fleetPageSize = 100
 
     // MARK: Fleet overview
 
@@ -24,7 +24,7 @@ extension Console {
             package let customer: String?
             package let online: Bool
             package let state: String
-            package let lastHeard: String
+            let lastHeard: String
             package let lastSeq: String
             package let certifiedThrough: String
             package let lag: String
@@ -35,7 +35,7 @@ extension Console {
             package let pod: String
             package let reason: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let total: Int
         package let online: Int
         package let offline: Int
@@ -121,7 +121,7 @@ extension Console {
             package let reason: String?
             package let seq: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let node: String
         package let pod: String
         package let customer: String?
@@ -130,8 +130,8 @@ extension Console {
         package let meter: String
         package let quarantine: String?
         package let day: String
-        package let previousDay: String?
-        package let nextDay: String?
+        let previousDay: String?
+        let nextDay: String?
         package let readings: String
         package let certified: String
         package let chart: String?
@@ -139,7 +139,7 @@ extension Console {
         package let maximum: String
         package let gaps: [Gap]
         /// Gaps beyond those listed (nil: none; Mustache takes 0 as true).
-        package let moreGaps: Int?
+        let moreGaps: Int?
         package let lastSeq: String
         package let certifiedThrough: String
         package let setPoints: [SetPointRow]
@@ -157,7 +157,7 @@ extension Console {
             package let seq: String
         }
         package let reports: [ReportRow]
-        package let proofSeq: String
+        let proofSeq: String
     }
 
     package func node(_ request: Request, _ context: APIContext) async throws -> Response {
@@ -237,7 +237,7 @@ extension Console {
         package let deviationW: Double?
         package let deviationWh: Double?
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case id, from, until, mode, w, n, coverage, meanW = "mean_w", deviationW = "deviation_w", deviationWh = "deviation_wh"
         }
 
@@ -257,7 +257,7 @@ extension Console {
             package let body: String
             package let hash: String
         }
-        package let chrome: Chrome
+        let chrome: Chrome
         package let node: String
         package let pod: String
         package let seq: String
@@ -266,7 +266,7 @@ extension Console {
         package let key: String
         package let leaf: String
         package let leafIndex: String
-        package let treeSize: String
+        let treeSize: String
         package let inclusion: [String]
         package let checkpoint: String
         package let api: String

@@ -11,8 +11,8 @@ package struct ChartFrame {
     package static let width = 960.0
     package static let height = 260.0
     package static let left = 64.0
-    package static let bottom = 24.0
-    package static let top = 8.0
+    static let bottom = 24.0
+    static let top = 8.0
     package let step: Double
     package let ticks: [Double]
     private let yLow: Double
@@ -53,7 +53,7 @@ package struct ChartFrame {
     package var close: String { across(0, class: "zero") + "</svg>" }
 
     /// A label under the chart at `x`.
-    package static func timeLabel(_ text: String, x: Double) -> String {
+    static func timeLabel(_ text: String, x: Double) -> String {
         "<text class=\"axis\" x=\"\(f(x))\" y=\"\(f(height - 6))\" text-anchor=\"middle\">\(escapeHTML(text))</text>"
     }
 
@@ -85,7 +85,7 @@ package struct PowerChart {
     package let time: MarketTime
 
     /// `lowest`/`highest`: the readings' extremes (the caller shows them too).
-    package func svg(_ points: [(t: Int64, w: Double)], lowest: Double, highest: Double, gaps: [(Int64, Int64)], title: String) -> String {
+    func svg(_ points: [(t: Int64, w: Double)], lowest: Double, highest: Double, gaps: [(Int64, Int64)], title: String) -> String {
         typealias Frame = ChartFrame
         let f = Frame.f
         let columns = Int((Frame.width - Frame.left) / 2)
@@ -132,7 +132,7 @@ package struct PowerChart {
 /// dashed line, the deficiency (the forecast above it) shaded.
 package struct ProfileChart {
     /// `labels[i]`: the local start time of ISP i + 1, shown every few hours.
-    package func svg(forecast: [Int?], maxLoad: Int?, labels: [String], title: String, description: String) -> String {
+    func svg(forecast: [Int?], maxLoad: Int?, labels: [String], title: String, description: String) -> String {
         typealias Frame = ChartFrame
         let f = Frame.f
         let values = forecast.compactMap { $0 }.map(Double.init) + (maxLoad.map { [Double($0)] } ?? [])
@@ -166,7 +166,7 @@ package struct ProfileChart {
 }
 
 /// Text for HTML (outside the templates, which escape by themselves).
-package func escapeHTML(_ text: String) -> String {
+func escapeHTML(_ text: String) -> String {
     var escaped = ""
     escaped.reserveCapacity(text.utf8.count)
     for character in text {

@@ -79,15 +79,15 @@ public struct API: Sendable {
     /// The flexibility market.
     package let market: Marketplace?
     /// The most a raw query may span (a day of 4-s readings is 21,600 items).
-    package static let maximumRawSpanMs: Int64 = 2 * 86_400_000
-    package static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
+    static let maximumRawSpanMs: Int64 = 2 * 86_400_000
+    static let maximumQuarterSpanMs: Int64 = 400 * 86_400_000
 
     /// docs/openapi.yaml (a link to the copy compiled in), served as it is.
-    package static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
+    static let openAPIDocument = String(decoding: PackageResources.openapi_yaml, as: UTF8.self)
 
     /// Page size of listings when the caller names none, and the most it may ask for.
-    package static let defaultPageSize = 100
-    package static let maximumPageSize = 1000
+    static let defaultPageSize = 100
+    static let maximumPageSize = 1000
 
     public init(store: any SCDStore, log: CertificationLog, metrics: PrometheusCollectorRegistry, readiness: Readiness,
                 maxRequestBytes: Int, uftpActions: UFTPActions? = nil, market: Marketplace? = nil) {
@@ -285,7 +285,7 @@ public struct API: Sendable {
             package let id: Int64
             package let message_id: String
             package let result: String
-            package let rejection_reason: String?
+            let rejection_reason: String?
         }
 
         package struct Delivery: Encodable {
@@ -539,7 +539,7 @@ public struct API: Sendable {
     package struct BaselineInput: Decodable {
         package let energyWh: [Double]
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case energyWh = "energy_wh"
         }
     }
@@ -550,7 +550,7 @@ public struct API: Sendable {
         package let brp: String
         package let energyWh: [Double]
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case pod, day, brp
             case energyWh = "energy_wh"
         }
@@ -650,7 +650,7 @@ public struct API: Sendable {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    package func rawJSON(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+    func rawJSON(_ bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))

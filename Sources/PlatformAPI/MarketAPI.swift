@@ -9,7 +9,7 @@ import UFTPGateway
 
 /// The market's REST resources under `/api/v1/market` (docs/market.md, docs/openapi.yaml).
 extension API {
-    package func addMarketRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
+    func addMarketRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
         api.post("/market/requests") { request, context in
             try require(context, [.dso, .tso])
             let caller = try caller(context)

@@ -16,13 +16,13 @@ public actor ConsoleSessions {
         /// Echoed by every form of the session.
         public let csrf: String
         package let created: Int64
-        package var lastSeen: Int64
+        var lastSeen: Int64
     }
 
     /// Ends a session this long after its last request…
-    package let idleMs: Int64
+    let idleMs: Int64
     /// …and this long after the login, however active.
-    package let lifetimeMs: Int64
+    let lifetimeMs: Int64
     /// The most held at once; beyond, the least recently used is ended.
     package let capacity: Int
     private var sessions: [String: Session] = [:]

@@ -52,16 +52,16 @@ public actor Ingest {
     private var storedSecond: Int64 = 0
     private var measures: QuarterMeasures
     /// A live node certifies at least every `certify_within_s`; this much silence means it stopped.
-    package static let quietSealMs: Int64 = 15 * 60_000
+    static let quietSealMs: Int64 = 15 * 60_000
 
     /// At most this many entries go into one transaction: a backlog (after a stalled store) is
     /// written in bounded transactions, not in one that grows with it.
-    package let maxEntriesPerTransaction: Int
+    let maxEntriesPerTransaction: Int
     /// At most this many nodes are sealed a pass (a second). Sealing compresses each block (about
     /// 8 µs a reading); when the blocks of 100,000 nodes fall due together (nodes started at
     /// once, or a backlog after an outage), one pass would hold the commits for most of a minute.
     /// 1,000 a pass is 2.5 times the steady rate of 100,000 nodes at 4 s (390 blocks a second).
-    package let sealNodesPerPass: Int
+    let sealNodesPerPass: Int
 
     public init(store: any SCDStore, settings: IngestSettings, topicPrefix: String,
                 metrics: IngestMetrics, logger: Logger, maxEntriesPerTransaction: Int = 50_000, sealNodesPerPass: Int = 1_000) {

@@ -8,12 +8,12 @@ public final class IngestMetrics: Sendable {
     package let committed: Counter
     package let duplicates: Counter
     package let verifications: Counter
-    package let logLeaves: Counter
+    let logLeaves: Counter
     package let quarantined: Gauge
-    package let uncertifiedNodes: Gauge
-    package let certificationLag: Gauge
-    package let lastReadingAge: Gauge
-    package let queueDepth: Gauge
+    let uncertifiedNodes: Gauge
+    let certificationLag: Gauge
+    let lastReadingAge: Gauge
+    let queueDepth: Gauge
     private let drops: [DropReason: Counter]
 
     public init(registry: PrometheusCollectorRegistry) {

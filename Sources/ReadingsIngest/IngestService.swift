@@ -118,7 +118,7 @@ public final class Readiness: Sendable {
 
     public init() {}
 
-    package func track(_ client: MQTTClient?) { self.client.withLock { $0 = client } }
+    func track(_ client: MQTTClient?) { self.client.withLock { $0 = client } }
 
     public var isReady: Bool { client.withLock { $0?.isSubscribed ?? false } }
 }
@@ -133,13 +133,13 @@ package final class IngestQueue: Sendable {
     package let arrivals: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// At most this many messages a batch: the actor's other work (commits) waits for a batch.
-    package static let batchLimit = 1_000
+    static let batchLimit = 1_000
 
     package init() {
         (arrivals, wake) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    package func push(_ message: MQTTClient.Message) {
+    func push(_ message: MQTTClient.Message) {
         count.add(1, ordering: .relaxed)
         let wasEmpty = messages.withLock { queued in
             queued.append(message)

@@ -12,7 +12,7 @@ package struct QuarterMeasures {
     /// Measures are written this long after their quarter ends (the last readings in flight).
     package static let graceMs: Int64 = 10_000
     /// Readings dated further ahead of the platform's clock than this are not measured.
-    package static let aheadMs: Int64 = 86_400_000
+    static let aheadMs: Int64 = 86_400_000
 
     /// A node's unbroken run of entries, as far as it goes.
     private struct Run {
@@ -127,12 +127,12 @@ package struct QuarterMeasures {
     }
 
     /// The node's certification advanced: quarters read back while uncertified are read again.
-    package mutating func certificationAdvanced(node: String) {
+    mutating func certificationAdvanced(node: String) {
         if let quarters = provisional.removeValue(forKey: node) { readBack[node, default: []].formUnion(quarters) }
     }
 
     /// A quarantined node: nothing more of it is measured until its readings arrive again.
-    package mutating func forget(node: String) {
+    mutating func forget(node: String) {
         runs[node] = nil
         tallied[node] = nil
     }
@@ -186,7 +186,7 @@ package struct QuarterMeasures {
     }
 
     /// A quarter read back before all its readings were certified: read again when they are.
-    package mutating func readBackProvisional(node: String, start: Int64) {
+    mutating func readBackProvisional(node: String, start: Int64) {
         provisional[node, default: []].insert(start)
     }
 

@@ -20,9 +20,9 @@ package struct CommonReference: Sendable {
     package let timeZone: TimeZone
 
     package static let unauthorized = "Unauthorized"
-    package static let noConnections = "No connections available"
-    package static let noneInACongestionPoint = "No connections in a congestion point"
-    package static func connectionConflict(_ connection: String, at place: String) -> String {
+    static let noConnections = "No connections available"
+    static let noneInACongestionPoint = "No connections in a congestion point"
+    static func connectionConflict(_ connection: String, at place: String) -> String {
         "Connection conflict: [\(connection)] at [\(place)]"
     }
 
@@ -86,7 +86,7 @@ package struct CommonReference: Sendable {
 
     /// The checks a DSO's update needs nothing but itself for: periods that end before they
     /// begin, connections outside their congestion point's days, a connection placed twice.
-    package static func periodReasons(_ update: DSOPortfolioUpdate) -> [String] {
+    static func periodReasons(_ update: DSOPortfolioUpdate) -> [String] {
         var reasons: [String] = []
         // By connection: an update may list many thousands.
         var placed: [String: [ConnectionAssignment]] = [:]
@@ -119,12 +119,12 @@ package struct CommonReference: Sendable {
 
     /// Periods of one connection in one update (a connection moving between congestion points
     /// lists a few).
-    package static let listingsPerConnection = 100
+    static let listingsPerConnection = 100
     /// Reasons given in one rejection.
-    package static let reasonsShown = 100
+    static let reasonsShown = 100
 
     /// The reason for a period that ends before it begins.
-    package static func backwards(_ start: Period, _ end: Period?, at place: String) -> String? {
+    static func backwards(_ start: Period, _ end: Period?, at place: String) -> String? {
         guard let end, end < start else { return nil }
         return "EndPeriod before StartPeriod at [\(place)]"
     }
@@ -207,7 +207,7 @@ package struct CommonReference: Sendable {
         }
     }
 
-    package static func assignment(_ connection: PortfolioConnection, kind: ConnectionAssignment.Kind, holder: String) -> ConnectionAssignment {
+    static func assignment(_ connection: PortfolioConnection, kind: ConnectionAssignment.Kind, holder: String) -> ConnectionAssignment {
         ConnectionAssignment(connection: connection.entityAddress.text, kind: kind, holder: holder,
                              firstDay: connection.startPeriod.text, lastDay: connection.endPeriod?.text)
     }
@@ -272,7 +272,7 @@ package struct CommonReference: Sendable {
                                          congestionPoint: .init(entityAddress: query.entityAddress, connections: listed))
     }
 
-    package static func redispatchBy(_ stored: String) throws -> RedispatchBy {
+    static func redispatchBy(_ stored: String) throws -> RedispatchBy {
         guard let party = RedispatchBy(rawValue: stored) else { throw SCDError("the register holds redispatch party \"\(stored)\"") }
         return party
     }

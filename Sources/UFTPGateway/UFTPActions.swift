@@ -85,7 +85,7 @@ public struct UFTPActions: Sendable {
         package let conversationID: String
         package let recipientDomain: String
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case id, type, messageID = "message_id", conversationID = "conversation_id", recipientDomain = "recipient_domain"
         }
     }
@@ -101,7 +101,7 @@ public struct UFTPActions: Sendable {
             /// "Requested" (default) or "Available".
             package var disposition: String?
 
-            package enum CodingKeys: String, CodingKey {
+            enum CodingKeys: String, CodingKey {
                 case start, duration, minPower = "min_power", maxPower = "max_power", disposition
             }
 
@@ -124,7 +124,7 @@ public struct UFTPActions: Sendable {
         package var serviceType: String?
         package var version: String?
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case recipient, congestionPoint = "congestion_point", period, expiration, revision, isps
             case contractID = "contract_id", serviceType = "service_type", version
         }
@@ -150,7 +150,7 @@ public struct UFTPActions: Sendable {
         package var activationFactor: String?
         package var orderReference: String?
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case offerMessageID = "offer_message_id", optionReference = "option_reference"
             case activationFactor = "activation_factor", orderReference = "order_reference"
         }
@@ -174,7 +174,7 @@ public struct UFTPActions: Sendable {
             package var deliveredFlexPower: Int
             package var powerDeficiency: Int?
 
-            package enum CodingKeys: String, CodingKey {
+            enum CodingKeys: String, CodingKey {
                 case start, duration, baselinePower = "baseline_power", actualPower = "actual_power"
                 case deliveredFlexPower = "delivered_flex_power", powerDeficiency = "power_deficiency"
             }
@@ -195,7 +195,7 @@ public struct UFTPActions: Sendable {
             package var penalty: String?
             package var isps: [ISP]
 
-            package enum CodingKeys: String, CodingKey { case orderMessageID = "order_message_id", price, penalty, isps }
+            enum CodingKeys: String, CodingKey { case orderMessageID = "order_message_id", price, penalty, isps }
 
             package init(orderMessageID: String, price: String, penalty: String? = nil, isps: [ISP]) {
                 self.orderMessageID = orderMessageID
@@ -218,7 +218,7 @@ public struct UFTPActions: Sendable {
                     package var offeredPower: Int?
                     package var orderedPower: Int?
 
-                    package enum CodingKeys: String, CodingKey {
+                    enum CodingKeys: String, CodingKey {
                         case start, duration, reservedPower = "reserved_power", requestedPower = "requested_power"
                         case availablePower = "available_power", offeredPower = "offered_power", orderedPower = "ordered_power"
                     }
@@ -231,7 +231,7 @@ public struct UFTPActions: Sendable {
             package var contractID: String?
             package var periods: [Day]
 
-            package enum CodingKeys: String, CodingKey { case contractID = "contract_id", periods }
+            enum CodingKeys: String, CodingKey { case contractID = "contract_id", periods }
         }
 
         package var periodStart: String
@@ -239,7 +239,7 @@ public struct UFTPActions: Sendable {
         package var orders: [Order]
         package var contracts: [Contract]?
 
-        package enum CodingKeys: String, CodingKey { case periodStart = "period_start", periodEnd = "period_end", orders, contracts }
+        enum CodingKeys: String, CodingKey { case periodStart = "period_start", periodEnd = "period_end", orders, contracts }
 
         package init(periodStart: String, periodEnd: String, orders: [Order], contracts: [Contract]? = nil) {
             self.periodStart = periodStart
@@ -334,7 +334,7 @@ public struct UFTPActions: Sendable {
     /// The ContractSettlement of a settlement without a bilateral contract: the XSDs require one
     /// where the specification has it only for such contracts, so it says that nothing was
     /// reserved and states the power ordered per ISP of each day.
-    package static func orderedContract(_ settlements: [FlexSettlement.OrderSettlement]) -> FlexSettlement.ContractSettlement {
+    static func orderedContract(_ settlements: [FlexSettlement.OrderSettlement]) -> FlexSettlement.ContractSettlement {
         var ordered: [Period: [PositiveInteger: (duration: PositiveInteger?, power: Int)]] = [:]
         for settlement in settlements {
             for isp in settlement.isps {
@@ -361,7 +361,7 @@ public struct UFTPActions: Sendable {
         package var reference: String?
         package var isps: [PowerDraft]
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case recipient, congestionPoint = "congestion_point", period, contractID = "contract_id", reference, isps
         }
     }
@@ -395,7 +395,7 @@ public struct UFTPActions: Sendable {
             package var start: String
             package var end: String?
 
-            package enum CodingKeys: String, CodingKey { case entityAddress = "entity_address", start, end }
+            enum CodingKeys: String, CodingKey { case entityAddress = "entity_address", start, end }
         }
 
         package struct CongestionPoint: Decodable, Sendable {
@@ -407,7 +407,7 @@ public struct UFTPActions: Sendable {
             package var intradayRedispatchBy: String?
             package var connections: [Connection]
 
-            package enum CodingKeys: String, CodingKey {
+            enum CodingKeys: String, CodingKey {
                 case entityAddress = "entity_address", start, end, mutexOffersSupported = "mutex_offers_supported"
                 case dayAheadRedispatchBy = "day_ahead_redispatch_by", intradayRedispatchBy = "intraday_redispatch_by", connections
             }
@@ -416,7 +416,7 @@ public struct UFTPActions: Sendable {
         package var recipient: String
         package var congestionPoints: [CongestionPoint]
 
-        package enum CodingKeys: String, CodingKey { case recipient, congestionPoints = "congestion_points" }
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoints = "congestion_points" }
     }
 
     /// Which aggregators represent the connections of one of the DSO's congestion points on a day.
@@ -425,7 +425,7 @@ public struct UFTPActions: Sendable {
         package var congestionPoint: String
         package var period: String
 
-        package enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period }
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period }
     }
 
     package func portfolioUpdate(_ draft: PortfolioUpdateDraft, now: Timestamp = .now()) async throws -> Receipt {
@@ -564,7 +564,7 @@ public struct UFTPActions: Sendable {
         package var revision: Int64?
         package var isps: [PowerDraft]
 
-        package enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period, revision, isps }
+        enum CodingKeys: String, CodingKey { case recipient, congestionPoint = "congestion_point", period, revision, isps }
     }
 
     /// A FlexOffer: in answer to a received FlexRequest (its DSO, congestion point and Period
@@ -576,7 +576,7 @@ public struct UFTPActions: Sendable {
             package var minActivationFactor: String?
             package var isps: [PowerDraft]
 
-            package enum CodingKeys: String, CodingKey {
+            enum CodingKeys: String, CodingKey {
                 case optionReference = "option_reference", price, minActivationFactor = "min_activation_factor", isps
             }
         }
@@ -592,7 +592,7 @@ public struct UFTPActions: Sendable {
         package var contractID: String?
         package var options: [Option]
 
-        package enum CodingKeys: String, CodingKey {
+        enum CodingKeys: String, CodingKey {
             case flexRequestMessageID = "flex_request_message_id", recipient, congestionPoint = "congestion_point", period
             case expiration, currency, dPrognosisMessageID = "d_prognosis_message_id", baselineReference = "baseline_reference"
             case contractID = "contract_id", options
@@ -603,7 +603,7 @@ public struct UFTPActions: Sendable {
     package struct FlexOfferRevocationDraft: Decodable, Sendable {
         package var offerMessageID: String
 
-        package enum CodingKeys: String, CodingKey { case offerMessageID = "offer_message_id" }
+        enum CodingKeys: String, CodingKey { case offerMessageID = "offer_message_id" }
     }
 
     package func dPrognosis(_ draft: DPrognosisDraft, now: Timestamp = .now()) async throws -> Receipt {

@@ -11,7 +11,7 @@ extension UFTPResponder {
     /// connections on the Period, per the Common Reference (UFTP §3.5, FUSION FR16), when
     /// `croDomain` names one: this platform's own register, or the remote CRO's latest accepted
     /// answer to a DSOPortfolioQuery, asked again (at most hourly) when it is missing or an hour old.
-    package func commonReferenceReason(_ payload: any UFTPPayload, from aggregator: InternetDomain, now: Timestamp) async throws -> String? {
+    func commonReferenceReason(_ payload: any UFTPPayload, from aggregator: InternetDomain, now: Timestamp) async throws -> String? {
         guard let croDomain, roles.contains(.dso) else { return nil }
         let point: EntityAddress, period: Period
         switch payload {
@@ -44,7 +44,7 @@ extension UFTPResponder {
     }
 
     /// Queues a DSOPortfolioQuery to the CRO for the congestion point and Period, unless one was sent since `since`.
-    package func askCommonReference(_ cro: InternetDomain, about point: EntityAddress, on period: Period, unlessSince since: Timestamp,
+    func askCommonReference(_ cro: InternetDomain, about point: EntityAddress, on period: Period, unlessSince since: Timestamp,
                             now: Timestamp) async throws {
         for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: domain.text, type: DSOPortfolioQuery.elementName, limit: 1_000))
         where record.direction == .outbound && record.recipientDomain == cro.text && record.time >= since {

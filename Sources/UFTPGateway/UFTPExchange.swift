@@ -38,17 +38,17 @@ package struct SCDInbox: UFTPInbox {
 package struct UFTPResponder: Sendable {
     package let domain: InternetDomain
     package let roles: [USEFRole]
-    package let signingKey: SigningKey
+    let signingKey: SigningKey
     package let directory: any ParticipantDirectory
     package let store: any SCDStore
     package let terms: MarketTerms
     package let logger: Logger
     /// When this platform plays the CRO role.
-    package var commonReference: CommonReference? = nil
+    var commonReference: CommonReference? = nil
     /// Senders whose messages are stored and answered `Barred Sender` (`[uftp] barred_senders`).
-    package var barredSenders: Set<InternetDomain> = []
+    var barredSenders: Set<InternetDomain> = []
     /// As DSO, the CRO whose Common Reference aggregators are checked against (`[uftp] cro_domain`).
-    package var croDomain: InternetDomain? = nil
+    var croDomain: InternetDomain? = nil
     /// The market, which takes flex requests, offers and revocations as its entries and the
     /// answers to its orders and settlements (docs/market.md, "UFTP"); shared by every copy.
     package let market = MarketLink()
@@ -166,7 +166,7 @@ package struct UFTPResponder: Sendable {
     /// this sender, of the same Period, neither expired nor revoked (UFTP §3.5); an offer must
     /// answer a requested ISP of its request, an order must repeat its offer, and an offer
     /// already ordered cannot be revoked (the use cases' own).
-    package func referenceReasons(_ payload: any UFTPPayload, from sender: InternetDomain, now: Timestamp) async throws -> [String] {
+    func referenceReasons(_ payload: any UFTPPayload, from sender: InternetDomain, now: Timestamp) async throws -> [String] {
         let instant = DateTime(now)
         switch payload {
         case let offer as FlexOffer:
@@ -204,7 +204,7 @@ package struct UFTPResponder: Sendable {
 
     /// An aggregator's answer to each order a settlement settles (UFTP §2.5): Accepted when the
     /// DSO placed that order with it for that Period and congestion point, else Disputed, why.
-    package func settlementStatuses(_ settlement: FlexSettlement, from sender: InternetDomain) async throws -> [FlexSettlementResponse.OrderStatus] {
+    func settlementStatuses(_ settlement: FlexSettlement, from sender: InternetDomain) async throws -> [FlexSettlementResponse.OrderStatus] {
         var orders: [String: FlexOrder] = [:]
         for record in try await store.everyUFTPMessage(UFTPMessageQuery(senderDomain: sender.text, type: FlexOrder.elementName, limit: 1_000))
         where record.direction == .inbound && record.recipientDomain == domain.text {
@@ -222,7 +222,7 @@ package struct UFTPResponder: Sendable {
     }
 
     /// The message of type `T` with `id` that `sender` sent to `recipient`, as logged.
-    package func exchanged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, from sender: InternetDomain,
+    func exchanged<T: UFTPPayload>(_ type: T.Type, _ id: UUIDValue, from sender: InternetDomain,
                                    to recipient: InternetDomain) async throws -> (T, UFTPMessageRecord)? {
         let records = try await store.uftpMessages(UFTPMessageQuery(senderDomain: sender.text, messageID: id.text, limit: 10))
         for record in records where record.type == T.elementName && record.recipientDomain == recipient.text {
@@ -256,7 +256,7 @@ package struct UFTPResponder: Sendable {
 
     /// The use-case checks that need nothing but the message (those needing earlier messages,
     /// such as an order's offer, are the market's).
-    package func useCaseReasons(_ payload: any UFTPPayload, now: Timestamp) -> [String] {
+    func useCaseReasons(_ payload: any UFTPPayload, now: Timestamp) -> [String] {
         let instant = Date(now)
         // Every flex message: its ISPs within its Period, the Period not over.
         var reasons: [String] = []
@@ -282,7 +282,7 @@ package struct UFTPResponder: Sendable {
 
 extension SCDStore {
     /// Every logged message matching `query`, read in pages of its `limit`.
-    package func everyUFTPMessage(_ query: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
+    func everyUFTPMessage(_ query: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
         var page = query
         var records: [UFTPMessageRecord] = []
         while true {

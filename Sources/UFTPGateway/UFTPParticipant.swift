@@ -22,10 +22,10 @@ public struct UFTPParticipant: Sendable {
     /// Messages a second each sender may post (twice that in a burst); beyond, HTTP 429.
     public let rateLimitPerSecond: Int
     /// As CRO: whether only registered DSOs and aggregators may use the Common Reference.
-    package let croMode: CommonReference.Mode
+    let croMode: CommonReference.Mode
     /// As DSO: the CRO whose Common Reference aggregators' D-Prognoses and offers are checked
     /// against (this platform's own domain when it plays the CRO), or nil for no such check.
-    package let croDomain: InternetDomain?
+    let croDomain: InternetDomain?
 
     /// The section read, or nil with its problems recorded.
     public static func load(_ section: ConfigSection, resolve: (String) -> String) -> UFTPParticipant? {
