@@ -67,10 +67,15 @@ let package = Package(
                                                       .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                                       .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                       .product(name: "Logging", package: "swift-log")]),
-        // Shared Customer Database: registry, compact raw storage, measures; SQLite and PostgreSQL.
+        // Shared Customer Database: records, the role protocols of its store, sealing, compact raw
+        // blocks, schema; no backend.
+        .target(name: "SCD", dependencies: ["GridCore", "Sodium", "SQLite", "Ledger", "Certification", "CZlib"]),
+        // The embedded backend: one SQLite file, its connections off the cooperative thread pool.
+        .target(name: "SCDSQLite", dependencies: ["SCD", "GridCore", "Sodium", "SQLite", "Ledger", "Certification"]),
+        // The PostgreSQL backend (the only module linking PostgresNIO); several coordinators share one.
         .target(
-            name: "SCD",
-            dependencies: ["GridCore", "Sodium", "SQLite", "Ledger", "Certification", "CZlib",
+            name: "SCDPostgres",
+            dependencies: ["SCD", "GridCore", "Sodium", "Ledger", "Certification",
                            .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "Logging", package: "swift-log")]
         ),
@@ -125,7 +130,7 @@ let package = Package(
         // The coordinator: configuration (each section read by the module it configures) and wiring.
         .target(
             name: "Coordinator",
-            dependencies: ["GridCore", "Sodium", "SCD", "ConfigFile", "UFTP", "ReadingsIngest", "UFTPGateway", "MarketOperations",
+            dependencies: ["GridCore", "Sodium", "SCD", "SCDSQLite", "SCDPostgres", "ConfigFile", "UFTP", "ReadingsIngest", "UFTPGateway", "MarketOperations",
                            "PlatformAPI", "OperatorConsole",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,14 +189,14 @@ let package = Package(
 
         .executableTarget(
             name: "ingest-bench",
-            dependencies: ["SCD", "Certification", "Ledger", "Sodium", "GridCore", "TestSupport",
+            dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "Certification", "Ledger", "Sodium", "GridCore", "TestSupport",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/ingest-bench"
         ),
 
         .executableTarget(
             name: "uftp-bench",
-            dependencies: ["UFTP", "UFTPTransport", "SCD", "Sodium", "GridCore", "TestSupport",
+            dependencies: ["UFTP", "UFTPTransport", "SCD", "SCDSQLite", "SCDPostgres", "Sodium", "GridCore", "TestSupport",
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/uftp-bench"
@@ -200,7 +205,7 @@ let package = Package(
         .executableTarget(name: "market-bench", dependencies: ["Market", "GridCore", "TestSupport"], path: "Benchmarks/market-bench"),
         .executableTarget(
             name: "settlement-bench",
-            dependencies: ["Coordinator", "ReadingsIngest", "MarketOperations", "PlatformAPI", "OperatorConsole", "Market", "SCD", "GridCore", "Ledger", "Sodium", "TestSupport",
+            dependencies: ["Coordinator", "ReadingsIngest", "MarketOperations", "PlatformAPI", "OperatorConsole", "Market", "SCD", "SCDSQLite", "SCDPostgres", "GridCore", "Ledger", "Sodium", "TestSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
@@ -236,10 +241,10 @@ let package = Package(
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
-        .testTarget(name: "SCDTests", dependencies: ["SCD", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SCDTests", dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire", "Market",
+            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire", "Market",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log"), "UFTP", "UFTPTransport"]

@@ -16,12 +16,14 @@
 //                            of NODES nodes (default 40) in SQLite and PostgreSQL, and the p99 of a
 //                            24-hour raw measurement query through the HTTP API
 // Run: swift run -c release ingest-bench stream | storage
-import Foundation
 import Certification
+import Foundation
 import GridCore
 import Ledger
 import Logging
 import SCD
+import SCDPostgres
+import SCDSQLite
 import Sodium
 import Synchronization
 import TestSupport

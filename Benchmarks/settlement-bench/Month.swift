@@ -5,6 +5,8 @@ import Logging
 import Market
 import MarketOperations
 import SCD
+import SCDPostgres
+import SCDSQLite
 import TestSupport
 
 /// The benchmarks' month: 10,000 PODs in congestion points of 100 (aggregators agr-0 … agr-19),

@@ -7,6 +7,7 @@ import GridCore
 import Hummingbird
 import Logging
 import SCD
+import SCDSQLite
 import TestSupport
 import UFTPTransport
 

@@ -2,6 +2,8 @@ import Foundation
 import Logging
 import MarketOperations
 import SCD
+import SCDPostgres
+import SCDSQLite
 import UFTPGateway
 
 /// Opens the SCD named by the configuration: to serve (one process a SQLite file), or for the

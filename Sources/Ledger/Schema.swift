@@ -126,13 +126,7 @@ enum Schema {
             } else {
                 try check(applicationID: application, userVersion: applied, path: connection.path)
             }
-            for (index, migration) in migrations.enumerated() where Int64(index) >= applied {
-                try connection.transaction {
-                    try connection.execute(migration.sql)
-                    try connection.execute("PRAGMA application_id = \(applicationID)")
-                    try connection.execute("PRAGMA user_version = \(index + 1)")
-                }
-            }
+            try connection.migrate(migrations, applicationID: applicationID, applied: applied)
         } catch let error as LedgerError {
             throw error
         } catch let error as SQLiteError {

@@ -10,7 +10,7 @@ import Sodium
 /// node checkpoints (the tips of sealed blocks, appended by the SCD as it seals), signed tree
 /// heads as c2sp.org/tlog-checkpoint notes, and inclusion and consistency proofs (docs/certification-log.md).
 public struct CertificationLog: Sendable {
-    package let store: any SCDStore
+    package let store: any CertificationLogStore & RawEntryStore
     package let signer: SigningKey
     public let origin: String
     public let verifier: SignedNote.Verifier

@@ -1,7 +1,7 @@
 import CZlib
 
 /// Raw DEFLATE (RFC 1951, no zlib header: the block format has its own framing) over zlib.
-enum Deflate {
+package enum Deflate {
     static func compress(_ input: [UInt8], level: Int32 = 9) -> [UInt8] {
         var stream = z_stream()
         guard deflateInit2_(&stream, level, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY, ZLIB_VERSION,

@@ -83,15 +83,15 @@ public enum RawBlockError: Error, Sendable, Equatable, CustomStringConvertible {
 /// per slot) as zigzag varint deltas, which DEFLATE then squeezes. A literal that would not
 /// render back identically stays in the template, so decoding always gives the exact bytes.
 /// Format 1 (verbatim): length-prefixed bodies, deflated; used when a body contains 0x01/0x02.
-enum BodyCodec {
-    static let verbatim: UInt8 = 1
+package enum BodyCodec {
+    package static let verbatim: UInt8 = 1
     static let columnar: UInt8 = 2
     private static let numberMark: UInt8 = 0x01
     private static let timeMark: UInt8 = 0x02
     /// A decoded block never inflates beyond this (a block holds at most a few hundred bodies).
     static let maximumDecodedBytes = 16 << 20
 
-    static func encode(_ bodies: [[UInt8]]) -> [UInt8] {
+    package static func encode(_ bodies: [[UInt8]]) -> [UInt8] {
         if !bodies.contains(where: { $0.contains(numberMark) || $0.contains(timeMark) }),
            let columnarBytes = columnarBytes(bodies) {
             return [columnar] + Deflate.compress(columnarBytes)
@@ -104,7 +104,7 @@ enum BodyCodec {
         return [verbatim] + Deflate.compress(plain)
     }
 
-    static func decode(_ data: [UInt8], count: Int) -> [[UInt8]]? {
+    package static func decode(_ data: [UInt8], count: Int) -> [[UInt8]]? {
         guard let format = data.first else { return nil }
         guard let plain = data.withUnsafeBytes({ Deflate.decompress(UnsafeRawBufferPointer(rebasing: $0[1...]),
                                                                      limit: maximumDecodedBytes) }) else { return nil }

@@ -114,7 +114,7 @@ public struct RawEntry: Sendable, Equatable {
 
     /// The entries with `from <= t < to` among sealed blocks (certified) and staged entries,
     /// ascending by seq; a damaged block throws.
-    static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)],
+    package static func collect(blocks: [RawBlock], staged: [(seq: UInt64, body: [UInt8], certified: Bool)],
                         from: Timestamp, to: Timestamp) throws -> [RawEntry] {
         var entries: [RawEntry] = []
         func add(seq: UInt64, body: [UInt8], certified: Bool) {
@@ -246,11 +246,11 @@ public struct Baseline: Sendable, Equatable {
     }
 
     /// The values as stored: little-endian IEEE 754 doubles.
-    var packed: [UInt8] {
+    package var packed: [UInt8] {
         energyWh.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
     }
 
-    static func unpack(_ bytes: [UInt8]) -> [Double] {
+    package static func unpack(_ bytes: [UInt8]) -> [Double] {
         stride(from: 0, to: bytes.count - bytes.count % 8, by: 8).map { offset in
             var bits: UInt64 = 0
             for index in 0..<8 { bits |= UInt64(bytes[offset + index]) << (8 * UInt64(index)) }

@@ -53,12 +53,24 @@ public struct RawStorageStats: Sendable, Equatable {
     public var blockEntries: Int
     /// Bytes of the sealed blocks' rows: data, hashes, signature and keys.
     public var blockBytes: Int
+
+    package init(stagedEntries: Int, blocks: Int, blockEntries: Int, blockBytes: Int) {
+        self.stagedEntries = stagedEntries
+        self.blocks = blocks
+        self.blockEntries = blockEntries
+        self.blockBytes = blockBytes
+    }
 }
 
-/// The Shared Customer Database. One interface, two backends (SQLite embedded, PostgreSQL at
-/// scale); the same tests run against both.
-public protocol SCDStore: Sendable {
-    // Registry
+/// The Shared Customer Database: every role below, in one store. Two backends (SCDSQLite
+/// embedded, SCDPostgres at scale); the same tests run against both. A caller that needs one
+/// role takes that protocol (docs/architecture.md, "Storage seams").
+public protocol SCDStore: NodeRegistry, RawEntryStore, CertificationLogStore, UFTPMessageLog, CommonReferenceRegister,
+                          MarketDocumentStore {}
+
+/// Who is who: nodes and their keys, PODs and their parties, API tokens, the day-ahead customer
+/// lists and baselines (I-02, I-03).
+public protocol NodeRegistry: Sendable {
     /// Registers nodes (and their PODs) in one transaction; a new key for a known node is a rotation.
     func addNodes(_ nodes: [NodeRecord]) async throws
     func nodes() async throws -> [NodeRecord]
@@ -83,8 +95,11 @@ public protocol SCDStore: Sendable {
     func putBaseline(_ baseline: Baseline) async throws
     /// The baselines of `day` held for any of `pods`.
     func baselines(pods: [String], day: String) async throws -> [Baseline]
+}
 
-    // Ingest
+/// The nodes' ledger entries as received: staged, then sealed into compressed blocks whose tips
+/// the certification log holds; and the quarter-hour measures taken from them.
+public protocol RawEntryStore: Sendable {
     /// Each node's chain state as last persisted (the ingest persists it lazily: when
     /// certification advances, on quarantine and at a clean stop).
     func chainStates() async throws -> [ChainState]
@@ -103,8 +118,6 @@ public protocol SCDStore: Sendable {
     func seal(_ requests: [SealRequest]) async throws -> SealOutcome
     /// Drops raw entries and blocks older than `before` (retention), block by block.
     func expireRaw(before: Timestamp) async throws -> Int
-
-    // Queries
     /// Entries of `node` (readings, set-point records and reports, events) with `from <= t < to`,
     /// ascending by seq.
     func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry]
@@ -112,8 +125,11 @@ public protocol SCDStore: Sendable {
     /// Measures of `pods` with `from <= start < to`, by POD (in `pods`' order) then start.
     func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure]
     func rawStorageStats() async throws -> RawStorageStats
+}
 
-    // Certification log
+/// The certification log (RFC 6962): leaves, tiles, signed checkpoints, and the sealed blocks
+/// its leaves stand for.
+public protocol CertificationLogStore: Sendable {
     /// Leaves in the log.
     func logSize() async throws -> UInt64
     func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]]
@@ -123,8 +139,10 @@ public protocol SCDStore: Sendable {
     func checkpoint(size: UInt64?) async throws -> StoredCheckpoint?
     /// The sealed block of `node` holding `seq`.
     func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock?
+}
 
-    // UFTP message log
+/// Every UFTP message received and sent, the revisions taken, and the durable outbox.
+public protocol UFTPMessageLog: Sendable {
     /// Stores a message (never replacing one) and returns its id.
     func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64
     /// Records `revision` as the latest processed of a revisioned message (a D-Prognosis, a
@@ -141,8 +159,11 @@ public protocol SCDStore: Sendable {
     func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery]
     /// Records an attempt's outcome.
     func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws
+}
 
-    // Common Reference (CRO)
+/// The Common Reference this platform keeps as CRO: registered participants and the register
+/// of congestion points and connections.
+public protocol CommonReferenceRegister: Sendable {
     /// Registers a DSO or aggregator, or renames one.
     func registerCROParticipant(_ participant: CROParticipant) async throws
     func croParticipants() async throws -> [CROParticipant]
@@ -151,9 +172,12 @@ public protocol SCDStore: Sendable {
     /// Reads the part of the register `scope` names, lets `change` say what it becomes and
     /// writes that in its place (rows read and not returned are removed), in one transaction that
     /// no other change of the register interleaves. An error thrown by `change` changes nothing.
-    func changePortfolio(_ scope: PortfolioScope, _ change: @Sendable (Portfolio) throws -> Portfolio) async throws
+    func changePortfolio(_ scope: PortfolioScope, _ change: @escaping @Sendable (Portfolio) throws -> Portfolio) async throws
+}
 
-    // Market
+/// The market's documents (requests, offers, rounds, orders, set-points, notifications) as JSON
+/// by kind, day and id.
+public protocol MarketDocumentStore: Sendable {
     /// Stores a market document; one of the same kind and id is replaced when `replace`, else
     /// kept (and false returned).
     @discardableResult

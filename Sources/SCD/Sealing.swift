@@ -30,6 +30,11 @@ public struct SealOutcome: Sendable, Equatable {
 public struct HeldConflict: Sendable, Equatable {
     public var node: String
     public var seq: UInt64
+
+    package init(node: String, seq: UInt64) {
+        self.node = node
+        self.seq = seq
+    }
 }
 
 /// A signed tree head of the certification log.
@@ -50,20 +55,30 @@ public struct StoredCheckpoint: Sendable, Equatable {
 public struct SealedBlock: Sendable, Equatable {
     public var block: RawBlock
     public var logIndex: UInt64
+
+    package init(block: RawBlock, logIndex: UInt64) {
+        self.block = block
+        self.logIndex = logIndex
+    }
 }
 
 /// Backend-independent sealing: cuts a node's certified staged entries into blocks and checks
 /// every link, including the links to the blocks and staged entries around them.
-enum Sealing {
-    struct Row {
-        var entry: LedgerEntry
-        var time: Timestamp
+package enum Sealing {
+    package struct Row {
+        package var entry: LedgerEntry
+        package var time: Timestamp
+
+        package init(entry: LedgerEntry, time: Timestamp) {
+            self.entry = entry
+            self.time = time
+        }
     }
 
     /// `held(seq)`: the hash of `seq` if held outside `rows` (sealed, or staged uncertified);
     /// `prevHeld(seq)`: the `prev` of `seq` if held outside `rows`; `awaiting(seq)`: whether `seq`
     /// is staged but not certified yet (a short run ending there waits to be sealed whole).
-    static func blocks(node: String, rows: [Row], keys: [PublicKey], held: (UInt64) throws -> SHA256Digest?,
+    package static func blocks(node: String, rows: [Row], keys: [PublicKey], held: (UInt64) throws -> SHA256Digest?,
                        prevHeld: (UInt64) throws -> SHA256Digest?,
                        awaiting: (UInt64) throws -> Bool) rethrows -> (blocks: [RawBlock], fork: String?) {
         var runs: [[Row]] = []
@@ -100,7 +115,7 @@ enum Sealing {
 
 extension SHA256Digest {
     /// Concatenated 32-byte hashes, as a log tile stores them.
-    static func split(_ bytes: [UInt8]) -> [SHA256Digest] {
+    package static func split(_ bytes: [UInt8]) -> [SHA256Digest] {
         stride(from: 0, to: bytes.count - bytes.count % 32, by: 32).map { SHA256Digest(unchecked: Array(bytes[$0..<($0 + 32)])) }
     }
 }

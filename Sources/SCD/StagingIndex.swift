@@ -8,29 +8,29 @@
 /// are not deleted one by one (that too would touch a page per block): the table is cut a range
 /// at a time below the oldest row still staged, and the few entries that stay staged for long
 /// (a node that went quiet with a part block) are copied forward so they do not hold the cut back.
-struct StagingIndex: Sendable {
-    struct Entry: Sendable {
-        var seq: UInt64
-        var row: Int64
+package struct StagingIndex: Sendable {
+    package struct Entry: Sendable {
+        package var seq: UInt64
+        package var row: Int64
     }
 
     /// Each node's staged entries, ascending by seq.
-    private(set) var nodes: [String: [Entry]] = [:]
-    private(set) var count = 0
+    package private(set) var nodes: [String: [Entry]] = [:]
+    package private(set) var count = 0
 
-    func row(node: String, seq: UInt64) -> Int64? {
+    package func row(node: String, seq: UInt64) -> Int64? {
         guard let entries = nodes[node], let index = Self.position(of: seq, in: entries) else { return nil }
         return entries[index].row
     }
 
     /// The node's entries with seq in `range`, ascending by seq.
-    func entries(node: String, seqs range: ClosedRange<UInt64> = 0...UInt64.max) -> ArraySlice<Entry> {
+    package func entries(node: String, seqs range: ClosedRange<UInt64> = 0...UInt64.max) -> ArraySlice<Entry> {
         guard let entries = nodes[node] else { return [] }
         return entries[Self.positions(of: range, in: entries)]
     }
 
     /// Records a row; a second row for a held `(node, seq)` is ignored (the first one stays).
-    mutating func insert(node: String, seq: UInt64, row: Int64) {
+    package mutating func insert(node: String, seq: UInt64, row: Int64) {
         var entries = nodes.removeValue(forKey: node) ?? []
         // Arrivals come in seq order: the usual place is the end.
         let index = entries.last.map { $0.seq < seq } ?? true ? entries.endIndex : entries.partitionPoint { $0.seq < seq }
@@ -42,7 +42,7 @@ struct StagingIndex: Sendable {
     }
 
     /// Forgets the node's entries with seq in `range` (a sealed block's at once).
-    mutating func remove(node: String, seqs range: ClosedRange<UInt64>) {
+    package mutating func remove(node: String, seqs range: ClosedRange<UInt64>) {
         guard var entries = nodes.removeValue(forKey: node) else { return }
         let positions = Self.positions(of: range, in: entries)
         entries.removeSubrange(positions)
@@ -50,7 +50,7 @@ struct StagingIndex: Sendable {
         if !entries.isEmpty { nodes[node] = entries }
     }
 
-    mutating func move(node: String, seq: UInt64, to row: Int64) {
+    package mutating func move(node: String, seq: UInt64, to row: Int64) {
         guard var entries = nodes.removeValue(forKey: node) else { return }
         if let index = Self.position(of: seq, in: entries) { entries[index].row = row }
         nodes[node] = entries
@@ -67,7 +67,7 @@ struct StagingIndex: Sendable {
     }
 
     /// The lowest row still staged: every row below it may be deleted.
-    var lowestRow: Int64? {
+    package var lowestRow: Int64? {
         var lowest: Int64?
         for entries in nodes.values {
             for entry in entries where entry.row < lowest ?? .max { lowest = entry.row }
@@ -76,19 +76,28 @@ struct StagingIndex: Sendable {
     }
 
     /// Staged entries in rows below `row`, the ones to copy forward.
-    func entries(below row: Int64) -> [(node: String, entry: Entry)] {
+    package func entries(below row: Int64) -> [(node: String, entry: Entry)] {
         var found: [(node: String, entry: Entry)] = []
         for (node, entries) in nodes {
             for entry in entries where entry.row < row { found.append((node, entry)) }
         }
         return found
     }
+
+    package init(nodes: [String: [Entry]] = [:]) {
+        self.nodes = nodes
+    }
 }
 
 /// A staged entry's name.
-struct StagedKey: Hashable, Sendable {
-    var node: String
-    var seq: UInt64
+package struct StagedKey: Hashable, Sendable {
+    package var node: String
+    package var seq: UInt64
+
+    package init(node: String, seq: UInt64) {
+        self.node = node
+        self.seq = seq
+    }
 }
 
 extension RandomAccessCollection {

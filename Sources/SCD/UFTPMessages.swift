@@ -118,7 +118,7 @@ extension UFTPMessageQuery {
     /// only those, so that the conversation and sender indexes serve the query (an
     /// `? IS NULL OR …` form would scan the whole log for every message received).
     /// `placeholder(n)` writes the n-th parameter (1-based).
-    func conditions(placeholder: (Int) -> String) -> (sql: String, values: [String]) {
+    package func conditions(placeholder: (Int) -> String) -> (sql: String, values: [String]) {
         var clauses: [String] = []
         var values: [String] = []
         for (column, value) in [("conversation_id", conversationID), ("sender_domain", senderDomain), ("message_id", messageID),

@@ -14,7 +14,7 @@ package struct CommonReference: Sendable {
         case open, closed
     }
 
-    package let store: any SCDStore
+    package let store: any CommonReferenceRegister & UFTPMessageLog
     package let mode: Mode
     /// The time zone whose calendar day an aggregator's update takes effect on.
     package let timeZone: TimeZone

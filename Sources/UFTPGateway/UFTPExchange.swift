@@ -16,7 +16,7 @@ package struct InvalidOutgoingMessage: Error, CustomStringConvertible {
 /// Received UFTP messages go to the SCD's message log before the sender gets its 200; a request
 /// is then answered with its `*Response`, queued in the same log.
 package struct SCDInbox: UFTPInbox {
-    package let store: any SCDStore
+    package let store: any UFTPMessageLog
     package let responder: UFTPResponder
     package let logger: Logger
 
@@ -296,7 +296,7 @@ extension SCDStore {
 
 /// The outgoing queue in the SCD, for the sender.
 package struct SCDOutbox: UFTPOutbox {
-    package let store: any SCDStore
+    package let store: any UFTPMessageLog
 
     package func claim(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [OutgoingMessage] {
         try await store.claimUFTPDeliveries(now: now, leaseMs: leaseMs, limit: limit).map {

@@ -6,6 +6,7 @@ import Logging
 import Prometheus
 @testable import ReadingsIngest
 import SCD
+import SCDSQLite
 import Sodium
 import Testing
 import TestSupport

@@ -6,6 +6,7 @@ import Logging
 import Market
 @testable import MarketOperations
 import SCD
+import SCDSQLite
 import Sodium
 import Synchronization
 import Testing

@@ -2,6 +2,7 @@ import Foundation
 import GridCore
 import Logging
 import SCD
+import SCDSQLite
 import Sodium
 import Testing
 import TestSupport

@@ -1,6 +1,7 @@
 import GridCore
 import Ledger
 @testable import SCD
+@testable import SCDSQLite
 import Sodium
 import SQLite
 import Testing
@@ -85,9 +86,9 @@ import TestSupport
         do {
             // A file at schema version 3, its entries staged in raw_entries.
             let db = try Connection(path: path, mode: .readWriteCreate)
-            for (index, migration) in SCDSchema.migrations.prefix(3).enumerated() {
+            for (index, migration) in SQLiteSchema.migrations.prefix(3).enumerated() {
                 try db.execute(migration.sql)
-                try db.execute("PRAGMA application_id = \(SCDSchema.applicationID); PRAGMA user_version = \(index + 1)")
+                try db.execute("PRAGMA application_id = \(SQLiteSchema.applicationID); PRAGMA user_version = \(index + 1)")
             }
             try db.execute("INSERT INTO pods(id) VALUES ('POD-1'); INSERT INTO nodes(id, pod, meter) VALUES ('ln-1', 'POD-1', 'main')")
             let insert = try db.prepare("INSERT INTO raw_entries(node, seq, t, body, prev, hash, sig) VALUES ('ln-1', ?, ?, ?, ?, ?, ?)")

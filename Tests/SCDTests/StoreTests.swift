@@ -4,6 +4,8 @@ import GridCore
 import Ledger
 import Logging
 @testable import SCD
+@testable import SCDPostgres
+@testable import SCDSQLite
 import Sodium
 import Testing
 import TestSupport

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import SCD
 import Sodium
 
 /// The production SCD backend: PostgreSQL through postgres-nio's connection pool. Several
@@ -452,7 +453,7 @@ public final class PostgresStore: SCDStore {
         return try await client.withConnection { db in try await Self.readPortfolio(scope, db, logger: logger) }
     }
 
-    public func changePortfolio(_ scope: PortfolioScope, _ change: @Sendable (Portfolio) throws -> Portfolio) async throws {
+    public func changePortfolio(_ scope: PortfolioScope, _ change: @escaping @Sendable (Portfolio) throws -> Portfolio) async throws {
         let logger = logger
         try await transaction { db in
             // Changes are made one at a time across instances: each reads what the last wrote.

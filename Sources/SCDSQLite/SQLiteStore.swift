@@ -4,6 +4,7 @@ import GridCore
 import Ledger
 import Sodium
 import SQLite
+import SCD
 import Synchronization
 
 /// The embedded SCD backend: one SQLite file in WAL mode, a writer connection (ingest, sealing,
@@ -17,8 +18,8 @@ public final class SQLiteStore: SCDStore {
         case service, administration
     }
 
-    private let writer: Mutex<Connection>
-    private let reader: Mutex<Connection>
+    private let writer: SerialConnection
+    private let reader: SerialConnection
     private let staging: Mutex<Staging>
     private let lock: ExclusiveFileLock?
     public let path: String
@@ -62,13 +63,13 @@ public final class SQLiteStore: SCDStore {
         // kernel zero and truncate hundreds of MiB of page cache each time (35.0 → 28.9 µs); only a
         // WAL grown past 1 GiB (a checkpoint held back by a long read) is cut back.
         try writer.execute("PRAGMA wal_autocheckpoint = 100000; PRAGMA journal_size_limit = 1073741824")
-        try SCDSchema.migrateSQLite(writer)
+        try SQLiteSchema.migrate(writer)
         staging = Mutex(Staging(index: purpose == .service ? try Self.loadStagingIndex(writer) : StagingIndex(),
                                 highestRow: try writer.scalarInteger("SELECT max(id) FROM staged_entries") ?? 0))
         let reader = try Connection(path: path, mode: .readOnly)
         reader.setBusyTimeout(milliseconds: 10_000)
-        self.writer = Mutex(writer)
-        self.reader = Mutex(reader)
+        self.writer = SerialConnection(writer, label: "scd.sqlite.writer")
+        self.reader = SerialConnection(reader, label: "scd.sqlite.reader")
     }
 
     /// Staged entries are known only to a store opened to serve.
@@ -79,7 +80,7 @@ public final class SQLiteStore: SCDStore {
     // MARK: Registry
 
     public func addNodes(_ nodes: [NodeRecord]) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.transaction {
                 let pod = try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)")
                 let node = try db.prepare("""
@@ -103,15 +104,15 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func nodes() async throws -> [NodeRecord] {
-        try reader.withLock { db in try Self.nodes(db, id: nil, pod: nil) }
+        try await reader.run { db in try Self.nodes(db, id: nil, pod: nil) }
     }
 
     public func node(_ id: String) async throws -> NodeRecord? {
-        try reader.withLock { db in try Self.nodes(db, id: id, pod: nil).first }
+        try await reader.run { db in try Self.nodes(db, id: id, pod: nil).first }
     }
 
     public func nodes(pod: String) async throws -> [NodeRecord] {
-        try reader.withLock { db in try Self.nodes(db, id: nil, pod: pod) }
+        try await reader.run { db in try Self.nodes(db, id: nil, pod: pod) }
     }
 
     private static func nodes(_ db: Connection, id: String?, pod: String?) throws -> [NodeRecord] {
@@ -132,13 +133,13 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func releaseQuarantine(node: String) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("UPDATE nodes SET quarantine = NULL WHERE id = ?").bind(1, node).run()
         }
     }
 
     public func upsertPOD(_ pod: PODRecord) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("""
                 INSERT INTO pods(id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -151,15 +152,15 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func pod(_ id: String) async throws -> PODRecord? {
-        try reader.withLock { db in try Self.pods(db, id: id, aggregator: nil, after: nil, limit: 1).first }
+        try await reader.run { db in try Self.pods(db, id: id, aggregator: nil, after: nil, limit: 1).first }
     }
 
     public func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
-        try reader.withLock { db in try Self.pods(db, id: nil, aggregator: aggregator, after: after, limit: limit) }
+        try await reader.run { db in try Self.pods(db, id: nil, aggregator: aggregator, after: after, limit: limit) }
     }
 
     public func pods(congestionPoint: String) async throws -> [PODRecord] {
-        try reader.withLock { db in
+        try await reader.run { db in
             try Self.pods(db, id: nil, aggregator: nil, congestionPoint: congestionPoint, after: nil, limit: Int(Int32.max))
         }
     }
@@ -181,14 +182,14 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func addToken(_ token: TokenRecord) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("INSERT INTO tokens(hash, role, participant) VALUES (?, ?, ?)")
                 .bind(1, blob: token.hash.bytes).bind(2, token.role.rawValue).bind(3, token.participant).run()
         }
     }
 
     public func token(hash: SHA256Digest) async throws -> TokenRecord? {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT role, participant FROM tokens WHERE hash = ?").bind(1, blob: hash.bytes)
             guard try query.step(), let role = Role(rawValue: query.text(0)) else { return nil }
             return TokenRecord(hash: hash, role: role, participant: query.optionalText(1))
@@ -196,7 +197,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func putCustomerList(day: String, aggregator: String, pods: [String]) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.transaction {
                 try db.prepare("DELETE FROM customer_lists WHERE day = ? AND aggregator = ?").bind(1, day).bind(2, aggregator).run()
                 let insert = try db.prepare("INSERT OR REPLACE INTO customer_lists(day, pod, aggregator) VALUES (?, ?, ?)")
@@ -206,7 +207,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("""
                 SELECT c.pod, c.aggregator, p.congestion_point FROM customer_lists c JOIN pods p ON p.id = c.pod
                 WHERE c.day = ?1 AND (?2 IS NULL OR c.aggregator = ?2) ORDER BY c.pod
@@ -220,14 +221,14 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func putBaseline(_ baseline: Baseline) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("INSERT OR REPLACE INTO baselines(pod, day, brp, energy_wh) VALUES (?, ?, ?, ?)")
                 .bind(1, baseline.pod).bind(2, baseline.day).bind(3, baseline.brp).bind(4, blob: baseline.packed).run()
         }
     }
 
     public func baselines(pods: [String], day: String) async throws -> [Baseline] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT brp, energy_wh FROM baselines WHERE pod = ? AND day = ?")
             var baselines: [Baseline] = []
             for pod in pods {
@@ -244,7 +245,7 @@ public final class SQLiteStore: SCDStore {
 
     @discardableResult
     public func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("INSERT OR \(replace ? "REPLACE" : "IGNORE") INTO market_documents(kind, id, day, body) VALUES (?, ?, ?, ?)")
                 .bind(1, document.kind.rawValue).bind(2, document.id).bind(3, document.day).bind(4, blob: document.body).run()
             return db.changes > 0
@@ -252,7 +253,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument? {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT day, body FROM market_documents WHERE kind = ? AND id = ?").bind(1, kind.rawValue).bind(2, id)
             guard try query.step() else { return nil }
             return MarketDocument(kind: kind, id: id, day: query.text(0), body: query.blob(1))
@@ -260,7 +261,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT id, day, body FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
                 .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
             var documents: [MarketDocument] = []
@@ -272,7 +273,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT id FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
                 .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
             var ids: [String] = []
@@ -284,7 +285,7 @@ public final class SQLiteStore: SCDStore {
     // MARK: Ingest
 
     public func chainStates() async throws -> [ChainState] {
-        try writer.withLock { db in
+        try await writer.run { db in
             var states: [String: ChainState] = [:]
             let quarantines = try db.prepare("SELECT id, quarantine FROM nodes")
             while try quarantines.step() {
@@ -313,7 +314,7 @@ public final class SQLiteStore: SCDStore {
                 seq == .max ? [] : staging.index.entries(node: node, seqs: (seq + 1)...UInt64.max).map(\.row)
             }
         }
-        return try writer.withLock { db in
+        return try await writer.run { db in
             let query = try db.prepare("SELECT node, seq, body, prev, hash, sig FROM staged_entries WHERE id = ?")
             var found: [(node: String, entry: LedgerEntry)] = []
             // In row order: the pages are read front to back.
@@ -331,7 +332,7 @@ public final class SQLiteStore: SCDStore {
 
     public func storedHashes(node: String, seqs: [UInt64]) async throws -> [UInt64: SHA256Digest] {
         try requireService()
-        return try writer.withLock { db in
+        return try await writer.run { [self] db in
             var hashes: [UInt64: SHA256Digest] = [:]
             let staged = try db.prepare("SELECT hash FROM staged_entries WHERE id = ?")
             let block = try db.prepare("""
@@ -389,7 +390,7 @@ public final class SQLiteStore: SCDStore {
     public func commit(_ commit: IngestCommit) async throws -> [HeldConflict] {
         try requireService()
         guard !commit.isEmpty else { return [] }
-        return try writer.withLock { db in
+        return try await writer.run { [self] db in
             var added: [StagedKey: Int64] = [:]
             var discarded: [StagedKey] = []
             let conflicts = try db.transaction {
@@ -451,7 +452,7 @@ public final class SQLiteStore: SCDStore {
     public func seal(_ requests: [SealRequest]) async throws -> SealOutcome {
         try requireService()
         guard !requests.isEmpty else { return SealOutcome() }
-        return try writer.withLock { db in
+        return try await writer.run { [self] db in
             var sealed: [(node: String, seqs: ClosedRange<UInt64>)] = []
             let outcome = try db.transaction {
                 let stagedRow = try db.prepare("""
@@ -591,7 +592,7 @@ public final class SQLiteStore: SCDStore {
 
     public func expireRaw(before: Timestamp) async throws -> Int {
         try requireService()
-        return try writer.withLock { db in
+        return try await writer.run { [self] db in
             var expired: [StagedKey] = []
             let count = try db.transaction {
                 try db.prepare("DELETE FROM raw_blocks WHERE t_last < ?").bind(1, before.millisecondsSince1970).run()
@@ -616,22 +617,22 @@ public final class SQLiteStore: SCDStore {
     // MARK: Certification log
 
     public func logSize() async throws -> UInt64 {
-        try reader.withLock { db in try Self.logSize(db) }
+        try await reader.run { db in try Self.logSize(db) }
     }
 
     public func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]] {
-        try reader.withLock { db in try Self.tiles(db, ids) }
+        try await reader.run { db in try Self.tiles(db, ids) }
     }
 
     public func addCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("INSERT INTO log_checkpoints(size, note, t) VALUES (?, ?, ?) ON CONFLICT(size) DO NOTHING")
                 .bind(1, Int64(checkpoint.size)).bind(2, checkpoint.note).bind(3, checkpoint.time.millisecondsSince1970).run()
         }
     }
 
     public func checkpoint(size: UInt64?) async throws -> StoredCheckpoint? {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("""
                 SELECT size, note, t FROM log_checkpoints WHERE ?1 IS NULL OR size = ?1 ORDER BY size DESC LIMIT 1
                 """).bind(1, size.map { Int64($0) })
@@ -643,7 +644,7 @@ public final class SQLiteStore: SCDStore {
 
     public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
         guard let seqColumn = Bounds.seq(seq) else { return nil }
-        return try reader.withLock { db in
+        return try await reader.run { db in
             let query = try db.prepare("""
                 SELECT \(Self.blockColumns), log_index FROM raw_blocks WHERE node = ? AND first_seq <= ?
                 ORDER BY first_seq DESC LIMIT 1
@@ -657,7 +658,7 @@ public final class SQLiteStore: SCDStore {
     // MARK: UFTP message log
 
     public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
-        try writer.withLock { db in try Self.insert(message, into: db) }
+        try await writer.run { db in try Self.insert(message, into: db) }
     }
 
     private static func insert(_ message: UFTPMessageRecord, into db: Connection) throws -> Int64 {
@@ -672,7 +673,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64? {
-        try writer.withLock { db in
+        try await writer.run { db in
             let taken = try db.prepare("""
                 INSERT INTO uftp_revisions(sender_domain, type, scope, revision) VALUES (?, ?, ?, ?)
                 ON CONFLICT (sender_domain, type, scope) DO UPDATE SET revision = excluded.revision
@@ -687,7 +688,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let (conditions, values) = request.conditions { "?\($0)" }
             let query = try db.prepare("""
                 SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
@@ -715,7 +716,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64 {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.transaction {
                 let id = try Self.insert(message, into: db)
                 try db.prepare("INSERT INTO uftp_outbox(message, endpoint, state, attempts, next_attempt) VALUES (?, ?, 'pending', 0, ?)")
@@ -726,7 +727,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.transaction {
                 let due = try db.prepare("""
                     WITH RECURSIVE \(SCDSchema.pendingEndpoints)
@@ -750,7 +751,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("UPDATE uftp_outbox SET state = ?, attempts = ?, next_attempt = ?, problem = ? WHERE message = ?")
                 .bind(1, status.state.rawValue).bind(2, Int64(status.attempts)).bind(3, status.nextAttempt.millisecondsSince1970)
                 .bind(4, status.problem).bind(5, message).run()
@@ -760,14 +761,14 @@ public final class SQLiteStore: SCDStore {
     // MARK: Common Reference
 
     public func registerCROParticipant(_ participant: CROParticipant) async throws {
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.prepare("INSERT OR REPLACE INTO cro_participants(role, domain, name) VALUES (?, ?, ?)")
                 .bind(1, participant.role.rawValue).bind(2, participant.domain).bind(3, participant.name).run()
         }
     }
 
     public func croParticipants() async throws -> [CROParticipant] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("SELECT role, domain, name FROM cro_participants ORDER BY role, domain")
             var participants: [CROParticipant] = []
             while try query.step() {
@@ -779,11 +780,11 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func portfolio(_ scope: PortfolioScope) async throws -> Portfolio {
-        try reader.withLock { db in try Self.readPortfolio(scope, db) }
+        try await reader.run { db in try Self.readPortfolio(scope, db) }
     }
 
-    public func changePortfolio(_ scope: PortfolioScope, _ change: @Sendable (Portfolio) throws -> Portfolio) async throws {
-        try writer.withLock { db in
+    public func changePortfolio(_ scope: PortfolioScope, _ change: @escaping @Sendable (Portfolio) throws -> Portfolio) async throws {
+        try await writer.run { db in
             try db.transaction {
                 let read = try Self.readPortfolio(scope, db)
                 let changed = try change(read)
@@ -859,7 +860,7 @@ public final class SQLiteStore: SCDStore {
         // The index before the snapshot: an entry sealed in between is found in its block and in
         // its row (which the cut has not reached, or the row is gone); `collect` keeps it once.
         let rows = staging.withLock { $0.index.entries(node: node).map(\.row) }
-        let (blocks, staged) = try reader.withLock { db in
+        let (blocks, staged) = try await reader.run { db in
             try db.transaction(immediate: false) {
                 let blockQuery = try db.prepare("""
                     SELECT \(Self.blockColumns) FROM raw_blocks
@@ -888,7 +889,7 @@ public final class SQLiteStore: SCDStore {
 
     public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {
         guard !measures.isEmpty else { return }
-        try writer.withLock { db in
+        try await writer.run { db in
             try db.transaction {
                 let upsert = try db.prepare("""
                     INSERT INTO measures(pod, start, energy_wh, avg_w, coverage, samples, certified) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -905,7 +906,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
-        try reader.withLock { db in
+        try await reader.run { db in
             let query = try db.prepare("""
                 SELECT start, energy_wh, avg_w, coverage, samples, certified FROM measures
                 WHERE pod = ? AND start >= ? AND start < ? ORDER BY start
@@ -925,7 +926,7 @@ public final class SQLiteStore: SCDStore {
     }
 
     public func rawStorageStats() async throws -> RawStorageStats {
-        try reader.withLock { db in
+        try await reader.run { [self] db in
             let query = try db.prepare("""
                 SELECT count(*), coalesce(sum(count), 0),
                   coalesce(sum(length(data) + length(first_prev) + length(last_hash) + length(last_sig) + length(node) + 32), 0)
