@@ -120,22 +120,24 @@ public struct API: Sendable {
         let api = router.group("/api/v1").add(middleware: BearerAuthentication(store: store))
         api.get("/pods") { request, context in try await listPODs(request, context) }
         api.get("/pods/:pod") { _, context in try await readPOD(context) }
-        api.put("/pods/:pod") { request, context in try await writePOD(request, context) }
+        api.allowing([.admin]).put("/pods/:pod") { request, context in try await writePOD(request, context) }
         api.get("/pods/:pod/measurements") { request, context in try await measurements(request, context) }
         api.get("/pods/:pod/nodes/:node/readings/:seq/proof") { _, context in try await readingProof(context) }
-        api.get("/pods/:pod/baselines/:day") { _, context in try await readBaseline(context) }
-        api.put("/pods/:pod/baselines/:day") { request, context in try await writeBaseline(request, context) }
-        api.get("/customer-lists/:day") { _, context in try await readCustomerList(context) }
-        api.put("/customer-lists/:day") { request, context in try await writeCustomerList(request, context) }
-        api.get("/nodes") { _, context in try await listNodes(context) }
-        api.post("/nodes") { request, context in try await addNode(request, context) }
+        api.allowing([.admin, .dso, .tso, .marketOperator, .brp]).get("/pods/:pod/baselines/:day") { _, context in try await readBaseline(context) }
+        api.allowing([.brp]).put("/pods/:pod/baselines/:day") { request, context in try await writeBaseline(request, context) }
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/customer-lists/:day") { _, context in try await readCustomerList(context) }
+        api.allowing([.aggregator]).put("/customer-lists/:day") { request, context in try await writeCustomerList(request, context) }
+        api.allowing([.admin, .dso, .marketOperator]).get("/nodes") { _, context in try await listNodes(context) }
+        api.allowing([.admin]).post("/nodes") { request, context in try await addNode(request, context) }
         api.get("/log/checkpoint") { _, _ in try await checkpoint() }
         api.get("/log/key") { _, _ in text(log.verifier.text + "\n") }
         api.get("/log/consistency") { request, _ in try await consistency(request) }
-        api.get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
+        api.allowing([.admin, .dso]).get("/uftp/messages") { request, context in try await uftpMessages(request, context) }
         for action in UFTPAction.allCases {
-            api.post("/uftp/\(action.resource)") { request, context in
-                let actions = try uftpActions(context, action)
+            // A DSO's actions are the DSO's (or the administrator's); an aggregator's are the platform's
+            // own, the administrator's (an aggregator token is a market participant's, not this platform's).
+            api.allowing(action.role == .dso ? [.admin, .dso] : [.admin]).post("/uftp/\(action.resource)") { request, _ in
+                let actions = try uftpActions(action)
                 let draft = try await body(request)
                 return try await act { try await actions.perform(action, draft: draft) }
             }
@@ -151,21 +153,14 @@ public struct API: Sendable {
         return caller
     }
 
-    package func require(_ context: APIContext, _ roles: Set<Role>) throws {
-        let caller = try caller(context)
-        guard roles.contains(caller.role) else { throw Problem(.forbidden, "role \(caller.role.rawValue) may not do this") }
-    }
-
-    /// A DSO's actions are the DSO's (or the administrator's); an aggregator's are the platform's
-    /// own, the administrator's (an aggregator token is a market participant's, not this platform's).
-    private func uftpActions(_ context: APIContext, _ action: UFTPAction) throws -> UFTPActions {
-        try require(context, action.role == .dso ? [.admin, .dso] : [.admin])
+    /// The platform's UFTP actions, when it plays the action's role.
+    func uftpActions(_ action: UFTPAction) throws -> UFTPActions {
         guard let uftpActions else { throw Problem(.notFound, UFTPActions.Refusal.notPlayed(action.role).description) }
         return uftpActions
     }
 
     /// A UFTP action: 202 with the queued message, or the refusal as a problem.
-    private func act(_ action: () async throws -> UFTPActions.Receipt) async throws -> Response {
+    func act(_ action: () async throws -> UFTPActions.Receipt) async throws -> Response {
         do {
             return try json(try await action(), status: .accepted)
         } catch let refusal as UFTPActions.Refusal {
@@ -179,7 +174,7 @@ public struct API: Sendable {
     }
 
     /// Platform roles see every POD; an aggregator only those it aggregates, a BRP those in its portfolio.
-    private func mayRead(_ pod: PODRecord, _ caller: TokenRecord) -> Bool {
+    func mayRead(_ pod: PODRecord, _ caller: TokenRecord) -> Bool {
         switch caller.role {
         case .admin, .dso, .tso, .marketOperator: true
         case .aggregator: caller.participant != nil && pod.aggregator == caller.participant
@@ -189,7 +184,7 @@ public struct API: Sendable {
 
     /// The POD if the caller may read it; a POD it may not see is "not found", not "forbidden",
     /// so identifiers of other participants' customers do not leak.
-    private func visiblePOD(_ context: APIContext) async throws -> PODRecord {
+    func visiblePOD(_ context: APIContext) async throws -> PODRecord {
         let id = try context.parameters.require("pod")
         guard let pod = try await store.pod(id), mayRead(pod, try caller(context)) else {
             throw Problem(.notFound, "no POD \"\(id)\"", field: "pod")
@@ -201,7 +196,7 @@ public struct API: Sendable {
 
     /// `?limit=` and `?after=` (the last id of the previous page); the answer's `next` is the cursor
     /// of the following page, absent on the last.
-    private func page(_ request: Request) throws -> (after: String?, limit: Int) {
+    func page(_ request: Request) throws -> (after: String?, limit: Int) {
         let query = request.uri.queryParameters
         var limit = Self.defaultPageSize
         if let text = query["limit"] {
@@ -213,7 +208,7 @@ public struct API: Sendable {
         return (query["after"].map(String.init), limit)
     }
 
-    private func listPODs(_ request: Request, _ context: APIContext) async throws -> Response {
+    func listPODs(_ request: Request, _ context: APIContext) async throws -> Response {
         let caller = try caller(context)
         let (after, limit) = try page(request)
         var pods: [PODRecord] = []
@@ -232,8 +227,7 @@ public struct API: Sendable {
     }
 
     /// The UFTP message log, in storage order: one conversation's, or a sender's message ID.
-    private func uftpMessages(_ request: Request, _ context: APIContext) async throws -> Response {
-        try require(context, [.admin, .dso])
+    func uftpMessages(_ request: Request, _ context: APIContext) async throws -> Response {
         let (after, limit) = try page(request)
         var cursor: Int64?
         if let after {
@@ -314,12 +308,11 @@ public struct API: Sendable {
         }
     }
 
-    private func readPOD(_ context: APIContext) async throws -> Response {
+    func readPOD(_ context: APIContext) async throws -> Response {
         try json(try await visiblePOD(context))
     }
 
-    private func writePOD(_ request: Request, _ context: APIContext) async throws -> Response {
-        try require(context, [.admin])
+    func writePOD(_ request: Request, _ context: APIContext) async throws -> Response {
         let id = try context.parameters.require("pod")
         guard Identifier.isValid(id) else {
             throw Problem(.badRequest, "a POD id is \(Identifier.rule)", field: "pod")
@@ -331,8 +324,7 @@ public struct API: Sendable {
         return try json(pod)
     }
 
-    private func listNodes(_ context: APIContext) async throws -> Response {
-        try require(context, [.admin, .dso, .marketOperator])
+    func listNodes(_ context: APIContext) async throws -> Response {
         let nodes = try await store.nodes()
         return try json(Items(items: nodes.map(NodeView.init)))
     }
@@ -344,8 +336,7 @@ public struct API: Sendable {
         package let key: String
     }
 
-    private func addNode(_ request: Request, _ context: APIContext) async throws -> Response {
-        try require(context, [.admin])
+    func addNode(_ request: Request, _ context: APIContext) async throws -> Response {
         let input = try await decode(NodeInput.self, request)
         let node: NodeRecord
         do {
@@ -358,7 +349,7 @@ public struct API: Sendable {
         return try json(NodeView(stored), status: .created)
     }
 
-    private func measurements(_ request: Request, _ context: APIContext) async throws -> Response {
+    func measurements(_ request: Request, _ context: APIContext) async throws -> Response {
         let pod = try await visiblePOD(context)
         let query = request.uri.queryParameters
         guard let fromText = query["from"], let from = Timestamp(rfc3339: fromText) else {
@@ -420,168 +411,6 @@ public struct API: Sendable {
         }
         body.append(contentsOf: "]}".utf8)
         return rawJSON(body)
-    }
-
-    // MARK: Certification log
-
-    private func checkpoint() async throws -> Response {
-        guard let head = try await store.checkpoint(size: nil) else {
-            throw Problem(.notFound, "the certification log has no checkpoint yet")
-        }
-        return text(head.note)
-    }
-
-    private func consistency(_ request: Request) async throws -> Response {
-        let query = request.uri.queryParameters
-        guard let first = query["first"].flatMap({ UInt64($0) }), first >= 1 else {
-            throw Problem(.badRequest, "first must be a tree size ≥ 1", field: "first")
-        }
-        guard let second = query["second"].flatMap({ UInt64($0) }), second >= first else {
-            throw Problem(.badRequest, "second must be a tree size ≥ first", field: "second")
-        }
-        guard let head = try await store.checkpoint(size: nil), second <= head.size else {
-            throw Problem(.badRequest, "second is beyond the newest checkpoint", field: "second")
-        }
-        let proof = try await log.consistencyProof(from: first, to: second)
-        var writer = JSONObjectWriter()
-        writer.integer("first", Int64(first))
-        writer.integer("second", Int64(second))
-        writer.stringArray("proof", proof.map(\.base64))
-        return rawJSON(writer.finish())
-    }
-
-    private func readingProof(_ context: APIContext) async throws -> Response {
-        let pod = try await visiblePOD(context)
-        let nodeID = try context.parameters.require("node")
-        guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
-            throw Problem(.badRequest, "seq must be a ledger sequence number from 1 to \(Bounds.seq.upperBound)", field: "seq")
-        }
-        guard let node = try await store.node(nodeID), node.pod == pod.id else {
-            throw Problem(.notFound, "no node \"\(nodeID)\" on POD \(pod.id)", field: "node")
-        }
-        let proof: CertificationLog.ReadingProof
-        do {
-            proof = try await log.proof(node: node, seq: seq)
-        } catch CertificationLog.ProofUnavailable.notSealed {
-            throw Problem(.notFound, "seq \(seq) of \(node.id) is not in a sealed block (not certified yet, or past raw retention)",
-                          field: "seq")
-        } catch CertificationLog.ProofUnavailable.notCheckpointed {
-            throw Problem(.conflict, "seq \(seq) is sealed but not yet under a signed checkpoint; retry after the next one", field: "seq")
-        }
-        guard proof.entries.first?.seq == seq else {
-            throw Problem(.notFound, "seq \(seq) of \(node.id) is not held", field: "seq")
-        }
-        var body = Array("{\"pod\":".utf8)
-        JSONText.appendQuoted(pod.id, to: &body)
-        body += Array(",\"node\":".utf8)
-        JSONText.appendQuoted(node.id, to: &body)
-        body += Array(",\"seq\":\(seq),\"entries\":[".utf8)
-        for (index, entry) in proof.entries.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            var writer = JSONObjectWriter()
-            writer.integer("seq", Int64(entry.seq))
-            writer.string("body", entry.bodyText)
-            writer.string("prev", Hex.encode(entry.prev.bytes))
-            writer.string("hash", Hex.encode(entry.hash.bytes))
-            if index == proof.entries.count - 1 { writer.string("sig", Base64.encode(entry.signature.bytes)) }
-            body += writer.finish()
-        }
-        body += Array("],".utf8)
-        var writer = JSONObjectWriter()
-        if let key = proof.key { writer.string("key", Base64.encode(key.bytes)) }
-        let tip = proof.entries[proof.entries.count - 1]
-        writer.string("leaf", String(decoding: LogLeaf.data(node: node.id, seq: tip.seq, hash: tip.hash), as: UTF8.self))
-        writer.integer("leaf_index", Int64(proof.leafIndex))
-        writer.integer("tree_size", Int64(proof.checkpoint.size))
-        writer.stringArray("inclusion", proof.inclusion.map(\.base64))
-        writer.string("checkpoint", proof.checkpoint.note)
-        body += writer.finish().dropFirst()  // joins the object opened above
-        return rawJSON(body)
-    }
-
-    // MARK: Day-ahead customer lists (I-02) and BRP baselines (I-03)
-
-    private func day(_ context: APIContext) throws -> String {
-        let day = try context.parameters.require("day")
-        guard Baseline.start(of: day) != nil else { throw Problem(.badRequest, "day must be a date YYYY-MM-DD", field: "day") }
-        return day
-    }
-
-    package struct CustomerListInput: Decodable {
-        package let pods: [String]
-    }
-
-    /// An aggregator files the PODs it brings to the day-ahead market; only its own.
-    private func writeCustomerList(_ request: Request, _ context: APIContext) async throws -> Response {
-        try require(context, [.aggregator])
-        let caller = try caller(context)
-        guard let aggregator = caller.participant else { throw Problem(.forbidden, "the token names no aggregator") }
-        let day = try day(context)
-        let input = try await decode(CustomerListInput.self, request)
-        guard Set(input.pods).count == input.pods.count else { throw Problem(.badRequest, "pods repeats a POD", field: "pods") }
-        for (index, id) in input.pods.enumerated() {
-            guard let pod = try await store.pod(id), pod.aggregator == aggregator else {
-                throw Problem(.badRequest, "POD \"\(id)\" is not one of \(aggregator)'s", field: "pods[\(index)]")
-            }
-        }
-        try await store.putCustomerList(day: day, aggregator: aggregator, pods: input.pods)
-        return try json(Items(items: try await store.customerList(day: day, aggregator: aggregator)))
-    }
-
-    private func readCustomerList(_ context: APIContext) async throws -> Response {
-        try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
-        let caller = try caller(context)
-        let day = try day(context)
-        let aggregator = caller.role == .aggregator ? caller.participant ?? "" : nil
-        return try json(Items(items: try await store.customerList(day: day, aggregator: aggregator)))
-    }
-
-    package struct BaselineInput: Decodable {
-        package let energyWh: [Double]
-
-        enum CodingKeys: String, CodingKey {
-            case energyWh = "energy_wh"
-        }
-    }
-
-    package struct BaselineView: Encodable {
-        package let pod: String
-        package let day: String
-        package let brp: String
-        package let energyWh: [Double]
-
-        enum CodingKeys: String, CodingKey {
-            case pod, day, brp
-            case energyWh = "energy_wh"
-        }
-    }
-
-    /// The POD's BRP files its day-ahead profile: 96 quarter-hour energies of the UTC day.
-    private func writeBaseline(_ request: Request, _ context: APIContext) async throws -> Response {
-        try require(context, [.brp])
-        let pod = try await visiblePOD(context)
-        let day = try day(context)
-        let brp = try caller(context).participant ?? ""
-        let input = try await decode(BaselineInput.self, request)
-        guard input.energyWh.count == Baseline.quarters else {
-            throw Problem(.badRequest, "energy_wh holds one value per quarter hour: \(Baseline.quarters)", field: "energy_wh")
-        }
-        if let index = input.energyWh.firstIndex(where: { !$0.isFinite || abs($0) > 1e9 }) {
-            throw Problem(.badRequest, "energy_wh[\(index)] is not a plausible energy in Wh", field: "energy_wh[\(index)]")
-        }
-        let baseline = Baseline(pod: pod.id, day: day, brp: brp, energyWh: input.energyWh)
-        try await store.putBaseline(baseline)
-        return try json(BaselineView(pod: pod.id, day: day, brp: brp, energyWh: baseline.energyWh))
-    }
-
-    private func readBaseline(_ context: APIContext) async throws -> Response {
-        try require(context, [.admin, .dso, .tso, .marketOperator, .brp])
-        let pod = try await visiblePOD(context)
-        let day = try day(context)
-        guard let baseline = try await store.baseline(pod: pod.id, day: day) else {
-            throw Problem(.notFound, "no baseline of \(pod.id) for \(day)", field: "day")
-        }
-        return try json(BaselineView(pod: pod.id, day: day, brp: baseline.brp, energyWh: baseline.energyWh))
     }
 
     // MARK: JSON

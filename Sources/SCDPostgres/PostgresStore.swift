@@ -14,15 +14,15 @@ import Sodium
 /// instance keeps its own chain segments (`instance`), sealing checks every link across what all
 /// instances staged, and certification-log appends are serialised by an advisory lock.
 public final class PostgresStore: SCDStore {
-    private let client: PostgresClient
-    private let running: Task<Void, Never>
-    private let instance: String
-    private let logger: Logger
+    let client: PostgresClient
+    let running: Task<Void, Never>
+    let instance: String
+    let logger: Logger
 
     /// Advisory lock keys: schema migrations, certification-log appends and Common Reference changes.
-    private static let migrationLock: Int64 = 0x5343_4431_0001
-    private static let logLock: Int64 = 0x5343_4431_0002
-    private static let portfolioLock: Int64 = 0x5343_4431_0003
+    static let migrationLock: Int64 = 0x5343_4431_0001
+    static let logLock: Int64 = 0x5343_4431_0002
+    static let portfolioLock: Int64 = 0x5343_4431_0003
 
     /// Connects to `url` (`postgres://user:password@host:port/database?sslmode=disable|prefer|require`)
     /// and applies pending migrations. `instance` names this coordinator's chain state (its MQTT client id).
@@ -84,7 +84,7 @@ public final class PostgresStore: SCDStore {
 
     /// A transaction whose errors say what went wrong (postgres-nio hides the server's message
     /// from `description` and wraps a closure's error).
-    private func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
+    func transaction<Result: Sendable>(_ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
         do {
             return try await client.withTransaction(logger: logger, body)
         } catch let error as PostgresTransactionError {
@@ -95,7 +95,7 @@ public final class PostgresStore: SCDStore {
     }
 
     @discardableResult
-    private func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
+    func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresRowSequence {
         do {
             return try await client.query(query, logger: logger)
         } catch {
@@ -113,7 +113,7 @@ public final class PostgresStore: SCDStore {
 
     // MARK: Schema
 
-    private func migrate() async throws {
+    func migrate() async throws {
         try await transaction { db in
             try await db.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", logger: logger)
             let known = try await db.query("SELECT to_regclass('scd_migrations') IS NOT NULL, to_regclass('pods') IS NOT NULL",
@@ -138,387 +138,6 @@ public final class PostgresStore: SCDStore {
                 try await db.query("INSERT INTO scd_migrations(version, name) VALUES (\(index + 1), \(migration.name))", logger: logger)
             }
         }
-    }
-
-    // MARK: Registry
-
-    public func addNodes(_ nodes: [NodeRecord]) async throws {
-        guard !nodes.isEmpty else { return }
-        try await transaction { db in
-            try await db.query("""
-                INSERT INTO pods(id) SELECT DISTINCT p FROM unnest(\(nodes.map(\.pod))::text[]) AS p ON CONFLICT DO NOTHING
-                """, logger: self.logger)
-            try await db.query("""
-                INSERT INTO nodes(id, pod, meter)
-                SELECT * FROM unnest(\(nodes.map(\.id))::text[], \(nodes.map(\.pod))::text[], \(nodes.map(\.meter))::text[])
-                ON CONFLICT (id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
-                """, logger: self.logger)
-            // Oldest first, so the last given becomes the newest key; `added` orders a node's keys.
-            let keys = nodes.flatMap { node in node.keys.reversed().enumerated().map { (node.id, $0.element, Int32($0.offset)) } }
-            try await db.query("""
-                INSERT INTO node_keys(node, key, added)
-                SELECT k.node, k.key, coalesce((SELECT max(added) FROM node_keys o WHERE o.node = k.node), 0) + 1 + k.position
-                FROM unnest(\(keys.map(\.0))::text[], \(keys.map { ByteBuffer(bytes: $0.1.bytes) })::bytea[],
-                  \(keys.map(\.2))::integer[]) AS k(node, key, position)
-                ON CONFLICT (node, key) DO NOTHING
-                """, logger: self.logger)
-        }
-    }
-
-    public func nodes() async throws -> [NodeRecord] { try await nodes(id: nil, pod: nil) }
-
-    public func node(_ id: String) async throws -> NodeRecord? { try await nodes(id: id, pod: nil).first }
-
-    public func nodes(pod: String) async throws -> [NodeRecord] { try await nodes(id: nil, pod: pod) }
-
-    private func nodes(id: String?, pod: String?) async throws -> [NodeRecord] {
-        let rows = try await query("""
-            SELECT n.id, n.pod, n.meter, n.quarantine, k.key FROM nodes n LEFT JOIN node_keys k ON k.node = n.id
-            WHERE (\(id)::text IS NULL OR n.id = \(id)) AND (\(pod)::text IS NULL OR n.pod = \(pod)) ORDER BY n.id, k.added DESC
-            """, logger: logger)
-        var nodes: [NodeRecord] = []
-        for try await (nodeID, pod, meter, quarantine, key) in rows.decode((String, String, String, String?, ByteBuffer?).self) {
-            if nodes.last?.id != nodeID {
-                nodes.append(NodeRecord(id: nodeID, pod: pod, meter: meter, keys: [], quarantine: quarantine))
-            }
-            if let key { nodes[nodes.count - 1].keys.append(PublicKey(unchecked: Array(key.readableBytesView))) }
-        }
-        return nodes
-    }
-
-    public func releaseQuarantine(node: String) async throws {
-        try await query("UPDATE nodes SET quarantine = NULL WHERE id = \(node)", logger: logger)
-    }
-
-    public func upsertPOD(_ pod: PODRecord) async throws {
-        try await query("""
-            INSERT INTO pods(id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner)
-            VALUES (\(pod.id), \(pod.customer), \(pod.connectionEAN), \(pod.congestionPoint), \(pod.aggregator), \(pod.brp), \(pod.frOwner))
-            ON CONFLICT (id) DO UPDATE SET customer = excluded.customer, connection_ean = excluded.connection_ean,
-              congestion_point = excluded.congestion_point, aggregator = excluded.aggregator,
-              brp = excluded.brp, fr_owner = excluded.fr_owner
-            """, logger: logger)
-    }
-
-    public func pod(_ id: String) async throws -> PODRecord? { try await pods(id: id, aggregator: nil, after: nil, limit: 1).first }
-
-    public func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
-        try await pods(id: nil, aggregator: aggregator, after: after, limit: limit)
-    }
-
-    public func pods(congestionPoint: String) async throws -> [PODRecord] {
-        try await pods(id: nil, aggregator: nil, congestionPoint: congestionPoint, after: nil, limit: Int(Int32.max))
-    }
-
-    private func pods(id: String?, aggregator: String?, congestionPoint: String? = nil, after: String?, limit: Int) async throws -> [PODRecord] {
-        let rows = try await query("""
-            SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
-            WHERE (\(id)::text IS NULL OR id = \(id)) AND (\(aggregator)::text IS NULL OR aggregator = \(aggregator))
-              AND (\(congestionPoint)::text IS NULL OR congestion_point = \(congestionPoint))
-              AND (\(after)::text IS NULL OR id > \(after)) ORDER BY id LIMIT \(Int64(limit))
-            """, logger: logger)
-        var pods: [PODRecord] = []
-        for try await row in rows.decode((String, String?, String?, String?, String?, String?, String?).self) {
-            pods.append(PODRecord(id: row.0, customer: row.1, connectionEAN: row.2, congestionPoint: row.3,
-                                  aggregator: row.4, brp: row.5, frOwner: row.6))
-        }
-        return pods
-    }
-
-    public func addToken(_ token: TokenRecord) async throws {
-        try await query("""
-            INSERT INTO tokens(hash, role, participant) VALUES (\(ByteBuffer(bytes: token.hash.bytes)), \(token.role.rawValue), \(token.participant))
-            """, logger: logger)
-    }
-
-    public func token(hash: SHA256Digest) async throws -> TokenRecord? {
-        let rows = try await query("SELECT role, participant FROM tokens WHERE hash = \(ByteBuffer(bytes: hash.bytes))",
-                                          logger: logger)
-        for try await (role, participant) in rows.decode((String, String?).self) {
-            guard let role = Role(rawValue: role) else { return nil }
-            return TokenRecord(hash: hash, role: role, participant: participant)
-        }
-        return nil
-    }
-
-    public func putCustomerList(day: String, aggregator: String, pods: [String]) async throws {
-        try await transaction { db in
-            try await db.query("DELETE FROM customer_lists WHERE day = \(day) AND aggregator = \(aggregator)", logger: self.logger)
-            try await db.query("""
-                INSERT INTO customer_lists(day, pod, aggregator) SELECT \(day), p, \(aggregator) FROM unnest(\(pods)::text[]) AS p
-                ON CONFLICT (day, pod) DO UPDATE SET aggregator = excluded.aggregator
-                """, logger: self.logger)
-        }
-    }
-
-    public func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry] {
-        var entries: [CustomerListEntry] = []
-        for try await (pod, owner, point) in try await query("""
-            SELECT c.pod, c.aggregator, p.congestion_point FROM customer_lists c JOIN pods p ON p.id = c.pod
-            WHERE c.day = \(day) AND (\(aggregator)::text IS NULL OR c.aggregator = \(aggregator)) ORDER BY c.pod
-            """, logger: logger).decode((String, String, String?).self) {
-            entries.append(CustomerListEntry(pod: pod, aggregator: owner, congestionPoint: point))
-        }
-        return entries
-    }
-
-    public func putBaseline(_ baseline: Baseline) async throws {
-        try await query("""
-            INSERT INTO baselines(pod, day, brp, energy_wh) VALUES (\(baseline.pod), \(baseline.day), \(baseline.brp),
-              \(ByteBuffer(bytes: baseline.packed)))
-            ON CONFLICT (pod, day) DO UPDATE SET brp = excluded.brp, energy_wh = excluded.energy_wh
-            """, logger: logger)
-    }
-
-    public func baselines(pods: [String], day: String) async throws -> [Baseline] {
-        var baselines: [Baseline] = []
-        for try await (pod, brp, values) in try await query("""
-            SELECT pod, brp, energy_wh FROM baselines WHERE pod = ANY(\(pods)) AND day = \(day)
-            """, logger: logger).decode((String, String, ByteBuffer).self) {
-            baselines.append(Baseline(pod: pod, day: day, brp: brp, energyWh: Baseline.unpack(values.bytes)))
-        }
-        return baselines
-    }
-
-    // MARK: Market
-
-    @discardableResult
-    public func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool {
-        let body = ByteBuffer(bytes: document.body)
-        let rows = replace
-            ? try await query("""
-                INSERT INTO market_documents(kind, id, day, body) VALUES (\(document.kind.rawValue), \(document.id), \(document.day), \(body))
-                ON CONFLICT (kind, id) DO UPDATE SET day = excluded.day, body = excluded.body RETURNING 1
-                """, logger: logger)
-            : try await query("""
-                INSERT INTO market_documents(kind, id, day, body) VALUES (\(document.kind.rawValue), \(document.id), \(document.day), \(body))
-                ON CONFLICT (kind, id) DO NOTHING RETURNING 1
-                """, logger: logger)
-        for try await _ in rows.decode(Int32.self) { return true }
-        return false
-    }
-
-    public func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument? {
-        for try await (day, body) in try await query("""
-            SELECT day, body FROM market_documents WHERE kind = \(kind.rawValue) AND id = \(id)
-            """, logger: logger).decode((String, ByteBuffer).self) {
-            return MarketDocument(kind: kind, id: id, day: day, body: Array(body.readableBytesView))
-        }
-        return nil
-    }
-
-    public func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument] {
-        var documents: [MarketDocument] = []
-        for try await (id, day, body) in try await query("""
-            SELECT id, day, body FROM market_documents
-            WHERE kind = \(kind.rawValue) AND day >= \(days.lowerBound) AND day <= \(days.upperBound) ORDER BY day, id
-            """, logger: logger).decode((String, String, ByteBuffer).self) {
-            documents.append(MarketDocument(kind: kind, id: id, day: day, body: Array(body.readableBytesView)))
-        }
-        return documents
-    }
-
-    public func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String] {
-        var ids: [String] = []
-        for try await id in try await query("""
-            SELECT id FROM market_documents WHERE kind = \(kind.rawValue) AND day >= \(days.lowerBound) AND day <= \(days.upperBound) ORDER BY day, id
-            """, logger: logger).decode(String.self) {
-            ids.append(id)
-        }
-        return ids
-    }
-
-    // MARK: UFTP message log
-
-    public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
-        try await transaction { db in try await Self.insert(message, into: db, logger: self.logger) }
-    }
-
-    private static func insert(_ message: UFTPMessageRecord, into db: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let rows = try await db.query("""
-            INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
-              recipient_domain, t, signed, payload)
-            VALUES (\(message.direction.rawValue), \(message.type), \(message.messageID), \(message.conversationID),
-              \(message.senderDomain), \(message.senderRole), \(message.recipientDomain), \(message.time.millisecondsSince1970),
-              \(ByteBuffer(bytes: message.signed)), \(ByteBuffer(bytes: message.payload)))
-            RETURNING id
-            """, logger: logger)
-        for try await id in rows.decode(Int64.self) { return id }
-        throw SCDError("storing a UFTP message returned no id")
-    }
-
-    public func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64? {
-        try await transaction { db in
-            let taken = try await db.query("""
-                INSERT INTO uftp_revisions(sender_domain, type, scope, revision) VALUES (\(sender), \(type), \(scope), \(revision))
-                ON CONFLICT (sender_domain, type, scope) DO UPDATE SET revision = excluded.revision
-                  WHERE excluded.revision >= uftp_revisions.revision
-                RETURNING revision
-                """, logger: self.logger)
-            for try await _ in taken.decode(Int64.self) { return nil }
-            let higher = try await db.query("""
-                SELECT revision FROM uftp_revisions WHERE sender_domain = \(sender) AND type = \(type) AND scope = \(scope)
-                """, logger: self.logger)
-            for try await revision in higher.decode(Int64.self) { return revision }
-            return nil
-        }
-    }
-
-    public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
-        let (conditions, values) = request.conditions { "$\($0)" }
-        var binds = PostgresBindings(capacity: values.count + 2)
-        for value in values { binds.append(value) }
-        binds.append(request.after ?? 0)
-        binds.append(Int64(request.limit))
-        let rows = try await query(PostgresQuery(unsafeSQL: """
-            SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
-              m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
-            FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
-            WHERE \(conditions)m.id > $\(values.count + 1) ORDER BY m.id LIMIT $\(values.count + 2)
-            """, binds: binds), logger: logger)
-        var messages: [UFTPMessageRecord] = []
-        typealias Row = (Int64, String, String, String, String, String, String, String, Int64, ByteBuffer, ByteBuffer,
-                         String?, Int32?, Int64?, String?)
-        for try await row in rows.decode(Row.self) {
-            let delivery = row.11.flatMap(UFTPDeliveryStatus.State.init(rawValue:)).map { state in
-                UFTPDeliveryStatus(state: state, attempts: Int(row.12 ?? 0),
-                                   nextAttempt: Timestamp(millisecondsSince1970: row.13 ?? 0), problem: row.14)
-            }
-            messages.append(UFTPMessageRecord(
-                id: row.0, direction: UFTPMessageRecord.Direction(rawValue: row.1) ?? .inbound, type: row.2, messageID: row.3,
-                conversationID: row.4, senderDomain: row.5, senderRole: row.6, recipientDomain: row.7,
-                time: Timestamp(millisecondsSince1970: row.8), signed: row.9.bytes, payload: row.10.bytes, delivery: delivery))
-        }
-        return messages
-    }
-
-    public func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64 {
-        try await transaction { db in
-            let id = try await Self.insert(message, into: db, logger: self.logger)
-            try await db.query("""
-                INSERT INTO uftp_outbox(message, endpoint, state, attempts, next_attempt)
-                VALUES (\(id), \(endpoint), 'pending', 0, \(message.time.millisecondsSince1970))
-                """, logger: self.logger)
-            return id
-        }
-    }
-
-    public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
-        // The first due message of each endpoint (UFTPOutbox.claim); SKIP LOCKED: instances
-        // claiming at once take different messages.
-        let rows = try await query("""
-            WITH RECURSIVE \(unescaped: SCDSchema.pendingEndpoints)
-            UPDATE uftp_outbox o SET next_attempt = \(now.millisecondsSince1970 + leaseMs) FROM uftp_messages m
-            WHERE m.id = o.message AND o.message IN (
-              SELECT message FROM uftp_outbox WHERE message IN (\(unescaped: SCDSchema.firstDue(String(now.millisecondsSince1970))))
-              ORDER BY next_attempt LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
-            RETURNING o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
-            """, logger: logger)
-        var claimed: [UFTPDelivery] = []
-        for try await row in rows.decode((Int64, String, Int32, ByteBuffer, Int64, String, String).self) {
-            claimed.append(UFTPDelivery(message: row.0, endpoint: row.1, signed: row.3.bytes, attempts: Int(row.2),
-                                        queued: Timestamp(millisecondsSince1970: row.4), type: row.5, messageID: row.6))
-        }
-        return claimed.sorted { $0.message < $1.message }
-    }
-
-    public func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws {
-        try await query("""
-            UPDATE uftp_outbox SET state = \(status.state.rawValue), attempts = \(Int32(status.attempts)),
-              next_attempt = \(status.nextAttempt.millisecondsSince1970), problem = \(status.problem)
-            WHERE message = \(message)
-            """, logger: logger)
-    }
-
-    // MARK: Common Reference
-
-    public func registerCROParticipant(_ participant: CROParticipant) async throws {
-        try await query("""
-            INSERT INTO cro_participants(role, domain, name) VALUES (\(participant.role.rawValue), \(participant.domain), \(participant.name))
-            ON CONFLICT (role, domain) DO UPDATE SET name = excluded.name
-            """, logger: logger)
-    }
-
-    public func croParticipants() async throws -> [CROParticipant] {
-        var participants: [CROParticipant] = []
-        for try await (role, domain, name) in try await query("SELECT role, domain, name FROM cro_participants ORDER BY role, domain",
-                                                              logger: logger).decode((String, String, String).self) {
-            if let role = CROParticipant.Role(rawValue: role) { participants.append(CROParticipant(role: role, domain: domain, name: name)) }
-        }
-        return participants
-    }
-
-    public func portfolio(_ scope: PortfolioScope) async throws -> Portfolio {
-        let logger = logger
-        return try await client.withConnection { db in try await Self.readPortfolio(scope, db, logger: logger) }
-    }
-
-    public func changePortfolio(_ scope: PortfolioScope, _ change: @escaping @Sendable (Portfolio) throws -> Portfolio) async throws {
-        let logger = logger
-        try await transaction { db in
-            // Changes are made one at a time across instances: each reads what the last wrote.
-            try await db.query("SELECT pg_advisory_xact_lock(\(Self.portfolioLock))", logger: logger)
-            let read = try await Self.readPortfolio(scope, db, logger: logger)
-            let changed = try change(read)
-            try await db.query("""
-                DELETE FROM cro_congestion_points WHERE entity_address = ANY(\(read.congestionPoints.map(\.entityAddress))::text[])
-                """, logger: logger)
-            try await db.query("""
-                DELETE FROM cro_connections c USING unnest(\(read.assignments.map(\.connection))::text[],
-                  \(read.assignments.map(\.kind.rawValue))::text[], \(read.assignments.map(\.holder))::text[],
-                  \(read.assignments.map(\.firstDay))::text[]) AS r(connection, kind, holder, first_day)
-                WHERE c.connection = r.connection AND c.kind = r.kind AND c.holder = r.holder AND c.first_day = r.first_day
-                """, logger: logger)
-            for point in changed.congestionPoints {
-                try await db.query("""
-                    INSERT INTO cro_congestion_points(entity_address, dso, first_day, last_day, mutex_offers, day_ahead_by, intraday_by)
-                    VALUES (\(point.entityAddress), \(point.dso), \(point.firstDay), \(point.lastDay), \(point.mutexOffersSupported),
-                      \(point.dayAheadRedispatchBy), \(point.intradayRedispatchBy))
-                    ON CONFLICT (entity_address) DO UPDATE SET dso = excluded.dso, first_day = excluded.first_day,
-                      last_day = excluded.last_day, mutex_offers = excluded.mutex_offers, day_ahead_by = excluded.day_ahead_by,
-                      intraday_by = excluded.intraday_by
-                    """, logger: logger)
-            }
-            let rows = changed.assignments
-            // An open end travels as '' (arrays of optionals are not encodable).
-            try await db.query("""
-                INSERT INTO cro_connections(connection, kind, holder, first_day, last_day)
-                SELECT connection, kind, holder, first_day, NULLIF(last_day, '')
-                FROM unnest(\(rows.map(\.connection))::text[], \(rows.map(\.kind.rawValue))::text[],
-                  \(rows.map(\.holder))::text[], \(rows.map(\.firstDay))::text[], \(rows.map { $0.lastDay ?? "" })::text[])
-                  AS r(connection, kind, holder, first_day, last_day)
-                ON CONFLICT (connection, kind, holder, first_day) DO UPDATE SET last_day = excluded.last_day
-                """, logger: logger)
-        }
-    }
-
-    private static func readPortfolio(_ scope: PortfolioScope, _ db: PostgresConnection, logger: Logger) async throws -> Portfolio {
-        var portfolio = Portfolio()
-        if !scope.congestionPoints.isEmpty || !scope.dsos.isEmpty {
-            for try await row in try await db.query("""
-                SELECT entity_address, dso, first_day, last_day, mutex_offers, day_ahead_by, intraday_by FROM cro_congestion_points
-                WHERE entity_address = ANY(\(scope.congestionPoints)::text[]) OR dso = ANY(\(scope.dsos)::text[])
-                ORDER BY entity_address
-                """, logger: logger).decode((String, String, String, String?, Bool, String, String?).self) {
-                portfolio.congestionPoints.append(CongestionPointRecord(
-                    entityAddress: row.0, dso: row.1, firstDay: row.2, lastDay: row.3, mutexOffersSupported: row.4,
-                    dayAheadRedispatchBy: row.5, intradayRedispatchBy: row.6))
-            }
-        }
-        if !scope.connections.isEmpty || !scope.holders.isEmpty {
-            for try await row in try await db.query("""
-                SELECT c.connection, c.kind, c.holder, c.first_day, c.last_day FROM cro_connections c
-                WHERE c.connection = ANY(\(scope.connections)::text[])
-                  OR (c.kind, c.holder) IN (SELECT * FROM unnest(\(scope.holders.map(\.kind.rawValue))::text[],
-                                                                 \(scope.holders.map(\.holder))::text[]))
-                ORDER BY c.connection, c.kind, c.first_day
-                """, logger: logger).decode((String, String, String, String, String?).self) {
-                guard let kind = ConnectionAssignment.Kind(rawValue: row.1) else { continue }
-                portfolio.assignments.append(ConnectionAssignment(connection: row.0, kind: kind, holder: row.2,
-                                                                  firstDay: row.3, lastDay: row.4))
-            }
-        }
-        return portfolio
     }
 
     // MARK: Ingest
@@ -574,7 +193,7 @@ public final class PostgresStore: SCDStore {
     }
 
     /// The sealed blocks of `node` holding any of `seqs`.
-    private func blocks(node: String, holding seqs: [UInt64]) async throws -> [RawBlock] {
+    func blocks(node: String, holding seqs: [UInt64]) async throws -> [RawBlock] {
         let wanted = seqs.map { Int64($0) }
         let rows = try await query("""
             SELECT \(unescaped: Self.blockColumns) FROM raw_blocks b
@@ -585,10 +204,10 @@ public final class PostgresStore: SCDStore {
         return blocks
     }
 
-    private static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
-    private typealias BlockRow = (Int64, Int32, Int64, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer)
+    static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
+    typealias BlockRow = (Int64, Int32, Int64, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer)
 
-    private static func block(_ row: BlockRow, node: String) -> RawBlock {
+    static func block(_ row: BlockRow, node: String) -> RawBlock {
         RawBlock(node: node, firstSeq: UInt64(row.0), count: Int(row.1),
                  firstTime: Timestamp(millisecondsSince1970: row.2), lastTime: Timestamp(millisecondsSince1970: row.3),
                  firstPrev: SHA256Digest(unchecked: row.4.bytes), lastHash: SHA256Digest(unchecked: row.5.bytes),
@@ -746,7 +365,7 @@ public final class PostgresStore: SCDStore {
         }
     }
 
-    private static func logSize(_ db: PostgresConnection, logger: Logger) async throws -> UInt64 {
+    static func logSize(_ db: PostgresConnection, logger: Logger) async throws -> UInt64 {
         for try await (index, bytes) in try await db.query("""
             SELECT idx, length(hashes) FROM log_tiles WHERE stratum = 0 ORDER BY idx DESC LIMIT 1
             """, logger: logger).decode((Int64, Int32).self) {
@@ -755,7 +374,7 @@ public final class PostgresStore: SCDStore {
         return 0
     }
 
-    private static func tiles(_ db: PostgresConnection, _ ids: [LogTiles.TileID], logger: Logger) async throws
+    static func tiles(_ db: PostgresConnection, _ ids: [LogTiles.TileID], logger: Logger) async throws
         -> [LogTiles.TileID: [SHA256Digest]] {
         guard !ids.isEmpty else { return [:] }
         var tiles: [LogTiles.TileID: [SHA256Digest]] = [:]
@@ -769,7 +388,7 @@ public final class PostgresStore: SCDStore {
         return tiles
     }
 
-    private static func logAppender(_ db: PostgresConnection, logger: Logger) async throws -> LogTiles.Appender {
+    static func logAppender(_ db: PostgresConnection, logger: Logger) async throws -> LogTiles.Appender {
         let size = try await logSize(db, logger: logger)
         return try LogTiles.Appender(size: size, tiles: try await tiles(db, LogTiles.Appender.partialTiles(size: size), logger: logger))
     }
@@ -787,113 +406,10 @@ public final class PostgresStore: SCDStore {
             return removed
         }
     }
-
-    // MARK: Queries
-
-    public func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry] {
-        let logger = logger
-        let (blocks, staged) = try await transaction { db in
-            var blocks: [RawBlock] = []
-            for try await row in try await db.query("""
-                SELECT \(unescaped: Self.blockColumns) FROM raw_blocks
-                WHERE node = \(node) AND t_first < \(to.millisecondsSince1970) AND t_last >= \(from.millisecondsSince1970) ORDER BY first_seq
-                """, logger: logger).decode(BlockRow.self) {
-                blocks.append(Self.block(row, node: node))
-            }
-            var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
-            for try await (seq, body, certified) in try await db.query("""
-                SELECT e.seq, e.body, \(unescaped: SCDSchema.certifiedCondition) FROM raw_entries e
-                WHERE e.node = \(node) AND t >= \(from.millisecondsSince1970) AND t < \(to.millisecondsSince1970) ORDER BY seq
-                """, logger: logger).decode((Int64, ByteBuffer, Bool).self) {
-                staged.append((UInt64(seq), body.bytes, certified))
-            }
-            return (blocks, staged)
-        }
-        return try RawEntry.collect(blocks: blocks, staged: staged, from: from, to: to)
-    }
-
-    public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {
-        // One row per (pod, start) in a statement: the last computed wins.
-        var latest: [String: QuarterMeasure] = [:]
-        for measure in measures { latest["\(measure.pod) \(measure.start.millisecondsSince1970)"] = measure }
-        let rows = Array(latest.values)
-        guard !rows.isEmpty else { return }
-        try await query("""
-            INSERT INTO measures(pod, start, energy_wh, avg_w, coverage, samples, certified)
-            SELECT * FROM unnest(\(rows.map(\.pod))::text[], \(rows.map(\.start.millisecondsSince1970))::bigint[],
-              \(rows.map(\.energyWh))::float8[], \(rows.map(\.averageW))::float8[], \(rows.map(\.coverage))::float8[],
-              \(rows.map { Int32($0.samples) })::integer[], \(rows.map(\.certified))::boolean[])
-            ON CONFLICT (pod, start) DO UPDATE SET energy_wh = excluded.energy_wh, avg_w = excluded.avg_w,
-              coverage = excluded.coverage, samples = excluded.samples, certified = excluded.certified
-            """, logger: logger)
-    }
-
-    public func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
-        var byPOD: [String: [QuarterMeasure]] = [:]
-        for try await row in try await query("""
-            SELECT pod, start, energy_wh, avg_w, coverage, samples, certified FROM measures
-            WHERE pod = ANY(\(pods)) AND start >= \(from.millisecondsSince1970) AND start < \(to.millisecondsSince1970)
-            """, logger: logger).decode((String, Int64, Double, Double, Double, Int32, Bool).self) {
-            byPOD[row.0, default: []].append(QuarterMeasure(pod: row.0, start: Timestamp(millisecondsSince1970: row.1), energyWh: row.2,
-                                                            averageW: row.3, coverage: row.4, samples: Int(row.5), certified: row.6))
-        }
-        return pods.flatMap { (byPOD.removeValue(forKey: $0) ?? []).sorted { $0.start < $1.start } }
-    }
-
-    public func rawStorageStats() async throws -> RawStorageStats {
-        for try await row in try await query("""
-            SELECT (SELECT count(*) FROM raw_entries), count(*), coalesce(sum(count), 0)::bigint,
-              coalesce(sum(octet_length(data) + octet_length(first_prev) + octet_length(last_hash) + octet_length(last_sig)
-                + octet_length(node) + 40), 0)::bigint
-            FROM raw_blocks
-            """, logger: logger).decode((Int64, Int64, Int64, Int64).self) {
-            return RawStorageStats(stagedEntries: Int(row.0), blocks: Int(row.1), blockEntries: Int(row.2), blockBytes: Int(row.3))
-        }
-        throw SCDError("no storage statistics")
-    }
-
-    // MARK: Certification log
-
-    public func logSize() async throws -> UInt64 {
-        try await client.withConnection { db in try await Self.logSize(db, logger: self.logger) }
-    }
-
-    public func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]] {
-        try await client.withConnection { db in try await Self.tiles(db, Array(ids), logger: self.logger) }
-    }
-
-    public func addCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
-        try await query("""
-            INSERT INTO log_checkpoints(size, note, t) VALUES (\(Int64(checkpoint.size)), \(checkpoint.note),
-              \(checkpoint.time.millisecondsSince1970)) ON CONFLICT (size) DO NOTHING
-            """, logger: logger)
-    }
-
-    public func checkpoint(size: UInt64?) async throws -> StoredCheckpoint? {
-        let wanted = size.map { Int64($0) }
-        for try await (size, note, time) in try await query("""
-            SELECT size, note, t FROM log_checkpoints WHERE \(wanted)::bigint IS NULL OR size = \(wanted) ORDER BY size DESC LIMIT 1
-            """, logger: logger).decode((Int64, String, Int64).self) {
-            return StoredCheckpoint(size: UInt64(size), note: note, time: Timestamp(millisecondsSince1970: time))
-        }
-        return nil
-    }
-
-    public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
-        guard let seqColumn = Bounds.seq(seq) else { return nil }
-        for try await row in try await query("""
-            SELECT \(unescaped: Self.blockColumns), log_index FROM raw_blocks
-            WHERE node = \(node) AND first_seq <= \(seqColumn) ORDER BY first_seq DESC LIMIT 1
-            """, logger: logger).decode((Int64, Int32, Int64, Int64, ByteBuffer, ByteBuffer, ByteBuffer, ByteBuffer, Int64).self) {
-            let block = Self.block((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7), node: node)
-            return seq <= block.lastSeq ? SealedBlock(block: block, logIndex: UInt64(row.8)) : nil
-        }
-        return nil
-    }
 }
 
 extension ByteBuffer {
-    fileprivate var bytes: [UInt8] { Array(readableBytesView) }
+    var bytes: [UInt8] { Array(readableBytesView) }
 }
 
 /// The SCD's PostgreSQL schema: ordered migrations (never edited once released), recorded in

@@ -18,23 +18,23 @@ public final class SQLiteStore: SCDStore {
         case service, administration
     }
 
-    private let writer: SerialConnection
-    private let reader: SerialConnection
-    private let staging: Mutex<Staging>
-    private let lock: ExclusiveFileLock?
+    let writer: SerialConnection
+    let reader: SerialConnection
+    let staging: Mutex<Staging>
+    let lock: ExclusiveFileLock?
     public let path: String
     public let purpose: Purpose
 
     /// The staged entries' index, and samples of the highest row for copying long-staged
     /// entries forward.
-    private struct Staging {
+    struct Staging {
         var index: StagingIndex
         var highestRow: Int64
         var marks: [(time: ContinuousClock.Instant, row: Int64)] = []
     }
 
     /// Rows deleted at most per cut, so one pass after a long outage does not hold the writer.
-    private static let cutRows = 100_000
+    static let cutRows = 100_000
 
     /// An entry staged longer than `stagingWindow` is copied to the end of the table, so the
     /// range cut below the oldest staged row keeps the table at about a window of arrivals.
@@ -73,213 +73,8 @@ public final class SQLiteStore: SCDStore {
     }
 
     /// Staged entries are known only to a store opened to serve.
-    private func requireService() throws {
+    func requireService() throws {
         guard purpose == .service else { throw SCDError("\(path) is open for administration: staged entries are not reachable") }
-    }
-
-    // MARK: Registry
-
-    public func addNodes(_ nodes: [NodeRecord]) async throws {
-        try await writer.run { db in
-            try db.transaction {
-                let pod = try db.prepare("INSERT OR IGNORE INTO pods(id) VALUES (?)")
-                let node = try db.prepare("""
-                    INSERT INTO nodes(id, pod, meter) VALUES (?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET pod = excluded.pod, meter = excluded.meter
-                    """)
-                let key = try db.prepare("""
-                    INSERT INTO node_keys(node, key, added) SELECT ?, ?, coalesce(max(added), 0) + 1 FROM node_keys WHERE node = ?
-                    ON CONFLICT(node, key) DO NOTHING
-                    """)
-                for record in nodes {
-                    try pod.bind(1, record.pod).run()
-                    try node.bind(1, record.id).bind(2, record.pod).bind(3, record.meter).run()
-                    // Oldest first, so the last given becomes the newest key.
-                    for publicKey in record.keys.reversed() {
-                        try key.bind(1, record.id).bind(2, blob: publicKey.bytes).bind(3, record.id).run()
-                    }
-                }
-            }
-        }
-    }
-
-    public func nodes() async throws -> [NodeRecord] {
-        try await reader.run { db in try Self.nodes(db, id: nil, pod: nil) }
-    }
-
-    public func node(_ id: String) async throws -> NodeRecord? {
-        try await reader.run { db in try Self.nodes(db, id: id, pod: nil).first }
-    }
-
-    public func nodes(pod: String) async throws -> [NodeRecord] {
-        try await reader.run { db in try Self.nodes(db, id: nil, pod: pod) }
-    }
-
-    private static func nodes(_ db: Connection, id: String?, pod: String?) throws -> [NodeRecord] {
-        let query = try db.prepare("""
-            SELECT n.id, n.pod, n.meter, n.quarantine, k.key FROM nodes n LEFT JOIN node_keys k ON k.node = n.id
-            WHERE (?1 IS NULL OR n.id = ?1) AND (?2 IS NULL OR n.pod = ?2) ORDER BY n.id, k.added DESC
-            """).bind(1, id).bind(2, pod)
-        var nodes: [NodeRecord] = []
-        while try query.step() {
-            let nodeID = query.text(0)
-            if nodes.last?.id != nodeID {
-                nodes.append(NodeRecord(id: nodeID, pod: query.text(1), meter: query.text(2), keys: [],
-                                        quarantine: query.optionalText(3)))
-            }
-            if !query.isNull(4) { nodes[nodes.count - 1].keys.append(PublicKey(unchecked: query.blob(4))) }
-        }
-        return nodes
-    }
-
-    public func releaseQuarantine(node: String) async throws {
-        try await writer.run { db in
-            try db.prepare("UPDATE nodes SET quarantine = NULL WHERE id = ?").bind(1, node).run()
-        }
-    }
-
-    public func upsertPOD(_ pod: PODRecord) async throws {
-        try await writer.run { db in
-            try db.prepare("""
-                INSERT INTO pods(id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner)
-                VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET customer = excluded.customer, connection_ean = excluded.connection_ean,
-                  congestion_point = excluded.congestion_point, aggregator = excluded.aggregator,
-                  brp = excluded.brp, fr_owner = excluded.fr_owner
-                """).bind(1, pod.id).bind(2, pod.customer).bind(3, pod.connectionEAN).bind(4, pod.congestionPoint)
-                .bind(5, pod.aggregator).bind(6, pod.brp).bind(7, pod.frOwner).run()
-        }
-    }
-
-    public func pod(_ id: String) async throws -> PODRecord? {
-        try await reader.run { db in try Self.pods(db, id: id, aggregator: nil, after: nil, limit: 1).first }
-    }
-
-    public func pods(aggregator: String?, after: String?, limit: Int) async throws -> [PODRecord] {
-        try await reader.run { db in try Self.pods(db, id: nil, aggregator: aggregator, after: after, limit: limit) }
-    }
-
-    public func pods(congestionPoint: String) async throws -> [PODRecord] {
-        try await reader.run { db in
-            try Self.pods(db, id: nil, aggregator: nil, congestionPoint: congestionPoint, after: nil, limit: Int(Int32.max))
-        }
-    }
-
-    private static func pods(_ db: Connection, id: String?, aggregator: String?, congestionPoint: String? = nil, after: String?,
-                             limit: Int) throws -> [PODRecord] {
-        let query = try db.prepare("""
-            SELECT id, customer, connection_ean, congestion_point, aggregator, brp, fr_owner FROM pods
-            WHERE (?1 IS NULL OR id = ?1) AND (?2 IS NULL OR aggregator = ?2) AND (?5 IS NULL OR congestion_point = ?5)
-              AND (?3 IS NULL OR id > ?3) ORDER BY id LIMIT ?4
-            """).bind(1, id).bind(2, aggregator).bind(3, after).bind(4, Int64(limit)).bind(5, congestionPoint)
-        var pods: [PODRecord] = []
-        while try query.step() {
-            pods.append(PODRecord(id: query.text(0), customer: query.optionalText(1), connectionEAN: query.optionalText(2),
-                                  congestionPoint: query.optionalText(3), aggregator: query.optionalText(4),
-                                  brp: query.optionalText(5), frOwner: query.optionalText(6)))
-        }
-        return pods
-    }
-
-    public func addToken(_ token: TokenRecord) async throws {
-        try await writer.run { db in
-            try db.prepare("INSERT INTO tokens(hash, role, participant) VALUES (?, ?, ?)")
-                .bind(1, blob: token.hash.bytes).bind(2, token.role.rawValue).bind(3, token.participant).run()
-        }
-    }
-
-    public func token(hash: SHA256Digest) async throws -> TokenRecord? {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT role, participant FROM tokens WHERE hash = ?").bind(1, blob: hash.bytes)
-            guard try query.step(), let role = Role(rawValue: query.text(0)) else { return nil }
-            return TokenRecord(hash: hash, role: role, participant: query.optionalText(1))
-        }
-    }
-
-    public func putCustomerList(day: String, aggregator: String, pods: [String]) async throws {
-        try await writer.run { db in
-            try db.transaction {
-                try db.prepare("DELETE FROM customer_lists WHERE day = ? AND aggregator = ?").bind(1, day).bind(2, aggregator).run()
-                let insert = try db.prepare("INSERT OR REPLACE INTO customer_lists(day, pod, aggregator) VALUES (?, ?, ?)")
-                for pod in pods { try insert.bind(1, day).bind(2, pod).bind(3, aggregator).run() }
-            }
-        }
-    }
-
-    public func customerList(day: String, aggregator: String?) async throws -> [CustomerListEntry] {
-        try await reader.run { db in
-            let query = try db.prepare("""
-                SELECT c.pod, c.aggregator, p.congestion_point FROM customer_lists c JOIN pods p ON p.id = c.pod
-                WHERE c.day = ?1 AND (?2 IS NULL OR c.aggregator = ?2) ORDER BY c.pod
-                """).bind(1, day).bind(2, aggregator)
-            var entries: [CustomerListEntry] = []
-            while try query.step() {
-                entries.append(CustomerListEntry(pod: query.text(0), aggregator: query.text(1), congestionPoint: query.optionalText(2)))
-            }
-            return entries
-        }
-    }
-
-    public func putBaseline(_ baseline: Baseline) async throws {
-        try await writer.run { db in
-            try db.prepare("INSERT OR REPLACE INTO baselines(pod, day, brp, energy_wh) VALUES (?, ?, ?, ?)")
-                .bind(1, baseline.pod).bind(2, baseline.day).bind(3, baseline.brp).bind(4, blob: baseline.packed).run()
-        }
-    }
-
-    public func baselines(pods: [String], day: String) async throws -> [Baseline] {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT brp, energy_wh FROM baselines WHERE pod = ? AND day = ?")
-            var baselines: [Baseline] = []
-            for pod in pods {
-                query.reset()
-                if try query.bind(1, pod).bind(2, day).step() {
-                    baselines.append(Baseline(pod: pod, day: day, brp: query.text(0), energyWh: Baseline.unpack(query.blob(1))))
-                }
-            }
-            return baselines
-        }
-    }
-
-    // MARK: Market
-
-    @discardableResult
-    public func putMarketDocument(_ document: MarketDocument, replace: Bool) async throws -> Bool {
-        try await writer.run { db in
-            try db.prepare("INSERT OR \(replace ? "REPLACE" : "IGNORE") INTO market_documents(kind, id, day, body) VALUES (?, ?, ?, ?)")
-                .bind(1, document.kind.rawValue).bind(2, document.id).bind(3, document.day).bind(4, blob: document.body).run()
-            return db.changes > 0
-        }
-    }
-
-    public func marketDocument(kind: MarketDocument.Kind, id: String) async throws -> MarketDocument? {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT day, body FROM market_documents WHERE kind = ? AND id = ?").bind(1, kind.rawValue).bind(2, id)
-            guard try query.step() else { return nil }
-            return MarketDocument(kind: kind, id: id, day: query.text(0), body: query.blob(1))
-        }
-    }
-
-    public func marketDocuments(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [MarketDocument] {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT id, day, body FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
-                .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
-            var documents: [MarketDocument] = []
-            while try query.step() {
-                documents.append(MarketDocument(kind: kind, id: query.text(0), day: query.text(1), body: query.blob(2)))
-            }
-            return documents
-        }
-    }
-
-    public func marketDocumentIDs(kind: MarketDocument.Kind, days: ClosedRange<String>) async throws -> [String] {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT id FROM market_documents WHERE kind = ? AND day >= ? AND day <= ? ORDER BY day, id")
-                .bind(1, kind.rawValue).bind(2, days.lowerBound).bind(3, days.upperBound)
-            var ids: [String] = []
-            while try query.step() { ids.append(query.text(0)) }
-            return ids
-        }
     }
 
     // MARK: Ingest
@@ -358,7 +153,7 @@ public final class SQLiteStore: SCDStore {
 
     /// The index of the staged rows: every row, less those whose entry a block already holds
     /// (sealed rows stay in the table until the range cut passes them).
-    private static func loadStagingIndex(_ db: Connection) throws -> StagingIndex {
+    static func loadStagingIndex(_ db: Connection) throws -> StagingIndex {
         var index = StagingIndex()
         let rows = try db.prepare("SELECT id, node, seq FROM staged_entries ORDER BY id")
         while try rows.step() { index.insert(node: rows.text(1), seq: UInt64(rows.int64(2)), row: rows.int64(0)) }
@@ -378,9 +173,9 @@ public final class SQLiteStore: SCDStore {
     }
 
     /// The columns `block(_:node:)` reads, in its order.
-    private static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
+    static let blockColumns = "first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data"
 
-    private static func block(_ row: Statement, node: String) -> RawBlock {
+    static func block(_ row: Statement, node: String) -> RawBlock {
         RawBlock(node: node, firstSeq: UInt64(row.int64(0)), count: Int(row.int64(1)),
                  firstTime: Timestamp(millisecondsSince1970: row.int64(2)), lastTime: Timestamp(millisecondsSince1970: row.int64(3)),
                  firstPrev: SHA256Digest(unchecked: row.blob(4)), lastHash: SHA256Digest(unchecked: row.blob(5)),
@@ -532,7 +327,7 @@ public final class SQLiteStore: SCDStore {
 
     /// Deletes the rows below the oldest staged one (sealed, their entries in blocks), at most
     /// `cutRows` a call, after copying entries staged longer than `stagingWindow` to the end.
-    private func cutStaging(_ db: Connection) throws {
+    func cutStaging(_ db: Connection) throws {
         let now = ContinuousClock.now
         let stale = staging.withLock { staging -> [(node: String, entry: StagingIndex.Entry)] in
             if staging.marks.last.map({ now - $0.time >= stagingWindow / 10 }) ?? true {
@@ -568,13 +363,13 @@ public final class SQLiteStore: SCDStore {
             .bind(1, lowest).bind(2, Int64(Self.cutRows)).run()
     }
 
-    private static func logSize(_ db: Connection) throws -> UInt64 {
+    static func logSize(_ db: Connection) throws -> UInt64 {
         let query = try db.prepare("SELECT idx, length(hashes) FROM log_tiles WHERE stratum = 0 ORDER BY idx DESC LIMIT 1")
         guard try query.step() else { return 0 }
         return UInt64(query.int64(0)) * LogTiles.width + UInt64(query.int64(1) / 32)
     }
 
-    private static func tiles(_ db: Connection, _ ids: some Sequence<LogTiles.TileID>) throws -> [LogTiles.TileID: [SHA256Digest]] {
+    static func tiles(_ db: Connection, _ ids: some Sequence<LogTiles.TileID>) throws -> [LogTiles.TileID: [SHA256Digest]] {
         let query = try db.prepare("SELECT hashes FROM log_tiles WHERE stratum = ? AND idx = ?")
         var tiles: [LogTiles.TileID: [SHA256Digest]] = [:]
         for id in ids {
@@ -585,7 +380,7 @@ public final class SQLiteStore: SCDStore {
         return tiles
     }
 
-    private static func logAppender(_ db: Connection) throws -> LogTiles.Appender {
+    static func logAppender(_ db: Connection) throws -> LogTiles.Appender {
         let size = try logSize(db)
         return try LogTiles.Appender(size: size, tiles: tiles(db, LogTiles.Appender.partialTiles(size: size)))
     }
@@ -611,330 +406,6 @@ public final class SQLiteStore: SCDStore {
                 for key in expired { staging.index.remove(node: key.node, seqs: key.seq...key.seq) }
             }
             return count
-        }
-    }
-
-    // MARK: Certification log
-
-    public func logSize() async throws -> UInt64 {
-        try await reader.run { db in try Self.logSize(db) }
-    }
-
-    public func logTiles(_ ids: Set<LogTiles.TileID>) async throws -> [LogTiles.TileID: [SHA256Digest]] {
-        try await reader.run { db in try Self.tiles(db, ids) }
-    }
-
-    public func addCheckpoint(_ checkpoint: StoredCheckpoint) async throws {
-        try await writer.run { db in
-            try db.prepare("INSERT INTO log_checkpoints(size, note, t) VALUES (?, ?, ?) ON CONFLICT(size) DO NOTHING")
-                .bind(1, Int64(checkpoint.size)).bind(2, checkpoint.note).bind(3, checkpoint.time.millisecondsSince1970).run()
-        }
-    }
-
-    public func checkpoint(size: UInt64?) async throws -> StoredCheckpoint? {
-        try await reader.run { db in
-            let query = try db.prepare("""
-                SELECT size, note, t FROM log_checkpoints WHERE ?1 IS NULL OR size = ?1 ORDER BY size DESC LIMIT 1
-                """).bind(1, size.map { Int64($0) })
-            guard try query.step() else { return nil }
-            return StoredCheckpoint(size: UInt64(query.int64(0)), note: query.text(1),
-                                    time: Timestamp(millisecondsSince1970: query.int64(2)))
-        }
-    }
-
-    public func sealedBlock(node: String, seq: UInt64) async throws -> SealedBlock? {
-        guard let seqColumn = Bounds.seq(seq) else { return nil }
-        return try await reader.run { db in
-            let query = try db.prepare("""
-                SELECT \(Self.blockColumns), log_index FROM raw_blocks WHERE node = ? AND first_seq <= ?
-                ORDER BY first_seq DESC LIMIT 1
-                """).bind(1, node).bind(2, seqColumn)
-            guard try query.step(), !query.isNull(8) else { return nil }
-            let block = Self.block(query, node: node)
-            return seq <= block.lastSeq ? SealedBlock(block: block, logIndex: UInt64(query.int64(8))) : nil
-        }
-    }
-
-    // MARK: UFTP message log
-
-    public func addUFTPMessage(_ message: UFTPMessageRecord) async throws -> Int64 {
-        try await writer.run { db in try Self.insert(message, into: db) }
-    }
-
-    private static func insert(_ message: UFTPMessageRecord, into db: Connection) throws -> Int64 {
-        try db.prepare("""
-            INSERT INTO uftp_messages(direction, type, message_id, conversation_id, sender_domain, sender_role,
-              recipient_domain, t, signed, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).bind(1, message.direction.rawValue).bind(2, message.type).bind(3, message.messageID)
-            .bind(4, message.conversationID).bind(5, message.senderDomain).bind(6, message.senderRole)
-            .bind(7, message.recipientDomain).bind(8, message.time.millisecondsSince1970)
-            .bind(9, blob: message.signed).bind(10, blob: message.payload).run()
-        return db.lastInsertRowID
-    }
-
-    public func recordUFTPRevision(sender: String, type: String, scope: String, revision: Int64) async throws -> Int64? {
-        try await writer.run { db in
-            let taken = try db.prepare("""
-                INSERT INTO uftp_revisions(sender_domain, type, scope, revision) VALUES (?, ?, ?, ?)
-                ON CONFLICT (sender_domain, type, scope) DO UPDATE SET revision = excluded.revision
-                  WHERE excluded.revision >= uftp_revisions.revision
-                RETURNING revision
-                """).bind(1, sender).bind(2, type).bind(3, scope).bind(4, revision).step()
-            if taken { return nil }
-            let higher = try db.prepare("SELECT revision FROM uftp_revisions WHERE sender_domain = ? AND type = ? AND scope = ?")
-                .bind(1, sender).bind(2, type).bind(3, scope)
-            return try higher.step() ? higher.int64(0) : nil
-        }
-    }
-
-    public func uftpMessages(_ request: UFTPMessageQuery) async throws -> [UFTPMessageRecord] {
-        try await reader.run { db in
-            let (conditions, values) = request.conditions { "?\($0)" }
-            let query = try db.prepare("""
-                SELECT m.id, m.direction, m.type, m.message_id, m.conversation_id, m.sender_domain, m.sender_role,
-                  m.recipient_domain, m.t, m.signed, m.payload, o.state, o.attempts, o.next_attempt, o.problem
-                FROM uftp_messages m LEFT JOIN uftp_outbox o ON o.message = m.id
-                WHERE \(conditions)m.id > ?\(values.count + 1) ORDER BY m.id LIMIT ?\(values.count + 2)
-                """)
-            for (index, value) in values.enumerated() { query.bind(Int32(index + 1), value) }
-            query.bind(Int32(values.count + 1), request.after ?? 0).bind(Int32(values.count + 2), Int64(request.limit))
-            var messages: [UFTPMessageRecord] = []
-            while try query.step() {
-                let delivery = query.optionalText(11).flatMap(UFTPDeliveryStatus.State.init(rawValue:)).map { state in
-                    UFTPDeliveryStatus(state: state, attempts: Int(query.int64(12)),
-                                       nextAttempt: Timestamp(millisecondsSince1970: query.int64(13)), problem: query.optionalText(14))
-                }
-                messages.append(UFTPMessageRecord(
-                    id: query.int64(0), direction: UFTPMessageRecord.Direction(rawValue: query.text(1)) ?? .inbound,
-                    type: query.text(2), messageID: query.text(3), conversationID: query.text(4),
-                    senderDomain: query.text(5), senderRole: query.text(6), recipientDomain: query.text(7),
-                    time: Timestamp(millisecondsSince1970: query.int64(8)), signed: query.blob(9), payload: query.blob(10),
-                    delivery: delivery))
-            }
-            return messages
-        }
-    }
-
-    public func queueUFTPMessage(_ message: UFTPMessageRecord, endpoint: String) async throws -> Int64 {
-        try await writer.run { db in
-            try db.transaction {
-                let id = try Self.insert(message, into: db)
-                try db.prepare("INSERT INTO uftp_outbox(message, endpoint, state, attempts, next_attempt) VALUES (?, ?, 'pending', 0, ?)")
-                    .bind(1, id).bind(2, endpoint).bind(3, message.time.millisecondsSince1970).run()
-                return id
-            }
-        }
-    }
-
-    public func claimUFTPDeliveries(now: Timestamp, leaseMs: Int64, limit: Int) async throws -> [UFTPDelivery] {
-        try await writer.run { db in
-            try db.transaction {
-                let due = try db.prepare("""
-                    WITH RECURSIVE \(SCDSchema.pendingEndpoints)
-                    SELECT o.message, o.endpoint, o.attempts, m.signed, m.t, m.type, m.message_id
-                    FROM uftp_outbox o JOIN uftp_messages m ON m.id = o.message
-                    WHERE o.message IN (\(SCDSchema.firstDue("?")))
-                    ORDER BY o.next_attempt LIMIT ?
-                    """).bind(1, now.millisecondsSince1970).bind(2, Int64(limit))
-                var claimed: [UFTPDelivery] = []
-                while try due.step() {
-                    claimed.append(UFTPDelivery(message: due.int64(0), endpoint: due.text(1), signed: due.blob(3), attempts: Int(due.int64(2)),
-                                                queued: Timestamp(millisecondsSince1970: due.int64(4)), type: due.text(5), messageID: due.text(6)))
-                }
-                let lease = try db.prepare("UPDATE uftp_outbox SET next_attempt = ? WHERE message = ?")
-                for delivery in claimed {
-                    try lease.bind(1, now.millisecondsSince1970 + leaseMs).bind(2, delivery.message).run()
-                }
-                return claimed
-            }
-        }
-    }
-
-    public func recordUFTPDelivery(message: Int64, _ status: UFTPDeliveryStatus) async throws {
-        try await writer.run { db in
-            try db.prepare("UPDATE uftp_outbox SET state = ?, attempts = ?, next_attempt = ?, problem = ? WHERE message = ?")
-                .bind(1, status.state.rawValue).bind(2, Int64(status.attempts)).bind(3, status.nextAttempt.millisecondsSince1970)
-                .bind(4, status.problem).bind(5, message).run()
-        }
-    }
-
-    // MARK: Common Reference
-
-    public func registerCROParticipant(_ participant: CROParticipant) async throws {
-        try await writer.run { db in
-            try db.prepare("INSERT OR REPLACE INTO cro_participants(role, domain, name) VALUES (?, ?, ?)")
-                .bind(1, participant.role.rawValue).bind(2, participant.domain).bind(3, participant.name).run()
-        }
-    }
-
-    public func croParticipants() async throws -> [CROParticipant] {
-        try await reader.run { db in
-            let query = try db.prepare("SELECT role, domain, name FROM cro_participants ORDER BY role, domain")
-            var participants: [CROParticipant] = []
-            while try query.step() {
-                guard let role = CROParticipant.Role(rawValue: query.text(0)) else { continue }
-                participants.append(CROParticipant(role: role, domain: query.text(1), name: query.text(2)))
-            }
-            return participants
-        }
-    }
-
-    public func portfolio(_ scope: PortfolioScope) async throws -> Portfolio {
-        try await reader.run { db in try Self.readPortfolio(scope, db) }
-    }
-
-    public func changePortfolio(_ scope: PortfolioScope, _ change: @escaping @Sendable (Portfolio) throws -> Portfolio) async throws {
-        try await writer.run { db in
-            try db.transaction {
-                let read = try Self.readPortfolio(scope, db)
-                let changed = try change(read)
-                let dropPoint = try db.prepare("DELETE FROM cro_congestion_points WHERE entity_address = ?")
-                for point in read.congestionPoints { try dropPoint.bind(1, point.entityAddress).run() }
-                let dropAssignment = try db.prepare("""
-                    DELETE FROM cro_connections WHERE connection = ? AND kind = ? AND holder = ? AND first_day = ?
-                    """)
-                for row in read.assignments {
-                    try dropAssignment.bind(1, row.connection).bind(2, row.kind.rawValue).bind(3, row.holder).bind(4, row.firstDay).run()
-                }
-                let addPoint = try db.prepare("""
-                    INSERT OR REPLACE INTO cro_congestion_points(entity_address, dso, first_day, last_day, mutex_offers,
-                      day_ahead_by, intraday_by) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for point in changed.congestionPoints {
-                    try addPoint.bind(1, point.entityAddress).bind(2, point.dso).bind(3, point.firstDay).bind(4, point.lastDay)
-                        .bind(5, Int64(point.mutexOffersSupported ? 1 : 0)).bind(6, point.dayAheadRedispatchBy)
-                        .bind(7, point.intradayRedispatchBy).run()
-                }
-                let addAssignment = try db.prepare("""
-                    INSERT OR REPLACE INTO cro_connections(connection, kind, holder, first_day, last_day) VALUES (?, ?, ?, ?, ?)
-                    """)
-                for row in changed.assignments {
-                    try addAssignment.bind(1, row.connection).bind(2, row.kind.rawValue).bind(3, row.holder)
-                        .bind(4, row.firstDay).bind(5, row.lastDay).run()
-                }
-            }
-        }
-    }
-
-    /// The lists travel as one JSON array each (`json_each`): an aggregator's update may name
-    /// more connections than SQLite takes bound parameters.
-    private static func readPortfolio(_ scope: PortfolioScope, _ db: Connection) throws -> Portfolio {
-        var portfolio = Portfolio()
-        if !scope.congestionPoints.isEmpty || !scope.dsos.isEmpty {
-            let query = try db.prepare("""
-                SELECT entity_address, dso, first_day, last_day, mutex_offers, day_ahead_by, intraday_by FROM cro_congestion_points
-                WHERE entity_address IN (SELECT value FROM json_each(?1)) OR dso IN (SELECT value FROM json_each(?2))
-                ORDER BY entity_address
-                """).bind(1, try jsonArray(scope.congestionPoints)).bind(2, try jsonArray(scope.dsos))
-            while try query.step() {
-                portfolio.congestionPoints.append(CongestionPointRecord(
-                    entityAddress: query.text(0), dso: query.text(1), firstDay: query.text(2), lastDay: query.optionalText(3),
-                    mutexOffersSupported: query.int64(4) != 0, dayAheadRedispatchBy: query.text(5),
-                    intradayRedispatchBy: query.optionalText(6)))
-            }
-        }
-        if !scope.connections.isEmpty || !scope.holders.isEmpty {
-            let query = try db.prepare("""
-                SELECT connection, kind, holder, first_day, last_day FROM cro_connections
-                WHERE connection IN (SELECT value FROM json_each(?1))
-                  OR (kind, holder) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?2))
-                ORDER BY connection, kind, first_day
-                """).bind(1, try jsonArray(scope.connections)).bind(2, try jsonArray(scope.holders.map { [$0.kind.rawValue, $0.holder] }))
-            while try query.step() {
-                guard let kind = ConnectionAssignment.Kind(rawValue: query.text(1)) else { continue }
-                portfolio.assignments.append(ConnectionAssignment(
-                    connection: query.text(0), kind: kind, holder: query.text(2), firstDay: query.text(3), lastDay: query.optionalText(4)))
-            }
-        }
-        return portfolio
-    }
-
-    private static func jsonArray(_ values: some Encodable) throws -> String {
-        String(decoding: try JSONEncoder().encode(values), as: UTF8.self)
-    }
-
-    // MARK: Queries
-
-    public func entries(node: String, from: Timestamp, to: Timestamp) async throws -> [RawEntry] {
-        try requireService()
-        // The index before the snapshot: an entry sealed in between is found in its block and in
-        // its row (which the cut has not reached, or the row is gone); `collect` keeps it once.
-        let rows = staging.withLock { $0.index.entries(node: node).map(\.row) }
-        let (blocks, staged) = try await reader.run { db in
-            try db.transaction(immediate: false) {
-                let blockQuery = try db.prepare("""
-                    SELECT \(Self.blockColumns) FROM raw_blocks
-                    WHERE node = ? AND t_first < ? AND t_last >= ? ORDER BY first_seq
-                    """).bind(1, node).bind(2, to.millisecondsSince1970).bind(3, from.millisecondsSince1970)
-                var blocks: [RawBlock] = []
-                while try blockQuery.step() { blocks.append(Self.block(blockQuery, node: node)) }
-                // By row, checking the row still is this node's entry: the index was read first.
-                let stagedQuery = try db.prepare("""
-                    SELECT seq, body, \(SCDSchema.certifiedCondition) FROM staged_entries AS e
-                    WHERE id = ? AND node = ? AND t >= ? AND t < ?
-                    """)
-                var staged: [(seq: UInt64, body: [UInt8], certified: Bool)] = []
-                for row in rows {
-                    defer { stagedQuery.reset() }
-                    stagedQuery.bind(1, row).bind(2, node).bind(3, from.millisecondsSince1970).bind(4, to.millisecondsSince1970)
-                    if try stagedQuery.step() {
-                        staged.append((UInt64(stagedQuery.int64(0)), stagedQuery.blob(1), stagedQuery.int64(2) != 0))
-                    }
-                }
-                return (blocks, staged)
-            }
-        }
-        return try RawEntry.collect(blocks: blocks, staged: staged, from: from, to: to)
-    }
-
-    public func upsertMeasures(_ measures: [QuarterMeasure]) async throws {
-        guard !measures.isEmpty else { return }
-        try await writer.run { db in
-            try db.transaction {
-                let upsert = try db.prepare("""
-                    INSERT INTO measures(pod, start, energy_wh, avg_w, coverage, samples, certified) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(pod, start) DO UPDATE SET energy_wh = excluded.energy_wh, avg_w = excluded.avg_w,
-                      coverage = excluded.coverage, samples = excluded.samples, certified = excluded.certified
-                    """)
-                for measure in measures {
-                    try upsert.bind(1, measure.pod).bind(2, measure.start.millisecondsSince1970).bind(3, measure.energyWh)
-                        .bind(4, measure.averageW).bind(5, measure.coverage).bind(6, Int64(measure.samples))
-                        .bind(7, Int64(measure.certified ? 1 : 0)).run()
-                }
-            }
-        }
-    }
-
-    public func measures(pods: [String], from: Timestamp, to: Timestamp) async throws -> [QuarterMeasure] {
-        try await reader.run { db in
-            let query = try db.prepare("""
-                SELECT start, energy_wh, avg_w, coverage, samples, certified FROM measures
-                WHERE pod = ? AND start >= ? AND start < ? ORDER BY start
-                """)
-            var measures: [QuarterMeasure] = []
-            for pod in pods {
-                query.reset()
-                _ = query.bind(1, pod).bind(2, from.millisecondsSince1970).bind(3, to.millisecondsSince1970)
-                while try query.step() {
-                    measures.append(QuarterMeasure(pod: pod, start: Timestamp(millisecondsSince1970: query.int64(0)),
-                                                   energyWh: query.double(1), averageW: query.double(2), coverage: query.double(3),
-                                                   samples: Int(query.int64(4)), certified: query.int64(5) != 0))
-                }
-            }
-            return measures
-        }
-    }
-
-    public func rawStorageStats() async throws -> RawStorageStats {
-        try await reader.run { [self] db in
-            let query = try db.prepare("""
-                SELECT count(*), coalesce(sum(count), 0),
-                  coalesce(sum(length(data) + length(first_prev) + length(last_hash) + length(last_sig) + length(node) + 32), 0)
-                FROM raw_blocks
-                """)
-            _ = try query.step()
-            return RawStorageStats(stagedEntries: staging.withLock { $0.index.count }, blocks: Int(query.int64(0)),
-                                   blockEntries: Int(query.int64(1)), blockBytes: Int(query.int64(2)))
         }
     }
 }

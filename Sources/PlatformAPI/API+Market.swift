@@ -10,8 +10,13 @@ import UFTPGateway
 /// The market's REST resources under `/api/v1/market` (docs/market.md, docs/openapi.yaml).
 extension API {
     func addMarketRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
-        api.post("/market/requests") { request, context in
-            try require(context, [.dso, .tso])
+        addBookRoutes(api, market)
+        addOrderRoutes(api, market)
+    }
+
+    /// Requests, offers, the day's book, clearing rounds and their validation.
+    func addBookRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
+        api.allowing([.dso, .tso]).post("/market/requests") { request, context in
             let caller = try caller(context)
             let submission = try await decode(Marketplace.RequestSubmission.self, request)
             let buyer: Buyer = caller.role == .dso ? .dso : .tso
@@ -19,32 +24,27 @@ extension API {
                 try await market.submitRequest(submission, buyer: buyer, participant: caller.participant, now: market.clock())
             }
         }
-        api.post("/market/offers") { request, context in
-            try require(context, [.aggregator])
+        api.allowing([.aggregator]).post("/market/offers") { request, context in
             guard let aggregator = try caller(context).participant else { throw Problem(.forbidden, "the token names no aggregator") }
             let submission = try await decode(Marketplace.OfferSubmission.self, request)
             return try await answer(status: .created) { try await market.submitOffer(submission, aggregator: aggregator, now: market.clock()) }
         }
-        api.delete("/market/requests/:id") { request, context in
-            try require(context, [.dso, .tso, .marketOperator, .admin])
+        api.allowing([.dso, .tso, .marketOperator, .admin]).delete("/market/requests/:id") { request, context in
             let id = try context.parameters.require("id"), reason = try reason(request)
             return try await answer { try await market.withdrawRequest(id, by: party(context), reason: reason, now: market.clock()) }
         }
-        api.delete("/market/offers/:id") { request, context in
-            try require(context, [.aggregator, .marketOperator, .admin])
+        api.allowing([.aggregator, .marketOperator, .admin]).delete("/market/offers/:id") { request, context in
             let party = try party(context)
             guard party.role != .aggregator || party.participant != nil else { throw Problem(.forbidden, "the token names no aggregator") }
             let id = try context.parameters.require("id"), reason = try reason(request)
             return try await answer { try await market.revokeOffer(id, by: party, reason: reason, now: market.clock()) }
         }
-        api.get("/market/days/:day") { _, context in
-            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/market/days/:day") { _, context in
             let caller = try caller(context)
             let day = try context.parameters.require("day")
             return try await answer { try await market.book(day: day).visible(to: caller.role == .aggregator ? caller.participant ?? "" : nil) }
         }
-        api.post("/market/sessions/:session/:day/clear") { _, context in
-            try require(context, [.admin, .marketOperator])
+        api.allowing([.admin, .marketOperator]).post("/market/sessions/:session/:day/clear") { _, context in
             guard let session = SessionKind(rawValue: try context.parameters.require("session")) else {
                 throw Problem(.notFound, "sessions are day-ahead or real-time", field: "session")
             }
@@ -57,14 +57,12 @@ extension API {
                 return round
             }
         }
-        api.get("/market/rounds/:id") { _, context in
-            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/market/rounds/:id") { _, context in
             let caller = try caller(context)
             let id = try context.parameters.require("id")
             return try await answer { try await market.round(id).visible(to: caller.role == .aggregator ? caller.participant ?? "" : nil) }
         }
-        api.put("/market/rounds/:id/validation") { request, context in
-            try require(context, [.admin, .dso])
+        api.allowing([.admin, .dso]).put("/market/rounds/:id/validation") { request, context in
             let id = try context.parameters.require("id")
             let input = try await decode(ValidationInput.self, request)
             var rejections: [Int: String] = [:]
@@ -81,14 +79,16 @@ extension API {
             }
             return try await answer { try await market.validate(round: id, rejections: rejections, by: party(context), now: market.clock()) }
         }
-        api.post("/market/orders") { request, context in
-            try require(context, [.admin, .dso, .tso])
+    }
+
+    /// Orders, their settlement, notifications and the monthly settlements.
+    func addOrderRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
+        api.allowing([.admin, .dso, .tso]).post("/market/orders") { request, context in
             let party = try party(context)
             let input = try await decode(OrderInput.self, request)
             return try await answer(status: .created) { try await market.order(round: input.round, award: input.award, by: party, now: market.clock()) }
         }
-        api.get("/market/orders") { request, context in
-            try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/market/orders") { request, context in
             let caller = try caller(context)
             guard let day = request.uri.queryParameters["day"].map(String.init), market.calendar.start(of: day) != nil else {
                 throw Problem(.badRequest, "day=YYYY-MM-DD is required", field: "day")
@@ -97,31 +97,27 @@ extension API {
                 Items(items: try await market.orders(days: day...day).filter { caller.role != .aggregator || $0.award.aggregator == caller.participant })
             }
         }
-        api.get("/market/orders/:id") { _, context in
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/market/orders/:id") { _, context in
             try await answer { try await visibleOrder(market, context) }
         }
-        api.delete("/market/orders/:id") { request, context in
-            try require(context, [.admin, .dso, .tso])
+        api.allowing([.admin, .dso, .tso]).delete("/market/orders/:id") { request, context in
             let id = try context.parameters.require("id"), reason = try reason(request)
             return try await answer { try await market.cancel(order: id, by: party(context), reason: reason, now: market.clock()) }
         }
-        api.get("/market/notifications") { request, context in
-            try require(context, [.admin, .marketOperator])
+        api.allowing([.admin, .marketOperator]).get("/market/notifications") { request, context in
             guard let day = request.uri.queryParameters["day"].map(String.init), market.calendar.start(of: day) != nil else {
                 throw Problem(.badRequest, "day=YYYY-MM-DD is required", field: "day")
             }
             return try await answer { Items(items: try await market.notifications(day: day)) }
         }
-        api.get("/market/orders/:id/settlement") { _, context in
+        api.allowing([.admin, .dso, .tso, .marketOperator, .aggregator]).get("/market/orders/:id/settlement") { _, context in
             try await answer { try await market.settle(try await visibleOrder(market, context)) }
         }
-        api.post("/market/settlements/:month/flex-settlements") { _, context in
-            try require(context, [.admin, .marketOperator])
+        api.allowing([.admin, .marketOperator]).post("/market/settlements/:month/flex-settlements") { _, context in
             let month = try context.parameters.require("month")
             return try await answer { try await market.sendFlexSettlements(month: month, now: market.clock()) }
         }
-        api.get("/market/settlements/:month") { request, context in
-            try require(context, [.admin, .dso, .marketOperator, .aggregator])
+        api.allowing([.admin, .dso, .marketOperator, .aggregator]).get("/market/settlements/:month") { request, context in
             let caller = try caller(context)
             let month = try context.parameters.require("month")
             let aggregator = caller.role == .aggregator ? caller.participant ?? "" : request.uri.queryParameters["aggregator"].map(String.init)
@@ -161,8 +157,7 @@ extension API {
     }
 
     /// The order named in the path, if the caller may see it (an aggregator: its own; another's is "not found").
-    private func visibleOrder(_ market: Marketplace, _ context: APIContext) async throws -> MarketOrder {
-        try require(context, [.admin, .dso, .tso, .marketOperator, .aggregator])
+    func visibleOrder(_ market: Marketplace, _ context: APIContext) async throws -> MarketOrder {
         let caller = try caller(context)
         let id = try context.parameters.require("id")
         guard let order = try await market.order(id), caller.role != .aggregator || order.award.aggregator == caller.participant else {
@@ -172,7 +167,7 @@ extension API {
     }
 
     /// The market's answer as JSON, or its refusal as a problem.
-    private func answer(status: HTTPResponse.Status = .ok, _ body: () async throws -> some Encodable) async throws -> Response {
+    func answer(status: HTTPResponse.Status = .ok, _ body: () async throws -> some Encodable) async throws -> Response {
         do {
             return try json(try await body(), status: status)
         } catch let refusal as MarketRefusal {
