@@ -59,7 +59,7 @@ check: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip IntegrationTests
 	scripts/check-edge.py
-	scripts/size-report.py --report
+	scripts/size-report.py
 
 ## libFuzzer over the parsers of external input: FUZZ_SECONDS (5) a target, FUZZ_ASAN=1 adds
 ## AddressSanitizer (docs/operations.md, "Fuzzing").

@@ -123,44 +123,13 @@ extension Console {
         for aggregator in members.keys {
             prognoses[aggregator] = try await market.latestPrognosis(aggregator: aggregator, location: point, day: day)
         }
-        // The forecast: the BRP's baselines of the point's PODs; with the D-prognoses, an
-        // aggregator that sent one stands for its PODs with it.
-        let replaced = includePrognoses ? Set(prognoses.keys.flatMap { members[$0] ?? [] }) : []
-        let baselines = try await market.baselinesByISP(pods: pods.map(\.id), day: day)
-        var forecast = [Int?](repeating: nil, count: count)
-        for (pod, byISP) in baselines where !replaced.contains(pod) {
-            for (isp, watts) in byISP where (1...count).contains(isp) { forecast[isp - 1] = (forecast[isp - 1] ?? 0) + watts }
-        }
-        if includePrognoses {
-            for prognosis in prognoses.values {
-                for (isp, power) in prognosis.powerByISP where (1...count).contains(isp) {
-                    forecast[isp - 1] = (forecast[isp - 1] ?? 0) + power
-                }
-            }
-        }
+        let (forecast, withBaseline) = try await forecast(pods: pods, day: day, isps: count,
+                                                          prognoses: includePrognoses ? prognoses : [:], members: members)
         // Entries outside today's bounds (kept from before them) are left out of the sums, as the clearing leaves them out.
         let book = try await market.book(day: day)
         let requests = book.requests.filter { $0.entry.area.contains(point) && $0.entry.withinBounds }
         let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 && $0.entry.withinBounds }
-        var requestedLow = [Int](repeating: 0, count: count), requestedHigh = [Int](repeating: 0, count: count)
-        var requestedAny = [Bool](repeating: false, count: count)
-        for request in requests {
-            for span in request.entry.isps {
-                for isp in span.range where (1...count).contains(isp) {
-                    requestedLow[isp - 1] += span.minPower
-                    requestedHigh[isp - 1] += span.maxPower
-                    requestedAny[isp - 1] = true
-                }
-            }
-        }
-        var offered = [Int](repeating: 0, count: count)
-        for offer in offers {
-            for span in offer.entry.isps {
-                for isp in span.range where (1...count).contains(isp) {
-                    offered[isp - 1] += span.power * (100 - offer.awarded) / 100
-                }
-            }
-        }
+        let (requestedLow, requestedHigh, requestedAny, offered) = Self.flexByISP(requests: requests, offers: offers, isps: count)
         let time = self.time
         let maxLoad = config.maxLoadW[point]
         var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
@@ -182,10 +151,6 @@ extension Console {
                 requested: requestedAny[isp - 1] ? "\(Units.watts(Double(requestedLow[isp - 1]))) to \(Units.watts(Double(requestedHigh[isp - 1])))" : "—",
                 offered: offered[isp - 1] != 0 ? Units.watts(Double(offered[isp - 1])) : "—"))
         }
-        let withBaseline = baselines.count
-        func spans(_ isps: [(range: Range<Int>, text: String)]) -> String {
-            isps.map { "\(Self.ispNumbers($0.range)): \($0.text)" }.joined(separator: "; ")
-        }
         let chart = forecast.contains { $0 != nil } ? ProfileChart().svg(
             forecast: forecast, maxLoad: maxLoad, labels: labels,
             title: "Forecast at \(point) on \(day)\(includePrognoses ? " with D-prognoses" : "")",
@@ -202,14 +167,63 @@ extension Console {
             },
             requests: requests.map {
                 .init(id: $0.entry.id, buyer: $0.entry.buyer, session: $0.session.rawValue,
-                      isps: spans($0.entry.isps.map { ($0.range, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),
+                      isps: Self.spans($0.entry.isps.map { ($0.range, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),
                       status: $0.status.rawValue)
             },
             offers: offers.map {
                 .init(id: $0.entry.id, aggregator: $0.entry.aggregator, session: $0.session.rawValue,
                       price: Units.price($0.entry.price, perMWh: $0.entry.pricePerMWh(ispMinutes: calendar.ispMinutes)),
-                      isps: spans($0.entry.isps.map { ($0.range, Units.watts(Double($0.power))) }),
+                      isps: Self.spans($0.entry.isps.map { ($0.range, Units.watts(Double($0.power))) }),
                       left: "\(100 - $0.awarded) %")
             })))
+    }
+
+    /// The forecast per ISP: the BRP's baselines of the point's PODs; an aggregator whose
+    /// D-prognosis is given stands for its PODs with it. Also how many PODs have a baseline.
+    func forecast(pods: [PODRecord], day: String, isps count: Int, prognoses: [String: DPrognosis],
+                  members: [String: Set<String>]) async throws -> (forecast: [Int?], withBaseline: Int) {
+        let replaced = Set(prognoses.keys.flatMap { members[$0] ?? [] })
+        let baselines = try await market.baselinesByISP(pods: pods.map(\.id), day: day)
+        var forecast = [Int?](repeating: nil, count: count)
+        for (pod, byISP) in baselines where !replaced.contains(pod) {
+            for (isp, watts) in byISP where (1...count).contains(isp) { forecast[isp - 1] = (forecast[isp - 1] ?? 0) + watts }
+        }
+        for prognosis in prognoses.values {
+            for (isp, power) in prognosis.powerByISP where (1...count).contains(isp) {
+                forecast[isp - 1] = (forecast[isp - 1] ?? 0) + power
+            }
+        }
+        return (forecast, baselines.count)
+    }
+
+    /// ISP spans with what each holds: "1–4: 2 kW; 9: 1 kW".
+    static func spans(_ isps: [(range: Range<Int>, text: String)]) -> String {
+        isps.map { "\(ispNumbers($0.range)): \($0.text)" }.joined(separator: "; ")
+    }
+
+    /// Per ISP: the flexibility requested (lowest and highest sums, and whether any) and the
+    /// flexibility still offered (each offer's part not awarded yet).
+    static func flexByISP(requests: [MarketRequest], offers: [MarketOffer], isps count: Int)
+        -> (low: [Int], high: [Int], any: [Bool], offered: [Int]) {
+        var low = [Int](repeating: 0, count: count), high = [Int](repeating: 0, count: count)
+        var any = [Bool](repeating: false, count: count)
+        for request in requests {
+            for span in request.entry.isps {
+                for isp in span.range where (1...count).contains(isp) {
+                    low[isp - 1] += span.minPower
+                    high[isp - 1] += span.maxPower
+                    any[isp - 1] = true
+                }
+            }
+        }
+        var offered = [Int](repeating: 0, count: count)
+        for offer in offers {
+            for span in offer.entry.isps {
+                for isp in span.range where (1...count).contains(isp) {
+                    offered[isp - 1] += span.power * (100 - offer.awarded) / 100
+                }
+            }
+        }
+        return (low, high, any, offered)
     }
 }

@@ -214,6 +214,28 @@ public actor Ingest {
             let verdicts = chain.receive(message.entries, now: now) { seq in pendingHashes[NodeSeq(node: id, seq: seq)] ?? fromStore[seq] }
             return (verdicts, chain.takeCertifiedByLinking(), chain.quarantine, chain.segments.contains { !$0.isCertified })
         }(&chains[id]!)
+        let stored = record(verdicts, of: message, readings: readings, node: node, forked: quarantine != nil, topic: topic, now: now)
+        metrics.stored.increment(by: Int64(stored))
+        lastMessage[id] = now
+        countStored(stored, now: now)
+        if let lastTime = readings.last?.time {
+            metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
+        }
+        if !linked.isEmpty {
+            certifiedSinceSeal.insert(id)
+            touched.insert(id)
+        }
+        if let quarantine, !wasQuarantined {
+            quarantineNode(id, reason: quarantine)
+        }
+        unpersisted.insert(id)
+        if hasUncertified { uncertified.insert(id) }
+    }
+
+    /// Stages what the chain stored, counts duplicates and drops what it refused; how many were stored.
+    private func record(_ verdicts: [NodeChain.Verdict], of message: ReadingsMessage, readings: [ReadingBody], node: NodeRecord,
+                        forked: Bool, topic: String, now: Timestamp) -> Int {
+        let id = message.node
         var stored = 0
         for (index, verdict) in verdicts.enumerated() {
             let entry = message.entries[index]
@@ -230,27 +252,13 @@ public actor Ingest {
             case .duplicate:
                 metrics.duplicates.increment()
             case .rejected(let reason):
-                drop(Rejection(reason: quarantine != nil ? .fork : .badHash, detail: reason), count: 1, topic: topic)
+                drop(Rejection(reason: forked ? .fork : .badHash, detail: reason), count: 1, topic: topic)
             case .tooFragmented:
                 drop(Rejection(reason: .tooFragmented, detail: "seq \(entry.seq) would open run \(NodeChain.maximumRuns + 1) of \(id)"),
                      count: 1, topic: topic)
             }
         }
-        metrics.stored.increment(by: Int64(stored))
-        lastMessage[id] = now
-        countStored(stored, now: now)
-        if let lastTime = readings.last?.time {
-            metrics.lastReadingAge.set(Double(now.millisecondsSince1970 - lastTime.millisecondsSince1970) / 1000)
-        }
-        if !linked.isEmpty {
-            certifiedSinceSeal.insert(id)
-            touched.insert(id)
-        }
-        if let quarantine, !wasQuarantined {
-            quarantineNode(id, reason: quarantine)
-        }
-        unpersisted.insert(id)
-        if hasUncertified { uncertified.insert(id) }
+        return stored
     }
 
     private func countStored(_ count: Int, now: Timestamp) {

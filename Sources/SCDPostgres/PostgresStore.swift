@@ -339,30 +339,36 @@ public final class PostgresStore: SCDStore {
                 }
             }
             guard !sealed.isEmpty else { return outcome }
-            try await db.query("""
-                INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data, log_index)
-                SELECT * FROM unnest(\(sealed.map(\.block.node))::text[], \(sealed.map { Int64($0.block.firstSeq) })::bigint[],
-                  \(sealed.map { Int32($0.block.count) })::integer[], \(sealed.map(\.block.firstTime.millisecondsSince1970))::bigint[],
-                  \(sealed.map(\.block.lastTime.millisecondsSince1970))::bigint[], \(sealed.map { ByteBuffer(bytes: $0.block.firstPrev.bytes) })::bytea[],
-                  \(sealed.map { ByteBuffer(bytes: $0.block.lastHash.bytes) })::bytea[],
-                  \(sealed.map { ByteBuffer(bytes: $0.block.lastSignature.bytes) })::bytea[],
-                  \(sealed.map { ByteBuffer(bytes: $0.block.data) })::bytea[], \(sealed.map { Int64($0.index) })::bigint[])
-                """, logger: logger)
-            try await db.query("""
-                DELETE FROM raw_entries e
-                USING unnest(\(sealed.map(\.block.node))::text[], \(sealed.map { Int64($0.block.firstSeq) })::bigint[],
-                  \(sealed.map { Int64($0.block.lastSeq) })::bigint[]) AS d(node, low, high)
-                WHERE e.node = d.node AND e.seq BETWEEN d.low AND d.high
-                """, logger: logger)
-            let writes = log.writes.sorted { ($0.key.stratum, $0.key.index) < ($1.key.stratum, $1.key.index) }
-            try await db.query("""
-                INSERT INTO log_tiles(stratum, idx, hashes)
-                SELECT * FROM unnest(\(writes.map { Int32($0.key.stratum) })::integer[], \(writes.map { Int64($0.key.index) })::bigint[],
-                  \(writes.map { ByteBuffer(bytes: $0.value.flatMap(\.bytes)) })::bytea[])
-                ON CONFLICT (stratum, idx) DO UPDATE SET hashes = excluded.hashes
-                """, logger: logger)
+            try await Self.write(sealed, log: log, db, logger: logger)
             return outcome
         }
+    }
+
+    /// Writes sealed blocks, drops their staged entries and writes the log tiles they changed.
+    static func write(_ sealed: [(block: RawBlock, index: UInt64)], log: LogTiles.Appender, _ db: PostgresConnection,
+                      logger: Logger) async throws {
+        try await db.query("""
+            INSERT INTO raw_blocks(node, first_seq, count, t_first, t_last, first_prev, last_hash, last_sig, data, log_index)
+            SELECT * FROM unnest(\(sealed.map(\.block.node))::text[], \(sealed.map { Int64($0.block.firstSeq) })::bigint[],
+              \(sealed.map { Int32($0.block.count) })::integer[], \(sealed.map(\.block.firstTime.millisecondsSince1970))::bigint[],
+              \(sealed.map(\.block.lastTime.millisecondsSince1970))::bigint[], \(sealed.map { ByteBuffer(bytes: $0.block.firstPrev.bytes) })::bytea[],
+              \(sealed.map { ByteBuffer(bytes: $0.block.lastHash.bytes) })::bytea[],
+              \(sealed.map { ByteBuffer(bytes: $0.block.lastSignature.bytes) })::bytea[],
+              \(sealed.map { ByteBuffer(bytes: $0.block.data) })::bytea[], \(sealed.map { Int64($0.index) })::bigint[])
+            """, logger: logger)
+        try await db.query("""
+            DELETE FROM raw_entries e
+            USING unnest(\(sealed.map(\.block.node))::text[], \(sealed.map { Int64($0.block.firstSeq) })::bigint[],
+              \(sealed.map { Int64($0.block.lastSeq) })::bigint[]) AS d(node, low, high)
+            WHERE e.node = d.node AND e.seq BETWEEN d.low AND d.high
+            """, logger: logger)
+        let writes = log.writes.sorted { ($0.key.stratum, $0.key.index) < ($1.key.stratum, $1.key.index) }
+        try await db.query("""
+            INSERT INTO log_tiles(stratum, idx, hashes)
+            SELECT * FROM unnest(\(writes.map { Int32($0.key.stratum) })::integer[], \(writes.map { Int64($0.key.index) })::bigint[],
+              \(writes.map { ByteBuffer(bytes: $0.value.flatMap(\.bytes)) })::bytea[])
+            ON CONFLICT (stratum, idx) DO UPDATE SET hashes = excluded.hashes
+            """, logger: logger)
     }
 
     static func logSize(_ db: PostgresConnection, logger: Logger) async throws -> UInt64 {
