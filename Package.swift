@@ -48,7 +48,8 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         // The append-only certified ledger (contract v1, docs/ledger-format.md) and its entry bodies.
         .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
-        // The MQTT contract (v1, docs/mqtt.md) as the platform reads it: readings messages, set-point acknowledgements.
+        // The MQTT contract (v1, docs/mqtt.md), one home for both programs (no NIO): readings messages,
+        // signed set-points (made by the platform, checked by the node), acknowledgements.
         .target(name: "Wire", dependencies: ["GridCore", "Ledger", "Sodium"]),
         // TOML configuration files read with every problem reported at once, by key path.
         .target(name: "ConfigFile", dependencies: ["TOMLKit", "GridCore"]),
@@ -101,7 +102,7 @@ let package = Package(
         // settlement and notifications; speaks UFTP through the gateway's actions.
         .target(
             name: "MarketOperations",
-            dependencies: ["GridCore", "Sodium", "Market", "SCD", "Wire", "MQTT", "ConfigFile", "UFTP", "UFTPGateway",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Market", "SCD", "Wire", "MQTT", "ConfigFile", "UFTP", "UFTPGateway",
                            .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "Logging", package: "swift-log")]
@@ -154,7 +155,7 @@ let package = Package(
         // The agent: configuration, acquisition scheduler, and (later) publisher and set-points.
         .target(
             name: "LightNode",
-            dependencies: ["GridCore", "Sodium", "Ledger", "Modbus", "MQTT", "ConfigFile",
+            dependencies: ["GridCore", "Sodium", "Ledger", "Wire", "Modbus", "MQTT", "ConfigFile",
                            .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
@@ -233,6 +234,7 @@ let package = Package(
         .testTarget(name: "UFTPTests", dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport", "CLibXML2"]),
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
+        .testTarget(name: "WireTests", dependencies: ["Wire", "Ledger", "Sodium", "GridCore"]),
         .testTarget(name: "GridCoreTests", dependencies: ["GridCore", "TestSupport"]),
         .testTarget(name: "MarketTests", dependencies: ["Market", "GridCore", "TestSupport"]),
         .testTarget(name: "SodiumTests", dependencies: ["Sodium", "TestSupport"]),
@@ -240,7 +242,7 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT", "TestSupport"]),
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
-        .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Modbus", "ConfigFile", "GridCore", "TestSupport"]),
+        .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Wire", "Modbus", "ConfigFile", "GridCore", "Sodium", "Ledger", "TestSupport"]),
         .testTarget(name: "SCDTests", dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",

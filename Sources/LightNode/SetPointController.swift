@@ -4,6 +4,7 @@ import Ledger
 import Logging
 import Sodium
 import Synchronization
+import Wire
 
 /// Set-point messages as they arrive from libmosquitto's thread, waiting for the controller.
 /// Bounded: a flood beyond `capacity` is dropped (and counted) instead of growing memory.

@@ -1,5 +1,6 @@
 import Foundation
 import GridCore
+import Ledger
 import Market
 import SCD
 import Sodium
@@ -241,22 +242,13 @@ extension Marketplace {
     /// Signs and publishes a set-point (DESIGN §5, v1.1: `orders`, `release`); the problem when it
     /// cannot be sent.
     private func publish(_ setPoint: IssuedSetPoint, now: Date) -> String? {
-        var body = JSONObjectWriter()
-        body.string("id", setPoint.id)
-        body.string("node", setPoint.node)
-        body.string("issued", Self.rfc3339(now))
-        body.string("from", setPoint.from)
-        body.string("until", setPoint.until)
-        body.string("mode", setPoint.mode)
-        if let w = setPoint.w { body.integer("w", Int64(w)) }
-        if setPoint.orders.count == 1 { body.string("order", setPoint.orders[0]) }
-        body.stringArray("orders", setPoint.orders)
-        let text = body.finish()
-        var envelope = JSONObjectWriter()
-        envelope.string("sp", String(decoding: text, as: UTF8.self))
-        envelope.string("sig", Base64.encode(setPointKey.sign(text).bytes))
+        guard let from = Timestamp(rfc3339: setPoint.from), let until = Timestamp(rfc3339: setPoint.until),
+              let mode = SetPointMode(rawValue: setPoint.mode) else { return "the set-point's window or mode is unreadable" }
+        let message = SetPoint.message(id: setPoint.id, node: setPoint.node, issued: Timestamp(millisecondsSince1970: Self.milliseconds(now)),
+                                       from: from, until: until, mode: mode, w: setPoint.w.map(Int64.init), orders: setPoint.orders,
+                                       signedBy: setPointKey)
         do {
-            try outlets.publish("\(topicPrefix)/\(setPoint.node)/setpoints", envelope.finish())
+            try outlets.publish("\(topicPrefix)/\(setPoint.node)/setpoints", message)
         } catch {
             return "the broker did not take the set-point: \(error)"
         }

@@ -6,6 +6,7 @@ import Ledger
 import Sodium
 import Testing
 import TestSupport
+import Wire
 
 @Suite struct SetPointRulesTests {
     static let platform = SigningKey.generate()

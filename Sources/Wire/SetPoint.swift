@@ -171,3 +171,27 @@ public struct SetPointRules: Sendable {
         }
     }
 }
+
+extension SetPoint {
+    /// The message the platform publishes on `{prefix}/{node}/setpoints` (DESIGN §5, v1.1):
+    /// `sp` the JSON text of the fields (no `w` in a release; `order` when one order alone
+    /// stands behind it, `orders` always) and `sig` the base64 Ed25519 signature of its bytes.
+    public static func message(id: String, node: String, issued: Timestamp, from: Timestamp, until: Timestamp, mode: SetPointMode,
+                               w: Int64?, orders: [String], signedBy key: SigningKey) -> [UInt8] {
+        var body = JSONObjectWriter()
+        body.string("id", id)
+        body.string("node", node)
+        body.string("issued", issued.rfc3339)
+        body.string("from", from.rfc3339)
+        body.string("until", until.rfc3339)
+        body.string("mode", mode.rawValue)
+        if let w { body.integer("w", w) }
+        if orders.count == 1 { body.string("order", orders[0]) }
+        body.stringArray("orders", orders)
+        let text = body.finish()
+        var envelope = JSONObjectWriter()
+        envelope.string("sp", String(decoding: text, as: UTF8.self))
+        envelope.string("sig", Base64.encode(key.sign(text).bytes))
+        return envelope.finish()
+    }
+}
