@@ -2,14 +2,14 @@ import Foundation
 import GridCore
 
 /// What a receiver agreed for its market: the ISP length and the time zone whose UTC offset
-/// messages must use.
+/// messages must use, over the one market calendar of GridCore (the market's and the console's).
 public struct MarketTerms: Sendable {
-    public var ispMinutes: Int
-    public var timeZone: TimeZone
+    public let calendar: MarketCalendar
+    public var ispMinutes: Int { calendar.ispMinutes }
+    public var timeZone: TimeZone { calendar.timeZone }
 
     public init(ispMinutes: Int = 15, timeZone: TimeZone) {
-        self.ispMinutes = ispMinutes
-        self.timeZone = timeZone
+        calendar = MarketCalendar(timeZone: timeZone, ispMinutes: ispMinutes)
     }
 
     /// ISPs in a Period: 96 at PT15M, 92 on the spring-forward day and 100 on the fall-back day.
@@ -25,9 +25,7 @@ public struct MarketTerms: Sendable {
     }
 
     func midnight(_ period: Period) -> Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        return calendar.date(from: DateComponents(year: period.year, month: period.month, day: period.day))!
+        calendar.start(year: period.year, month: period.month, day: period.day)!
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 import Market
 import Testing
 import TestSupport
