@@ -231,6 +231,10 @@ let package = Package(
         // Shared test fixtures: built executables, processes with timeouts, the Python venv, shared/.
         .target(name: "TestSupport", dependencies: ["Ledger", "Sodium", "SQLite", "GridCore", "UFTP", "CLibXML2"], path: "Tests/TestSupport"),
 
+        // Both SCD backends for any test suite: a SQLite file or a PostgreSQL server of the test's own.
+        .target(name: "SCDTesting", dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "TestSupport",
+                                                   .product(name: "Logging", package: "swift-log")], path: "Tests/SCDTesting"),
+
         .testTarget(name: "UFTPTests", dependencies: ["UFTP", "Sodium", "GridCore", "TestSupport", "CLibXML2"]),
         .testTarget(name: "UFTPTransportTests", dependencies: ["UFTPTransport", "UFTP", "Sodium", "GridCore", "TestSupport"]),
         .testTarget(name: "SystemLibraryTests", dependencies: ["CModbus", "CMosquitto", "CSodium", "CSQLite", "CLibXML2"]),
@@ -243,10 +247,10 @@ let package = Package(
         .testTarget(name: "CertificationTests", dependencies: ["Certification", "Sodium", "Ledger", "GridCore", "TestSupport"]),
         .testTarget(name: "ModbusTests", dependencies: ["Modbus", "ConfigFile", "TestSupport"]),
         .testTarget(name: "LightNodeTests", dependencies: ["LightNode", "Wire", "Modbus", "ConfigFile", "GridCore", "Sodium", "Ledger", "TestSupport"]),
-        .testTarget(name: "SCDTests", dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SCDTests", dependencies: ["SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "SQLite", "TestSupport", "SCDTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "CoordinatorTests",
-            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "Wire", "Market",
+            dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "SCDSQLite", "SCDPostgres", "Certification", "GridCore", "Ledger", "Sodium", "TestSupport", "SCDTesting", "Wire", "Market",
                            .product(name: "Prometheus", package: "swift-prometheus"),
                            .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "Logging", package: "swift-log"), "UFTP", "UFTPTransport"]

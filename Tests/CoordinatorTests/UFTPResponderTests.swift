@@ -2,7 +2,7 @@ import Foundation
 import GridCore
 import Logging
 import SCD
-import SCDSQLite
+import SCDTesting
 import Sodium
 import Testing
 import TestSupport
@@ -21,13 +21,14 @@ import UFTPTransport
     static let croKey = SigningKey.generate()
 
     struct Rig {
-        let folder = TemporaryDirectory()
-        let store: SQLiteStore
+        let fixture: StoreFixture
+        var store: any SCDStore { fixture.store }
         let receiver: UFTPReceiver
         let actions: UFTPActions
 
-        init(barring barred: Set<InternetDomain> = [], croDomain: InternetDomain? = nil) throws {
-            store = try SQLiteStore(path: folder.path + "/scd.sqlite")
+        init(_ backend: Backend = .sqlite, barring barred: Set<InternetDomain> = [], croDomain: InternetDomain? = nil) async throws {
+            fixture = try await StoreFixture(backend)
+            let store = fixture.store
             let directory = ParticipantsFile(participants: [
                 Participant(domain: UFTPResponderTests.agr, role: .agr, endpoint: "http://127.0.0.1:9/shapeshifter/api/v3/message",
                             keys: [UFTPResponderTests.agrKey.publicKey]),
@@ -76,7 +77,7 @@ import UFTPTransport
     /// A D-Prognosis revision lower than one accepted for its congestion point and Period is
     /// refused; one refused for another reason takes no revision.
     @Test func aPrognosisRevisionMayNotGoBack() async throws {
-        let rig = try Rig()
+        let rig = try await Rig()
         func answer(revision: Int64, days: Int = 1, recipient: InternetDomain = Self.dso) async throws -> (any UFTPResponse)? {
             try await rig.answer(to: Self.prognosis(recipient: recipient, revision: revision, days: days))
         }
@@ -90,8 +91,8 @@ import UFTPTransport
         #expect(try await answer(revision: 4)?.result == .accepted, "the refused revision 9 was not taken")
     }
 
-    @Test func eachRequestIsAnsweredWithItsResponse() async throws {
-        let rig = try Rig()
+    @Test(arguments: Backend.available) func eachRequestIsAnsweredWithItsResponse(backend: Backend) async throws {
+        let rig = try await Rig(backend)
         let first = Self.prognosis()
         let accepted = try #require(try await rig.answer(to: first))
         #expect(accepted is DPrognosisResponse && accepted.result == .accepted && accepted.rejectionReason == nil)
@@ -115,7 +116,7 @@ import UFTPTransport
     /// asked (once an hour); once the CRO lists the aggregator there, it is accepted; a later
     /// answer without it refuses again.
     @Test func aRemoteCommonReferenceIsAskedAndFollowed() async throws {
-        let rig = try Rig(croDomain: Self.cro)
+        let rig = try await Rig(croDomain: Self.cro)
         func queries() async throws -> [DSOPortfolioQuery] {
             try await rig.store.uftpMessages(UFTPMessageQuery(type: "DSOPortfolioQuery"))
                 .compactMap { try UFTPCodec.decode($0.payload).payload as? DSOPortfolioQuery }
@@ -187,7 +188,7 @@ import UFTPTransport
     /// The DSO's FlexRequest goes out as drafted; an offer must answer it: known, of its Period,
     /// covering a requested ISP. A draft the aggregator would reject is refused before sending.
     @Test func aFlexRequestIsSentAndTheOffersAnsweringItAreChecked() async throws {
-        let rig = try Rig()
+        let rig = try await Rig()
         let receipt = try await rig.actions.flexRequest(Self.requestDraft())
         let sent = try await rig.lastSent()
         let request = try #require(sent.payload as? FlexRequest)
@@ -220,7 +221,7 @@ import UFTPTransport
 
     /// A sender this endpoint bars is answered so, its message stored like any other.
     @Test func aBarredSenderIsAnsweredSo() async throws {
-        let rig = try Rig(barring: [Self.agr])
+        let rig = try await Rig(barring: [Self.agr])
         let barred = try #require(try await rig.answer(to: Self.prognosis()))
         #expect(barred.result == .rejected && barred.rejectionReason == RejectionReason.barredSender, "\(barred)")
         #expect(try await rig.store.uftpMessages(UFTPMessageQuery(limit: 10)).count { $0.direction == .inbound } == 1)
@@ -229,7 +230,7 @@ import UFTPTransport
     /// A day already over is out of bounds; an offer answering a request that has expired is
     /// refused for it (the request as the DSO's log holds it, its expiration passed).
     @Test func pastPeriodsAndExpiredRequestsAreRefused() async throws {
-        let rig = try Rig()
+        let rig = try await Rig()
         let past = try #require(try await rig.answer(to: Self.prognosis(days: -2)))
         #expect(past.result == .rejected && past.rejectionReason == RejectionReason.periodOutOfBounds, "\(past)")
 
@@ -254,7 +255,7 @@ import UFTPTransport
     /// An order repeats the chosen option scaled by its activation factor; an offer is ordered
     /// once, a revoked one not at all, and an ordered one cannot be revoked.
     @Test func anOfferIsOrderedOnceAndNotAfterItsRevocation() async throws {
-        let rig = try Rig()
+        let rig = try await Rig()
         let offer = Self.offer(options: [("A", "100", nil, [(33, -4000), (34, -4000)]), ("B", "80", "0.25", [(33, -3000)])])
         #expect(try await rig.answer(to: offer)?.result == .accepted)
         let offerID = offer.metadata.messageID.text
@@ -295,8 +296,8 @@ import UFTPTransport
     /// An order is settled once the aggregator accepted it: its Period, references and ordered
     /// powers from the order sent, price minus penalty as the net; an order never sent, one not
     /// accepted, and ISPs it does not cover are refused.
-    @Test func anAcceptedOrderIsSettled() async throws {
-        let rig = try Rig()
+    @Test(arguments: Backend.available) func anAcceptedOrderIsSettled(backend: Backend) async throws {
+        let rig = try await Rig(backend)
         let offer = Self.offer(options: [("A", "100", nil, [(33, -4000), (34, -4000)])])
         #expect(try await rig.answer(to: offer)?.result == .accepted)
         let receipt = try await rig.actions.flexOrder(.init(offerMessageID: offer.metadata.messageID.text))

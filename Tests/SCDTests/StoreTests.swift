@@ -3,6 +3,7 @@ import Foundation
 import GridCore
 import Ledger
 import Logging
+import SCDTesting
 @testable import SCD
 @testable import SCDPostgres
 @testable import SCDSQLite
@@ -10,38 +11,7 @@ import Sodium
 import Testing
 import TestSupport
 
-/// The SCD's repository contract, run unchanged against both backends: SQLite in a temp folder
-/// and a real PostgreSQL server of the test's own.
-enum Backend: String, CaseIterable, CustomTestStringConvertible {
-    case sqlite, postgres
-    var testDescription: String { rawValue }
-
-    /// The backends this machine can run (PostgreSQL needs Debian's server package).
-    static var available: [Backend] { PostgresServer.available ? allCases : [.sqlite] }
-}
-
-/// A store and what keeps it alive (its folder or its server).
-final class StoreFixture: @unchecked Sendable {
-    let store: any SCDStore
-    private let folder: TemporaryDirectory?
-    let server: PostgresServer?
-
-    init(_ backend: Backend, instance: String = "test", server shared: PostgresServer? = nil) async throws {
-        switch backend {
-        case .sqlite:
-            let folder = TemporaryDirectory()
-            self.folder = folder
-            server = nil
-            store = try SQLiteStore(path: folder.path + "/scd.sqlite")
-        case .postgres:
-            let server = try shared ?? PostgresServer()
-            self.server = server
-            folder = nil
-            store = try await PostgresStore(url: server.url() + "?sslmode=disable", instance: instance, logger: Logger(label: "test"))
-        }
-    }
-}
-
+/// The SCD's repository contract, run unchanged against both backends (`SCDTesting.Backend`).
 @Suite struct StoreTests {
     static let t0 = Timestamp(millisecondsSince1970: 1_795_000_000_000)
 
