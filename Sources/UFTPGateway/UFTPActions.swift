@@ -133,7 +133,8 @@ public struct UFTPActions: Sendable {
             case contractID = "contract_id", serviceType = "service_type", version
         }
 
-        package init(recipient: String, congestionPoint: String, period: String, expiration: String, revision: Int64? = nil, isps: [ISP], contractID: String? = nil, serviceType: String? = nil, version: String? = nil) {
+        package init(recipient: String, congestionPoint: String, period: String, expiration: String, revision: Int64? = nil,
+                     isps: [ISP], contractID: String? = nil, serviceType: String? = nil, version: String? = nil) {
             self.recipient = recipient
             self.congestionPoint = congestionPoint
             self.period = period
@@ -159,7 +160,8 @@ public struct UFTPActions: Sendable {
             case activationFactor = "activation_factor", orderReference = "order_reference"
         }
 
-        package init(offerMessageID: String, optionReference: String? = nil, activationFactor: String? = nil, orderReference: String? = nil) {
+        package init(offerMessageID: String, optionReference: String? = nil, activationFactor: String? = nil,
+                     orderReference: String? = nil) {
             self.offerMessageID = offerMessageID
             self.optionReference = optionReference
             self.activationFactor = activationFactor
@@ -183,7 +185,8 @@ public struct UFTPActions: Sendable {
                 case deliveredFlexPower = "delivered_flex_power", powerDeficiency = "power_deficiency"
             }
 
-            package init(start: Int, duration: Int? = nil, baselinePower: Int, actualPower: Int, deliveredFlexPower: Int, powerDeficiency: Int? = nil) {
+            package init(start: Int, duration: Int? = nil, baselinePower: Int, actualPower: Int, deliveredFlexPower: Int,
+                         powerDeficiency: Int? = nil) {
                 self.start = start
                 self.duration = duration
                 self.baselinePower = baselinePower
