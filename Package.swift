@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Light Node (edge agent) and Coordinator (platform) for local energy-flexibility markets.
-// Layout and contracts: docs/ and ../shared/DESIGN.md. Dependencies point downward only;
+// Layout: docs/architecture.md; contracts: docs/ and ../shared/DESIGN.md. Dependencies point downward only;
 // everything `lightnode` links stays free of SwiftNIO, Hummingbird and AsyncHTTPClient.
 import PackageDescription
 
@@ -40,11 +40,11 @@ let package = Package(
         // glibc's DNS resolver (libresolv), for UFTP's DNS discovery.
         .systemLibrary(name: "CResolv"),
 
-        // Domain values shared by both programs.
+        // Values shared by both programs: Timestamp, identifiers, market calendar, Money, bounds, JSON.
         .target(name: "GridCore"),
         // Ed25519, SHA-256, base64 and key files over libsodium.
         .target(name: "Sodium", dependencies: ["CSodium"]),
-        // Thin SQLite wrapper shared by the ledger and the SCD's embedded backend.
+        // Thin SQLite wrapper shared by the ledger and the SCD: one migrator, connections on queues of their own.
         .target(name: "SQLite", dependencies: ["CSQLite"]),
         // The append-only certified ledger (contract v1, docs/ledger-format.md) and its entry bodies.
         .target(name: "Ledger", dependencies: ["GridCore", "Sodium", "SQLite"]),
@@ -152,7 +152,7 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        // The agent: configuration, acquisition scheduler, and (later) publisher and set-points.
+        // The agent: configuration, acquisition loop, outbox publisher, set-point controller and targets.
         .target(
             name: "LightNode",
             dependencies: ["GridCore", "Sodium", "Ledger", "Wire", "Modbus", "MQTT", "ConfigFile",
