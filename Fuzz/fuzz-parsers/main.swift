@@ -101,10 +101,9 @@ let fuzzTargets: [String: @Sendable ([UInt8]) -> Void] = [
 
 /// Every check a receiver makes on a flex message that needs no stored state.
 func validate(_ payload: any UFTPPayload) {
-    let instant = Date(now)
     if let flex = payload as? any FlexMessage {
         _ = GenericValidation.isps(flex, terms: terms)
-        _ = GenericValidation.period(flex, terms: terms, now: instant)
+        _ = GenericValidation.period(flex, terms: terms, now: now)
     }
     switch payload {
     case let prognosis as DPrognosis:
@@ -112,9 +111,9 @@ func validate(_ payload: any UFTPPayload) {
         _ = prognosis.powerByISP
     case let request as FlexRequest:
         _ = UseCaseValidation.request(request)
-        _ = GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
+        _ = GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: now)
     case let offer as FlexOffer:
-        _ = GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
+        _ = GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: now)
         for option in offer.options {
             let order = FlexOrder(ispDuration: offer.ispDuration, timeZone: offer.timeZone, period: offer.period,
                                   congestionPoint: offer.congestionPoint, flexOfferMessageID: .random(), price: option.price,

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The market's clock: the ISPs of a market day, a local date in the market's time zone,
-/// numbered from 1; a day when the clocks change has 92 or 100 quarter-hour ISPs.
+/// numbered from 1; a day when the clocks change has 92 or 100 quarter-hour ISPs. Instants go
+/// in and out as `Timestamp`; Foundation's calendar does the local-time work inside.
 public struct MarketCalendar: Sendable {
     public let timeZone: TimeZone
     public let ispMinutes: Int
@@ -16,45 +17,70 @@ public struct MarketCalendar: Sendable {
     }
 
     /// The local midnight opening `day` (`YYYY-MM-DD`), nil when it is not a date.
-    public func start(of day: String) -> Date? {
+    public func start(of day: String) -> Timestamp? {
         let parts = day.split(separator: "-", omittingEmptySubsequences: false)
         guard day.utf8.count == 10, parts.count == 3, let year = Int(parts[0]), let month = Int(parts[1]), let dayNumber = Int(parts[2]),
-              let date = start(year: year, month: month, day: dayNumber), self.day(of: date) == day else { return nil }
-        return date
+              let start = start(year: year, month: month, day: dayNumber), self.day(of: start) == day else { return nil }
+        return start
     }
 
     /// The local midnight opening a day given by its numbers (UFTP's Periods).
-    public func start(year: Int, month: Int, day: Int) -> Date? {
-        calendar.date(from: DateComponents(year: year, month: month, day: day))
+    public func start(year: Int, month: Int, day: Int) -> Timestamp? {
+        calendar.date(from: DateComponents(year: year, month: month, day: day)).map(Timestamp.init)
     }
 
-    /// The market day holding `date`.
-    public func day(of date: Date) -> String {
-        let parts = calendar.dateComponents([.year, .month, .day], from: date)
+    /// The local time `minutes` after midnight on `day` (a gate closure), nil when it is not a date.
+    public func time(_ minutes: Int, on day: String) -> Timestamp? {
+        guard let midnight = start(of: day) else { return nil }
+        return calendar.date(bySettingHour: minutes / 60, minute: minutes % 60, second: 0, of: Date(midnight)).map(Timestamp.init)
+    }
+
+    /// The market day holding `instant`.
+    public func day(of instant: Timestamp) -> String {
+        let parts = calendar.dateComponents([.year, .month, .day], from: Date(instant))
         return String(format: "%04d-%02d-%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0)
     }
 
     /// The day after (or, with `by: -1`, before) `day`.
     public func day(after day: String, by days: Int = 1) -> String? {
-        start(of: day).flatMap { calendar.date(byAdding: .day, value: days, to: $0) }.map(self.day(of:))
+        start(of: day).flatMap { calendar.date(byAdding: .day, value: days, to: Date($0)) }.map { self.day(of: Timestamp($0)) }
     }
 
     /// ISPs in `day`: 96 at 15 minutes, 92 or 100 when the clocks change.
     public func ispCount(_ day: String) -> Int? {
-        guard let start = start(of: day), let next = calendar.date(byAdding: .day, value: 1, to: start) else { return nil }
-        return Int(next.timeIntervalSince(start)) / (ispMinutes * 60)
+        guard let start = start(of: day), let next = calendar.date(byAdding: .day, value: 1, to: Date(start)) else { return nil }
+        return Int((Timestamp(next).millisecondsSince1970 - start.millisecondsSince1970) / ispMilliseconds)
     }
 
     /// When ISP `isp` of `day` runs.
-    public func interval(day: String, isp: Int) -> DateInterval? {
+    public func interval(day: String, isp: Int) -> Range<Timestamp>? {
         guard let start = start(of: day), let count = ispCount(day), (1...count).contains(isp) else { return nil }
-        return DateInterval(start: start.addingTimeInterval(Double((isp - 1) * ispMinutes * 60)), duration: Double(ispMinutes * 60))
+        let begins = start.adding(milliseconds: Int64(isp - 1) * ispMilliseconds)
+        return begins..<begins.adding(milliseconds: ispMilliseconds)
     }
 
-    /// The day and ISP running at `date`.
-    public func isp(at date: Date) -> (day: String, isp: Int) {
-        let day = day(of: date)
-        let start = start(of: day) ?? date
-        return (day, Int(date.timeIntervalSince(start)) / (ispMinutes * 60) + 1)
+    /// The day and ISP running at `instant`.
+    public func isp(at instant: Timestamp) -> (day: String, isp: Int) {
+        let day = day(of: instant)
+        let start = start(of: day) ?? instant
+        return (day, Int((instant.millisecondsSince1970 - start.millisecondsSince1970) / ispMilliseconds) + 1)
+    }
+
+    private var ispMilliseconds: Int64 { Int64(ispMinutes) * 60_000 }
+}
+
+extension Date {
+    /// The instant of a `Timestamp`, for Foundation's calendar work.
+    public init(_ timestamp: Timestamp) {
+        self.init(timeIntervalSince1970: Double(timestamp.millisecondsSince1970) / 1000)
+    }
+}
+
+extension Timestamp {
+    /// A Foundation date to the millisecond, rounded down (a date no calendar gives, beyond
+    /// ±292 million years, to the nearest bound rather than a trap).
+    public init(_ date: Date) {
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        self.init(millisecondsSince1970: Int64(exactly: milliseconds) ?? (milliseconds < 0 ? .min : .max))
     }
 }

@@ -27,15 +27,12 @@ public struct SessionRules: Sendable {
     }
 
     /// When the day-ahead session of `day` closes: D−1 at the gate-closure time, local.
-    public func gateClosure(dayAhead day: String) -> Date? {
-        guard let previous = calendar.day(after: day, by: -1), let midnight = calendar.start(of: previous) else { return nil }
-        var local = Calendar(identifier: .gregorian)
-        local.timeZone = calendar.timeZone
-        return local.date(bySettingHour: dayAheadGateClosureMinutes / 60, minute: dayAheadGateClosureMinutes % 60, second: 0, of: midnight)
+    public func gateClosure(dayAhead day: String) -> Timestamp? {
+        calendar.day(after: day, by: -1).flatMap { calendar.time(dayAheadGateClosureMinutes, on: $0) }
     }
 
     /// Why an entry for `isps` of `day` is refused by `session` at `now`; nil when it is admitted.
-    public func refusal(_ session: SessionKind, day: String, isps: [Int], now: Date) -> String? {
+    public func refusal(_ session: SessionKind, day: String, isps: [Int], now: Timestamp) -> String? {
         guard let count = calendar.ispCount(day) else { return "day: \"\(day)\" is not a date (YYYY-MM-DD)" }
         if let beyond = isps.first(where: { !(1...count).contains($0) }) {
             return "ISP \(beyond) is not an ISP of \(day), which has \(count)"
@@ -43,17 +40,17 @@ public struct SessionRules: Sendable {
         switch session {
         case .dayAhead:
             guard let closure = gateClosure(dayAhead: day) else { return "day: \"\(day)\" is not a date" }
-            if now >= closure { return "the day-ahead session of \(day) closed at \(closure.ISO8601Format()) (gate closure)" }
+            if now >= closure { return "the day-ahead session of \(day) closed at \(closure.rfc3339) (gate closure)" }
         case .realTime:
-            let earliest = now.addingTimeInterval(Double(realTimeLeadMinutes * 60))
-            let latest = now.addingTimeInterval(Double(realTimeHorizonMinutes * 60))
+            let earliest = now.adding(milliseconds: Int64(realTimeLeadMinutes) * 60_000)
+            let latest = now.adding(milliseconds: Int64(realTimeHorizonMinutes) * 60_000)
             for isp in isps.sorted() {
                 guard let interval = calendar.interval(day: day, isp: isp) else { continue }
-                if interval.start < earliest {
-                    return "ISP \(isp) of \(day) starts at \(interval.start.ISO8601Format()), less than \(realTimeLeadMinutes) minutes ahead (real-time gate closure)"
+                if interval.lowerBound < earliest {
+                    return "ISP \(isp) of \(day) starts at \(interval.lowerBound.rfc3339), less than \(realTimeLeadMinutes) minutes ahead (real-time gate closure)"
                 }
-                if interval.start >= latest {
-                    return "ISP \(isp) of \(day) starts at \(interval.start.ISO8601Format()), beyond the real-time horizon of \(realTimeHorizonMinutes) minutes"
+                if interval.lowerBound >= latest {
+                    return "ISP \(isp) of \(day) starts at \(interval.lowerBound.rfc3339), beyond the real-time horizon of \(realTimeHorizonMinutes) minutes"
                 }
             }
         }

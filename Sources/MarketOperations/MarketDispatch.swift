@@ -22,7 +22,7 @@ extension Marketplace {
     /// aggregator's shares, else by each POD's baseline), each part carried to the POD's node by
     /// the set-point of its POD and ISP. ISPs that begin within `dispatch_lead_s` are trimmed
     /// (never dispatched, never settled), with an alert.
-    package func order(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
+    package func order(round roundID: String, award index: Int, by party: Party, now: Timestamp) async throws -> MarketOrder {
         try await holding(dispatchLock) { try await placeOrder(round: roundID, award: index, by: party, now: now) }
     }
 
@@ -39,7 +39,7 @@ extension Marketplace {
         }
     }
 
-    private func placeOrder(round roundID: String, award index: Int, by party: Party, now: Date) async throws -> MarketOrder {
+    private func placeOrder(round roundID: String, award index: Int, by party: Party, now: Timestamp) async throws -> MarketOrder {
         let round = try await round(roundID)
         guard round.state == .final, let final = round.final else { throw MarketRefusal.conflict("round \(roundID) is not final yet") }
         guard final.awards.indices.contains(index) else {
@@ -55,19 +55,19 @@ extension Marketplace {
         guard let offer = try await store.record(MarketOffer.self, id: award.offer) else {
             throw MarketRefusal.notFound("the offer \(award.offer) of the award is gone")
         }
-        let earliest = now.addingTimeInterval(Double(config.dispatchLeadSeconds))
+        let earliest = now.adding(milliseconds: Int64(config.dispatchLeadSeconds) * 1000)
         let intervals = award.isps.filter { $0.value != 0 }.flatMap { span in
             span.isps.compactMap { isp in calendar.interval(day: round.day, isp: isp).map { (span, isp, $0) } }
         }
-        guard intervals.contains(where: { $0.2.start >= earliest }) else {
+        guard intervals.contains(where: { $0.2.lowerBound >= earliest }) else {
             throw MarketRefusal.conflict("every ISP of award \(index) of \(roundID) begins within dispatch_lead_s (\(config.dispatchLeadSeconds) s)")
         }
         // A FlexOrder repeats its offer whole: it is placed before any of its ISPs begins, or not at all.
-        if offer.uftp != nil, let late = intervals.first(where: { $0.2.start < earliest }) {
+        if offer.uftp != nil, let late = intervals.first(where: { $0.2.lowerBound < earliest }) {
             throw MarketRefusal.conflict("ISP \(late.1) of the award begins within dispatch_lead_s; a FlexOrder repeats the whole offer")
         }
         var order = MarketOrder(id: id, round: roundID, award: award, issuer: party.role.rawValue, day: round.day, pods: offer.pods,
-                                setPoints: [], alerts: [], created: Self.milliseconds(now))
+                                setPoints: [], alerts: [], created: now.millisecondsSince1970)
         order.placedBy = party.description
         let podIDs = offer.pods.map(\.pod)
         let baselines = config.baseline == .brp
@@ -81,13 +81,13 @@ extension Marketplace {
         for (span, isp, interval) in intervals {
             let weights = offer.pods.map { item in item.share ?? baselines[item.pod]?[isp].map { Double(abs($0)) } ?? 0 }
             let parts = PODSplit.split(span.value, weights: weights)
-            if interval.start < earliest { late.append(isp) }
+            if interval.lowerBound < earliest { late.append(isp) }
             for (podIndex, pod) in podIDs.enumerated() {
                 var row = DispatchedSetPoint(
-                    id: "\(id).\(podIndex).\(isp)", pod: pod, node: nodes[pod], isp: isp, from: Self.rfc3339(interval.start),
-                    until: Self.rfc3339(interval.end), mode: span.value < 0 ? "max" : "min", w: nil, ordered: parts[podIndex],
+                    id: "\(id).\(podIndex).\(isp)", pod: pod, node: nodes[pod], isp: isp, from: interval.lowerBound.rfc3339,
+                    until: interval.upperBound.rfc3339, mode: span.value < 0 ? "max" : "min", w: nil, ordered: parts[podIndex],
                     baseline: baselines[pod]?[isp], status: offer.uftp != nil ? .delegated : .sent)
-                if interval.start < earliest {
+                if interval.lowerBound < earliest {
                     row.status = .trimmed
                     row.reason = "ISP \(isp) begins at \(row.from), within dispatch_lead_s (\(config.dispatchLeadSeconds) s) of the order"
                 }
@@ -116,11 +116,11 @@ extension Marketplace {
     /// administrator): they settle at nothing (or the cancellation share of their price), and
     /// each POD and ISP's set-point is issued again with what still stands there, `release` when
     /// nothing does. UFTP has no way to withdraw a FlexOrder: a UFTP aggregator's order stands.
-    package func cancel(order id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
+    package func cancel(order id: String, by party: Party, reason: String?, now: Timestamp) async throws -> MarketOrder {
         try await holding(dispatchLock) { try await cancelOrder(id, by: party, reason: reason, now: now) }
     }
 
-    private func cancelOrder(_ id: String, by party: Party, reason: String?, now: Date) async throws -> MarketOrder {
+    private func cancelOrder(_ id: String, by party: Party, reason: String?, now: Timestamp) async throws -> MarketOrder {
         guard var order = try await store.record(MarketOrder.self, id: id) else { throw MarketRefusal.notFound("no order \(id)") }
         let request = try await store.record(MarketRequest.self, id: order.award.request)
         guard Self.mayOrder(request: order.award.request, buyer: request?.entry.buyer, by: party) else {
@@ -135,7 +135,7 @@ extension Marketplace {
             order.setPoints[index].status = .cancelled
             order.setPoints[index].reason = "cancelled by \(party)" + (reason.map { ": \($0)" } ?? "")
         }
-        order.cancellation = Withdrawal(by: party.description, t: Self.rfc3339(now), reason: reason)
+        order.cancellation = Withdrawal(by: party.description, t: now.rfc3339, reason: reason)
         try await store.put(order, replace: true)
         logger.notice("market order \(id): \(cancelled.count) parts cancelled by \(party)")
         for (pod, isp) in Self.places(cancelled.map { order.setPoints[$0] }) {
@@ -146,15 +146,15 @@ extension Marketplace {
 
     /// Whether `party` may cancel something of `order` now: its buyer (or the administrator), a
     /// set-point order with a part not begun.
-    package func mayCancel(_ order: MarketOrder, by party: Party, now: Date? = nil) async throws -> Bool {
+    package func mayCancel(_ order: MarketOrder, by party: Party, now: Timestamp? = nil) async throws -> Bool {
         guard order.uftp == nil, !Self.partsNotBegun(order, at: now ?? clock()).isEmpty else { return false }
         let request = try await store.record(MarketRequest.self, id: order.award.request)
         return Self.mayOrder(request: order.award.request, buyer: request?.entry.buyer, by: party)
     }
 
     /// The parts of `order` still standing whose ISP has not begun at `now`.
-    static func partsNotBegun(_ order: MarketOrder, at now: Date) -> [Int] {
-        let nowMs = milliseconds(now)
+    static func partsNotBegun(_ order: MarketOrder, at now: Timestamp) -> [Int] {
+        let nowMs = now.millisecondsSince1970
         return order.setPoints.indices.filter { index in
             order.setPoints[index].isStanding && (Timestamp(rfc3339: order.setPoints[index].from)?.millisecondsSince1970 ?? 0) > nowMs
         }
@@ -171,7 +171,7 @@ extension Marketplace {
     /// sent). A part the other way from those standing before it is trimmed. The standing parts
     /// are carried by it from now; when it cannot be sent they keep what carried them, and a
     /// part nothing carried yet is undeliverable, with an alert.
-    func compose(pod: String, isp: Int, day: String, now: Date) async throws {
+    func compose(pod: String, isp: Int, day: String, now: Timestamp) async throws {
         var orders = try await orders(day: day, pod: pod).sorted { ($0.created, $0.id) < ($1.created, $1.id) }
         var standing: [(order: Int, part: Int)] = [], changed: Set<Int> = [], raised: [MarketAlert] = []
         var direction = 0, template: DispatchedSetPoint?, everSent = false
@@ -200,7 +200,7 @@ extension Marketplace {
         let w = mode == "release" ? nil : baseline.map { $0 + sum }
         let issued = IssuedSetPoint(id: UUID().uuidString.lowercased(), day: day, pod: pod, node: template.node ?? "", isp: isp, from: template.from,
                                     until: template.until, mode: mode, w: w, orders: Array(Set(standing.map { orders[$0.order].id })).sorted(),
-                                    issued: Self.milliseconds(now), status: .sent)
+                                    issued: now.millisecondsSince1970, status: .sent)
         // Recorded before it is sent: the node's acknowledgement may come back at once.
         let before = orders
         var problem = template.node == nil ? "no active Light Node meters POD \(pod)"
@@ -241,10 +241,10 @@ extension Marketplace {
 
     /// Signs and publishes a set-point (DESIGN §5, v1.1: `orders`, `release`); the problem when it
     /// cannot be sent.
-    private func publish(_ setPoint: IssuedSetPoint, now: Date) -> String? {
+    private func publish(_ setPoint: IssuedSetPoint, now: Timestamp) -> String? {
         guard let from = Timestamp(rfc3339: setPoint.from), let until = Timestamp(rfc3339: setPoint.until),
               let mode = SetPointMode(rawValue: setPoint.mode) else { return "the set-point's window or mode is unreadable" }
-        let message = SetPoint.message(id: setPoint.id, node: setPoint.node, issued: Timestamp(millisecondsSince1970: Self.milliseconds(now)),
+        let message = SetPoint.message(id: setPoint.id, node: setPoint.node, issued: now,
                                        from: from, until: until, mode: mode, w: setPoint.w.map(Int64.init), orders: setPoint.orders,
                                        signedBy: setPointKey)
         do {
@@ -257,11 +257,11 @@ extension Marketplace {
 
     /// A Light Node's acknowledgement (`{prefix}/{node}/setpoints/ack`): recorded on the set-point
     /// and on the parts it carries; a rejection, a failure or an expiry before it applied is an alert.
-    package func acknowledge(node: String, payload: [UInt8], now: Date) async throws {
+    package func acknowledge(node: String, payload: [UInt8], now: Timestamp) async throws {
         try await holding(dispatchLock) { try await record(acknowledgement: payload, from: node, now: now) }
     }
 
-    private func record(acknowledgement payload: [UInt8], from node: String, now: Date) async throws {
+    private func record(acknowledgement payload: [UInt8], from node: String, now: Timestamp) async throws {
         guard let ack = SetPointAcknowledgement(payload: payload), let status = DispatchedSetPoint.Status(rawValue: ack.status),
               [.accepted, .applied, .rejected, .expired, .failed].contains(status) else {
             logger.warning("market: an unreadable set-point acknowledgement from \(node) was ignored")
@@ -286,7 +286,7 @@ extension Marketplace {
                 order.setPoints[index].status = status
                 order.setPoints[index].reason = ack.reason
                 order.setPoints[index].seq = seq
-                if status == .applied { order.setPoints[index].applied = Self.milliseconds(now) }
+                if status == .applied { order.setPoints[index].applied = now.millisecondsSince1970 }
                 if [.rejected, .failed].contains(status) || (status == .expired && order.setPoints[index].applied == nil) {
                     raised.append(alert(order, pod: issued.pod, setPoint: ack.id,
                                         "set-point \(status.rawValue) by \(node): \(ack.reason ?? "no reason given")", now: now))
@@ -300,18 +300,18 @@ extension Marketplace {
     }
 
     /// Parts sent longer than `ack_timeout_s` ago without acknowledgement become alerts.
-    func sweepAcknowledgements(now: Date) async throws {
+    func sweepAcknowledgements(now: Timestamp) async throws {
         try await holding(dispatchLock) { try await sweep(now: now) }
     }
 
-    private func sweep(now: Date) async throws {
+    private func sweep(now: Timestamp) async throws {
         if !loadedPending {
             let today = calendar.day(of: now)
             let days = (calendar.day(after: today, by: -2) ?? today)...(calendar.day(after: today, by: 2) ?? today)
             for order in try await store.records(MarketOrder.self, days: days) where order.pending { pendingOrders.insert(order.id) }
             loadedPending = true
         }
-        let deadline = Self.milliseconds(now) - Int64(config.ackTimeoutSeconds) * 1000
+        let deadline = now.millisecondsSince1970 - Int64(config.ackTimeoutSeconds) * 1000
         for id in pendingOrders.sorted() {
             guard var order = try await store.record(MarketOrder.self, id: id) else { pendingOrders.remove(id); continue }
             var raised: [MarketAlert] = []
@@ -329,8 +329,8 @@ extension Marketplace {
         }
     }
 
-    func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Date) -> MarketAlert {
-        MarketAlert(t: Self.rfc3339(now), order: order.id, aggregator: order.award.aggregator, pod: pod, setPoint: setPoint, problem: problem)
+    func alert(_ order: MarketOrder, pod: String, setPoint: String?, _ problem: String, now: Timestamp) -> MarketAlert {
+        MarketAlert(t: now.rfc3339, order: order.id, aggregator: order.award.aggregator, pod: pod, setPoint: setPoint, problem: problem)
     }
 
     package func report(_ alert: MarketAlert) async {
@@ -342,9 +342,8 @@ extension Marketplace {
     package func baselinesByISP(pods: [String], day: String) async throws -> [String: [Int: Int]] {
         guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else { return [:] }
         // Baselines are kept per UTC day; a local day spans two.
-        let utcDays = Set([start, start.addingTimeInterval(Double(count * calendar.ispMinutes * 60 - 1))].map {
-            Self.rfc3339($0).prefix(10).description
-        })
+        let end = start.adding(milliseconds: Int64(count) * Int64(calendar.ispMinutes) * 60_000 - 1)
+        let utcDays = Set([start, end].map { String($0.rfc3339.prefix(10)) })
         var quarterEnergy: [String: [Int64: Double]] = [:]
         for utcDay in utcDays {
             guard let midnight = Timestamp(rfc3339: utcDay + "T00:00:00.000Z") else { continue }
@@ -355,7 +354,7 @@ extension Marketplace {
             }
         }
         // ISPs follow one another from the day's start: ISP n's quarters start (n − 1) ISPs later.
-        let dayStart = Self.milliseconds(start), ispMs = Int64(calendar.ispMinutes) * 60_000
+        let dayStart = start.millisecondsSince1970, ispMs = Int64(calendar.ispMinutes) * 60_000
         let quarters = calendar.ispMinutes / 15
         var byISP: [String: [Int: Int]] = [:]
         for (pod, energies) in quarterEnergy {
@@ -394,6 +393,4 @@ extension Marketplace {
         }
         return orders
     }
-
-    package static func rfc3339(_ date: Date) -> String { Timestamp(millisecondsSince1970: milliseconds(date)).rfc3339 }
 }

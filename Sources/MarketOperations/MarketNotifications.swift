@@ -41,25 +41,25 @@ extension Marketplace {
         var body = JSONObjectWriter()
         body.string("id", id)
         body.string("event", event)
-        body.string("t", Self.rfc3339(now))
+        body.string("t", now.rfc3339)
         var text = String(decoding: body.finish().dropLast(), as: UTF8.self)
         text += #","data":"# + String(decoding: data, as: UTF8.self) + "}"
-        let notification = MarketNotification(id: id, day: calendar.day(of: now), event: event, body: text, created: Self.milliseconds(now),
-                                              attempts: 0, nextAttempt: Self.milliseconds(now), failed: false)
+        let notification = MarketNotification(id: id, day: calendar.day(of: now), event: event, body: text, created: now.millisecondsSince1970,
+                                              attempts: 0, nextAttempt: now.millisecondsSince1970, failed: false)
         owed[id] = notification
         do { try await store.put(notification, replace: true) } catch { logger.error("market: notification \(id) to \(url) not kept: \(error)") }
     }
 
     /// The POST's headers: `Signature: t=<ms>,ed25519=<base64>`, the set-point key's signature of
     /// `<ms>.<body>` (the time in it bounds a replay).
-    func signatureHeader(_ notification: MarketNotification, at now: Date) -> (name: String, value: String) {
-        let stamp = "\(Self.milliseconds(now))"
+    func signatureHeader(_ notification: MarketNotification, at now: Timestamp) -> (name: String, value: String) {
+        let stamp = "\(now.millisecondsSince1970)"
         let signature = setPointKey.sign(Array((stamp + "." + notification.body).utf8))
         return ("Signature", "t=\(stamp),ed25519=\(Base64.encode(signature.bytes))")
     }
 
     /// Delivers what is due to `notify_url`, one at a time in the order raised.
-    func deliverNotifications(now: Date) async {
+    func deliverNotifications(now: Timestamp) async {
         if !loadedOwed {
             let today = calendar.day(of: now)
             let days = (calendar.day(after: today, by: -1) ?? today)...today
@@ -70,7 +70,7 @@ extension Marketplace {
             loadedOwed = true
         }
         guard let url = config.notifyURL else { return }
-        let nowMs = Self.milliseconds(now)
+        let nowMs = now.millisecondsSince1970
         for id in owed.values.filter({ $0.nextAttempt <= nowMs }).sorted(by: { ($0.created, $0.id) < ($1.created, $1.id) }).map(\.id) {
             guard var notification = owed[id] else { continue }
             let header = signatureHeader(notification, at: now)

@@ -57,7 +57,7 @@ public struct MarketService: Service {
                         let levels = message.topic.split(separator: "/")
                         guard levels.count >= 3 else { continue }
                         do {
-                            try await marketplace.acknowledge(node: String(levels[levels.count - 3]), payload: message.payload, now: Date(.now()))
+                            try await marketplace.acknowledge(node: String(levels[levels.count - 3]), payload: message.payload, now: Timestamp.now())
                         } catch {
                             logger.error("market: recording an acknowledgement failed: \(error)")
                         }
@@ -67,15 +67,15 @@ public struct MarketService: Service {
                     // Webhook deliveries in their own loop: a slow receiver does not hold up the scheduler.
                     while !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .seconds(1))
-                        await marketplace.deliverNotifications(now: Date(.now()))
+                        await marketplace.deliverNotifications(now: Timestamp.now())
                     }
                 }
                 group.addTask {
-                    var lastRealTime = Date(.now())
+                    var lastRealTime = Timestamp.now()
                     while !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .seconds(1))
-                        let now = Date(.now())
-                        let due = now.timeIntervalSince(lastRealTime) >= Double(interval)
+                        let now = Timestamp.now()
+                        let due = now.millisecondsSince1970 - lastRealTime.millisecondsSince1970 >= Int64(interval) * 1000
                         if due { lastRealTime = now }
                         await marketplace.tick(now: now, realTimeDue: due)
                     }

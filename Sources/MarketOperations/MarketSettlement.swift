@@ -101,7 +101,7 @@ extension Marketplace {
             for place in places.sorted() {
                 guard let standing = parts[place], let first = standing.first else { continue }
                 let quarters = calendar.interval(day: day, isp: first.part.isp).map { interval in
-                    (0..<(calendar.ispMinutes / 15)).map { Self.milliseconds(interval.start) + Int64($0) * 900_000 }
+                    (0..<(calendar.ispMinutes / 15)).map { interval.lowerBound.millisecondsSince1970 + Int64($0) * 900_000 }
                 }
                 let baseline = (standing.first { $0.part.standing == .dispatched } ?? first).part.baseline
                 var (allocation, problem) = allocation(quarters: quarters, measures: measures[first.part.pod] ?? [:])
@@ -136,7 +136,7 @@ extension Marketplace {
         var quarters: [Int: [Int64]] = [:]
         for isp in Set(parts.map(\.isp)) {
             guard let interval = calendar.interval(day: day, isp: isp) else { continue }
-            quarters[isp] = (0..<(calendar.ispMinutes / 15)).map { Self.milliseconds(interval.start) + Int64($0) * 900_000 }
+            quarters[isp] = (0..<(calendar.ispMinutes / 15)).map { interval.lowerBound.millisecondsSince1970 + Int64($0) * 900_000 }
         }
         var measures: [String: [Int64: QuarterMeasure]] = [:]
         let starts = quarters.values.flatMap { $0 }

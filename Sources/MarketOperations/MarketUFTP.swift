@@ -14,7 +14,7 @@ extension Marketplace: UFTPMarket {
     /// Takes a received flex message into the market when its sender trades there (`[market]
     /// uftp_dsos`, `uftp_aggregators`; others trade bilaterally); the reasons to reject it, if the
     /// market cannot take it (an entry it refuses is refused in UFTP too, with the same words).
-    public func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Date) async throws -> [String] {
+    public func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Timestamp) async throws -> [String] {
         var origin = UFTPOrigin(domain: sender.text, messageID: message.metadata.messageID.text)
         let trades = message.payload is FlexRequest ? config.uftpDSOs.contains(sender.text) : config.uftpAggregators.contains(sender.text)
         guard trades else { return [] }
@@ -70,7 +70,7 @@ extension Marketplace: UFTPMarket {
     }
 
     /// A response to the market's FlexOrder or FlexSettlement, recorded on its orders.
-    public func received(_ message: UFTPMessage, now: Date) async throws {
+    public func received(_ message: UFTPMessage, now: Timestamp) async throws {
         switch message.payload {
         case let response as FlexOrderResponse:
             guard let order = try await sentMessage(FlexOrder.self, response.referencedMessageID),
@@ -123,7 +123,7 @@ extension Marketplace: UFTPMarket {
     }
 
     /// The day-ahead session while it admits the entry, else the real-time session.
-    private func session(day: String, isps: [Int], now: Date) async -> SessionKind {
+    private func session(day: String, isps: [Int], now: Timestamp) async -> SessionKind {
         (try? await admit(.dayAhead, day: day, isps: isps, now: now)) != nil ? .dayAhead : .realTime
     }
 
@@ -149,12 +149,12 @@ extension Marketplace: UFTPMarket {
 
     /// Sends a market request to the UFTP aggregators holding PODs in its area: day-ahead
     /// requests expire at the gate closure, real-time ones at the end of their last ISP.
-    func announce(_ request: MarketRequest, now: Date) async {
+    func announce(_ request: MarketRequest, now: Timestamp) async {
         guard let uftp, !config.uftpAggregators.isEmpty else { return }
         let last = request.entry.isps.map { $0.start + ($0.duration ?? 1) - 1 }.max() ?? 1
         let expiration = request.session == .dayAhead
             ? config.rules.gateClosure(dayAhead: request.day)
-            : calendar.interval(day: request.day, isp: last)?.end
+            : calendar.interval(day: request.day, isp: last)?.upperBound
         guard let expiration else { return }
         let requested = request.entry.isps.map {
             UFTPActions.FlexRequestDraft.ISP(start: $0.start, duration: $0.duration, minPower: $0.minPower, maxPower: $0.maxPower)
@@ -166,7 +166,7 @@ extension Marketplace: UFTPMarket {
                     guard !(try await aggregatorPODs(aggregator, at: location, day: request.day)).isEmpty else { continue }
                     let receipt = try await uftp.flexRequest(UFTPActions.FlexRequestDraft(
                         recipient: aggregator, congestionPoint: location, period: request.day,
-                        expiration: Timestamp(millisecondsSince1970: Self.milliseconds(expiration)).rfc3339, isps: isps), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+                        expiration: expiration.rfc3339, isps: isps), now: now)
                     logger.info("market request \(request.entry.id) sent to \(aggregator) as FlexRequest \(receipt.messageID)")
                 } catch {
                     logger.error("market request \(request.entry.id): no FlexRequest to \(aggregator) for \(location): \(error)")
@@ -216,7 +216,7 @@ extension Marketplace: UFTPMarket {
 
     /// The FlexOrder of an order of a UFTP aggregator's award: the offer's option at the award's
     /// activation factor, the market order's id as its OrderReference.
-    func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Date) async -> UFTPOrderLink {
+    func sendFlexOrder(_ order: MarketOrder, offer origin: UFTPOrigin, now: Timestamp) async -> UFTPOrderLink {
         var link = UFTPOrderLink(aggregator: origin.domain, state: .unsent)
         guard let uftp else {
             link.reason = "this platform plays no DSO role in UFTP"
@@ -227,7 +227,7 @@ extension Marketplace: UFTPMarket {
             let receipt = try await uftp.flexOrder(UFTPActions.FlexOrderDraft(
                 offerMessageID: origin.messageID, optionReference: origin.optionReference,
                 activationFactor: factor == 100 ? nil : String(format: "%d.%02d", factor / 100, factor % 100), orderReference: order.id),
-                now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+                now: now)
             link.flexOrder = receipt.messageID
             link.state = .sent
         } catch {
@@ -259,7 +259,7 @@ extension Marketplace: UFTPMarket {
     /// Sends each UFTP aggregator the FlexSettlement of its orders of `month` (UFTP §2.5): per
     /// order the verified ISPs (baseline, actual and delivered power summed over its PODs), the
     /// fee and penalty of the market's settlement. An order is settled in UFTP once.
-    package func sendFlexSettlements(month: String, now: Date) async throws -> FlexSettlementsSent {
+    package func sendFlexSettlements(month: String, now: Timestamp) async throws -> FlexSettlementsSent {
         guard let uftp else { throw MarketRefusal.notFound("this platform plays no DSO role in UFTP") }
         let report = try await monthlyReport(month: month, aggregator: nil)
         var result = FlexSettlementsSent(sent: [], held: [])
@@ -304,7 +304,7 @@ extension Marketplace: UFTPMarket {
             do {
                 receipt = try await uftp.flexSettlement(UFTPActions.FlexSettlementDraft(
                     periodStart: month + "-01", periodEnd: Self.lastDay(ofMonth: month), orders: orders,
-                    contracts: nil), now: Timestamp(millisecondsSince1970: Self.milliseconds(now)))
+                    contracts: nil), now: now)
             } catch let refusal as UFTPActions.Refusal {
                 throw MarketRefusal.conflict("the FlexSettlement to \(aggregator) is not sent: \(refusal)")
             }
@@ -323,7 +323,7 @@ extension Marketplace: UFTPMarket {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let parts = month.split(separator: "-").compactMap { Int($0) }
-        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date(.now())
+        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date()
         let days = calendar.range(of: .day, in: .month, for: first)?.count ?? 28
         return month + String(format: "-%02d", days)
     }

@@ -49,7 +49,7 @@ public actor Marketplace {
     var loadedPending = false
 
     public init(store: any SCDStore, config: MarketConfig, topicPrefix: String, setPointKey: SigningKey, outlets: Outlets,
-                readingIntervalMs: Int, uftp: UFTPActions? = nil, clock: @escaping @Sendable () -> Date = Marketplace.wallClock, logger: Logger) {
+                readingIntervalMs: Int, uftp: UFTPActions? = nil, clock: @escaping @Sendable () -> Timestamp = Marketplace.wallClock, logger: Logger) {
         self.store = store
         self.clock = clock
         self.uftp = uftp
@@ -65,9 +65,9 @@ public actor Marketplace {
 
     /// The time participants act at (the API's and console's "now"): the wall clock, or the
     /// simulated one; a fixed one in tests.
-    package nonisolated let clock: @Sendable () -> Date
+    package nonisolated let clock: @Sendable () -> Timestamp
 
-    public static let wallClock: @Sendable () -> Date = { Date(.now()) }
+    public static let wallClock: @Sendable () -> Timestamp = { Timestamp.now() }
 
     /// Who acts in the market: a token's role and participant, or a UFTP sender as aggregator or DSO.
     package struct Party: Sendable, CustomStringConvertible {
@@ -116,13 +116,13 @@ public actor Marketplace {
 
     /// A DSO's or TSO's request (I-05/I-06), admitted when its session takes it.
     package func submitRequest(_ submission: RequestSubmission, buyer: Buyer, participant: String?, origin: UFTPOrigin? = nil,
-                       now: Date) async throws -> MarketRequest {
+                       now: Timestamp) async throws -> MarketRequest {
         let id = try entryID(submission.id, overUFTP: origin != nil)
         let entry = RequestEntry(id: id, buyer: buyer.rawValue, area: submission.area, isps: submission.isps, priceLimit: submission.priceLimit)
         let request = try checked { () throws(Scenario.Problem) in try entry.checked("request", ispsPerDay: 100, sequence: 0) }
         try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
         let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
-                                   submitted: Self.milliseconds(now), status: .open, round: nil, uftp: origin)
+                                   submitted: now.millisecondsSince1970, status: .open, round: nil, uftp: origin)
         guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("you have a request \(id) already")
         }
@@ -132,7 +132,7 @@ public actor Marketplace {
     }
 
     /// An aggregator's offer (I-05): its PODs must be the aggregator's and at the offer's location.
-    package func submitOffer(_ submission: OfferSubmission, aggregator: String, origin: UFTPOrigin? = nil, now: Date) async throws -> MarketOffer {
+    package func submitOffer(_ submission: OfferSubmission, aggregator: String, origin: UFTPOrigin? = nil, now: Timestamp) async throws -> MarketOffer {
         let id = try entryID(submission.id, overUFTP: origin != nil)
         guard submission.pods.count <= Bounds.offerPODs else {
             throw MarketRefusal.invalid(field: "pods", "pods: at most \(Bounds.offerPODs) PODs")
@@ -150,7 +150,7 @@ public actor Marketplace {
         }
         try await checkPODs(submission.pods, aggregator: aggregator, location: submission.location, day: submission.day)
         let record = MarketOffer(entry: entry, session: submission.session, day: submission.day, pods: submission.pods,
-                                 validUntil: validUntil, submitted: Self.milliseconds(now), status: .open, awarded: 0, uftp: origin)
+                                 validUntil: validUntil, submitted: now.millisecondsSince1970, status: .open, awarded: 0, uftp: origin)
         guard try await store.put(record, replace: false) else {
             throw MarketRefusal.conflict("you have an offer \(id) already")
         }
@@ -161,11 +161,11 @@ public actor Marketplace {
     /// Revokes an open offer before it is cleared: its aggregator, by the offer's id; the market
     /// operator or the administrator, any offer by its key (`<aggregator>:<id>`), with a reason
     /// kept on the offer.
-    package func revokeOffer(_ name: String, by party: Party, reason: String? = nil, now: Date) async throws -> MarketOffer {
+    package func revokeOffer(_ name: String, by party: Party, reason: String? = nil, now: Timestamp) async throws -> MarketOffer {
         try await holding(bookLock) { try await revoke(name, by: party, reason: reason, now: now) }
     }
 
-    private func revoke(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketOffer {
+    private func revoke(_ name: String, by party: Party, reason: String?, now: Timestamp) async throws -> MarketOffer {
         let own = party.role == .aggregator
         let key = MarketKey.named(name, owner: own ? party.owner : nil)
         guard var offer = try await store.record(MarketOffer.self, id: key), !own || offer.entry.aggregator == party.owner else {
@@ -177,7 +177,7 @@ public actor Marketplace {
             throw MarketRefusal.conflict("offer \(name) is in a clearing awaiting validation")
         }
         offer.status = .revoked
-        offer.revocation = Withdrawal(by: party.description, t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339, reason: reason)
+        offer.revocation = Withdrawal(by: party.description, t: now.rfc3339, reason: reason)
         try await store.put(offer, replace: true)
         logger.notice("market offer \(key) revoked by \(party)\(reason.map { ": \($0)" } ?? "")")
         return offer
@@ -185,11 +185,11 @@ public actor Marketplace {
 
     /// Withdraws an open request before its clearing: its buyer, by the request's id; the market
     /// operator or the administrator, any by its key, with a reason kept on the request.
-    package func withdrawRequest(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketRequest {
+    package func withdrawRequest(_ name: String, by party: Party, reason: String?, now: Timestamp) async throws -> MarketRequest {
         try await holding(bookLock) { try await withdraw(name, by: party, reason: reason, now: now) }
     }
 
-    private func withdraw(_ name: String, by party: Party, reason: String?, now: Date) async throws -> MarketRequest {
+    private func withdraw(_ name: String, by party: Party, reason: String?, now: Timestamp) async throws -> MarketRequest {
         let own = [.dso, .tso].contains(party.role)
         let key = MarketKey.named(name, owner: own ? party.owner : nil)
         guard var request = try await store.record(MarketRequest.self, id: key), !own || request.owner == party.owner else {
@@ -197,7 +197,7 @@ public actor Marketplace {
         }
         guard request.status == .open else { throw MarketRefusal.conflict("request \(name) is \(request.status.rawValue)") }
         request.status = .withdrawn
-        request.withdrawal = Withdrawal(by: party.description, t: Self.rfc3339(now), reason: reason)
+        request.withdrawal = Withdrawal(by: party.description, t: now.rfc3339, reason: reason)
         try await store.put(request, replace: true)
         logger.notice("market request \(key) withdrawn by \(party)\(reason.map { ": \($0)" } ?? "")")
         return request
@@ -222,7 +222,7 @@ public actor Marketplace {
     }
 
     /// The session's gate (docs/market.md, "Sessions"), and a day-ahead session not yet cleared.
-    package func admit(_ session: SessionKind, day: String, isps: [Int], now: Date) async throws {
+    package func admit(_ session: SessionKind, day: String, isps: [Int], now: Timestamp) async throws {
         if let refusal = config.rules.refusal(session, day: day, isps: isps, now: now) {
             throw MarketRefusal.invalid(field: refusal.hasPrefix("day:") ? "day" : "isps", refusal)
         }
@@ -257,8 +257,8 @@ public actor Marketplace {
 
     /// A round by its session, its market day and when it was cleared (UTC):
     /// `da-2026-11-26-20261125T110000Z`, `rt-2026-11-26-20261126T080000Z`.
-    static func roundID(_ session: SessionKind, day: String, at time: Date) -> String {
-        let text = rfc3339(time)  // 2026-11-25T11:00:00.000Z
+    static func roundID(_ session: SessionKind, day: String, at time: Timestamp) -> String {
+        let text = time.rfc3339  // 2026-11-25T11:00:00.000Z
         let clock = text.prefix(19).replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
         return "\(session == .dayAhead ? "da" : "rt")-\(day)-\(clock)Z"
     }
@@ -272,11 +272,11 @@ public actor Marketplace {
     /// earlier when the market operator closes it), or the real-time session (the open real-time
     /// requests of `day`, with the real-time offers and what final day-ahead outcomes left of
     /// the day-ahead offers). Nil when there was nothing to clear.
-    package func clear(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
+    package func clear(_ session: SessionKind, day: String, now: Timestamp) async throws -> ClearingRound? {
         try await holding(bookLock) { try await clearSession(session, day: day, now: now) }
     }
 
-    private func clearSession(_ session: SessionKind, day: String, now: Date) async throws -> ClearingRound? {
+    private func clearSession(_ session: SessionKind, day: String, now: Timestamp) async throws -> ClearingRound? {
         let id = Self.roundID(session, day: day, at: now)
         if try await store.marketDocument(kind: .round, id: id) != nil { throw MarketRefusal.conflict("round \(id) exists") }
         if session == .dayAhead, try await dayAheadCleared(day) { throw MarketRefusal.conflict("the day-ahead session of \(day) is cleared") }
@@ -293,7 +293,7 @@ public actor Marketplace {
         let storedOffers = try await store.readableRecords(MarketOffer.self, as: .offer, days: day...day)
         let offers = storedOffers.records
             .filter { offer in
-                offer.status == .open && available(offer) > 0 && (offer.validUntil ?? .max) > Self.milliseconds(now)
+                offer.status == .open && available(offer) > 0 && (offer.validUntil ?? .max) > now.millisecondsSince1970
                     && (offer.session == session || (session == .realTime && dayAheadFinal))
             }
         guard session == .dayAhead || !requests.isEmpty else { return nil }
@@ -326,7 +326,7 @@ public actor Marketplace {
         var outcome = Clearing.clear(requests: flexRequests, offers: flexOffers,
                                      rules: ClearingRules(ispMinutes: calendar.ispMinutes, reliabilityMargin: config.reliabilityMargin))
         outcome.excluded.insert(contentsOf: excluded, at: 0)
-        var round = ClearingRound(id: id, session: session, day: day, cleared: Self.milliseconds(now), requests: ordered.map(\.key),
+        var round = ClearingRound(id: id, session: session, day: day, cleared: now.millisecondsSince1970, requests: ordered.map(\.key),
                                   offers: book.map(\.key), preliminary: outcome, state: .preliminary, validatedBy: nil, final: nil)
         guard try await store.put(round, replace: false) else {
             throw MarketRefusal.conflict("round \(id) exists")
@@ -353,11 +353,11 @@ public actor Marketplace {
     /// A DSO's decision on a preliminary round (I-07): rejected awards by index, with reasons. A
     /// DSO decides the awards of its own requests and of the TSO's; the round is final once every
     /// DSO with awarded requests in it has decided (the administrator decides all at once).
-    package func validate(round id: String, rejections: [Int: String], by party: Party, now: Date) async throws -> ClearingRound {
+    package func validate(round id: String, rejections: [Int: String], by party: Party, now: Timestamp) async throws -> ClearingRound {
         try await holding(bookLock) { try await decide(round: id, rejections: rejections, by: party, now: now) }
     }
 
-    private func decide(round id: String, rejections: [Int: String], by party: Party, now: Date) async throws -> ClearingRound {
+    private func decide(round id: String, rejections: [Int: String], by party: Party, now: Timestamp) async throws -> ClearingRound {
         var round = try await round(id)
         guard round.state == .preliminary else { throw MarketRefusal.conflict("round \(id) is final") }
         let awards = round.preliminary.awards
@@ -377,7 +377,7 @@ public actor Marketplace {
         var validations = round.validations ?? []
         guard !validations.contains(where: { $0.by == party.owner }) else { throw MarketRefusal.conflict("you have validated round \(id)") }
         validations.append(DSOValidation(by: party.owner, rejected: rejections.sorted { $0.key < $1.key }.map { AwardRejection(award: $0.key, reason: $0.value) },
-                                         t: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339))
+                                         t: now.rfc3339))
         round.validations = validations
         let decided = validations.map(\.by)
         guard party.role == .admin || due.isSubset(of: decided) else {
@@ -431,7 +431,7 @@ public actor Marketplace {
 
     /// The scheduler's tick: day-ahead sessions whose gate has closed, and the real-time session
     /// when its interval is due; then acknowledgements overdue.
-    package func tick(now: Date, realTimeDue: Bool) async {
+    package func tick(now: Timestamp, realTimeDue: Bool) async {
         let today = calendar.day(of: now)
         let days = [today] + [calendar.day(after: today)].compactMap { $0 }
         failures = failures.filter { days.contains($0.value.day) }
@@ -452,7 +452,7 @@ public actor Marketplace {
         for day in [calendar.day(after: today, by: -1)].compactMap({ $0 }) + days {
             do {
                 for round in try await rounds(day: day) where round.state == .preliminary
-                    && Self.milliseconds(now) - round.cleared >= Int64(config.validationTimeoutSeconds) * 1000 {
+                    && now.millisecondsSince1970 - round.cleared >= Int64(config.validationTimeoutSeconds) * 1000 {
                     try await holding(bookLock) {
                         // A DSO may have decided it meanwhile.
                         let current = try await self.round(round.id)
@@ -486,7 +486,7 @@ public actor Marketplace {
         package var reason: String
         package var since: String
         package var attempts: Int
-        var retryAt: Date
+        var retryAt: Timestamp
 
         enum CodingKeys: String, CodingKey { case session, day, reason, since, attempts, retry }
 
@@ -497,7 +497,7 @@ public actor Marketplace {
             try container.encode(reason, forKey: .reason)
             try container.encode(since, forKey: .since)
             try container.encode(attempts, forKey: .attempts)
-            try container.encode(Timestamp(millisecondsSince1970: Marketplace.milliseconds(retryAt)).rfc3339, forKey: .retry)
+            try container.encode(retryAt.rfc3339, forKey: .retry)
         }
     }
 
@@ -509,7 +509,7 @@ public actor Marketplace {
     /// Runs a clearing for the scheduler. A failure stops neither the process nor the other
     /// sessions: it is kept (`clearingFailures`), logged and notified (`clearing-failed`) once
     /// per reason, and tried again after 1 s, doubling to 5 minutes.
-    private func scheduledClearing(_ session: SessionKind, day: String, now: Date, _ clearing: (isolated Marketplace) async throws -> Void) async {
+    private func scheduledClearing(_ session: SessionKind, day: String, now: Timestamp, _ clearing: (isolated Marketplace) async throws -> Void) async {
         let key = "\(session.rawValue) \(day)"
         if let failure = failures[key], failure.retryAt > now { return }
         do {
@@ -520,12 +520,12 @@ public actor Marketplace {
         } catch {
             let reason = "\(error)"
             var failure = failures[key] ?? ClearingFailure(session: session, day: day, reason: reason,
-                                                           since: Timestamp(millisecondsSince1970: Self.milliseconds(now)).rfc3339,
+                                                           since: now.rfc3339,
                                                            attempts: 0, retryAt: now)
             let changed = failure.attempts == 0 || failure.reason != reason
             failure.attempts += 1
             failure.reason = reason
-            failure.retryAt = now.addingTimeInterval(min(300, Double(1 << min(failure.attempts - 1, 9))))
+            failure.retryAt = now.adding(milliseconds: min(300, Int64(1) << min(failure.attempts - 1, 9)) * 1000)
             failures[key] = failure
             if changed {
                 logger.error("market: clearing the \(key) session failed: \(reason); retrying with back-off")
@@ -534,7 +534,4 @@ public actor Marketplace {
         }
     }
 
-    // MARK: Helpers
-
-    package static func milliseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
 }

@@ -85,7 +85,7 @@ public struct Console: Sendable {
         pages.get("/nodes/:node/readings/:seq") { _, context in try await proof(context) }
         pages.get("/market") { request, _ in
             let day = request.uri.queryParameters["day"].map(String.init).flatMap { market.calendar.start(of: $0) != nil ? $0 : nil }
-            return Self.redirect("/console/market/\(day ?? market.calendar.day(of: Date(.now())))")
+            return Self.redirect("/console/market/\(day ?? market.calendar.day(of: Timestamp.now()))")
         }
         pages.get("/congestion") { request, context in try await congestionPoints(request, context) }
         pages.get("/congestion/:point") { request, context in try await congestionDay(request, context) }
@@ -96,7 +96,7 @@ public struct Console: Sendable {
         pages.post("/orders/:id/cancellation") { request, context in try await cancelOrder(request, context) }
         pages.post("/market/:day/requests/:request/withdrawal") { request, context in try await withdrawRequest(request, context) }
         pages.get("/settlements") { _, _ in
-            Self.redirect("/console/settlements/\(String(market.calendar.day(of: Date(.now())).prefix(7)))")
+            Self.redirect("/console/settlements/\(String(market.calendar.day(of: Timestamp.now()).prefix(7)))")
         }
         pages.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
         pages.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
@@ -112,7 +112,7 @@ public struct Console: Sendable {
     private func loginPage(_ request: Request, problem: String?, status: HTTPResponse.Status = .ok) -> Response {
         // Login CSRF: the form's token must come back with the cookie set beside it.
         let token = ConsoleSessions.secret()
-        var response = html(render("login", LoginPage(csrf: token, problem: problem, zone: time.zoneLabel(at: Date(.now())))),
+        var response = html(render("login", LoginPage(csrf: token, problem: problem, zone: time.zoneLabel(at: Timestamp.now()))),
                             status: status)
         response.setCookie(cookie(Self.loginCookie, token, maxAge: 3600))
         return response
@@ -229,7 +229,7 @@ public struct Console: Sendable {
             nav.append(.init(href: "/console/settlements", label: "Settlement", current: section == "settlement"))
         }
         return Chrome(title: title, role: role.rawValue, participant: session.caller.participant, csrf: session.csrf, nav: nav,
-                      zone: time.zoneLabel(at: Date(.now())))
+                      zone: time.zoneLabel(at: Timestamp.now()))
     }
 
     package func render(_ template: String, _ page: Any) -> String {
@@ -339,34 +339,22 @@ package struct MarketTime {
     }
 
     /// `2026-11-27 00:15` (with its offset on a day the clocks change)
-    package func format(_ date: Date, seconds: Bool = false) -> String {
-        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let text = String(format: "%04d-%02d-%02d %02d:%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0)
-        return (seconds ? text + String(format: ":%02d", parts.second ?? 0) : text) + offsetNote(date)
-    }
-
     package func format(_ time: Timestamp, seconds: Bool = false) -> String {
-        format(Date(time), seconds: seconds)
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date(time))
+        let text = String(format: "%04d-%02d-%02d %02d:%02d", parts.year ?? 0, parts.month ?? 0, parts.day ?? 0, parts.hour ?? 0, parts.minute ?? 0)
+        return (seconds ? text + String(format: ":%02d", parts.second ?? 0) : text) + offsetNote(time)
     }
 
     /// `14:05:12`
-    package func clock(_ date: Date) -> String {
-        let parts = calendar.dateComponents([.hour, .minute, .second], from: date)
-        return String(format: "%02d:%02d:%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
-    }
-
     package func clock(_ time: Timestamp) -> String {
-        clock(Date(time))
+        let parts = calendar.dateComponents([.hour, .minute, .second], from: Date(time))
+        return String(format: "%02d:%02d:%02d", parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0)
     }
 
     /// A time as the console shows it: `14:05:12` or `14:05`, and on a day the clocks change its
     /// offset too, `02:15 UTC+01:00` (that day has two 02:15s, or none).
-    package func shown(_ date: Date, seconds: Bool = true) -> String {
-        (seconds ? clock(date) : String(clock(date).prefix(5))) + offsetNote(date)
-    }
-
     package func shown(_ time: Timestamp, seconds: Bool = true) -> String {
-        shown(Date(time), seconds: seconds)
+        (seconds ? clock(time) : String(clock(time).prefix(5))) + offsetNote(time)
     }
 
     /// An RFC 3339 time as stored (set-points, alerts), shown; the text itself if it is none.
@@ -375,20 +363,20 @@ package struct MarketTime {
     }
 
     /// ` UTC+02:00` on a local day whose offset changes, else nothing.
-    private func offsetNote(_ date: Date) -> String {
-        let start = calendar.startOfDay(for: date)
+    private func offsetNote(_ time: Timestamp) -> String {
+        let start = calendar.startOfDay(for: Date(time))
         guard let next = calendar.date(byAdding: .day, value: 1, to: start),
               zone.secondsFromGMT(for: start) != zone.secondsFromGMT(for: next.addingTimeInterval(-1)) else { return "" }
-        return " " + offset(at: date)
+        return " " + offset(at: time)
     }
 
     /// `Europe/Rome (UTC+01:00)`
-    func zoneLabel(at date: Date) -> String {
-        "\(zone.identifier) (\(offset(at: date)))"
+    func zoneLabel(at time: Timestamp) -> String {
+        "\(zone.identifier) (\(offset(at: time)))"
     }
 
-    package func offset(at date: Date) -> String {
-        let seconds = zone.secondsFromGMT(for: date)
+    package func offset(at time: Timestamp) -> String {
+        let seconds = zone.secondsFromGMT(for: Date(time))
         return String(format: "UTC%@%02d:%02d", seconds < 0 ? "−" : "+", abs(seconds) / 3600, abs(seconds) % 3600 / 60)
     }
 }

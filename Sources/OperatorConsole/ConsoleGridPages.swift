@@ -38,7 +38,7 @@ extension Console {
             if let aggregator = pod.aggregator { aggregators[point, default: []].insert(aggregator) }
         }
         let ids = Set(pods.keys).union(config.maxLoadW.keys).union(config.limits.limitW.keys).sorted()
-        let tomorrow = market.calendar.day(after: market.calendar.day(of: Date(.now()))) ?? ""
+        let tomorrow = market.calendar.day(after: market.calendar.day(of: Timestamp.now())) ?? ""
         return html(render("congestion-index", CongestionIndexPage(
             chrome: chrome(session, "Congestion points", "grid"), day: tomorrow,
             points: ids.map { id in
@@ -104,7 +104,7 @@ extension Console {
         let calendar = market.calendar
         // FR25: the day to plan is tomorrow unless the operator picks another.
         let day = request.uri.queryParameters["day"].map(String.init)
-            ?? calendar.day(after: calendar.day(of: Date(.now()))) ?? calendar.day(of: Date(.now()))
+            ?? calendar.day(after: calendar.day(of: Timestamp.now())) ?? calendar.day(of: Timestamp.now())
         guard let start = calendar.start(of: day), let count = calendar.ispCount(day) else {
             throw Problem(.badRequest, "The day is a date YYYY-MM-DD.")
         }
@@ -136,7 +136,7 @@ extension Console {
         var deficits = 0, worst = 0
         for isp in 1...count {
             let interval = calendar.interval(day: day, isp: isp)
-            let from = interval.map { time.shown($0.start, seconds: false) } ?? ""
+            let from = interval.map { time.shown($0.lowerBound, seconds: false) } ?? ""
             labels.append(from)
             let headroom = maxLoad.flatMap { limit in forecast[isp - 1].map { limit - $0 } }
             if let headroom, headroom < 0 {
@@ -144,7 +144,7 @@ extension Console {
                 worst = min(worst, headroom)
             }
             rows.append(.init(
-                isp: isp, span: "\(from)–\(interval.map { time.shown($0.end, seconds: false) } ?? "")",
+                isp: isp, span: "\(from)–\(interval.map { time.shown($0.upperBound, seconds: false) } ?? "")",
                 forecast: forecast[isp - 1].map { Units.watts(Double($0)) } ?? "—",
                 headroom: headroom.map { $0 < 0 ? "deficiency \(Units.watts(Double(-$0)))" : "available \(Units.watts(Double($0)))" } ?? "—",
                 deficit: (headroom ?? 0) < 0,

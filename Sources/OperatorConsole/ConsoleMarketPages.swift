@@ -119,7 +119,7 @@ extension Console {
         let time = self.time
         func span(_ isps: Range<Int>) -> String {
             guard let first = calendar.interval(day: day, isp: isps.lowerBound), let last = calendar.interval(day: day, isp: isps.upperBound - 1) else { return "" }
-            return "\(time.shown(first.start, seconds: false))–\(time.shown(last.end, seconds: false))"
+            return "\(time.shown(first.lowerBound, seconds: false))–\(time.shown(last.upperBound, seconds: false))"
         }
         func ispRow(_ range: Range<Int>, power: String) -> MarketPage.ISPRow {
             .init(isps: Self.ispNumbers(range), span: span(range), power: power)

@@ -165,12 +165,12 @@ extension Console {
         let id = try context.parameters.require("node")
         guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
         let calendar = market.calendar
-        let day = request.uri.queryParameters["day"].map(String.init) ?? calendar.day(of: Date(.now()))
+        let day = request.uri.queryParameters["day"].map(String.init) ?? calendar.day(of: Timestamp.now())
         guard let start = calendar.start(of: day), let end = calendar.day(after: day).flatMap(calendar.start(of:)) else {
             throw Problem(.badRequest, "day must be a date YYYY-MM-DD")
         }
-        let from = Timestamp(millisecondsSince1970: Marketplace.milliseconds(start))
-        let to = Timestamp(millisecondsSince1970: Marketplace.milliseconds(end))
+        let from = start
+        let to = end
         let entries = try await store.entries(node: node.id, from: from, to: to)
         let readings = RawReading.of(entries, meter: node.meter)
         let points = readings.compactMap { item in item.reading.activePower.map { (t: item.reading.time.millisecondsSince1970, w: $0) } }

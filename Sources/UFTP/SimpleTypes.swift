@@ -405,11 +405,3 @@ public struct PositiveInteger: UFTPSimpleType, Comparable, ExpressibleByIntegerL
     public var text: String { String(value) }
     public static func < (lhs: PositiveInteger, rhs: PositiveInteger) -> Bool { lhs.value < rhs.value }
 }
-
-extension Date {
-    /// The instant of a `Timestamp` (milliseconds since 1970), for the Foundation calendar work
-    /// the validations do.
-    public init(_ timestamp: Timestamp) {
-        self.init(timeIntervalSince1970: Double(timestamp.millisecondsSince1970) / 1000)
-    }
-}

@@ -15,16 +15,16 @@ public struct MarketTerms: Sendable {
     /// ISPs in a Period: 96 at PT15M, 92 on the spring-forward day and 100 on the fall-back day.
     public func ispCount(_ period: Period) -> Int {
         let start = midnight(period), end = midnight(period.adding(days: 1))
-        return Int(end.timeIntervalSince(start)) / (ispMinutes * 60)
+        return Int((end.millisecondsSince1970 - start.millisecondsSince1970) / (Int64(ispMinutes) * 60_000))
     }
 
     /// When ISP `number` (from 1) of `period` starts: local midnight plus elapsed ISPs, so a DST
     /// day's ISPs are all of the same length.
-    public func start(of number: Int, in period: Period) -> Date {
-        midnight(period).addingTimeInterval(TimeInterval((number - 1) * ispMinutes * 60))
+    public func start(of number: Int, in period: Period) -> Timestamp {
+        midnight(period).adding(milliseconds: Int64(number - 1) * Int64(ispMinutes) * 60_000)
     }
 
-    func midnight(_ period: Period) -> Date {
+    func midnight(_ period: Period) -> Timestamp {
         calendar.start(year: period.year, month: period.month, day: period.day)!
     }
 }
@@ -101,8 +101,8 @@ public enum GenericValidation {
 
     /// An ExpirationDateTime must lie ahead, and not after the end of the last ISP it covers (of
     /// those within the day: the others are out of bounds already).
-    public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
-        let expires = Date(expiration.timestamp)
+    public static func expiration(_ expiration: DateTime, of message: some FlexMessage, terms: MarketTerms, now: Timestamp) -> [String] {
+        let expires = expiration.timestamp
         let count = terms.ispCount(message.period)
         let lastISP = message.ispRanges.filter { ISPNumbers.within(start: $0.start, count: $0.count, ispCount: count) }.map { $0.start + $0.count - 1 }.max() ?? count
         let end = terms.start(of: lastISP + 1, in: message.period)
@@ -111,7 +111,7 @@ public enum GenericValidation {
 
     /// A Period already over (its last ISP ended) is out of bounds: flexibility cannot be
     /// forecast, requested, offered or ordered for it any more.
-    public static func period(_ message: some FlexMessage, terms: MarketTerms, now: Date) -> [String] {
+    public static func period(_ message: some FlexMessage, terms: MarketTerms, now: Timestamp) -> [String] {
         terms.midnight(message.period.adding(days: 1)) <= now ? [RejectionReason.periodOutOfBounds] : []
     }
 
@@ -126,8 +126,8 @@ public enum GenericValidation {
     static func sameOffsets(_ zone: TimeZoneName, _ terms: MarketTerms, over period: Period) -> Bool {
         guard let theirs = TimeZone(identifier: zone.text) else { return false }
         let start = terms.midnight(period), end = terms.midnight(period.adding(days: 1))
-        return stride(from: start.timeIntervalSince1970, to: end.timeIntervalSince1970, by: 3600).allSatisfy { instant in
-            let date = Date(timeIntervalSince1970: instant)
+        return stride(from: start.millisecondsSince1970, to: end.millisecondsSince1970, by: 3_600_000).allSatisfy { instant in
+            let date = Date(Timestamp(millisecondsSince1970: instant))
             return theirs.secondsFromGMT(for: date) == terms.timeZone.secondsFromGMT(for: date)
         }
     }

@@ -122,9 +122,8 @@ extension UFTPActions {
             contractID: draft.contractID ?? request?.payload.contractID,
             dPrognosisMessageID: try draft.dPrognosisMessageID.map { try Self.value("d_prognosis_message_id", $0) },
             baselineReference: draft.baselineReference, currency: try Self.value("currency", draft.currency ?? "EUR"), options: options)
-        let instant = Date(now)
         var reasons = GenericValidation.isps(offer, terms: terms)
-            + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
+            + GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: now)
         if let request { reasons += UseCaseValidation.offer(offer, answering: request.payload) }
         guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the DSO would reject it: \(reasons.joined(separator: "; "))") }
         // An unsolicited offer exists only in 3.1.0; an answer speaks the request's version.

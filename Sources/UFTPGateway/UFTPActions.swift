@@ -504,9 +504,8 @@ public struct UFTPActions: Sendable {
             period: try Self.value("period", draft.period), congestionPoint: try Self.value("congestion_point", draft.congestionPoint),
             revision: draft.revision ?? 1, expirationDateTime: try Self.value("expiration", draft.expiration),
             contractID: draft.contractID, serviceType: draft.serviceType, isps: isps)
-        let instant = Date(now)
         let reasons = GenericValidation.isps(request, terms: terms) + UseCaseValidation.request(request)
-            + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
+            + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: now)
         guard reasons.isEmpty else { throw Refusal.invalid(field: nil, "the aggregator would reject it: \(reasons.joined(separator: "; "))") }
         let message = UFTPMessage(metadata: Metadata(version: version, senderDomain: responder.domain, recipientDomain: recipient,
                                                      timeStamp: DateTime(now), conversationID: .random()),

@@ -107,7 +107,7 @@ extension UFTPResponder {
         }
         guard !orders.isEmpty else { return [] }
         let count = terms.ispCount(prognosis.period)
-        let firstOpen = (1...max(count, 1)).first { terms.start(of: $0, in: prognosis.period) > Date(now) } ?? count + 1
+        let firstOpen = (1...max(count, 1)).first { terms.start(of: $0, in: prognosis.period) > now } ?? count + 1
         return UseCaseValidation.orderStatuses(of: prognosis, orders: orders, firstOpenISP: firstOpen)
     }
 }

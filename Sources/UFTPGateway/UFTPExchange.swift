@@ -55,7 +55,7 @@ package struct UFTPResponder: Sendable {
 
     package func answer(_ inbound: InboundMessage, storedAs id: Int64, now: Timestamp = .now()) async throws {
         guard let request = inbound.message.payload as? any UFTPRequest else {
-            try await market.current?.received(inbound.message, now: Date(now))
+            try await market.current?.received(inbound.message, now: now)
             return
         }
         let metadata = inbound.message.metadata
@@ -102,7 +102,7 @@ package struct UFTPResponder: Sendable {
             }
         }
         if reasons.isEmpty, let market = market.current {
-            reasons = try await market.intake(inbound.message, from: inbound.signed.senderDomain, now: Date(now))
+            reasons = try await market.intake(inbound.message, from: inbound.signed.senderDomain, now: now)
         }
         if reasons.isEmpty, let settlement = inbound.message.payload as? FlexSettlement {
             answered = FlexSettlementResponse(result: .accepted, referencedMessageID: metadata.messageID,
@@ -257,20 +257,19 @@ package struct UFTPResponder: Sendable {
     /// The use-case checks that need nothing but the message (those needing earlier messages,
     /// such as an order's offer, are the market's).
     func useCaseReasons(_ payload: any UFTPPayload, now: Timestamp) -> [String] {
-        let instant = Date(now)
         // Every flex message: its ISPs within its Period, the Period not over.
         var reasons: [String] = []
         if let flex = payload as? any FlexMessage {
-            reasons = GenericValidation.isps(flex, terms: terms) + GenericValidation.period(flex, terms: terms, now: instant)
+            reasons = GenericValidation.isps(flex, terms: terms) + GenericValidation.period(flex, terms: terms, now: now)
         }
         switch payload {
         case let prognosis as DPrognosis:
             reasons += UseCaseValidation.prognosis(prognosis, terms: terms)
         case let request as FlexRequest:
             reasons += UseCaseValidation.request(request)
-                + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: instant)
+                + GenericValidation.expiration(request.expirationDateTime, of: request, terms: terms, now: now)
         case let offer as FlexOffer:
-            reasons += GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: instant)
+            reasons += GenericValidation.expiration(offer.expirationDateTime, of: offer, terms: terms, now: now)
         case let settlement as FlexSettlement:
             reasons += GenericValidation.period(settlement)
         default:

@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 import Synchronization
 import UFTP
 
@@ -7,9 +8,9 @@ import UFTP
 /// settlements. The market sends through this gateway's `UFTPActions`, so it sits above.
 public protocol UFTPMarket: Sendable {
     /// Why the market refuses the message (empty: taken as an entry).
-    func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Date) async throws -> [String]
+    func intake(_ message: UFTPMessage, from sender: InternetDomain, now: Timestamp) async throws -> [String]
     /// An answer to a message the market sent (a FlexOrderResponse, a FlexSettlementResponse).
-    func received(_ message: UFTPMessage, now: Date) async throws
+    func received(_ message: UFTPMessage, now: Timestamp) async throws
 }
 
 /// The market a responder and every copy of it reach: attached once the market is built, since

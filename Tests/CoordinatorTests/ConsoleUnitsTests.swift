@@ -11,10 +11,10 @@ import Testing
         let calendar = MarketCalendar(timeZone: time.zone)
         // 2026-10-25 has 100 ISPs: ISP 9 and ISP 13 both begin at 02:00 local, an hour apart.
         let ninth = try #require(calendar.interval(day: "2026-10-25", isp: 9)), thirteenth = try #require(calendar.interval(day: "2026-10-25", isp: 13))
-        #expect(time.shown(ninth.start, seconds: false) == "02:00 UTC+02:00")
-        #expect(time.shown(thirteenth.start, seconds: false) == "02:00 UTC+01:00")
+        #expect(time.shown(ninth.lowerBound, seconds: false) == "02:00 UTC+02:00")
+        #expect(time.shown(thirteenth.lowerBound, seconds: false) == "02:00 UTC+01:00")
         let ordinary = try #require(calendar.interval(day: "2026-11-26", isp: 9))
-        #expect(time.shown(ordinary.start, seconds: false) == "02:00", "no offset on an ordinary day")
+        #expect(time.shown(ordinary.lowerBound, seconds: false) == "02:00", "no offset on an ordinary day")
     }
 
     @Test func pricesSayWhetherTheyAreTotalsOrPerMWh() {

@@ -62,11 +62,11 @@ import TestSupport
         var failures = await market.clearingFailures(day: Self.day)
         #expect(failures.count == 1 && failures[0].session == .dayAhead && failures[0].attempts == 1 && failures[0].reason.contains("not readable"))
         // Backed off: not tried again within the second; then tried, and reported only once.
-        await market.tick(now: Self.gate.addingTimeInterval(0.5), realTimeDue: false)
+        await market.tick(now: Self.gate.adding(milliseconds: 500), realTimeDue: false)
         #expect(await market.clearingFailures(day: Self.day)[0].attempts == 1)
-        await market.tick(now: Self.gate.addingTimeInterval(1), realTimeDue: false)
+        await market.tick(now: Self.gate.adding(milliseconds: 1000), realTimeDue: false)
         failures = await market.clearingFailures(day: Self.day)
-        #expect(failures[0].attempts == 2 && failures[0].retryAt == Self.gate.addingTimeInterval(3))
+        #expect(failures[0].attempts == 2 && failures[0].retryAt == Self.gate.adding(milliseconds: 3000))
         #expect(await outbox.events(market).filter { $0 == "clearing-failed" }.count == 1)
         let book = MarketBook(day: Self.day, requests: [], offers: [], rounds: [], failures: failures)
         #expect(book.visible(to: nil).failures.count == 1 && book.visible(to: "agr-1").failures.isEmpty, "not an aggregator's business")
@@ -75,9 +75,9 @@ import TestSupport
                                   preliminary: ClearingOutcome(awards: [], requests: []), state: .final, validatedBy: nil, final: nil)
         _ = try await store.putMarketDocument(MarketDocument(kind: .round, id: broken.id, day: Self.day, body: try MarketJSON.encode(empty)),
                                               replace: true)
-        await market.tick(now: Self.gate.addingTimeInterval(3), realTimeDue: false)
+        await market.tick(now: Self.gate.adding(milliseconds: 3000), realTimeDue: false)
         #expect(await market.clearingFailures(day: Self.day).isEmpty)
-        #expect(try await market.round(Marketplace.roundID(.dayAhead, day: Self.day, at: Self.gate.addingTimeInterval(3))).state == .final)
+        #expect(try await market.round(Marketplace.roundID(.dayAhead, day: Self.day, at: Self.gate.adding(milliseconds: 3000))).state == .final)
 
     }
 
@@ -117,7 +117,7 @@ import TestSupport
         _ = try await market.submitRequest(MarketplaceTests.request(.dayAhead, "r1", min: -500, max: -500), buyer: .dso, participant: "dso-1",
                                            now: Self.morning)
         _ = try await market.submitRequest(MarketplaceTests.request(.dayAhead, "r1", min: -500, max: -500), buyer: .dso, participant: "dso-2",
-                                           now: Self.morning.addingTimeInterval(1))
+                                           now: Self.morning.adding(milliseconds: 1000))
         _ = try await market.submitOffer(Self.offer("o1"), aggregator: "agr-1", now: Self.morning)
         _ = try await market.submitOffer(Self.offer("o2", pod: "POD-3", price: 20), aggregator: "agr-2", now: Self.morning)
         let round = try #require(try await market.clear(.dayAhead, day: Self.day, now: Self.gate))

@@ -104,7 +104,7 @@ import TestSupport
         _ = folder
         let round = try await Self.cleared(market)
         let order = try await market.order(round: round.id, award: 0, by: Self.dso, now: Self.gate)
-        _ = try await market.cancel(order: order.id, by: Self.dso, reason: nil, now: Self.gate.addingTimeInterval(60))
+        _ = try await market.cancel(order: order.id, by: Self.dso, reason: nil, now: Self.gate.adding(milliseconds: 60000))
         let settled = try await market.settle(try #require(try await market.order(order.id)))
         #expect(settled.fee == Money("2.00") && settled.delivered == 0 && settled.penalty == .zero, "20 % of 10.00, nothing delivered or short")
     }
@@ -116,7 +116,7 @@ import TestSupport
         _ = folder
         try await Self.oneISPBook(market)
         async let first = try? market.clear(.dayAhead, day: Self.day, now: Self.gate)
-        async let second = try? market.clear(.dayAhead, day: Self.day, now: Self.gate.addingTimeInterval(1))
+        async let second = try? market.clear(.dayAhead, day: Self.day, now: Self.gate.adding(milliseconds: 1000))
         let cleared = await [first, second].compactMap { $0 ?? nil }
         #expect(cleared.count == 1)
         #expect(try await market.rounds(day: Self.day).count == 1)
@@ -134,8 +134,8 @@ import TestSupport
         for (index, minute) in [0, 5].enumerated() {
             _ = try await market.submitRequest(.init(session: .realTime, day: Self.day, id: "r\(index)", area: ["cp-1"],
                                                      isps: [.init(start: 40, minPower: -1000, maxPower: -1000)], priceLimit: nil),
-                                               buyer: .dso, participant: "dso-1", now: morning.addingTimeInterval(Double(minute * 60)))
-            let round = try await market.clear(.realTime, day: Self.day, now: morning.addingTimeInterval(Double(minute * 60)))
+                                               buyer: .dso, participant: "dso-1", now: morning.adding(milliseconds: Int64(minute) * 60_000))
+            let round = try await market.clear(.realTime, day: Self.day, now: morning.adding(milliseconds: Int64(minute) * 60_000))
             #expect(round?.preliminary.awards.map(\.offer) == (index == 0 ? ["agr-1:o1"] : []), "round \(index)")
         }
     }
@@ -163,9 +163,9 @@ import TestSupport
         _ = folder
         let round = try await Self.cleared(market)
         #expect(round.state == .preliminary)
-        await market.tick(now: Self.gate.addingTimeInterval(599), realTimeDue: false)
+        await market.tick(now: Self.gate.adding(milliseconds: 599000), realTimeDue: false)
         #expect(try await market.round(round.id).state == .preliminary)
-        await market.tick(now: Self.gate.addingTimeInterval(600), realTimeDue: false)
+        await market.tick(now: Self.gate.adding(milliseconds: 600000), realTimeDue: false)
         let decided = try await market.round(round.id)
         #expect(decided.state == .final && decided.validatedBy == "timeout (\(fallback.rawValue))")
         let offer = try #require(try await store.record(MarketOffer.self, id: "agr-1:o1"))
@@ -190,15 +190,15 @@ import TestSupport
         let event = try await preliminary()
         #expect(event.attempts == 1 && event.delivered == nil && event.lastError?.contains("answered 503") == true)
         // Backed off: not within the second; then again, failing; then two seconds later, taken.
-        await market.deliverNotifications(now: now.addingTimeInterval(0.5))
+        await market.deliverNotifications(now: now.adding(milliseconds: 500))
         #expect(try await preliminary().attempts == 1)
-        await market.deliverNotifications(now: now.addingTimeInterval(1))
-        await market.deliverNotifications(now: now.addingTimeInterval(2))
+        await market.deliverNotifications(now: now.adding(milliseconds: 1000))
+        await market.deliverNotifications(now: now.adding(milliseconds: 2000))
         let retried = try await preliminary()
         #expect(retried.attempts == 2 && retried.delivered == nil)
-        await market.deliverNotifications(now: now.addingTimeInterval(3))
+        await market.deliverNotifications(now: now.adding(milliseconds: 3000))
         let delivered = try await preliminary()
-        #expect(delivered.attempts == 3 && delivered.delivered == Marketplace.milliseconds(now.addingTimeInterval(3)) && !delivered.failed)
+        #expect(delivered.attempts == 3 && delivered.delivered == now.adding(milliseconds: 3000).millisecondsSince1970 && !delivered.failed)
         #expect(try await market.notifications(day: "2026-11-25").allSatisfy { $0.delivered != nil })
         // Each attempt is signed over its time and the exact body, with the set-point key.
         let posts = outbox.posted.withLock { $0 }.filter { $0.body == Array(delivered.body.utf8) }

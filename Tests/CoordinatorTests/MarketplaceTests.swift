@@ -26,19 +26,19 @@ import UFTP
 
         /// The events delivered to the webhook so far, after delivering what is due.
         func events(_ market: Marketplace) async -> [String] {
-            await market.deliverNotifications(now: Date())
+            await market.deliverNotifications(now: .now())
             return posted.withLock { $0 }.compactMap {
                 (try? JSONSerialization.jsonObject(with: Data($0.body)) as? [String: Any])?["event"] as? String
             }
         }
     }
 
-    static func date(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+    static func date(_ text: String) -> Timestamp { Timestamp(rfc3339: text)! }
 
     static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = [],
                     baseline: MarketConfig.BaselineSource = .brp, validation: MarketConfig.ValidationMode = .builtIn,
                     maxLoadW: [String: Int] = [:], uftp: ((any SCDStore) -> UFTPActions)? = nil,
-                    clock: @escaping @Sendable () -> Date = { Date() }, configure: (inout MarketConfig) -> Void = { _ in }) async throws
+                    clock: @escaping @Sendable () -> Timestamp = { .now() }, configure: (inout MarketConfig) -> Void = { _ in }) async throws
         -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
         let store = try SQLiteStore(path: folder.file("scd.sqlite"))
@@ -94,7 +94,7 @@ import UFTP
         let realTime = try #require(try await market.clear(.realTime, day: "2026-11-26", now: nextMorning))
         #expect(realTime.id == "rt-2026-11-26-20261126T080000Z", "the round says when it was cleared, in UTC")
         #expect(realTime.final?.awards.map { "\($0.offer) \($0.factor) \($0.isps[0].value)" } == ["agr-1:o1 40 -400"])
-        #expect(try await market.clear(.realTime, day: "2026-11-26", now: nextMorning.addingTimeInterval(1)) == nil, "nothing left open")
+        #expect(try await market.clear(.realTime, day: "2026-11-26", now: nextMorning.adding(milliseconds: 1000)) == nil, "nothing left open")
 
         // The TSO orders its award: -400 W split 1:3 by the PODs' baselines, each as "at most baseline + part".
         await #expect(throws: MarketRefusal.self) { try await market.order(round: realTime.id, award: 0, by: .init(role: .dso, participant: "dso-1"), now: nextMorning) }
@@ -115,12 +115,12 @@ import UFTP
         try await market.acknowledge(node: "ln-1", payload: Array(#"{"id":"\#(first)","status":"applied","seq":42}"#.utf8), now: nextMorning)
         try await market.acknowledge(node: "ln-2", payload: Array(#"{"id":"\#(first)","status":"rejected"}"#.utf8), now: nextMorning)
         try await market.acknowledge(node: "ln-1", payload: Array("garbage".utf8), now: nextMorning)
-        try await market.sweepAcknowledgements(now: nextMorning.addingTimeInterval(61))
+        try await market.sweepAcknowledgements(now: nextMorning.adding(milliseconds: 61000))
         var after = try #require(try await market.order(order.id))
         #expect(after.setPoints.map(\.status) == [.applied, .unacknowledged] && after.setPoints[0].seq == 42)
         // Its normal end: expired after applied, with the node's report, is no alert.
         try await market.acknowledge(node: "ln-1", payload: Array(#"{"id":"\#(first)","status":"expired","reason":"ended; deviation 3 W","seq":43}"#.utf8),
-                                     now: nextMorning.addingTimeInterval(900))
+                                     now: nextMorning.adding(milliseconds: 900000))
         after = try #require(try await market.order(order.id))
         #expect(after.setPoints[0].status == .expired && after.setPoints[0].reason == "ended; deviation 3 W")
         #expect(after.alerts.map(\.pod) == ["POD-2"] && after.alerts[0].problem.contains("not acknowledged"))

@@ -65,7 +65,7 @@ import TestSupport
             _ = try await market.submitOffer(offer, aggregator: "agr-1", now: eve)
         }
         var orders: [MarketOrder] = []
-        func orderAll(_ round: ClearingRound?, at time: Date) async throws {
+        func orderAll(_ round: ClearingRound?, at time: Timestamp) async throws {
             guard let round, let final = round.final else { return }
             for (index, award) in final.awards.enumerated() {
                 let buyer = award.request.hasPrefix("dso-1:") ? buyers[.dso]! : buyers[.tso]!
@@ -94,7 +94,7 @@ import TestSupport
         }
         for order in orders where random.below(4) == 0 {
             let buyer = order.award.request.hasPrefix("dso-1:") ? buyers[.dso]! : buyers[.tso]!
-            let when = random.below(2) == 0 ? morning.addingTimeInterval(600) : MarketplaceTests.date("2026-11-26T10:05:00Z")
+            let when = random.below(2) == 0 ? morning.adding(milliseconds: 600000) : MarketplaceTests.date("2026-11-26T10:05:00Z")
             _ = try? await market.cancel(order: order.id, by: buyer, reason: nil, now: when)
         }
         orders = try await orders.asyncMap { try #require(try await market.order($0.id)) }

@@ -14,7 +14,7 @@ import UFTP
         #expect(Self.amsterdam.ispCount(try Period(validating: "2026-11-26")) == 96)
         #expect(MarketTerms(ispMinutes: 30, timeZone: TimeZone(identifier: "Europe/Amsterdam")!).ispCount(try Period(validating: "2026-10-25")) == 50)
         // ISP 9 of the spring-forward day begins at 03:00 CEST (01:00 UTC).
-        #expect(Self.amsterdam.start(of: 9, in: try Period(validating: "2026-03-29")) == ISO8601DateFormatter().date(from: "2026-03-29T01:00:00Z"))
+        #expect(Self.amsterdam.start(of: 9, in: try Period(validating: "2026-03-29")) == Timestamp(rfc3339: "2026-03-29T01:00:00Z"))
     }
 
     func request(period: String, zone: String = "Europe/Amsterdam", minutes: Int = 15, isps: [(Int, Int)],
@@ -56,7 +56,7 @@ import UFTP
     }
 
     @Test func expirationMustLieAheadAndWithinTheISPs() throws {
-        let now = ISO8601DateFormatter().date(from: "2026-11-25T12:00:00Z")!
+        let now = Timestamp(rfc3339: "2026-11-25T12:00:00Z")!
         let message = try request(period: "2026-11-26", isps: [(1, 4)])
         #expect(GenericValidation.expiration(try DateTime(validating: "2026-11-25T20:00:00Z"), of: message, terms: Self.amsterdam, now: now).isEmpty)
         #expect(GenericValidation.expiration(try DateTime(validating: "2026-11-25T11:00:00Z"), of: message, terms: Self.amsterdam, now: now)
@@ -206,7 +206,7 @@ import UFTP
         #expect(throws: UFTPValueError.self) { try CurrencyAmount(validating: "-" + String(repeating: "9", count: 160)) }
         #expect(try CurrencyAmount(validating: "999999999999999.9999").text == "999999999999999.9999")
 
-        let terms = GenericValidationTests.amsterdam, now = Date(timeIntervalSince1970: 1_795_600_000)
+        let terms = GenericValidationTests.amsterdam, now = Timestamp(millisecondsSince1970: 1_795_600_000_000)
         for (start, duration) in [(Int.max, 1), (1, Int.max), (Int.max, Int.max), (96, Int.max - 95), (1_000_000_000, 1)] {
             let request = try GenericValidationTests().request(period: "2026-11-26", isps: [(start, duration)])
             #expect(GenericValidation.isps(request, terms: terms) == [RejectionReason.ispsOutOfBounds])
