@@ -53,6 +53,9 @@ let package = Package(
         .target(name: "Wire", dependencies: ["GridCore", "Ledger", "Sodium"]),
         // TOML configuration files read with every problem reported at once, by key path.
         .target(name: "ConfigFile", dependencies: ["TOMLKit", "GridCore"]),
+        // What both tools share on the command line: the exit statuses and how an error is reported.
+        .target(name: "CommandLineSupport", dependencies: ["ConfigFile", "GridCore",
+                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libmodbus client, register maps, read planning and decoding.
         .target(name: "Modbus", dependencies: ["CModbus", "GridCore", "ConfigFile"]),
         // libmosquitto client: publish with PUBACK, subscribe, TLS, will, reconnect.
@@ -141,7 +144,7 @@ let package = Package(
         .executableTarget(
             name: "CoordinatorCLI",
             dependencies: ["Coordinator", "ReadingsIngest", "UFTPGateway", "MarketOperations", "PlatformAPI", "OperatorConsole", "SCD", "Sodium", "GridCore", "ConfigFile", "UFTP", "Market",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           "CommandLineSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")]
         ),
         // A Modbus meter/BMS simulator with fault injection (tests, demos, installers).
@@ -161,7 +164,7 @@ let package = Package(
         .executableTarget(
             name: "LightNodeCLI",
             dependencies: [
-                "GridCore", "Sodium", "Ledger", "Modbus", "ConfigFile", "LightNode",
+                "GridCore", "Sodium", "Ledger", "Modbus", "ConfigFile", "LightNode", "CommandLineSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -183,7 +186,7 @@ let package = Package(
 
         .executableTarget(
             name: "mqtt-bench",
-            dependencies: ["LightNode", "Ledger", "MQTT", "Sodium", "GridCore", "TestSupport",
+            dependencies: ["LightNode", "Ledger", "MQTT", "Sodium", "GridCore", "TestSupport", "Wire",
                            .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/mqtt-bench"
         ),

@@ -13,6 +13,7 @@ import MQTT
 import Sodium
 import Synchronization
 import TestSupport
+import Wire
 
 let products = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 let mapPath = Paths.packageRoot.appendingPathComponent("firmware-config/registers/eastron-sdm630.toml").path
@@ -175,16 +176,12 @@ case "drain":
         let ledger = try Ledger(readingFile: config.node.dataDirectory + "/" + Ledger.fileName)
         var file = [UInt8]()
         var count = 0
-        for first in stride(from: 1, through: total, by: Publisher.maximumEntriesPerMessage) {
-            var payload = Array(#"{"node":"ln-bench","pod":"IT001E00000099","entries":["#.utf8)
-            var n = 0
-            try ledger.forEachEntry(from: UInt64(first), through: UInt64(first + Publisher.maximumEntriesPerMessage - 1)) { entry in
-                if n > 0 { payload.append(0x2C) }
-                LedgerExport.appendObject(entry, to: &payload)
-                n += 1
+        for first in stride(from: 1, through: total, by: ReadingsMessage.Writer.maximumSentEntries) {
+            var writer = ReadingsMessage.Writer(node: "ln-bench", pod: "IT001E00000099")
+            try ledger.forEachEntry(from: UInt64(first), through: UInt64(first + ReadingsMessage.Writer.maximumSentEntries - 1)) { entry in
+                _ = writer.append(entry)
             }
-            payload.append(contentsOf: "]}\n".utf8)
-            file += payload
+            file += (writer.finish() ?? []) + [0x0A]
             count += 1
         }
         let path = folder + "/messages.jsonl"

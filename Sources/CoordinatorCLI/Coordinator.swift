@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import CommandLineSupport
 import ConfigFile
 import Coordinator
 import GridCore
@@ -9,12 +10,8 @@ import SCD
 import Sodium
 import UFTP
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `coordinator`: the platform service and its admin commands (docs/cli.md).
-/// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+/// Exit statuses: `ExitPolicy` (0 success, 1 runtime failure, 2 usage or configuration error).
 @main
 struct CoordinatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,32 +29,15 @@ struct CoordinatorCommand: AsyncParsableCommand {
             } else {
                 try command.run()
             }
-        } catch let error as ConfigError {
-            StandardStream.error.write("coordinator: configuration is not valid:\n")
-            for issue in error.issues { StandardStream.error.write("  \(issue)\n") }
-            Glibc.exit(2)
-        } catch let error as Failure {
-            StandardStream.error.write("coordinator: \(error.message)\n")
-            Glibc.exit(error.code)
-        } catch let error as SCDError {
-            StandardStream.error.write("coordinator: \(error.message)\n")
-            Glibc.exit(1)
         } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                StandardStream.output.write(fullMessage(for: error) + "\n")
-                Glibc.exit(0)
-            }
-            let message = fullMessage(for: error)
-            StandardStream.error.write("coordinator: \(message.isEmpty ? String(describing: error) : message)\n")
-            Glibc.exit(code == .validationFailure ? 2 : (code.rawValue == 0 ? 1 : code.rawValue))
+            exitPolicy.exit(error, of: Self.self)
         }
     }
-}
 
-struct Failure: Error {
-    let message: String
-    let code: Int32
+    /// The shared exit policy; the SCD's errors are runtime failures.
+    static let exitPolicy = ExitPolicy(tool: "coordinator") { error in
+        (error as? SCDError).map { .runtime($0.message) }
+    }
 }
 
 struct ConfigOption: ParsableArguments {
@@ -75,7 +55,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        guard let level = Logger.Level(rawValue: logLevel) else { throw Failure(message: "--log-level: unknown level \(logLevel)", code: 2) }
+        guard let level = Logger.Level(rawValue: logLevel) else { throw CommandFailure.usage("--log-level: unknown level \(logLevel)") }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -99,7 +79,7 @@ struct ClearCommand: AsyncParsableCommand {
         do {
             StandardStream.output.write(try Scenario(json: json).run().json() + "\n")
         } catch {
-            throw Failure(message: "\(input): \(error)", code: 2)
+            throw CommandFailure.usage("\(input): \(error)")
         }
     }
 }
@@ -134,7 +114,7 @@ struct NodeCommand: AsyncParsableCommand {
             do {
                 record = try NodeRecord(validatingID: node, pod: pod, meter: meter, key: key)
             } catch {
-                throw Failure(message: "--\(error.field): \(error.message)", code: 2)
+                throw CommandFailure.usage("--\(error.field): \(error.message)")
             }
             let store = try await openStore(config, logger: Logger(label: "coordinator"), administration: true)
             try await store.addNode(record)
@@ -154,7 +134,7 @@ struct NodeCommand: AsyncParsableCommand {
 
         func run() async throws {
             let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
-            guard try await store.node(node) != nil else { throw Failure(message: "no node \(node)", code: 2) }
+            guard try await store.node(node) != nil else { throw CommandFailure.usage("no node \(node)") }
             try await store.releaseQuarantine(node: node)
         }
     }
@@ -175,7 +155,7 @@ struct PODCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Flexibility-resource owner.") var frOwner: String?
 
         func run() async throws {
-            guard Identifier.isValid(pod) else { throw Failure(message: "--pod must be \(Identifier.rule)", code: 2) }
+            guard Identifier.isValid(pod) else { throw CommandFailure.usage("--pod must be \(Identifier.rule)") }
             let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             var record = try await store.pod(pod) ?? PODRecord(id: pod)
             record.customer = customer ?? record.customer
@@ -202,12 +182,12 @@ struct CROCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let parsed = CROParticipant.Role(rawValue: role) else {
-                throw Failure(message: "--role must be DSO or AGR", code: 2)
+                throw CommandFailure.usage("--role must be DSO or AGR")
             }
             guard (try? InternetDomain(validating: domain)) != nil else {
-                throw Failure(message: "--domain must be a lower-case internet domain, not \"\(domain)\"", code: 2)
+                throw CommandFailure.usage("--domain must be a lower-case internet domain, not \"\(domain)\"")
             }
-            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw Failure(message: "--name must not be empty", code: 2) }
+            guard !name.trimmingCharacters(in: .whitespaces).isEmpty else { throw CommandFailure.usage("--name must not be empty") }
             let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             try await store.registerCROParticipant(CROParticipant(role: parsed, domain: domain, name: name))
         }
@@ -238,10 +218,10 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let parsed = Role(rawValue: role) else {
-                throw Failure(message: "--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))", code: 2)
+                throw CommandFailure.usage("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if (parsed == .aggregator || parsed == .brp) && participant == nil {
-                throw Failure(message: "--participant is required for role \(parsed.rawValue)", code: 2)
+                throw CommandFailure.usage("--participant is required for role \(parsed.rawValue)")
             }
             let store = try await openStore(try options.load(), logger: Logger(label: "coordinator"), administration: true)
             let token = "scd_" + Hex.encode(RandomBytes.make(32))

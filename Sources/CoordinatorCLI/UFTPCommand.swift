@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineSupport
 import Coordinator
 import Foundation
 import GridCore
@@ -37,7 +38,7 @@ struct UFTPCommand: AsyncParsableCommand {
         } catch let error as SCDError {
             throw error
         } catch {
-            throw Failure(message: "\(action.rawValue) not sent: \(error)", code: 2)
+            throw CommandFailure.usage("\(action.rawValue) not sent: \(error)")
         }
     }
 

@@ -10,6 +10,7 @@ import Logging
 import MQTT
 import Sodium
 import Synchronization
+import Wire
 
 /// The outbox: publishes ledger entries after the `published` cursor on
 /// `{prefix}/{node}/readings` (QoS 1), in order, in batches bounded by entries and bytes, and
@@ -20,8 +21,6 @@ import Synchronization
 /// retained `status` topic (`online` on every connect, `offline` as the will) and prunes
 /// published entries past the retention period.
 public final class Publisher: Sendable {
-    public static let maximumEntriesPerMessage = 200
-    public static let maximumBytesPerMessage = 128 * 1024
     static let acknowledgementTimeoutMs = 30_000
     static let pruneIntervalMs: Int64 = 3_600_000
 
@@ -60,11 +59,7 @@ public final class Publisher: Sendable {
     }
 
     static func status(_ state: String, node: String) -> [UInt8] {
-        var writer = JSONObjectWriter(capacity: 96)
-        writer.string("state", state)
-        writer.string("node", node)
-        writer.timestamp("t", .now())
-        return writer.finish()
+        NodeStatus.payload(state: state, node: node, at: .now())
     }
 
     public func start() {
@@ -142,7 +137,7 @@ public final class Publisher: Sendable {
     private func drainStart() throws -> DispatchTime {
         let head = try ledger.head.seq
         let backlog = head - min(try ledger.cursor(Ledger.publishedCursor), head)
-        guard backlog > UInt64(Self.maximumEntriesPerMessage), settings.reconnectJitterSeconds > 0 else { return .now() }
+        guard backlog > UInt64(ReadingsMessage.Writer.maximumSentEntries), settings.reconnectJitterSeconds > 0 else { return .now() }
         let delayMs = Int.random(in: 0...(settings.reconnectJitterSeconds * 1000))
         logger.info("backlog to publish; draining after a random delay", metadata: [
             "entries": "\(backlog)", "delay_ms": "\(delayMs)",
@@ -204,33 +199,15 @@ public final class Publisher: Sendable {
         return true
     }
 
-    /// The readings message for the consecutive entries from `first` (at most 200 entries or
-    /// 128 KiB; one larger entry goes alone), and its last seq; nil if there is no entry from
-    /// `first` yet.
+    /// The readings message for the consecutive entries from `first` (`ReadingsMessage.Writer`'s
+    /// bounds), and its last seq; nil if there is no entry from `first` yet.
     static func message(node: AgentConfig.Node, ledger: Ledger, from first: UInt64) throws -> (payload: [UInt8], last: UInt64)? {
-        var payload: [UInt8] = []
-        payload.reserveCapacity(16 * 1024)
-        payload.append(contentsOf: #"{"node":"#.utf8)
-        JSONText.appendQuoted(node.id, to: &payload)
-        payload.append(contentsOf: #","pod":"#.utf8)
-        JSONText.appendQuoted(node.pod, to: &payload)
-        payload.append(contentsOf: #","entries":["#.utf8)
-        var last: UInt64?
-        var count = 0
+        var writer = ReadingsMessage.Writer(node: node.id, pod: node.pod)
         var full = false
-        try ledger.forEachEntry(from: first, through: first + UInt64(Self.maximumEntriesPerMessage) - 1) { entry in
-            // The first entry that does not fit ends the message: entries stay consecutive.
-            guard !full, count == 0 || payload.count + entry.body.count + 300 <= Self.maximumBytesPerMessage else {
-                full = true
-                return
-            }
-            if count > 0 { payload.append(0x2C) }
-            LedgerExport.appendObject(entry, to: &payload)
-            last = entry.seq
-            count += 1
+        try ledger.forEachEntry(from: first, through: first + UInt64(ReadingsMessage.Writer.maximumSentEntries) - 1) { entry in
+            if !full { full = !writer.append(entry) }
         }
-        guard let last else { return nil }
-        payload.append(contentsOf: "]}".utf8)
+        guard let payload = writer.finish(), let last = writer.last else { return nil }
         return (payload, last)
     }
 }

@@ -330,12 +330,6 @@ public final class SetPointController: @unchecked Sendable {
     }
 
     private func ack(_ id: String, _ status: String, _ reason: String, seq: UInt64) {
-        var message = JSONObjectWriter(capacity: 192)
-        message.string("id", id)
-        message.string("status", status)
-        message.string("reason", reason)
-        message.integer("seq", Int64(seq))
-        message.timestamp("t", .now())
-        acknowledge(message.finish())
+        acknowledge(SetPointAcknowledgement.payload(id: id, status: status, reason: reason, seq: seq, at: .now()))
     }
 }

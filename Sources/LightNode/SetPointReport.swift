@@ -73,25 +73,16 @@ public struct SetPointReport: Sendable, Equatable {
         }
     }
 
-    private struct Reading: Decodable {
-        let t: String
-        let m: String?
-        let q: String?
-        let v: [String: Double]?
-    }
-
     /// Reads the window's good `active_power` readings of `meter` from the ledger, starting at the
     /// entry that recorded the set-point (every reading in its window comes after it).
     public static func make(for record: SetPointRecord, meter: String, intervalMs: Int, ledger: Ledger) throws -> SetPointReport {
         let readingKind = Array(#""k":"reading""#.utf8)
-        let decoder = JSONDecoder()
         var powers: [Double] = []
         try ledger.forEachEntry(from: max(record.seq, try ledger.firstKeptSeq)) { entry in
             // Bodies start {"t":"<24 characters>", so the kind sits at byte 32.
             guard entry.body.count > 32 + readingKind.count, entry.body[32..<(32 + readingKind.count)].elementsEqual(readingKind),
-                  let reading = try? decoder.decode(Reading.self, from: Data(entry.body)),
-                  reading.m == meter, reading.q == "good", let power = reading.v?["active_power"],
-                  let time = Timestamp(rfc3339: reading.t), record.from <= time, time < record.end else { return }
+                  let reading = try? ReadingBody(parsing: entry.body), reading.meter == meter, reading.good,
+                  let power = reading.activePower, record.from <= reading.time, reading.time < record.end else { return }
             powers.append(power)
         }
         return SetPointReport(record: record, meter: meter, samples: powers, intervalMs: intervalMs)

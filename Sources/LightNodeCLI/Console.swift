@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import CommandLineSupport
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -7,10 +8,6 @@ import GridCore
 
 /// Messages to stderr, data to stdout (command-line contract).
 enum Console {
-    static func error(_ message: String) {
-        StandardStream.error.write("lightnode: \(message)\n")
-    }
-
     static func output(_ line: String) {
         StandardStream.output.write(line + "\n")
     }

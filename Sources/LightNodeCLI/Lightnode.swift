@@ -1,18 +1,13 @@
 import ArgumentParser
+import CommandLineSupport
 import ConfigFile
 import LightNode
 import Ledger
 import GridCore
 import Sodium
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// `lightnode`: the Light Node agent and its tools (command-line contract: docs/cli.md).
-/// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+/// Exit statuses: `ExitPolicy` (0 success, 1 runtime failure, 2 usage or configuration error).
 @main
 struct Lightnode: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,54 +22,28 @@ struct Lightnode: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            Glibc.exit(report(error))
+            exitPolicy.exit(error, of: Self.self)
         }
     }
 
-    /// Prints the error once, on stderr, and picks the exit code of the contract.
-    static func report(_ error: any Error) -> Int32 {
+    /// The shared exit policy, with the agent's own errors: a missing or foreign key or ledger is
+    /// the installer's to mend (2); the rest is a runtime failure.
+    static let exitPolicy = ExitPolicy(tool: "lightnode") { error in
         switch error {
-        case let failure as CommandFailure:
-            Console.error(failure.message)
-            return failure.exitCode
         case let error as SodiumError:
-            Console.error(error.description)
             switch error {
-            case .keyFile, .secretFile: return 2
-            default: break
+            case .keyFile, .secretFile: return .usage(error.description)
+            default: return .runtime(error.description)
             }
-            return 1
-        case let error as ConfigError:
-            Console.error("configuration is not valid:")
-            for issue in error.issues { StandardStream.error.write("  \(issue)\n") }
-            return 2
         case let error as AgentError:
-            Console.error(error.description)
-            return 1
+            return .runtime(error.description)
         case let error as LedgerError:
-            Console.error(error.description)
             switch error {
-            case .missing, .identityMismatch, .invalidArgument: return 2
-            default: return 1
+            case .missing, .identityMismatch, .invalidArgument: return .usage(error.description)
+            default: return .runtime(error.description)
             }
         default:
-            // Argument parsing: --help and --version exit 0 on stdout; usage errors exit 2.
-            let code = exitCode(for: error)
-            if code == .success {
-                Console.output(fullMessage(for: error))
-                return 0
-            }
-            Console.error(fullMessage(for: error))
-            return code == .validationFailure ? 2 : code.rawValue
+            return nil
         }
     }
-}
-
-/// A failure a subcommand reports with its own message and exit code.
-struct CommandFailure: Error {
-    let message: String
-    let exitCode: Int32
-
-    static func runtime(_ message: String) -> CommandFailure { CommandFailure(message: message, exitCode: 1) }
-    static func usage(_ message: String) -> CommandFailure { CommandFailure(message: message, exitCode: 2) }
 }

@@ -27,4 +27,16 @@ public struct SetPointAcknowledgement: Sendable, Equatable {
             seq = number == 0 ? nil : number
         }
     }
+
+    /// The payload a node sends: `reason` says why (or what was applied), `seq` is the ledger
+    /// entry recording it (0: the node could not record it).
+    public static func payload(id: String, status: String, reason: String, seq: UInt64, at time: Timestamp) -> [UInt8] {
+        var message = JSONObjectWriter(capacity: 192)
+        message.string("id", id)
+        message.string("status", status)
+        message.string("reason", reason)
+        message.integer("seq", Int64(clamping: seq))
+        message.timestamp("t", time)
+        return message.finish()
+    }
 }

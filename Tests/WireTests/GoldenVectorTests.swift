@@ -51,4 +51,52 @@ import Wire
         #expect(ack?.status == "rejected" && ack?.seq == 42)
         #expect(SetPointAcknowledgement(payload: Array(#"{"id":"sp-0001","status":"applied","seq":0}"#.utf8))?.seq == nil)
     }
+
+    @Test func theNodesAcknowledgementIsByteForByteTheContract() {
+        let payload = SetPointAcknowledgement.payload(id: "sp-0001", status: "applied", reason: "max -1500 W", seq: 42,
+                                                      at: Timestamp(rfc3339: "2026-11-24T10:00:00.120Z")!)
+        #expect(String(decoding: payload, as: UTF8.self)
+            == #"{"id":"sp-0001","status":"applied","reason":"max -1500 W","seq":42,"t":"2026-11-24T10:00:00.120Z"}"#)
+        #expect(SetPointAcknowledgement(payload: payload)?.seq == 42)
+    }
+
+    @Test func theNodesStatusIsByteForByteTheContract() {
+        let payload = NodeStatus.payload(state: "offline", node: "ln-0001", at: Timestamp(millisecondsSince1970: 0))
+        #expect(String(decoding: payload, as: UTF8.self) == #"{"state":"offline","node":"ln-0001","t":"1970-01-01T00:00:00.000Z"}"#)
+    }
+
+    /// A chain of `count` readings of `bodyBytes` bytes each, from seq 1.
+    static func chain(_ count: Int, bodyBytes: Int = 80) -> [LedgerEntry] {
+        var prev = SHA256Digest.zero
+        return (1...count).map { seq in
+            let head = #"{"t":"2026-11-24T10:00:00.000Z","k":"reading","pad":""#
+            let body = Array((head + String(repeating: "x", count: max(0, bodyBytes - head.utf8.count - 2)) + #""}"#).utf8)
+            let entry = LedgerEntry.make(seq: UInt64(seq), body: body, prev: prev, signer: platformKey)
+            prev = entry.hash
+            return entry
+        }
+    }
+
+    @Test func theReadingsMessageAsWrittenIsReadBackEntryForEntry() throws {
+        let entries = Self.chain(3)
+        var writer = ReadingsMessage.Writer(node: "ln-0001", pod: "IT001E00000001")
+        #expect(writer.finish() == nil, "a message holds at least one entry")
+        let taken = entries.map { writer.append($0) }
+        #expect(taken == [true, true, true])
+        let payload = try #require(writer.finish())
+        #expect(String(decoding: payload, as: UTF8.self).hasPrefix(#"{"node":"ln-0001","pod":"IT001E00000001","entries":[{"seq":1,"#))
+        let read = try ReadingsMessage(topic: "ln/ln-0001/readings", payload: payload, prefix: "ln", maxBytes: 1 << 20)
+        #expect(read.node == "ln-0001" && read.pod == "IT001E00000001" && read.entries == entries && writer.last == 3)
+    }
+
+    @Test func aReadingsMessageStopsAtItsBoundsAndTakesOneLargeEntryAlone() {
+        var byCount = ReadingsMessage.Writer(node: "n", pod: "p")
+        let many = Self.chain(ReadingsMessage.Writer.maximumSentEntries + 1)
+        let taken = many.map { byCount.append($0) }.filter { $0 }.count
+        #expect(taken == ReadingsMessage.Writer.maximumSentEntries)
+        var bySize = ReadingsMessage.Writer(node: "n", pod: "p")
+        let large = Self.chain(2, bodyBytes: ReadingsMessage.Writer.maximumSentBytes)
+        let first = bySize.append(large[0]), second = bySize.append(large[1])
+        #expect(first && !second && bySize.last == 1)
+    }
 }
