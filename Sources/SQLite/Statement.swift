@@ -5,10 +5,13 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// A prepared statement, reused across executions (bind, step until done, reset).
 /// Columns and parameters are 0-based and 1-based respectively, as in SQLite's C API.
+/// Binds are checked: the first that SQLite refuses (a parameter out of range, a value too big)
+/// is kept and thrown by the next `step`, so a statement never runs with a parameter left NULL.
 public final class Statement {
     let connection: Connection
     let handle: OpaquePointer
     let sql: String
+    private var bindFailure: SQLiteError?
 
     init(connection: Connection, handle: OpaquePointer, sql: String) {
         self.connection = connection
@@ -24,12 +27,21 @@ public final class Statement {
     public func reset() {
         sqlite3_reset(handle)
         sqlite3_clear_bindings(handle)
+        bindFailure = nil
+    }
+
+    /// Keeps the first refused bind for `step` to throw.
+    private func checked(_ status: Int32, _ index: Int32) -> Statement {
+        if status != SQLITE_OK, bindFailure == nil {
+            bindFailure = SQLiteError(code: status & 0xFF, message: String(cString: sqlite3_errstr(status)), path: connection.path,
+                                      context: "parameter \(index) of \(Connection.abbreviate(sql))")
+        }
+        return self
     }
 
     @discardableResult
     public func bind(_ index: Int32, _ value: Int64) -> Statement {
-        sqlite3_bind_int64(handle, index, value)
-        return self
+        checked(sqlite3_bind_int64(handle, index, value), index)
     }
 
     /// Binds the value, or NULL for nil.
@@ -41,8 +53,7 @@ public final class Statement {
 
     @discardableResult
     public func bind(_ index: Int32, _ value: Double) -> Statement {
-        sqlite3_bind_double(handle, index, value)
-        return self
+        checked(sqlite3_bind_double(handle, index, value), index)
     }
 
     /// Binds the value, or NULL for nil.
@@ -54,31 +65,32 @@ public final class Statement {
 
     @discardableResult
     public func bind(_ index: Int32, _ value: String) -> Statement {
-        sqlite3_bind_text(handle, index, value, -1, transient)
-        return self
+        // The length given, so a NUL inside the text is kept rather than cutting it short.
+        checked(sqlite3_bind_text64(handle, index, value, UInt64(value.utf8.count), transient, UInt8(SQLITE_UTF8)), index)
     }
 
     @discardableResult
     public func bind(_ index: Int32, blob: UnsafeRawBufferPointer) -> Statement {
         // A zero-length blob must still bind as a blob, not NULL.
-        sqlite3_bind_blob64(handle, index, blob.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64(blob.count), transient)
-        return self
+        checked(sqlite3_bind_blob64(handle, index, blob.baseAddress ?? UnsafeRawPointer(bitPattern: 1), UInt64(blob.count), transient), index)
     }
 
     @discardableResult
     public func bind(_ index: Int32, blob: [UInt8]) -> Statement {
-        blob.withUnsafeBytes { _ = bind(index, blob: $0) }
-        return self
+        blob.withUnsafeBytes { bind(index, blob: $0) }
     }
 
     @discardableResult
     public func bindNull(_ index: Int32) -> Statement {
-        sqlite3_bind_null(handle, index)
-        return self
+        checked(sqlite3_bind_null(handle, index), index)
     }
 
     /// Advances: true while a row is available, false when done.
     public func step() throws(SQLiteError) -> Bool {
+        if let failure = bindFailure {
+            reset()
+            throw failure
+        }
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
@@ -113,9 +125,10 @@ public final class Statement {
         isNull(column) ? nil : text(column)
     }
 
+    /// The text by its length: a NUL inside it is kept, as it was bound.
     public func text(_ column: Int32) -> String {
         guard let pointer = sqlite3_column_text(handle, column) else { return "" }
-        return String(cString: pointer)
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
     }
 
     /// The column's bytes, valid only until the next step/reset: for loops that must not copy.
