@@ -74,32 +74,43 @@ public struct Console: Sendable {
             Self.redirect(try session(context).caller.role == .aggregator ? "/console/market" : "/console/fleet")
         }
         pages.post("/logout") { request, context in try await logout(request, context) }
-        pages.get("/fleet") { request, context in try await fleet(request, context) }
-        pages.get("/nodes/:node") { request, context in try await node(request, context) }
+        let platform = Self.platformRoles, grid = Self.gridRoles, market = Self.marketRoles
+        pages.admitting(platform, to: "the fleet overview", self).get("/fleet") { request, context in try await fleet(request, context) }
+        pages.admitting(platform, to: "a Light Node's page", self).get("/nodes/:node") { request, context in try await node(request, context) }
         pages.get("/nodes/:node/readings") { request, context in
             guard let seq = request.uri.queryParameters["seq"].flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
                 throw Problem(.badRequest, "The reading's number is a ledger seq, 1 to \(Bounds.seq.upperBound).", field: "seq")
             }
             return Self.redirect("/console/nodes/\(try context.parameters.require("node"))/readings/\(seq)")
         }
-        pages.get("/nodes/:node/readings/:seq") { _, context in try await proof(context) }
+        pages.admitting(platform, to: "a reading's proof", self).get("/nodes/:node/readings/:seq") { _, context in try await proof(context) }
         pages.get("/market") { request, _ in
-            let day = request.uri.queryParameters["day"].map(String.init).flatMap { market.calendar.start(of: $0) != nil ? $0 : nil }
-            return Self.redirect("/console/market/\(day ?? market.calendar.day(of: Timestamp.now()))")
+            let day = request.uri.queryParameters["day"].map(String.init).flatMap { self.market.calendar.start(of: $0) != nil ? $0 : nil }
+            return Self.redirect("/console/market/\(day ?? self.market.calendar.day(of: Timestamp.now()))")
         }
-        pages.get("/congestion") { request, context in try await congestionPoints(request, context) }
-        pages.get("/congestion/:point") { request, context in try await congestionDay(request, context) }
-        pages.get("/market/:day") { request, context in try await marketDay(request, context) }
-        pages.post("/market/:day/orders") { request, context in try await placeOrder(request, context) }
-        pages.post("/market/:day/rounds/:round/validation") { request, context in try await validateRound(request, context) }
-        pages.get("/orders/:id") { _, context in try await order(context) }
-        pages.post("/orders/:id/cancellation") { request, context in try await cancelOrder(request, context) }
-        pages.post("/market/:day/requests/:request/withdrawal") { request, context in try await withdrawRequest(request, context) }
+        pages.admitting(grid, to: "the congestion points", self).get("/congestion") { request, context in try await congestionPoints(request, context) }
+        pages.admitting(grid, to: "a congestion point's day", self).get("/congestion/:point") { request, context in
+            try await congestionDay(request, context)
+        }
+        pages.admitting(market, to: "the market", self).get("/market/:day") { request, context in try await marketDay(request, context) }
+        pages.admitting([.admin, .dso, .tso], to: "ordering", self).post("/market/:day/orders") { request, context in
+            try await placeOrder(request, context)
+        }
+        pages.admitting([.admin, .dso], to: "validating a round", self).post("/market/:day/rounds/:round/validation") { request, context in
+            try await validateRound(request, context)
+        }
+        pages.admitting(market, to: "an order", self).get("/orders/:id") { _, context in try await order(context) }
+        pages.admitting([.admin, .dso, .tso], to: "cancelling an order", self).post("/orders/:id/cancellation") { request, context in
+            try await cancelOrder(request, context)
+        }
+        pages.admitting([.admin, .dso, .tso, .marketOperator], to: "withdrawing a request", self)
+            .post("/market/:day/requests/:request/withdrawal") { request, context in try await withdrawRequest(request, context) }
         pages.get("/settlements") { _, _ in
-            Self.redirect("/console/settlements/\(String(market.calendar.day(of: Timestamp.now()).prefix(7)))")
+            Self.redirect("/console/settlements/\(String(self.market.calendar.day(of: Timestamp.now()).prefix(7)))")
         }
-        pages.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
-        pages.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
+        let settlements = pages.admitting([.admin, .dso, .marketOperator, .aggregator], to: "the settlement", self)
+        settlements.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
+        settlements.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
     }
 
     // MARK: Sessions
@@ -196,16 +207,6 @@ public struct Console: Sendable {
 
     // MARK: Access
 
-    /// Refuses (and logs) a page the caller's role may not see.
-    package func require(_ context: APIContext, _ roles: Set<Role>, _ what: String) throws -> ConsoleSessions.Session {
-        let session = try session(context)
-        guard roles.contains(session.caller.role) else {
-            denied(session, what)
-            throw Problem(.forbidden, "role \(session.caller.role.rawValue) may not open \(what)")
-        }
-        return session
-    }
-
     func denied(_ session: ConsoleSessions.Session, _ what: String) {
         logger.warning("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") was refused \(what)")
     }
@@ -289,6 +290,30 @@ package struct ConsoleAuthentication: RouterMiddleware {
             console.logger.error("console: \(request.uri.path): \(error)")
             return console.errorPage(Problem(.internalServerError, "The page could not be made; the coordinator's log says why."), context)
         }
+    }
+}
+
+/// A page's roles, checked before its handler runs; the others are refused (and logged) with a
+/// page: the console's counterpart of the API's `RoleRequirement`.
+package struct PageAccess: RouterMiddleware {
+    package let roles: Set<Role>
+    package let what: String
+    package let console: Console
+
+    package func handle(_ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response) async throws -> Response {
+        let session = try console.session(context)
+        guard roles.contains(session.caller.role) else {
+            console.denied(session, what)
+            throw Problem(.forbidden, "role \(session.caller.role.rawValue) may not open \(what)")
+        }
+        return try await next(request, context)
+    }
+}
+
+extension RouterGroup where Context == APIContext {
+    /// This group's pages, opened only to `roles`.
+    package func admitting(_ roles: Set<Role>, to what: String, _ console: Console) -> RouterGroup<APIContext> {
+        group().add(middleware: PageAccess(roles: roles, what: what, console: console))
     }
 }
 

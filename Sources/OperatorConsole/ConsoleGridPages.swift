@@ -29,7 +29,7 @@ extension Console {
 
     /// Every congestion point the platform knows: from the PODs' registry and the `[market]` tables.
     package func congestionPoints(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.gridRoles, "the congestion points")
+        let session = try session(context)
         let config = market.config
         var pods: [String: Int] = [:], aggregators: [String: Set<String>] = [:]
         for pod in try await store.pods(aggregator: nil) {
@@ -99,7 +99,7 @@ extension Console {
     }
 
     func congestionDay(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.gridRoles, "a congestion point's day")
+        let session = try session(context)
         let point = try context.parameters.require("point")
         let calendar = market.calendar
         // FR25: the day to plan is tomorrow unless the operator picks another.

@@ -106,7 +106,7 @@ extension Console {
     }
 
     func marketDay(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.marketRoles, "the market")
+        let session = try session(context)
         let day = try context.parameters.require("day")
         let calendar = market.calendar
         guard let start = calendar.start(of: day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.") }
@@ -197,7 +197,7 @@ extension Console {
 
     /// The DSO decides a preliminary round (as `PUT /api/v1/market/rounds/{id}/validation` does).
     func validateRound(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, [.admin, .dso], "validating a round")
+        let session = try session(context)
         let day = try context.parameters.require("day"), round = try context.parameters.require("round")
         let form = try await form(ValidationForm.self, request, context)
         var rejections: [Int: String] = [:]
@@ -220,7 +220,7 @@ extension Console {
 
     /// The operator orders a final award (as `POST /api/v1/market/orders` does).
     package func placeOrder(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, [.admin, .dso, .tso], "ordering")
+        let session = try session(context)
         let form = try await form(OrderForm.self, request, context)
         let order = try await market.order(round: form.round, award: form.award, by: party(session), now: market.clock())
         logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") ordered award \(form.award) of \(form.round): \(order.id)")
@@ -282,7 +282,7 @@ extension Console {
     }
 
     package func order(_ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.marketRoles, "an order")
+        let session = try session(context)
         let id = try context.parameters.require("id")
         guard let order = try await market.order(id) else { throw Problem(.notFound, "There is no order \(id).") }
         if let aggregator = scope(session), order.award.aggregator != aggregator {
@@ -322,7 +322,7 @@ extension Console {
 
     /// The buyer cancels an order's ISPs that have not begun (as `DELETE /api/v1/market/orders/{id}` does).
     package func cancelOrder(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, [.admin, .dso, .tso], "cancelling an order")
+        let session = try session(context)
         let id = try context.parameters.require("id")
         let form = try await form(CancelForm.self, request, context)
         let reason = try Self.reason(form.reason)
@@ -338,7 +338,7 @@ extension Console {
 
     /// A buyer (or the market operator) withdraws an open request (as `DELETE /api/v1/market/requests/{id}` does).
     package func withdrawRequest(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, [.admin, .dso, .tso, .marketOperator], "withdrawing a request")
+        let session = try session(context)
         let day = try context.parameters.require("day"), key = try context.parameters.require("request")
         let form = try await form(WithdrawForm.self, request, context)
         let withdrawn = try await market.withdrawRequest(key, by: party(session), reason: try Self.reason(form.reason), now: market.clock())
@@ -411,7 +411,7 @@ extension Console {
     }
 
     package func settlement(_ request: Request, _ context: APIContext, csv: Bool) async throws -> Response {
-        let session = try require(context, [.admin, .dso, .marketOperator, .aggregator], "the settlement")
+        let session = try session(context)
         let month = try context.parameters.require("month")
         var aggregator = request.uri.queryParameters["aggregator"].map(String.init)
         if let own = scope(session) {

@@ -50,7 +50,7 @@ extension Console {
     }
 
     package func fleet(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.platformRoles, "the fleet overview")
+        let session = try session(context)
         let now = Timestamp.now()
         let (nodes, rate) = await ingest.fleet(now: now)
         let query = request.uri.queryParameters
@@ -161,7 +161,7 @@ extension Console {
     }
 
     package func node(_ request: Request, _ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.platformRoles, "a Light Node's page")
+        let session = try session(context)
         let id = try context.parameters.require("node")
         guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
         let calendar = market.calendar
@@ -273,7 +273,7 @@ extension Console {
     }
 
     package func proof(_ context: APIContext) async throws -> Response {
-        let session = try require(context, Self.platformRoles, "a reading's proof")
+        let session = try session(context)
         let id = try context.parameters.require("node")
         guard let node = try await store.node(id) else { throw Problem(.notFound, "There is no Light Node \"\(id)\".") }
         guard let seq = context.parameters.get("seq").flatMap({ UInt64($0) }), Bounds.seq.contains(seq) else {
