@@ -46,6 +46,27 @@ public struct MarketCalendar: Sendable {
         start(of: day).flatMap { calendar.date(byAdding: .day, value: days, to: Date($0)) }.map { self.day(of: Timestamp($0)) }
     }
 
+    /// The ISO weekday of `day`: 1 Monday … 7 Sunday; nil when it is not a date. Plain
+    /// arithmetic: 1970-01-01 was a Thursday.
+    public static func weekday(of day: String) -> Int? {
+        civil(day).map { Int(Timestamp.floorDivide(Timestamp.days(fromCivilYear: $0.year, month: $0.month, day: $0.day) + 3, 7).remainder) + 1 }
+    }
+
+    /// The days of `month` (`YYYY-MM`), none when it is not one.
+    public static func days(of month: String) -> [String] {
+        guard let (year, number, _) = civil(month + "-01") else { return [] }
+        return (1...Timestamp.daysIn(month: number, year: year)).map { month + ($0 < 10 ? "-0\($0)" : "-\($0)") }
+    }
+
+    /// Year, month and day of `YYYY-MM-DD`, nil unless it is a date of the Gregorian calendar.
+    static func civil(_ day: String) -> (year: Int64, month: Int64, day: Int64)? {
+        let parts = day.split(separator: "-", omittingEmptySubsequences: false)
+        guard day.utf8.count == 10, parts.count == 3, parts.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }),
+              let year = Int64(parts[0]), let month = Int64(parts[1]), let number = Int64(parts[2]),
+              (1...12).contains(month), (1...Timestamp.daysIn(month: month, year: year)).contains(number) else { return nil }
+        return (year, month, number)
+    }
+
     /// ISPs in `day`: 96 at 15 minutes, 92 or 100 when the clocks change.
     public func ispCount(_ day: String) -> Int? {
         guard let start = start(of: day), let next = calendar.date(byAdding: .day, value: 1, to: Date(start)) else { return nil }
