@@ -59,6 +59,24 @@ public struct AvailabilityContract: Codable, Sendable, Equatable {
         case penaltyPerMiss = "penalty_per_miss"
     }
 
+    /// As the API reads it: `buyer` may be left out (a DSO registers for itself).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        buyer = try container.decodeIfPresent(String.self, forKey: .buyer) ?? ""
+        aggregator = try container.decode(String.self, forKey: .aggregator)
+        congestionPoint = try container.decode(String.self, forKey: .congestionPoint)
+        first = try container.decode(String.self, forKey: .first)
+        last = try container.decode(String.self, forKey: .last)
+        weekdays = try container.decodeIfPresent([Int].self, forKey: .weekdays) ?? Array(1...7)
+        firstISP = try container.decode(Int.self, forKey: .firstISP)
+        lastISP = try container.decode(Int.self, forKey: .lastISP)
+        power = try container.decode(Int.self, forKey: .power)
+        fee = try container.decode(Fee.self, forKey: .fee)
+        priceCapPerMWh = try container.decode(Money.self, forKey: .priceCapPerMWh)
+        penaltyPerMiss = try container.decodeIfPresent(Money.self, forKey: .penaltyPerMiss) ?? .zero
+    }
+
     public init(id: String, buyer: String, aggregator: String, congestionPoint: String, first: String, last: String, weekdays: [Int],
                 firstISP: Int, lastISP: Int, power: Int, fee: Fee, priceCapPerMWh: Money, penaltyPerMiss: Money) {
         self.id = id
@@ -93,7 +111,7 @@ public struct AvailabilityContract: Codable, Sendable, Equatable {
         guard !weekdays.isEmpty, weekdays.allSatisfy({ (1...7).contains($0) }) else {
             return ("weekdays", "weekdays: at least one of 1 (Monday) … 7 (Sunday)")
         }
-        guard ISPNumbers.within(start: firstISP, count: lastISP - firstISP + 1, ispCount: clearingISPs.upperBound) else {
+        guard clearingISPs.contains(firstISP), clearingISPs.contains(lastISP), firstISP <= lastISP else {
             return ("first_isp", "first_isp…last_isp must lie within 1…\(clearingISPs.upperBound), in order")
         }
         guard power != 0, Bounds.powerW.contains(power) else { return ("power_w", "power_w: not 0, within \(Bounds.text(Bounds.powerW)) W") }

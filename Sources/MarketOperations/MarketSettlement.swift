@@ -49,13 +49,35 @@ public struct AggregatorReport: Encodable, Sendable {
     /// Energy delivered, Wh (the delivered W over each ISP's length).
     public var deliveredWh: Int
     public var deficiencyWh: Int
+    /// Activation: the orders' fees, penalties and net.
     public var fee: Money
     public var penalty: Money
     public var net: Money
     public var unverified: Int
+    /// Availability: its contracts' fees and the penalties for their misses.
+    public var availabilityFee: Money = .zero
+    public var contractPenalty: Money = .zero
+    /// Activation net plus availability fees minus contract penalties.
+    public var total: Money { net + availabilityFee - contractPenalty }
 
     enum CodingKeys: String, CodingKey {
         case aggregator, orders, deliveredWh = "delivered_wh", deficiencyWh = "deficiency_wh", fee, penalty, net, unverified
+        case availabilityFee = "availability_fee", contractPenalty = "contract_penalty", total
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(aggregator, forKey: .aggregator)
+        try container.encode(orders, forKey: .orders)
+        try container.encode(deliveredWh, forKey: .deliveredWh)
+        try container.encode(deficiencyWh, forKey: .deficiencyWh)
+        try container.encode(fee, forKey: .fee)
+        try container.encode(penalty, forKey: .penalty)
+        try container.encode(net, forKey: .net)
+        try container.encode(unverified, forKey: .unverified)
+        try container.encode(availabilityFee, forKey: .availabilityFee)
+        try container.encode(contractPenalty, forKey: .contractPenalty)
+        try container.encode(total, forKey: .total)
     }
 }
 
@@ -63,6 +85,8 @@ public struct MonthlyReport: Encodable, Sendable {
     public var month: String
     public var aggregators: [AggregatorReport]
     public var orders: [SettledOrder]
+    /// The availability contracts' months (docs/market.md, "Availability contracts").
+    public var contracts: [ContractMonth] = []
 }
 
 extension Marketplace {
@@ -204,7 +228,15 @@ extension Marketplace {
             report.unverified += order.unverified.count
             reports[order.aggregator] = report
         }
-        return MonthlyReport(month: month, aggregators: reports.keys.sorted().compactMap { reports[$0] }, orders: orders)
+        let contracts = try await contractMonths(month: month, aggregator: aggregator)
+        for contract in contracts {
+            var report = reports[contract.aggregator] ?? AggregatorReport(aggregator: contract.aggregator, orders: 0, deliveredWh: 0,
+                                                                          deficiencyWh: 0, fee: 0, penalty: 0, net: 0, unverified: 0)
+            report.availabilityFee += contract.availabilityFee
+            report.contractPenalty += contract.penalty
+            reports[contract.aggregator] = report
+        }
+        return MonthlyReport(month: month, aggregators: reports.keys.sorted().compactMap { reports[$0] }, orders: orders, contracts: contracts)
     }
 }
 
@@ -212,7 +244,7 @@ extension MonthlyReport {
     /// The report of one aggregator.
     public func only(aggregator: String) -> MonthlyReport {
         MonthlyReport(month: month, aggregators: aggregators.filter { $0.aggregator == aggregator },
-                      orders: orders.filter { $0.aggregator == aggregator })
+                      orders: orders.filter { $0.aggregator == aggregator }, contracts: contracts.filter { $0.aggregator == aggregator })
     }
 
     /// One line per order, POD and ISP.

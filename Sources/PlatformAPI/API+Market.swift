@@ -12,6 +12,7 @@ extension API {
     func addMarketRoutes(_ api: RouterGroup<APIContext>, _ market: Marketplace) {
         addBookRoutes(api, market)
         addOrderRoutes(api, market)
+        addContractRoutes(api, market)
     }
 
     /// Requests, offers, the day's book, clearing rounds and their validation.
@@ -123,7 +124,9 @@ extension API {
             let aggregator = caller.role == .aggregator ? caller.participant ?? "" : request.uri.queryParameters["aggregator"].map(String.init)
             let csv = request.uri.queryParameters["format"] == "csv"
             do {
-                let report = try await market.monthlyReport(month: month, aggregator: aggregator)
+                var report = try await market.monthlyReport(month: month, aggregator: aggregator)
+                // A DSO sees the contracts it buys, not another DSO's.
+                if caller.role == .dso { report.contracts = report.contracts.filter { $0.buyer == caller.participant } }
                 guard csv else { return try json(report) }
                 var headers = HTTPFields()
                 headers[.contentType] = "text/csv; charset=utf-8"

@@ -12,6 +12,12 @@ extension UFTPActions {
         package var start: Int
         package var duration: Int?
         package var power: Int
+
+        package init(start: Int, duration: Int? = nil, power: Int) {
+            self.start = start
+            self.duration = duration
+            self.power = power
+        }
     }
 
     /// A D-Prognosis (UFTP §2.4.3): the aggregator's forecast for its connections at a congestion

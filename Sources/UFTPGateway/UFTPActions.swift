@@ -378,6 +378,15 @@ public struct UFTPActions: Sendable {
         enum CodingKeys: String, CodingKey {
             case recipient, congestionPoint = "congestion_point", period, contractID = "contract_id", reference, isps
         }
+
+        package init(recipient: String, congestionPoint: String, period: String, contractID: String, reference: String?, isps: [PowerDraft]) {
+            self.recipient = recipient
+            self.congestionPoint = congestionPoint
+            self.period = period
+            self.contractID = contractID
+            self.reference = reference
+            self.isps = isps
+        }
     }
 
     package func flexReservationUpdate(_ draft: FlexReservationUpdateDraft, now: Timestamp = .now()) async throws -> Receipt {

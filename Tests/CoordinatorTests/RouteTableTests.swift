@@ -150,6 +150,18 @@ import UFTP
              expected: [.admin: 404, .mo: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/settlements/{month}", path: "/api/v1/market/settlements/2026-11",
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 401], otherwise: 403),
+        // dso-1's contract fo-1 with agr-1: ids are the platform's; a DSO buys for itself, the administrator names the buyer.
+        Case(route: "POST /api/v1/market/contracts", path: "/api/v1/market/contracts",
+             body: #"{"id":"fo-2","aggregator":"agr-1","congestion_point":"cp-1","first_day":"2026-12-01","last_day":"2026-12-31","first_isp":69,"last_isp":80,"power_w":-500,"fee":{"per_mw_per_isp":"1.50"},"price_cap_per_mwh":"300"}"#,
+             fresh: true, expected: [.admin: 400, .dsoA: 201, .dsoB: 201, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/market/contracts", path: "/api/v1/market/contracts",
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/market/contracts/{id}", path: "/api/v1/market/contracts/fo-1",
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 404, .mo: 200, .agrA: 200, .agrB: 404, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /api/v1/market/contracts/{id}/releases", path: "/api/v1/market/contracts/fo-1/releases", body: #"{"day":"\#(f)"}"#,
+             fresh: true, expected: [.admin: 201, .dsoA: 201, .dsoB: 404, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/market/contracts/{id}/months/{month}", path: "/api/v1/market/contracts/fo-1/months/2026-11",
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 404, .mo: 200, .agrA: 200, .agrB: 404, .anonymous: 401], otherwise: 403),
 
         // The console: a session per caller; a page a role may not see is 403, another's object 404.
         Case(route: "GET /console/static/console.css", path: "/console/static/console.css", console: true, expected: [:], otherwise: 200),
@@ -247,6 +259,11 @@ import UFTP
         _ = try await market.submitRequest(.init(session: .dayAhead, day: f, id: "r-late", area: ["cp-1"],
                                                  isps: [.init(start: 40, minPower: -500, maxPower: -500)], priceLimit: nil),
                                            buyer: .dso, participant: "dso-1", now: MarketplaceTests.date("2026-11-26T08:00:00Z"))
+        _ = try await market.registerContract(
+            AvailabilityContract(id: "fo-1", buyer: "dso-1", aggregator: "agr-1", congestionPoint: "cp-1", first: "2026-11-01", last: "2026-12-31",
+                                 weekdays: Array(1...7), firstISP: 69, lastISP: 80, power: -500, fee: .perMWPerISP(Money("1.50")!),
+                                 priceCapPerMWh: 300, penaltyPerMiss: 25),
+            by: Marketplace.Party(role: .dso, participant: "dso-1"), now: now)
         let registry = PrometheusCollectorRegistry()
         let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
         let settings = IngestSettings(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)

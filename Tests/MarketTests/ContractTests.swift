@@ -37,6 +37,15 @@ import TestSupport
         #expect(contract.problem(calendar: Self.calendar) == nil)
         late.last = "2036-01-01"
         #expect(late.problem(calendar: Self.calendar)?.field == "last_day")
+        // Numbers no contract has are refused, not fatal.
+        for (first, last) in [(Int.min, Int.max), (Int.max, Int.min), (0, 10), (80, 69), (1, 101)] {
+            var odd = contract
+            (odd.firstISP, odd.lastISP) = (first, last)
+            #expect(odd.problem(calendar: Self.calendar)?.field == "first_isp")
+        }
+        var huge = contract
+        huge.power = Int.min
+        #expect(huge.problem(calendar: Self.calendar)?.field == "power_w")
     }
 
     @Test func aFeePerMWAndISPPaysTheServiceISPsNotReleased() {
