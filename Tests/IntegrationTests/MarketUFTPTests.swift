@@ -1,4 +1,5 @@
 import Foundation
+import GridCore
 import Sodium
 import Testing
 import TestSupport
@@ -83,6 +84,14 @@ struct MarketUFTPTests {
                              ["energy_wh": Array(repeating: 375.0, count: 96)]).status == 200)
         }
 
+        // dso-1 holds 1,500 W of the aggregator's at that ISP today and tomorrow (an availability contract; the offer
+        // below asks 25,000 per MWh, under the cap).
+        let tomorrow = try #require(MarketCalendar(timeZone: calendar.timeZone).day(after: day))
+        let contract: [String: Any] = ["id": "fo-uftp", "aggregator": "agr.example.com", "congestion_point": Self.location, "first_day": day,
+                                       "last_day": tomorrow, "first_isp": isp, "last_isp": isp, "power_w": -1500,
+                                       "fee": ["per_mw_per_isp": "4.00"], "price_cap_per_mwh": "100000", "penalty_per_miss": "15"]
+        #expect(try call("POST", "/api/v1/market/contracts", dso, contract).status == 201)
+
         // The DSO's market request goes to the aggregator as a FlexRequest; its FlexOffer (−2,000 W
         // for 12.50, at least half) is accepted into the market.
         let request = try call("POST", "/api/v1/market/requests", dso, ["session": "real-time", "day": day, "id": "r-uftp", "area": [Self.location],
@@ -111,6 +120,16 @@ struct MarketUFTPTests {
         let roundID = try #require(cleared.json["id"] as? String)
         #expect(cleared.json["state"] as? String == "final")
         let flexOrder = try #require(agr.line { $0["type"] as? String == "FlexOrder" }, "\(diagnostics())")
+        // The request bound the contract for the 1,000 W it asked; the aggregator offered 2,000: met
+        // (a short offer is a miss: MarketContractTests). Tomorrow is released, and the aggregator
+        // is told so by a FlexReservationUpdate reserving nothing.
+        let owed = try call("GET", "/api/v1/market/contracts/fo-uftp/months/\(day.prefix(7))", dso).json
+        #expect(owed["obligations"] as? Int == 1 && (owed["misses"] as? [Any])?.isEmpty == true, "\(owed)")
+        let release = try call("POST", "/api/v1/market/contracts/fo-uftp/releases", dso, ["day": tomorrow])
+        #expect(release.status == 201, "\(release)")
+        let update = try #require(agr.line { $0["type"] as? String == "FlexReservationUpdate" }, "\(diagnostics())")
+        #expect(update["contract_id"] as? String == "fo-uftp" && update["period"] as? String == tomorrow, "\(update)")
+        #expect((update["powers"] as? [[String: Any]])?.map { $0["power"] as? Int } == [0], "\(update)")
         #expect(flexOrder["powers"] as? [Int] == [-1000] && (flexOrder["price"] as? String).flatMap { Decimal(string: $0) } == 6.25, "\(flexOrder)")
         #expect(flexOrder["order_reference"] as? String == "\(roundID).0")
         let orderPath = "/api/v1/market/orders/\(roundID).0"

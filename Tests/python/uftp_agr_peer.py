@@ -38,6 +38,9 @@ def report(message):
     if type(message).__name__ == "FlexRequest":
         line.update(dispositions=[{"disposition": getattr(isp.disposition, "value", isp.disposition), "start": isp.start,
                                    "duration": isp.duration or 1} for isp in message.isps])
+    if type(message).__name__ == "FlexReservationUpdate":
+        line.update(contract_id=message.contract_id, period=str(message.period),
+                    powers=[{"start": isp.start, "power": isp.power} for isp in message.isps])
     if type(message).__name__ == "FlexSettlement":
         line.update(orders=[{"order_reference": order.order_reference, "net_settlement": str(order.net_settlement),
                              "ordered": ",".join(str(isp.ordered_flex_power) for isp in order.isps)}
