@@ -47,6 +47,9 @@ BMS_REGISTER = 100          # the BMS set-point (int32, big-endian words) the si
 GATE_CLOSURE = (23, 30)     # D-1, local
 CLOCK_START = (23, 15)      # D-1, local: a quarter hour to set up before the gate closes
 DAY_AHEAD_ISPS = (2, 3)     # 00:15-00:45 on D
+# The DSO's availability contract with agr-alpha: 1,500 W kept at ISPs 2-5 of D, 8.00 per MW and ISP.
+CONTRACT = {"id": "fo-centro", "aggregator": "agr-alpha", "congestion_point": LOCATION, "first_isp": 2, "last_isp": 5,
+            "power_w": -1500, "fee": {"per_mw_per_isp": "8.00"}, "price_cap_per_mwh": "100000", "penalty_per_miss": "50"}
 REAL_TIME_ISP = 5           # 01:00-01:15 on D, requested at 00:30
 INTERVAL_MS = 4000
 WRITE_TOLERANCE_S = 20      # a BMS write this late (simulated time) still counts as on time
@@ -491,6 +494,10 @@ retries = 1
                               {"energy_wh": [site.mean_w / 4] * 96})
         self.say("BRP baselines for the day: each site's average (" + ", ".join(f"{s.mean_w:,} W" for s in SITES) + ")")
 
+    def contract(self, day):
+        self.api.call("POST", "/api/v1/market/contracts", "DSO", dict(CONTRACT, first_day=day, last_day=day))
+        self.say(f"the DSO holds an availability contract with agr-alpha: 1,500 W at ISPs 2-5 of {day}, 8.00 per MW and ISP")
+
     def day_ahead(self, day):
         first, last = DAY_AHEAD_ISPS
         isps = {"start": first, "duration": last - first + 1}
@@ -747,6 +754,19 @@ retries = 1
             self.check(f"{entry['aggregator']}: the month's fees as the profiles give",
                        abs(fee - expected) <= SETTLEMENT_TOLERANCE * max(expected, 1), f"fees {fee:.2f}, expected {expected:.2f}")
 
+    def check_contract(self):
+        """The contract's month: every request it was owed answered, the fee as its terms give
+        (ISPs × MW × rate, to the cent), and in the aggregator's totals."""
+        month = next((c for c in self.report.get("contracts", []) if c["contract"] == CONTRACT["id"]), None)
+        isps = CONTRACT["last_isp"] - CONTRACT["first_isp"] + 1
+        expected = (Decimal(isps) * Decimal(-CONTRACT["power_w"]) / 1_000_000 * Decimal(CONTRACT["fee"]["per_mw_per_isp"])).quantize(Decimal("0.01"))
+        alpha = next((a for a in self.report["aggregators"] if a["aggregator"] == CONTRACT["aggregator"]), {})
+        passed = month is not None and month["obligations"] >= 1 and not month["misses"] and Decimal(month["availability_fee"]) == expected \
+            and Decimal(alpha.get("availability_fee", "0")) == expected
+        self.check(f"contract {CONTRACT['id']}: obligations met and the availability fee paid", passed,
+                   f"{month['obligations']} request(s) owed, {len(month['misses'])} missed, fee {month['availability_fee']} "
+                   f"(expected {expected})" if month else "no contract month in the report")
+
     # Running -----------------------------------------------------------------------------
 
     def play(self):
@@ -759,6 +779,7 @@ retries = 1
         self.day = day
         self.start_platform(day)
         self.baselines(day)
+        self.contract(day)
         self.day_ahead(day)
         self.watch_activation(day, DAY_AHEAD_ISPS[0])
         self.cancel(day)
@@ -770,6 +791,7 @@ retries = 1
         self.check_ledgers()
         self.check_bms()
         self.check_settlement()
+        self.check_contract()
         return self.summary()
 
     def summary(self):
@@ -787,7 +809,8 @@ retries = 1
         for entry in self.report["aggregators"]:
             print(f"  {entry['aggregator']}: {entry['orders']} order(s), delivered {entry['delivered_wh']:,.0f} Wh, "
                   f"short {entry['deficiency_wh']:,.0f} Wh, fees {float(entry['fee']):.2f}, "
-                  f"penalties {float(entry['penalty']):.2f}, net {float(entry['net']):.2f}")
+                  f"penalties {float(entry['penalty']):.2f}, net {float(entry['net']):.2f}, "
+                  f"availability {float(entry.get('availability_fee', 0)):.2f}, total {float(entry.get('total', entry['net'])):.2f}")
         failed = [c for c in self.checks if not c["passed"]]
         for entry in self.checks:
             print(f"  {'ok  ' if entry['passed'] else 'FAIL'} {entry['check']}: {entry['detail']}")
