@@ -47,9 +47,9 @@ BMS_REGISTER = 100          # the BMS set-point (int32, big-endian words) the si
 GATE_CLOSURE = (23, 30)     # D-1, local
 CLOCK_START = (23, 15)      # D-1, local: a quarter hour to set up before the gate closes
 DAY_AHEAD_ISPS = (2, 3)     # 00:15-00:45 on D
-# The DSO's availability contract with agr-alpha: 1,500 W kept at ISPs 2-5 of D, 8.00 per MW and ISP.
+# The DSO's availability contract with agr-alpha: 1,500 W kept at ISPs 2-5 of D, 2,000.00 per MW and ISP (12.00).
 CONTRACT = {"id": "fo-centro", "aggregator": "agr-alpha", "congestion_point": LOCATION, "first_isp": 2, "last_isp": 5,
-            "power_w": -1500, "fee": {"per_mw_per_isp": "8.00"}, "price_cap_per_mwh": "100000", "penalty_per_miss": "50"}
+            "power_w": -1500, "fee": {"per_mw_per_isp": "2000.00"}, "price_cap_per_mwh": "100000", "penalty_per_miss": "50"}
 REAL_TIME_ISP = 5           # 01:00-01:15 on D, requested at 00:30
 INTERVAL_MS = 4000
 WRITE_TOLERANCE_S = 20      # a BMS write this late (simulated time) still counts as on time
@@ -496,7 +496,7 @@ retries = 1
 
     def contract(self, day):
         self.api.call("POST", "/api/v1/market/contracts", "DSO", dict(CONTRACT, first_day=day, last_day=day))
-        self.say(f"the DSO holds an availability contract with agr-alpha: 1,500 W at ISPs 2-5 of {day}, 8.00 per MW and ISP")
+        self.say(f"the DSO holds an availability contract with agr-alpha: 1,500 W at ISPs 2-5 of {day}, 2,000.00 per MW and ISP")
 
     def day_ahead(self, day):
         first, last = DAY_AHEAD_ISPS
