@@ -57,27 +57,12 @@ public struct AggregatorReport: Encodable, Sendable {
     /// Availability: its contracts' fees and the penalties for their misses.
     public var availabilityFee: Money = .zero
     public var contractPenalty: Money = .zero
-    /// Activation net plus availability fees minus contract penalties.
-    public var total: Money { net + availabilityFee - contractPenalty }
+    /// Activation net plus availability fees minus contract penalties (summed with the month).
+    public var total: Money = .zero
 
     enum CodingKeys: String, CodingKey {
         case aggregator, orders, deliveredWh = "delivered_wh", deficiencyWh = "deficiency_wh", fee, penalty, net, unverified
         case availabilityFee = "availability_fee", contractPenalty = "contract_penalty", total
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(aggregator, forKey: .aggregator)
-        try container.encode(orders, forKey: .orders)
-        try container.encode(deliveredWh, forKey: .deliveredWh)
-        try container.encode(deficiencyWh, forKey: .deficiencyWh)
-        try container.encode(fee, forKey: .fee)
-        try container.encode(penalty, forKey: .penalty)
-        try container.encode(net, forKey: .net)
-        try container.encode(unverified, forKey: .unverified)
-        try container.encode(availabilityFee, forKey: .availabilityFee)
-        try container.encode(contractPenalty, forKey: .contractPenalty)
-        try container.encode(total, forKey: .total)
     }
 }
 
@@ -236,7 +221,12 @@ extension Marketplace {
             report.contractPenalty += contract.penalty
             reports[contract.aggregator] = report
         }
-        return MonthlyReport(month: month, aggregators: reports.keys.sorted().compactMap { reports[$0] }, orders: orders, contracts: contracts)
+        let totals = reports.keys.sorted().compactMap { reports[$0] }.map { report in
+            var report = report
+            report.total = report.net + report.availabilityFee - report.contractPenalty
+            return report
+        }
+        return MonthlyReport(month: month, aggregators: totals, orders: orders, contracts: contracts)
     }
 }
 
