@@ -17,6 +17,15 @@ extension Console {
         isps.count == 1 ? "ISP \(isps.lowerBound)" : "ISPs \(isps.lowerBound)–\(isps.upperBound - 1)"
     }
 
+    /// `ISPs 72–75, ISP 80`: ISP numbers in runs.
+    static func ispNumbers(_ isps: [Int]) -> String {
+        var runs: [Range<Int>] = []
+        for isp in isps.sorted() {
+            if let last = runs.last, last.upperBound == isp { runs[runs.count - 1] = last.lowerBound..<(isp + 1) } else { runs.append(isp..<(isp + 1)) }
+        }
+        return runs.map { ispNumbers($0) }.joined(separator: ", ")
+    }
+
     // MARK: Market day
 
     package struct MarketPage {
@@ -360,106 +369,5 @@ extension Console {
     /// An order's settled power (W summed over its ISPs) as energy.
     package func energy(_ ispWatts: Int) -> String {
         Units.wattHours(Double(market.energyWh(ispWatts)))
-    }
-
-    // MARK: Monthly settlement
-
-    package struct SettlementPage {
-        package struct AggregatorRow {
-            package let aggregator: String
-            package let orders: Int
-            package let delivered: String
-            package let deficiency: String
-            package let fee: String
-            package let penalty: String
-            package let net: String
-            package let unverified: Int
-        }
-        package struct OrderRow {
-            package let id: String
-            package let day: String
-            package let aggregator: String
-            package let delivered: String
-            package let deficiency: String
-            package let net: String
-            package let unverified: Int
-        }
-        let chrome: Chrome
-        package let month: String
-        let previousMonth: String
-        let nextMonth: String
-        package let aggregators: [AggregatorRow]
-        package let orders: [OrderRow]
-        package let csv: String
-        let aggregatorView: Bool
-        package struct ObligationRow {
-            package let aggregator: String
-            package let requests: Int
-            package let answered: Int
-            package let responseRate: String
-            package let short: Bool
-            package let offers: Int
-            package let revoked: Int
-            package let orders: Int
-            package let deliveryRate: String
-        }
-        let settledAgo: String
-        package let obligations: [ObligationRow]
-        package let points: [Choice]
-        package let point: String?
-        package let aggregator: String?
-    }
-
-    package func settlement(_ request: Request, _ context: APIContext, csv: Bool) async throws -> Response {
-        let session = try session(context)
-        let month = try context.parameters.require("month")
-        var aggregator = request.uri.queryParameters["aggregator"].map(String.init)
-        if let own = scope(session) {
-            if let asked = aggregator, asked != own {
-                denied(session, "the settlement of \(asked)")
-                throw Problem(.forbidden, "An aggregator sees its own settlement only.")
-            }
-            aggregator = own
-        }
-        if csv {
-            let report = try await market.monthlyReport(month: month, aggregator: aggregator)
-            var headers = HTTPFields()
-            headers[.contentType] = "text/csv; charset=utf-8"
-            headers[.contentDisposition] = "attachment; filename=\"settlement-\(month)\(aggregator.map { "-\($0)" } ?? "").csv\""
-            Self.hardened(&headers)
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: report.csv)))
-        }
-        let market = self.market
-        let now = Timestamp.realNow().millisecondsSince1970
-        let snapshot = try await settlements.report(month: month, now: now) { try await market.monthlyReport(month: month, aggregator: nil) }
-        let report = aggregator.map { snapshot.report.only(aggregator: $0) } ?? snapshot.report
-        func shift(_ months: Int) -> String {
-            let parts = month.split(separator: "-").compactMap { Int($0) }
-            let index = parts[0] * 12 + parts[1] - 1 + months
-            return String(format: "%04d-%02d", index / 12, index % 12 + 1)
-        }
-        let point = request.uri.queryParameters["point"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
-        let obligations = try await market.obligations(month: month, report: report, aggregator: aggregator, point: point)
-        func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
-        return html(render("settlement", SettlementPage(
-            chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: shift(-1), nextMonth: shift(1),
-            aggregators: report.aggregators.map {
-                .init(aggregator: $0.aggregator, orders: $0.orders, delivered: Units.wattHours(Double($0.deliveredWh)),
-                      deficiency: Units.wattHours(Double($0.deficiencyWh)), fee: Units.euros($0.fee), penalty: Units.euros($0.penalty),
-                      net: Units.euros($0.net), unverified: $0.unverified)
-            },
-            orders: report.orders.map {
-                .init(id: $0.order, day: $0.day, aggregator: $0.aggregator, delivered: energy($0.delivered),
-                      deficiency: energy($0.deficiency), net: Units.euros($0.net), unverified: $0.unverified.count)
-            },
-            csv: "/console/settlements/\(month)/csv" + (aggregator.map { "?aggregator=\($0)" } ?? ""),
-            aggregatorView: session.caller.role == .aggregator, settledAgo: Units.duration(ms: max(0, now - snapshot.settled)),
-            obligations: obligations.aggregators.map {
-                .init(aggregator: $0.aggregator, requests: $0.requests, answered: $0.answered, responseRate: $0.responseRate.map(percent) ?? "—",
-                      short: $0.answered < $0.requests, offers: $0.offers, revoked: $0.revoked, orders: $0.orders,
-                      deliveryRate: $0.deliveryRate.map(percent) ?? "—")
-            },
-            points: obligations.points.map { .init(value: $0, label: $0, selected: $0 == point) }, point: point,
-            aggregator: scope(session) == nil ? aggregator : nil)))
     }
 }

@@ -309,4 +309,33 @@ import TestSupport
             #expect(elsewhere.body.contains("Obligations at cp-9") && !elsewhere.body.contains("<td class=\"num\">100 %</td>"))
         }
     }
+
+    @Test func theSettlementShowsTheContractsMonthsToTheirParties() async throws {
+        let (app, _, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            // dso-1 holds agr-1's 1,000 W at ISP 40 all November, under a 20,000 per MWh cap: o1 asks 40,000.
+            let contract = #"{"id":"fo-1","aggregator":"agr-1","congestion_point":"cp-1","first_day":"2026-11-01","last_day":"2026-11-30","first_isp":40,"last_isp":40,"power_w":-1000,"fee":{"per_mw_per_isp":"100"},"price_cap_per_mwh":"20000","penalty_per_miss":"5"}"#
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer scd_dso"
+            headers[.contentType] = "application/json"
+            let created = try await client.execute(uri: "/api/v1/market/contracts", method: .post, headers: headers, body: ByteBuffer(string: contract)) {
+                Int($0.status.code)
+            }
+            #expect(created == 201)
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let month = try await dso.request("/console/settlements/2026-11")
+            // 30 ISPs × 0.001 MW × 100.00 = 3.00; one miss, 5.00.
+            #expect(month.status == 200 && month.body.contains("Availability contracts")
+                && month.body.contains("<td>fo-1</td><td>dso-1</td><td>agr-1</td><td>cp-1</td><td class=\"num\">€ 3.00</td>"), "\(month.body)")
+            #expect(month.body.contains("dso-1:r1 on 2026-11-26, ISP 40: every offer at cp-1 is over the price cap of 20000.00 per MWh"))
+            var agr2 = Browser(client: client)
+            #expect(try await agr2.login("scd_agr2") == 303)
+            #expect(try await !agr2.request("/console/settlements/2026-11").body.contains("fo-1"), "another aggregator's contract")
+            var tso = Browser(client: client)
+            #expect(try await tso.login("scd_tso") == 303)
+            #expect(try await tso.request("/console/settlements/2026-11").status == 403)
+        }
+    }
 }
