@@ -10,12 +10,14 @@ public enum Paths {
     public static let products: URL = {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
-        var folder = URL(fileURLWithPath: executable).deletingLastPathComponent()
-        // On Linux the tests run from <products>/<package>PackageTests.xctest.
+        let own = URL(fileURLWithPath: executable).deletingLastPathComponent()
+        // On Linux the tests run from <products>/<package>PackageTests.xctest; a benchmark runs
+        // from <products> itself, which may not hold `lightnode` (built one product at a time).
+        var folder = own
         while folder.path != "/", !FileManager.default.fileExists(atPath: folder.appendingPathComponent("lightnode").path) {
             folder.deleteLastPathComponent()
         }
-        return folder
+        return folder.path == "/" ? own : folder
     }()
 
     /// A built executable of this package (`swift build --build-tests` builds them all).
