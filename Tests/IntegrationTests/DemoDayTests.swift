@@ -39,8 +39,8 @@ struct DemoDayTests {
         let report = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let checks = try #require(report["checks"] as? [[String: Any]])
         // 3 nodes × (certified, ledger) + 3 sites' BMS + the POD-ISPs shared by orders + 4 orders + 2 aggregators
-        // (+ the console in a browser).
-        #expect(checks.count == 16 + (browser ? 1 : 0), "\(checks)")
+        // + the availability contract (+ the console in a browser).
+        #expect(checks.count == 17 + (browser ? 1 : 0), "\(checks)")
         for check in checks where check["passed"] as? Bool != true {
             Issue.record("\(check["check"] ?? "?"): \(check["detail"] ?? "")")
         }
