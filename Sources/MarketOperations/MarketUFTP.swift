@@ -320,12 +320,6 @@ extension Marketplace: UFTPMarket {
 
     /// `YYYY-MM-DD` of the month's last day (`month` checked by the report).
     private nonisolated static func lastDay(ofMonth month: String) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let parts = month.split(separator: "-").compactMap { Int($0) }
-        let first = calendar.date(from: DateComponents(year: parts.first, month: parts.last, day: 1)) ?? Date()
-        let days = calendar.range(of: .day, in: .month, for: first)?.count ?? 28
-        return month + String(format: "-%02d", days)
+        MarketCalendar.days(of: month).last ?? month + "-28"
     }
-
 }
