@@ -237,13 +237,18 @@ extension Marketplace: UFTPMarket {
         return link
     }
 
-    /// What a month's FlexSettlements did: one per UFTP aggregator with its verified orders.
+    /// What a month's FlexSettlements did: one per UFTP aggregator whose statement has a version
+    /// not sent yet.
     package struct FlexSettlementsSent: Encodable, Sendable {
         package struct Sent: Encodable, Sendable {
             package var aggregator: String
+            package var version: Int
             package var messageID: String
+            package var conversationID: String
             package var orders: [String]
-            enum CodingKeys: String, CodingKey { case aggregator, messageID = "message_id", orders }
+            enum CodingKeys: String, CodingKey {
+                case aggregator, version, messageID = "message_id", conversationID = "conversation_id", orders
+            }
         }
 
         package struct Held: Encodable, Sendable {
@@ -251,47 +256,44 @@ extension Marketplace: UFTPMarket {
             package var reason: String
         }
 
+        /// The statement versions the settlement run issued.
+        package var issued: [Statement]
         package var sent: [Sent]
-        /// Orders not settled in UFTP now, and why (not accepted, settled already, nothing verified).
+        /// Orders not settled in UFTP now, and why (not accepted, version sent already, nothing verified).
         package var held: [Held]
     }
 
-    /// Sends each UFTP aggregator the FlexSettlement of its orders of `month` (UFTP §2.5): per
-    /// order the verified ISPs (baseline, actual and delivered power summed over its PODs), the
-    /// fee and penalty of the market's settlement. An order is settled in UFTP once.
+    /// Runs the month's settlement and sends each UFTP aggregator the latest version of its
+    /// statement not sent yet as a FlexSettlement (UFTP §2.5): per order the verified ISPs
+    /// (baseline, actual and delivered power summed over its PODs), the fee and penalty; per
+    /// contract its reserved power. UFTP 3 has no revision on a FlexSettlement: every version of
+    /// the month is a complete FlexSettlement in one conversation, the later superseding the earlier.
     package func sendFlexSettlements(month: String, now: Timestamp) async throws -> FlexSettlementsSent {
         guard let uftp else { throw MarketRefusal.notFound("this platform plays no DSO role in UFTP") }
-        let report = try await monthlyReport(month: month, aggregator: nil)
-        var result = FlexSettlementsSent(sent: [], held: [])
+        let (issued, report) = try await settlementRun(month, now: now)
+        var result = FlexSettlementsSent(issued: issued, sent: [], held: [])
         var byAggregator: [String: [(order: MarketOrder, settled: SettledOrder, flexOrder: String)]] = [:]
         for settled in report.orders {
             guard let order = try await store.record(MarketOrder.self, id: settled.order), let link = order.uftp,
                   let flexOrder = link.flexOrder else { continue }
-            if link.flexSettlement != nil {
-                result.held.append(.init(order: order.id, reason: "settled already in FlexSettlement \(link.flexSettlement ?? "")"))
-            } else if link.state != .accepted {
+            if link.state != .accepted {
                 result.held.append(.init(order: order.id, reason: "its FlexOrder is \(link.state.rawValue), not accepted"))
             } else {
                 byAggregator[link.aggregator, default: []].append((order, settled, flexOrder))
             }
         }
         for aggregator in byAggregator.keys.sorted() {
+            guard let record = try await latestStatement(month: month, aggregator: aggregator) else { continue }
+            if let sent = record.flexSettlement {
+                for entry in byAggregator[aggregator] ?? [] {
+                    result.held.append(.init(order: entry.order.id, reason: "version \(record.statement.version) was sent in FlexSettlement \(sent)"))
+                }
+                continue
+            }
             var orders: [UFTPActions.FlexSettlementDraft.Order] = []
             var included: [MarketOrder] = []
             for (order, settled, flexOrder) in byAggregator[aggregator] ?? [] {
-                // An ISP is settled when every POD's is verified; its powers are the PODs' sums.
-                var isps: [UFTPActions.FlexSettlementDraft.ISP] = []
-                let rows = settled.pods.map { Dictionary($0.isps.map { ($0.isp, $0) }, uniquingKeysWith: { first, _ in first }) }
-                for isp in Set(settled.pods.flatMap { $0.isps.map(\.isp) }).sorted() {
-                    let parts = rows.compactMap { $0[isp] }
-                    guard parts.count == rows.count, parts.allSatisfy(\.verified) else { continue }
-                    let ordered = parts.reduce(0) { $0 + $1.ordered }
-                    let direction = ordered < 0 ? -1 : 1
-                    isps.append(.init(start: isp, duration: nil, baselinePower: parts.reduce(0) { $0 + $1.baseline },
-                                      actualPower: parts.reduce(0) { $0 + ($1.allocation ?? 0) },
-                                      deliveredFlexPower: direction * parts.reduce(0) { $0 + $1.delivered },
-                                      powerDeficiency: parts.reduce(0) { $0 + $1.deficiency }))
-                }
+                let isps = Self.verifiedISPs(settled)
                 guard !isps.isEmpty else {
                     result.held.append(.init(order: order.id, reason: "no ISP verified yet (\(settled.unverified.count) POD ISPs unverified)"))
                     continue
@@ -304,18 +306,52 @@ extension Marketplace: UFTPMarket {
             do {
                 receipt = try await uftp.flexSettlement(UFTPActions.FlexSettlementDraft(
                     periodStart: month + "-01", periodEnd: Self.lastDay(ofMonth: month), orders: orders,
-                    contracts: nil), now: now)
+                    contracts: try await reservations(record.statement), conversationID: record.conversationID), now: now)
             } catch let refusal as UFTPActions.Refusal {
                 throw MarketRefusal.conflict("the FlexSettlement to \(aggregator) is not sent: \(refusal)")
             }
+            try await recordDelivery(of: record, messageID: receipt.messageID, conversationID: receipt.conversationID)
             for var order in included {
                 order.uftp?.flexSettlement = receipt.messageID
                 try await store.put(order, replace: true)
             }
-            result.sent.append(.init(aggregator: aggregator, messageID: receipt.messageID, orders: included.map(\.id)))
-            logger.notice("market: FlexSettlement \(receipt.messageID) to \(aggregator) for \(included.count) orders of \(month)")
+            result.sent.append(.init(aggregator: aggregator, version: record.statement.version, messageID: receipt.messageID,
+                                     conversationID: receipt.conversationID, orders: included.map(\.id)))
+            logger.notice("market: FlexSettlement \(receipt.messageID) to \(aggregator): version \(record.statement.version) of \(month), \(included.count) orders")
         }
         return result
+    }
+
+    /// An order's ISPs settled at every POD on verified measures, its powers the PODs' sums.
+    private nonisolated static func verifiedISPs(_ settled: SettledOrder) -> [UFTPActions.FlexSettlementDraft.ISP] {
+        let rows = settled.pods.map { Dictionary($0.isps.map { ($0.isp, $0) }, uniquingKeysWith: { first, _ in first }) }
+        return Set(settled.pods.flatMap { $0.isps.map(\.isp) }).sorted().compactMap { isp in
+            let parts = rows.compactMap { $0[isp] }
+            guard parts.count == rows.count, parts.allSatisfy(\.verified) else { return nil }
+            let direction = parts.reduce(0) { $0 + $1.ordered } < 0 ? -1 : 1
+            return .init(start: isp, duration: nil, baselinePower: parts.reduce(0) { $0 + $1.baseline },
+                         actualPower: parts.reduce(0) { $0 + ($1.allocation ?? 0) },
+                         deliveredFlexPower: direction * parts.reduce(0) { $0 + $1.delivered },
+                         powerDeficiency: parts.reduce(0) { $0 + $1.deficiency })
+        }
+    }
+
+    /// The ContractSettlements of a statement's availability lines: each service day of the
+    /// month, the power reserved at each service ISP (0 where released); nil without contracts.
+    private nonisolated func reservations(_ statement: Statement) async throws -> [UFTPActions.FlexSettlementDraft.Contract]? {
+        var contracts: [UFTPActions.FlexSettlementDraft.Contract] = []
+        for line in statement.lines where line.kind == .availability {
+            guard let record = try await store.record(MarketContract.self, id: line.reference) else { continue }
+            let released = record.released
+            let days: [UFTPActions.FlexSettlementDraft.Contract.Day] = MarketCalendar.days(of: statement.month).compactMap { day in
+                let service = record.contract.serviceISPs(on: day, calendar: calendar)
+                guard !service.isEmpty else { return nil }
+                let free = released[day] ?? []
+                return .init(period: day, isps: service.map { .init(start: $0, reservedPower: free.contains($0) ? 0 : record.contract.power) })
+            }
+            if !days.isEmpty { contracts.append(.init(contractID: line.reference, periods: days)) }
+        }
+        return contracts.isEmpty ? nil : contracts
     }
 
     /// `YYYY-MM-DD` of the month's last day (`month` checked by the report).

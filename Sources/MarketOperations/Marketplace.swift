@@ -41,6 +41,8 @@ public actor Marketplace {
     let dispatchLock = MarketLock()
     /// The book: clearing, validation, withdrawals and revocations.
     let bookLock = MarketLock()
+    /// Settlement runs: one issues a month's statement versions at a time.
+    let statementLock = MarketLock()
     /// Sessions the scheduler could not clear, by `<session> <day>`.
     private var failures: [String: ClearingFailure] = [:]
     /// Notifications not yet delivered (rebuilt from the last two days at start).

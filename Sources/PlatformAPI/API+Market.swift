@@ -13,6 +13,7 @@ extension API {
         addBookRoutes(api, market)
         addOrderRoutes(api, market)
         addContractRoutes(api, market)
+        addStatementRoutes(api, market)
     }
 
     /// Requests, offers, the day's book, clearing rounds and their validation.

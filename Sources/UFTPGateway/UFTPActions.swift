@@ -229,14 +229,29 @@ public struct UFTPActions: Sendable {
                         case start, duration, reservedPower = "reserved_power", requestedPower = "requested_power"
                         case availablePower = "available_power", offeredPower = "offered_power", orderedPower = "ordered_power"
                     }
+
+                    package init(start: Int, reservedPower: Int) {
+                        self.start = start
+                        self.reservedPower = reservedPower
+                    }
                 }
 
                 package var period: String
                 package var isps: [ISP]
+
+                package init(period: String, isps: [ISP]) {
+                    self.period = period
+                    self.isps = isps
+                }
             }
 
             package var contractID: String?
             package var periods: [Day]
+
+            package init(contractID: String?, periods: [Day]) {
+                self.contractID = contractID
+                self.periods = periods
+            }
 
             enum CodingKeys: String, CodingKey { case contractID = "contract_id", periods }
         }
@@ -245,14 +260,19 @@ public struct UFTPActions: Sendable {
         package var periodEnd: String
         package var orders: [Order]
         package var contracts: [Contract]?
+        /// A correction continues the conversation of the settlement it supersedes.
+        package var conversationID: String?
 
-        enum CodingKeys: String, CodingKey { case periodStart = "period_start", periodEnd = "period_end", orders, contracts }
+        enum CodingKeys: String, CodingKey {
+            case periodStart = "period_start", periodEnd = "period_end", orders, contracts, conversationID = "conversation_id"
+        }
 
-        package init(periodStart: String, periodEnd: String, orders: [Order], contracts: [Contract]? = nil) {
+        package init(periodStart: String, periodEnd: String, orders: [Order], contracts: [Contract]? = nil, conversationID: String? = nil) {
             self.periodStart = periodStart
             self.periodEnd = periodEnd
             self.orders = orders
             self.contracts = contracts
+            self.conversationID = conversationID
         }
     }
 
@@ -310,8 +330,9 @@ public struct UFTPActions: Sendable {
         guard let recipient, let currency else { throw Refusal.invalid(field: "orders", "orders: at least one order") }
         var contracts = try Self.contractSettlements(draft.contracts ?? [], from: first, through: last)
         if contracts.isEmpty { contracts = [Self.orderedContract(settlements)] }
+        let conversation: UUIDValue = try draft.conversationID.map { try Self.value("conversation_id", $0) } ?? .random()
         let message = UFTPMessage(metadata: Metadata(senderDomain: responder.domain, recipientDomain: recipient, timeStamp: DateTime(now),
-                                                     conversationID: .random()),
+                                                     conversationID: conversation),
                                   payload: FlexSettlement(periodStart: first, periodEnd: last, currency: currency,
                                                           orderSettlements: settlements, contractSettlements: contracts))
         return try await queue(message, now: now)
