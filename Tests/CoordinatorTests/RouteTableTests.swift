@@ -150,6 +150,14 @@ import UFTP
              expected: [.admin: 404, .mo: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/settlements/{month}", path: "/api/v1/market/settlements/2026-11",
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 401], otherwise: 403),
+        // A settlement run by the market operator; each party reads its own statements.
+        Case(route: "POST /api/v1/market/settlements/{month}/statements", path: "/api/v1/market/settlements/2026-11/statements", body: "",
+             fresh: true, expected: [.admin: 200, .mo: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/market/settlements/{month}/statements", path: "/api/v1/market/settlements/2026-11/statements",
+             expected: market.merging([.anonymous: 401]) { $1 }, otherwise: 403),
+        Case(route: "GET /api/v1/market/settlements/{month}/statements/{role}/{party}/{version}",
+             path: "/api/v1/market/settlements/2026-11/statements/dso/dso-1/v1",
+             expected: [.admin: 200, .dsoA: 200, .mo: 200, .dsoB: 404, .tso: 404, .agrA: 404, .agrB: 404, .anonymous: 401], otherwise: 403),
         // dso-1's contract fo-1 with agr-1: ids are the platform's; a DSO buys for itself, the administrator names the buyer.
         Case(route: "POST /api/v1/market/contracts", path: "/api/v1/market/contracts",
              body: #"{"id":"fo-2","aggregator":"agr-1","congestion_point":"cp-1","first_day":"2026-12-01","last_day":"2026-12-31","first_isp":69,"last_isp":80,"power_w":-500,"fee":{"per_mw_per_isp":"1.50"},"price_cap_per_mwh":"300"}"#,
@@ -264,6 +272,8 @@ import UFTP
                                  weekdays: Array(1...7), firstISP: 69, lastISP: 80, power: -500, fee: .perMWPerISP(Money("1.50")!),
                                  priceCapPerMWh: 300, penaltyPerMiss: 25),
             by: Marketplace.Party(role: .dso, participant: "dso-1"), now: now)
+        // dso-1's and agr-1's statements of November: the order and the contract.
+        _ = try await market.closeMonth("2026-11", now: now)
         let registry = PrometheusCollectorRegistry()
         let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
         let settings = IngestSettings(certifyWithinSeconds: 60, intervalMs: 4000, maxPayloadBytes: 1 << 16, commitIntervalMs: 250)

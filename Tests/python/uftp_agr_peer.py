@@ -44,7 +44,10 @@ def report(message):
     if type(message).__name__ == "FlexSettlement":
         line.update(orders=[{"order_reference": order.order_reference, "net_settlement": str(order.net_settlement),
                              "ordered": ",".join(str(isp.ordered_flex_power) for isp in order.isps)}
-                            for order in message.flex_order_settlements])
+                            for order in message.flex_order_settlements],
+                    contracts=[{"contract_id": contract.contract_id, "periods": [str(period.period) for period in contract.periods],
+                                "reserved": sorted({isp.reserved_power for period in contract.periods for isp in period.isps})}
+                               for contract in message.contract_settlements])
     emit(line)
 
 
