@@ -51,6 +51,7 @@ public struct Console: Sendable {
                               ("node", PackageResources.node_mustache), ("proof", PackageResources.proof_mustache),
                               ("market", PackageResources.market_mustache), ("order", PackageResources.order_mustache),
                               ("settlement", PackageResources.settlement_mustache),
+                              ("statements", PackageResources.statements_mustache), ("statement", PackageResources.statement_mustache),
                               ("congestion-index", PackageResources.congestion_index_mustache),
                               ("congestion", PackageResources.congestion_mustache)] {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
@@ -111,6 +112,16 @@ public struct Console: Sendable {
         let settlements = pages.admitting([.admin, .dso, .marketOperator, .aggregator], to: "the settlement", self)
         settlements.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
         settlements.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
+        pages.get("/statements") { _, _ in
+            Self.redirect("/console/statements/\(String(self.market.calendar.day(of: Timestamp.now()).prefix(7)))")
+        }
+        let statements = pages.admitting([.admin, .dso, .tso, .marketOperator, .aggregator], to: "the statements of account", self)
+        statements.get("/statements/:month") { request, context in try await self.statements(request, context) }
+        statements.get("/statements/:month/:role/:party/:version") { _, context in try await statement(context, csv: false) }
+        statements.get("/statements/:month/:role/:party/:version/csv") { _, context in try await statement(context, csv: true) }
+        pages.admitting([.admin, .marketOperator], to: "a settlement run", self).post("/statements/:month/run") { request, context in
+            try await runSettlement(request, context)
+        }
     }
 
     // MARK: Sessions
@@ -228,6 +239,9 @@ public struct Console: Sendable {
         if role != .brp { nav.append(.init(href: "/console/market", label: "Market", current: section == "market")) }
         if [.admin, .dso, .marketOperator, .aggregator].contains(role) {
             nav.append(.init(href: "/console/settlements", label: "Settlement", current: section == "settlement"))
+        }
+        if [.admin, .dso, .tso, .marketOperator, .aggregator].contains(role) {
+            nav.append(.init(href: "/console/statements", label: "Statements", current: section == "statements"))
         }
         return Chrome(title: title, role: role.rawValue, participant: session.caller.participant, csrf: session.csrf, nav: nav,
                       zone: time.zoneLabel(at: Timestamp.now()))

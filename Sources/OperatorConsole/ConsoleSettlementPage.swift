@@ -100,16 +100,11 @@ extension Console {
         var report = aggregator.map { snapshot.report.only(aggregator: $0) } ?? snapshot.report
         // A DSO sees the contracts it buys, not another DSO's.
         if session.caller.role == .dso { report.contracts = report.contracts.filter { $0.buyer == session.caller.participant } }
-        func shift(_ months: Int) -> String {
-            let parts = month.split(separator: "-").compactMap { Int($0) }
-            let index = parts[0] * 12 + parts[1] - 1 + months
-            return String(format: "%04d-%02d", index / 12, index % 12 + 1)
-        }
         let point = request.uri.queryParameters["point"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         let obligations = try await market.obligations(month: month, report: report, aggregator: aggregator, point: point)
         func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
         return html(render("settlement", SettlementPage(
-            chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: shift(-1), nextMonth: shift(1),
+            chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: Self.month(month, shiftedBy: -1), nextMonth: Self.month(month, shiftedBy: 1),
             aggregators: report.aggregators.map {
                 .init(aggregator: $0.aggregator, orders: $0.orders, delivered: Units.wattHours(Double($0.deliveredWh)),
                       deficiency: Units.wattHours(Double($0.deficiencyWh)), fee: Units.euros($0.fee), penalty: Units.euros($0.penalty),

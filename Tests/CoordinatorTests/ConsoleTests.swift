@@ -338,4 +338,46 @@ import TestSupport
             #expect(try await tso.request("/console/settlements/2026-11").status == 403)
         }
     }
+
+    @Test func theMarketOperatorRunsTheSettlementAndEachPartyReadsItsOwnStatements() async throws {
+        let (app, _, round, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var headers = HTTPFields()
+            headers[.authorization] = "Bearer scd_dso"
+            headers[.contentType] = "application/json"
+            let ordered = try await client.execute(uri: "/api/v1/market/orders", method: .post, headers: headers,
+                                                   body: ByteBuffer(string: #"{"round":"\#(round)","award":0}"#)) { Int($0.status.code) }
+            #expect(ordered == 201)
+            var mo = Browser(client: client)
+            #expect(try await mo.login("scd_mo") == 303)
+            let empty = try await mo.request("/console/statements/2026-11")
+            #expect(empty.body.contains("No statement of 2026-11 yet"), "\(empty.body)")
+            #expect(try await mo.request("/console/statements/2026-11/run", method: .post, form: [:]).status == 403, "no CSRF token, no run")
+            let run = try await mo.request("/console/statements/2026-11/run", method: .post, form: ["csrf": Browser.field("csrf", in: empty.body)])
+            #expect(run.status == 303 && run.location == "/console/statements/2026-11?issued=2", "\(run)")
+            let listed = try await mo.request(run.location ?? "")
+            #expect(listed.body.contains("The run issued 2 statement versions.")
+                    && listed.body.contains(#"<a href="/console/statements/2026-11/dso/dso-1/v1">dso-1</a>"#)
+                    && listed.body.contains(#"<a href="/console/statements/2026-11/aggregator/agr-1/v1">agr-1</a>"#), "\(listed.body)")
+
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let own = try await dso.request("/console/statements/2026-11/dso/dso-1/v1")
+            #expect(own.status == 200 && own.body.contains("Statement of account 2026-11") && own.body.contains("owes the net")
+                    && own.body.contains(#"<a href="/console/orders/\#(round).0">\#(round).0</a></td><td>agr-1</td>"#), "\(own.body)")
+            let csv = try await dso.request("/console/statements/2026-11/dso/dso-1/v1/csv")
+            #expect(csv.status == 200 && csv.body.hasPrefix("month,party,role,version,kind,") && csv.body.contains(",activation,\(round).0,dso-1,agr-1,"))
+            #expect(try await !dso.request("/console/statements/2026-11").body.contains("agr-1</a>"), "a DSO lists its own only")
+
+            var tso = Browser(client: client)
+            #expect(try await tso.login("scd_tso") == 303)
+            let theirs = try await tso.request("/console/statements/2026-11")
+            #expect(theirs.status == 200 && !theirs.body.contains("dso-1") && theirs.body.contains("No statement of 2026-11 for you yet"))
+            #expect(try await tso.request("/console/statements/2026-11/dso/dso-1/v1").status == 404)
+            var agr2 = Browser(client: client)
+            #expect(try await agr2.login("scd_agr2") == 303)
+            #expect(try await agr2.request("/console/statements/2026-11/aggregator/agr-1/v1").status == 404)
+        }
+    }
 }

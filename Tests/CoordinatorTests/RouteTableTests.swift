@@ -203,6 +203,16 @@ import UFTP
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
         Case(route: "GET /console/settlements/{month}/csv", path: "/console/settlements/2026-11/csv", console: true,
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
+        Case(route: "GET /console/statements", path: "/console/statements", console: true, expected: [:], otherwise: 303),
+        Case(route: "GET /console/statements/{month}", path: "/console/statements/2026-11", console: true,
+             expected: market.merging([.anonymous: 303]) { $1 }, otherwise: 403),
+        Case(route: "GET /console/statements/{month}/{role}/{party}/{version}", path: "/console/statements/2026-11/dso/dso-1/v1", console: true,
+             expected: [.admin: 200, .dsoA: 200, .mo: 200, .dsoB: 404, .tso: 404, .agrA: 404, .agrB: 404, .anonymous: 303], otherwise: 403),
+        Case(route: "GET /console/statements/{month}/{role}/{party}/{version}/csv", path: "/console/statements/2026-11/dso/dso-1/v1/csv",
+             console: true, expected: [.admin: 200, .dsoA: 200, .mo: 200, .dsoB: 404, .tso: 404, .agrA: 404, .agrB: 404, .anonymous: 303],
+             otherwise: 403),
+        Case(route: "POST /console/statements/{month}/run", path: "/console/statements/2026-11/run", body: "", console: true, fresh: true,
+             expected: [.admin: 303, .mo: 303, .anonymous: 401], otherwise: 403),
     ] + UFTPAction.allCases.map { action in
         // This application plays no UFTP role: an action is not found, once authorized.
         Case(route: "POST /api/v1/uftp/\(action.resource)", path: "/api/v1/uftp/\(action.resource)", body: "{}",
