@@ -85,7 +85,7 @@ enum ConsoleBench {
                          market: month.market).router()
         try Console(store: store, ingest: ingest, market: month.market, log: log, sessions: ConsoleSessions(), secureCookies: false,
                     readingIntervalMs: 4000, logger: quiet).register(on: router)
-        let bearer = tokens
+        let bearer = tokens, market = month.market
         try await Application(router: router).test(.router) { client in
             func call(_ method: HTTPRequest.Method, _ path: String, as name: String, _ body: String? = nil) async throws -> Int {
                 try await client.execute(uri: path, method: method, headers: [.authorization: "Bearer \(bearer[name]!)", .contentType: "application/json"],
@@ -105,6 +105,8 @@ enum ConsoleBench {
             }
             let cleared = try await call(.post, "/api/v1/market/sessions/day-ahead/\(day)/clear", as: "MO")
             precondition(cleared == 200 || cleared == 201, "clear: \(cleared)")
+            // The month's statements of account, issued by a settlement run.
+            _ = try await market.closeMonth("2026-11", now: Timestamp(rfc3339: "2026-12-02T08:00:00.000Z")!)
             print("loaded in \(String(format: "%.1f", seconds(since: loading))) s")
 
             var cookies: [String: String] = [:]
@@ -132,6 +134,9 @@ enum ConsoleBench {
                 ("monthly settlement (3,000 orders), kept", "MO", "/console/settlements/2026-11"),
                 ("monthly settlement at one point", "MO", "/console/settlements/2026-11?point=cp-007"),
                 ("monthly settlement as an aggregator", "agr-7", "/console/settlements/2026-11"),
+                ("statements of the month (22 parties)", "MO", "/console/statements/2026-11"),
+                ("a DSO's statement (1,500 orders)", "DSO", "/console/statements/2026-11/dso/dso-1/v1"),
+                ("an aggregator's statement", "agr-7", "/console/statements/2026-11/aggregator/agr-7/v1"),
             ]
             func render(_ path: String, as name: String) async throws -> (Double, Int) {
                 let start = DispatchTime.now().uptimeNanoseconds

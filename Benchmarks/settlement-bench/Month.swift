@@ -83,7 +83,7 @@ struct BenchMonth {
             for point in 0..<(podCount / podsPerPoint) {
                 let members = Array(pods[(point * podsPerPoint)..<((point + 1) * podsPerPoint)])
                 let id = "da-\(day).\(point)"
-                let award = Award(request: "r\(point)", offer: "o\(point)", aggregator: Self.aggregator(point * podsPerPoint),
+                let award = Award(request: "dso-\(point % 2 + 1):r\(point)", offer: "o\(point)", aggregator: Self.aggregator(point * podsPerPoint),
                                   location: Self.point(point * podsPerPoint), factor: 100,
                                   isps: [ISPSpan(start: isps.lowerBound, duration: isps.count, value: -50 * podsPerPoint)],
                                   energyWh: 50 * podsPerPoint * isps.count / 4, price: 100, margin: false)
@@ -97,6 +97,26 @@ struct BenchMonth {
                 let order = MarketOrder(id: id, round: "da-\(day)", award: award, issuer: "DSO", day: day, pods: members.map { OfferPOD(pod: $0) },
                                         setPoints: setPoints, created: midnight)
                 try await store.putMarketDocument(MarketDocument(kind: .order, id: id, day: day, body: try MarketJSON.encode(order)), replace: false)
+            }
+        }
+    }
+
+    /// Every measure left uncertified, certified late (as the certification of a node that was
+    /// offline would).
+    func certifyLate() async throws {
+        let isps = Self.isps
+        for day in days {
+            guard let midnight = Timestamp(rfc3339: day + "T00:00:00.000Z") else { continue }
+            for chunk in stride(from: 0, to: pods.count, by: 1_000) {
+                let members = Array(pods[chunk..<min(chunk + 1_000, pods.count)])
+                let measures = try await store.measures(pods: members, from: midnight.adding(milliseconds: Int64(isps.lowerBound - 1) * 900_000),
+                                                        to: midnight.adding(milliseconds: Int64(isps.upperBound) * 900_000))
+                let late = measures.filter { !$0.certified }.map { measure in
+                    var certified = measure
+                    certified.certified = true
+                    return certified
+                }
+                if !late.isEmpty { try await store.upsertMeasures(late) }
             }
         }
     }

@@ -1,7 +1,9 @@
 // Settling a month (issue 7): 10,000 PODs in 100 congestion points, each point ordered once a day
 // for four ISPs (one order of 100 PODs: 400 set-points), 30 days: 3,000 orders, 1.2 million POD
 // ISPs, settled from 1.2 million certified quarter-hour measures (1 % left uncertified) through
-// the coordinator's monthly report (I-15), on SQLite and on PostgreSQL.
+// the coordinator's monthly report (I-15), on SQLite and on PostgreSQL; then the settlement runs
+// that issue the month's statements of account (issue 28): the first, one with nothing changed,
+// and one after the uncertified measures were certified late (every order with one changes).
 // `console`: every screen of the operator console (issue 9) rendered on that month (ConsoleBench).
 // Run: swift run -c release settlement-bench [sqlite|postgres|both] [PODS] [DAYS]
 //      swift run -c release settlement-bench console [sqlite|postgres] [RENDERS]
@@ -42,4 +44,15 @@ for backend in backends {
     let net = settled.aggregators.reduce(Money.zero) { $0 + $1.net }
     print("\(backend): month settled in \(String(format: "%.2f", best)) s (best of 3): \(settled.orders.count) orders, \(rows) POD ISPs "
           + "(\(String(format: "%.0f", Double(rows) / best)) a second), \(unverified) unverified, net \(net) to \(settled.aggregators.count) aggregators")
+
+    // Settlement runs: statements of account issued, none, then the corrections.
+    let closing = Timestamp(rfc3339: "2026-12-02T08:00:00.000Z")!
+    for (title, correct) in [("first run", false), ("run, nothing changed", false), ("run after late certified readings", true)] {
+        if correct { try await month.certifyLate() }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let issued = try await month.market.closeMonth("2026-11", now: closing)
+        let lines = issued.reduce(0) { $0 + $1.lines.count }, changed = issued.reduce(0) { $0 + $1.differences.count }
+        print("\(backend): \(title) in \(String(format: "%.2f", seconds(since: start))) s: \(issued.count) statement versions, "
+              + "\(lines) lines, \(changed) changed lines")
+    }
 }

@@ -22,6 +22,8 @@ public struct SettledOrder: Encodable, Sendable {
 
     public var order: String
     public var day: String
+    /// The request the order answers (`<buyer>:<id>`): its buyer's.
+    public var request: String
     public var aggregator: String
     /// The congestion point of the order's award.
     public var location: String
@@ -39,7 +41,7 @@ public struct SettledOrder: Encodable, Sendable {
     public var notDispatched: [Unsettled]
 
     enum CodingKeys: String, CodingKey {
-        case order, day, aggregator, location, price, delivered, deficiency, fee, penalty, net, pods, unverified, notDispatched = "not_dispatched"
+        case order, day, request, aggregator, location, price, delivered, deficiency, fee, penalty, net, pods, unverified, notDispatched = "not_dispatched"
     }
 }
 
@@ -127,7 +129,7 @@ extension Marketplace {
             func unsettled(_ status: SettledISP.Status) -> [SettledOrder.Unsettled] {
                 priced.isps.filter { $0.status == status }.map { .init(pod: $0.pod, isp: $0.isp, reason: $0.reason ?? status.rawValue) }
             }
-            return SettledOrder(order: order.id, day: order.day, aggregator: order.award.aggregator, location: order.award.location,
+            return SettledOrder(order: order.id, day: order.day, request: order.award.request, aggregator: order.award.aggregator, location: order.award.location,
                                 price: order.award.price, delivered: priced.delivered, deficiency: priced.deficiency, fee: priced.fee,
                                 penalty: priced.penalty, net: priced.net,
                                 pods: order.pods.map { SettledOrder.PODRow(pod: $0.pod, isps: byPOD[$0.pod] ?? []) },

@@ -85,12 +85,9 @@ extension Marketplace {
             lines[StatementOwner(role: role, party: line.buyer), default: []].append(line)
             lines[StatementOwner(role: .aggregator, party: line.aggregator), default: []].append(line)
         }
-        let keys = Dictionary(try await store.records(MarketOrder.self, days: (month + "-01")...(month + "-31")).map { ($0.id, $0.award.request) },
-                              uniquingKeysWith: { first, _ in first })
         for order in report.orders {
-            let key = keys[order.order] ?? ""
-            let request = requests[key]
-            let buyer = MarketKey.owner(key) ?? request?.owner ?? "unknown"
+            let request = requests[order.request]
+            let buyer = MarketKey.owner(order.request) ?? request?.owner ?? "unknown"
             let settled = order.pods.reduce(0) { $0 + $1.isps.filter(\.verified).count }
             add(StatementLine(kind: .activation, reference: order.order, buyer: buyer, aggregator: order.aggregator, day: order.day,
                               location: order.location, deliveredWh: energyWh(order.delivered), deficiencyWh: energyWh(order.deficiency),
