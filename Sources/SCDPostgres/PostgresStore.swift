@@ -137,6 +137,11 @@ public final class PostgresStore: SCDStore {
                 }
                 try await db.query("INSERT INTO scd_migrations(version, name) VALUES (\(index + 1), \(migration.name))", logger: logger)
             }
+            for view in PublishedViews.all {
+                for statement in view.statements(PostgresSchema.Dialect()) {
+                    try await db.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
         }
     }
 
@@ -416,6 +421,33 @@ public final class PostgresStore: SCDStore {
 
 extension ByteBuffer {
     var bytes: [UInt8] { Array(readableBytesView) }
+}
+
+extension PostgresSchema {
+    /// The published views in PostgreSQL's words: documents as `jsonb`, values cast to their type.
+    /// `CREATE OR REPLACE` keeps a DSO's grants on them; a view whose columns change needs a
+    /// migration that drops it first.
+    struct Dialect: ViewDialect {
+        var document: String { "convert_from(d.body, 'UTF8')::jsonb" }
+
+        func value(_ json: String, _ path: [String], _ type: PublishedViews.ValueType) -> String {
+            let text = "(\(json) #>> '{\(path.joined(separator: ","))}')"
+            return switch type {
+            case .text: text
+            case .integer: text + "::bigint"
+            case .decimal: text + "::numeric"
+            case .boolean: text + "::boolean"
+            }
+        }
+
+        func expanding(_ table: String, _ array: [String]) -> String {
+            "\(table) d CROSS JOIN LATERAL jsonb_array_elements(convert_from(d.body, 'UTF8')::jsonb #> '{\(array.joined(separator: ","))}') AS e(value)"
+        }
+
+        func create(_ name: String, as select: String) -> [String] {
+            ["CREATE OR REPLACE VIEW \(name) AS \(select)"]
+        }
+    }
 }
 
 /// The SCD's PostgreSQL schema: ordered migrations (never edited once released), recorded in

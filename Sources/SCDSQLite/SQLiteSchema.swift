@@ -148,5 +148,28 @@ enum SQLiteSchema {
             }
         }
         try connection.migrate(migrations, applicationID: applicationID, applied: applied)
+        try connection.transaction {
+            for view in PublishedViews.all {
+                for statement in view.statements(Dialect()) { try connection.execute(statement) }
+            }
+        }
+    }
+
+    /// The published views in SQLite's words: JSON read with `json_extract`, arrays with `json_each`
+    /// (documents are stored as BLOBs of JSON text: cast, or SQLite ≥ 3.45 would read them as JSONB).
+    struct Dialect: ViewDialect {
+        var document: String { "CAST(d.body AS TEXT)" }
+
+        func value(_ json: String, _ path: [String], _ type: PublishedViews.ValueType) -> String {
+            "json_extract(\(json), '$.\(path.joined(separator: "."))')"
+        }
+
+        func expanding(_ table: String, _ array: [String]) -> String {
+            "\(table) d, json_each(CAST(d.body AS TEXT), '$.\(array.joined(separator: "."))') e"
+        }
+
+        func create(_ name: String, as select: String) -> [String] {
+            ["DROP VIEW IF EXISTS \(name)", "CREATE VIEW \(name) AS \(select)"]
+        }
     }
 }

@@ -18,11 +18,9 @@ import TestSupport
     }
 
     /// November 2026 at cp-1: contract fo-1 (0.24 of availability); dso-1 orders 1,000 W at ISP 40
-    /// for 2.00 and tso-1 400 W at ISP 41 for 1.00, both from agr-1, both delivered in full. POD-2's
-    /// ISP 40 measure is certified only after the first run.
-    @Test func aLateCertifiedReadingIssuesVersionTwoWithExactlyTheDifference() async throws {
-        let (market, store, outbox, _, folder) = try await MarketplaceTests.rig()
-        _ = folder
+    /// for 2.00 and tso-1 400 W at ISP 41 for 1.00, both from agr-1, both delivered in full but
+    /// POD-2's ISP 40 measure is not certified yet. The round's id.
+    static func november(_ market: Marketplace, _ store: any SCDStore, _ outbox: MarketplaceTests.Outbox) async throws -> String {
         var contract = MarketContractTests.contract
         contract.fee = .perMWPerISP(2)
         _ = try await market.registerContract(contract, by: Self.dso, now: MarketplaceTests.date("2026-10-20T08:00:00Z"))
@@ -52,6 +50,14 @@ import TestSupport
             Self.measure("POD-1", Self.isp40, watts: 750, certified: true), Self.measure("POD-2", Self.isp40, watts: 2250, certified: false),
             Self.measure("POD-1", Self.isp41, watts: 900, certified: true), Self.measure("POD-2", Self.isp41, watts: 2700, certified: true),
         ])
+        return round.id
+    }
+
+    /// POD-2's ISP 40 measure is certified only after the first run.
+    @Test func aLateCertifiedReadingIssuesVersionTwoWithExactlyTheDifference() async throws {
+        let (market, store, outbox, _, folder) = try await MarketplaceTests.rig()
+        _ = folder
+        let roundID = try await Self.november(market, store, outbox)
 
         await #expect(throws: MarketRefusal.self, "a month not begun has no statement") {
             try await market.closeMonth("2026-12", now: MarketplaceTests.date("2026-11-30T08:00:00Z"))
@@ -63,7 +69,7 @@ import TestSupport
         let dsoV1 = try #require(first.first { $0.role == .dso })
         // POD-1's quarter of ISP 40 is paid (0.50); POD-2's is unverified. 120 service ISPs × 1 kW × 2.00 per MW = 0.24.
         #expect(dsoV1.lines.map { "\($0.kind.rawValue) \($0.reference) \($0.fee) \($0.settled)/\($0.unsettled)" }
-                == ["activation \(round.id).0 0.50 1/1", "availability fo-1 0.24 1/0"], "\(dsoV1.lines)")
+                == ["activation \(roundID).0 0.50 1/1", "availability fo-1 0.24 1/0"], "\(dsoV1.lines)")
         #expect(dsoV1.totals.availabilityFees == Money("0.24")! && dsoV1.totals.net == Money("0.74")!)
         let agrV1 = try #require(first.first { $0.role == .aggregator })
         #expect(agrV1.totals.net == Money("1.74")!, "the aggregator's statement holds both buyers' lines")
@@ -75,7 +81,7 @@ import TestSupport
         #expect(second.map { "\($0.role.rawValue) \($0.party) v\($0.version)" } == ["aggregator agr-1 v2", "dso dso-1 v2"])
         let dsoV2 = try #require(second.first { $0.role == .dso })
         #expect(dsoV2.differences.map { "\($0.reference) \($0.previous?.fee.description ?? "-") → \($0.current?.fee.description ?? "-") \($0.change)" }
-                == ["\(round.id).0 0.50 → 2.00 1.50"])
+                == ["\(roundID).0 0.50 → 2.00 1.50"])
         #expect(dsoV2.totals.net == dsoV1.totals.net + Money("1.50")!)
         for statement in second {
             let previous = try #require(first.first { $0.party == statement.party })

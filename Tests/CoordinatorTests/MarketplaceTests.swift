@@ -38,10 +38,11 @@ import UFTP
     static func rig(timeZone: TimeZone = .gmt, uftpAggregators: [String] = [], uftpDSOs: [String] = [],
                     baseline: MarketConfig.BaselineSource = .brp, validation: MarketConfig.ValidationMode = .builtIn,
                     maxLoadW: [String: Int] = [:], uftp: ((any SCDStore) -> UFTPActions)? = nil,
-                    clock: @escaping @Sendable () -> Timestamp = { .now() }, configure: (inout MarketConfig) -> Void = { _ in }) async throws
+                    clock: @escaping @Sendable () -> Timestamp = { .now() }, store given: (any SCDStore)? = nil,
+                    configure: (inout MarketConfig) -> Void = { _ in }) async throws
         -> (Marketplace, any SCDStore, Outbox, SigningKey, TemporaryDirectory) {
         let folder = TemporaryDirectory()
-        let store = try SQLiteStore(path: folder.file("scd.sqlite"))
+        let store = try given ?? SQLiteStore(path: folder.file("scd.sqlite"))
         for (index, pod) in ["POD-1", "POD-2"].enumerated() {
             try await store.upsertPOD(PODRecord(id: pod, congestionPoint: "cp-1", aggregator: "agr-1", brp: "brp-1"))
             try await store.addNode(NodeRecord(id: "ln-\(index + 1)", pod: pod, meter: "main", keys: [SigningKey.generate().publicKey]))

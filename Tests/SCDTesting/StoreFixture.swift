@@ -20,6 +20,8 @@ public final class StoreFixture: @unchecked Sendable {
     public let store: any SCDStore
     private let folder: TemporaryDirectory?
     public let server: PostgresServer?
+    /// The SQLite file, for the SQLite backend.
+    public var path: String? { folder.map { $0.path + "/scd.sqlite" } }
 
     public init(_ backend: Backend, instance: String = "test", server shared: PostgresServer? = nil) async throws {
         switch backend {
