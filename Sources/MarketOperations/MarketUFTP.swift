@@ -123,7 +123,7 @@ extension Marketplace: UFTPMarket {
     }
 
     /// The day-ahead session while it admits the entry, else the real-time session.
-    private func session(day: String, isps: [Int], now: Timestamp) async -> SessionKind {
+    func session(day: String, isps: [Int], now: Timestamp) async -> SessionKind {
         (try? await admit(.dayAhead, day: day, isps: isps, now: now)) != nil ? .dayAhead : .realTime
     }
 

@@ -93,6 +93,9 @@ public struct Console: Sendable {
         pages.admitting(grid, to: "a congestion point's day", self).get("/congestion/:point") { request, context in
             try await congestionDay(request, context)
         }
+        let planning = pages.admitting([.admin, .dso], to: "planning a congestion point", self)
+        planning.post("/congestion/:point/profile") { request, context in try await importProfile(request, context) }
+        planning.post("/congestion/:point/requests") { request, context in try await requestDeficiency(request, context) }
         pages.admitting(market, to: "the market", self).get("/market/:day") { request, context in try await marketDay(request, context) }
         pages.admitting([.admin, .dso, .tso], to: "ordering", self).post("/market/:day/orders") { request, context in
             try await placeOrder(request, context)

@@ -53,8 +53,14 @@ extension Console {
             package let isp: Int
             package let span: String
             package let forecast: String
+            package let maximum: String
             package let headroom: String
             let deficit: Bool
+            package let measured: String
+            /// Ordered here: whether the measured load stayed under the maximum; next to an
+            /// activation: the load above the forecast (rebound).
+            package let outcome: String
+            let over: Bool
             package let requested: String
             package let offered: String
         }
@@ -88,6 +94,12 @@ extension Console {
         package let pods: Int
         let withBaseline: Int
         package let maxLoad: String?
+        /// Where the forecast and the maximum come from.
+        package let source: String
+        let imported: Bool
+        let canPlan: Bool
+        /// A DSO may request the deficiency: there is one.
+        let requestable: Bool
         let flexLimit: String?
         package let chart: String?
         let deficitISPs: Int
@@ -109,61 +121,59 @@ extension Console {
             throw Problem(.badRequest, "The day is a date YYYY-MM-DD.")
         }
         let includePrognoses = request.uri.queryParameters["prognoses"] == "include"
-        let pods = try await store.pods(congestionPoint: point)
-        var members: [String: Set<String>] = [:]
-        for pod in pods { if let aggregator = pod.aggregator { members[aggregator, default: []].insert(pod.id) } }
-        for entry in try await store.customerList(day: day, aggregator: nil) where entry.congestionPoint == point {
-            members[entry.aggregator, default: []].insert(entry.pod)
+        guard let planned = try await market.congestionDay(point: point, day: day, prognoses: includePrognoses) else {
+            throw Problem(.notFound, "No POD is behind \"\(point)\", no profile and no [market] table names it.")
         }
-        let config = market.config
-        guard !pods.isEmpty || !members.isEmpty || config.maxLoadW[point] != nil || config.limits.limitW[point] != nil else {
-            throw Problem(.notFound, "No POD is behind \"\(point)\" and no [market] table names it.")
-        }
-        var prognoses: [String: DPrognosis] = [:]
-        for aggregator in members.keys {
-            prognoses[aggregator] = try await market.latestPrognosis(aggregator: aggregator, location: point, day: day)
-        }
-        let (forecast, withBaseline) = try await forecast(pods: pods, day: day, isps: count,
-                                                          prognoses: includePrognoses ? prognoses : [:], members: members)
         // Entries outside today's bounds (kept from before them) are left out of the sums, as the clearing leaves them out.
         let book = try await market.book(day: day)
         let requests = book.requests.filter { $0.entry.area.contains(point) && $0.entry.withinBounds }
         let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 && $0.entry.withinBounds }
         let (requestedLow, requestedHigh, requestedAny, offered) = Self.flexByISP(requests: requests, offers: offers, isps: count)
+        let ordered = Set(try await market.orders(days: day...day).filter { $0.award.location == point && $0.cancellation == nil }
+            .flatMap { $0.award.isps.filter { $0.value != 0 }.flatMap(\.isps) })
         let time = self.time
-        let maxLoad = config.maxLoadW[point]
         var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
         var deficits = 0, worst = 0
         for isp in 1...count {
+            let index = isp - 1
             let interval = calendar.interval(day: day, isp: isp)
             let from = interval.map { time.shown($0.lowerBound, seconds: false) } ?? ""
             labels.append(from)
-            let headroom = maxLoad.flatMap { limit in forecast[isp - 1].map { limit - $0 } }
+            let limit = planned.maxW[index], forecast = planned.forecast[index], measured = planned.measured[index]
+            let headroom = limit.flatMap { limit in forecast.map { limit - $0 } }
             if let headroom, headroom < 0 {
                 deficits += 1
                 worst = min(worst, headroom)
             }
+            let (outcome, over) = Self.outcome(isp: isp, ordered: ordered, measured: measured, forecast: forecast, limit: limit)
             rows.append(.init(
                 isp: isp, span: "\(from)–\(interval.map { time.shown($0.upperBound, seconds: false) } ?? "")",
-                forecast: forecast[isp - 1].map { Units.watts(Double($0)) } ?? "—",
+                forecast: forecast.map { Units.watts(Double($0)) } ?? "—", maximum: limit.map { Units.watts(Double($0)) } ?? "—",
                 headroom: headroom.map { $0 < 0 ? "deficiency \(Units.watts(Double(-$0)))" : "available \(Units.watts(Double($0)))" } ?? "—",
-                deficit: (headroom ?? 0) < 0,
-                requested: requestedAny[isp - 1] ? "\(Units.watts(Double(requestedLow[isp - 1]))) to \(Units.watts(Double(requestedHigh[isp - 1])))" : "—",
-                offered: offered[isp - 1] != 0 ? Units.watts(Double(offered[isp - 1])) : "—"))
+                deficit: (headroom ?? 0) < 0, measured: measured.map { Units.watts(Double($0)) } ?? "—", outcome: outcome, over: over,
+                requested: requestedAny[index] ? "\(Units.watts(Double(requestedLow[index]))) to \(Units.watts(Double(requestedHigh[index])))" : "—",
+                offered: offered[index] != 0 ? Units.watts(Double(offered[index])) : "—"))
         }
-        let chart = forecast.contains { $0 != nil } ? ProfileChart().svg(
-            forecast: forecast, maxLoad: maxLoad, labels: labels,
+        let limits = Set(planned.maxW.compactMap { $0 })
+        let chart = planned.forecast.contains { $0 != nil } ? ProfileChart().svg(
+            forecast: planned.forecast, maxLoad: planned.maxW, measured: planned.measured, labels: labels,
             title: "Forecast at \(point) on \(day)\(includePrognoses ? " with D-prognoses" : "")",
-            description: "\(count) ISPs; \(maxLoad.map { "maximum load \(Units.watts(Double($0))), dashed; " } ?? "")\(deficits) ISP\(deficits == 1 ? "" : "s") in deficiency, shaded.") : nil
+            description: "\(count) ISPs; \(limits.isEmpty ? "" : "maximum load, dashed; ")measured load, green; \(deficits) ISP\(deficits == 1 ? "" : "s") in deficiency, shaded.") : nil
+        let profile = planned.profile
+        let source = profile.map { "the DSO's profile, imported by \($0.importedBy) at \(time.shown(Timestamp(rfc3339: $0.t) ?? start, seconds: false)), with the aggregators' D-prognoses" }
+            ?? "the BRPs' baselines\(includePrognoses ? ", each aggregator that sent a D-prognosis counted by it instead of its PODs' baselines" : ""), and [market] max_load_w"
         return html(render("congestion", CongestionPage(
             chrome: chrome(session, "Congestion point \(point)", "grid"), point: point, day: day,
             previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start),
-            includePrognoses: includePrognoses, pods: pods.count, withBaseline: withBaseline,
-            maxLoad: maxLoad.map { Units.watts(Double($0)) }, flexLimit: config.limits.limitW[point].map { Units.watts(Double($0)) },
+            includePrognoses: includePrognoses, pods: planned.pods.count, withBaseline: planned.withBaseline,
+            maxLoad: limits.min().map { low in limits.count == 1 ? Units.watts(Double(low)) : "\(Units.watts(Double(low))) to \(Units.watts(Double(limits.max() ?? low)))" },
+            source: source, imported: profile != nil, canPlan: [.admin, .dso].contains(session.caller.role),
+            requestable: [.admin, .dso].contains(session.caller.role) && deficits > 0,
+            flexLimit: market.config.limits.limitW[point].map { Units.watts(Double($0)) },
             chart: chart, deficitISPs: deficits, worstDeficit: Units.watts(Double(-worst)), rows: rows,
-            aggregators: members.keys.sorted().map { name in
-                .init(name: name, pods: members[name]?.count ?? 0,
-                      prognosis: prognoses[name].map { "revision \($0.revision), \($0.isps.count) ISP span\($0.isps.count == 1 ? "" : "s")" })
+            aggregators: planned.members.keys.sorted().map { name in
+                .init(name: name, pods: planned.members[name]?.count ?? 0,
+                      prognosis: planned.prognoses[name].map { "revision \($0.revision), \($0.isps.count) ISP span\($0.isps.count == 1 ? "" : "s")" })
             },
             requests: requests.map {
                 .init(id: $0.entry.id, buyer: $0.entry.buyer, session: $0.session.rawValue,
@@ -178,22 +188,53 @@ extension Console {
             })))
     }
 
-    /// The forecast per ISP: the BRP's baselines of the point's PODs; an aggregator whose
-    /// D-prognosis is given stands for its PODs with it. Also how many PODs have a baseline.
-    func forecast(pods: [PODRecord], day: String, isps count: Int, prognoses: [String: DPrognosis],
-                  members: [String: Set<String>]) async throws -> (forecast: [Int?], withBaseline: Int) {
-        let replaced = Set(prognoses.keys.flatMap { members[$0] ?? [] })
-        let baselines = try await market.baselinesByISP(pods: pods.map(\.id), day: day)
-        var forecast = [Int?](repeating: nil, count: count)
-        for (pod, byISP) in baselines where !replaced.contains(pod) {
-            for (isp, watts) in byISP where (1...count).contains(isp) { forecast[isp - 1] = (forecast[isp - 1] ?? 0) + watts }
+    /// What the measured load says of an ISP (FR45): at an activated one, whether it stayed under
+    /// the maximum; within two ISPs of an activation, the load above the forecast as rebound.
+    static func outcome(isp: Int, ordered: Set<Int>, measured: Int?, forecast: Int?, limit: Int?) -> (String, Bool) {
+        guard let measured else { return ("", false) }
+        if ordered.contains(isp) {
+            guard let limit else { return ("activated", false) }
+            return measured > limit ? ("activated, still \(Units.watts(Double(measured - limit))) over", true) : ("activated, under the maximum", false)
         }
-        for prognosis in prognoses.values {
-            for (isp, power) in prognosis.powerByISP where (1...count).contains(isp) {
-                forecast[isp - 1] = (forecast[isp - 1] ?? 0) + power
-            }
+        guard (isp - 2...isp + 2).contains(where: ordered.contains), let forecast, measured > forecast else { return ("", false) }
+        return ("rebound \(Units.watts(Double(measured - forecast)))", false)
+    }
+
+    package struct ProfileForm: ConsoleForm {
+        package var day: String
+        package var csv: String
+        package var csrf: String?
+    }
+
+    /// The DSO's profile of a day, pasted or typed as CSV (as `PUT …/congestion-points/{point}/profiles/{day}`).
+    func importProfile(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try session(context)
+        let form = try await form(ProfileForm.self, request, context)
+        let point = try context.parameters.require("point")
+        guard let isps = market.calendar.ispCount(form.day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.", field: "day") }
+        let profile: CongestionProfile
+        do {
+            profile = try CongestionProfile.parse(csv: form.csv, point: point, day: form.day, isps: isps)
+        } catch {
+            throw Problem(.badRequest, error.description, field: "csv")
         }
-        return (forecast, baselines.count)
+        _ = try await market.importProfile(profile, by: party(session), now: market.clock())
+        return Self.redirect("/console/congestion/\(point)?day=\(form.day)")
+    }
+
+    package struct DeficiencyForm: ConsoleForm {
+        package var day: String
+        package var csrf: String?
+    }
+
+    /// A request for the day's deficiency (FR26), then the market day where it is cleared and ordered.
+    func requestDeficiency(_ request: Request, _ context: APIContext) async throws -> Response {
+        let session = try session(context)
+        let form = try await form(DeficiencyForm.self, request, context)
+        let point = try context.parameters.require("point")
+        let filed = try await market.requestDeficiency(point: point, day: form.day, by: party(session), now: market.clock())
+        logger.notice("console: \(session.caller.role.rawValue) \(session.caller.participant ?? "-") requested the deficiency of \(point) on \(form.day): \(filed.key)")
+        return Self.redirect("/console/market/\(form.day)")
     }
 
     /// ISP spans with what each holds: "1–4: 2 kW; 9: 1 kW".

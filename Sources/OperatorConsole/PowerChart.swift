@@ -131,21 +131,21 @@ package struct PowerChart {
 /// A congestion point's day per ISP as inline SVG: the forecast as steps, the maximum load as a
 /// dashed line, the deficiency (the forecast above it) shaded.
 package struct ProfileChart {
-    /// `labels[i]`: the local start time of ISP i + 1, shown every few hours.
-    func svg(forecast: [Int?], maxLoad: Int?, labels: [String], title: String, description: String) -> String {
+    /// `labels[i]`: the local start time of ISP i + 1, shown every few hours. `maxLoad[i]` and
+    /// `measured[i]` per ISP (either may be empty or hold nil: not drawn there).
+    func svg(forecast: [Int?], maxLoad: [Int?], measured: [Int?] = [], labels: [String], title: String, description: String) -> String {
         typealias Frame = ChartFrame
         let f = Frame.f
-        let values = forecast.compactMap { $0 }.map(Double.init) + (maxLoad.map { [Double($0)] } ?? [])
+        let values = (forecast + maxLoad + measured).compactMap { $0 }.map(Double.init)
         let frame = ChartFrame(lowest: values.min() ?? 0, highest: values.max() ?? 1)
         let count = max(1, forecast.count), slot = (Frame.width - Frame.left) / Double(count)
         func x(_ index: Int) -> Double { Frame.left + Double(index) * slot }
         var svg = Frame.open(id: "profile", title: title, description: description)
-        if let maxLoad {
-            // The deficiency: between the maximum load and the forecast above it.
-            for (index, value) in forecast.enumerated() where (value ?? .min) > maxLoad {
-                let upper = frame.y(Double(value ?? maxLoad)), lower = frame.y(Double(maxLoad))
-                svg += "<rect class=\"gap\" x=\"\(f(x(index)))\" y=\"\(f(upper))\" width=\"\(f(slot))\" height=\"\(f(lower - upper))\"/>"
-            }
+        // The deficiency: between the maximum load and the forecast above it.
+        for (index, value) in forecast.enumerated() {
+            guard let value, let limit = maxLoad[safe: index] ?? nil, value > limit else { continue }
+            let upper = frame.y(Double(value)), lower = frame.y(Double(limit))
+            svg += "<rect class=\"gap\" x=\"\(f(x(index)))\" y=\"\(f(upper))\" width=\"\(f(slot))\" height=\"\(f(lower - upper))\"/>"
         }
         svg += frame.grid
         // A label every three hours of ISPs.
@@ -153,14 +153,19 @@ package struct ProfileChart {
         for (index, label) in labels.enumerated() where index % every == 0 {
             svg += Frame.timeLabel(label, x: x(index))
         }
-        var line = "", pen = false
-        for (index, value) in forecast.enumerated() {
-            guard let value else { pen = false; continue }
-            line += (pen ? "L" : "M") + "\(f(x(index))) \(f(frame.y(Double(value))))H\(f(x(index + 1)))"
-            pen = true
+        /// A step line through the ISPs' values, broken where one is missing.
+        func steps(_ series: [Int?]) -> String {
+            var line = "", pen = false
+            for (index, value) in series.enumerated() {
+                guard let value else { pen = false; continue }
+                line += (pen ? "L" : "M") + "\(f(x(index))) \(f(frame.y(Double(value))))H\(f(x(index + 1)))"
+                pen = true
+            }
+            return line
         }
-        svg += "<path class=\"line\" d=\"\(line)\"/>"
-        if let maxLoad { svg += frame.across(Double(maxLoad), class: "limit") }
+        svg += "<path class=\"line\" d=\"\(steps(forecast))\"/>"
+        if measured.contains(where: { $0 != nil }) { svg += "<path class=\"measured\" d=\"\(steps(measured))\"/>" }
+        if maxLoad.contains(where: { $0 != nil }) { svg += "<path class=\"limit\" d=\"\(steps(maxLoad))\"/>" }
         return svg + frame.close
     }
 }

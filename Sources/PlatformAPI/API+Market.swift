@@ -14,6 +14,7 @@ extension API {
         addOrderRoutes(api, market)
         addContractRoutes(api, market)
         addStatementRoutes(api, market)
+        addCongestionRoutes(api, market)
     }
 
     /// Requests, offers, the day's book, clearing rounds and their validation.

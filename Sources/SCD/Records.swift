@@ -266,7 +266,7 @@ public struct MarketDocument: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable {
         case request, offer, round, order
         case setPoint = "setpoint"
-        case notification, contract, statement
+        case notification, contract, statement, profile
     }
 
     public var kind: Kind

@@ -256,7 +256,7 @@ import TestSupport
             #expect(index.status == 200 && index.body.contains(#"<a href="/console/congestion/cp-1?day="#) && index.body.contains("3,500 W"))
             let day = try await dso.request("/console/congestion/cp-1?day=2026-11-26")
             #expect(day.status == 200 && day.body.contains(#"<svg class="chart""#) && day.body.contains(#"class="limit""#))
-            #expect(day.body.contains(#"<td class="num">40</td><td>09:45–10:00</td><td class="num">4,000 W</td><td class="deficit">deficiency 500 W</td><td>−600 W to −600 W</td><td class="num">−400 W</td>"#),
+            #expect(day.body.contains(#"<td class="num">40</td><td>09:45–10:00</td><td class="num">4,000 W</td><td class="num">3,500 W</td><td class="deficit">deficiency 500 W</td><td class="num">—</td><td></td><td>−600 W to −600 W</td><td class="num">−400 W</td>"#),
                     "ISP 40: the baselines' sum, 500 W over the maximum load, r1's need and what the award left of o1")
             #expect(day.body.contains("<dt>ISPs in deficiency</dt><dd>96</dd>") && day.body.contains("<td>agr-1</td><td class=\"num\">2</td>"))
             #expect(day.body.contains("none received"), "agr-1 sent no D-prognosis")
@@ -378,6 +378,52 @@ import TestSupport
             var agr2 = Browser(client: client)
             #expect(try await agr2.login("scd_agr2") == 303)
             #expect(try await agr2.request("/console/statements/2026-11/aggregator/agr-1/v1").status == 404)
+        }
+    }
+
+    /// FR20/FR21/FR26/FR29: the DSO pastes its profile of the 27th, sees the deficiency, requests it,
+    /// and orders the award that answers it from the market day.
+    @Test func theDSOImportsItsProfileRequestsTheDeficiencyAndOrdersTheAnswer() async throws {
+        let (app, _, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let before = try await dso.request("/console/congestion/cp-1?day=2026-11-27")
+            #expect(before.status == 200 && !before.body.contains("imported by") && !before.body.contains("Request the deficiency"))
+            let csrf = Browser.field("csrf", in: before.body)
+            let refused = try await dso.request("/console/congestion/cp-1/profile", method: .post,
+                                                form: ["day": "2026-11-27", "csv": "isp;max_w\n97;4000", "csrf": csrf])
+            #expect(refused.status == 400 && refused.body.contains("csv line 2: isp is a number 1–96"), "\(refused.body)")
+            let csv = "isp;forecast_w;max_w\n39;3000;4000\n40;5000;4000\n41;3500;4000\n"
+            let imported = try await dso.request("/console/congestion/cp-1/profile", method: .post, form: ["day": "2026-11-27", "csv": csv, "csrf": csrf])
+            #expect(imported.status == 303 && imported.location == "/console/congestion/cp-1?day=2026-11-27", "\(imported)")
+            let planned = try await dso.request(imported.location ?? "")
+            #expect(planned.body.contains("profile, imported by DSO dso-1") && planned.body.contains("deficiency 1,000 W")
+                    && planned.body.contains("Request the deficiency (1 ISPs, up to 1,000 W)"), "\(planned.body)")
+            let requested = try await dso.request("/console/congestion/cp-1/requests", method: .post, form: ["day": "2026-11-27", "csrf": csrf])
+            #expect(requested.status == 303 && requested.location == "/console/market/2026-11-27", "\(requested)")
+
+            // agr-1 answers, the market operator clears early, the DSO orders the award from the market day.
+            func call(_ method: HTTPRequest.Method, _ path: String, _ token: String, _ body: String) async throws -> (Int, String) {
+                var headers = HTTPFields()
+                headers[.authorization] = "Bearer \(token)"
+                headers[.contentType] = "application/json"
+                return try await client.execute(uri: path, method: method, headers: headers, body: ByteBuffer(string: body)) {
+                    (Int($0.status.code), String(buffer: $0.body))
+                }
+            }
+            let offer = #"{"session":"day-ahead","day":"2026-11-27","id":"o7","location":"cp-1","price":"10","isps":[{"start":40,"power":-1000}],"pods":[{"pod":"POD-1"},{"pod":"POD-2"}]}"#
+            #expect(try await call(.post, "/api/v1/market/offers", "scd_agr1", offer).0 == 201)
+            let (cleared, round) = try await call(.post, "/api/v1/market/sessions/day-ahead/2026-11-27/clear", "scd_mo", "")
+            #expect(cleared == 201, "\(round)")
+            let roundID = try #require((try JSONSerialization.jsonObject(with: Data(round.utf8)) as? [String: Any])?["id"] as? String)
+            let market = try await dso.request("/console/market/2026-11-27")
+            #expect(market.body.contains("−1,000 W") && market.body.contains(">Order</button>"), "\(market.body)")
+            let ordered = try await dso.request("/console/market/2026-11-27/orders", method: .post, form: ["round": roundID, "award": "0", "csrf": csrf])
+            #expect(ordered.status == 303 && ordered.location == "/console/orders/\(roundID).0", "\(ordered.status) \(ordered.body.suffix(300))")
+            let after = try await dso.request("/console/congestion/cp-1?day=2026-11-27")
+            #expect(after.body.contains("−1,000 W to −1,000 W"), "the request stands at ISP 40")
         }
     }
 }

@@ -150,6 +150,16 @@ import UFTP
              expected: [.admin: 404, .mo: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /api/v1/market/settlements/{month}", path: "/api/v1/market/settlements/2026-11",
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 401], otherwise: 403),
+        // The DSO's data per congestion point: cp-1 has dso-1's profile of f, 1,000 W over its maximum at ISP 40.
+        Case(route: "PUT /api/v1/congestion-points/{point}/profiles/{day}", path: "/api/v1/congestion-points/cp-1/profiles/\(f)",
+             body: #"{"max_w":[\#(Array(repeating: "4000", count: 96).joined(separator: ","))]}"#, fresh: true,
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/congestion-points/{point}/profiles/{day}", path: "/api/v1/congestion-points/cp-1/profiles/\(f)",
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /api/v1/congestion-points/{point}/days/{day}", path: "/api/v1/congestion-points/cp-1/days/\(f)",
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /api/v1/congestion-points/{point}/requests", path: "/api/v1/congestion-points/cp-1/requests", body: #"{"day":"\#(f)"}"#,
+             fresh: true, expected: [.admin: 201, .dsoA: 201, .dsoB: 201, .anonymous: 401], otherwise: 403),
         // A settlement run by the market operator; each party reads its own statements.
         Case(route: "POST /api/v1/market/settlements/{month}/statements", path: "/api/v1/market/settlements/2026-11/statements", body: "",
              fresh: true, expected: [.admin: 200, .mo: 200, .anonymous: 401], otherwise: 403),
@@ -203,6 +213,11 @@ import UFTP
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
         Case(route: "GET /console/settlements/{month}/csv", path: "/console/settlements/2026-11/csv", console: true,
              expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
+        Case(route: "POST /console/congestion/{point}/profile", path: "/console/congestion/cp-1/profile",
+             body: "day=\(f)&csv=isp,max_w\n40,4000", console: true, fresh: true,
+             expected: [.admin: 303, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /console/congestion/{point}/requests", path: "/console/congestion/cp-1/requests", body: "day=\(f)", console: true,
+             fresh: true, expected: [.admin: 303, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
         Case(route: "GET /console/statements", path: "/console/statements", console: true, expected: [:], otherwise: 303),
         Case(route: "GET /console/statements/{month}", path: "/console/statements/2026-11", console: true,
              expected: market.merging([.anonymous: 303]) { $1 }, otherwise: 403),
@@ -282,6 +297,10 @@ import UFTP
                                  weekdays: Array(1...7), firstISP: 69, lastISP: 80, power: -500, fee: .perMWPerISP(Money("1.50")!),
                                  priceCapPerMWh: 300, penaltyPerMiss: 25),
             by: Marketplace.Party(role: .dso, participant: "dso-1"), now: now)
+        var forecast = [Int?](repeating: nil, count: 96)
+        forecast[39] = 5000
+        _ = try await market.importProfile(CongestionProfile(point: "cp-1", day: f, forecastW: forecast, maxW: Array(repeating: 4000, count: 96)),
+                                           by: Marketplace.Party(role: .dso, participant: "dso-1"), now: now)
         // dso-1's and agr-1's statements of November: the order and the contract.
         _ = try await market.closeMonth("2026-11", now: now)
         let registry = PrometheusCollectorRegistry()
