@@ -767,6 +767,28 @@ retries = 1
                    f"{month['obligations']} request(s) owed, {len(month['misses'])} missed, fee {month['availability_fee']} "
                    f"(expected {expected})" if month else "no contract month in the report")
 
+    def check_statements(self):
+        """A settlement run issues each party's statement of account: the DSO's adds up line by line,
+        holds an activation line per order it bought and the contract's availability fee, and only
+        the TSO's own statement is the TSO's to read."""
+        month = self.day[:7]
+        issued = self.api.call("POST", f"/api/v1/market/settlements/{month}/statements", "MO")["items"]
+        dso = next((s for s in issued if s["role"] == "dso" and s["party"] == "dso-1"), None)
+        statement = self.api.get(f"/api/v1/market/settlements/{month}/statements/dso/dso-1/v{dso['version']}", "DSO") if dso else None
+        lines = statement["lines"] if statement else []
+        contract = next((l for l in lines if l["kind"] == "availability" and l["reference"] == CONTRACT["id"]), None)
+        fee = next((c["availability_fee"] for c in self.report.get("contracts", []) if c["contract"] == CONTRACT["id"]), None)
+        bought = {o for o in self.orders if self.settlements[o]["request"].startswith("dso-1:")}
+        activation = {l["reference"] for l in lines if l["kind"] == "activation"}
+        tso_sees = {s["party"] for s in self.api.get(f"/api/v1/market/settlements/{month}/statements", "TSO")["items"]}
+        adds_up = statement is not None and sum(Decimal(l["net"]) for l in lines) == Decimal(statement["totals"]["net"])
+        passed = adds_up and contract is not None and fee is not None and Decimal(contract["fee"]) == Decimal(fee) \
+            and activation == bought and tso_sees <= {"tso-1"}
+        self.check("statements of account: the DSO's adds up, with its orders and the contract's fee; the TSO reads its own only", passed,
+                   f"{len(issued)} statements issued; dso-1 v{dso['version']}: {len(activation)} orders, contract fee "
+                   f"{contract['fee'] if contract else '-'}, net {statement['totals']['net']}; the TSO sees {sorted(tso_sees)}"
+                   if statement else f"no statement of dso-1 among {len(issued)} issued")
+
     # Running -----------------------------------------------------------------------------
 
     def play(self):
@@ -792,6 +814,7 @@ retries = 1
         self.check_bms()
         self.check_settlement()
         self.check_contract()
+        self.check_statements()
         return self.summary()
 
     def summary(self):

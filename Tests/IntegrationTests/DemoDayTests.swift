@@ -40,7 +40,7 @@ struct DemoDayTests {
         let checks = try #require(report["checks"] as? [[String: Any]])
         // 3 nodes × (certified, ledger) + 3 sites' BMS + the POD-ISPs shared by orders + 4 orders + 2 aggregators
         // + the availability contract (+ the console in a browser).
-        #expect(checks.count == 17 + (browser ? 1 : 0), "\(checks)")
+        #expect(checks.count == 18 + (browser ? 1 : 0), "\(checks)")
         for check in checks where check["passed"] as? Bool != true {
             Issue.record("\(check["check"] ?? "?"): \(check["detail"] ?? "")")
         }
