@@ -72,7 +72,8 @@ public struct Console: Sendable {
         router.post("/console/login") { request, _ in try await login(request) }
         let pages = router.group("/console").add(middleware: ConsoleAuthentication(console: self))
         pages.get("/") { _, context in
-            Self.redirect(try session(context).caller.role == .aggregator ? "/console/market" : "/console/fleet")
+            // Each role lands where it may look: the TSO and aggregators have no fleet screen.
+            Self.redirect([.aggregator, .tso].contains(try session(context).caller.role) ? "/console/market" : "/console/fleet")
         }
         pages.post("/logout") { request, context in try await logout(request, context) }
         let platform = Self.platformRoles, grid = Self.gridRoles, market = Self.marketRoles

@@ -216,9 +216,10 @@ def run(b: Browser):
     cells = b.row("//details//table", "9")
     check("congestion point: ISP 9's forecast is the sum of the BRP baselines", cells and number(cells[2]) == round(baselines),
           f"{cells} vs {baselines}")
-    check("congestion point: the deficiency against the maximum load", cells and "deficiency 1,600 W" in cells[3], f"{cells}")
+    check("congestion point: the deficiency against the maximum load", cells and cells[3] == "10,000 W" and "deficiency 1,600 W" in cells[4],
+          f"{cells}")
     check("congestion point: the profile is drawn with the maximum load",
-          len(driver.find_elements(By.CSS_SELECTOR, "svg.chart line.limit")) == 1)
+          len(driver.find_elements(By.CSS_SELECTOR, "svg.chart path.limit")) == 1)
     b.shot("congestion")
 
     book = api("GET", f"/api/v1/market/days/{DAY}", "MO")
@@ -312,6 +313,31 @@ def run(b: Browser):
     check("cancellation through the form: every ISP of the order cancelled, on record",
           (cancelled.get("cancellation") or {}).get("reason") == "forecast revised"
           and all(p["status"] == "cancelled" for p in cancelled["setpoints"]), json.dumps(cancelled)[:300])
+
+    # The DSO's own data: its profile of the next day pasted as CSV, the deficiency requested --
+    next_day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
+    b.open(f"/console/congestion/{LOCATION}?day={next_day}")
+    form = driver.find_element(By.XPATH, "//form[contains(@action, '/profile')]")
+    form.find_element(By.NAME, "csv").send_keys("isp;forecast_w;max_w\n40;5000;4000\n41;3000;4000\n")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.XPATH, "//form[contains(@action, '/requests')]"))
+    cells = b.row("//details//table", "40")
+    check("congestion point: the DSO's profile gives ISP 40 a deficiency of 1,000 W", cells and "deficiency 1,000 W" in cells[4], f"{cells}")
+    b.shot("congestion-profile")
+    driver.find_element(By.XPATH, "//form[contains(@action, '/requests')]//button").click()
+    WebDriverWait(driver, 30).until(lambda d: f"/console/market/{next_day}" in d.current_url)
+    asked = [isp for r in api("GET", f"/api/v1/market/days/{next_day}", "MO")["requests"] if LOCATION in r["entry"]["area"]
+             for isp in r["entry"]["isps"]]
+    check("the deficiency requested from the screen: a reduction of 1,000 W at ISP 40",
+          any(i["start"] == 40 and i["min_power"] == -1000 and i["max_power"] == -1000 for i in asked), json.dumps(asked)[:300])
+
+    # The TSO reads its own statement of account only -----------------------------------------
+    b.login("TSO")
+    b.open(f"/console/statements/{month}")
+    links = [a.get_attribute("href") for a in driver.find_elements(By.XPATH, "//main//table//a")]
+    check("TSO: its own statement of account only", links and all(f"/console/statements/{month}/tso/tso-1/" in link for link in links),
+          f"{links}")
+    b.shot("statements")
 
     # An aggregator: its own offers only; another's pages refused and logged -------------------
     b.login("agr-beta")
