@@ -140,6 +140,11 @@ public struct Statement: Codable, Sendable, Equatable {
         }
     }
 
+    /// A version as paths name it: `v2` (or `2`), 1 to 1,000,000.
+    public static func version(_ text: some StringProtocol) -> Int? {
+        Int(text.drop { $0 == "v" }).flatMap { (1...1_000_000).contains($0) ? $0 : nil }
+    }
+
     /// One row per line, then the totals (docs/market.md, "Statements of account").
     public var csv: String {
         var rows = ["month,party,role,version,kind,reference,buyer,aggregator,day,location,delivered_wh,deficiency_wh,settled,unsettled,fee,penalty,net"]

@@ -119,11 +119,9 @@ extension Marketplace {
             return RequestEntry.ISP(start: index + 1, minPower: -excess, maxPower: -excess)
         }
         guard !ahead.isEmpty else { throw MarketRefusal.conflict("no ISP ahead of \(point) on \(day) is forecast over its maximum") }
+        guard [.dso, .admin].contains(party.role) else { throw MarketRefusal.forbidden("a DSO asks for its congestion points") }
         let session = await session(day: day, isps: ahead.map(\.start), now: now)
-        guard let buyer = party.role == .tso ? Buyer.tso : party.role == .dso || party.role == .admin ? Buyer.dso : nil else {
-            throw MarketRefusal.forbidden("a DSO asks for its congestion points")
-        }
         return try await submitRequest(RequestSubmission(session: session, day: day, id: nil, area: [point], isps: ahead, priceLimit: nil),
-                                       buyer: buyer, participant: party.participant, now: now)
+                                       buyer: .dso, participant: party.participant, now: now)
     }
 }

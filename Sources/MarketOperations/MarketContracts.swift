@@ -139,7 +139,7 @@ extension Marketplace {
 
     /// Each contract's month (`aggregator` limits it to one's): fees, obligations, misses.
     package nonisolated func contractMonths(month: String, aggregator: String?) async throws -> [ContractMonth] {
-        let days = (month + "-01")...(month + "-31")
+        let days = Self.days(ofMonth: month)
         let contracts = try await store.records(MarketContract.self, days: Self.allDays).filter {
             (aggregator == nil || $0.contract.aggregator == aggregator) && $0.contract.months(calendar: calendar).contains(month)
         }

@@ -38,7 +38,7 @@ extension Marketplace {
     /// The month's obligations per aggregator (or one's), at `point` or every congestion point;
     /// `report` is the month's settlement, whose orders give the deliveries.
     package nonisolated func obligations(month: String, report: MonthlyReport, aggregator: String?, point: String?) async throws -> ObligationReport {
-        let days = (month + "-01")...(month + "-31")
+        let days = Self.days(ofMonth: month)
         var points: [String: Set<String>] = [:], every: Set<String> = []
         for pod in try await store.pods(aggregator: aggregator) {
             guard let owner = pod.aggregator, let location = pod.congestionPoint else { continue }

@@ -190,17 +190,26 @@ extension Marketplace {
         return (Bounds.watts(total / Double(quarters.count)), nil)
     }
 
-    /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.
     /// Watts summed over ISPs (a settled order's delivered or missing power) as energy, Wh.
     package nonisolated func energyWh(_ ispWatts: Int) -> Int {
         Int((Double(ispWatts) * Double(config.calendar.ispMinutes) / 60).rounded())
     }
 
-    public nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
-        guard month.utf8.count == 7, config.calendar.start(of: month + "-01") != nil else {
+    /// The first instant of `month` (`YYYY-MM`), or the refusal that names it.
+    package nonisolated func monthStart(_ month: String) throws -> Timestamp {
+        guard month.utf8.count == 7, let start = calendar.start(of: month + "-01") else {
             throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
         }
-        var orders = try await settle(days: (month + "-01")...(month + "-31"))
+        return start
+    }
+
+    /// The market days of `month` as stored documents name them.
+    package nonisolated static func days(ofMonth month: String) -> ClosedRange<String> { (month + "-01")...(month + "-31") }
+
+    /// The month's settlement (I-15): per aggregator, and every order; `aggregator` limits it to one.
+    public nonisolated func monthlyReport(month: String, aggregator: String?) async throws -> MonthlyReport {
+        _ = try monthStart(month)
+        var orders = try await settle(days: Self.days(ofMonth: month))
         if let aggregator { orders = orders.filter { $0.aggregator == aggregator } }
         var reports: [String: AggregatorReport] = [:]
         for order in orders {

@@ -34,37 +34,31 @@ extension Marketplace {
         try await settlementRun(month, now: now).issued
     }
 
-    /// A settlement run, with the month's settlement its statements were drawn from.
-    package func settlementRun(_ month: String, now: Timestamp) async throws -> (issued: [Statement], report: MonthlyReport) {
-        guard let first = calendar.start(of: month + "-01"), month.utf8.count == 7 else {
-            throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
-        }
-        guard first <= now else { throw MarketRefusal.conflict("\(month) has not begun") }
+    /// A settlement run, with the month's settlement its statements were drawn from and each
+    /// party's latest version after it.
+    package func settlementRun(_ month: String, now: Timestamp) async throws
+        -> (issued: [Statement], report: MonthlyReport, latest: [StatementOwner: MarketStatement]) {
+        guard try monthStart(month) <= now else { throw MarketRefusal.conflict("\(month) has not begun") }
         let ended = MarketCalendar.days(of: month).last.flatMap { calendar.day(after: $0) }.flatMap { calendar.start(of: $0) }.map { $0 <= now } ?? false
         return try await holding(statementLock) {
             let report = try await monthlyReport(month: month, aggregator: nil)
             let lines = try await statementLines(report)
-            let kept = try await latestStatements(month: month)
+            var latest = try await latestStatements(month: month)
             var issued: [Statement] = []
-            for (owner, partyLines) in lines.sorted(by: { $0.key.text < $1.key.text }) {
-                let previous = kept[owner]
-                guard let statement = Statement.issue(month: month, party: owner.party, role: owner.role, lines: partyLines,
+            // A party none of whose lines remain (an order withdrawn from the month) is owed an empty version.
+            for owner in Set(lines.keys).union(latest.keys).sorted(by: { $0.text < $1.text }) {
+                let previous = latest[owner]
+                guard let statement = Statement.issue(month: month, party: owner.party, role: owner.role, lines: lines[owner] ?? [],
                                                       after: previous?.statement, issued: now.millisecondsSince1970, monthEnded: ended) else { continue }
                 let record = MarketStatement(statement: statement, conversationID: previous?.conversationID)
                 guard try await store.put(record, replace: false) else {
                     throw MarketRefusal.conflict("statement \(record.recordID) exists already")
                 }
-                issued.append(statement)
-            }
-            // A party none of whose lines remain (an order withdrawn from the month) is owed an empty version.
-            for (owner, previous) in kept where lines[owner] == nil && !previous.statement.lines.isEmpty {
-                guard let statement = Statement.issue(month: month, party: owner.party, role: owner.role, lines: [], after: previous.statement,
-                                                      issued: now.millisecondsSince1970, monthEnded: ended) else { continue }
-                try await store.put(MarketStatement(statement: statement, conversationID: previous.conversationID), replace: false)
+                latest[owner] = record
                 issued.append(statement)
             }
             logger.notice("market: settlement run of \(month) issued \(issued.count) statement versions")
-            return (issued, report)
+            return (issued, report, latest)
         }
     }
 
@@ -78,7 +72,7 @@ extension Marketplace {
     /// is on its buyer's and its aggregator's.
     private nonisolated func statementLines(_ report: MonthlyReport) async throws -> [StatementOwner: [StatementLine]] {
         let month = report.month
-        let requests = Dictionary(try await store.records(MarketRequest.self, days: (month + "-01")...(month + "-31")).map { ($0.key, $0) },
+        let requests = Dictionary(try await store.records(MarketRequest.self, days: Self.days(ofMonth: month)).map { ($0.key, $0) },
                                   uniquingKeysWith: { first, _ in first })
         var lines: [StatementOwner: [StatementLine]] = [:]
         func add(_ line: StatementLine, buyer role: Statement.Role) {
@@ -116,9 +110,7 @@ extension Marketplace {
     /// The month's statements `party` may read, every version, by party then version: a DSO, the
     /// TSO and an aggregator their own; the administrator and the market operator all.
     package nonisolated func statements(month: String, visibleTo party: Party) async throws -> [Statement] {
-        guard month.utf8.count == 7, calendar.start(of: month + "-01") != nil else {
-            throw MarketRefusal.invalid(field: "month", "month must be YYYY-MM")
-        }
+        _ = try monthStart(month)
         return try await store.records(MarketStatement.self, days: (month + "-01")...(month + "-01")).map(\.statement)
             .filter { Self.reads(party, $0) }
             .sorted { ($0.role.rawValue, $0.party, $0.version) < ($1.role.rawValue, $1.party, $1.version) }
@@ -139,11 +131,6 @@ extension Marketplace {
         case (.dso, .dso), (.tso, .tso), (.aggregator, .aggregator): party.owner == statement.party
         default: false
         }
-    }
-
-    /// The latest statement of each UFTP aggregator of the month, to carry in FlexSettlements.
-    package nonisolated func latestStatement(month: String, aggregator: String) async throws -> MarketStatement? {
-        try await latestStatements(month: month)[StatementOwner(role: .aggregator, party: aggregator)]
     }
 
     /// Records the FlexSettlement that carried a version (its figures stay as issued).

@@ -270,7 +270,7 @@ extension Marketplace: UFTPMarket {
     /// the month is a complete FlexSettlement in one conversation, the later superseding the earlier.
     package func sendFlexSettlements(month: String, now: Timestamp) async throws -> FlexSettlementsSent {
         guard let uftp else { throw MarketRefusal.notFound("this platform plays no DSO role in UFTP") }
-        let (issued, report) = try await settlementRun(month, now: now)
+        let (issued, report, latest) = try await settlementRun(month, now: now)
         var result = FlexSettlementsSent(issued: issued, sent: [], held: [])
         var byAggregator: [String: [(order: MarketOrder, settled: SettledOrder, flexOrder: String)]] = [:]
         for settled in report.orders {
@@ -283,7 +283,7 @@ extension Marketplace: UFTPMarket {
             }
         }
         for aggregator in byAggregator.keys.sorted() {
-            guard let record = try await latestStatement(month: month, aggregator: aggregator) else { continue }
+            guard let record = latest[StatementOwner(role: .aggregator, party: aggregator)] else { continue }
             if let sent = record.flexSettlement {
                 for entry in byAggregator[aggregator] ?? [] {
                     result.held.append(.init(order: entry.order.id, reason: "version \(record.statement.version) was sent in FlexSettlement \(sent)"))

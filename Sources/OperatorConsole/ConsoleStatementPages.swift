@@ -111,7 +111,7 @@ extension Console {
         let session = try session(context)
         let month = try context.parameters.require("month"), owner = try context.parameters.require("party")
         guard let role = Statement.Role(rawValue: try context.parameters.require("role")),
-              let version = Int(try context.parameters.require("version").drop { $0 == "v" }), (1...1_000_000).contains(version) else {
+              let version = Statement.version(try context.parameters.require("version")) else {
             throw Problem(.notFound, "No such statement.")
         }
         let statement = try await market.statement(month: month, role: role, party: owner, version: version, visibleTo: party(session)).statement

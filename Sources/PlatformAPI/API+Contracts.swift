@@ -38,10 +38,10 @@ extension API {
         }
         api.allowing(readers).get("/market/contracts/:id/months/:month") { _, context in
             let party = try party(context), id = try context.parameters.require("id"), month = try context.parameters.require("month")
-            guard month.utf8.count == 7, market.calendar.start(of: month + "-01") != nil else {
-                throw Problem(.badRequest, "month must be YYYY-MM", field: "month")
+            return try await answer {
+                _ = try market.monthStart(month)
+                return try await market.contractMonth(id, month: month, visibleTo: party)
             }
-            return try await answer { try await market.contractMonth(id, month: month, visibleTo: party) }
         }
     }
 }

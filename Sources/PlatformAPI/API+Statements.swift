@@ -23,7 +23,7 @@ extension API {
             guard let role = Statement.Role(rawValue: try context.parameters.require("role")) else {
                 throw Problem(.badRequest, "role: dso, tso or aggregator", field: "role")
             }
-            guard let version = Int(try context.parameters.require("version").drop { $0 == "v" }), (1...1_000_000).contains(version) else {
+            guard let version = Statement.version(try context.parameters.require("version")) else {
                 throw Problem(.badRequest, "version: v1, v2, …", field: "version")
             }
             let owner = try context.parameters.require("party")
