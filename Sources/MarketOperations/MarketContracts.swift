@@ -144,28 +144,53 @@ extension Marketplace {
             (aggregator == nil || $0.contract.aggregator == aggregator) && $0.contract.months(calendar: calendar).contains(month)
         }
         guard !contracts.isEmpty else { return [] }
-        let requests = try await store.records(MarketRequest.self, days: days).filter { $0.status == .cleared }
-        let offers = Dictionary(grouping: try await store.records(MarketOffer.self, days: days).filter { $0.status != .revoked }) {
-            "\($0.day) \($0.session.rawValue)"
-        }
+        let (requests, offers) = try await obligationInputs(days: days)
         return contracts.sorted { $0.contract.id < $1.contract.id }.map { record in
             let contract = record.contract, released = record.released
-            var owed = 0, misses: [ObligationMiss] = []
-            for request in requests where request.owner == contract.buyer {
-                let free = released[request.day] ?? []
-                guard !contract.obligation(day: request.day, request: request.entry, released: free, calendar: calendar).isEmpty else { continue }
-                owed += 1
-                let answers = offers["\(request.day) \(request.session.rawValue)", default: []].map(\.entry)
-                if let miss = contract.assess(request: request.key, day: request.day, request.entry, offers: answers, released: free,
-                                              calendar: calendar) {
-                    misses.append(miss)
-                }
-            }
+            let (owed, misses) = assess(record, requests: requests, offers: offers)
             let fee = contract.availabilityFees(released: released, calendar: calendar)[month] ?? .zero
             let penalty = Money(cents: contract.penaltyPerMiss.cents * Int64(misses.count))
             return ContractMonth(contract: contract.id, buyer: contract.buyer, aggregator: contract.aggregator,
                                  congestionPoint: contract.congestionPoint, month: month, availabilityFee: fee, obligations: owed,
                                  misses: misses, penalty: penalty, net: fee - penalty)
         }
+    }
+
+    /// The misses of the contracts at `point` on `day`, by aggregator (FR29 marks them).
+    package nonisolated func contractMisses(point: String, day: String) async throws -> [String: [ObligationMiss]] {
+        let contracts = try await store.records(MarketContract.self, days: Self.allDays).filter {
+            $0.contract.congestionPoint == point && !$0.contract.serviceISPs(on: day, calendar: calendar).isEmpty
+        }
+        guard !contracts.isEmpty else { return [:] }
+        let (requests, offers) = try await obligationInputs(days: day...day)
+        return contracts.reduce(into: [:]) { misses, record in
+            misses[record.contract.aggregator, default: []] += assess(record, requests: requests, offers: offers).misses
+        }
+    }
+
+    /// The cleared requests of `days` that may bind a contract, and the offers that may answer them, by day and session.
+    private nonisolated func obligationInputs(days: ClosedRange<String>) async throws -> ([MarketRequest], [String: [MarketOffer]]) {
+        let requests = try await store.records(MarketRequest.self, days: days).filter { $0.status == .cleared }
+        let offers = Dictionary(grouping: try await store.records(MarketOffer.self, days: days).filter { $0.status != .revoked }) {
+            "\($0.day) \($0.session.rawValue)"
+        }
+        return (requests, offers)
+    }
+
+    /// The requests that bound `record`'s contract and those it missed.
+    private nonisolated func assess(_ record: MarketContract, requests: [MarketRequest], offers: [String: [MarketOffer]])
+        -> (owed: Int, misses: [ObligationMiss]) {
+        let contract = record.contract, released = record.released
+        var owed = 0, misses: [ObligationMiss] = []
+        for request in requests where request.owner == contract.buyer {
+            let free = released[request.day] ?? []
+            guard !contract.obligation(day: request.day, request: request.entry, released: free, calendar: calendar).isEmpty else { continue }
+            owed += 1
+            let answers = offers["\(request.day) \(request.session.rawValue)", default: []].map(\.entry)
+            if let miss = contract.assess(request: request.key, day: request.day, request.entry, offers: answers, released: free, calendar: calendar) {
+                misses.append(miss)
+            }
+        }
+        return (owed, misses)
     }
 }

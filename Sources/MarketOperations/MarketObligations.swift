@@ -6,8 +6,8 @@ import UFTPGateway
 /// How an aggregator met its obligation to offer flexibility upon request in a month (FUSION
 /// FR52), at a congestion point or all of them: the requests at points where it represents PODs,
 /// how many it answered with an offer, what it revoked, and what it delivered of its orders.
-/// Availability contracts (FlexOptions with committed volumes) are not modelled: the obligation
-/// tracked is to answer requests where it holds PODs and to deliver what was ordered.
+/// What availability contracts oblige beyond this (contracted power at or under a price cap) is
+/// assessed per contract (`contractMonths`, `contractMisses`).
 public struct Obligation: Sendable {
     public var aggregator: String
     /// Requests at congestion points where the aggregator represents PODs.

@@ -52,6 +52,7 @@ public struct Console: Sendable {
                               ("market", PackageResources.market_mustache), ("order", PackageResources.order_mustache),
                               ("settlement", PackageResources.settlement_mustache),
                               ("statements", PackageResources.statements_mustache), ("statement", PackageResources.statement_mustache),
+                              ("contracts", PackageResources.contracts_mustache),
                               ("congestion-index", PackageResources.congestion_index_mustache),
                               ("congestion", PackageResources.congestion_mustache)] {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)
@@ -97,6 +98,7 @@ public struct Console: Sendable {
         let planning = pages.admitting([.admin, .dso], to: "planning a congestion point", self)
         planning.post("/congestion/:point/profile") { request, context in try await importProfile(request, context) }
         planning.post("/congestion/:point/requests") { request, context in try await requestDeficiency(request, context) }
+        planning.post("/congestion/:point/orders") { request, context in try await orderSelected(request, context) }
         pages.admitting(market, to: "the market", self).get("/market/:day") { request, context in try await marketDay(request, context) }
         pages.admitting([.admin, .dso, .tso], to: "ordering", self).post("/market/:day/orders") { request, context in
             try await placeOrder(request, context)
@@ -116,13 +118,18 @@ public struct Console: Sendable {
         let settlements = pages.admitting([.admin, .dso, .marketOperator, .aggregator], to: "the settlement", self)
         settlements.get("/settlements/:month") { request, context in try await settlement(request, context, csv: false) }
         settlements.get("/settlements/:month/csv") { request, context in try await settlement(request, context, csv: true) }
+        let contracts = pages.admitting([.admin, .dso, .marketOperator, .aggregator], to: "the availability contracts", self)
+        contracts.get("/contracts") { request, context in try await self.contracts(request, context) }
+        let contracting = pages.admitting([.admin, .dso], to: "registering or releasing a contract", self)
+        contracting.post("/contracts") { request, context in try await registerContract(request, context) }
+        contracting.post("/contracts/:id/releases") { request, context in try await releaseContract(request, context) }
         pages.get("/statements") { _, _ in
             Self.redirect("/console/statements/\(String(self.market.calendar.day(of: Timestamp.now()).prefix(7)))")
         }
         let statements = pages.admitting([.admin, .dso, .tso, .marketOperator, .aggregator], to: "the statements of account", self)
         statements.get("/statements/:month") { request, context in try await self.statements(request, context) }
-        statements.get("/statements/:month/:role/:party/:version") { _, context in try await statement(context, csv: false) }
-        statements.get("/statements/:month/:role/:party/:version/csv") { _, context in try await statement(context, csv: true) }
+        statements.get("/statements/:month/:role/:party/:version") { request, context in try await statement(request, context, csv: false) }
+        statements.get("/statements/:month/:role/:party/:version/csv") { request, context in try await statement(request, context, csv: true) }
         pages.admitting([.admin, .marketOperator], to: "a settlement run", self).post("/statements/:month/run") { request, context in
             try await runSettlement(request, context)
         }
@@ -243,6 +250,9 @@ public struct Console: Sendable {
         if role != .brp { nav.append(.init(href: "/console/market", label: "Market", current: section == "market")) }
         if [.admin, .dso, .marketOperator, .aggregator].contains(role) {
             nav.append(.init(href: "/console/settlements", label: "Settlement", current: section == "settlement"))
+        }
+        if [.admin, .dso, .marketOperator, .aggregator].contains(role) {
+            nav.append(.init(href: "/console/contracts", label: "Contracts", current: section == "contracts"))
         }
         if [.admin, .dso, .tso, .marketOperator, .aggregator].contains(role) {
             nav.append(.init(href: "/console/statements", label: "Statements", current: section == "statements"))

@@ -64,11 +64,6 @@ extension Console {
             package let requested: String
             package let offered: String
         }
-        package struct Aggregator {
-            package let name: String
-            package let pods: Int
-            package let prognosis: String?
-        }
         package struct RequestRow {
             package let id: String
             package let buyer: String
@@ -105,7 +100,10 @@ extension Console {
         let deficitISPs: Int
         let worstDeficit: String
         package let rows: [ISPRow]
-        package let aggregators: [Aggregator]
+        package let aggregators: [PointAggregator]
+        package let awards: [PointAward]
+        /// Some award here may be ordered by the caller.
+        let selectable: Bool
         package let requests: [RequestRow]
         package let offers: [OfferRow]
     }
@@ -131,6 +129,7 @@ extension Console {
         let (requestedLow, requestedHigh, requestedAny, offered) = Self.flexByISP(requests: requests, offers: offers, isps: count)
         let ordered = Set(try await market.orders(days: day...day).filter { $0.award.location == point && $0.cancellation == nil }
             .flatMap { $0.award.isps.filter { $0.value != 0 }.flatMap(\.isps) })
+        let here = try await pointMarket(point: point, day: day, planned: planned, book: book, requests: requests, session: session)
         let time = self.time
         var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
         var deficits = 0, worst = 0
@@ -171,10 +170,7 @@ extension Console {
             requestable: [.admin, .dso].contains(session.caller.role) && deficits > 0,
             flexLimit: market.config.limits.limitW[point].map { Units.watts(Double($0)) },
             chart: chart, deficitISPs: deficits, worstDeficit: Units.watts(Double(-worst)), rows: rows,
-            aggregators: planned.members.keys.sorted().map { name in
-                .init(name: name, pods: planned.members[name]?.count ?? 0,
-                      prognosis: planned.prognoses[name].map { "revision \($0.revision), \($0.isps.count) ISP span\($0.isps.count == 1 ? "" : "s")" })
-            },
+            aggregators: here.aggregators, awards: here.awards, selectable: here.awards.contains(where: \.selectable),
             requests: requests.map {
                 .init(id: $0.entry.id, buyer: $0.entry.buyer, session: $0.session.rawValue,
                       isps: Self.spans($0.entry.isps.map { ($0.range, "\(Units.watts(Double($0.minPower))) to \(Units.watts(Double($0.maxPower)))") }),

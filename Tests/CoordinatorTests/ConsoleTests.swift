@@ -53,9 +53,6 @@ import TestSupport
         let (market, store, _, _, folder) = try await MarketplaceTests.rig(validation: validation, maxLoadW: ["cp-1": 3500],
                                                                            clock: { MarketplaceTests.date("2026-11-25T13:00:00Z") })
         try await store.upsertPOD(PODRecord(id: "POD-1", customer: "<script>alert(1)</script>", congestionPoint: "cp-1", aggregator: "agr-1", brp: "brp-1"))
-        for (token, (role, participant)) in tokens {
-            try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))
-        }
         // An hour of 4-s readings of ln-1 on the market day, with ten minutes missing, then the
         // node's report on a set-point.
         let key = SigningKey.generate()
@@ -82,6 +79,15 @@ import TestSupport
                                               isps: [.init(start: 40, power: -1000)], pods: [.init(pod: "POD-1"), .init(pod: "POD-2")],
                                               validUntil: nil), aggregator: "agr-1", now: morning)
         let round = try #require(try await market.clear(.dayAhead, day: "2026-11-26", now: MarketplaceTests.date("2026-11-25T12:00:00Z")))
+        let (app, lines) = try await serve(market, store)
+        return (app, lines, round.id, folder)
+    }
+
+    /// The API and the console over `market` and `store`, with the test tokens.
+    static func serve(_ market: Marketplace, _ store: any SCDStore) async throws -> (Application<RouterResponder<APIContext>>, Lines) {
+        for (token, (role, participant)) in tokens {
+            try await store.addToken(TokenRecord(hash: SHA256.hash(Array(token.utf8)), role: role, participant: participant))
+        }
         let lines = Lines()
         let logger = Logger(label: "console") { _ in Recorder(sink: lines) }
         let registry = PrometheusCollectorRegistry()
@@ -92,7 +98,7 @@ import TestSupport
         let router = API(store: store, log: log, metrics: registry, readiness: Readiness(), maxRequestBytes: 64 << 10, market: market).router()
         try Console(store: store, ingest: ingest, market: market, log: log, sessions: ConsoleSessions(), secureCookies: false,
                     readingIntervalMs: 4000, logger: logger).register(on: router)
-        return (Application(router: router), lines, round.id, folder)
+        return (Application(router: router), lines)
     }
 
     /// A browser's cookie jar and the last page, over the test client.
@@ -101,7 +107,13 @@ import TestSupport
         var cookies: [String: String] = [:]
         var setCookies: [String] = []
 
-        mutating func request(_ path: String, method: HTTPRequest.Method = .get, form: [String: String]? = nil,
+        /// A form's fields in order; a name may repeat (checkboxes).
+        mutating func request(_ path: String, method: HTTPRequest.Method = .get, form: KeyValuePairs<String, String>? = nil,
+                              cookie override: String? = nil) async throws -> (status: Int, location: String?, body: String) {
+            try await request(path, method: method, fields: form.map { $0.map { ($0.key, $0.value) } }, cookie: override)
+        }
+
+        mutating func request(_ path: String, method: HTTPRequest.Method = .get, fields form: [(String, String)]?,
                               cookie override: String? = nil) async throws -> (status: Int, location: String?, body: String) {
             var headers = HTTPFields()
             let cookie = override ?? cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
@@ -109,7 +121,7 @@ import TestSupport
             var body: ByteBuffer?
             if let form {
                 headers[.contentType] = "application/x-www-form-urlencoded"
-                body = ByteBuffer(string: form.map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                body = ByteBuffer(string: form.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
                     .joined(separator: "&"))
             }
             let (status, location, text, set) = try await client.execute(uri: path, method: method, headers: headers, body: body) { response in
@@ -404,7 +416,7 @@ import TestSupport
             let requested = try await dso.request("/console/congestion/cp-1/requests", method: .post, form: ["day": "2026-11-27", "csrf": csrf])
             #expect(requested.status == 303 && requested.location == "/console/market/2026-11-27", "\(requested)")
 
-            // agr-1 answers, the market operator clears early, the DSO orders the award from the market day.
+            // agr-1 answers, the market operator clears early.
             func call(_ method: HTTPRequest.Method, _ path: String, _ token: String, _ body: String) async throws -> (Int, String) {
                 var headers = HTTPFields()
                 headers[.authorization] = "Bearer \(token)"
@@ -418,12 +430,117 @@ import TestSupport
             let (cleared, round) = try await call(.post, "/api/v1/market/sessions/day-ahead/2026-11-27/clear", "scd_mo", "")
             #expect(cleared == 201, "\(round)")
             let roundID = try #require((try JSONSerialization.jsonObject(with: Data(round.utf8)) as? [String: Any])?["id"] as? String)
-            let market = try await dso.request("/console/market/2026-11-27")
-            #expect(market.body.contains("−1,000 W") && market.body.contains(">Order</button>"), "\(market.body)")
-            let ordered = try await dso.request("/console/market/2026-11-27/orders", method: .post, form: ["round": roundID, "award": "0", "csrf": csrf])
-            #expect(ordered.status == 303 && ordered.location == "/console/orders/\(roundID).0", "\(ordered.status) \(ordered.body.suffix(300))")
+            // FR29/FR36: the award is selected and ordered from the point's day; agr-1 answered the request.
+            let awarded = try await dso.request("/console/congestion/cp-1?day=2026-11-27")
+            #expect(awarded.body.contains(#"name="award[]" value="\#(roundID).0""#) && awarded.body.contains("Order the selected awards")
+                    && awarded.body.contains("<td>agr-1</td>") && awarded.body.contains("<td>1 of 1</td>"), "\(awarded.body)")
+            let twice = try await dso.request("/console/congestion/cp-1/orders", method: .post,
+                                              form: ["day": "2026-11-27", "award[]": "\(roundID).0", "award[]": "\(roundID).0", "csrf": csrf])
+            #expect(twice.status == 409 && twice.body.contains("Ordered \(roundID).0; award \(roundID).0 was refused"), "\(twice.status) \(twice.body.suffix(400))")
+            let none = try await dso.request("/console/congestion/cp-1/orders", method: .post, form: ["day": "2026-11-27", "csrf": csrf])
+            #expect(none.status == 400 && none.body.contains("Select at least one award"))
+            let forged = try await dso.request("/console/congestion/cp-1/orders", method: .post, form: ["day": "2026-11-27", "award[]": "\(roundID).0", "csrf": "x"])
+            #expect(forged.status == 403)
+            let order = try await dso.request("/console/orders/\(roundID).0")
+            #expect(order.status == 200)
             let after = try await dso.request("/console/congestion/cp-1?day=2026-11-27")
             #expect(after.body.contains("−1,000 W to −1,000 W"), "the request stands at ISP 40")
+            #expect(after.body.contains(#"<a href="/console/orders/\#(roundID).0">"#) && !after.body.contains("Order the selected awards"))
+        }
+    }
+
+    /// FR44: the point's day sets each aggregator's orders beside what its sites delivered, as settled.
+    @Test func thePointsDayShowsWhatEachAggregatorDeliveredOfItsOrders() async throws {
+        let (market, store, outbox, _, folder) = try await MarketplaceTests.rig(clock: { MarketplaceTests.date("2026-11-25T13:00:00Z") })
+        _ = folder
+        let roundID = try await MarketStatementTests.november(market, store, outbox)
+        let (app, _) = try await Self.serve(market, store)
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let page = try await dso.request("/console/congestion/cp-1?day=2026-11-26")
+            // 1,000 W at ISP 40 and 400 W at ISP 41 ordered (350 Wh); delivered 62.5 + 100 Wh, each order rounded; POD-2's ISP 40 is not certified.
+            let row = try #require(page.body.components(separatedBy: "<tr>").first { $0.hasPrefix("<td>agr-1</td>") })
+            #expect(row.contains(#"<td class="num">2</td><td class="num">350 Wh</td><td class="num">163 Wh</td><td class="num">46 %</td><td class="num">1</td>"#), "\(row)")
+            #expect(page.body.contains(#"<a href="/console/orders/\#(roundID).0">"#))
+        }
+    }
+
+    /// A DSO's statement of many lines is read a page at a time; every line is one link away, to print.
+    @Test func aLongStatementIsPagedOnScreenAndWholeInItsPrintAndCSV() async throws {
+        let (market, store, _, _, folder) = try await MarketplaceTests.rig(clock: { MarketplaceTests.date("2026-12-02T08:00:00Z") })
+        _ = folder
+        let lines = (1...600).map {
+            StatementLine(kind: .activation, reference: String(format: "r.%03d", $0), buyer: "dso-1", aggregator: "agr-1", day: "2026-11-26",
+                          location: "cp-1", deliveredWh: 250, settled: 1, unsettled: 0, fee: Money(cents: Int64($0)), penalty: .zero)
+        }
+        let statement = try #require(Statement.issue(month: "2026-11", party: "dso-1", role: .dso, lines: lines, after: nil,
+                                                     issued: MarketplaceTests.date("2026-12-02T08:00:00Z").millisecondsSince1970, monthEnded: true))
+        #expect(try await store.put(MarketStatement(statement: statement), replace: false))
+        let (app, _) = try await Self.serve(market, store)
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let path = "/console/statements/2026-11/dso/dso-1/v1"
+            let first = try await dso.request(path)
+            #expect(first.status == 200 && first.body.contains("Showing lines 1–250 of 600.") && first.body.contains(">r.250<")
+                    && !first.body.contains(">r.251<") && first.body.contains(#"href="\#(path)?page=2" rel="next""#)
+                    && first.body.contains(#"<a href="\#(path)?page=all">every line</a>, to print"#), "\(first.body.suffix(2000))")
+            let last = try await dso.request(path + "?page=3")
+            #expect(last.body.contains("Showing lines 501–600 of 600.") && last.body.contains(">r.600<") && !last.body.contains(#"rel="next""#))
+            #expect(try await dso.request(path + "?page=99").body.contains("Showing lines 501–600 of 600."), "past the end: the last page")
+            let every = try await dso.request(path + "?page=all")
+            #expect(every.body.contains(">r.001<") && every.body.contains(">r.600<") && every.body.contains("print this page for a paper statement"))
+            let csv = try await dso.request(path + "/csv")
+            #expect(csv.body.split(separator: "\n").count == 602, "the CSV holds its header, every line and the total")
+        }
+    }
+
+    /// FR07/FR17/FR18: the DSO registers a contract and releases a day through the forms; the
+    /// aggregator reads it, another aggregator does not see it.
+    @Test func theDSORegistersAContractAndReleasesADayOnScreen() async throws {
+        let (app, _, _, folder) = try await Self.application()
+        _ = folder
+        try await app.test(.router) { client in
+            var dso = Browser(client: client)
+            #expect(try await dso.login("scd_dso") == 303)
+            let empty = try await dso.request("/console/contracts?month=2026-11")
+            #expect(empty.status == 200 && empty.body.contains("No availability contract yet") && empty.body.contains("Register a contract")
+                    && !empty.body.contains(#"id="c-buyer""#), "a DSO buys for itself")
+            let csrf = Browser.field("csrf", in: empty.body)
+            let fields: KeyValuePairs<String, String> = [
+                "id": "fo-7", "aggregator": "agr-1", "congestion_point": "cp-1", "first_day": "2026-11-26", "last_day": "2026-12-31",
+                "weekdays[]": "1", "weekdays[]": "4", "first_isp": "40", "last_isp": "43", "power_w": "-1000", "fee_kind": "per_mw_per_isp",
+                "fee": "2.00", "price_cap_per_mwh": "300", "penalty_per_miss": "15", "csrf": csrf,
+            ]
+            var bad = fields.map { ($0.key, $0.value) }
+            bad[bad.firstIndex { $0.0 == "power_w" }!].1 = "a lot"
+            let refused = try await dso.request("/console/contracts", method: .post, fields: bad)
+            #expect(refused.status == 400 && refused.body.contains("power_w: a whole number"), "\(refused.body.suffix(500))")
+            bad[bad.firstIndex { $0.0 == "power_w" }!].1 = "0"
+            let zero = try await dso.request("/console/contracts", method: .post, fields: bad)
+            #expect(zero.status == 400 && zero.body.contains("power_w: not 0"), "the market's own checks name the field")
+            let registered = try await dso.request("/console/contracts", method: .post, form: fields)
+            #expect(registered.status == 303 && registered.location == "/console/contracts?month=2026-11#contract-fo-7", "\(registered)")
+            let page = try await dso.request("/console/contracts?month=2026-11")
+            #expect(page.body.contains("Contract fo-7") && page.body.contains("<dd>dso-1</dd>") && page.body.contains("2026-11-26 to 2026-12-31 (Mon, Thu)")
+                    && page.body.contains("€ 2.00 per MW and service ISP") && page.body.contains("−1,000 W"), "\(page.body)")
+            let badISPs = try await dso.request("/console/contracts/fo-7/releases", method: .post, form: ["day": "2026-11-26", "isps": "40-999", "csrf": csrf])
+            #expect(badISPs.status == 400 && badISPs.body.contains("isps: ISP numbers of the day (1–96)"))
+            let released = try await dso.request("/console/contracts/fo-7/releases", method: .post, form: ["day": "2026-11-26", "isps": "40-41", "csrf": csrf])
+            #expect(released.status == 303, "\(released)")
+            #expect(try await dso.request("/console/contracts?month=2026-11").body.contains("2026-11-26: ISPs 40–41 by DSO dso-1"))
+            let notService = try await dso.request("/console/contracts/fo-7/releases", method: .post, form: ["day": "2026-11-27", "csrf": csrf])
+            #expect(notService.status == 400 && notService.body.contains("no service ISP"), "a Friday is not in service")
+
+            var agr1 = Browser(client: client), agr2 = Browser(client: client)
+            #expect(try await agr1.login("scd_agr1") == 303)
+            let held = try await agr1.request("/console/contracts?month=2026-11")
+            #expect(held.body.contains("Contract fo-7") && !held.body.contains("Register a contract") && !held.body.contains("/releases"))
+            #expect(try await agr1.request("/console/contracts", method: .post, form: fields).status == 403)
+            #expect(try await agr2.login("scd_agr2") == 303)
+            #expect(!(try await agr2.request("/console/contracts?month=2026-11").body.contains("fo-7")))
         }
     }
 }
+

@@ -56,6 +56,10 @@ import TestSupport
         let month = try #require(try await market.contractMonths(month: "2026-11", aggregator: nil).first)
         #expect(month.obligations == 1 && month.misses.map(\.request) == ["dso-1:r1"])
         #expect(month.misses.first?.reason == "offered 600 W of the 1000 W contracted at ISP 40")
+        // The congestion point's day marks the aggregator (FR29); the released day and another point do not.
+        #expect(try await market.contractMisses(point: "cp-1", day: "2026-11-26").mapValues { $0.map(\.request) } == ["agr-1": ["dso-1:r1"]])
+        #expect(try await market.contractMisses(point: "cp-1", day: "2026-11-27").values.allSatisfy(\.isEmpty))
+        #expect(try await market.contractMisses(point: "cp-2", day: "2026-11-26").isEmpty)
         // 30 days × 4 ISPs, less the 4 released = 116 ISPs × 1 MW... of 0.001 MW: 116 × 0.001 × 2.00 = 0.232 → 0.23.
         #expect(month.availabilityFee == Money("0.23")! && month.penalty == 30 && month.net == Money("-29.77")!)
         let report = try await market.monthlyReport(month: "2026-11", aggregator: nil)

@@ -218,6 +218,15 @@ import UFTP
              expected: [.admin: 303, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
         Case(route: "POST /console/congestion/{point}/requests", path: "/console/congestion/cp-1/requests", body: "day=\(f)", console: true,
              fresh: true, expected: [.admin: 303, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /console/congestion/{point}/orders", path: "/console/congestion/cp-1/orders", body: "day=\(d)&award[]=\(roundD).1",
+             console: true, fresh: true, expected: [.admin: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
+        Case(route: "GET /console/contracts", path: "/console/contracts?month=2026-11", console: true,
+             expected: [.admin: 200, .dsoA: 200, .dsoB: 200, .mo: 200, .agrA: 200, .agrB: 200, .anonymous: 303], otherwise: 403),
+        Case(route: "POST /console/contracts", path: "/console/contracts",
+             body: "id=fo-2&aggregator=agr-1&congestion_point=cp-1&first_day=2026-12-01&last_day=2026-12-31&first_isp=69&last_isp=80&power_w=-500&fee_kind=per_mw_per_isp&fee=1.50&price_cap_per_mwh=300",
+             console: true, fresh: true, expected: [.admin: 400, .dsoA: 303, .dsoB: 303, .anonymous: 401], otherwise: 403),
+        Case(route: "POST /console/contracts/{id}/releases", path: "/console/contracts/fo-1/releases", body: "day=\(f)", console: true,
+             fresh: true, expected: [.admin: 303, .dsoA: 303, .dsoB: 404, .anonymous: 401], otherwise: 403),
         Case(route: "GET /console/statements", path: "/console/statements", console: true, expected: [:], otherwise: 303),
         Case(route: "GET /console/statements/{month}", path: "/console/statements/2026-11", console: true,
              expected: market.merging([.anonymous: 303]) { $1 }, otherwise: 403),
@@ -379,12 +388,12 @@ import UFTP
             }
         }
         let pairs = form.map { text in
-            Dictionary(text.split(separator: "&").map { pair -> (String, String) in
+            text.split(separator: "&").map { pair -> (String, String) in
                 let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "")
-            }, uniquingKeysWith: { $1 })
+            }
         }
-        return try await browser.request(test.path, method: test.method, form: pairs).status
+        return try await browser.request(test.path, method: test.method, fields: pairs).status
     }
     @Test func listingsShowOnlyTheCallersOwn() async throws {
         let (app, folder) = try await Self.application()

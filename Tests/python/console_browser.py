@@ -267,10 +267,19 @@ def run(b: Browser):
     expected = api("GET", f"/api/v1/market/settlements/{month}?format=csv", "MO")
     check("settlement: the CSV downloaded equals the API's", csv_file is not None and csv_file.read_text() == expected)
 
+    # The demo's availability contract: its month on screen is the API's.
+    b.open(f"/console/contracts?month={month}")
+    contract = api("GET", f"/api/v1/market/contracts/fo-centro/months/{month}", "MO")
+    cells = [c.text for c in driver.find_elements(By.XPATH, "//article[h2='Contract fo-centro']//table//tbody/tr/td")]
+    check("contracts: fo-centro's availability fee and obligations equal the API's",
+          len(cells) == 5 and abs(number(cells[0]) - float(contract["availability_fee"])) < 0.006 and int(cells[1]) == contract["obligations"],
+          f"{cells} vs {contract}")
+    b.shot("contracts")
+
     # A tablet held upright (820 px): every screen reflows, none scrolls sideways.
     screens = ["/console/fleet", f"/console/nodes/{site['node']}?day={DAY}", f"/console/nodes/{site['node']}/readings/1",
                "/console/congestion", f"/console/congestion/{LOCATION}?day={DAY}", f"/console/market/{DAY}",
-               f"/console/orders/{report['orders'][0]['order']}", f"/console/settlements/{month}"]
+               f"/console/orders/{report['orders'][0]['order']}", f"/console/settlements/{month}", f"/console/contracts?month={month}"]
     wide = {path: spill for path in screens if (spill := b.overflow(path, 820))}
     check("every screen fits a tablet 820 px wide", not wide, f"wider by: {wide}")
     b.open(f"/console/market/{DAY}")
@@ -330,6 +339,24 @@ def run(b: Browser):
              for isp in r["entry"]["isps"]]
     check("the deficiency requested from the screen: a reduction of 1,000 W at ISP 40",
           any(i["start"] == 40 and i["min_power"] == -1000 and i["max_power"] == -1000 for i in asked), json.dumps(asked)[:300])
+    # agr-beta answers; once cleared (and validated), the DSO selects the award on the point's day and orders it.
+    api("POST", "/api/v1/market/offers", "agr-beta", {"session": "day-ahead", "day": next_day, "id": f"beta-da-console-{int(time.time())}",
+                                                      "location": LOCATION, "price": 25, "isps": [{"start": 40, "power": -1000}],
+                                                      "pods": [{"pod": "IT001E00000103"}]})
+    cleared = api("POST", f"/api/v1/market/sessions/day-ahead/{next_day}/clear", "MO")
+    if cleared["state"] == "preliminary":
+        api("PUT", f"/api/v1/market/rounds/{cleared['id']}/validation", "DSO", {"rejected": []})
+    b.open(f"/console/congestion/{LOCATION}?day={next_day}")
+    boxes = driver.find_elements(By.XPATH, f"//section[@aria-labelledby='awards']//input[@type='checkbox'][starts-with(@value, '{cleared['id']}.')]")
+    check("congestion point: the day-ahead award is offered for selection", len(boxes) >= 1, f"{len(boxes)} boxes")
+    selected = [box.get_attribute("value") for box in boxes]
+    for box in boxes:
+        box.click()
+    b.shot("congestion-selection")
+    driver.find_element(By.XPATH, "//section[@aria-labelledby='awards']//button[@type='submit']").click()
+    WebDriverWait(driver, 30).until(lambda d: not d.find_elements(By.XPATH, "//section[@aria-labelledby='awards']//input[@type='checkbox']"))
+    placed = {o["id"] for o in api("GET", f"/api/v1/market/orders?day={next_day}", "DSO")["items"]}
+    check("the selected awards ordered from the screen", selected and set(selected) <= placed, f"{selected} vs {sorted(placed)}")
 
     # The TSO reads its own statement of account only -----------------------------------------
     b.login("TSO")
