@@ -103,6 +103,12 @@ enum ConsoleBench {
                     precondition(status == 201, "offer: \(status)")
                 }
             }
+            // An availability contract of dso-1's at each point, with the point's aggregator.
+            for point in 0..<100 {
+                let location = BenchMonth.point(point * 100), aggregator = BenchMonth.aggregator(point * 100)
+                let status = try await call(.post, "/api/v1/market/contracts", as: "DSO", #"{"id":"fo-\#(point)","aggregator":"\#(aggregator)","congestion_point":"\#(location)","first_day":"2026-11-01","last_day":"2026-12-31","first_isp":40,"last_isp":47,"power_w":-2000,"fee":{"per_mw_per_isp":"1.50"},"price_cap_per_mwh":"300","penalty_per_miss":"10"}"#)
+                precondition(status == 201, "contract: \(status)")
+            }
             let cleared = try await call(.post, "/api/v1/market/sessions/day-ahead/\(day)/clear", as: "MO")
             precondition(cleared == 200 || cleared == 201, "clear: \(cleared)")
             // The month's statements of account, issued by a settlement run.
@@ -135,8 +141,10 @@ enum ConsoleBench {
                 ("monthly settlement at one point", "MO", "/console/settlements/2026-11?point=cp-007"),
                 ("monthly settlement as an aggregator", "agr-7", "/console/settlements/2026-11"),
                 ("statements of the month (22 parties)", "MO", "/console/statements/2026-11"),
-                ("a DSO's statement (1,500 orders)", "DSO", "/console/statements/2026-11/dso/dso-1/v1"),
+                ("a DSO's statement (1,500 orders), first page", "DSO", "/console/statements/2026-11/dso/dso-1/v1"),
+                ("a DSO's statement, every line (to print)", "DSO", "/console/statements/2026-11/dso/dso-1/v1?page=all"),
                 ("an aggregator's statement", "agr-7", "/console/statements/2026-11/aggregator/agr-7/v1"),
+                ("availability contracts (100) and their month", "DSO", "/console/contracts?month=2026-11"),
             ]
             func render(_ path: String, as name: String) async throws -> (Double, Int) {
                 let start = DispatchTime.now().uptimeNanoseconds
