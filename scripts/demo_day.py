@@ -355,6 +355,9 @@ settlement_min_coverage = 0.9
 
 [market.congestion_point_max_load]
 "{LOCATION}" = {MAX_LOAD_W}    # below the three sites' 11,600 W: the console shows the deficiency
+
+[market.congestion_point_operators]
+"{LOCATION}" = "dso-1"         # only dso-1 plans, asks for and contracts its point
 """)
         # The set-point key, made here so the nodes can trust its public half before anything starts.
         self.setpoint_key = folder / "setpoint.key"

@@ -58,6 +58,10 @@ public struct MarketConfig: Sendable {
     /// The most a congestion point carries, in W (FUSION's maximum load): the console sets the
     /// forecast against it.
     public var maxLoadW: [String: Int] = [:]
+    /// The DSO operating each congestion point named here (FR20/FR21): only it plans the point
+    /// (profiles, deficiency requests), files requests there and contracts there; a point not
+    /// named is open to every DSO.
+    public var operators: [String: String] = [:]
     /// An order dispatches only the ISPs that begin at least this long after it is placed.
     public var dispatchLeadSeconds = 60
     /// The share of a cancelled ISP's price still paid, in hundredths.
@@ -102,6 +106,12 @@ public struct MarketConfig: Sendable {
         }
         let limits = wattsByLocation("congestion_point_limits")
         let maxLoad = wattsByLocation("congestion_point_max_load")
+        var operators: [String: String] = [:]
+        if let table = section?.section("congestion_point_operators", required: false) {
+            for point in table.dataKeys() {
+                if let dso = table.string(point), !dso.isEmpty { operators[point] = dso } else { table.problem(point, "must name the DSO operating \(point)") }
+            }
+        }
         let notify = section?.string("notify_url", required: false)
         if let notify, !(notify.hasPrefix("http://") || notify.hasPrefix("https://")) || URL(string: notify) == nil {
             section?.problem("notify_url", "must be an http(s) URL, not \"\(notify)\"")
@@ -128,7 +138,7 @@ public struct MarketConfig: Sendable {
             reliabilityMargin: margin, validation: validation, limits: CongestionPointLimits(limitW: limits), notifyURL: notify,
             setPointKeyFile: keyFile, ackTimeoutSeconds: ackTimeout, realTimeIntervalSeconds: interval,
             penaltyPerMW: penalty, settlementMinCoverage: coverage, uftpAggregators: aggregators,
-            uftpDSOs: dsos, baseline: baseline, maxLoadW: maxLoad, dispatchLeadSeconds: dispatchLead,
+            uftpDSOs: dsos, baseline: baseline, maxLoadW: maxLoad, operators: operators, dispatchLeadSeconds: dispatchLead,
             cancellationFeePercent: Int(cancellation.cents), validationTimeoutSeconds: timeout, validationFallback: fallback)
     }
 }

@@ -47,6 +47,7 @@ extension Marketplace {
             throw MarketRefusal.invalid(field: "point", "point: 1–256 bytes, no /")
         }
         guard let isps = calendar.ispCount(profile.day) else { throw MarketRefusal.invalid(field: "day", "day must be YYYY-MM-DD") }
+        try mustOperate(profile.point, party)
         if let problem = profile.problem(isps: isps) { throw MarketRefusal.invalid(field: problem.field, problem.description) }
         let record = MarketProfile(profile: profile, importedBy: party.description, t: now.rfc3339)
         try await store.put(record, replace: true)
@@ -111,6 +112,7 @@ extension Marketplace {
     /// the maximum, a reduction of exactly the excess; in the day-ahead session while its gate is
     /// open, else in real time.
     package func requestDeficiency(point: String, day: String, by party: Party, now: Timestamp) async throws -> MarketRequest {
+        try mustOperate(point, party)
         guard let planned = try await congestionDay(point: point, day: day, prognoses: true) else {
             throw MarketRefusal.notFound("no congestion point \(point)")
         }
@@ -119,9 +121,21 @@ extension Marketplace {
             return RequestEntry.ISP(start: index + 1, minPower: -excess, maxPower: -excess)
         }
         guard !ahead.isEmpty else { throw MarketRefusal.conflict("no ISP ahead of \(point) on \(day) is forecast over its maximum") }
-        guard [.dso, .admin].contains(party.role) else { throw MarketRefusal.forbidden("a DSO asks for its congestion points") }
         let session = await session(day: day, isps: ahead.map(\.start), now: now)
         return try await submitRequest(RequestSubmission(session: session, day: day, id: nil, area: [point], isps: ahead, priceLimit: nil),
                                        buyer: .dso, participant: party.participant, now: now)
+    }
+
+    /// Refuses `party` unless it may plan `point`: the administrator, or a DSO the point names as
+    /// its operator (`[market.congestion_point_operators]`), or any DSO where it names none.
+    package nonisolated func mustOperate(_ point: String, _ party: Party) throws {
+        switch party.role {
+        case .admin: return
+        case .dso:
+            if let dso = config.operators[point], dso != party.participant {
+                throw MarketRefusal.forbidden("\(point) is operated by another DSO")
+            }
+        default: throw MarketRefusal.forbidden("a DSO plans its congestion points")
+        }
     }
 }

@@ -70,6 +70,7 @@ extension Marketplace {
         }
         guard Identifier.isValid(contract.id) else { throw MarketRefusal.invalid(field: "id", "id must be \(Identifier.rule)") }
         guard !contract.buyer.isEmpty else { throw MarketRefusal.invalid(field: "buyer", "buyer: the DSO that pays for it") }
+        try mustOperate(contract.congestionPoint, Party(role: .dso, participant: contract.buyer))
         if let (field, problem) = contract.problem(calendar: calendar) { throw MarketRefusal.invalid(field: field, problem) }
         let record = MarketContract(contract: contract, registered: now.millisecondsSince1970, registeredBy: party.description, releases: [])
         guard try await store.put(record, replace: false) else { throw MarketRefusal.conflict("a contract \(contract.id) exists already") }

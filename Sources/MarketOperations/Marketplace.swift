@@ -123,6 +123,9 @@ public actor Marketplace {
         let entry = RequestEntry(id: id, buyer: buyer.rawValue, area: submission.area, isps: submission.isps, priceLimit: submission.priceLimit)
         let request = try checked { () throws(Scenario.Problem) in try entry.checked("request", ispsPerDay: 100, sequence: 0) }
         try await admit(submission.session, day: submission.day, isps: request.isps.flatMap { Array($0.isps) }, now: now)
+        if buyer == .dso {
+            for point in submission.area { try mustOperate(point, Party(role: .dso, participant: participant)) }
+        }
         let record = MarketRequest(entry: entry, session: submission.session, day: submission.day, participant: participant,
                                    submitted: now.millisecondsSince1970, status: .open, round: nil, uftp: origin)
         guard try await store.put(record, replace: false) else {

@@ -129,6 +129,7 @@ extension Console {
         let (requestedLow, requestedHigh, requestedAny, offered) = Self.flexByISP(requests: requests, offers: offers, isps: count)
         let ordered = Set(try await market.orders(days: day...day).filter { $0.award.location == point && $0.cancellation == nil }
             .flatMap { $0.award.isps.filter { $0.value != 0 }.flatMap(\.isps) })
+        let operates = (try? market.mustOperate(point, party(session))) != nil
         let here = try await pointMarket(point: point, day: day, planned: planned, book: book, requests: requests, session: session)
         let time = self.time
         var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
@@ -166,8 +167,8 @@ extension Console {
             previousDay: calendar.day(after: day, by: -1), nextDay: calendar.day(after: day), zone: time.zoneLabel(at: start),
             includePrognoses: includePrognoses, pods: planned.pods.count, withBaseline: planned.withBaseline,
             maxLoad: limits.min().map { low in limits.count == 1 ? Units.watts(Double(low)) : "\(Units.watts(Double(low))) to \(Units.watts(Double(limits.max() ?? low)))" },
-            source: source, imported: profile != nil, canPlan: [.admin, .dso].contains(session.caller.role),
-            requestable: [.admin, .dso].contains(session.caller.role) && deficits > 0,
+            source: source, imported: profile != nil, canPlan: operates,
+            requestable: operates && deficits > 0,
             flexLimit: market.config.limits.limitW[point].map { Units.watts(Double($0)) },
             chart: chart, deficitISPs: deficits, worstDeficit: Units.watts(Double(-worst)), rows: rows,
             aggregators: here.aggregators, awards: here.awards, selectable: here.awards.contains(where: \.selectable),

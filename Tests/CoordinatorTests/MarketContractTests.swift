@@ -98,4 +98,33 @@ import TestSupport
             #expect(totals[0] == totals[1], "the same contracts give the same cents in any order")
         }
     }
+
+    /// A point that names its DSO is planned, asked for and contracted by that DSO only; a point
+    /// that names none is open to every DSO.
+    @Test func onlyTheDSOOperatingAPointPlansAndContractsIt() async throws {
+        let (market, _, _, _, folder) = try await MarketplaceTests.rig(configure: { $0.operators = ["cp-1": "dso-1"] })
+        _ = folder
+        let other = Marketplace.Party(role: .dso, participant: "dso-2"), admin = Marketplace.Party(role: .admin, participant: nil)
+        let eve = MarketplaceTests.date("2026-11-25T08:00:00Z")
+        let profile = try CongestionProfile.parse(csv: "isp,max_w\n40,1000\n", point: "cp-1", day: "2026-11-26", isps: 96)
+        await #expect(throws: MarketRefusal.self) { try await market.importProfile(profile, by: other, now: eve) }
+        _ = try await market.importProfile(profile, by: Self.dso, now: eve)
+        _ = try await market.importProfile(profile, by: admin, now: eve)
+        await #expect(throws: MarketRefusal.self) { try await market.requestDeficiency(point: "cp-1", day: "2026-11-26", by: other, now: eve) }
+        await #expect(throws: MarketRefusal.self, "a request at another DSO's point") {
+            try await market.submitRequest(Self.request(day: "2026-11-26", id: "r9"), buyer: .dso, participant: "dso-2", now: eve)
+        }
+        _ = try await market.submitRequest(Self.request(day: "2026-11-26", id: "r1"), buyer: .dso, participant: "dso-1", now: eve)
+        _ = try await market.submitRequest(Self.request(day: "2026-11-26", id: "t1"), buyer: .tso, participant: "tso-1", now: eve)
+        await #expect(throws: MarketRefusal.self) { try await market.registerContract(Self.contract, by: other, now: eve) }
+        var named = Self.contract
+        named.buyer = "dso-2"
+        await #expect(throws: MarketRefusal.self, "the administrator names the point's own DSO") {
+            try await market.registerContract(named, by: admin, now: eve)
+        }
+        var elsewhere = Self.contract
+        elsewhere.congestionPoint = "cp-2"
+        #expect(try await market.registerContract(elsewhere, by: other, now: eve).contract.buyer == "dso-2", "cp-2 names no operator")
+    }
 }
+

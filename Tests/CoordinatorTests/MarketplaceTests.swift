@@ -230,6 +230,10 @@ import UFTP
         #expect(problems("roles = [\"DSO\"]\ncro_domain = \"dso.example.com\"", "").contains("cro_domain: names this platform, which does not play the CRO role"))
         #expect(problems("roles = [\"AGR\"]\ncro_domain = \"cro.example.com\"", "").contains("cro_domain: applies only with the DSO role"))
         #expect(problems("roles = [\"DSO\"]\ncro_domain = \"CRO\"", "").contains("cro_domain:"))
+        // Each congestion point names the DSO operating it, as a participant's name.
+        #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = \"dso-1\"") == "")
+        #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = 7").contains("cp-1"))
+        #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = \"\"").contains("must name the DSO operating cp-1"))
     }
 
     /// A market FlexRequest names the requested ISPs and, as UFTP asks, the Period's others as
