@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.0"),
     ],
     targets: [
         // System-library shims (module.modulemap + shim.h only).
@@ -128,6 +129,7 @@ let package = Package(
                            "MarketOperations", "PlatformAPI",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "MultipartKit", package: "multipart-kit"),
                            .product(name: "Logging", package: "swift-log")],
             resources: consolePages.map { .embedInCode($0) }
         ),

@@ -6,6 +6,7 @@ import Logging
 import Market
 import MarketOperations
 import Mustache
+import MultipartKit
 import PlatformAPI
 import ReadingsIngest
 import SCD
@@ -209,9 +210,12 @@ public struct Console: Sendable {
         return form
     }
 
+    /// A form posted URL-encoded, or as multipart/form-data where it carries a file (a profile's CSV).
     private func decodeForm<Form: ConsoleForm>(_ type: Form.Type, _ request: Request) async throws -> Form {
-        guard request.headers[.contentType]?.hasPrefix("application/x-www-form-urlencoded") == true else {
-            throw Problem(.unsupportedMediaType, "forms are posted as application/x-www-form-urlencoded")
+        let contentType = request.headers[.contentType] ?? ""
+        let boundary = Self.multipartBoundary(contentType)
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") || boundary != nil else {
+            throw Problem(.unsupportedMediaType, "forms are posted as application/x-www-form-urlencoded or multipart/form-data")
         }
         var request = request
         let bytes: ByteBuffer
@@ -221,10 +225,22 @@ public struct Console: Sendable {
             throw Problem(.contentTooLarge, "a form is at most \(maxFormBytes) bytes")
         }
         do {
+            if let boundary { return try FormDataDecoder().decode(Form.self, from: bytes, boundary: boundary) }
             return try URLEncodedFormDecoder().decode(Form.self, from: String(buffer: bytes))
         } catch {
             throw Problem(.badRequest, "the form is incomplete or malformed")
         }
+    }
+
+    /// The boundary of a `multipart/form-data` content type; nil for any other.
+    static func multipartBoundary(_ contentType: String) -> String? {
+        let parts = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.first?.lowercased() == "multipart/form-data" else { return nil }
+        for part in parts.dropFirst() where part.lowercased().hasPrefix("boundary=") {
+            let value = part.dropFirst("boundary=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            return (1...70).contains(value.utf8.count) ? value : nil
+        }
+        return nil
     }
 
     // MARK: Access

@@ -199,19 +199,25 @@ extension Console {
 
     package struct ProfileForm: ConsoleForm {
         package var day: String
-        package var csv: String
+        /// Pasted or typed.
+        package var csv: String?
+        /// An uploaded CSV file (multipart/form-data); it wins over `csv`.
+        package var file: String?
         package var csrf: String?
     }
 
-    /// The DSO's profile of a day, pasted or typed as CSV (as `PUT …/congestion-points/{point}/profiles/{day}`).
+    /// The DSO's profile of a day, uploaded as a CSV file or pasted (as `PUT …/congestion-points/{point}/profiles/{day}`).
     func importProfile(_ request: Request, _ context: APIContext) async throws -> Response {
         let session = try session(context)
         let form = try await form(ProfileForm.self, request, context)
         let point = try context.parameters.require("point")
         guard let isps = market.calendar.ispCount(form.day) else { throw Problem(.badRequest, "The day is a date YYYY-MM-DD.", field: "day") }
+        guard let csv = [form.file, form.csv].compactMap({ $0 }).first(where: { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) else {
+            throw Problem(.badRequest, "Choose the profile's CSV file or paste it.", field: "file")
+        }
         let profile: CongestionProfile
         do {
-            profile = try CongestionProfile.parse(csv: form.csv, point: point, day: form.day, isps: isps)
+            profile = try CongestionProfile.parse(csv: csv, point: point, day: form.day, isps: isps)
         } catch {
             throw Problem(.badRequest, error.description, field: "csv")
         }

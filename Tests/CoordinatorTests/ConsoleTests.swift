@@ -113,6 +113,21 @@ import TestSupport
             try await request(path, method: method, fields: form.map { $0.map { ($0.key, $0.value) } }, cookie: override)
         }
 
+        /// A form with a file posted as a browser does: multipart/form-data.
+        mutating func upload(_ path: String, fields: [(String, String)], file: (name: String, filename: String, content: String))
+            async throws -> (status: Int, location: String?, body: String) {
+            let boundary = "----ConsoleTestBoundary7MA4YWxkTrZu0gW"
+            var body = fields.map { "--\(boundary)\r\nContent-Disposition: form-data; name=\"\($0.0)\"\r\n\r\n\($0.1)\r\n" }.joined()
+            body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.name)\"; filename=\"\(file.filename)\"\r\n"
+                + "Content-Type: text/csv\r\n\r\n\(file.content)\r\n--\(boundary)--\r\n"
+            var headers = HTTPFields()
+            headers[.cookie] = cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; ")
+            headers[.contentType] = "multipart/form-data; boundary=\(boundary)"
+            return try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body)) { response in
+                (Int(response.status.code), response.headers[.location], String(buffer: response.body))
+            }
+        }
+
         mutating func request(_ path: String, method: HTTPRequest.Method = .get, fields form: [(String, String)]?,
                               cookie override: String? = nil) async throws -> (status: Int, location: String?, body: String) {
             var headers = HTTPFields()
@@ -407,8 +422,23 @@ import TestSupport
             let refused = try await dso.request("/console/congestion/cp-1/profile", method: .post,
                                                 form: ["day": "2026-11-27", "csv": "isp;max_w\n97;4000", "csrf": csrf])
             #expect(refused.status == 400 && refused.body.contains("csv line 2: isp is a number 1–96"), "\(refused.body)")
-            let csv = "isp;forecast_w;max_w\n39;3000;4000\n40;5000;4000\n41;3500;4000\n"
-            let imported = try await dso.request("/console/congestion/cp-1/profile", method: .post, form: ["day": "2026-11-27", "csv": csv, "csrf": csrf])
+            let csv = "isp;forecast_w;max_w\r\n39;3000;4000\r\n40;5000;4000\r\n41;3500;4000\r\n"
+            let nothing = try await dso.request("/console/congestion/cp-1/profile", method: .post, form: ["day": "2026-11-27", "csv": " ", "csrf": csrf])
+            #expect(nothing.status == 400 && nothing.body.contains("Choose the profile"))
+            let unsigned = try await dso.upload("/console/congestion/cp-1/profile", fields: [("day", "2026-11-27"), ("csrf", "x")],
+                                              file: ("file", "profile.csv", csv))
+            #expect(unsigned.status == 403, "a file upload carries the session's CSRF token too")
+            for (type, body) in [("multipart/form-data; boundary=xyz", "--xyz\r\nContent-Disposition: form-data; name=\"day\"\r\n\r\n2026"),
+                                 ("multipart/form-data; boundary=xyz", String(repeating: "\u{0}", count: 512)),
+                                 ("multipart/form-data", "--\r\n"), ("multipart/form-data; boundary=" + String(repeating: "b", count: 71), "")] {
+                let status = try await client.execute(uri: "/console/congestion/cp-1/profile", method: .post,
+                                                      headers: [.cookie: dso.cookies.map { "\($0.key)=\($0.value)" }.joined(separator: "; "), .contentType: type],
+                                                      body: ByteBuffer(string: body)) { Int($0.status.code) }
+                #expect([400, 415].contains(status), "a broken multipart form is refused: \(type)")
+            }
+            // The file as a browser uploads it (multipart/form-data), the text box left empty.
+            let imported = try await dso.upload("/console/congestion/cp-1/profile", fields: [("csrf", csrf), ("day", "2026-11-27"), ("csv", "")],
+                                                file: ("file", "profile.csv", csv))
             #expect(imported.status == 303 && imported.location == "/console/congestion/cp-1?day=2026-11-27", "\(imported)")
             let planned = try await dso.request(imported.location ?? "")
             #expect(planned.body.contains("profile, imported by DSO dso-1") && planned.body.contains("deficiency 1,000 W")

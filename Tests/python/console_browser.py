@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -323,11 +324,14 @@ def run(b: Browser):
           (cancelled.get("cancellation") or {}).get("reason") == "forecast revised"
           and all(p["status"] == "cancelled" for p in cancelled["setpoints"]), json.dumps(cancelled)[:300])
 
-    # The DSO's own data: its profile of the next day pasted as CSV, the deficiency requested --
+    # The DSO's own data: its profile of the next day uploaded as a CSV file, the deficiency requested --
     next_day = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
     b.open(f"/console/congestion/{LOCATION}?day={next_day}")
     form = driver.find_element(By.XPATH, "//form[contains(@action, '/profile')]")
-    form.find_element(By.NAME, "csv").send_keys("isp;forecast_w;max_w\n40;5000;4000\n41;3000;4000\n")
+    # As a spreadsheet saves it: semicolons, CRLF; uploaded as a file.
+    profile_file = Path(tempfile.mkdtemp()) / "profile.csv"
+    profile_file.write_bytes(b"isp;forecast_w;max_w\r\n40;5000;4000\r\n41;3000;4000\r\n")
+    form.find_element(By.NAME, "file").send_keys(str(profile_file))
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.XPATH, "//form[contains(@action, '/requests')]"))
     cells = b.row("//details//table", "40")
