@@ -383,11 +383,21 @@ extension Marketplace {
 
     /// The day's orders of awards whose offer includes `pod`: only those are read.
     package nonisolated func orders(day: String, pod: String) async throws -> [MarketOrder] {
-        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { $0.pod == pod } }.map(\.key))
+        try await orders(day: day, pods: [pod])
+    }
+
+    /// The day's orders of awards whose offer includes one of `pods`.
+    package nonisolated func orders(day: String, pods: Set<String>) async throws -> [MarketOrder] {
+        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { pods.contains($0.pod) } }.map(\.key))
         guard !offers.isEmpty else { return [] }
+        return try await orders(day: day) { offers.contains($0.offer) }
+    }
+
+    /// The day's orders of the final awards `include` picks, each read by its id.
+    package nonisolated func orders(day: String, awards include: (Award) -> Bool) async throws -> [MarketOrder] {
         var orders: [MarketOrder] = []
         for round in try await store.records(ClearingRound.self, days: day...day) {
-            for (index, award) in (round.final?.awards ?? []).enumerated() where offers.contains(award.offer) {
+            for (index, award) in (round.final?.awards ?? []).enumerated() where include(award) {
                 if let order = try await store.record(MarketOrder.self, id: Self.orderID(round: round.id, award: index)) { orders.append(order) }
             }
         }

@@ -90,9 +90,7 @@ extension Marketplace {
     /// Settles one order, with the other orders of its day at its PODs.
     package nonisolated func settle(_ order: MarketOrder) async throws -> SettledOrder {
         var others: [String: MarketOrder] = [order.id: order]
-        for pod in Set(order.setPoints.map(\.pod)) {
-            for other in try await orders(day: order.day, pod: pod) { others[other.id] = other }
-        }
+        for other in try await orders(day: order.day, pods: Set(order.setPoints.map(\.pod))) { others[other.id] = other }
         return try await settle([order], among: Array(others.values))[0]
     }
 

@@ -42,14 +42,16 @@ extension Console {
         package let selectable: Bool
     }
 
-    /// The aggregators at `point` on `day` and the awards there, as `session` may act on them.
+    /// The aggregators at `point` on `day` and the awards there, as `session` may act on them;
+    /// `standing`: the day's orders here not cancelled.
     func pointMarket(point: String, day: String, planned: CongestionDay, book: MarketBook, requests: [MarketRequest],
-                     session: ConsoleSessions.Session) async throws -> (aggregators: [PointAggregator], awards: [PointAward]) {
+                     standing: [MarketOrder], session: ConsoleSessions.Session) async throws -> (aggregators: [PointAggregator], awards: [PointAward]) {
         let offers = book.offers.filter { $0.entry.location == point && $0.status != .revoked }
         let misses = try await market.contractMisses(point: point, day: day)
-        let all = try await market.orders(days: day...day)
-        let standing = all.filter { $0.award.location == point && $0.cancellation == nil }
-        let settled = try await market.settle(standing, among: all)
+        // The orders sharing their PODs settle with them.
+        var among = Dictionary(standing.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        for other in try await market.orders(day: day, pods: Set(standing.flatMap { $0.setPoints.map(\.pod) })) { among[other.id] = other }
+        let settled = try await market.settle(standing, among: Array(among.values))
         let orderedWh = Dictionary(standing.map { ($0.id, $0.award.energyWh) }, uniquingKeysWith: { first, _ in first })
         let names = Set(planned.members.keys).union(offers.map(\.entry.aggregator)).union(settled.map(\.aggregator)).union(misses.keys)
         let aggregators = names.sorted().map { name in
@@ -69,7 +71,7 @@ extension Console {
                 orders: orders.count, ordered: Units.wattHours(Double(ordered)), delivered: Units.wattHours(Double(delivered)),
                 share: ordered == 0 ? "—" : "\(delivered * 100 / ordered) %", unverified: orders.reduce(0) { $0 + $1.unverified.count })
         }
-        let ordered = Set(all.map(\.id))
+        let ordered = try await market.orderIDs(day: day)
         let buyers = Dictionary(book.requests.map { ($0.key, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let party = party(session), planner = [.admin, .dso].contains(session.caller.role)
         let awards = book.rounds.flatMap { round in
