@@ -6,7 +6,7 @@ import PackageDescription
 
 /// The operator console's templates and style sheet (Sources/OperatorConsole).
 let consolePages = ["layout.mustache", "login.mustache", "message.mustache", "fleet.mustache", "node.mustache", "proof.mustache",
-                    "market.mustache", "order.mustache", "settlement.mustache", "statements.mustache", "statement.mustache", "contracts.mustache", "congestion-index.mustache", "congestion.mustache",
+                    "market.mustache", "order.mustache", "settlement.mustache", "statements.mustache", "statement.mustache", "contracts.mustache", "pager.mustache", "congestion-index.mustache", "congestion.mustache",
                     "console.css"]
 
 let package = Package(

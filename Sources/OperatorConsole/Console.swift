@@ -53,7 +53,7 @@ public struct Console: Sendable {
                               ("market", PackageResources.market_mustache), ("order", PackageResources.order_mustache),
                               ("settlement", PackageResources.settlement_mustache),
                               ("statements", PackageResources.statements_mustache), ("statement", PackageResources.statement_mustache),
-                              ("contracts", PackageResources.contracts_mustache),
+                              ("contracts", PackageResources.contracts_mustache), ("pager", PackageResources.pager_mustache),
                               ("congestion-index", PackageResources.congestion_index_mustache),
                               ("congestion", PackageResources.congestion_mustache)] {
             try library.register(String(decoding: bytes, as: UTF8.self), named: name)

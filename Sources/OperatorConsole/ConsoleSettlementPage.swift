@@ -55,6 +55,8 @@ extension Console {
         package let aggregators: [AggregatorRow]
         package let contracts: [ContractRow]
         package let orders: [OrderRow]
+        /// The pages of orders, when one does not hold them all.
+        let pager: Pager.Navigation?
         package let csv: String
         let aggregatorView: Bool
         package struct ObligationRow {
@@ -74,6 +76,9 @@ extension Console {
         package let point: String?
         package let aggregator: String?
     }
+
+    /// Orders per page of the month's settlement on screen; the CSV holds every one.
+    static let settlementPageOrders = 250
 
     package func settlement(_ request: Request, _ context: APIContext, csv: Bool) async throws -> Response {
         let session = try session(context)
@@ -103,6 +108,7 @@ extension Console {
         let point = request.uri.queryParameters["point"].map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         let obligations = try await market.obligations(month: month, report: report, aggregator: aggregator, point: point)
         func percent(_ share: Double) -> String { "\(Int((share * 100).rounded())) %" }
+        let pager = Pager(count: report.orders.count, size: Self.settlementPageOrders, asked: request.uri.queryParameters["page"].map(String.init))
         return html(render("settlement", SettlementPage(
             chrome: chrome(session, "Settlement \(month)", "settlement"), month: month, previousMonth: Self.month(month, shiftedBy: -1), nextMonth: Self.month(month, shiftedBy: 1),
             aggregators: report.aggregators.map {
@@ -118,9 +124,14 @@ extension Console {
                           .init(request: $0.request, day: $0.day, isps: Self.ispNumbers($0.isps), reason: $0.reason)
                       })
             },
-            orders: report.orders.map {
+            orders: report.orders[pager.rows].map {
                 .init(id: $0.order, day: $0.day, aggregator: $0.aggregator, delivered: energy($0.delivered),
                       deficiency: energy($0.deficiency), net: Units.euros($0.net), unverified: $0.unverified.count)
+            },
+            pager: pager.navigation { page in
+                "/console/settlements/\(month)?" + [("aggregator", aggregator), ("point", point), ("page", page)].compactMap { name, value in
+                    value.map { "\(name)=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                }.joined(separator: "&") + "#orders"
             },
             csv: "/console/settlements/\(month)/csv" + (aggregator.map { "?aggregator=\($0)" } ?? ""),
             aggregatorView: session.caller.role == .aggregator, settledAgo: Units.duration(ms: max(0, now - snapshot.settled)),

@@ -63,11 +63,8 @@ extension Console {
         let provisional: Bool
         let owes: Bool
         package let lines: [Line]
-        /// Which lines are shown ("lines 1–250 of 1,500"), when not all of them.
-        let shown: String?
-        let previousPage: String?
-        let nextPage: String?
-        let everyLine: String?
+        /// The pages of lines, when one does not hold them all.
+        let pager: Pager.Navigation?
         package let differences: [Difference]
         let availability: String
         let activation: String
@@ -140,17 +137,12 @@ extension Console {
                   fee: Units.euros(line.fee), penalty: Units.euros(line.penalty), net: Units.euros(line.net))
         }
         let path = Self.statementPath(statement)
-        let count = statement.lines.count, size = Self.statementPageLines, pages = max(1, (count + size - 1) / size)
-        let asked = request.uri.queryParameters["page"].map(String.init)
-        let page: Int? = asked == "all" ? nil : min(max(1, asked.flatMap { Int($0) } ?? 1), pages)
-        let lines = page.map { statement.lines[($0 - 1) * size..<min(count, $0 * size)] } ?? statement.lines[...]
+        let pager = Pager(count: statement.lines.count, size: Self.statementPageLines, asked: request.uri.queryParameters["page"].map(String.init))
         return html(render("statement", StatementPage(
             chrome: chrome(session, "Statement \(month) \(owner) v\(version)", "statements"), month: month, party: owner,
             role: role.rawValue, version: version, previous: version - 1, issued: time.shown(Timestamp(millisecondsSince1970: statement.issued), seconds: false),
-            provisional: !statement.monthEnded, owes: role != .aggregator, lines: lines.map(row),
-            shown: pages == 1 ? nil : page.map { "lines \(($0 - 1) * size + 1)–\(min(count, $0 * size)) of \(count)" } ?? "every line, \(count)",
-            previousPage: page.flatMap { $0 > 1 ? "\(path)?page=\($0 - 1)" : nil }, nextPage: page.flatMap { $0 < pages ? "\(path)?page=\($0 + 1)" : nil },
-            everyLine: pages > 1 && page != nil ? "\(path)?page=all" : nil,
+            provisional: !statement.monthEnded, owes: role != .aggregator, lines: statement.lines[pager.rows].map(row),
+            pager: pager.navigation { "\(path)?page=\($0)" },
             differences: statement.differences.map {
                 .init(kind: $0.kind.rawValue, reference: $0.reference, previous: $0.previous.map { Units.euros($0.net) } ?? "—",
                       current: $0.current.map { Units.euros($0.net) } ?? "—", change: Units.euros($0.change))
