@@ -388,15 +388,31 @@ extension Marketplace {
 
     /// The day's orders of awards whose offer includes one of `pods`.
     package nonisolated func orders(day: String, pods: Set<String>) async throws -> [MarketOrder] {
-        let offers = Set(try await store.records(MarketOffer.self, days: day...day).filter { $0.pods.contains { pods.contains($0.pod) } }.map(\.key))
+        let offers = Self.offers(try await store.records(MarketOffer.self, days: day...day), holding: pods)
         guard !offers.isEmpty else { return [] }
-        return try await orders(day: day) { offers.contains($0.offer) }
+        return try await orders(of: try await store.records(ClearingRound.self, days: day...day)) { offers.contains($0.offer) }
     }
 
-    /// The day's orders of the final awards `include` picks, each read by its id.
-    package nonisolated func orders(day: String, awards include: (Award) -> Bool) async throws -> [MarketOrder] {
+    /// The point's orders in `book`'s day not cancelled (`standing`), and with them every order
+    /// whose offer shares their offers' PODs (`sharing`, a superset to settle them among), read in
+    /// one pass over the book's rounds: each order is large (a part per POD and ISP).
+    package nonisolated func orders(at point: String, in book: MarketBook) async throws -> (standing: [MarketOrder], sharing: [MarketOrder]) {
+        let here = Set(book.rounds.flatMap { $0.final?.awards ?? [] }.filter { $0.location == point }.map(\.offer))
+        let pods = Set(book.offers.filter { here.contains($0.key) }.flatMap { $0.pods.map(\.pod) })
+        let sharing = Self.offers(book.offers, holding: pods)
+        let orders = try await orders(of: book.rounds) { $0.location == point || sharing.contains($0.offer) }
+        return (orders.filter { $0.award.location == point && $0.cancellation == nil }, orders)
+    }
+
+    /// The keys of the `offers` that include one of `pods`.
+    static func offers(_ offers: [MarketOffer], holding pods: Set<String>) -> Set<String> {
+        Set(offers.filter { $0.pods.contains { pods.contains($0.pod) } }.map(\.key))
+    }
+
+    /// The orders of the final awards of `rounds` that `include` picks, each read by its id.
+    private nonisolated func orders(of rounds: [ClearingRound], awards include: (Award) -> Bool) async throws -> [MarketOrder] {
         var orders: [MarketOrder] = []
-        for round in try await store.records(ClearingRound.self, days: day...day) {
+        for round in rounds {
             for (index, award) in (round.final?.awards ?? []).enumerated() where include(award) {
                 if let order = try await store.record(MarketOrder.self, id: Self.orderID(round: round.id, award: index)) { orders.append(order) }
             }

@@ -61,13 +61,7 @@ extension Marketplace {
                 let area = Set(request.entry.area).intersection(held)
                 guard !area.isEmpty else { continue }
                 obligation.requests += 1
-                let asked = Set(request.entry.isps.flatMap(\.range))
-                if own.contains(where: { offer in
-                    offer.day == request.day && offer.session == request.session && area.contains(offer.entry.location)
-                        && offer.entry.isps.contains { !asked.isDisjoint(with: $0.range) }
-                }) {
-                    obligation.answered += 1
-                }
+                if own.contains(where: { $0.answers(request, at: area) }) { obligation.answered += 1 }
             }
             for order in orders where order.aggregator == name {
                 obligation.orders += 1
@@ -76,5 +70,15 @@ extension Marketplace {
             }
             return obligation
         })
+    }
+}
+
+extension MarketOffer {
+    /// Whether the offer answers `request` (FR52): the same day and session, at one of `area`, on
+    /// a requested ISP.
+    package func answers(_ request: MarketRequest, at area: Set<String>) -> Bool {
+        guard day == request.day, session == request.session, area.contains(entry.location) else { return false }
+        let asked = Set(request.entry.isps.flatMap(\.range))
+        return entry.isps.contains { !asked.isDisjoint(with: $0.range) }
     }
 }

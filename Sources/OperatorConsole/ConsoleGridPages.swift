@@ -127,12 +127,11 @@ extension Console {
         let requests = book.requests.filter { $0.entry.area.contains(point) && $0.entry.withinBounds }
         let offers = book.offers.filter { $0.entry.location == point && $0.status == .open && $0.awarded < 100 && $0.entry.withinBounds }
         let (requestedLow, requestedHigh, requestedAny, offered) = Self.flexByISP(requests: requests, offers: offers, isps: count)
-        // Only the orders here are read (each is large: a part per POD and ISP).
-        let standing = try await market.orders(day: day) { $0.location == point }.filter { $0.cancellation == nil }
+        let (standing, sharing) = try await market.orders(at: point, in: book)
         let ordered = Set(standing.flatMap { $0.award.isps.filter { $0.value != 0 }.flatMap(\.isps) })
         let operates = (try? market.mustOperate(point, party(session))) != nil
         let here = try await pointMarket(point: point, day: day, planned: planned, book: book, requests: requests, standing: standing,
-                                         session: session)
+                                         sharing: sharing, session: session)
         let time = self.time
         var labels: [String] = [], rows: [CongestionPage.ISPRow] = []
         var deficits = 0, worst = 0

@@ -17,11 +17,12 @@ struct Pager {
     init(count: Int, size: Int, asked: String?) {
         self.count = count
         self.size = size
-        let pages = max(1, (count + size - 1) / size)
-        page = asked == "all" ? nil : min(max(1, asked.flatMap { Int($0) } ?? 1), pages)
+        page = asked == "all" ? nil : min(max(1, asked.flatMap { Int($0) } ?? 1), Self.pages(count, size))
     }
 
-    var pages: Int { max(1, (count + size - 1) / size) }
+    var pages: Int { Self.pages(count, size) }
+
+    private static func pages(_ count: Int, _ size: Int) -> Int { max(1, (count + size - 1) / size) }
 
     /// The rows of the page shown.
     var rows: Range<Int> { page.map { ($0 - 1) * size..<min(count, $0 * size) } ?? 0..<count }

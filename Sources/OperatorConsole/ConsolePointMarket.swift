@@ -43,23 +43,18 @@ extension Console {
     }
 
     /// The aggregators at `point` on `day` and the awards there, as `session` may act on them;
-    /// `standing`: the day's orders here not cancelled.
+    /// `standing`: the day's orders here not cancelled, settled among `sharing` (`Marketplace.orders(at:in:)`).
     func pointMarket(point: String, day: String, planned: CongestionDay, book: MarketBook, requests: [MarketRequest],
-                     standing: [MarketOrder], session: ConsoleSessions.Session) async throws -> (aggregators: [PointAggregator], awards: [PointAward]) {
+                     standing: [MarketOrder], sharing: [MarketOrder], session: ConsoleSessions.Session) async throws
+        -> (aggregators: [PointAggregator], awards: [PointAward]) {
         let offers = book.offers.filter { $0.entry.location == point && $0.status != .revoked }
         let misses = try await market.contractMisses(point: point, day: day)
-        // The orders sharing their PODs settle with them.
-        var among = Dictionary(standing.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-        for other in try await market.orders(day: day, pods: Set(standing.flatMap { $0.setPoints.map(\.pod) })) { among[other.id] = other }
-        let settled = try await market.settle(standing, among: Array(among.values))
+        let settled = try await market.settle(standing, among: sharing)
         let orderedWh = Dictionary(standing.map { ($0.id, $0.award.energyWh) }, uniquingKeysWith: { first, _ in first })
         let names = Set(planned.members.keys).union(offers.map(\.entry.aggregator)).union(settled.map(\.aggregator)).union(misses.keys)
         let aggregators = names.sorted().map { name in
             let own = offers.filter { $0.entry.aggregator == name }
-            let answered = requests.filter { request in
-                let asked = Set(request.entry.isps.flatMap(\.range))
-                return own.contains { $0.session == request.session && $0.entry.isps.contains { !asked.isDisjoint(with: $0.range) } }
-            }.count
+            let answered = requests.filter { request in own.contains { $0.answers(request, at: [point]) } }.count
             let orders = settled.filter { $0.aggregator == name }
             let delivered = orders.reduce(0) { $0 + market.energyWh($1.delivered) }
             let ordered = orders.reduce(0) { $0 + (orderedWh[$1.order] ?? 0) }
@@ -71,7 +66,7 @@ extension Console {
                 orders: orders.count, ordered: Units.wattHours(Double(ordered)), delivered: Units.wattHours(Double(delivered)),
                 share: ordered == 0 ? "—" : "\(delivered * 100 / ordered) %", unverified: orders.reduce(0) { $0 + $1.unverified.count })
         }
-        let ordered = try await market.orderIDs(day: day)
+        let ordered = Set(sharing.map(\.id))
         let buyers = Dictionary(book.requests.map { ($0.key, $0.entry.buyer) }, uniquingKeysWith: { first, _ in first })
         let party = party(session), planner = [.admin, .dso].contains(session.caller.role)
         let awards = book.rounds.flatMap { round in
