@@ -109,7 +109,8 @@ public struct MarketConfig: Sendable {
         var operators: [String: String] = [:]
         if let table = section?.section("congestion_point_operators", required: false) {
             for point in table.dataKeys() {
-                if let dso = table.string(point), !dso.isEmpty { operators[point] = dso } else { table.problem(point, "must name the DSO operating \(point)") }
+                guard let dso = table.string(point) else { continue }  // not a string: said so
+                if dso.isEmpty { table.problem(point, "must name the DSO operating \(point)") } else { operators[point] = dso }
             }
         }
         let notify = section?.string("notify_url", required: false)

@@ -122,8 +122,10 @@ extension Marketplace {
         }
         guard !ahead.isEmpty else { throw MarketRefusal.conflict("no ISP ahead of \(point) on \(day) is forecast over its maximum") }
         let session = await session(day: day, isps: ahead.map(\.start), now: now)
+        // The administrator asks on behalf of the point's DSO, where the point names one.
+        let buyer = party.role == .admin ? config.operators[point] ?? party.participant : party.participant
         return try await submitRequest(RequestSubmission(session: session, day: day, id: nil, area: [point], isps: ahead, priceLimit: nil),
-                                       buyer: .dso, participant: party.participant, now: now)
+                                       buyer: .dso, participant: buyer, now: now)
     }
 
     /// Refuses `party` unless it may plan `point`: the administrator, or a DSO the point names as

@@ -111,6 +111,8 @@ import TestSupport
         _ = try await market.importProfile(profile, by: Self.dso, now: eve)
         _ = try await market.importProfile(profile, by: admin, now: eve)
         await #expect(throws: MarketRefusal.self) { try await market.requestDeficiency(point: "cp-1", day: "2026-11-26", by: other, now: eve) }
+        let asked = try await market.requestDeficiency(point: "cp-1", day: "2026-11-26", by: admin, now: eve)
+        #expect(asked.participant == "dso-1", "the administrator asks on behalf of the point's DSO")
         await #expect(throws: MarketRefusal.self, "a request at another DSO's point") {
             try await market.submitRequest(Self.request(day: "2026-11-26", id: "r9"), buyer: .dso, participant: "dso-2", now: eve)
         }

@@ -232,7 +232,8 @@ import UFTP
         #expect(problems("roles = [\"DSO\"]\ncro_domain = \"CRO\"", "").contains("cro_domain:"))
         // Each congestion point names the DSO operating it, as a participant's name.
         #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = \"dso-1\"") == "")
-        #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = 7").contains("cp-1"))
+        let number = problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = 7")
+        #expect(number.contains("must be a string") && !number.contains("must name the DSO"), "one problem, said once: \(number)")
         #expect(problems("roles = [\"DSO\"]", "[market.congestion_point_operators]\n\"cp-1\" = \"\"").contains("must name the DSO operating cp-1"))
     }
 
